@@ -1,0 +1,353 @@
+"""The approval store: runs, approval requests, decisions and the audit log, in SQL (SQLAlchemy Core).
+
+SQL is the source of truth: a decision is committed here before anything is enqueued, and
+"first decision wins" is one conditional UPDATE, atomic on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.pool import NullPool
+
+from approvals.errors import AlreadyDecided, ApprovalNotFound
+from approvals.models import (
+    ApprovalRequest,
+    AuditEvent,
+    Decision,
+    NewApprovalRequest,
+    ProposedAction,
+    Run,
+    RunStatus,
+    Status,
+    utcnow,
+)
+
+metadata = MetaData()
+
+runs = Table(
+    "countersign_runs",
+    metadata,
+    Column("thread_id", String(64), primary_key=True),
+    Column("agent", String(200), nullable=False),
+    Column("input_text", Text, nullable=False),
+    Column("requested_by", String(64)),
+    Column("reply_channel", String(64)),
+    Column("slack_channel", String(64)),
+    Column("slack_thread_ts", String(32)),
+    Column("status", String(16), nullable=False),
+    Column("outcome", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+approvals = Table(
+    "countersign_approvals",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("thread_id", String(64), ForeignKey(runs.c.thread_id), nullable=False, index=True),
+    Column("interrupt_id", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("agent_message", Text, nullable=False, default=""),
+    Column("status", String(16), nullable=False, index=True),
+    Column("channel", String(64)),
+    Column("message_ts", String(32)),
+    Column("decision_type", String(16)),
+    Column("decided_by", String(64)),
+    Column("decided_at", DateTime(timezone=True)),
+    Column("edited_args", JSON),
+    Column("decision_message", Text),
+    Column("resumed_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+approval_actions = Table(
+    "countersign_approval_actions",
+    metadata,
+    Column("approval_id", String(32), ForeignKey(approvals.c.id), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("tool", String(200), nullable=False),
+    Column("args", JSON, nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("allowed_decisions", JSON, nullable=False),
+    Column("args_schema", JSON),
+)
+
+audit_log = Table(
+    "countersign_audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event", String(64), nullable=False),
+    Column("approval_id", String(32), index=True),
+    Column("actor", String(64)),
+    Column("detail", JSON, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+
+def create_db_engine(url: str) -> Engine:
+    """An engine for the store; SQLite gets WAL and a busy timeout so bot and worker share the file."""
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True)
+    # NullPool: a connection never outlives its use, so a forked RQ job cannot inherit one.
+    engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    return engine
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; everything we store is UTC.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+class ApprovalStore:
+    """Reads and writes runs, approval requests, decisions and audit rows."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def create_schema(self) -> None:
+        """Create the tables that do not exist yet."""
+        metadata.create_all(self.engine)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    # Runs
+
+    def create_run(self, run: Run) -> Run:
+        """Record a new run; starting the same thread twice keeps the first record."""
+        with self._transaction() as conn:
+            if conn.execute(select(runs.c.thread_id).where(runs.c.thread_id == run.thread_id)).first():
+                return self.get_run(run.thread_id, conn)
+            now = utcnow()
+            conn.execute(insert(runs).values(**run.model_dump(), updated_at=now))
+            self._audit(conn, "run_started", None, run.requested_by, {"thread_id": run.thread_id, "agent": run.agent})
+        return run
+
+    def get_run(self, thread_id: str, conn: Connection | None = None) -> Run:
+        """The run of one LangGraph thread."""
+        with self._connect(conn) as c:
+            row = c.execute(select(runs).where(runs.c.thread_id == thread_id)).mappings().first()
+        if row is None:
+            raise KeyError(f"no run with thread_id {thread_id!r}")
+        return Run(**{**row, "created_at": _aware(row["created_at"])})
+
+    def update_run(self, thread_id: str, **values: Any) -> None:
+        """Set fields of a run (status, outcome, where its Slack thread is)."""
+        if "status" in values:
+            values["status"] = RunStatus(values["status"]).value
+        with self._transaction() as conn:
+            conn.execute(update(runs).where(runs.c.thread_id == thread_id).values(**values, updated_at=utcnow()))
+
+    def set_run_thread(self, thread_id: str, channel: str, ts: str) -> None:
+        """Remember the Slack thread the run's requests and outcome go to, if none yet."""
+        with self._transaction() as conn:
+            conn.execute(
+                update(runs)
+                .where(runs.c.thread_id == thread_id, runs.c.slack_thread_ts.is_(None))
+                .values(slack_channel=channel, slack_thread_ts=ts, updated_at=utcnow())
+            )
+
+    # Approval requests
+
+    def create_request(self, new: NewApprovalRequest) -> ApprovalRequest:
+        """Store a new pending request for a run's interrupt."""
+        approval_id = uuid.uuid4().hex
+        now = utcnow()
+        with self._transaction() as conn:
+            conn.execute(
+                insert(approvals).values(
+                    id=approval_id,
+                    thread_id=new.thread_id,
+                    interrupt_id=new.interrupt_id,
+                    kind=new.kind,
+                    agent_message=new.agent_message,
+                    status=Status.PENDING.value,
+                    created_at=now,
+                )
+            )
+            conn.execute(
+                insert(approval_actions),
+                [
+                    {
+                        "approval_id": approval_id,
+                        "position": position,
+                        "tool": action.tool,
+                        "args": action.args,
+                        "description": action.description,
+                        "allowed_decisions": [d.value for d in action.allowed_decisions],
+                        "args_schema": action.args_schema,
+                    }
+                    for position, action in enumerate(new.actions)
+                ],
+            )
+            self._audit(conn, "request_created", approval_id, None, {"thread_id": new.thread_id})
+        return self.get(approval_id)
+
+    def set_message(self, approval_id: str, channel: str, ts: str) -> None:
+        """Remember where the request's Slack message is, so later updates find it."""
+        with self._transaction() as conn:
+            conn.execute(update(approvals).where(approvals.c.id == approval_id).values(channel=channel, message_ts=ts))
+
+    def get(self, approval_id: str) -> ApprovalRequest:
+        """One request with its actions, run and decision."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(approvals).where(approvals.c.id == approval_id)).mappings().first()
+            if row is None:
+                raise ApprovalNotFound(approval_id)
+            action_rows = conn.execute(
+                select(approval_actions)
+                .where(approval_actions.c.approval_id == approval_id)
+                .order_by(approval_actions.c.position)
+            ).mappings()
+            actions = [
+                ProposedAction(
+                    tool=a["tool"],
+                    args=a["args"],
+                    description=a["description"],
+                    allowed_decisions=a["allowed_decisions"],
+                    args_schema=a["args_schema"],
+                )
+                for a in action_rows
+            ]
+            run = self.get_run(row["thread_id"], conn)
+        decision = None
+        if row["decision_type"] is not None:
+            decision = Decision(
+                type=row["decision_type"],
+                decided_by=row["decided_by"],
+                decided_at=_aware(row["decided_at"]),
+                edited_args=row["edited_args"],
+                message=row["decision_message"],
+            )
+        return ApprovalRequest(
+            id=row["id"],
+            thread_id=row["thread_id"],
+            interrupt_id=row["interrupt_id"],
+            kind=row["kind"],
+            agent_message=row["agent_message"],
+            actions=actions,
+            run=run,
+            status=row["status"],
+            channel=row["channel"],
+            message_ts=row["message_ts"],
+            decision=decision,
+            resumed_at=_aware(row["resumed_at"]),
+            created_at=_aware(row["created_at"]),
+        )
+
+    def decide(self, approval_id: str, decision: Decision) -> ApprovalRequest:
+        """Record a decision if nobody decided first; otherwise raise `AlreadyDecided`."""
+        with self._transaction() as conn:
+            won = conn.execute(
+                update(approvals)
+                .where(approvals.c.id == approval_id, approvals.c.status == Status.PENDING.value)
+                .values(
+                    status=Status.for_decision(decision.type).value,
+                    decision_type=decision.type.value,
+                    decided_by=decision.decided_by,
+                    decided_at=decision.decided_at,
+                    edited_args=decision.edited_args,
+                    decision_message=decision.message,
+                )
+            ).rowcount
+            if won:
+                self._audit(
+                    conn,
+                    "decided",
+                    approval_id,
+                    decision.decided_by,
+                    decision.model_dump(mode="json", exclude={"decided_by", "decided_at"}),
+                )
+        current = self.get(approval_id)
+        if not won:
+            raise AlreadyDecided(current)
+        return current
+
+    def mark_resumed(self, approval_id: str) -> None:
+        """Note that the decision reached the agent, so no sweep resumes it again."""
+        with self._transaction() as conn:
+            conn.execute(update(approvals).where(approvals.c.id == approval_id).values(resumed_at=utcnow()))
+
+    def pending_for_thread(self, thread_id: str) -> list[ApprovalRequest]:
+        """The requests of a run still waiting for a human."""
+        with self.engine.connect() as conn:
+            ids = conn.execute(
+                select(approvals.c.id)
+                .where(approvals.c.thread_id == thread_id, approvals.c.status == Status.PENDING.value)
+                .order_by(approvals.c.created_at)
+            ).scalars().all()
+        return [self.get(i) for i in ids]
+
+    def requests_for_thread(self, thread_id: str) -> list[ApprovalRequest]:
+        """Every request of a run, oldest first."""
+        with self.engine.connect() as conn:
+            ids = conn.execute(
+                select(approvals.c.id).where(approvals.c.thread_id == thread_id).order_by(approvals.c.created_at)
+            ).scalars().all()
+        return [self.get(i) for i in ids]
+
+    # Audit log
+
+    def audit(self, event: str, approval_id: str | None, actor: str | None, detail: dict[str, Any]) -> None:
+        """Append one row to the audit log."""
+        with self._transaction() as conn:
+            self._audit(conn, event, approval_id, actor, detail)
+
+    def audit_events(self, approval_id: str | None = None) -> list[AuditEvent]:
+        """The audit log, oldest first, optionally for one request."""
+        query = select(audit_log).order_by(audit_log.c.id)
+        if approval_id is not None:
+            query = query.where(audit_log.c.approval_id == approval_id)
+        with self.engine.connect() as conn:
+            return [AuditEvent(**{**row, "at": _aware(row["at"])}) for row in conn.execute(query).mappings()]
+
+    @staticmethod
+    def _audit(conn: Connection, event: str, approval_id: str | None, actor: str | None, detail: dict[str, Any]) -> None:
+        conn.execute(
+            insert(audit_log).values(event=event, approval_id=approval_id, actor=actor, detail=detail, at=utcnow())
+        )
+
+    @contextmanager
+    def _connect(self, conn: Connection | None) -> Iterator[Connection]:
+        if conn is not None:
+            yield conn
+        else:
+            with self.engine.connect() as own:
+                yield own
+

@@ -1,0 +1,38 @@
+"""Domain exceptions, raised by the core and translated once into words for the user by the bot."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from approvals.models import ApprovalRequest
+
+
+class CountersignError(Exception):
+    """Base of every error Countersign explains to a user."""
+
+
+class ApprovalNotFound(CountersignError):
+    """The clicked request is not in the store (deleted, or another deployment's)."""
+
+    def __init__(self, approval_id: str) -> None:
+        super().__init__(f"No approval request {approval_id!r}.")
+        self.approval_id = approval_id
+
+
+class AlreadyDecided(CountersignError):
+    """Somebody decided this request first; the loser's click changes nothing."""
+
+    def __init__(self, approval: ApprovalRequest) -> None:
+        decision = approval.decision
+        who = decision.decided_by if decision else "someone"
+        super().__init__(f"Approval {approval.id} was already {approval.status.value} by {who}.")
+        self.approval = approval
+
+
+class DecisionNotAllowed(CountersignError):
+    """The interrupt does not allow this kind of decision (e.g. edit on an approve/reject-only call)."""
+
+
+class UnknownAgent(CountersignError):
+    """A run named an agent the registry does not hold."""

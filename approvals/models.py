@@ -1,0 +1,142 @@
+"""The core's data: runs, approval requests, the actions they propose, and decisions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def utcnow() -> datetime:
+    """Now, timezone-aware, so stored and compared times never mix naive and aware."""
+    return datetime.now(UTC)
+
+
+class DecisionType(StrEnum):
+    """What a human may answer to a proposed call (LangChain's HITL decision types)."""
+
+    APPROVE = "approve"
+    EDIT = "edit"
+    REJECT = "reject"
+    RESPOND = "respond"
+
+
+class Status(StrEnum):
+    """Where an approval request stands."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    EDITED = "edited"
+    REJECTED = "rejected"
+
+    @classmethod
+    def for_decision(cls, decision: DecisionType) -> Status:
+        """The status a request takes when decided this way."""
+        return {
+            DecisionType.APPROVE: cls.APPROVED,
+            DecisionType.EDIT: cls.EDITED,
+            DecisionType.REJECT: cls.REJECTED,
+            DecisionType.RESPOND: cls.REJECTED,
+        }[decision]
+
+
+class RunStatus(StrEnum):
+    """Where an agent run stands."""
+
+    RUNNING = "running"
+    WAITING = "waiting"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class Run(BaseModel):
+    """One agent run: a LangGraph thread, who asked for it and where its outcome goes."""
+
+    model_config = ConfigDict(frozen=True)
+
+    thread_id: str
+    agent: str
+    input_text: str
+    requested_by: str | None = None
+    reply_channel: str | None = None
+    slack_channel: str | None = None
+    slack_thread_ts: str | None = None
+    status: RunStatus = RunStatus.RUNNING
+    outcome: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ProposedAction(BaseModel):
+    """One tool call the agent wants to make, as shown to approvers."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tool: str
+    args: dict[str, Any]
+    description: str = ""
+    allowed_decisions: list[DecisionType] = Field(
+        default_factory=lambda: [DecisionType.APPROVE, DecisionType.EDIT, DecisionType.REJECT]
+    )
+    args_schema: dict[str, Any] | None = None
+
+
+class Decision(BaseModel):
+    """A human's answer to an approval request."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: DecisionType
+    decided_by: str
+    decided_at: datetime = Field(default_factory=utcnow)
+    edited_args: dict[str, Any] | None = None
+    message: str | None = None
+
+
+class NewApprovalRequest(BaseModel):
+    """What the worker knows when a run interrupts, before the request is stored."""
+
+    thread_id: str
+    interrupt_id: str
+    kind: str
+    actions: list[ProposedAction] = Field(min_length=1)
+    agent_message: str = ""
+
+
+class ApprovalRequest(NewApprovalRequest):
+    """A stored approval request, with its run's context and, once decided, the decision."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    run: Run
+    status: Status = Status.PENDING
+    channel: str | None = None
+    message_ts: str | None = None
+    decision: Decision | None = None
+    resumed_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def action(self) -> ProposedAction:
+        """The first (in this release, the only) proposed action."""
+        return self.actions[0]
+
+    @property
+    def is_pending(self) -> bool:
+        """True while nobody has decided."""
+        return self.status is Status.PENDING
+
+
+class AuditEvent(BaseModel):
+    """One row of the audit log."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    event: str
+    approval_id: str | None
+    actor: str | None
+    detail: dict[str, Any]
+    at: datetime

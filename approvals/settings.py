@@ -1,0 +1,108 @@
+"""Every setting Countersign reads, in one pydantic-settings class (12-factor, from the environment)."""
+
+from __future__ import annotations
+
+import sys
+from functools import cached_property
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_AGENTS = "worker.demo_agents:AGENTS"
+
+
+class Settings(BaseSettings):
+    """Countersign's configuration; each field is one environment variable."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    slack_bot_token: SecretStr | None = Field(None, description="Bot token (xoxb-…) the app posts with.")
+    slack_signing_secret: SecretStr | None = Field(
+        None, description="Signing secret Slack signs every request with; unsigned requests are refused."
+    )
+    slack_app_token: SecretStr | None = Field(
+        None, description="App-level token (xapp-…); when set, the bot uses Socket Mode instead of HTTP."
+    )
+    slack_api_url: str = Field(
+        "https://slack.com/api/", description="Slack Web API base URL (the tests point it at an emulator)."
+    )
+    approvals_channel: str | None = Field(None, description="Channel id where approval requests are posted.")
+    redis_url: str | None = Field(
+        None, description="Redis for the RQ queues; `countersign dev` starts an embedded Valkey when unset."
+    )
+    database_url: str = Field(
+        "sqlite:///countersign.db",
+        description="SQLAlchemy URL of the approval store and LangGraph checkpoints (SQLite or PostgreSQL).",
+    )
+    countersign_agents: str = Field(
+        DEFAULT_AGENTS,
+        validation_alias=AliasChoices("COUNTERSIGN_AGENTS"),
+        description="`module:attribute` of the agent registry, a mapping of agent name to graph or factory.",
+    )
+    countersign_queue: str = Field(
+        "countersign", validation_alias=AliasChoices("COUNTERSIGN_QUEUE"), description="RQ queue name."
+    )
+    port: int = Field(3000, ge=1, le=65535, description="HTTP port of the bot; Slack posts to /slack/events.")
+    web_concurrency: int = Field(
+        2, ge=1, validation_alias=AliasChoices("WEB_CONCURRENCY"), description="Bot HTTP worker processes."
+    )
+    run_timeout: int = Field(
+        600, ge=10, validation_alias=AliasChoices("COUNTERSIGN_RUN_TIMEOUT"),
+        description="Seconds an agent run or resume job may take before RQ stops it.",
+    )
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _trailing_slash(cls, url: str) -> str:
+        # slack_sdk appends the method name to base_url as is.
+        return url if url.endswith("/") else url + "/"
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, url: str) -> str:
+        if not url.startswith(("sqlite", "postgres")):
+            raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        return url
+
+    @field_validator("countersign_agents")
+    @classmethod
+    def _import_path(cls, path: str) -> str:
+        module, _, attribute = path.partition(":")
+        if not module or not attribute:
+            raise ValueError("must look like package.module:attribute")
+        return path
+
+    @cached_property
+    def sqlalchemy_url(self) -> str:
+        """The database URL with the psycopg 3 driver named, as SQLAlchemy needs it."""
+        url = self.database_url
+        for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url.removeprefix(prefix)
+        return url
+
+    @property
+    def is_postgres(self) -> bool:
+        """True when state lives in PostgreSQL rather than a SQLite file."""
+        return self.database_url.startswith("postgres")
+
+    def missing_slack_settings(self, *, socket_mode: bool = False) -> list[str]:
+        """Names of the Slack variables still unset that the bot needs to talk to Slack."""
+        missing = []
+        if self.slack_bot_token is None:
+            missing.append("SLACK_BOT_TOKEN")
+        if self.slack_signing_secret is None and not socket_mode:
+            missing.append("SLACK_SIGNING_SECRET")
+        if self.approvals_channel is None:
+            missing.append("APPROVALS_CHANNEL")
+        return missing
+
+
+def load_settings() -> Settings:
+    """Read the settings from the environment, or stop with one line naming the bad variable."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        first = error.errors()[0]
+        name = str(first["loc"][0]).upper() if first["loc"] else "settings"
+        sys.exit(f"countersign: {name}: {first['msg']}")

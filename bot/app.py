@@ -1,0 +1,147 @@
+"""The Bolt app: buttons, modals and the slash command. Listeners translate; the core decides.
+
+Every listener acks first (Slack allows 3 seconds), then does its work; domain errors are
+turned into words for the clicker in one place, `explain`.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+
+from approvals.approval_store import ApprovalStore
+from approvals.errors import AlreadyDecided, ApprovalNotFound, CountersignError
+from approvals.models import ApprovalRequest
+from approvals.settings import Settings
+from bot.args_modal import args_modal
+from bot.decisions import Decider
+from bot.edit_modal import edit_modal, parse_edit_submission
+from bot.ids import ActionId, BlockId, CallbackId
+from bot.metadata import ApprovalRef
+from bot.reject_modal import reject_modal, reject_reason
+from bot.request_message import decision_line
+from bot.slash_command import SlashCommand
+from countersign.job_queue import JobQueue
+
+log = logging.getLogger(__name__)
+
+
+def _ref_from(body: dict[str, Any]) -> ApprovalRef:
+    """The approval a button (its value) or a modal (its private_metadata) is about."""
+    if body.get("type") == "block_actions":
+        return ApprovalRef.load(body["actions"][0]["value"])
+    return ApprovalRef.load(body["view"]["private_metadata"])
+
+
+def _where(body: dict[str, Any]) -> str | None:
+    container = body.get("container") or {}
+    return container.get("channel_id") or (body.get("channel") or {}).get("id")
+
+
+def explain(error: Exception) -> str:
+    """What to tell the user about a domain error."""
+    if isinstance(error, AlreadyDecided):
+        return f"Nothing changed: {decision_line(error.approval)}"
+    if isinstance(error, ApprovalNotFound):
+        return "Nothing changed: this approval request no longer exists."
+    return f"Nothing changed: {error}"
+
+
+def create_app(settings: Settings, store: ApprovalStore, queue: JobQueue, client: WebClient) -> App:
+    """The Bolt app wired to the store, the job queue and the Slack client."""
+    app = App(
+        client=client,
+        signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None,
+        # Ack-first listeners run in Bolt's thread pool after the HTTP response is sent.
+        process_before_response=False,
+        raise_error_for_unhandled_request=False,
+    )
+    decider = Decider(store, queue, client, settings.approvals_channel)
+    slash = SlashCommand(queue, settings)
+
+    def load(body: dict[str, Any]) -> ApprovalRequest:
+        """The request a click is about; raises AlreadyDecided when it is no longer pending."""
+        approval = store.get(_ref_from(body).approval_id)
+        if not approval.is_pending:
+            raise AlreadyDecided(approval)
+        return approval
+
+    @app.error
+    def on_error(error: Exception, body: dict[str, Any], client: WebClient) -> None:
+        user = (body.get("user") or {}).get("id") or body.get("user_id")
+        channel = _where(body) or body.get("channel_id")
+        if isinstance(error, CountersignError):
+            text = explain(error)
+            log.info("click by %s refused: %s", user, error)
+        else:
+            ref = uuid.uuid4().hex[:8]
+            log.exception("unexpected error (ref %s)", ref, exc_info=error)
+            text = f"Something went wrong and nothing changed (ref `{ref}`). Try again, or ask an admin."
+        if user and channel:
+            client.chat_postEphemeral(channel=channel, user=user, text=text)
+
+    @app.action(ActionId.APPROVE)
+    def on_approve(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        decider.announce(decider.approve(load(body), body["user"]["id"]))
+
+    @app.action(ActionId.EDIT)
+    def on_edit(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        approval = load(body)
+        client.views_open(trigger_id=body["trigger_id"], view=edit_modal(approval))
+
+    @app.action(ActionId.REJECT)
+    def on_reject(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        client.views_open(trigger_id=body["trigger_id"], view=reject_modal(load(body)))
+
+    @app.action(ActionId.VIEW_ARGS)
+    def on_view_args(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        approval = store.get(_ref_from(body).approval_id)
+        client.views_open(trigger_id=body["trigger_id"], view=args_modal(approval))
+
+    def submit(ack: Ack, body: dict[str, Any], decide: Any, first_block: str) -> None:
+        """Decide from a modal: inline error on the form if it is too late, else close it."""
+        try:
+            # Decide before closing the modal, so a lost race shows on the form, not silently.
+            decided = decide(load(body))
+        except CountersignError as error:
+            ack(response_action="errors", errors={first_block: explain(error)[:150]})
+            return
+        ack()
+        decider.announce(decided)
+
+    @app.view(CallbackId.EDIT_MODAL)
+    def on_edit_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        values = view["state"]["values"]
+        try:
+            approval = load(body)
+        except CountersignError as error:
+            ack(response_action="errors", errors={next(iter(values)): explain(error)[:150]})
+            return
+        edited, errors = parse_edit_submission(approval, values)
+        if errors:
+            ack(response_action="errors", errors=errors)
+            return
+        submit(ack, body, lambda a: decider.edit(a, body["user"]["id"], edited), next(iter(values)))
+
+    @app.view(CallbackId.REJECT_MODAL)
+    def on_reject_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        reason = reject_reason(view["state"]["values"])
+        if not reason:
+            ack(response_action="errors", errors={BlockId.REJECT_REASON: "Say why, so the agent can answer."})
+            return
+        submit(ack, body, lambda a: decider.reject(a, body["user"]["id"], reason), BlockId.REJECT_REASON)
+
+    @app.command("/countersign")
+    def on_command(ack: Ack, command: dict[str, Any]) -> None:
+        ack(**slash.handle(command))
+
+    return app
+

@@ -1,0 +1,49 @@
+"""The "View full arguments" modal: every argument whole, for values the message had to shorten."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from slack_sdk.models.blocks import Block, MarkdownTextObject, SectionBlock
+from slack_sdk.models.views import View
+
+from approvals.models import ApprovalRequest
+from bot.formatting import ELLIPSIS, escape, shorten
+from bot.ids import CallbackId
+
+_CHUNK = 2900  # a section's text holds 3000 characters; leave room for the code fence
+_MAX_BLOCKS = 100
+
+
+def _sections(title: str, value: Any) -> list[Block]:
+    text = value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    text = escape(text).replace("```", "'''")
+    chunks = [text[i : i + _CHUNK] for i in range(0, len(text), _CHUNK)] or [""]
+    heading = f"*{escape(title)}*\n"
+    return [
+        SectionBlock(text=MarkdownTextObject(text=(heading if n == 0 else "") + f"```{chunk or ' '}```"))
+        for n, chunk in enumerate(chunks)
+    ]
+
+
+def args_modal(approval: ApprovalRequest) -> dict[str, Any]:
+    """A read-only modal with each argument of each action in full (as much as a modal holds)."""
+    blocks: list[Block] = []
+    for action in approval.actions:
+        for name, value in action.args.items():
+            blocks.extend(_sections(f"{action.tool} · {name}", value))
+        if approval.decision and approval.decision.edited_args:
+            for name, value in approval.decision.edited_args.items():
+                blocks.extend(_sections(f"{action.tool} · {name} (approved)", value))
+    if len(blocks) > _MAX_BLOCKS:
+        blocks = blocks[: _MAX_BLOCKS - 1]
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=f"{ELLIPSIS} the rest does not fit in one modal.")))
+    view = View(
+        type="modal",
+        callback_id=CallbackId.ARGS_MODAL,
+        title=shorten(f"{approval.action.tool} arguments", 24),
+        close="Close",
+        blocks=blocks or [SectionBlock(text=MarkdownTextObject(text="_No arguments._"))],
+    )
+    return view.to_dict()

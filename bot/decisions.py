@@ -1,0 +1,51 @@
+"""Turning a click or a submitted modal into a decision: record it (first wins), then queue the resume."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_sdk import WebClient
+
+from approvals.approval_store import ApprovalStore
+from approvals.errors import DecisionNotAllowed
+from approvals.models import ApprovalRequest, Decision, DecisionType
+from bot.outbound import SlackNotifier
+from countersign.job_queue import JobQueue
+
+log = logging.getLogger(__name__)
+
+
+class Decider:
+    """Records decisions and tells the worker and Slack about them."""
+
+    def __init__(self, store: ApprovalStore, queue: JobQueue, client: WebClient, approvals_channel: str | None) -> None:
+        self.store = store
+        self.queue = queue
+        self.notifier = SlackNotifier(client, store, approvals_channel)
+
+    def decide(self, approval: ApprovalRequest, decision: Decision) -> ApprovalRequest:
+        """Commit the decision (or raise `AlreadyDecided`), then enqueue the resume."""
+        for action in approval.actions:
+            if decision.type not in action.allowed_decisions:
+                raise DecisionNotAllowed(f"`{action.tool}` does not allow {decision.type.value}.")
+        decided = self.store.decide(approval.id, decision)
+        # Committed first, so a lost enqueue loses no decision.
+        self.queue.enqueue_resume(decided.id)
+        return decided
+
+    def announce(self, decided: ApprovalRequest) -> None:
+        """Update the request's message: buttons gone, who decided what and when."""
+        self.notifier.update_request(decided)
+
+    def approve(self, approval: ApprovalRequest, user_id: str) -> ApprovalRequest:
+        """Approve the proposed call as it is."""
+        return self.decide(approval, Decision(type=DecisionType.APPROVE, decided_by=user_id))
+
+    def edit(self, approval: ApprovalRequest, user_id: str, edited_args: dict[str, Any]) -> ApprovalRequest:
+        """Approve the call with the approver's arguments."""
+        return self.decide(approval, Decision(type=DecisionType.EDIT, decided_by=user_id, edited_args=edited_args))
+
+    def reject(self, approval: ApprovalRequest, user_id: str, reason: str) -> ApprovalRequest:
+        """Refuse the call; the agent reads `reason`."""
+        return self.decide(approval, Decision(type=DecisionType.REJECT, decided_by=user_id, message=reason))

@@ -1,0 +1,50 @@
+"""Small text helpers for Slack mrkdwn: escaping, shortening, dates in each viewer's time zone."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+ELLIPSIS = "…"
+
+
+def escape(text: str) -> str:
+    """Escape the three characters Slack's mrkdwn treats as markup."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text`, cut to at most `limit` characters with an ellipsis when it was longer."""
+    return text if len(text) <= limit else text[: limit - 1] + ELLIPSIS
+
+
+def as_text(value: Any) -> str:
+    """An argument value as an approver reads it: strings as they are, anything else as JSON."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+
+
+def as_code(value: Any, limit: int) -> tuple[str, bool]:
+    """An argument value as inline mrkdwn code, shortened to `limit`; also says whether it was cut."""
+    text = as_text(value)
+    short = shorten(text, limit)
+    body = escape(short)
+    if "`" in body or "\n" in body:
+        return body, short != text
+    return f"`{body}`", short != text
+
+
+def quote(text: str, limit: int) -> str:
+    """`text` as an escaped mrkdwn block quote, shortened to `limit`."""
+    return "\n".join(f">{line}" for line in escape(shorten(text, limit)).splitlines() or [">"])
+
+
+def slack_date(moment: datetime) -> str:
+    """A date Slack renders in the viewer's own time zone, with a UTC fallback."""
+    fallback = moment.strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
+
+
+def mention(user_id: str | None) -> str:
+    """A user mention, or a plain word when nobody is known."""
+    return f"<@{user_id}>" if user_id else "someone"

@@ -1,0 +1,42 @@
+"""Every Block Kit `action_id`, `callback_id` and `block_id` the app uses, in one place."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ActionId(StrEnum):
+    """Buttons and inputs; the bot's listeners are registered on these."""
+
+    APPROVE = "countersign.approve"
+    EDIT = "countersign.edit"
+    REJECT = "countersign.reject"
+    VIEW_ARGS = "countersign.view_args"
+    ARG_VALUE = "countersign.arg_value"
+    REJECT_REASON = "countersign.reject_reason"
+
+
+class CallbackId(StrEnum):
+    """Modals; their submissions come back with these."""
+
+    EDIT_MODAL = "countersign.edit_modal"
+    REJECT_MODAL = "countersign.reject_modal"
+    ARGS_MODAL = "countersign.args_modal"
+
+
+class BlockId(StrEnum):
+    """Blocks the app reads back or updates."""
+
+    DECISION_BUTTONS = "countersign.decision_buttons"
+    REJECT_REASON = "countersign.reject_reason"
+    ARG_PREFIX = "countersign.arg:"
+
+    @classmethod
+    def for_arg(cls, name: str) -> str:
+        """The block id of the edit-modal input for one argument."""
+        return f"{cls.ARG_PREFIX}{name}"
+
+    @classmethod
+    def arg_name(cls, block_id: str) -> str | None:
+        """The argument an edit-modal block id is for, or None for other blocks."""
+        return block_id.removeprefix(cls.ARG_PREFIX) if block_id.startswith(cls.ARG_PREFIX) else None

@@ -1,0 +1,52 @@
+"""Messages the worker sends to Slack: post a request, update it, reply in its thread with the outcome."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_sdk import WebClient
+
+from approvals.approval_store import ApprovalStore
+from approvals.models import ApprovalRequest, Run
+from bot.formatting import shorten
+from bot.request_message import request_message
+
+log = logging.getLogger(__name__)
+
+
+class SlackNotifier:
+    """Posts and updates approval requests and run outcomes, keeping the store's Slack references current."""
+
+    def __init__(self, client: WebClient, store: ApprovalStore, approvals_channel: str | None) -> None:
+        self.client = client
+        self.store = store
+        self.approvals_channel = approvals_channel
+
+    def post_request(self, approval: ApprovalRequest) -> ApprovalRequest:
+        """Post a new request: top level for a run's first, in the run's Slack thread after that."""
+        run = approval.run
+        channel = run.slack_channel or self.approvals_channel or run.reply_channel
+        if channel is None:
+            raise RuntimeError("APPROVALS_CHANNEL is not set, so there is nowhere to post the request")
+        response = self.client.chat_postMessage(
+            channel=channel, thread_ts=run.slack_thread_ts, unfurl_links=False, **request_message(approval)
+        )
+        channel, ts = response["channel"], response["ts"]
+        self.store.set_run_thread(run.thread_id, channel, ts)
+        self.store.set_message(approval.id, channel, ts)
+        return self.store.get(approval.id)
+
+    def update_request(self, approval: ApprovalRequest) -> None:
+        """Re-render a request's message from its current state (buttons gone once decided)."""
+        if approval.channel and approval.message_ts:
+            self.client.chat_update(channel=approval.channel, ts=approval.message_ts, **request_message(approval))
+
+    def post_outcome(self, run: Run, text: str) -> None:
+        """Reply in the run's Slack thread, or in the channel it was asked from when it has none."""
+        channel = run.slack_channel or run.reply_channel or self.approvals_channel
+        if channel is None:
+            log.info("run %s finished with nowhere to post: %s", run.thread_id, text)
+            return
+        self.client.chat_postMessage(
+            channel=channel, thread_ts=run.slack_thread_ts, text=shorten(text, 3900), unfurl_links=False
+        )

@@ -1,0 +1,169 @@
+"""The approval request message, rendered from the request's state (pending, approved, edited, rejected).
+
+The same builder serves the first post and every later `chat.update`, so the message in Slack
+always says what the store says.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
+
+from approvals.models import ApprovalRequest, DecisionType, ProposedAction, Status
+from bot.formatting import as_code, escape, mention, quote, shorten, slack_date
+from bot.ids import ActionId, BlockId
+from bot.metadata import ApprovalRef
+
+# An argument shown inline is cut here; "View full arguments" shows it whole.
+ARG_PREVIEW_CHARS = 300
+_FIELDS_PER_SECTION = 10
+_QUOTE_CHARS = 1500
+
+
+def request_message(approval: ApprovalRequest) -> dict[str, Any]:
+    """`text` and `blocks` for `chat.postMessage` / `chat.update` of this request in its current state."""
+    blocks: list[Block] = [
+        HeaderBlock(text=shorten(f"{_status_emoji(approval.status)} {_headline(approval)}", 150)),
+        *_context_blocks(approval),
+    ]
+    for action in approval.actions:
+        blocks.append(DividerBlock())
+        blocks.extend(_action_blocks(approval, action))
+    blocks.append(DividerBlock())
+    blocks.extend(_footer_blocks(approval))
+    return {"text": _fallback_text(approval), "blocks": [block.to_dict() for block in blocks]}
+
+
+def _headline(approval: ApprovalRequest) -> str:
+    tools = ", ".join(action.tool for action in approval.actions)
+    verb = {
+        Status.PENDING: "wants to call",
+        Status.APPROVED: "may call",
+        Status.EDITED: "may call (edited)",
+        Status.REJECTED: "may not call",
+    }[approval.status]
+    return f"{approval.run.agent} {verb} {tools}"
+
+
+def _status_emoji(status: Status) -> str:
+    return {
+        Status.PENDING: ":hourglass_flowing_sand:",
+        Status.APPROVED: ":white_check_mark:",
+        Status.EDITED: ":pencil2:",
+        Status.REJECTED: ":no_entry:",
+    }[status]
+
+
+def _fallback_text(approval: ApprovalRequest) -> str:
+    # Notifications and screen readers show this, not the blocks.
+    return shorten(f"{_headline(approval)} (requested by {mention(approval.run.requested_by)})", 3000)
+
+
+def _context_blocks(approval: ApprovalRequest) -> list[Block]:
+    run = approval.run
+    blocks: list[Block] = [
+        SectionBlock(
+            text=MarkdownTextObject(
+                text=f"*{mention(run.requested_by)} asked `{escape(run.agent)}`:*\n{quote(run.input_text, _QUOTE_CHARS)}"
+            )
+        )
+    ]
+    if approval.agent_message.strip():
+        blocks.append(
+            SectionBlock(
+                text=MarkdownTextObject(text=f"*Agent's reasoning:*\n{quote(approval.agent_message, _QUOTE_CHARS)}")
+            )
+        )
+    return blocks
+
+
+def _action_blocks(approval: ApprovalRequest, action: ProposedAction) -> list[Block]:
+    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=f"*Tool:* `{escape(action.tool)}`"))]
+    edited = approval.decision.edited_args if approval.status is Status.EDITED and approval.decision else None
+    fields = _arg_fields(action.args, edited)
+    if not fields:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text="_No arguments._")))
+    for start in range(0, len(fields), _FIELDS_PER_SECTION):
+        blocks.append(SectionBlock(fields=fields[start : start + _FIELDS_PER_SECTION]))
+    description = action.description.strip()
+    if description and not description.startswith("Tool execution requires approval"):
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=shorten(escape(description), 2000))]))
+    return blocks
+
+
+def _arg_fields(args: dict[str, Any], edited: dict[str, Any] | None) -> list[MarkdownTextObject]:
+    fields = []
+    for name in dict.fromkeys([*args, *(edited or {})]):
+        proposed = as_code(args[name], ARG_PREVIEW_CHARS)[0] if name in args else "_(none)_"
+        text = f"*{escape(name)}*\n{proposed}"
+        if edited is not None and edited.get(name, args.get(name)) != args.get(name):
+            approved = as_code(edited[name], ARG_PREVIEW_CHARS)[0] if name in edited else "_(removed)_"
+            text = f"*{escape(name)}* (edited)\nproposed {proposed}\napproved {approved}"
+        fields.append(MarkdownTextObject(text=shorten(text, 2000)))
+    return fields
+
+
+def _was_shortened(approval: ApprovalRequest) -> bool:
+    values = [v for action in approval.actions for v in action.args.values()]
+    if approval.decision and approval.decision.edited_args:
+        values.extend(approval.decision.edited_args.values())
+    return any(as_code(value, ARG_PREVIEW_CHARS)[1] for value in values)
+
+
+def _footer_blocks(approval: ApprovalRequest) -> list[Block]:
+    ref = ApprovalRef(approval_id=approval.id).dump()
+    view_full = ButtonElement(text="View full arguments", action_id=ActionId.VIEW_ARGS, value=ref)
+    blocks: list[Block] = []
+    if approval.is_pending:
+        allowed = {d for action in approval.actions for d in action.allowed_decisions}
+        buttons: list[ButtonElement] = []
+        if DecisionType.APPROVE in allowed:
+            buttons.append(ButtonElement(text="Approve", action_id=ActionId.APPROVE, value=ref, style="primary"))
+        if DecisionType.EDIT in allowed:
+            buttons.append(ButtonElement(text="Edit", action_id=ActionId.EDIT, value=ref))
+        if DecisionType.REJECT in allowed:
+            buttons.append(ButtonElement(text="Reject", action_id=ActionId.REJECT, value=ref, style="danger"))
+        if _was_shortened(approval):
+            buttons.append(view_full)
+        blocks.append(ActionsBlock(block_id=BlockId.DECISION_BUTTONS, elements=buttons))
+    else:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=decision_line(approval))))
+        if _was_shortened(approval):
+            blocks.append(ActionsBlock(block_id=BlockId.DECISION_BUTTONS, elements=[view_full]))
+    blocks.append(
+        ContextBlock(
+            elements=[
+                MarkdownTextObject(
+                    text=f"Requested {slack_date(approval.created_at)} · run `{approval.thread_id}` · request `{approval.id}`"
+                )
+            ]
+        )
+    )
+    return blocks
+
+
+def decision_line(approval: ApprovalRequest) -> str:
+    """One sentence saying who decided what, and when (also used in ephemeral replies)."""
+    decision = approval.decision
+    if decision is None:
+        return "Waiting for a decision."
+    when = slack_date(decision.decided_at)
+    who = mention(decision.decided_by)
+    if decision.type is DecisionType.APPROVE:
+        return f"{_status_emoji(Status.APPROVED)} *Approved* by {who} {when}."
+    if decision.type is DecisionType.EDIT:
+        return f"{_status_emoji(Status.EDITED)} *Approved with edits* by {who} {when}."
+    reason = f"\n{quote(decision.message, _QUOTE_CHARS)}" if decision.message else ""
+    if decision.type is DecisionType.RESPOND:
+        return f":speech_balloon: *Answered instead of running the tool* by {who} {when}:{reason}"
+    return f"{_status_emoji(Status.REJECTED)} *Rejected* by {who} {when}:{reason}"

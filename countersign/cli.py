@@ -1,0 +1,73 @@
+"""The `countersign` command: worker, bot, dev (both, on embedded defaults) and run."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from approvals.settings import load_settings
+
+
+def _worker(args: argparse.Namespace) -> None:
+    from worker.main import run_worker
+
+    run_worker(load_settings(), burst=args.burst)
+
+
+def _bot(args: argparse.Namespace) -> None:
+    from bot.server import run_bot
+
+    run_bot(load_settings())
+
+
+def _dev(args: argparse.Namespace) -> None:
+    from countersign.dev import run_dev
+
+    sys.exit(run_dev())
+
+
+def _run(args: argparse.Namespace) -> None:
+    from redis import Redis
+
+    from countersign.job_queue import JobQueue, RunRequest
+
+    settings = load_settings()
+    if settings.redis_url is None:
+        sys.exit("countersign: REDIS_URL: not set (use the one `countersign dev` printed, or your Redis)")
+    request = RunRequest(agent=args.agent, input_text=args.request, requested_by=args.user, reply_channel=args.channel)
+    queue = JobQueue(Redis.from_url(settings.redis_url), settings.countersign_queue, settings.run_timeout)
+    known = queue.known_agents()
+    if known and request.agent not in known:
+        sys.exit(f"countersign: no agent {request.agent!r}; agents: {', '.join(sorted(known))}")
+    queue.enqueue_run(request)
+    print(f"queued run {request.thread_id} of {request.agent}")
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line: one subcommand per process or action."""
+    root = argparse.ArgumentParser(prog="countersign", description="Human approval for AI agents' risky tool calls, in Slack.")
+    commands = root.add_subparsers(dest="command", required=True)
+    worker = commands.add_parser("worker", help="run an RQ worker (with the scheduler) that runs the agents")
+    worker.add_argument("--burst", action="store_true", help="quit when the queue is empty")
+    worker.set_defaults(func=_worker)
+    commands.add_parser("bot", help="serve Slack (HTTP on PORT, or Socket Mode with SLACK_APP_TOKEN)").set_defaults(func=_bot)
+    commands.add_parser("dev", help="run Valkey (if REDIS_URL is unset), the worker and the bot together").set_defaults(func=_dev)
+    run = commands.add_parser("run", help="start an agent run")
+    run.add_argument("agent", help="agent name from the registry, e.g. payments")
+    run.add_argument("request", help='what to ask, e.g. "Refund order #42 for $250"')
+    run.add_argument("--user", help="Slack user id of whoever asked (shown to approvers)")
+    run.add_argument("--channel", help="Slack channel id to answer in when no approval was needed")
+    run.set_defaults(func=_run)
+    return root
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the `countersign` console script."""
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,410 @@
+"""Acts as Slack towards a Bolt app served over HTTP, for tests.
+
+Builds the payloads Slack sends (interactivity, slash commands, Events API),
+signs them exactly as Slack does, and POSTs them with the standard library.
+
+Example::
+
+    driver = SlackDriver("http://127.0.0.1:3000/slack/events", signing_secret="s3cr3t")
+    resp = driver.block_action("U1", "approve", "req-1", channel_id="C1", container_message_ts=ts)
+    assert resp.status == 200
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import secrets
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+__all__ = [
+    "Response",
+    "SlackDriver",
+    "checkboxes_value",
+    "number_value",
+    "plain_text_value",
+    "static_select_value",
+]
+
+DEFAULT_TEAM_ID = "T0EMULATED"
+TEAM_DOMAIN = "emulated"
+API_APP_ID = "A0EMULATED"
+# The legacy verification token Slack still puts in payloads; Bolt ignores it.
+VERIFICATION_TOKEN = "emulated-verification-token"
+
+_counter = itertools.count(1)
+
+
+@dataclass
+class Response:
+    """What the app answered."""
+
+    status: int
+    body: str
+    elapsed: float
+    headers: dict[str, str] = field(default_factory=dict)
+    # The payload that was sent (decoded), e.g. to read back the generated trigger_id.
+    payload: dict[str, Any] | None = None
+
+    def json(self) -> Any:
+        """The body parsed as JSON, or ``None`` if empty or not JSON."""
+        try:
+            return json.loads(self.body) if self.body else None
+        except ValueError:
+            return None
+
+
+# ---------------------------------------------------------------------- view state values
+
+
+def plain_text_value(text: str | None) -> dict[str, Any]:
+    """State value of a ``plain_text_input``."""
+    return {"type": "plain_text_input", "value": text}
+
+
+def number_value(text: str | None) -> dict[str, Any]:
+    """State value of a ``number_input`` (Slack sends the number as a string)."""
+    return {"type": "number_input", "value": text}
+
+
+def _option(value: str, text: str | None = None) -> dict[str, Any]:
+    return {"text": {"type": "plain_text", "text": text or value, "emoji": True}, "value": value}
+
+
+def static_select_value(value: str | None, text: str | None = None) -> dict[str, Any]:
+    """State value of a ``static_select``; ``value=None`` means nothing selected."""
+    return {"type": "static_select", "selected_option": None if value is None else _option(value, text)}
+
+
+def checkboxes_value(values: list[str] | list[tuple[str, str]]) -> dict[str, Any]:
+    """State value of ``checkboxes``: a list of values, or of ``(value, text)`` pairs."""
+    options = [_option(v) if isinstance(v, str) else _option(v[0], v[1]) for v in values]
+    return {"type": "checkboxes", "selected_options": options}
+
+
+# ---------------------------------------------------------------------- driver
+
+
+class SlackDriver:
+    """Sends signed Slack requests to a Bolt app at ``url`` (e.g. ``http://127.0.0.1:3000/slack/events``)."""
+
+    def __init__(
+        self,
+        url: str,
+        signing_secret: str,
+        *,
+        response_url: str | None = None,
+        team_id: str = DEFAULT_TEAM_ID,
+        timeout: float = 30.0,
+    ) -> None:
+        """``response_url`` is the default put in payloads (e.g. ``SlackEmulator.response_url()``)."""
+        self.url = url
+        self.signing_secret = signing_secret
+        self.default_response_url = response_url
+        self.team_id = team_id
+        self.timeout = timeout
+        self.last_payload: dict[str, Any] | None = None
+        # Bypass any *_proxy environment: everything here is loopback.
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    # ------------------------------------------------------------------ low level
+
+    def sign(self, body: str, timestamp: int | str) -> str:
+        """Slack's ``X-Slack-Signature`` for ``body`` sent at ``timestamp``."""
+        base = f"v0:{timestamp}:{body}".encode()
+        return "v0=" + hmac.new(self.signing_secret.encode(), base, hashlib.sha256).hexdigest()
+
+    def post(
+        self,
+        body: str,
+        content_type: str,
+        *,
+        timestamp: int | str | None = None,
+        signature: str | None = None,
+        headers: dict[str, str] | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> Response:
+        """POST a raw ``body``, signed unless ``signature`` overrides it."""
+        ts = str(int(time.time()) if timestamp is None else timestamp)
+        all_headers = {
+            "Content-Type": content_type,
+            "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": signature if signature is not None else self.sign(body, ts),
+            "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
+            **(headers or {}),
+        }
+        request = urllib.request.Request(self.url, data=body.encode("utf-8"), headers=all_headers, method="POST")
+        self.last_payload = payload
+        started = time.monotonic()
+        try:
+            with self._opener.open(request, timeout=self.timeout) as resp:
+                status, raw, resp_headers = resp.status, resp.read(), dict(resp.headers.items())
+        except urllib.error.HTTPError as err:
+            status, raw, resp_headers = err.code, err.read(), dict(err.headers.items())
+        elapsed = time.monotonic() - started
+        return Response(
+            status=status,
+            body=raw.decode("utf-8", errors="replace"),
+            elapsed=elapsed,
+            headers=resp_headers,
+            payload=payload,
+        )
+
+    def post_interactive(
+        self, payload: dict[str, Any], *, timestamp: int | str | None = None, signature: str | None = None
+    ) -> Response:
+        """POST an interactivity ``payload`` form-encoded as ``payload=<json>``, as Slack does."""
+        body = urlencode({"payload": json.dumps(payload)})
+        return self.post(
+            body, "application/x-www-form-urlencoded", timestamp=timestamp, signature=signature, payload=payload
+        )
+
+    # ------------------------------------------------------------------ shared pieces
+
+    @staticmethod
+    def new_trigger_id() -> str:
+        """A unique trigger id shaped like Slack's (``"<digits>.<digits>.<hex>"``)."""
+        return f"{int(time.time())}.{next(_counter):09d}.{secrets.token_hex(16)}"
+
+    def _user(self, user_id: str, team_id: str | None = None) -> dict[str, Any]:
+        return {"id": user_id, "username": user_id.lower(), "name": user_id.lower(), "team_id": team_id or self.team_id}
+
+    def _team(self, team_id: str | None = None) -> dict[str, Any]:
+        return {"id": team_id or self.team_id, "domain": TEAM_DOMAIN}
+
+    def _response_url(self, response_url: str | None, team_id: str) -> str:
+        if response_url is not None:
+            return response_url
+        if self.default_response_url is not None:
+            return self.default_response_url
+        return f"https://hooks.slack.com/actions/{team_id}/{next(_counter)}/{secrets.token_hex(12)}"
+
+    # ------------------------------------------------------------------ interactivity
+
+    def block_action(
+        self,
+        user_id: str,
+        action_id: str,
+        value: str | None,
+        *,
+        channel_id: str,
+        container_message_ts: str | None = None,
+        message: dict[str, Any] | None = None,
+        trigger_id: str | None = None,
+        block_id: str | None = None,
+        response_url: str | None = None,
+        team_id: str | None = None,
+        action_type: str = "button",
+        channel_name: str = "requests",
+        timestamp: int | str | None = None,
+        signature: str | None = None,
+    ) -> Response:
+        """Click an element (a button by default) in a channel message.
+
+        ``message`` is the message as currently stored (e.g. ``emulator.message(channel, ts)``);
+        when it holds the element, its real ``block_id`` and button text are used, as Slack
+        would. ``container_message_ts`` defaults to ``message["ts"]``.
+        """
+        team = team_id or self.team_id
+        ts = container_message_ts or (message or {}).get("ts")
+        if not ts:
+            raise ValueError("block_action needs container_message_ts or a message with a ts")
+        found_block_id, element = _find_element(message, action_id)
+        action: dict[str, Any] = {
+            "action_id": action_id,
+            "block_id": block_id or found_block_id or "b",
+            "type": action_type,
+            "action_ts": f"{time.time():.6f}",
+        }
+        if action_type == "button":
+            action["text"] = (element or {}).get("text") or {"type": "plain_text", "text": action_id, "emoji": True}
+            action["value"] = value
+            if element and element.get("style"):
+                action["style"] = element["style"]
+        elif action_type in ("static_select", "external_select"):
+            action["selected_option"] = None if value is None else _option(value)
+        else:
+            action["value"] = value
+        payload: dict[str, Any] = {
+            "type": "block_actions",
+            "user": self._user(user_id, team),
+            "api_app_id": API_APP_ID,
+            "token": VERIFICATION_TOKEN,
+            "container": {"type": "message", "message_ts": ts, "channel_id": channel_id, "is_ephemeral": False},
+            "trigger_id": trigger_id or self.new_trigger_id(),
+            "team": self._team(team),
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "channel": {"id": channel_id, "name": channel_name},
+            "message": message if message is not None else {"type": "message", "ts": ts},
+            "state": {"values": {}},
+            "response_url": self._response_url(response_url, team),
+            "actions": [action],
+        }
+        return self.post_interactive(payload, timestamp=timestamp, signature=signature)
+
+    def view_submission(
+        self,
+        user_id: str,
+        view: Any,
+        values: dict[str, dict[str, dict[str, Any]]],
+        *,
+        trigger_id: str | None = None,
+        team_id: str | None = None,
+        timestamp: int | str | None = None,
+        signature: str | None = None,
+    ) -> Response:
+        """Submit a modal.
+
+        ``view`` is the view as Slack returned it (``call.response["view"]`` of the
+        ``views.open`` call, with its ``id``, ``callback_id`` and ``private_metadata``);
+        a recorded ``Call`` is accepted too. ``values`` is ``{block_id: {action_id: element_value}}``,
+        built with :func:`plain_text_value` and friends.
+        """
+        team = team_id or self.team_id
+        payload = {
+            "type": "view_submission",
+            "team": self._team(team),
+            "user": self._user(user_id, team),
+            "api_app_id": API_APP_ID,
+            "token": VERIFICATION_TOKEN,
+            "trigger_id": trigger_id or self.new_trigger_id(),
+            "view": {**_view_of(view), "state": {"values": values}},
+            "response_urls": [],
+            "enterprise": None,
+            "is_enterprise_install": False,
+        }
+        return self.post_interactive(payload, timestamp=timestamp, signature=signature)
+
+    def view_closed(
+        self,
+        user_id: str,
+        view: Any,
+        *,
+        is_cleared: bool = False,
+        team_id: str | None = None,
+        timestamp: int | str | None = None,
+        signature: str | None = None,
+    ) -> Response:
+        """Close a modal (the app only hears of it when the view had ``notify_on_close``)."""
+        team = team_id or self.team_id
+        payload = {
+            "type": "view_closed",
+            "team": self._team(team),
+            "user": self._user(user_id, team),
+            "api_app_id": API_APP_ID,
+            "token": VERIFICATION_TOKEN,
+            "view": _view_of(view),
+            "is_cleared": is_cleared,
+            "enterprise": None,
+            "is_enterprise_install": False,
+        }
+        return self.post_interactive(payload, timestamp=timestamp, signature=signature)
+
+    # ------------------------------------------------------------------ commands and events
+
+    def slash_command(
+        self,
+        user_id: str,
+        command: str,
+        text: str = "",
+        channel_id: str = "C0REQUESTS",
+        trigger_id: str | None = None,
+        *,
+        channel_name: str = "requests",
+        response_url: str | None = None,
+        team_id: str | None = None,
+        timestamp: int | str | None = None,
+        signature: str | None = None,
+    ) -> Response:
+        """Run ``command`` (e.g. ``"/countersign"``) with ``text``, form-encoded as Slack sends it."""
+        team = team_id or self.team_id
+        fields = {
+            "token": VERIFICATION_TOKEN,
+            "team_id": team,
+            "team_domain": TEAM_DOMAIN,
+            "channel_id": channel_id,
+            "channel_name": channel_name,
+            "user_id": user_id,
+            "user_name": user_id.lower(),
+            "command": command,
+            "text": text,
+            "api_app_id": API_APP_ID,
+            "is_enterprise_install": "false",
+            "response_url": self._response_url(response_url, team),
+            "trigger_id": trigger_id or self.new_trigger_id(),
+        }
+        return self.post(
+            urlencode(fields), "application/x-www-form-urlencoded",
+            timestamp=timestamp, signature=signature, payload=fields,
+        )
+
+    def event(
+        self,
+        event: dict[str, Any],
+        *,
+        team_id: str | None = None,
+        event_id: str | None = None,
+        timestamp: int | str | None = None,
+        signature: str | None = None,
+    ) -> Response:
+        """Deliver an Events API ``event_callback`` wrapping ``event`` (e.g. ``{"type": "app_mention", ...}``)."""
+        team = team_id or self.team_id
+        now = int(time.time())
+        event = {"event_ts": f"{time.time():.6f}", **event}
+        body = {
+            "token": VERIFICATION_TOKEN,
+            "team_id": team,
+            "api_app_id": API_APP_ID,
+            "event": event,
+            "type": "event_callback",
+            "event_id": event_id or f"Ev{next(_counter):010d}",
+            "event_time": now,
+            "authorizations": [
+                {"enterprise_id": None, "team_id": team, "user_id": "U0BOT", "is_bot": True,
+                 "is_enterprise_install": False}
+            ],
+            "is_ext_shared_channel": False,
+            "event_context": secrets.token_hex(16),
+        }
+        return self.post(json.dumps(body), "application/json", timestamp=timestamp, signature=signature, payload=body)
+
+    def url_verification(
+        self, challenge: str, *, timestamp: int | str | None = None, signature: str | None = None
+    ) -> Response:
+        """Slack's endpoint check; the app must echo ``challenge``."""
+        body = {"token": VERIFICATION_TOKEN, "challenge": challenge, "type": "url_verification"}
+        return self.post(json.dumps(body), "application/json", timestamp=timestamp, signature=signature, payload=body)
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _view_of(view: Any) -> dict[str, Any]:
+    # Accept an emulator Call for views.open/push/update without importing it (import paths vary).
+    response = getattr(view, "response", None)
+    if isinstance(response, dict) and isinstance(response.get("view"), dict):
+        return dict(response["view"])
+    if not isinstance(view, dict):
+        raise TypeError(f"expected a view dict or a recorded views.* Call, got {type(view).__name__}")
+    return dict(view)
+
+
+def _find_element(message: dict[str, Any] | None, action_id: str) -> tuple[str | None, dict[str, Any] | None]:
+    """(block_id, element) of the interactive element ``action_id`` in ``message``'s blocks."""
+    for block in (message or {}).get("blocks") or []:
+        candidates = list(block.get("elements") or [])
+        for key in ("accessory", "element"):
+            if isinstance(block.get(key), dict):
+                candidates.append(block[key])
+        for element in candidates:
+            if isinstance(element, dict) and element.get("action_id") == action_id:
+                return block.get("block_id"), element
+    return None, None

@@ -1,0 +1,205 @@
+"""The running system under test: `countersign worker` and `countersign bot` as real processes.
+
+Tests act as Slack (signed HTTP requests through `SlackDriver`) and read what the app did
+from the Slack emulator and the store.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from approvals.approval_store import ApprovalStore
+from approvals.models import ApprovalRequest
+from approvals.settings import Settings
+from bot.ids import ActionId
+from bot.metadata import ApprovalRef
+from countersign.job_queue import JobQueue, RunRequest
+from tests.slack_driver import Response, SlackDriver
+from tests.slack_emulator import Call, SlackEmulator
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(check: Callable[[], T | None], timeout: float = 20.0, what: str = "condition") -> T:
+    """Poll `check` until it returns something truthy; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)
+
+
+def process_env(settings: Settings, port: int) -> dict[str, str]:
+    """The environment a `countersign` process reads its settings from."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "COUNTERSIGN_"))}
+    env.update(
+        SLACK_BOT_TOKEN=settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else "",
+        SLACK_SIGNING_SECRET=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else "",
+        SLACK_API_URL=settings.slack_api_url,
+        APPROVALS_CHANNEL=settings.approvals_channel or "",
+        REDIS_URL=settings.redis_url or "",
+        DATABASE_URL=settings.database_url,
+        PORT=str(port),
+        WEB_CONCURRENCY="2",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+class Stack:
+    """Handles on the running bot and worker, and helpers that act and wait like a Slack user."""
+
+    def __init__(
+        self, settings: Settings, slack: SlackEmulator, store: ApprovalStore, queue: JobQueue, logs: Path, secret: str
+    ) -> None:
+        self.settings = settings
+        self.slack = slack
+        self.store = store
+        self.queue = queue
+        self.logs = logs
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/slack/events"
+        self.driver = SlackDriver(self.url, secret, response_url=slack.response_url())
+        self.env = process_env(settings, self.port)
+        self.worker: subprocess.Popen[bytes] | None = None
+        self.bot: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    @contextmanager
+    def start(
+        cls, settings: Settings, slack: SlackEmulator, store: ApprovalStore, queue: JobQueue, logs: Path, secret: str
+    ) -> Iterator[Stack]:
+        """Start the worker and the bot, wait until both serve, and stop them afterwards."""
+        stack = cls(settings, slack, store, queue, logs, secret)
+        try:
+            stack.start_worker()
+            stack.bot = stack._spawn("bot")
+            wait_until(stack._bot_ready, 30, "the bot to serve /healthz")
+            yield stack
+        finally:
+            for process in (stack.bot, stack.worker):
+                stack._stop(process)
+
+    def _spawn(self, command: str) -> subprocess.Popen[bytes]:
+        log = open(self.logs / f"{command}.log", "ab")  # noqa: SIM115 - the process owns it
+        return subprocess.Popen(
+            [sys.executable, "-m", "countersign.cli", command], env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+
+    @staticmethod
+    def _stop(process: subprocess.Popen[bytes] | None) -> None:
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def start_worker(self) -> None:
+        """Start `countersign worker` and wait until it has published its agents."""
+        self.queue.queue.connection.delete("countersign:agents")
+        self.worker = self._spawn("worker")
+        wait_until(lambda: self.queue.known_agents() or self._died(self.worker, "worker"), 60, "the worker")
+
+    def _died(self, process: subprocess.Popen[bytes] | None, name: str) -> None:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode}:\n{self.log(name)[-3000:]}")
+
+    def _bot_ready(self) -> bool:
+        self._died(self.bot, "bot")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    def log(self, name: str) -> str:
+        """What a process printed so far."""
+        return (self.logs / f"{name}.log").read_text(errors="replace")
+
+    # Acting
+
+    def start_run(self, text: str = "Refund order #42 for $250", user: str = "U0ASKER", agent: str = "payments") -> ApprovalRequest:
+        """Enqueue a run as `countersign run` does and wait for its approval request in Slack."""
+        request = RunRequest(agent=agent, input_text=text, requested_by=user, reply_channel="C0ASKED")
+        self.queue.enqueue_run(request)
+        return self.wait_for_request(request.thread_id)
+
+    def wait_for_request(self, thread_id: str, count: int = 1, timeout: float = 30) -> ApprovalRequest:
+        """The `count`-th approval request of a run, once it is posted in Slack."""
+
+        def posted() -> ApprovalRequest | None:
+            requests = self.store.requests_for_thread(thread_id)
+            if len(requests) >= count and requests[count - 1].message_ts:
+                return requests[count - 1]
+            return None
+
+        return wait_until(posted, timeout, f"approval request #{count} of run {thread_id}")
+
+    def message(self, approval: ApprovalRequest) -> dict[str, Any]:
+        """The request's message as Slack holds it now."""
+        assert approval.channel and approval.message_ts
+        return self.slack.message(approval.channel, approval.message_ts)
+
+    def click(self, user: str, action: ActionId, approval: ApprovalRequest, **kwargs: Any) -> Response:
+        """A signed click on one of the request message's buttons."""
+        assert approval.channel and approval.message_ts
+        return self.driver.block_action(
+            user,
+            action,
+            ApprovalRef(approval_id=approval.id).dump(),
+            channel_id=approval.channel,
+            container_message_ts=approval.message_ts,
+            message=self.message(approval),
+            **kwargs,
+        )
+
+    def open_modal(self, user: str, action: ActionId, approval: ApprovalRequest) -> Call:
+        """Click a button that opens a modal, and return the `views.open` call it made."""
+        response = self.click(user, action, approval)
+        assert response.status == 200, response.body
+        trigger_id = response.payload["trigger_id"] if response.payload else None
+        return self.slack.wait_for("views.open", lambda call: call.params.get("trigger_id") == trigger_id)
+
+    def wait_for_update(self, approval: ApprovalRequest, predicate: Callable[[Call], bool] = lambda c: True) -> Call:
+        """The `chat.update` the bot made to the request's message."""
+        return self.slack.wait_for(
+            "chat.update", lambda call: call.params.get("ts") == approval.message_ts and predicate(call), timeout=20
+        )
+
+    def outcome(self, approval: ApprovalRequest, timeout: float = 30) -> str:
+        """The agent's final answer, as posted in the request's thread."""
+        call = self.slack.wait_for(
+            "chat.postMessage",
+            lambda call: call.params.get("thread_ts") == approval.run.slack_thread_ts
+            and str(call.params.get("text", "")).startswith(":robot_face:"),
+            timeout=timeout,
+        )
+        return str(call.params["text"])
+
+    def ephemeral_to(self, user: str, count: int = 1) -> list[str]:
+        """Texts of the ephemeral messages shown to `user` (waits for at least `count`)."""
+        calls = self.slack.wait_for("chat.postEphemeral", lambda call: call.params.get("user") == user, count=count)
+        calls = calls if isinstance(calls, list) else [calls]
+        return [str(call.params.get("text")) for call in calls]

@@ -1,0 +1,28 @@
+"""Approve: the tool runs with the proposed arguments and the agent's answer lands in the thread."""
+
+from __future__ import annotations
+
+from bot.ids import ActionId
+from tests.stack import Stack
+
+
+def test_approve_runs_the_tool_and_posts_the_answer_in_the_thread(stack: Stack) -> None:
+    approval = stack.start_run("Refund order #42 for $250")
+
+    response = stack.click("U0APPROVER", ActionId.APPROVE, approval)
+
+    assert response.status == 200
+    assert "Refunded $250.00 for order #42" in stack.outcome(approval)
+
+
+def test_approved_message_loses_its_buttons_and_names_the_approver(stack: Stack) -> None:
+    approval = stack.start_run("Refund order #43 for $20")
+
+    stack.click("U0APPROVER", ActionId.APPROVE, approval)
+
+    update = stack.wait_for_update(approval)
+    blocks = update.params["blocks"]
+    assert not [b for b in blocks if b["type"] == "actions"]
+    assert any("Approved* by <@U0APPROVER>" in str(b) for b in blocks)
+    decided = stack.store.get(approval.id)
+    assert decided.status == "approved" and decided.decision and decided.decision.decided_by == "U0APPROVER"

@@ -1,0 +1,205 @@
+"""Tests for the Slack emulator and driver, through the real slack_sdk / slack_bolt stacks."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+import pytest
+from slack_bolt import App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+
+# Import path depends on whether tests/ is a package (pytest rootdir insertion differs).
+try:
+    from tests.slack_driver import SlackDriver, plain_text_value
+    from tests.slack_emulator import SlackEmulator
+except ImportError:  # pragma: no cover - depends on how pytest was invoked
+    from slack_driver import SlackDriver, plain_text_value  # type: ignore[no-redef]
+    from slack_emulator import SlackEmulator  # type: ignore[no-redef]
+
+SIGNING_SECRET = "test-signing-secret"
+
+
+@pytest.fixture
+def emulator() -> Iterator[SlackEmulator]:
+    with SlackEmulator() as emu:
+        yield emu
+
+
+@pytest.fixture
+def client(emulator: SlackEmulator) -> WebClient:
+    return WebClient(token="xoxb-test", base_url=emulator.base_url)
+
+
+def test_post_update_then_replies_shows_update(emulator: SlackEmulator, client: WebClient) -> None:
+    blocks = [{"type": "section", "block_id": "s1", "text": {"type": "mrkdwn", "text": "Approve?"}}]
+    posted = client.chat_postMessage(channel="C1", text="Approve?", blocks=blocks)
+    ts = posted["ts"]
+    assert posted["channel"] == "C1" and posted["message"]["blocks"] == blocks
+
+    reply = client.chat_postMessage(channel="C1", text="a reply", thread_ts=ts)
+    assert float(reply["ts"]) > float(ts)
+
+    updated = client.chat_update(channel="C1", ts=ts, text="Approved", blocks=[])
+    assert updated["ts"] == ts and updated["text"] == "Approved"
+
+    messages = client.conversations_replies(channel="C1", ts=ts)["messages"]
+    assert [m["ts"] for m in messages] == [ts, reply["ts"]]
+    assert messages[0]["text"] == "Approved" and messages[0]["blocks"] == []
+    assert messages[0]["reply_count"] == 1
+    assert emulator.thread_replies("C1", ts)[0]["text"] == "a reply"
+    assert emulator.wait_for("chat.postMessage").params["blocks"] == blocks
+
+    with pytest.raises(SlackApiError) as err:
+        client.chat_update(channel="C1", ts="1.000000", text="x")
+    assert err.value.response["error"] == "message_not_found"
+
+
+def test_form_encoded_json_fields_are_decoded(emulator: SlackEmulator, client: WebClient) -> None:
+    blocks = [{"type": "divider"}]
+    client.api_call("chat.postMessage", params={"channel": "C1", "blocks": json.dumps(blocks)})
+    assert emulator.calls_to("chat.postMessage")[0].params["blocks"] == blocks
+    assert emulator.messages("C1")[0]["blocks"] == blocks
+
+
+def test_views_open_trigger_id_is_single_use(emulator: SlackEmulator, client: WebClient) -> None:
+    view = {"type": "modal", "callback_id": "cb", "title": {"type": "plain_text", "text": "T"}, "blocks": []}
+    first = client.views_open(trigger_id="1.2.abc", view=view)
+    assert first["view"]["id"].startswith("V") and first["view"]["callback_id"] == "cb"
+    assert first["view"]["state"] == {"values": {}}
+
+    with pytest.raises(SlackApiError) as err:
+        client.views_open(trigger_id="1.2.abc", view=view)
+    assert err.value.response["error"] == "expired_trigger_id"
+
+    second = client.views_open(trigger_id="1.2.def", view=view)
+    assert second["view"]["id"] != first["view"]["id"]
+
+
+def test_rate_limited_call_is_retried(emulator: SlackEmulator) -> None:
+    # retry_after=0 keeps the handler's sleep under a second.
+    emulator.rate_limit("chat.postMessage", times=1, retry_after=0)
+    client = WebClient(
+        token="xoxb-test",
+        base_url=emulator.base_url,
+        retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=2)],
+    )
+    assert client.chat_postMessage(channel="C1", text="hi")["ok"]
+    attempts = emulator.calls_to("chat.postMessage")
+    assert [c.rate_limited for c in attempts] == [True, False]
+    assert len(emulator.messages("C1")) == 1
+
+
+def test_rate_limit_answers_429_with_retry_after(emulator: SlackEmulator) -> None:
+    emulator.rate_limit("auth.test", retry_after=7)
+    request = urllib.request.Request(
+        emulator.base_url + "auth.test", headers={"Authorization": "Bearer xoxb-t"}, method="GET"
+    )
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with pytest.raises(urllib.error.HTTPError) as err:
+        opener.open(request, timeout=5)
+    assert err.value.code == 429 and err.value.headers["Retry-After"] == "7"
+    assert json.loads(err.value.read()) == {"ok": False, "error": "ratelimited"}
+    with opener.open(request, timeout=5) as resp:
+        assert json.loads(resp.read())["user_id"] == "U0BOT"
+
+
+def test_auth_and_unknown_method_and_wait_for_timeout(emulator: SlackEmulator, client: WebClient) -> None:
+    with pytest.raises(SlackApiError) as err:
+        WebClient(base_url=emulator.base_url).api_call("auth.test")
+    assert err.value.response["error"] == "not_authed"
+
+    with pytest.raises(SlackApiError) as err:
+        client.api_call("no.such.method")
+    assert err.value.response["error"] == "unknown_method"
+    assert emulator.calls_to("no.such.method")
+
+    with pytest.raises(TimeoutError, match="chat.postMessage"):
+        emulator.wait_for("chat.postMessage", timeout=0.05)
+
+
+def test_wait_for_wakes_on_a_call_from_another_thread(emulator: SlackEmulator, client: WebClient) -> None:
+    threading.Timer(0.1, lambda: client.chat_postMessage(channel="C9", text="later")).start()
+    call = emulator.wait_for("chat.postMessage", lambda c: c.params.get("channel") == "C9", timeout=5)
+    assert call.response is not None and call.response["ok"]
+
+
+# ---------------------------------------------------------------------- driver against a Bolt app
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+@pytest.fixture
+def bolt_app(emulator: SlackEmulator) -> Iterator[tuple[str, list[dict]]]:
+    """A tiny Bolt app over WSGI; yields (events url, list of action bodies seen)."""
+    seen: list[dict] = []
+    app = App(
+        signing_secret=SIGNING_SECRET,
+        token="xoxb-x",
+        token_verification_enabled=False,
+        client=WebClient(token="xoxb-x", base_url=emulator.base_url),
+    )
+
+    @app.action("ping")
+    def ping(ack, body) -> None:  # type: ignore[no-untyped-def]
+        seen.append(body)  # before ack: Bolt answers HTTP as soon as ack() runs
+        ack()
+
+    @app.view("form")
+    def form(ack, view) -> None:  # type: ignore[no-untyped-def]
+        seen.append(view)
+        ack()
+
+    server: WSGIServer = make_server("127.0.0.1", 0, SlackRequestHandler(app), handler_class=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/slack/events", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_driver_signing(bolt_app: tuple[str, list[dict]], emulator: SlackEmulator) -> None:
+    url, seen = bolt_app
+    driver = SlackDriver(url, SIGNING_SECRET, response_url=emulator.response_url())
+    kwargs = {"channel_id": "C1", "container_message_ts": "1700000000.000100"}
+
+    ok = driver.block_action("U1", "ping", "v", **kwargs)
+    assert ok.status == 200, ok.body
+    assert seen and seen[0]["actions"][0]["value"] == "v" and seen[0]["user"]["id"] == "U1"
+
+    forged = driver.block_action("U1", "ping", "v", signature="v0=" + "0" * 64, **kwargs)
+    assert forged.status == 401
+
+    stale = driver.block_action("U1", "ping", "v", timestamp=int(time.time()) - 600, **kwargs)
+    assert stale.status == 401
+
+    assert len(seen) == 1
+
+
+def test_driver_view_submission_round_trip(
+    bolt_app: tuple[str, list[dict]], emulator: SlackEmulator, client: WebClient
+) -> None:
+    url, seen = bolt_app
+    view = {"type": "modal", "callback_id": "form", "private_metadata": "req-1",
+            "title": {"type": "plain_text", "text": "T"}, "blocks": []}
+    client.views_open(trigger_id="t-1", view=view)
+    opened = emulator.wait_for("views.open")
+
+    resp = SlackDriver(url, SIGNING_SECRET).view_submission("U1", opened, {"b": {"a": plain_text_value("why")}})
+    assert resp.status == 200, resp.body
+    submitted = seen[-1]
+    assert submitted["private_metadata"] == "req-1" and submitted["id"] == opened.response["view"]["id"]
+    assert submitted["state"]["values"]["b"]["a"]["value"] == "why"

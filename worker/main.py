@@ -1,0 +1,48 @@
+"""`countersign worker`: an RQ worker (scheduler on) whose parent process preloads everything a job needs."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from redis import Redis
+from rq import Queue, Worker
+
+from approvals.approval_store import ApprovalStore, create_db_engine
+from approvals.settings import Settings, load_settings
+from bot.outbound import SlackNotifier
+from bot.slack_client import create_slack_client
+from countersign.job_queue import JobQueue
+from worker import jobs
+from worker.checkpointer import setup_checkpointer
+from worker.registry import AgentRegistry
+from worker.runtime import AgentRuntime
+
+log = logging.getLogger(__name__)
+
+
+def build_runtime(settings: Settings | None = None) -> AgentRuntime:
+    """Load settings, the store, the agent registry (compiling every graph) and the Slack client."""
+    settings = settings or load_settings()
+    if settings.redis_url is None:
+        raise SystemExit("countersign: REDIS_URL: not set (the worker needs the queue's Redis)")
+    engine = create_db_engine(settings.sqlalchemy_url)
+    # A forked job must not share the parent's pooled connections (SQLAlchemy's advice for fork).
+    os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
+    store = ApprovalStore(engine)
+    store.create_schema()
+    setup_checkpointer(settings)
+    registry = AgentRegistry.from_import_path(settings.countersign_agents)
+    notifier = SlackNotifier(create_slack_client(settings), store, settings.approvals_channel)
+    return AgentRuntime(settings, store, registry, notifier, Redis.from_url(settings.redis_url))
+
+
+def run_worker(settings: Settings, *, burst: bool = False) -> None:
+    """Preload, then work the queue until stopped."""
+    runtime = build_runtime(settings)
+    jobs.install(runtime)
+    log.info("worker ready: agents %s, queue %r", ", ".join(runtime.registry.names()), settings.countersign_queue)
+    connection = Redis.from_url(settings.redis_url or "")
+    JobQueue(connection, settings.countersign_queue).publish_agents(runtime.registry.names())
+    worker = Worker([Queue(settings.countersign_queue, connection=connection)], connection=connection)
+    worker.work(with_scheduler=True, burst=burst, logging_level="INFO")
