@@ -6,7 +6,9 @@ turned into words for the clicker in one place, `explain`.
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 import uuid
 from typing import Any
 
@@ -70,37 +72,56 @@ def create_app(settings: Settings, store: ApprovalStore, queue: JobQueue, client
             raise AlreadyDecided(approval)
         return approval
 
-    @app.error
-    def on_error(error: Exception, body: dict[str, Any], client: WebClient) -> None:
-        user = (body.get("user") or {}).get("id") or body.get("user_id")
-        channel = _where(body) or body.get("channel_id")
+    def tell(body: dict[str, Any], error: Exception) -> None:
+        """Explain a failed click to the clicker, ephemerally (the one place errors become words)."""
+        user = (body.get("user") or {}).get("id")
+        channel = _where(body)
         if isinstance(error, CountersignError):
             text = explain(error)
             log.info("click by %s refused: %s", user, error)
         else:
             ref = uuid.uuid4().hex[:8]
-            log.exception("unexpected error (ref %s)", ref, exc_info=error)
+            log.error("unexpected error (ref %s)", ref, exc_info=error)
             text = f"Something went wrong and nothing changed (ref `{ref}`). Try again, or ask an admin."
         if user and channel:
             client.chat_postEphemeral(channel=channel, user=user, text=text)
 
+    def explained(listener: Callable[..., None]) -> Callable[..., None]:
+        """Run a button listener (which acks first), turning any error into words for the clicker.
+
+        Errors must not escape an acked listener: Bolt then replaces the sent ack with a 500.
+        """
+
+        @functools.wraps(listener)
+        def run(ack: Ack, body: dict[str, Any], **kwargs: Any) -> None:
+            try:
+                listener(ack=ack, body=body, **kwargs)
+            except Exception as error:  # noqa: BLE001 - every failure is reported to the user
+                tell(body, error)
+
+        return run
+
     @app.action(ActionId.APPROVE)
+    @explained
     def on_approve(ack: Ack, body: dict[str, Any]) -> None:
         ack()
         decider.announce(decider.approve(load(body), body["user"]["id"]))
 
     @app.action(ActionId.EDIT)
+    @explained
     def on_edit(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
         approval = load(body)
         client.views_open(trigger_id=body["trigger_id"], view=edit_modal(approval))
 
     @app.action(ActionId.REJECT)
+    @explained
     def on_reject(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
         client.views_open(trigger_id=body["trigger_id"], view=reject_modal(load(body)))
 
     @app.action(ActionId.VIEW_ARGS)
+    @explained
     def on_view_args(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
         approval = store.get(_ref_from(body).approval_id)

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from approvals.approval_store import ApprovalStore
 from approvals.errors import DecisionNotAllowed
@@ -35,8 +36,15 @@ class Decider:
         return decided
 
     def announce(self, decided: ApprovalRequest) -> None:
-        """Update the request's message: buttons gone, who decided what and when."""
-        self.notifier.update_request(decided)
+        """Update the request's message: buttons gone, who decided what and when.
+
+        The decision already stands, so a Slack failure here is logged rather than reported as
+        "nothing changed".
+        """
+        try:
+            self.notifier.update_request(decided)
+        except SlackApiError:
+            log.exception("approval %s was decided but its message could not be updated", decided.id)
 
     def approve(self, approval: ApprovalRequest, user_id: str) -> ApprovalRequest:
         """Approve the proposed call as it is."""

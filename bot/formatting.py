@@ -34,9 +34,24 @@ def as_code(value: Any, limit: int) -> tuple[str, bool]:
     return f"`{body}`", short != text
 
 
+def shorten_escaped(text: str, limit: int) -> str:
+    """Already-escaped `text`, cut like `shorten` but never inside an `&amp;`-style entity."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    entity = cut.rfind("&")
+    if entity != -1 and ";" not in cut[entity:]:
+        cut = cut[:entity]
+    return cut + ELLIPSIS
+
+
 def quote(text: str, limit: int) -> str:
-    """`text` as an escaped mrkdwn block quote, shortened to `limit`."""
-    return "\n".join(f">{line}" for line in escape(shorten(text, limit)).splitlines() or [">"])
+    """`text` as an escaped mrkdwn block quote of at most `limit` characters, markup included.
+
+    Escaping and the `>` of each line lengthen the text, so the limit applies to the result.
+    """
+    quoted = "\n".join(f">{line}" for line in escape(text).splitlines() or [">"])
+    return shorten_escaped(quoted, limit)
 
 
 def slack_date(moment: datetime) -> str:

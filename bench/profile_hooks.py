@@ -1,0 +1,132 @@
+"""Opt-in timing marks inside the worker process, for `python bench/loop.py --profile`.
+
+Installed by `bench.agents` when the worker runs with `BENCH_PROFILE=1`. Wraps (in this process
+only, nothing on disk changes) the steps between RQ dequeuing a resume job and the gated tool
+starting: the RQ parent's fork, the work horse's job preparation, and each step of
+`AgentRuntime.resume` (store reads and writes, the Redis thread lock, the checkpointer, get_state,
+invoke). Each wrapped call appends `(label, time.time())` marks to a list in this process; the
+forked work horse inherits the parent's marks, and the gated tool ships them with its start time
+(after it has taken that time, so shipping costs nothing measured).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC
+from typing import Any
+
+PROFILE_KEY_PREFIX = "countersign:bench:profile:"
+
+_marks: list[tuple[str, float]] = []
+_installed = False
+
+
+def profile_key(thread_id: str) -> str:
+    """The Redis list holding one JSON list of marks per resume of `thread_id`."""
+    return PROFILE_KEY_PREFIX + thread_id
+
+
+def mark(label: str, at: float | None = None) -> None:
+    _marks.append((label, time.time() if at is None else at))
+
+
+def drain(thread_id: str) -> list[tuple[str, str]]:
+    """The marks so far, as (redis key, JSON) to push; clears them."""
+    payload = json.dumps(_marks)
+    _marks.clear()
+    return [(profile_key(thread_id), payload)]
+
+
+def _timed(owner: Any, name: str, label: str, *, end: bool = True) -> None:
+    original = getattr(owner, name)
+
+    @functools.wraps(original)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        mark(label + ">")
+        try:
+            return original(*args, **kwargs)
+        finally:
+            if end:
+                mark(label + "<")
+
+    setattr(owner, name, wrapper)
+
+
+def install() -> None:
+    """Wrap the steps of a resume job with marks (idempotent)."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
+
+    import redis.lock
+    from langgraph.pregel import Pregel
+    from rq.job import Job
+    from rq.worker import Worker
+    from rq.worker.base import BaseWorker
+
+    import worker.jobs
+    import worker.runtime
+    from approvals.approval_store import ApprovalStore
+
+    # RQ parent: a job was dequeued (execute_job starts right after); reset the marks for it.
+    original_execute = Worker.execute_job
+
+    @functools.wraps(original_execute)
+    def execute_job(self: Any, job: Any, queue: Any) -> Any:
+        _marks.clear()
+        enqueued = job.enqueued_at
+        if enqueued is not None:
+            if enqueued.tzinfo is None:
+                enqueued = enqueued.replace(tzinfo=UTC)
+            mark("bot: job enqueued (rq enqueued_at)", enqueued.timestamp())
+        mark("rq parent: execute_job (dequeued)")
+        return original_execute(self, job, queue)
+
+    Worker.execute_job = execute_job  # type: ignore[method-assign]
+    _timed(Worker, "fork_work_horse", "rq parent: fork_work_horse", end=False)
+    _timed(BaseWorker, "main_work_horse", "horse: main_work_horse", end=False)
+    _timed(BaseWorker, "prepare_job_execution", "horse: prepare_job_execution")
+    _timed(Job, "perform", "horse: job.perform", end=False)
+    _timed(worker.jobs, "resume_run", "job: resume_run", end=False)
+    _timed(ApprovalStore, "get", "store.get")
+    _timed(ApprovalStore, "update_run", "store.update_run")
+    _timed(ApprovalStore, "mark_resumed", "store.mark_resumed")
+    _timed(redis.lock.Lock, "acquire", "redis lock acquire")
+    _timed(Pregel, "get_state", "graph.get_state")
+    _timed(Pregel, "invoke", "graph.invoke", end=False)
+
+    original_open = worker.runtime.open_checkpointer
+
+    @contextmanager
+    def open_checkpointer(settings: Any) -> Iterator[Any]:
+        mark("open_checkpointer>")
+        with original_open(settings) as saver:
+            mark("open_checkpointer<")
+            yield saver
+
+    worker.runtime.open_checkpointer = open_checkpointer  # type: ignore[assignment]
+
+    # Inside the graph: when each step's tasks start (the HITL middleware re-runs, then the tools).
+    _wrap_node_starts()
+
+
+def _wrap_node_starts() -> None:
+    """Mark the start of each task LangGraph runs (via its sync runner's `tick`)."""
+    try:
+        from langgraph.pregel._runner import PregelRunner
+    except ImportError:  # layout differs across versions: skip the finer marks
+        return
+    original_tick: Callable[..., Any] = PregelRunner.tick
+
+    @functools.wraps(original_tick)
+    def tick(self: Any, tasks: Any, *args: Any, **kwargs: Any) -> Any:
+        tasks = list(tasks)
+        mark("langgraph tick: " + ",".join(sorted(str(t.name) for t in tasks)))
+        return original_tick(self, tasks, *args, **kwargs)
+
+    PregelRunner.tick = tick  # type: ignore[method-assign]

@@ -1,0 +1,55 @@
+"""manifest.yml: what an operator pastes into Slack's "Create app from manifest" is a valid app for this bot."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+MANIFEST = REPO / "manifest.yml"
+# Slack's published schema (slackapi/manifest-schema); 2.0.0 matches `_metadata.major_version: 2`.
+SCHEMA = Path(__file__).resolve().parents[2] / "shared" / "slack" / "manifest.schema.2.0.0.json"
+# The one path the bot serves over HTTP (bot/server.py).
+EVENTS_PATH = "/slack/events"
+
+
+@pytest.fixture(scope="module")
+def manifest() -> dict[str, Any]:
+    return yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))
+
+
+def test_manifest_is_valid_against_slacks_published_schema(manifest: dict[str, Any]) -> None:
+    if not SCHEMA.is_file():
+        pytest.fail(f"Slack's manifest schema is missing: expected it at {SCHEMA} (the shared checkout next to the repo)")
+    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    jsonschema.Draft7Validator.check_schema(schema)
+    assert manifest["_metadata"]["major_version"] == 2, "validated against schema 2.0.0, so the manifest must target version 2"
+
+    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(manifest), key=lambda e: list(e.absolute_path))
+
+    assert not errors, "\n".join(f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}" for e in errors)
+
+
+def test_background_color_is_a_hex_color(manifest: dict[str, Any]) -> None:
+    # Slack's schema spells this constraint "regex", which draft-07 ignores; Slack itself enforces it.
+    assert re.fullmatch(r"#[0-9a-fA-F]{3}([0-9a-fA-F]{3})?", manifest["display_information"]["background_color"])
+
+
+def test_the_slash_command_is_countersign(manifest: dict[str, Any]) -> None:
+    assert [command["command"] for command in manifest["features"]["slash_commands"]] == ["/countersign"]
+
+
+def test_slash_command_interactivity_and_events_go_to_the_path_the_bot_serves(manifest: dict[str, Any]) -> None:
+    (command,) = manifest["features"]["slash_commands"]
+    settings = manifest["settings"]
+
+    assert command["url"].endswith(EVENTS_PATH)
+    assert settings["interactivity"]["is_enabled"] is True
+    assert settings["interactivity"]["request_url"].endswith(EVENTS_PATH)
+    assert settings["event_subscriptions"]["request_url"].endswith(EVENTS_PATH)

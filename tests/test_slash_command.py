@@ -1,0 +1,75 @@
+"""Runs start from Slack with `/countersign run <agent> <request>`, and from the command line."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+from tests.stack import Stack
+
+
+def _thread_id(text: str) -> str:
+    match = re.search(r"run `([0-9a-f]{32})`", text)
+    assert match, text
+    return match.group(1)
+
+
+def test_slash_command_starts_a_run_whose_request_names_the_requester(stack: Stack) -> None:
+    response = stack.driver.slash_command("U0SLASH", "/countersign", "run payments Refund order #90 for $30")
+
+    assert response.status == 200
+    assert response.json()["response_type"] == "ephemeral"
+    approval = stack.wait_for_request(_thread_id(response.json()["text"]))
+    assert approval.run.requested_by == "U0SLASH"
+    assert approval.action.args == {"order_id": "90", "amount": 30.0, "reason": "Refund order #90 for $30"}
+    assert "<@U0SLASH> asked `payments`" in str(stack.message(approval)["blocks"])
+
+
+def test_slash_command_whose_text_says_payload_still_starts_a_run(stack: Stack) -> None:
+    response = stack.driver.slash_command(
+        "U0SLASH", "/countersign", "run payments Refund order #91 for $5, the payload was broken"
+    )
+
+    assert response.status == 200
+    stack.wait_for_request(_thread_id(response.json()["text"]))
+
+
+def test_slash_command_with_an_unknown_agent_says_which_agents_exist(stack: Stack) -> None:
+    response = stack.driver.slash_command("U0SLASH", "/countersign", "run payroll Pay everyone twice")
+
+    assert response.json()["text"] == "There is no agent `payroll`. Agents: payments."
+
+
+def test_slash_command_without_a_request_answers_with_usage(stack: Stack) -> None:
+    response = stack.driver.slash_command("U0SLASH", "/countersign", "run payments")
+
+    assert "Usage: `/countersign run <agent> <request>`" in response.json()["text"]
+
+
+def test_cli_run_queues_a_run_that_reaches_slack(stack: Stack) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "countersign.cli", "run", "payments", "Refund order #92 for $12", "--user", "U0CLI"],
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.returncode == 0, done.stderr
+    thread_id = re.search(r"queued run ([0-9a-f]{32}) of payments", done.stdout)
+    assert thread_id, done.stdout
+    assert stack.wait_for_request(thread_id.group(1)).run.requested_by == "U0CLI"
+
+
+def test_cli_run_with_an_unknown_agent_fails_with_one_line(stack: Stack) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "countersign.cli", "run", "payroll", "Pay everyone"],
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.returncode == 1
+    assert done.stderr.strip() == "countersign: no agent 'payroll'; agents: payments"
