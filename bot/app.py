@@ -17,7 +17,7 @@ from slack_sdk import WebClient
 
 from approvals.approval_store import ApprovalStore
 from approvals.errors import AlreadyDecided, ApprovalNotFound, CountersignError
-from approvals.models import ApprovalRequest
+from approvals.models import ApprovalRequest, DecisionType
 from approvals.settings import Settings
 from bot.args_modal import args_modal
 from bot.decisions import Decider
@@ -65,11 +65,12 @@ def create_app(settings: Settings, store: ApprovalStore, queue: JobQueue, client
     decider = Decider(store, queue, client, settings.approvals_channel)
     slash = SlashCommand(queue, settings)
 
-    def load(body: dict[str, Any]) -> ApprovalRequest:
-        """The request a click is about; raises AlreadyDecided when it is no longer pending."""
+    def load(body: dict[str, Any], intent: DecisionType) -> ApprovalRequest:
+        """The request a click is about, if it is still pending and accepts this kind of decision."""
         approval = store.get(_ref_from(body).approval_id)
         if not approval.is_pending:
             raise AlreadyDecided(approval)
+        decider.check_allowed(approval, intent)
         return approval
 
     def tell(body: dict[str, Any], error: Exception) -> None:
@@ -105,20 +106,19 @@ def create_app(settings: Settings, store: ApprovalStore, queue: JobQueue, client
     @explained
     def on_approve(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        decider.announce(decider.approve(load(body), body["user"]["id"]))
+        decider.announce(decider.approve(load(body, DecisionType.APPROVE), body["user"]["id"]))
 
     @app.action(ActionId.EDIT)
     @explained
     def on_edit(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
-        approval = load(body)
-        client.views_open(trigger_id=body["trigger_id"], view=edit_modal(approval))
+        client.views_open(trigger_id=body["trigger_id"], view=edit_modal(load(body, DecisionType.EDIT)))
 
     @app.action(ActionId.REJECT)
     @explained
     def on_reject(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
-        client.views_open(trigger_id=body["trigger_id"], view=reject_modal(load(body)))
+        client.views_open(trigger_id=body["trigger_id"], view=reject_modal(load(body, DecisionType.REJECT)))
 
     @app.action(ActionId.VIEW_ARGS)
     @explained
@@ -127,11 +127,11 @@ def create_app(settings: Settings, store: ApprovalStore, queue: JobQueue, client
         approval = store.get(_ref_from(body).approval_id)
         client.views_open(trigger_id=body["trigger_id"], view=args_modal(approval))
 
-    def submit(ack: Ack, body: dict[str, Any], decide: Any, first_block: str) -> None:
+    def submit(ack: Ack, body: dict[str, Any], intent: DecisionType, decide: Any, first_block: str) -> None:
         """Decide from a modal: inline error on the form if it is too late, else close it."""
         try:
             # Decide before closing the modal, so a lost race shows on the form, not silently.
-            decided = decide(load(body))
+            decided = decide(load(body, intent))
         except CountersignError as error:
             ack(response_action="errors", errors={first_block: explain(error)[:150]})
             return
@@ -142,7 +142,7 @@ def create_app(settings: Settings, store: ApprovalStore, queue: JobQueue, client
     def on_edit_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         values = view["state"]["values"]
         try:
-            approval = load(body)
+            approval = load(body, DecisionType.EDIT)
         except CountersignError as error:
             ack(response_action="errors", errors={next(iter(values)): explain(error)[:150]})
             return
@@ -150,7 +150,7 @@ def create_app(settings: Settings, store: ApprovalStore, queue: JobQueue, client
         if errors:
             ack(response_action="errors", errors=errors)
             return
-        submit(ack, body, lambda a: decider.edit(a, body["user"]["id"], edited), next(iter(values)))
+        submit(ack, body, DecisionType.EDIT, lambda a: decider.edit(a, body["user"]["id"], edited), next(iter(values)))
 
     @app.view(CallbackId.REJECT_MODAL)
     def on_reject_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
@@ -158,7 +158,7 @@ def create_app(settings: Settings, store: ApprovalStore, queue: JobQueue, client
         if not reason:
             ack(response_action="errors", errors={BlockId.REJECT_REASON: "Say why, so the agent can answer."})
             return
-        submit(ack, body, lambda a: decider.reject(a, body["user"]["id"], reason), BlockId.REJECT_REASON)
+        submit(ack, body, DecisionType.REJECT, lambda a: decider.reject(a, body["user"]["id"], reason), BlockId.REJECT_REASON)
 
     @app.command("/countersign")
     def on_command(ack: Ack, command: dict[str, Any]) -> None:

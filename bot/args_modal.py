@@ -12,15 +12,30 @@ from approvals.models import ApprovalRequest
 from bot.formatting import ELLIPSIS, escape, shorten
 from bot.ids import CallbackId
 
-_CHUNK = 2900  # a section's text holds 3000 characters; leave room for the code fence
+_SECTION_CHARS = 3000  # a section's text holds 3000 characters, heading and code fences included
+_FENCES = len("``````")
+_TITLE_CHARS = 200  # escaped, at most 5 times as long; leaves most of the first section for the value
 _MAX_BLOCKS = 100
+
+
+def _chunks(text: str, first: int, rest: int) -> list[str]:
+    """Escaped `text` in pieces of at most `first`, then `rest`, characters, never splitting an entity."""
+    chunks: list[str] = []
+    while text:
+        cut = min(len(text), first if not chunks else rest)
+        entity = text.rfind("&", max(cut - 4, 0), cut)  # the longest entity, "&amp;", is 5 characters
+        if cut < len(text) and entity != -1 and ";" not in text[entity:cut]:
+            cut = entity
+        chunks.append(text[:cut])
+        text = text[cut:]
+    return chunks or [""]
 
 
 def _sections(title: str, value: Any) -> list[Block]:
     text = value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False, default=str)
     text = escape(text).replace("```", "'''")
-    chunks = [text[i : i + _CHUNK] for i in range(0, len(text), _CHUNK)] or [""]
-    heading = f"*{escape(title)}*\n"
+    heading = f"*{escape(shorten(title, _TITLE_CHARS))}*\n"
+    chunks = _chunks(text, _SECTION_CHARS - _FENCES - len(heading), _SECTION_CHARS - _FENCES)
     return [
         SectionBlock(text=MarkdownTextObject(text=(heading if n == 0 else "") + f"```{chunk or ' '}```"))
         for n, chunk in enumerate(chunks)

@@ -25,11 +25,16 @@ class Decider:
         self.queue = queue
         self.notifier = SlackNotifier(client, store, approvals_channel)
 
+    @staticmethod
+    def check_allowed(approval: ApprovalRequest, decision: DecisionType) -> None:
+        """Raise `DecisionNotAllowed` unless every action of the request accepts this kind of decision."""
+        for action in approval.actions:
+            if decision not in action.allowed_decisions:
+                raise DecisionNotAllowed(f"`{action.tool}` does not allow {decision.value}.")
+
     def decide(self, approval: ApprovalRequest, decision: Decision) -> ApprovalRequest:
         """Commit the decision (or raise `AlreadyDecided`), then enqueue the resume."""
-        for action in approval.actions:
-            if decision.type not in action.allowed_decisions:
-                raise DecisionNotAllowed(f"`{action.tool}` does not allow {decision.type.value}.")
+        self.check_allowed(approval, decision.type)
         decided = self.store.decide(approval.id, decision)
         # Committed first, so a lost enqueue loses no decision.
         self.queue.enqueue_resume(decided.id)

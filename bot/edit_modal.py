@@ -140,13 +140,15 @@ def _element_value(element: dict[str, Any]) -> str | None:
 def _parse(kind: str, raw: str) -> Any:
     if kind in ("boolean", "enum", "json"):
         return json.loads(raw)
-    if kind == "integer":
-        number = float(raw)
-        if not number.is_integer():
-            raise ValueError
-        return int(number)
-    if kind == "number":
-        number = float(raw)
+    if kind in ("integer", "number"):
+        try:
+            return int(raw)  # a whole number keeps every digit; float() keeps about 16
+        except ValueError:
+            number = float(raw)
+        if kind == "integer":
+            if not number.is_integer():
+                raise ValueError
+            return int(number)
         return int(number) if number.is_integer() and "." not in raw else number
     return raw
 

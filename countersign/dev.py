@@ -11,6 +11,10 @@ import time
 from approvals.settings import load_settings
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run_dev() -> int:
     """Start everything on local defaults; stop it all on Ctrl-C. Returns the exit status."""
     settings = load_settings()
@@ -36,6 +40,8 @@ def run_dev() -> int:
         commands.append([sys.executable, "-m", "countersign.cli", "bot"])
         print("countersign dev: bot on " + ("Socket Mode" if socket_mode else f"http://localhost:{settings.port}/slack/events"))
 
+    # SIGTERM (e.g. from a process manager) stops everything as Ctrl-C does, leaving no orphans.
+    signal.signal(signal.SIGTERM, _interrupt)
     children = [subprocess.Popen(command, env=env) for command in commands]
     status = 0
     try:

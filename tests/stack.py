@@ -27,6 +27,7 @@ from tests.slack_driver import Response, SlackDriver
 from tests.slack_emulator import Call, SlackEmulator
 
 T = TypeVar("T")
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -61,6 +62,8 @@ def process_env(settings: Settings, port: int) -> dict[str, str]:
         PORT=str(port),
         WEB_CONCURRENCY="2",
         PYTHONUNBUFFERED="1",
+        COUNTERSIGN_AGENTS="tests.agents:AGENTS",
+        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
     )
     return env
 

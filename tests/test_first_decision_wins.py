@@ -42,12 +42,12 @@ def test_racing_approvers_produce_exactly_one_decision(stack: Stack) -> None:
         thread.join()
 
     assert all(response.status == 200 for response in responses.values())
-    winner = stack.store.get(approval.id).decision.decided_by
-    assert len(_decided_rows(stack, approval.id)) == 1
-    for loser in set(approvers) - {winner}:
-        assert f"Approved* by <@{winner}>" in stack.ephemeral_to(loser)[0]
     answer = stack.outcome(approval)
     assert answer.count("Refunded $250.00 for order #71") == 1
+    winner = stack.store.get(approval.id).decision.decided_by
+    for loser in set(approvers) - {winner}:
+        assert f"Approved* by <@{winner}>" in stack.ephemeral_to(loser)[0]
+    assert len(_decided_rows(stack, approval.id)) == 1
 
 
 def test_click_on_a_stale_message_after_the_run_finished_changes_nothing(stack: Stack) -> None:

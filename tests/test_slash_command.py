@@ -38,7 +38,7 @@ def test_slash_command_whose_text_says_payload_still_starts_a_run(stack: Stack) 
 def test_slash_command_with_an_unknown_agent_says_which_agents_exist(stack: Stack) -> None:
     response = stack.driver.slash_command("U0SLASH", "/countersign", "run payroll Pay everyone twice")
 
-    assert response.json()["text"] == "There is no agent `payroll`. Agents: payments."
+    assert response.json()["text"] == "There is no agent `payroll`. Agents: payments, payments_per_call."
 
 
 def test_slash_command_without_a_request_answers_with_usage(stack: Stack) -> None:
@@ -72,4 +72,4 @@ def test_cli_run_with_an_unknown_agent_fails_with_one_line(stack: Stack) -> None
     )
 
     assert done.returncode == 1
-    assert done.stderr.strip() == "countersign: no agent 'payroll'; agents: payments"
+    assert done.stderr.strip() == "countersign: no agent 'payroll'; agents: payments, payments_per_call"

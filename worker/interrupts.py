@@ -20,8 +20,10 @@ class InterruptAdapter(Protocol):
         """True when this adapter understands the interrupt value."""
         ...
 
-    def to_actions(self, value: Any, tool_schemas: dict[str, dict[str, Any]]) -> list[ProposedAction]:
-        """The proposed actions to show approvers."""
+    def to_actions(
+        self, value: Any, tool_schemas: dict[str, dict[str, Any]], response_schema: dict[str, Any] | None
+    ) -> list[ProposedAction]:
+        """The proposed actions to show approvers (`response_schema`: the interrupt's, if it has one)."""
         ...
 
     def to_resume(self, approval: ApprovalRequest) -> Any:
@@ -46,7 +48,9 @@ class HumanInTheLoopBatched:
     def matches(self, value: Any) -> bool:
         return isinstance(value, dict) and "action_requests" in value and "review_configs" in value
 
-    def to_actions(self, value: Any, tool_schemas: dict[str, dict[str, Any]]) -> list[ProposedAction]:
+    def to_actions(
+        self, value: Any, tool_schemas: dict[str, dict[str, Any]], response_schema: dict[str, Any] | None
+    ) -> list[ProposedAction]:
         configs = {c["action_name"]: c for c in value["review_configs"]}
         actions = []
         for request in value["action_requests"]:
@@ -75,19 +79,34 @@ class HumanInTheLoopPerCall:
     def matches(self, value: Any) -> bool:
         return isinstance(value, dict) and value.get("type") == "tool_approval" and "name" in value
 
-    def to_actions(self, value: Any, tool_schemas: dict[str, dict[str, Any]]) -> list[ProposedAction]:
+    def to_actions(
+        self, value: Any, tool_schemas: dict[str, dict[str, Any]], response_schema: dict[str, Any] | None
+    ) -> list[ProposedAction]:
+        allowed = _allowed_by_schema(response_schema)
         return [
             ProposedAction(
                 tool=value["name"],
                 args=value.get("args") or {},
                 description=value.get("description") or "",
                 args_schema=tool_schemas.get(value["name"]),
+                **({"allowed_decisions": allowed} if allowed else {}),
             )
         ]
 
     def to_resume(self, approval: ApprovalRequest) -> Any:
         assert approval.decision is not None
         return _langchain_decision(approval.decision, approval.action.tool)
+
+
+def _allowed_by_schema(schema: dict[str, Any] | None) -> list[str]:
+    """The decision types a per-call interrupt's `response_schema` accepts (LangChain publishes it)."""
+    if not schema:
+        return []
+    mapping = (schema.get("discriminator") or {}).get("mapping")
+    if mapping:
+        return list(mapping)
+    const = ((schema.get("properties") or {}).get("type") or {}).get("const")
+    return [const] if const else []
 
 
 ADAPTERS: list[InterruptAdapter] = [HumanInTheLoopBatched(), HumanInTheLoopPerCall()]

@@ -11,7 +11,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage
 from langgraph.pregel import Pregel
-from langgraph.types import Command
+from langgraph.types import Command, Interrupt
 from redis import Redis
 
 from approvals.approval_store import ApprovalStore
@@ -114,7 +114,7 @@ class AgentRuntime:
             known = {a.interrupt_id for a in self.store.requests_for_thread(run.thread_id)}
             for interrupt in state.interrupts:
                 if interrupt.id not in known:
-                    self._request_approval(agent, run, interrupt.id, interrupt.value, state.values)
+                    self._request_approval(agent, run, interrupt, state.values)
             self.store.update_run(run.thread_id, status=RunStatus.WAITING)
             return "waiting"
         answer = latest_agent_message(state.values) or "The run finished without a final message."
@@ -122,14 +122,15 @@ class AgentRuntime:
         self.notifier.post_outcome(self.store.get_run(run.thread_id), f":robot_face: *{run.agent}:* {answer}")
         return "done"
 
-    def _request_approval(self, agent: Agent, run: Run, interrupt_id: str, value: Any, values: Any) -> ApprovalRequest:
-        adapter = adapter_for_value(value)
+    def _request_approval(self, agent: Agent, run: Run, interrupt: Interrupt, values: Any) -> ApprovalRequest:
+        adapter = adapter_for_value(interrupt.value)
+        response_schema = getattr(interrupt, "response_schema", None)
         approval = self.store.create_request(
             NewApprovalRequest(
                 thread_id=run.thread_id,
-                interrupt_id=interrupt_id,
+                interrupt_id=interrupt.id,
                 kind=adapter.kind,
-                actions=adapter.to_actions(value, agent.tool_schemas),
+                actions=adapter.to_actions(interrupt.value, agent.tool_schemas, response_schema),
                 agent_message=latest_agent_message(values),
             )
         )
