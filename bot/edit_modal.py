@@ -93,7 +93,8 @@ def edit_modal(approval: ApprovalRequest) -> dict[str, Any]:
     """The Edit modal for a request's (first) action, prefilled with the proposed values."""
     action = approval.action
     schema = action.args_schema
-    required = set((schema or {}).get("required") or action.args.keys())
+    # Without a schema every proposed argument is kept required; with one, the schema says.
+    required = set(schema.get("required", [])) if schema else set(action.args)
     names = list(dict.fromkeys([*((schema or {}).get("properties") or {}), *action.args]))
     blocks: list[Block] = [
         ContextBlock(

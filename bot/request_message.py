@@ -106,7 +106,8 @@ def _arg_fields(args: dict[str, Any], edited: dict[str, Any] | None) -> list[Mar
     for name in dict.fromkeys([*args, *(edited or {})]):
         proposed = as_code(args[name], ARG_PREVIEW_CHARS)[0] if name in args else "_(none)_"
         text = f"*{escape(name)}*\n{proposed}"
-        if edited is not None and edited.get(name, args.get(name)) != args.get(name):
+        # An edit replaces the arguments whole: a proposed argument missing from it was cleared.
+        if edited is not None and (name not in edited or edited[name] != args.get(name)):
             approved = as_code(edited[name], ARG_PREVIEW_CHARS)[0] if name in edited else "_(removed)_"
             text = f"*{escape(name)}* (edited)\nproposed {proposed}\napproved {approved}"
         fields.append(MarkdownTextObject(text=shorten(text, 2000)))
