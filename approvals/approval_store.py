@@ -30,7 +30,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.pool import NullPool
 
 from approvals.errors import AlreadyDecided, ApprovalNotFound
 from approvals.models import (
@@ -108,19 +107,14 @@ audit_log = Table(
 
 
 def create_db_engine(url: str) -> Engine:
-    """An engine for the store; SQLite gets WAL and a busy timeout so bot and worker share the file."""
+    """An engine for the store; SQLite waits for locks (bot and worker share the file) and enforces foreign keys."""
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)
-    # NullPool: a connection never outlives its use, so a forked RQ job cannot inherit one.
-    engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": 30})
+    engine = create_engine(url, connect_args={"timeout": 30})
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
+        dbapi_connection.execute("PRAGMA foreign_keys=ON")
 
     return engine
 
@@ -139,7 +133,11 @@ class ApprovalStore:
         self.engine = engine
 
     def create_schema(self) -> None:
-        """Create the tables that do not exist yet."""
+        """Create the tables that do not exist yet (and put SQLite in WAL mode, which the file keeps)."""
+        if self.engine.dialect.name == "sqlite":
+            with self.engine.connect() as conn:
+                # Readers never block the one writer, so the bot and the worker share the file.
+                conn.exec_driver_sql("PRAGMA journal_mode=WAL")
         metadata.create_all(self.engine)
 
     @contextmanager
@@ -299,10 +297,16 @@ class ApprovalStore:
             raise AlreadyDecided(current)
         return current
 
-    def mark_resumed(self, approval_id: str) -> None:
-        """Note that the decision reached the agent, so no sweep resumes it again."""
+    def mark_resumed(self, approval: ApprovalRequest) -> None:
+        """Note that the decision reached the agent (so no sweep resumes it again) and its run goes on."""
+        now = utcnow()
         with self._transaction() as conn:
-            conn.execute(update(approvals).where(approvals.c.id == approval_id).values(resumed_at=utcnow()))
+            conn.execute(update(approvals).where(approvals.c.id == approval.id).values(resumed_at=now))
+            conn.execute(
+                update(runs)
+                .where(runs.c.thread_id == approval.thread_id)
+                .values(status=RunStatus.RUNNING.value, updated_at=now)
+            )
 
     def pending_for_thread(self, thread_id: str) -> list[ApprovalRequest]:
         """The requests of a run still waiting for a human."""

