@@ -297,15 +297,27 @@ class ApprovalStore:
             raise AlreadyDecided(current)
         return current
 
-    def mark_resumed(self, approval: ApprovalRequest) -> None:
-        """Note that the decision reached the agent (so no sweep resumes it again) and its run goes on."""
+    def mark_resumed(self, approval: ApprovalRequest, *, run_continues: bool = True) -> None:
+        """Note that the decision was handed to the agent (so no sweep resumes it again), and its run goes on."""
         now = utcnow()
         with self._transaction() as conn:
             conn.execute(update(approvals).where(approvals.c.id == approval.id).values(resumed_at=now))
-            conn.execute(
-                update(runs)
-                .where(runs.c.thread_id == approval.thread_id)
-                .values(status=RunStatus.RUNNING.value, updated_at=now)
+            if run_continues:
+                conn.execute(
+                    update(runs)
+                    .where(runs.c.thread_id == approval.thread_id)
+                    .values(status=RunStatus.RUNNING.value, updated_at=now)
+                )
+
+    def decided_not_resumed(self) -> list[str]:
+        """Ids of decided requests whose decision never reached the agent (e.g. Redis lost the job)."""
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    select(approvals.c.id)
+                    .where(approvals.c.decision_type.is_not(None), approvals.c.resumed_at.is_(None))
+                    .order_by(approvals.c.decided_at)
+                ).scalars()
             )
 
     def pending_for_thread(self, thread_id: str) -> list[ApprovalRequest]:

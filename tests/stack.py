@@ -125,6 +125,11 @@ class Stack:
         self.worker = self._spawn("worker")
         wait_until(lambda: self.queue.known_agents() or self._died(self.worker, "worker"), 60, "the worker")
 
+    def stop_worker(self) -> None:
+        """Stop `countersign worker` as an operator would (SIGTERM, warm shutdown)."""
+        self._stop(self.worker)
+        self.worker = None
+
     def _died(self, process: subprocess.Popen[bytes] | None, name: str) -> None:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"{name} exited with {process.returncode}:\n{self.log(name)[-3000:]}")

@@ -7,7 +7,7 @@ import logging
 import os
 
 from redis import Redis
-from rq import Queue, Worker
+from rq import Worker
 
 from approvals.approval_store import ApprovalStore, create_db_engine
 from approvals.settings import Settings, load_settings
@@ -44,8 +44,13 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
     jobs.install(runtime)
     log.info("worker ready: agents %s, queue %r", ", ".join(runtime.registry.names()), settings.countersign_queue)
     connection = Redis.from_url(settings.redis_url or "")
-    JobQueue(connection, settings.countersign_queue).publish_agents(runtime.registry.names())
-    worker = Worker([Queue(settings.countersign_queue, connection=connection)], connection=connection)
+    queue = JobQueue(connection, settings.countersign_queue, settings.run_timeout)
+    queue.publish_agents(runtime.registry.names())
+    # Decisions live in SQL; a resume job Redis lost (flush, failover) is queued again here.
+    for approval_id in runtime.store.decided_not_resumed():
+        log.info("re-queueing the resume of decided approval %s", approval_id)
+        queue.enqueue_resume(approval_id)
+    worker = Worker([queue.queue], connection=connection)
     # Each job runs in a fork of this process. Without this, the fork's first garbage collection
     # walks the whole preloaded heap (~100 ms a job) and dirties every page it shares with us.
     gc.collect()

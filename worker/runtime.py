@@ -100,6 +100,8 @@ class AgentRuntime:
                     approval.thread_id,
                 )
                 self.store.audit("stale_resume_skipped", approval.id, None, {"interrupt_id": approval.interrupt_id})
+                if approval.resumed_at is None:
+                    self.store.mark_resumed(approval, run_continues=False)
                 return "stale"
             value = adapter_for_kind(approval.kind).to_resume(approval)
             self.store.mark_resumed(approval)

@@ -1,0 +1,19 @@
+"""Nothing that matters lives only in Redis: a decision whose resume job was lost still reaches the agent."""
+
+from __future__ import annotations
+
+from bot.ids import ActionId
+from tests.stack import Stack, wait_until
+
+
+def test_decision_whose_resume_job_redis_lost_is_resumed_when_a_worker_starts(stack: Stack) -> None:
+    approval = stack.start_run("Refund order #120 for $250")
+    stack.stop_worker()
+    stack.click("U0APPROVER", ActionId.APPROVE, approval)
+    wait_until(lambda: stack.store.get(approval.id).decision, what="the decision to be committed")
+    stack.queue.queue.connection.flushall()  # the queued resume job is gone
+
+    stack.start_worker()
+
+    assert "Refunded $250.00 for order #120" in stack.outcome(approval)
+    assert stack.store.get(approval.id).resumed_at is not None
