@@ -92,7 +92,7 @@ class ScriptedPaymentsModel(BaseChatModel):
                 tool_calls=[
                     {
                         "name": "refund",
-                        "args": {"order_id": order_id, "amount": amount, "reason": str(request.content)[:200]},
+                        "args": {"order_id": order_id, "amount": amount, "reason": str(request.content)},
                         "id": f"call_refund_{order_id}",
                     }
                 ],

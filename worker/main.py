@@ -7,6 +7,7 @@ import logging
 import os
 
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Worker
 
 from approvals.approval_store import ApprovalStore, create_db_engine
@@ -33,7 +34,10 @@ def build_runtime(settings: Settings | None = None) -> AgentRuntime:
     store = ApprovalStore(engine)
     store.create_schema()
     setup_checkpointer(settings)
-    registry = AgentRegistry.from_import_path(settings.countersign_agents)
+    try:
+        registry = AgentRegistry.from_import_path(settings.countersign_agents)
+    except ValueError as error:
+        raise SystemExit(f"countersign: {error}") from None
     notifier = SlackNotifier(create_slack_client(settings), store, settings.approvals_channel)
     return AgentRuntime(settings, store, registry, notifier, Redis.from_url(settings.redis_url))
 
@@ -44,6 +48,10 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
     jobs.install(runtime)
     log.info("worker ready: agents %s, queue %r", ", ".join(runtime.registry.names()), settings.countersign_queue)
     connection = Redis.from_url(settings.redis_url or "")
+    try:
+        connection.ping()
+    except RedisError as error:
+        raise SystemExit(f"countersign: REDIS_URL: cannot reach {settings.redis_url}: {error}") from None
     queue = JobQueue(connection, settings.countersign_queue, settings.run_timeout)
     queue.publish_agents(runtime.registry.names())
     # Decisions live in SQL; a resume job Redis lost (flush, failover) is queued again here.

@@ -15,6 +15,7 @@ from langgraph.types import Command, Interrupt
 from redis import Redis
 
 from approvals.approval_store import ApprovalStore
+from approvals.errors import UnknownAgent
 from approvals.models import ApprovalRequest, NewApprovalRequest, Run, RunStatus
 from approvals.settings import Settings
 from bot.outbound import SlackNotifier
@@ -63,8 +64,13 @@ class AgentRuntime:
 
     def start(self, request: RunRequest) -> str:
         """Run an agent on a new thread until it ends or interrupts; returns what happened."""
-        agent = self.registry.get(request.agent)
         run = self.store.create_run(Run(**request.model_dump()))
+        try:
+            agent = self.registry.get(request.agent)
+        except UnknownAgent as error:
+            # Retrying cannot help; tell whoever asked instead.
+            self.report_failure(run.thread_id, str(error))
+            return "unknown agent"
         with self._thread_lock(run.thread_id), open_checkpointer(self.settings) as saver:
             graph = agent.bind(saver)
             state = graph.get_state(_config(run.thread_id))

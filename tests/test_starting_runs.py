@@ -1,4 +1,4 @@
-"""Runs start from Slack with `/countersign run <agent> <request>`, and from the command line."""
+"""Runs start from Slack (`/countersign run <agent> <request>`), the command line, and Python."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 
+from countersign.job_queue import RunRequest
 from tests.stack import Stack
 
 
@@ -73,3 +74,15 @@ def test_cli_run_with_an_unknown_agent_fails_with_one_line(stack: Stack) -> None
 
     assert done.returncode == 1
     assert done.stderr.strip() == "countersign: no agent 'payroll'; agents: payments, payments_per_call"
+
+
+def test_run_of_an_unknown_agent_enqueued_from_python_tells_the_requesters_channel(stack: Stack) -> None:
+    request = RunRequest(agent="payroll", input_text="Pay everyone", requested_by="U0PY", reply_channel="C0PYTHON")
+
+    stack.queue.enqueue_run(request)
+
+    call = stack.slack.wait_for("chat.postMessage", lambda call: call.params.get("channel") == "C0PYTHON")
+    assert call.params["text"] == (
+        ":warning: The `payroll` run failed: No agent 'payroll'; this worker runs: payments, payments_per_call."
+    )
+    assert stack.store.get_run(request.thread_id).status == "failed"
