@@ -140,16 +140,11 @@ class ApprovalStore:
                 conn.exec_driver_sql("PRAGMA journal_mode=WAL")
         metadata.create_all(self.engine)
 
-    @contextmanager
-    def _transaction(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
-            yield conn
-
     # Runs
 
     def create_run(self, run: Run) -> Run:
         """Record a new run; starting the same thread twice keeps the first record."""
-        with self._transaction() as conn:
+        with self.engine.begin() as conn:
             if conn.execute(select(runs.c.thread_id).where(runs.c.thread_id == run.thread_id)).first():
                 return self.get_run(run.thread_id, conn)
             now = utcnow()
@@ -169,12 +164,12 @@ class ApprovalStore:
         """Set fields of a run (status, outcome, where its Slack thread is)."""
         if "status" in values:
             values["status"] = RunStatus(values["status"]).value
-        with self._transaction() as conn:
+        with self.engine.begin() as conn:
             conn.execute(update(runs).where(runs.c.thread_id == thread_id).values(**values, updated_at=utcnow()))
 
     def set_run_thread(self, thread_id: str, channel: str, ts: str) -> None:
         """Remember the Slack thread the run's requests and outcome go to, if none yet."""
-        with self._transaction() as conn:
+        with self.engine.begin() as conn:
             conn.execute(
                 update(runs)
                 .where(runs.c.thread_id == thread_id, runs.c.slack_thread_ts.is_(None))
@@ -187,7 +182,7 @@ class ApprovalStore:
         """Store a new pending request for a run's interrupt."""
         approval_id = uuid.uuid4().hex
         now = utcnow()
-        with self._transaction() as conn:
+        with self.engine.begin() as conn:
             conn.execute(
                 insert(approvals).values(
                     id=approval_id,
@@ -219,7 +214,7 @@ class ApprovalStore:
 
     def set_message(self, approval_id: str, channel: str, ts: str) -> None:
         """Remember where the request's Slack message is, so later updates find it."""
-        with self._transaction() as conn:
+        with self.engine.begin() as conn:
             conn.execute(update(approvals).where(approvals.c.id == approval_id).values(channel=channel, message_ts=ts))
 
     def get(self, approval_id: str) -> ApprovalRequest:
@@ -271,7 +266,7 @@ class ApprovalStore:
 
     def decide(self, approval_id: str, decision: Decision) -> ApprovalRequest:
         """Record a decision if nobody decided first; otherwise raise `AlreadyDecided`."""
-        with self._transaction() as conn:
+        with self.engine.begin() as conn:
             won = conn.execute(
                 update(approvals)
                 .where(approvals.c.id == approval_id, approvals.c.status == Status.PENDING.value)
@@ -300,7 +295,7 @@ class ApprovalStore:
     def mark_resumed(self, approval: ApprovalRequest, *, run_continues: bool = True) -> None:
         """Note that the decision was handed to the agent (so no sweep resumes it again), and its run goes on."""
         now = utcnow()
-        with self._transaction() as conn:
+        with self.engine.begin() as conn:
             conn.execute(update(approvals).where(approvals.c.id == approval.id).values(resumed_at=now))
             if run_continues:
                 conn.execute(
@@ -342,7 +337,7 @@ class ApprovalStore:
 
     def audit(self, event: str, approval_id: str | None, actor: str | None, detail: dict[str, Any]) -> None:
         """Append one row to the audit log."""
-        with self._transaction() as conn:
+        with self.engine.begin() as conn:
             self._audit(conn, event, approval_id, actor, detail)
 
     def audit_events(self, approval_id: str | None = None) -> list[AuditEvent]:

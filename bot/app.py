@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App

@@ -17,3 +17,12 @@ def test_decision_whose_resume_job_redis_lost_is_resumed_when_a_worker_starts(st
 
     assert "Refunded $250.00 for order #120" in stack.outcome(approval)
     assert stack.store.get(approval.id).resumed_at is not None
+
+
+def test_request_that_slack_failed_to_take_is_posted_when_the_job_is_retried(stack: Stack) -> None:
+    stack.slack.fail("chat.postMessage", "internal_error", times=1)
+
+    approval = stack.start_run("Refund order #121 for $250")
+
+    assert stack.message(approval)["blocks"]
+    assert len(stack.store.requests_for_thread(approval.thread_id)) == 1

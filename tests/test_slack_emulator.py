@@ -17,13 +17,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
-# Import path depends on whether tests/ is a package (pytest rootdir insertion differs).
-try:
-    from tests.slack_driver import SlackDriver, plain_text_value
-    from tests.slack_emulator import SlackEmulator
-except ImportError:  # pragma: no cover - depends on how pytest was invoked
-    from slack_driver import SlackDriver, plain_text_value  # type: ignore[no-redef]
-    from slack_emulator import SlackEmulator  # type: ignore[no-redef]
+from tests.slack_driver import SlackDriver, plain_text_value
+from tests.slack_emulator import SlackEmulator
 
 SIGNING_SECRET = "test-signing-secret"
 

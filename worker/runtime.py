@@ -118,10 +118,14 @@ class AgentRuntime:
         """After an invoke: post a request for each new interrupt, or the final answer."""
         state = graph.get_state(_config(run.thread_id))
         if state.interrupts:
-            known = {a.interrupt_id for a in self.store.requests_for_thread(run.thread_id)}
+            stored = {a.interrupt_id: a for a in self.store.requests_for_thread(run.thread_id)}
             for interrupt in state.interrupts:
-                if interrupt.id not in known:
+                request = stored.get(interrupt.id)
+                if request is None:
                     self._request_approval(agent, run, interrupt, state.values)
+                elif request.message_ts is None:
+                    # A retried job whose first attempt stored the request but could not post it.
+                    self.notifier.post_request(request)
             self.store.update_run(run.thread_id, status=RunStatus.WAITING)
             return "waiting"
         answer = latest_agent_message(state.values) or "The run finished without a final message."
