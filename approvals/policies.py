@@ -1,0 +1,187 @@
+"""Approval policies: which tool calls need which humans, from a YAML file or the same rules in Python.
+
+Rules are checked in order and the first whose agent, tool (shell-style wildcards) and `when`
+condition match decides. A call no rule matches, or whose condition cannot be evaluated,
+gets the strictest treatment (`hard`), never `auto`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import re
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from approvals.expressions import Expression, ExpressionError
+
+log = logging.getLogger(__name__)
+
+
+class Level(StrEnum):
+    """How much human attention a call needs."""
+
+    AUTO = "auto"  # no human
+    SOFT = "soft"  # posted; proceeds at its deadline unless rejected
+    HARD = "hard"  # waits for a decision
+    MANUAL = "manual"  # extra friction: typed CONFIRM, optionally a quorum of approvers
+
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_duration(value: Any) -> Any:
+    """`15m`, `4h`, `30s`, `2d` (or a number of seconds) as a timedelta."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if not match:
+            raise ValueError(f"{value!r} is not a duration like 30s, 15m, 4h or 2d")
+        return timedelta(**{_UNITS[match[2]]: int(match[1])})
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+# Slack user ids (U…/W…), user-group ids (S…) or user-group handles (@handle).
+Approver = Annotated[str, Field(pattern=r"^([UWS][A-Z0-9]{2,}|@[a-z0-9][a-z0-9._-]*)$")]
+Condition = Callable[[Mapping[str, Any]], bool]
+
+
+class EscalationStage(BaseModel):
+    """One step of an escalation chain (used by deadlines)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    channel: str
+    mention: Approver | None = None
+    timeout: Duration
+
+
+class Rule(BaseModel):
+    """One policy rule: which calls it covers and what they need."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    name: str | None = None
+    agent: str = "*"
+    tool: str = "*"
+    when: Expression | Condition | None = None
+    level: Level = Level.HARD
+    approvers: list[Approver] = Field(default_factory=list)
+    channel: str | None = None
+    allow_self_approval: bool = False
+    quorum: int = Field(1, ge=1, le=20)
+    # Deadline fields, accepted now and acted on by the deadlines feature.
+    timeout: Duration | None = None
+    on_timeout: Literal["reject", "approve", "escalate"] = "reject"
+    escalation: list[EscalationStage] = Field(default_factory=list)
+    reminders: list[Duration] = Field(default_factory=list)
+
+    @field_validator("when", mode="before")
+    @classmethod
+    def _condition(cls, value: Any) -> Any:
+        if value is None or isinstance(value, Expression):
+            return value
+        if isinstance(value, str):
+            try:
+                return Expression(value)
+            except ExpressionError as error:
+                raise ValueError(str(error)) from None
+        if callable(value):
+            return value
+        raise ValueError("must be an expression (text) or, in Python, a callable taking the arguments")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Rule:
+        if self.quorum > 1 and self.level is not Level.MANUAL:
+            raise ValueError("quorum is only for level manual")
+        if self.on_timeout == "approve" and self.level in (Level.HARD, Level.MANUAL):
+            raise ValueError(f"on_timeout approve is not allowed for level {self.level.value} (fail closed)")
+        if self.on_timeout == "escalate" and not self.escalation:
+            raise ValueError("on_timeout escalate needs escalation stages")
+        return self
+
+    @property
+    def label(self) -> str:
+        """How errors and messages name this rule."""
+        return self.name or f"{self.agent}.{self.tool}"
+
+    def covers(self, agent: str, tool: str) -> bool:
+        """True when the rule's agent and tool patterns match the call."""
+        return fnmatch.fnmatchcase(agent, self.agent) and fnmatch.fnmatchcase(tool, self.tool)
+
+    def condition_holds(self, args: Mapping[str, Any]) -> bool:
+        """Whether `when` holds for the call's arguments (True without a condition)."""
+        if self.when is None:
+            return True
+        if isinstance(self.when, Expression):
+            return self.when.evaluate(args)
+        return bool(self.when(args))
+
+
+# What a call gets when no rule covers it, or a rule's condition cannot be answered: a human.
+FAIL_CLOSED = Rule(name="default (no rule matched)", level=Level.HARD)
+
+
+class PolicySet(BaseModel):
+    """An ordered list of rules; the first that matches a call decides."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rules: list[Rule] = Field(default_factory=list)
+
+    def rule_for(self, agent: str, tool: str, args: Mapping[str, Any]) -> Rule:
+        """The rule that governs this call (fail closed: `hard` when none matches or one errs)."""
+        for rule in self.rules:
+            if not rule.covers(agent, tool):
+                continue
+            try:
+                if rule.condition_holds(args):
+                    return rule
+            except Exception as error:  # noqa: BLE001 - a Python condition may raise anything
+                log.warning("rule %r cannot decide %s.%s (%s); a human decides", rule.label, agent, tool, error)
+                return FAIL_CLOSED.model_copy(update={"name": f"{rule.label} (condition failed)"})
+        return FAIL_CLOSED
+
+
+class PolicyError(ValueError):
+    """A policy file that cannot be used, with every problem named by rule and field."""
+
+
+def _where(loc: tuple[int | str, ...], data: Any) -> str:
+    if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
+        rules = data.get("rules") if isinstance(data, dict) else None
+        rule = rules[loc[1]] if isinstance(rules, list) and loc[1] < len(rules) else None
+        name = rule.get("name") if isinstance(rule, dict) else None
+        label = f"rule {loc[1] + 1}" + (f" ({name!r})" if name else "")
+        field = ".".join(str(part) for part in loc[2:])
+        return f"{label}, field {field}" if field else label
+    return ".".join(str(part) for part in loc) or "file"
+
+
+def load_policies(path: str | Path) -> PolicySet:
+    """Read and validate a policy YAML file; `PolicyError` names each bad rule and field."""
+    source = Path(path)
+    try:
+        data = yaml.safe_load(source.read_text())
+    except OSError as error:
+        raise PolicyError(f"{source}: cannot be read: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        raise PolicyError(f"{source}: not valid YAML: {error}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise PolicyError(f"{source}: expected a mapping with a `rules:` list")
+    try:
+        return PolicySet.model_validate(data)
+    except ValidationError as error:
+        problems = [f"{_where(e['loc'], data)}: {e['msg'].removeprefix('Value error, ')}" for e in error.errors()]
+        raise PolicyError(f"{source}: " + "; ".join(problems)) from None
