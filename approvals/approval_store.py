@@ -70,6 +70,7 @@ approvals = Table(
     Column("interrupt_id", String(64), nullable=False),
     Column("kind", String(32), nullable=False),
     Column("agent_message", Text, nullable=False, default=""),
+    Column("gate", JSON, nullable=False),
     Column("status", String(16), nullable=False, index=True),
     Column("channel", String(64)),
     Column("message_ts", String(32)),
@@ -190,6 +191,7 @@ class ApprovalStore:
                     interrupt_id=new.interrupt_id,
                     kind=new.kind,
                     agent_message=new.agent_message,
+                    gate=new.gate.model_dump(mode="json"),
                     status=Status.PENDING.value,
                     created_at=now,
                 )
@@ -254,6 +256,7 @@ class ApprovalStore:
             interrupt_id=row["interrupt_id"],
             kind=row["kind"],
             agent_message=row["agent_message"],
+            gate=row["gate"],
             actions=actions,
             run=run,
             status=row["status"],

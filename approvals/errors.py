@@ -30,6 +30,15 @@ class AlreadyDecided(CountersignError):
         self.approval = approval
 
 
+class NotAnApprover(CountersignError):
+    """The clicker may not decide this request (not among its approvers, or asked for the run)."""
+
+    def __init__(self, approval: ApprovalRequest, user_id: str, reason: str) -> None:
+        super().__init__(reason)
+        self.approval = approval
+        self.user_id = user_id
+
+
 class DecisionNotAllowed(CountersignError):
     """The interrupt does not allow this kind of decision (e.g. edit on an approve/reject-only call)."""
 

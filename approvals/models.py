@@ -42,6 +42,33 @@ class Status(StrEnum):
         }[decision]
 
 
+class Level(StrEnum):
+    """How much human attention a call needs (set by the policy rule that governs it)."""
+
+    AUTO = "auto"  # no human
+    SOFT = "soft"  # posted; proceeds at its deadline unless rejected
+    HARD = "hard"  # waits for a decision
+    MANUAL = "manual"  # extra friction: typed CONFIRM, optionally a quorum of approvers
+
+    @property
+    def strictness(self) -> int:
+        """Order from least to most human attention."""
+        return list(Level).index(self)
+
+
+class Gate(BaseModel):
+    """What the governing policy rule asks of one approval request: who decides, and how."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rule: str = "default"
+    level: Level = Level.HARD
+    approvers: list[str] = Field(default_factory=list)
+    allow_self_approval: bool = False
+    quorum: int = 1
+    channel: str | None = None
+
+
 class RunStatus(StrEnum):
     """Where an agent run stands."""
 
@@ -102,6 +129,7 @@ class NewApprovalRequest(BaseModel):
     kind: str
     actions: list[ProposedAction] = Field(min_length=1)
     agent_message: str = ""
+    gate: Gate = Field(default_factory=Gate)
 
 
 class ApprovalRequest(NewApprovalRequest):

@@ -12,7 +12,6 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from datetime import timedelta
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -20,17 +19,9 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from approvals.expressions import Expression, ExpressionError
+from approvals.models import Gate, Level
 
 log = logging.getLogger(__name__)
-
-
-class Level(StrEnum):
-    """How much human attention a call needs."""
-
-    AUTO = "auto"  # no human
-    SOFT = "soft"  # posted; proceeds at its deadline unless rejected
-    HARD = "hard"  # waits for a decision
-    MANUAL = "manual"  # extra friction: typed CONFIRM, optionally a quorum of approvers
 
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
@@ -118,6 +109,17 @@ class Rule(BaseModel):
         """True when the rule's agent and tool patterns match the call."""
         return fnmatch.fnmatchcase(agent, self.agent) and fnmatch.fnmatchcase(tool, self.tool)
 
+    def gate(self) -> Gate:
+        """What this rule asks of a request it governs."""
+        return Gate(
+            rule=self.label,
+            level=self.level,
+            approvers=list(self.approvers),
+            allow_self_approval=self.allow_self_approval,
+            quorum=self.quorum,
+            channel=self.channel,
+        )
+
     def condition_holds(self, args: Mapping[str, Any]) -> bool:
         """Whether `when` holds for the call's arguments (True without a condition)."""
         if self.when is None:
@@ -152,6 +154,11 @@ class PolicySet(BaseModel):
         return FAIL_CLOSED
 
 
+def strictest(rules: list[Rule]) -> Rule:
+    """Of the rules governing the calls of one request, the one asking for the most attention."""
+    return max(rules, key=lambda rule: rule.level.strictness)
+
+
 class PolicyError(ValueError):
     """A policy file that cannot be used, with every problem named by rule and field."""
 
@@ -167,8 +174,10 @@ def _where(loc: tuple[int | str, ...], data: Any) -> str:
     return ".".join(str(part) for part in loc) or "file"
 
 
-def load_policies(path: str | Path) -> PolicySet:
-    """Read and validate a policy YAML file; `PolicyError` names each bad rule and field."""
+def load_policies(path: str | Path | None) -> PolicySet:
+    """Read and validate a policy YAML file (no file: every call needs a human); `PolicyError` names each bad rule and field."""
+    if path is None:
+        return PolicySet()
     source = Path(path)
     try:
         data = yaml.safe_load(source.read_text())

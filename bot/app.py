@@ -16,7 +16,8 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
 from approvals.approval_store import ApprovalStore
-from approvals.errors import AlreadyDecided, ApprovalNotFound, CountersignError
+from approvals.authorization import check_may_decide
+from approvals.errors import AlreadyDecided, ApprovalNotFound, CountersignError, NotAnApprover
 from approvals.models import ApprovalRequest, DecisionType
 from approvals.settings import Settings
 from bot.args_modal import args_modal
@@ -27,6 +28,7 @@ from bot.metadata import ApprovalRef
 from bot.reject_modal import reject_modal, reject_reason
 from bot.request_message import decision_line
 from bot.slash_command import SlashCommand
+from bot.user_groups import UserGroupDirectory
 from countersign.job_queue import JobQueue
 
 log = logging.getLogger(__name__)
@@ -64,13 +66,21 @@ def create_app(settings: Settings, store: ApprovalStore, queue: JobQueue, client
     )
     decider = Decider(store, queue, client, settings.approvals_channel)
     slash = SlashCommand(queue, settings)
+    directory = UserGroupDirectory(client)
 
     def load(body: dict[str, Any], intent: DecisionType) -> ApprovalRequest:
-        """The request a click is about, if it is still pending and accepts this kind of decision."""
+        """The request a click is about, if it is still pending, accepts this kind of decision, and the
+        clicker may decide it (a refused clicker leaves an audit row)."""
         approval = store.get(_ref_from(body).approval_id)
         if not approval.is_pending:
             raise AlreadyDecided(approval)
         decider.check_allowed(approval, intent)
+        user = body["user"]["id"]
+        try:
+            check_may_decide(approval, user, directory.members(approval.gate.approvers))
+        except NotAnApprover as refused:
+            store.audit("click_refused", approval.id, user, {"intent": intent.value, "reason": str(refused)})
+            raise
         return approval
 
     def tell(body: dict[str, Any], error: Exception) -> None:

@@ -25,7 +25,7 @@ class SlackNotifier:
     def post_request(self, approval: ApprovalRequest) -> ApprovalRequest:
         """Post a new request: top level for a run's first, in the run's Slack thread after that."""
         run = approval.run
-        channel = run.slack_channel or self.approvals_channel or run.reply_channel
+        channel = run.slack_channel or approval.gate.channel or self.approvals_channel or run.reply_channel
         if channel is None:
             raise RuntimeError("APPROVALS_CHANNEL is not set, so there is nowhere to post the request")
         response = self.client.chat_postMessage(

@@ -86,6 +86,8 @@ class _State:
     ephemerals: list[dict[str, Any]] = field(default_factory=list)
     views: dict[str, dict[str, Any]] = field(default_factory=dict)
     used_trigger_ids: set[str] = field(default_factory=set)
+    # user-group id -> {"id", "handle", "name", "users"}
+    usergroups: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class SlackEmulator:
@@ -113,6 +115,8 @@ class SlackEmulator:
             "views.push": self._views_push,
             "views.update": self._views_update,
             "users.info": self._users_info,
+            "usergroups.list": self._usergroups_list,
+            "usergroups.users.list": self._usergroups_users_list,
             "conversations.replies": self._conversations_replies,
         }
 
@@ -502,6 +506,31 @@ class SlackEmulator:
             raise SlackApiFailure("hash_conflict")
         view = self._store_view(params.get("view"), view_id, current["root_view_id"], current["previous_view_id"])
         return {"ok": True, "view": view}
+
+    def add_usergroup(self, handle: str, users: list[str]) -> str:
+        """Create (or replace) a user group with these members; returns its id (S…)."""
+        with self._lock:
+            existing = next((g for g in self._state.usergroups.values() if g["handle"] == handle), None)
+            group_id = existing["id"] if existing else self._next_id("S")
+            self._state.usergroups[group_id] = {
+                "id": group_id,
+                "team_id": TEAM_ID,
+                "handle": handle,
+                "name": handle.replace("-", " ").title(),
+                "users": list(users),
+                "user_count": len(users),
+            }
+            return group_id
+
+    def _usergroups_list(self, params: dict[str, Any]) -> dict[str, Any]:
+        groups = [{k: v for k, v in g.items() if k != "users"} for g in self._state.usergroups.values()]
+        return {"ok": True, "usergroups": groups}
+
+    def _usergroups_users_list(self, params: dict[str, Any]) -> dict[str, Any]:
+        group = self._state.usergroups.get(str(params.get("usergroup")))
+        if group is None:
+            raise SlackApiFailure("no_such_subteam")
+        return {"ok": True, "users": list(group["users"])}
 
     def _users_info(self, params: dict[str, Any]) -> dict[str, Any]:
         user_id = params.get("user")

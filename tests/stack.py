@@ -63,6 +63,7 @@ def process_env(settings: Settings, port: int) -> dict[str, str]:
         WEB_CONCURRENCY="2",
         PYTHONUNBUFFERED="1",
         COUNTERSIGN_AGENTS="tests.agents:AGENTS",
+        COUNTERSIGN_POLICIES=str(REPO_ROOT / "tests" / "policies.yml"),
         PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
     )
     return env

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from approvals.expressions import Expression, ExpressionError
-from approvals.policies import Level, PolicyError, PolicySet, Rule, load_policies
+from approvals.models import Level
+from approvals.policies import PolicyError, PolicySet, Rule, load_policies
 
 REFUND_RULES = """
 rules:

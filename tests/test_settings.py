@@ -43,3 +43,16 @@ def test_bot_over_http_without_a_signing_secret_says_so(tmp_path: Path, valkey: 
     assert done.stderr.strip().splitlines()[-1] == (
         "countersign: SLACK_SIGNING_SECRET: not set (needed to verify Slack's requests over HTTP)"
     )
+
+
+def test_bad_policy_file_stops_the_worker_naming_the_rule_and_field(tmp_path: Path, valkey: str) -> None:
+    policies = tmp_path / "policies.yml"
+    policies.write_text("rules:\n  - name: big refunds\n    tool: refund\n    level: hard\n    on_timeout: approve\n")
+
+    done = _countersign("worker", tmp_path, REDIS_URL=valkey, COUNTERSIGN_POLICIES=str(policies))
+
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"countersign: COUNTERSIGN_POLICIES: {policies}: rule 1 ('big refunds'): "
+        "on_timeout approve is not allowed for level hard (fail closed)"
+    )

@@ -11,6 +11,7 @@ from redis.exceptions import RedisError
 from rq import Worker
 
 from approvals.approval_store import ApprovalStore, create_db_engine
+from approvals.policies import PolicyError, load_policies
 from approvals.settings import Settings, load_settings
 from bot.outbound import SlackNotifier
 from bot.slack_client import create_slack_client
@@ -38,8 +39,12 @@ def build_runtime(settings: Settings | None = None) -> AgentRuntime:
         registry = AgentRegistry.from_import_path(settings.countersign_agents)
     except ValueError as error:
         raise SystemExit(f"countersign: {error}") from None
+    try:
+        policies = load_policies(settings.countersign_policies)
+    except PolicyError as error:
+        raise SystemExit(f"countersign: COUNTERSIGN_POLICIES: {error}") from None
     notifier = SlackNotifier(create_slack_client(settings), store, settings.approvals_channel)
-    return AgentRuntime(settings, store, registry, notifier, Redis.from_url(settings.redis_url))
+    return AgentRuntime(settings, store, registry, notifier, Redis.from_url(settings.redis_url), policies)
 
 
 def run_worker(settings: Settings, *, burst: bool = False) -> None:

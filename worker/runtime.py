@@ -16,7 +16,8 @@ from redis import Redis
 
 from approvals.approval_store import ApprovalStore
 from approvals.errors import UnknownAgent
-from approvals.models import ApprovalRequest, NewApprovalRequest, Run, RunStatus
+from approvals.models import ApprovalRequest, Decision, DecisionType, Level, NewApprovalRequest, Run, RunStatus
+from approvals.policies import PolicySet, strictest
 from approvals.settings import Settings
 from bot.outbound import SlackNotifier
 from countersign.job_queue import RunRequest
@@ -25,6 +26,9 @@ from worker.interrupts import adapter_for_kind, adapter_for_value
 from worker.registry import Agent, AgentRegistry
 
 log = logging.getLogger(__name__)
+
+# Who the audit log and the message name as the decider of a call policy lets through.
+AUTO_APPROVER = "countersign:policy"
 
 
 def _config(thread_id: str) -> dict[str, Any]:
@@ -50,8 +54,10 @@ class AgentRuntime:
         registry: AgentRegistry,
         notifier: SlackNotifier,
         redis: Redis,
+        policies: PolicySet,
     ) -> None:
         self.settings = settings
+        self.policies = policies
         self.store = store
         self.registry = registry
         self.notifier = notifier
@@ -115,37 +121,47 @@ class AgentRuntime:
             return self._settle(agent, graph, self.store.get_run(approval.thread_id))
 
     def _settle(self, agent: Agent, graph: Pregel, run: Run) -> str:
-        """After an invoke: post a request for each new interrupt, or the final answer."""
-        state = graph.get_state(_config(run.thread_id))
-        if state.interrupts:
+        """After an invoke: ask humans about each new interrupt, resume at once what policy auto-approves,
+        or post the final answer."""
+        config = _config(run.thread_id)
+        while True:
+            state = graph.get_state(config)
+            if not state.interrupts:
+                break
             stored = {a.interrupt_id: a for a in self.store.requests_for_thread(run.thread_id)}
+            auto_approved: dict[str, Any] = {}
             for interrupt in state.interrupts:
-                request = stored.get(interrupt.id)
-                if request is None:
-                    self._request_approval(agent, run, interrupt, state.values)
+                request = stored.get(interrupt.id) or self._store_request(agent, run, interrupt, state.values)
+                if request.gate.level is Level.AUTO and request.is_pending:
+                    decided = self.store.decide(request.id, Decision(type=DecisionType.APPROVE, decided_by=AUTO_APPROVER))
+                    self.store.mark_resumed(decided)
+                    auto_approved[interrupt.id] = adapter_for_kind(decided.kind).to_resume(decided)
                 elif request.message_ts is None:
-                    # A retried job whose first attempt stored the request but could not post it.
+                    # New, or a retried job whose first attempt stored the request but could not post it.
                     self.notifier.post_request(request)
-            self.store.update_run(run.thread_id, status=RunStatus.WAITING)
-            return "waiting"
+            if not auto_approved:
+                self.store.update_run(run.thread_id, status=RunStatus.WAITING)
+                return "waiting"
+            graph.invoke(Command(resume=auto_approved), config)
         answer = latest_agent_message(state.values) or "The run finished without a final message."
         self.store.update_run(run.thread_id, status=RunStatus.DONE, outcome=answer)
         self.notifier.post_outcome(self.store.get_run(run.thread_id), f":robot_face: *{run.agent}:* {answer}")
         return "done"
 
-    def _request_approval(self, agent: Agent, run: Run, interrupt: Interrupt, values: Any) -> ApprovalRequest:
+    def _store_request(self, agent: Agent, run: Run, interrupt: Interrupt, values: Any) -> ApprovalRequest:
         adapter = adapter_for_value(interrupt.value)
-        response_schema = getattr(interrupt, "response_schema", None)
-        approval = self.store.create_request(
+        actions = adapter.to_actions(interrupt.value, agent.tool_schemas, getattr(interrupt, "response_schema", None))
+        rule = strictest([self.policies.rule_for(run.agent, action.tool, action.args) for action in actions])
+        return self.store.create_request(
             NewApprovalRequest(
                 thread_id=run.thread_id,
                 interrupt_id=interrupt.id,
                 kind=adapter.kind,
-                actions=adapter.to_actions(interrupt.value, agent.tool_schemas, response_schema),
+                actions=actions,
                 agent_message=latest_agent_message(values),
+                gate=rule.gate(),
             )
         )
-        return self.notifier.post_request(approval)
 
     def report_failure(self, thread_id: str, error: str) -> None:
         """Tell the run's Slack thread (or requester's channel) that the run failed for good."""

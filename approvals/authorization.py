@@ -1,0 +1,26 @@
+"""Who may decide an approval request, by the gate its policy rule set."""
+
+from __future__ import annotations
+
+from approvals.errors import NotAnApprover
+from approvals.models import ApprovalRequest
+
+
+def check_may_decide(approval: ApprovalRequest, user_id: str, group_members: set[str] | None = None) -> None:
+    """Raise `NotAnApprover` unless `user_id` may decide `approval`.
+
+    `group_members` holds the users of the gate's user groups, resolved by the caller (the core
+    does not talk to Slack); without approvers, anyone who can see the request may decide.
+    """
+    gate = approval.gate
+    if user_id == approval.run.requested_by and not gate.allow_self_approval:
+        raise NotAnApprover(
+            approval, user_id, "you asked for this run, so someone else has to decide its calls (rule "
+            f"{gate.rule!r} does not allow self-approval)."
+        )
+    if not gate.approvers:
+        return
+    if user_id in gate.approvers or user_id in (group_members or set()):
+        return
+    names = ", ".join(f"<@{a}>" if a[0] in "UW" else (f"<!subteam^{a}>" if a[0] == "S" else a) for a in gate.approvers)
+    raise NotAnApprover(approval, user_id, f"only {names} may decide this request (rule {gate.rule!r}).")

@@ -1,0 +1,78 @@
+"""Policies decide who may approve: approvers and user groups, no self-approval, and calls that need nobody."""
+
+from __future__ import annotations
+
+from bot.ids import ActionId
+from countersign.job_queue import RunRequest
+from tests.stack import Stack
+
+
+def _refused(stack: Stack, approval_id: str) -> list:
+    return [event for event in stack.store.audit_events(approval_id) if event.event == "click_refused"]
+
+
+def test_call_the_policy_auto_approves_runs_without_asking_anyone(stack: Stack) -> None:
+    request = RunRequest(agent="payments", input_text="Refund order #140 for $1", requested_by="U0ASKER", reply_channel="C0AUTO")
+
+    stack.queue.enqueue_run(request)
+
+    answer = stack.slack.wait_for("chat.postMessage", lambda call: call.params.get("channel") == "C0AUTO")
+    assert "Refunded $1.00 for order #140" in answer.params["text"]
+    [approval] = stack.store.requests_for_thread(request.thread_id)
+    assert approval.message_ts is None
+    assert approval.decision and approval.decision.decided_by == "countersign:policy"
+    assert approval.gate.rule == "tiny refunds"
+
+
+def test_request_goes_to_the_rules_channel(stack: Stack) -> None:
+    approval = stack.start_run("Refund order #141 for $5000")
+
+    assert approval.channel == "C0FINANCE"
+
+
+def test_click_from_someone_not_among_the_approvers_changes_nothing_and_is_audited(stack: Stack) -> None:
+    approval = stack.start_run("Refund order #142 for $5000")
+
+    stack.click("U0INTERN", ActionId.APPROVE, approval)
+
+    assert "only <@U0CFO>, @finance may decide this request" in stack.ephemeral_to("U0INTERN")[0]
+    assert stack.store.get(approval.id).is_pending
+    [refused] = _refused(stack, approval.id)
+    assert refused.actor == "U0INTERN" and refused.detail["intent"] == "approve"
+
+
+def test_member_of_an_approver_user_group_may_approve(stack: Stack) -> None:
+    stack.slack.add_usergroup("finance", ["U0FINANCE1", "U0FINANCE2"])
+    approval = stack.start_run("Refund order #143 for $5000")
+
+    stack.click("U0FINANCE2", ActionId.APPROVE, approval)
+
+    assert "Refunded $5000.00 for order #143" in stack.outcome(approval)
+
+
+def test_requester_cannot_approve_their_own_run(stack: Stack) -> None:
+    approval = stack.start_run("Refund order #144 for $250", user="U0ASKER")
+
+    stack.click("U0ASKER", ActionId.APPROVE, approval)
+
+    assert "you asked for this run" in stack.ephemeral_to("U0ASKER")[-1]
+    assert stack.store.get(approval.id).is_pending
+    assert len(_refused(stack, approval.id)) == 1
+
+
+def test_requester_cannot_open_the_edit_modal_either(stack: Stack) -> None:
+    approval = stack.start_run("Refund order #145 for $250", user="U0ASKER2")
+    opened = len(stack.slack.calls_to("views.open"))
+
+    stack.click("U0ASKER2", ActionId.EDIT, approval)
+
+    assert "you asked for this run" in stack.ephemeral_to("U0ASKER2")[-1]
+    assert len(stack.slack.calls_to("views.open")) == opened
+
+
+def test_rule_that_allows_self_approval_lets_the_requester_decide(stack: Stack) -> None:
+    approval = stack.start_run("Refund order #146 for $7", user="U0SELF")
+
+    stack.click("U0SELF", ActionId.APPROVE, approval)
+
+    assert "Refunded $7.00 for order #146" in stack.outcome(approval)
