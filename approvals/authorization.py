@@ -14,13 +14,6 @@ def check_may_decide(approval: ApprovalRequest, user_id: str, group_members: set
     """
     gate = approval.gate
     if user_id == approval.run.requested_by and not gate.allow_self_approval:
-        raise NotAnApprover(
-            approval, user_id, "you asked for this run, so someone else has to decide its calls (rule "
-            f"{gate.rule!r} does not allow self-approval)."
-        )
-    if not gate.approvers:
-        return
-    if user_id in gate.approvers or user_id in (group_members or set()):
-        return
-    names = ", ".join(f"<@{a}>" if a[0] in "UW" else (f"<!subteam^{a}>" if a[0] == "S" else a) for a in gate.approvers)
-    raise NotAnApprover(approval, user_id, f"only {names} may decide this request (rule {gate.rule!r}).")
+        raise NotAnApprover(approval, user_id, self_approval=True)
+    if gate.approvers and user_id not in gate.approvers and user_id not in (group_members or set()):
+        raise NotAnApprover(approval, user_id, self_approval=False)

@@ -23,6 +23,7 @@ from approvals.settings import Settings
 from bot.args_modal import args_modal
 from bot.decisions import Decider
 from bot.edit_modal import edit_modal, parse_edit_submission
+from bot.formatting import approver, escape
 from bot.ids import ActionId, BlockId, CallbackId
 from bot.metadata import ApprovalRef
 from bot.reject_modal import reject_modal, reject_reason
@@ -52,6 +53,15 @@ def explain(error: Exception) -> str:
         return f"Nothing changed: {decision_line(error.approval)}"
     if isinstance(error, ApprovalNotFound):
         return "Nothing changed: this approval request no longer exists."
+    if isinstance(error, NotAnApprover):
+        gate = error.approval.gate
+        if error.self_approval:
+            return (
+                "Nothing changed: you asked for this run, so someone else has to decide its calls "
+                f"(rule _{escape(gate.rule)}_ does not allow self-approval)."
+            )
+        names = ", ".join(approver(entry) for entry in gate.approvers)
+        return f"Nothing changed: only {names} may decide this request (rule _{escape(gate.rule)}_)."
     return f"Nothing changed: {error}"
 
 

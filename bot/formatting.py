@@ -63,3 +63,10 @@ def slack_date(moment: datetime) -> str:
 def mention(user_id: str | None) -> str:
     """A user mention, or a plain word when nobody is known."""
     return f"<@{user_id}>" if user_id else "someone"
+
+
+def approver(entry: str) -> str:
+    """An approver from a policy as Slack shows it: a user or user-group mention, or the @handle."""
+    if entry.startswith("S"):
+        return f"<!subteam^{entry}>"
+    return escape(entry) if entry.startswith("@") else mention(entry)

@@ -20,7 +20,7 @@ from slack_sdk.models.blocks import (
 )
 
 from approvals.models import ApprovalRequest, DecisionType, ProposedAction, Status
-from bot.formatting import as_code, escape, mention, quote, shorten, slack_date
+from bot.formatting import approver, as_code, escape, mention, quote, shorten, slack_date
 from bot.ids import ActionId, BlockId
 from bot.metadata import ApprovalRef
 
@@ -145,12 +145,25 @@ def _footer_blocks(approval: ApprovalRequest) -> list[Block]:
         ContextBlock(
             elements=[
                 MarkdownTextObject(
-                    text=f"Requested {slack_date(approval.created_at)} · run `{approval.thread_id}` · request `{approval.id}`"
+                    text=shorten(
+                        f"{_who_decides(approval)} · requested {slack_date(approval.created_at)} · "
+                        f"run `{approval.thread_id}` · request `{approval.id}`",
+                        3000,
+                    )
                 )
             ]
         )
     )
     return blocks
+
+
+def _who_decides(approval: ApprovalRequest) -> str:
+    gate = approval.gate
+    who = ", ".join(approver(a) for a in gate.approvers) if gate.approvers else "anyone here"
+    if not gate.allow_self_approval and approval.run.requested_by:
+        who += f" but {mention(approval.run.requested_by)}"
+    return f"Rule _{escape(gate.rule)}_: {who} may decide"
+
 
 
 def decision_line(approval: ApprovalRequest) -> str:

@@ -76,3 +76,11 @@ def test_rule_that_allows_self_approval_lets_the_requester_decide(stack: Stack) 
     stack.click("U0SELF", ActionId.APPROVE, approval)
 
     assert "Refunded $7.00 for order #146" in stack.outcome(approval)
+
+
+def test_request_message_says_who_may_decide_under_which_rule(stack: Stack) -> None:
+    approval = stack.start_run("Refund order #147 for $5000", user="U0ASKER")
+
+    text = str(stack.message(approval)["blocks"])
+
+    assert "Rule _finance refunds_: <@U0CFO>, @finance but <@U0ASKER> may decide" in text
