@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     JSON,
@@ -36,6 +36,7 @@ from approvals.models import (
     ApprovalRequest,
     AuditEvent,
     Decision,
+    DecisionType,
     NewApprovalRequest,
     ProposedAction,
     Run,
@@ -74,11 +75,7 @@ approvals = Table(
     Column("status", String(16), nullable=False, index=True),
     Column("channel", String(64)),
     Column("message_ts", String(32)),
-    Column("decision_type", String(16)),
-    Column("decided_by", String(64)),
     Column("decided_at", DateTime(timezone=True)),
-    Column("edited_args", JSON),
-    Column("decision_message", Text),
     Column("resumed_at", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
@@ -93,6 +90,11 @@ approval_actions = Table(
     Column("description", Text, nullable=False, default=""),
     Column("allowed_decisions", JSON, nullable=False),
     Column("args_schema", JSON),
+    Column("decision_type", String(16)),
+    Column("decided_by", String(64)),
+    Column("decided_at", DateTime(timezone=True)),
+    Column("edited_args", JSON),
+    Column("decision_message", Text),
 )
 
 audit_log = Table(
@@ -118,6 +120,35 @@ def create_db_engine(url: str) -> Engine:
         dbapi_connection.execute("PRAGMA foreign_keys=ON")
 
     return engine
+
+
+def _action(row: Any) -> ProposedAction:
+    decision = None
+    if row["decision_type"] is not None:
+        decision = Decision(
+            type=row["decision_type"],
+            decided_by=row["decided_by"],
+            decided_at=_aware(row["decided_at"]),
+            edited_args=row["edited_args"],
+            message=row["decision_message"],
+        )
+    return ProposedAction(
+        tool=row["tool"],
+        args=row["args"],
+        description=row["description"],
+        allowed_decisions=row["allowed_decisions"],
+        args_schema=row["args_schema"],
+        decision=decision,
+    )
+
+
+class Decided(NamedTuple):
+    """What `decide` did: the request as it now stands, which actions this call decided, and
+    whether this call completed the request (then, and only then, the run may resume)."""
+
+    approval: ApprovalRequest
+    positions: list[int]
+    completed: bool
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -220,7 +251,7 @@ class ApprovalStore:
             conn.execute(update(approvals).where(approvals.c.id == approval_id).values(channel=channel, message_ts=ts))
 
     def get(self, approval_id: str) -> ApprovalRequest:
-        """One request with its actions, run and decision."""
+        """One request with its actions (and their decisions) and its run."""
         with self.engine.connect() as conn:
             row = conn.execute(select(approvals).where(approvals.c.id == approval_id)).mappings().first()
             if row is None:
@@ -230,26 +261,8 @@ class ApprovalStore:
                 .where(approval_actions.c.approval_id == approval_id)
                 .order_by(approval_actions.c.position)
             ).mappings()
-            actions = [
-                ProposedAction(
-                    tool=a["tool"],
-                    args=a["args"],
-                    description=a["description"],
-                    allowed_decisions=a["allowed_decisions"],
-                    args_schema=a["args_schema"],
-                )
-                for a in action_rows
-            ]
+            actions = [_action(a) for a in action_rows]
             run = self.get_run(row["thread_id"], conn)
-        decision = None
-        if row["decision_type"] is not None:
-            decision = Decision(
-                type=row["decision_type"],
-                decided_by=row["decided_by"],
-                decided_at=_aware(row["decided_at"]),
-                edited_args=row["edited_args"],
-                message=row["decision_message"],
-            )
         return ApprovalRequest(
             id=row["id"],
             thread_id=row["thread_id"],
@@ -262,38 +275,69 @@ class ApprovalStore:
             status=row["status"],
             channel=row["channel"],
             message_ts=row["message_ts"],
-            decision=decision,
+            decided_at=_aware(row["decided_at"]),
             resumed_at=_aware(row["resumed_at"]),
             created_at=_aware(row["created_at"]),
         )
 
-    def decide(self, approval_id: str, decision: Decision) -> ApprovalRequest:
-        """Record a decision if nobody decided first; otherwise raise `AlreadyDecided`."""
+    def decide(self, approval_id: str, decision: Decision, positions: list[int] | None = None) -> Decided:
+        """Record `decision` on the given actions (all undecided ones when None), first decision wins.
+
+        Raises `AlreadyDecided` when every targeted action was decided first. The request is
+        complete when its last action is decided; exactly one caller sees `completed`.
+        """
         with self.engine.begin() as conn:
-            won = conn.execute(
+            # A no-op write on the request row: it serialises deciders of one request (a row lock on
+            # PostgreSQL, the write lock on SQLite) so exactly one of them sees it complete.
+            open_ = conn.execute(
                 update(approvals)
                 .where(approvals.c.id == approval_id, approvals.c.status == Status.PENDING.value)
-                .values(
-                    status=Status.for_decision(decision.type).value,
-                    decision_type=decision.type.value,
-                    decided_by=decision.decided_by,
-                    decided_at=decision.decided_at,
-                    edited_args=decision.edited_args,
-                    decision_message=decision.message,
-                )
+                .values(status=Status.PENDING.value)
             ).rowcount
+            won: list[int] = []
+            completed = False
+            if open_:
+                targets = approval_actions.c.approval_id == approval_id
+                if positions is not None:
+                    targets &= approval_actions.c.position.in_(positions)
+                won = list(
+                    conn.execute(
+                        select(approval_actions.c.position).where(targets, approval_actions.c.decision_type.is_(None))
+                    ).scalars()
+                )
             if won:
+                conn.execute(
+                    update(approval_actions)
+                    .where(approval_actions.c.approval_id == approval_id, approval_actions.c.position.in_(won))
+                    .values(
+                        decision_type=decision.type.value,
+                        decided_by=decision.decided_by,
+                        decided_at=decision.decided_at,
+                        edited_args=decision.edited_args,
+                        decision_message=decision.message,
+                    )
+                )
                 self._audit(
                     conn,
                     "decided",
                     approval_id,
                     decision.decided_by,
-                    decision.model_dump(mode="json", exclude={"decided_by", "decided_at"}),
+                    {"actions": won, **decision.model_dump(mode="json", exclude={"decided_by", "decided_at"})},
                 )
+                kinds = conn.execute(
+                    select(approval_actions.c.decision_type).where(approval_actions.c.approval_id == approval_id)
+                ).scalars().all()
+                completed = None not in kinds
+                if completed:
+                    conn.execute(
+                        update(approvals)
+                        .where(approvals.c.id == approval_id)
+                        .values(status=Status.summarising([DecisionType(k) for k in kinds]).value, decided_at=utcnow())
+                    )
         current = self.get(approval_id)
         if not won:
-            raise AlreadyDecided(current)
-        return current
+            raise AlreadyDecided(current, positions)
+        return Decided(approval=current, positions=won, completed=completed)
 
     def mark_resumed(self, approval: ApprovalRequest, *, run_continues: bool = True) -> None:
         """Note that the decision was handed to the agent (so no sweep resumes it again), and its run goes on."""
@@ -313,7 +357,7 @@ class ApprovalStore:
             return list(
                 conn.execute(
                     select(approvals.c.id)
-                    .where(approvals.c.decision_type.is_not(None), approvals.c.resumed_at.is_(None))
+                    .where(approvals.c.status != Status.PENDING.value, approvals.c.resumed_at.is_(None))
                     .order_by(approvals.c.decided_at)
                 ).scalars()
             )

@@ -21,13 +21,12 @@ class ApprovalNotFound(CountersignError):
 
 
 class AlreadyDecided(CountersignError):
-    """Somebody decided this request first; the loser's click changes nothing."""
+    """Somebody decided these actions (or the whole request) first; the loser's click changes nothing."""
 
-    def __init__(self, approval: ApprovalRequest) -> None:
-        decision = approval.decision
-        who = decision.decided_by if decision else "someone"
-        super().__init__(f"Approval {approval.id} was already {approval.status.value} by {who}.")
+    def __init__(self, approval: ApprovalRequest, positions: list[int] | None = None) -> None:
+        super().__init__(f"Approval {approval.id} was already decided ({approval.status.value}).")
         self.approval = approval
+        self.positions = positions
 
 
 class NotAnApprover(CountersignError):

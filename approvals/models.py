@@ -30,16 +30,19 @@ class Status(StrEnum):
     APPROVED = "approved"
     EDITED = "edited"
     REJECTED = "rejected"
+    DECIDED = "decided"  # several actions, decided differently
 
     @classmethod
-    def for_decision(cls, decision: DecisionType) -> Status:
-        """The status a request takes when decided this way."""
-        return {
-            DecisionType.APPROVE: cls.APPROVED,
-            DecisionType.EDIT: cls.EDITED,
-            DecisionType.REJECT: cls.REJECTED,
-            DecisionType.RESPOND: cls.REJECTED,
-        }[decision]
+    def summarising(cls, decisions: list[DecisionType]) -> Status:
+        """The status of a request whose actions were all decided this way."""
+        kinds = set(decisions)
+        if kinds <= {DecisionType.APPROVE}:
+            return cls.APPROVED
+        if kinds <= {DecisionType.APPROVE, DecisionType.EDIT}:
+            return cls.EDITED
+        if kinds <= {DecisionType.REJECT, DecisionType.RESPOND}:
+            return cls.REJECTED
+        return cls.DECIDED
 
 
 class Level(StrEnum):
@@ -95,8 +98,20 @@ class Run(BaseModel):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class Decision(BaseModel):
+    """A human's (or the policy's) answer to one proposed action."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: DecisionType
+    decided_by: str
+    decided_at: datetime = Field(default_factory=utcnow)
+    edited_args: dict[str, Any] | None = None
+    message: str | None = None
+
+
 class ProposedAction(BaseModel):
-    """One tool call the agent wants to make, as shown to approvers."""
+    """One tool call the agent wants to make, as shown to approvers, and its decision once made."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -107,18 +122,7 @@ class ProposedAction(BaseModel):
         default_factory=lambda: [DecisionType.APPROVE, DecisionType.EDIT, DecisionType.REJECT]
     )
     args_schema: dict[str, Any] | None = None
-
-
-class Decision(BaseModel):
-    """A human's answer to an approval request."""
-
-    model_config = ConfigDict(frozen=True)
-
-    type: DecisionType
-    decided_by: str
-    decided_at: datetime = Field(default_factory=utcnow)
-    edited_args: dict[str, Any] | None = None
-    message: str | None = None
+    decision: Decision | None = None
 
 
 class NewApprovalRequest(BaseModel):
@@ -142,19 +146,28 @@ class ApprovalRequest(NewApprovalRequest):
     status: Status = Status.PENDING
     channel: str | None = None
     message_ts: str | None = None
-    decision: Decision | None = None
+    decided_at: datetime | None = None
     resumed_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
     @property
     def action(self) -> ProposedAction:
-        """The first (in this release, the only) proposed action."""
+        """The first proposed action (the only one, for most requests)."""
         return self.actions[0]
 
     @property
     def is_pending(self) -> bool:
-        """True while nobody has decided."""
+        """True while some action still waits for a decision."""
         return self.status is Status.PENDING
+
+    @property
+    def decisions(self) -> list[Decision | None]:
+        """Each action's decision, in the actions' order (None while undecided)."""
+        return [action.decision for action in self.actions]
+
+    def undecided(self) -> list[int]:
+        """Positions of the actions still waiting for a decision."""
+        return [position for position, action in enumerate(self.actions) if action.decision is None]
 
 
 class AuditEvent(BaseModel):

@@ -204,7 +204,7 @@ def one_cycle(stack: Stack, redis: Redis, number: int, profile: bool) -> Cycle:
     if redis.llen(key):
         raise RuntimeError(f"cycle {number}: the gated tool ran more than once")
     decided = stack.store.get(approval.id)
-    cycle.decided_at = _epoch(decided.decision.decided_at) if decided.decision else None
+    cycle.decided_at = _epoch(decided.action.decision.decided_at) if decided.action.decision else None
     cycle.resumed_at = _epoch(decided.resumed_at)
     if profile:
         raw = redis.lpop(profile_key(approval.thread_id))

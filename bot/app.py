@@ -79,12 +79,13 @@ def create_app(settings: Settings, store: ApprovalStore, queue: JobQueue, client
     directory = UserGroupDirectory(client)
 
     def load(body: dict[str, Any], intent: DecisionType) -> ApprovalRequest:
-        """The request a click is about, if it is still pending, accepts this kind of decision, and the
-        clicker may decide it (a refused clicker leaves an audit row)."""
-        approval = store.get(_ref_from(body).approval_id)
-        if not approval.is_pending:
-            raise AlreadyDecided(approval)
-        decider.check_allowed(approval, intent)
+        """The request a click is about, if the targeted actions still wait, accept this kind of
+        decision, and the clicker may decide (a refused clicker leaves an audit row)."""
+        ref = _ref_from(body)
+        approval = store.get(ref.approval_id)
+        if not approval.is_pending or (ref.action is not None and approval.actions[ref.action].decision):
+            raise AlreadyDecided(approval, ref.positions())
+        decider.check_allowed(approval, intent, ref.positions() or approval.undecided())
         user = body["user"]["id"]
         try:
             check_may_decide(approval, user, directory.members(approval.gate.approvers))
@@ -123,22 +124,27 @@ def create_app(settings: Settings, store: ApprovalStore, queue: JobQueue, client
         return run
 
     @app.action(ActionId.APPROVE)
+    @app.action(ActionId.APPROVE_ALL)
     @explained
     def on_approve(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        decider.announce(decider.approve(load(body, DecisionType.APPROVE), body["user"]["id"]))
+        approval = load(body, DecisionType.APPROVE)
+        decider.announce(decider.approve(approval, body["user"]["id"], _ref_from(body).positions()))
 
     @app.action(ActionId.EDIT)
     @explained
     def on_edit(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
-        client.views_open(trigger_id=body["trigger_id"], view=edit_modal(load(body, DecisionType.EDIT)))
+        approval = load(body, DecisionType.EDIT)
+        view = edit_modal(approval, _ref_from(body).action or 0)
+        client.views_open(trigger_id=body["trigger_id"], view=view)
 
     @app.action(ActionId.REJECT)
     @explained
     def on_reject(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
-        client.views_open(trigger_id=body["trigger_id"], view=reject_modal(load(body, DecisionType.REJECT)))
+        approval = load(body, DecisionType.REJECT)
+        client.views_open(trigger_id=body["trigger_id"], view=reject_modal(approval, _ref_from(body).action))
 
     @app.action(ActionId.VIEW_ARGS)
     @explained
@@ -166,11 +172,13 @@ def create_app(settings: Settings, store: ApprovalStore, queue: JobQueue, client
         except CountersignError as error:
             ack(response_action="errors", errors={next(iter(values)): explain(error)[:150]})
             return
-        edited, errors = parse_edit_submission(approval, values)
+        position = _ref_from(body).action or 0
+        edited, errors = parse_edit_submission(approval, position, values)
         if errors:
             ack(response_action="errors", errors=errors)
             return
-        submit(ack, body, DecisionType.EDIT, lambda a: decider.edit(a, body["user"]["id"], edited), next(iter(values)))
+        user = body["user"]["id"]
+        submit(ack, body, DecisionType.EDIT, lambda a: decider.edit(a, user, position, edited), next(iter(values)))
 
     @app.view(CallbackId.REJECT_MODAL)
     def on_reject_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
@@ -178,7 +186,9 @@ def create_app(settings: Settings, store: ApprovalStore, queue: JobQueue, client
         if not reason:
             ack(response_action="errors", errors={BlockId.REJECT_REASON: "Say why, so the agent can answer."})
             return
-        submit(ack, body, DecisionType.REJECT, lambda a: decider.reject(a, body["user"]["id"], reason), BlockId.REJECT_REASON)
+        positions = _ref_from(body).positions()
+        user = body["user"]["id"]
+        submit(ack, body, DecisionType.REJECT, lambda a: decider.reject(a, user, positions, reason), BlockId.REJECT_REASON)
 
     @app.command("/countersign")
     def on_command(ack: Ack, command: dict[str, Any]) -> None:

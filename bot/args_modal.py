@@ -48,8 +48,8 @@ def args_modal(approval: ApprovalRequest) -> dict[str, Any]:
     for action in approval.actions:
         for name, value in action.args.items():
             blocks.extend(_sections(f"{action.tool} · {name}", value))
-        if approval.decision and approval.decision.edited_args:
-            for name, value in approval.decision.edited_args.items():
+        if action.decision and action.decision.edited_args:
+            for name, value in action.decision.edited_args.items():
                 blocks.extend(_sections(f"{action.tool} · {name} (approved)", value))
     if len(blocks) > _MAX_BLOCKS:
         blocks = blocks[: _MAX_BLOCKS - 1]

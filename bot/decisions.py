@@ -26,22 +26,25 @@ class Decider:
         self.notifier = SlackNotifier(client, store, approvals_channel)
 
     @staticmethod
-    def check_allowed(approval: ApprovalRequest, decision: DecisionType) -> None:
-        """Raise `DecisionNotAllowed` unless every action of the request accepts this kind of decision."""
-        for action in approval.actions:
+    def check_allowed(approval: ApprovalRequest, decision: DecisionType, positions: list[int] | None = None) -> None:
+        """Raise `DecisionNotAllowed` unless every targeted action accepts this kind of decision."""
+        for position in positions if positions is not None else range(len(approval.actions)):
+            action = approval.actions[position]
             if decision not in action.allowed_decisions:
                 raise DecisionNotAllowed(f"`{action.tool}` does not allow {decision.value}.")
 
-    def decide(self, approval: ApprovalRequest, decision: Decision) -> ApprovalRequest:
-        """Commit the decision (or raise `AlreadyDecided`), then enqueue the resume."""
-        self.check_allowed(approval, decision.type)
-        decided = self.store.decide(approval.id, decision)
-        # Committed first, so a lost enqueue loses no decision.
-        self.queue.enqueue_resume(decided.id)
-        return decided
+    def decide(self, approval: ApprovalRequest, decision: Decision, positions: list[int] | None = None) -> ApprovalRequest:
+        """Commit the decision on the targeted actions (all undecided ones when None), or raise
+        `AlreadyDecided`; once every action is decided, enqueue the resume."""
+        self.check_allowed(approval, decision.type, positions)
+        decided = self.store.decide(approval.id, decision, positions)
+        if decided.completed:
+            # Committed first, so a lost enqueue loses no decision (the worker's start-up sweep re-queues it).
+            self.queue.enqueue_resume(approval.id)
+        return decided.approval
 
     def announce(self, decided: ApprovalRequest) -> None:
-        """Update the request's message: buttons gone, who decided what and when.
+        """Update the request's message: decided actions lose their buttons and say who decided what.
 
         The decision already stands, so a Slack failure here is logged rather than reported as
         "nothing changed".
@@ -51,14 +54,16 @@ class Decider:
         except SlackApiError:
             log.exception("approval %s was decided but its message could not be updated", decided.id)
 
-    def approve(self, approval: ApprovalRequest, user_id: str) -> ApprovalRequest:
-        """Approve the proposed call as it is."""
-        return self.decide(approval, Decision(type=DecisionType.APPROVE, decided_by=user_id))
+    def approve(self, approval: ApprovalRequest, user_id: str, positions: list[int] | None = None) -> ApprovalRequest:
+        """Approve the proposed calls as they are."""
+        return self.decide(approval, Decision(type=DecisionType.APPROVE, decided_by=user_id), positions)
 
-    def edit(self, approval: ApprovalRequest, user_id: str, edited_args: dict[str, Any]) -> ApprovalRequest:
-        """Approve the call with the approver's arguments."""
-        return self.decide(approval, Decision(type=DecisionType.EDIT, decided_by=user_id, edited_args=edited_args))
+    def edit(self, approval: ApprovalRequest, user_id: str, position: int, edited_args: dict[str, Any]) -> ApprovalRequest:
+        """Approve one call with the approver's arguments."""
+        return self.decide(
+            approval, Decision(type=DecisionType.EDIT, decided_by=user_id, edited_args=edited_args), [position]
+        )
 
-    def reject(self, approval: ApprovalRequest, user_id: str, reason: str) -> ApprovalRequest:
-        """Refuse the call; the agent reads `reason`."""
-        return self.decide(approval, Decision(type=DecisionType.REJECT, decided_by=user_id, message=reason))
+    def reject(self, approval: ApprovalRequest, user_id: str, positions: list[int] | None, reason: str) -> ApprovalRequest:
+        """Refuse the calls; the agent reads `reason`."""
+        return self.decide(approval, Decision(type=DecisionType.REJECT, decided_by=user_id, message=reason), positions)

@@ -89,9 +89,9 @@ def _label(name: str, kind: str, prop: dict[str, Any]) -> str:
     return shorten(prop.get("title") or name, 2000 - len(suffix)) + suffix
 
 
-def edit_modal(approval: ApprovalRequest) -> dict[str, Any]:
-    """The Edit modal for a request's (first) action, prefilled with the proposed values."""
-    action = approval.action
+def edit_modal(approval: ApprovalRequest, position: int = 0) -> dict[str, Any]:
+    """The Edit modal for one action of a request, prefilled with the proposed values."""
+    action = approval.actions[position]
     schema = action.args_schema
     # Without a schema every proposed argument is kept required; with one, the schema says.
     required = set(schema.get("required", [])) if schema else set(action.args)
@@ -124,7 +124,7 @@ def edit_modal(approval: ApprovalRequest) -> dict[str, Any]:
         title=shorten(f"Edit {action.tool}", 24),
         submit="Approve edits",
         close="Cancel",
-        private_metadata=ApprovalRef(approval_id=approval.id, channel=approval.channel, message_ts=approval.message_ts).dump(),
+        private_metadata=ApprovalRef(approval_id=approval.id, action=position).dump(),
         blocks=blocks,
     )
     return view.to_dict()
@@ -164,10 +164,10 @@ _PARSE_ERRORS = {
 
 
 def parse_edit_submission(
-    approval: ApprovalRequest, values: dict[str, dict[str, dict[str, Any]]]
+    approval: ApprovalRequest, position: int, values: dict[str, dict[str, dict[str, Any]]]
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """The edited arguments from a submitted Edit modal, and inline errors by block id (empty when valid)."""
-    action = approval.action
+    """The edited arguments of action `position` from a submitted Edit modal, and inline errors by block id (empty when valid)."""
+    action = approval.actions[position]
     schema = action.args_schema
     edited: dict[str, Any] = {}
     errors: dict[str, str] = {}

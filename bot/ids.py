@@ -9,6 +9,7 @@ class ActionId(StrEnum):
     """Buttons and inputs; the bot's listeners are registered on these."""
 
     APPROVE = "countersign.approve"
+    APPROVE_ALL = "countersign.approve_all"
     EDIT = "countersign.edit"
     REJECT = "countersign.reject"
     VIEW_ARGS = "countersign.view_args"
@@ -28,6 +29,7 @@ class BlockId(StrEnum):
     """Blocks the app reads back or updates."""
 
     DECISION_BUTTONS = "countersign.decision_buttons"
+    REQUEST_BUTTONS = "countersign.request_buttons"
     REJECT_REASON = "countersign.reject_reason"
     ARG_PREFIX = "countersign.arg:"
 

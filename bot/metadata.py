@@ -6,14 +6,18 @@ from pydantic import BaseModel, ConfigDict
 
 
 class ApprovalRef(BaseModel):
-    """Names the approval request a button or modal is about (button `value`, `private_metadata`)."""
+    """Names the approval request (and, for a request with several actions, the action) a button or
+    modal is about: a button's `value`, a modal's `private_metadata`."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     approval_id: str
-    # Where the request's message is, so a modal submission can update it without a lookup.
-    channel: str | None = None
-    message_ts: str | None = None
+    # The action's position; None means every action still undecided (one action, or "Approve all").
+    action: int | None = None
+
+    def positions(self) -> list[int] | None:
+        """The targeted action positions, as the store takes them."""
+        return None if self.action is None else [self.action]
 
     def dump(self) -> str:
         """The compact JSON Slack stores for us."""

@@ -13,20 +13,25 @@ from bot.ids import ActionId, BlockId, CallbackId
 from bot.metadata import ApprovalRef
 
 
-def reject_modal(approval: ApprovalRequest) -> dict[str, Any]:
-    """The modal asking for a (required) reason before rejecting."""
+def reject_modal(approval: ApprovalRequest, position: int | None = None) -> dict[str, Any]:
+    """The modal asking for a (required) reason before rejecting one action (or every undecided one)."""
+    positions = [position] if position is not None else approval.undecided()
+    tools = [approval.actions[p].tool for p in positions]
+    tool = tools[0] if len(tools) == 1 else f"{len(tools)} calls"
     view = View(
         type="modal",
         callback_id=CallbackId.REJECT_MODAL,
-        title=shorten(f"Reject {approval.action.tool}", 24),
+        title=shorten(f"Reject {tool}", 24),
         submit="Reject",
         close="Cancel",
-        private_metadata=ApprovalRef(approval_id=approval.id, channel=approval.channel, message_ts=approval.message_ts).dump(),
+        private_metadata=ApprovalRef(approval_id=approval.id, action=position).dump(),
         blocks=[
             ContextBlock(
                 elements=[
                     MarkdownTextObject(
-                        text=f"`{escape(approval.run.agent)}` will not call `{escape(approval.action.tool)}`; "
+                        text=f"`{escape(approval.run.agent)}` will not call "
+                        + ", ".join(f"`{escape(t)}`" for t in tools)
+                        + "; "
                         "it reads your reason and answers accordingly."
                     )
                 ]

@@ -36,9 +36,9 @@ def request_message(approval: ApprovalRequest) -> dict[str, Any]:
         HeaderBlock(text=shorten(f"{_status_emoji(approval.status)} {_headline(approval)}", 150)),
         *_context_blocks(approval),
     ]
-    for action in approval.actions:
+    for position, action in enumerate(approval.actions):
         blocks.append(DividerBlock())
-        blocks.extend(_action_blocks(approval, action))
+        blocks.extend(_action_blocks(approval, position, action))
     blocks.append(DividerBlock())
     blocks.extend(_footer_blocks(approval))
     return {"text": _fallback_text(approval), "blocks": [block.to_dict() for block in blocks]}
@@ -51,6 +51,7 @@ def _headline(approval: ApprovalRequest) -> str:
         Status.APPROVED: "may call",
         Status.EDITED: "may call (edited)",
         Status.REJECTED: "may not call",
+        Status.DECIDED: "has decisions on",
     }[approval.status]
     return f"{approval.run.agent} {verb} {tools}"
 
@@ -61,6 +62,7 @@ def _status_emoji(status: Status) -> str:
         Status.APPROVED: ":white_check_mark:",
         Status.EDITED: ":pencil2:",
         Status.REJECTED: ":no_entry:",
+        Status.DECIDED: ":ballot_box_with_check:",
     }[status]
 
 
@@ -87,9 +89,10 @@ def _context_blocks(approval: ApprovalRequest) -> list[Block]:
     return blocks
 
 
-def _action_blocks(approval: ApprovalRequest, action: ProposedAction) -> list[Block]:
+def _action_blocks(approval: ApprovalRequest, position: int, action: ProposedAction) -> list[Block]:
     blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=f"*Tool:* `{escape(action.tool)}`"))]
-    edited = approval.decision.edited_args if approval.status is Status.EDITED and approval.decision else None
+    decision = action.decision
+    edited = decision.edited_args if decision and decision.type is DecisionType.EDIT else None
     fields = _arg_fields(action.args, edited)
     if not fields:
         blocks.append(SectionBlock(text=MarkdownTextObject(text="_No arguments._")))
@@ -98,7 +101,27 @@ def _action_blocks(approval: ApprovalRequest, action: ProposedAction) -> list[Bl
     description = action.description.strip()
     if description and not description.startswith("Tool execution requires approval"):
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=shorten(escape(description), 2000))]))
+    if decision is not None:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=action_decision_line(action))))
+    elif approval.is_pending:
+        # One action: the buttons decide the request; several: each action has its own.
+        target = None if len(approval.actions) == 1 else position
+        blocks.append(_decision_buttons(approval, action, target))
     return blocks
+
+
+def _decision_buttons(approval: ApprovalRequest, action: ProposedAction, position: int | None) -> ActionsBlock:
+    ref = ApprovalRef(approval_id=approval.id, action=position).dump()
+    allowed = set(action.allowed_decisions)
+    buttons: list[ButtonElement] = []
+    if DecisionType.APPROVE in allowed:
+        buttons.append(ButtonElement(text="Approve", action_id=ActionId.APPROVE, value=ref, style="primary"))
+    if DecisionType.EDIT in allowed:
+        buttons.append(ButtonElement(text="Edit", action_id=ActionId.EDIT, value=ref))
+    if DecisionType.REJECT in allowed:
+        buttons.append(ButtonElement(text="Reject", action_id=ActionId.REJECT, value=ref, style="danger"))
+    block_id = BlockId.DECISION_BUTTONS if position is None else f"{BlockId.DECISION_BUTTONS}:{position}"
+    return ActionsBlock(block_id=block_id, elements=buttons)
 
 
 def _arg_fields(args: dict[str, Any], edited: dict[str, Any] | None) -> list[MarkdownTextObject]:
@@ -116,31 +139,33 @@ def _arg_fields(args: dict[str, Any], edited: dict[str, Any] | None) -> list[Mar
 
 def _was_shortened(approval: ApprovalRequest) -> bool:
     values = [v for action in approval.actions for v in action.args.values()]
-    if approval.decision and approval.decision.edited_args:
-        values.extend(approval.decision.edited_args.values())
+    for action in approval.actions:
+        if action.decision and action.decision.edited_args:
+            values.extend(action.decision.edited_args.values())
     return any(as_code(value, ARG_PREVIEW_CHARS)[1] for value in values)
 
 
 def _footer_blocks(approval: ApprovalRequest) -> list[Block]:
-    ref = ApprovalRef(approval_id=approval.id).dump()
-    view_full = ButtonElement(text="View full arguments", action_id=ActionId.VIEW_ARGS, value=ref)
-    blocks: list[Block] = []
-    if approval.is_pending:
-        allowed = {d for action in approval.actions for d in action.allowed_decisions}
-        buttons: list[ButtonElement] = []
-        if DecisionType.APPROVE in allowed:
-            buttons.append(ButtonElement(text="Approve", action_id=ActionId.APPROVE, value=ref, style="primary"))
-        if DecisionType.EDIT in allowed:
-            buttons.append(ButtonElement(text="Edit", action_id=ActionId.EDIT, value=ref))
-        if DecisionType.REJECT in allowed:
-            buttons.append(ButtonElement(text="Reject", action_id=ActionId.REJECT, value=ref, style="danger"))
-        if _was_shortened(approval):
-            buttons.append(view_full)
-        blocks.append(ActionsBlock(block_id=BlockId.DECISION_BUTTONS, elements=buttons))
-    else:
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=decision_line(approval))))
-        if _was_shortened(approval):
-            blocks.append(ActionsBlock(block_id=BlockId.DECISION_BUTTONS, elements=[view_full]))
+    buttons: list[ButtonElement] = []
+    undecided = approval.undecided()
+    if approval.is_pending and len(undecided) > 1 and all(
+        DecisionType.APPROVE in approval.actions[p].allowed_decisions for p in undecided
+    ):
+        buttons.append(
+            ButtonElement(
+                text=f"Approve all {len(undecided)}",
+                action_id=ActionId.APPROVE_ALL,
+                value=ApprovalRef(approval_id=approval.id).dump(),
+                style="primary",
+            )
+        )
+    if _was_shortened(approval):
+        buttons.append(
+            ButtonElement(
+                text="View full arguments", action_id=ActionId.VIEW_ARGS, value=ApprovalRef(approval_id=approval.id).dump()
+            )
+        )
+    blocks: list[Block] = [ActionsBlock(block_id=BlockId.REQUEST_BUTTONS, elements=buttons)] if buttons else []
     blocks.append(
         ContextBlock(
             elements=[
@@ -165,10 +190,16 @@ def _who_decides(approval: ApprovalRequest) -> str:
     return f"Rule _{escape(gate.rule)}_: {who} may decide"
 
 
-
 def decision_line(approval: ApprovalRequest) -> str:
-    """One sentence saying who decided what, and when (also used in ephemeral replies)."""
-    decision = approval.decision
+    """Who decided what, and when, for each action (also used in ephemeral replies)."""
+    if len(approval.actions) == 1:
+        return action_decision_line(approval.action)
+    return "\n".join(f"`{escape(a.tool)}`: {action_decision_line(a)}" for a in approval.actions)
+
+
+def action_decision_line(action: ProposedAction) -> str:
+    """One sentence saying who decided an action, how, and when."""
+    decision = action.decision
     if decision is None:
         return "Waiting for a decision."
     when = slack_date(decision.decided_at)

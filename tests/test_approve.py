@@ -25,4 +25,4 @@ def test_approved_message_loses_its_buttons_and_names_the_approver(stack: Stack)
     assert not [b for b in blocks if b["type"] == "actions"]
     assert any("Approved* by <@U0APPROVER>" in str(b) for b in blocks)
     decided = stack.store.get(approval.id)
-    assert decided.status == "approved" and decided.decision and decided.decision.decided_by == "U0APPROVER"
+    assert decided.status == "approved" and decided.action.decision and decided.action.decision.decided_by == "U0APPROVER"

@@ -81,12 +81,12 @@ def approval(
                 args={"order_id": 42, "amount": 250} if args is None else args,
                 description="Refund a customer's order.",
                 args_schema=args_schema,
+                decision=decision,
             )
         ],
         agent_message=agent_message,
         run=Run(thread_id="thr_0001", agent="payments", input_text=input_text, requested_by="U0REQUESTER"),
         status=status,
-        decision=decision,
         channel="C0APPROVALS",
         message_ts="1700000000.000100",
     )
@@ -424,9 +424,7 @@ def test_reject_modal_asks_for_a_required_reason_about_this_request() -> None:
 
     (reason,) = [block for block in view["blocks"] if block["type"] == "input"]
     assert view["callback_id"] == CallbackId.REJECT_MODAL
-    assert ApprovalRef.load(view["private_metadata"]) == ApprovalRef(
-        approval_id="apr_0001", channel="C0APPROVALS", message_ts="1700000000.000100"
-    )
+    assert ApprovalRef.load(view["private_metadata"]) == ApprovalRef(approval_id="apr_0001")
     assert reason["block_id"] == BlockId.REJECT_REASON
     assert reason["element"]["action_id"] == ActionId.REJECT_REASON
     assert reason.get("optional", False) is False
@@ -548,7 +546,7 @@ def test_edit_modal_escapes_markup_characters_in_the_tool_name() -> None:
 
 
 def test_valid_values_parse_to_the_types_of_the_schema(payment: ApprovalRequest) -> None:
-    edited_args, errors = parse_edit_submission(payment, valid_payment())
+    edited_args, errors = parse_edit_submission(payment, 0, valid_payment())
 
     assert errors == {}
     assert edited_args == {
@@ -566,51 +564,51 @@ def test_valid_values_parse_to_the_types_of_the_schema(payment: ApprovalRequest)
 
 
 def test_a_non_numeric_amount_gets_an_inline_error_on_its_block(payment: ApprovalRequest) -> None:
-    _, errors = parse_edit_submission(payment, valid_payment(amount=number_input("twelve")))
+    _, errors = parse_edit_submission(payment, 0, valid_payment(amount=number_input("twelve")))
 
     assert list(errors) == [BlockId.for_arg("amount")]
 
 
 def test_a_fractional_amount_for_an_integer_gets_an_inline_error_on_its_block(payment: ApprovalRequest) -> None:
-    _, errors = parse_edit_submission(payment, valid_payment(amount=number_input("12.5")))
+    _, errors = parse_edit_submission(payment, 0, valid_payment(amount=number_input("12.5")))
 
     assert list(errors) == [BlockId.for_arg("amount")]
 
 
 def test_a_large_integer_keeps_every_digit(payment: ApprovalRequest) -> None:
-    edited_args, errors = parse_edit_submission(payment, valid_payment(amount=number_input("12345678901234567891")))
+    edited_args, errors = parse_edit_submission(payment, 0, valid_payment(amount=number_input("12345678901234567891")))
 
     assert errors == {}
     assert edited_args["amount"] == 12345678901234567891
 
 
 def test_a_value_outside_the_enum_gets_an_error_on_its_block(payment: ApprovalRequest) -> None:
-    _, errors = parse_edit_submission(payment, valid_payment(currency=select("JPY")))
+    _, errors = parse_edit_submission(payment, 0, valid_payment(currency=select("JPY")))
 
     assert list(errors) == [BlockId.for_arg("currency")]
     assert "JPY" in errors[BlockId.for_arg("currency")]
 
 
 def test_a_value_below_the_minimum_gets_an_error_on_its_block(payment: ApprovalRequest) -> None:
-    _, errors = parse_edit_submission(payment, valid_payment(amount=number_input("0")))
+    _, errors = parse_edit_submission(payment, 0, valid_payment(amount=number_input("0")))
 
     assert list(errors) == [BlockId.for_arg("amount")]
 
 
 def test_invalid_json_for_a_nested_object_gets_an_error_on_its_block(payment: ApprovalRequest) -> None:
-    _, errors = parse_edit_submission(payment, valid_payment(address=text_input("{city: Lyon")))
+    _, errors = parse_edit_submission(payment, 0, valid_payment(address=text_input("{city: Lyon")))
 
     assert list(errors) == [BlockId.for_arg("address")]
 
 
 def test_json_of_the_wrong_type_for_a_nested_object_gets_an_error_on_its_block(payment: ApprovalRequest) -> None:
-    _, errors = parse_edit_submission(payment, valid_payment(address=text_input("[1, 2]")))
+    _, errors = parse_edit_submission(payment, 0, valid_payment(address=text_input("[1, 2]")))
 
     assert list(errors) == [BlockId.for_arg("address")]
 
 
 def test_an_inline_error_is_kept_to_150_characters(payment: ApprovalRequest) -> None:
-    _, errors = parse_edit_submission(payment, valid_payment(currency=select("J" * 500)))
+    _, errors = parse_edit_submission(payment, 0, valid_payment(currency=select("J" * 500)))
 
     assert errors and all(len(message) <= 150 for message in errors.values())
 

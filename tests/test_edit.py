@@ -48,7 +48,7 @@ def test_valid_edit_after_an_invalid_one_runs_the_tool_with_the_edited_arguments
 
     assert response.status == 200 and not response.body  # an empty ack closes the modal
     assert "Refunded $100.00 for order #52 (reason: partial refund)" in stack.outcome(approval)
-    decision = stack.store.get(approval.id).decision
+    decision = stack.store.get(approval.id).action.decision
     assert decision and decision.type == "edit" and decision.edited_args == {
         "order_id": "52",
         "amount": 100,
@@ -77,4 +77,4 @@ def test_edit_submitted_after_someone_else_decided_shows_who_on_the_form(stack: 
 
     errors = response.json()["errors"]
     assert "Approved* by <@U0FAST>" in next(iter(errors.values()))
-    assert stack.store.get(approval.id).decision.decided_by == "U0FAST"
+    assert stack.store.get(approval.id).action.decision.decided_by == "U0FAST"

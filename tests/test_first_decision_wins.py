@@ -44,7 +44,7 @@ def test_racing_approvers_produce_exactly_one_decision(stack: Stack) -> None:
     assert all(response.status == 200 for response in responses.values())
     answer = stack.outcome(approval)
     assert answer.count("Refunded $250.00 for order #71") == 1
-    winner = stack.store.get(approval.id).decision.decided_by
+    winner = stack.store.get(approval.id).action.decision.decided_by
     for loser in set(approvers) - {winner}:
         assert f"Approved* by <@{winner}>" in stack.ephemeral_to(loser)[0]
     assert len(_decided_rows(stack, approval.id)) == 1

@@ -10,7 +10,7 @@ def test_decision_whose_resume_job_redis_lost_is_resumed_when_a_worker_starts(st
     approval = stack.start_run("Refund order #120 for $250")
     stack.stop_worker()
     stack.click("U0APPROVER", ActionId.APPROVE, approval)
-    wait_until(lambda: stack.store.get(approval.id).decision, what="the decision to be committed")
+    wait_until(lambda: not stack.store.get(approval.id).is_pending, what="the decision to be committed")
     stack.queue.queue.connection.flushall()  # the queued resume job is gone
 
     stack.start_worker()

@@ -42,4 +42,4 @@ def test_rejected_message_shows_who_rejected_and_why(stack: Stack) -> None:
 
     text = str(stack.wait_for_update(approval).params["blocks"])
     assert "Rejected* by <@U0APPROVER>" in text and "Fraud suspected" in text
-    assert stack.store.get(approval.id).decision.message == "Fraud suspected"
+    assert stack.store.get(approval.id).action.decision.message == "Fraud suspected"

@@ -26,7 +26,7 @@ def _approved_request(runtime: AgentRuntime, text: str) -> ApprovalRequest:
     request = RunRequest(agent="payments", input_text=text, requested_by="U0ASKER")
     assert runtime.start(request) == "waiting"
     approval = runtime.store.requests_for_thread(request.thread_id)[0]
-    return runtime.store.decide(approval.id, Decision(type=DecisionType.APPROVE, decided_by="U0APPROVER"))
+    return runtime.store.decide(approval.id, Decision(type=DecisionType.APPROVE, decided_by="U0APPROVER")).approval
 
 
 def _refunds_run(runtime: AgentRuntime, thread_id: str) -> int:

@@ -20,7 +20,7 @@ def test_call_the_policy_auto_approves_runs_without_asking_anyone(stack: Stack) 
     assert "Refunded $1.00 for order #140" in answer.params["text"]
     [approval] = stack.store.requests_for_thread(request.thread_id)
     assert approval.message_ts is None
-    assert approval.decision and approval.decision.decided_by == "countersign:policy"
+    assert approval.action.decision and approval.action.decision.decided_by == "countersign:policy"
     assert approval.gate.rule == "tiny refunds"
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from approvals.models import ApprovalRequest, Decision, DecisionType, ProposedAction
+from approvals.models import ApprovalRequest, DecisionType, ProposedAction
 
 
 class InterruptAdapter(Protocol):
@@ -31,8 +31,12 @@ class InterruptAdapter(Protocol):
         ...
 
 
-def _langchain_decision(decision: Decision, tool: str) -> dict[str, Any]:
-    """One decision in LangChain's HITL shape."""
+def _langchain_decision(action: ProposedAction) -> dict[str, Any]:
+    """One action's decision in LangChain's HITL shape."""
+    decision = action.decision
+    if decision is None:
+        raise ValueError(f"`{action.tool}` has no decision yet")
+    tool = action.tool
     if decision.type is DecisionType.EDIT:
         return {"type": "edit", "edited_action": {"name": tool, "args": decision.edited_args or {}}}
     if decision.type in (DecisionType.REJECT, DecisionType.RESPOND):
@@ -67,8 +71,7 @@ class HumanInTheLoopBatched:
         return actions
 
     def to_resume(self, approval: ApprovalRequest) -> Any:
-        assert approval.decision is not None
-        return {"decisions": [_langchain_decision(approval.decision, action.tool) for action in approval.actions]}
+        return {"decisions": [_langchain_decision(action) for action in approval.actions]}
 
 
 class HumanInTheLoopPerCall:
@@ -94,8 +97,7 @@ class HumanInTheLoopPerCall:
         ]
 
     def to_resume(self, approval: ApprovalRequest) -> Any:
-        assert approval.decision is not None
-        return _langchain_decision(approval.decision, approval.action.tool)
+        return _langchain_decision(approval.action)
 
 
 def _allowed_by_schema(schema: dict[str, Any] | None) -> list[str]:

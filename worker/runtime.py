@@ -91,8 +91,8 @@ class AgentRuntime:
     def resume(self, approval_id: str) -> str:
         """Resume the run a decided request paused, if that request's interrupt is still the pending one."""
         approval = self.store.get(approval_id)
-        if approval.decision is None:
-            log.warning("approval %s has no decision yet; nothing to resume", approval_id)
+        if approval.is_pending:
+            log.warning("approval %s is not fully decided yet; nothing to resume", approval_id)
             return "undecided"
         agent = self.registry.get(approval.run.agent)
         with self._thread_lock(approval.thread_id), open_checkpointer(self.settings) as saver:
@@ -133,7 +133,7 @@ class AgentRuntime:
             for interrupt in state.interrupts:
                 request = stored.get(interrupt.id) or self._store_request(agent, run, interrupt, state.values)
                 if request.gate.level is Level.AUTO and request.is_pending:
-                    decided = self.store.decide(request.id, Decision(type=DecisionType.APPROVE, decided_by=AUTO_APPROVER))
+                    decided = self.store.decide(request.id, Decision(type=DecisionType.APPROVE, decided_by=AUTO_APPROVER)).approval
                     self.store.mark_resumed(decided)
                     auto_approved[interrupt.id] = adapter_for_kind(decided.kind).to_resume(decided)
                 elif request.message_ts is None:
