@@ -140,11 +140,13 @@ def create_app(settings: Settings, store: ApprovalStore, queue: JobQueue, client
         client.views_open(trigger_id=body["trigger_id"], view=view)
 
     @app.action(ActionId.REJECT)
+    @app.action(ActionId.RESPOND)
     @explained
-    def on_reject(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    def on_reject_or_reply(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
-        approval = load(body, DecisionType.REJECT)
-        client.views_open(trigger_id=body["trigger_id"], view=reject_modal(approval, _ref_from(body).action))
+        kind = DecisionType.RESPOND if body["actions"][0]["action_id"] == ActionId.RESPOND else DecisionType.REJECT
+        approval = load(body, kind)
+        client.views_open(trigger_id=body["trigger_id"], view=reject_modal(approval, _ref_from(body).action, kind))
 
     @app.action(ActionId.VIEW_ARGS)
     @explained
@@ -181,14 +183,17 @@ def create_app(settings: Settings, store: ApprovalStore, queue: JobQueue, client
         submit(ack, body, DecisionType.EDIT, lambda a: decider.edit(a, user, position, edited), next(iter(values)))
 
     @app.view(CallbackId.REJECT_MODAL)
-    def on_reject_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        reason = reject_reason(view["state"]["values"])
-        if not reason:
-            ack(response_action="errors", errors={BlockId.REJECT_REASON: "Say why, so the agent can answer."})
+    @app.view(CallbackId.RESPOND_MODAL)
+    def on_reject_or_reply_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        kind = DecisionType.RESPOND if view["callback_id"] == CallbackId.RESPOND_MODAL else DecisionType.REJECT
+        text = reject_reason(view["state"]["values"])
+        if not text:
+            missing = "Say why, so the agent can answer." if kind is DecisionType.REJECT else "Type your answer."
+            ack(response_action="errors", errors={BlockId.REJECT_REASON: missing})
             return
         positions = _ref_from(body).positions()
         user = body["user"]["id"]
-        submit(ack, body, DecisionType.REJECT, lambda a: decider.reject(a, user, positions, reason), BlockId.REJECT_REASON)
+        submit(ack, body, kind, lambda a: decider.answer(a, user, positions, kind, text), BlockId.REJECT_REASON)
 
     @app.command("/countersign")
     def on_command(ack: Ack, command: dict[str, Any]) -> None:

@@ -64,6 +64,8 @@ class Decider:
             approval, Decision(type=DecisionType.EDIT, decided_by=user_id, edited_args=edited_args), [position]
         )
 
-    def reject(self, approval: ApprovalRequest, user_id: str, positions: list[int] | None, reason: str) -> ApprovalRequest:
-        """Refuse the calls; the agent reads `reason`."""
-        return self.decide(approval, Decision(type=DecisionType.REJECT, decided_by=user_id, message=reason), positions)
+    def answer(
+        self, approval: ApprovalRequest, user_id: str, positions: list[int] | None, kind: DecisionType, text: str
+    ) -> ApprovalRequest:
+        """Reject the calls with a reason, or reply in their place (`kind` REJECT or RESPOND); the agent reads `text`."""
+        return self.decide(approval, Decision(type=kind, decided_by=user_id, message=text), positions)

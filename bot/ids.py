@@ -12,6 +12,7 @@ class ActionId(StrEnum):
     APPROVE_ALL = "countersign.approve_all"
     EDIT = "countersign.edit"
     REJECT = "countersign.reject"
+    RESPOND = "countersign.respond"
     VIEW_ARGS = "countersign.view_args"
     ARG_VALUE = "countersign.arg_value"
     REJECT_REASON = "countersign.reject_reason"
@@ -22,6 +23,7 @@ class CallbackId(StrEnum):
 
     EDIT_MODAL = "countersign.edit_modal"
     REJECT_MODAL = "countersign.reject_modal"
+    RESPOND_MODAL = "countersign.respond_modal"
     ARGS_MODAL = "countersign.args_modal"
 
 

@@ -29,7 +29,7 @@ class SlackNotifier:
         if channel is None:
             raise RuntimeError("APPROVALS_CHANNEL is not set, so there is nowhere to post the request")
         response = self.client.chat_postMessage(
-            channel=channel, thread_ts=run.slack_thread_ts, unfurl_links=False, **request_message(approval)
+            channel=channel, thread_ts=run.slack_thread_ts, unfurl_links=False, **self._render(approval)
         )
         channel, ts = response["channel"], response["ts"]
         self.store.set_run_thread(run.thread_id, channel, ts)
@@ -39,7 +39,13 @@ class SlackNotifier:
     def update_request(self, approval: ApprovalRequest) -> None:
         """Re-render a request's message from its current state (buttons gone once decided)."""
         if approval.channel and approval.message_ts:
-            self.client.chat_update(channel=approval.channel, ts=approval.message_ts, **request_message(approval))
+            self.client.chat_update(channel=approval.channel, ts=approval.message_ts, **self._render(approval))
+
+    def _render(self, approval: ApprovalRequest) -> dict[str, object]:
+        # A chain of gated steps shows, on each new request, the steps already decided.
+        requests = self.store.requests_for_thread(approval.thread_id)
+        earlier = [r for r in requests if r.created_at < approval.created_at and r.id != approval.id]
+        return request_message(approval, earlier)
 
     def post_outcome(self, run: Run, text: str) -> None:
         """Reply in the run's Slack thread, or in the channel it was asked from when it has none."""

@@ -1,4 +1,8 @@
-"""The Reject modal: the approver says why; the agent reads the reason."""
+"""The Reject and Reply modals: the approver types why (or what to tell the agent); the agent reads it.
+
+Reject refuses the call; Reply answers the agent in the tool's place (LangChain's `respond`,
+Agent Inbox's `response`, or the answer to an `ask_human` question). Both need the text.
+"""
 
 from __future__ import annotations
 
@@ -7,38 +11,42 @@ from typing import Any
 from slack_sdk.models.blocks import ContextBlock, InputBlock, MarkdownTextObject, PlainTextInputElement
 from slack_sdk.models.views import View
 
-from approvals.models import ApprovalRequest
+from approvals.models import ApprovalRequest, DecisionType
 from bot.formatting import escape, shorten
 from bot.ids import ActionId, BlockId, CallbackId
 from bot.metadata import ApprovalRef
 
 
-def reject_modal(approval: ApprovalRequest, position: int | None = None) -> dict[str, Any]:
-    """The modal asking for a (required) reason before rejecting one action (or every undecided one)."""
+def reject_modal(
+    approval: ApprovalRequest, position: int | None = None, decision: DecisionType = DecisionType.REJECT
+) -> dict[str, Any]:
+    """The modal asking for a (required) reason to reject, or a reply, for one action (or every undecided one)."""
     positions = [position] if position is not None else approval.undecided()
-    tools = [approval.actions[p].tool for p in positions]
-    tool = tools[0] if len(tools) == 1 else f"{len(tools)} calls"
+    actions = [approval.actions[p] for p in positions]
+    names = ", ".join(f"`{escape(a.tool)}`" for a in actions)
+    agent = f"`{escape(approval.run.agent)}`"
+    if decision is DecisionType.RESPOND:
+        question = actions[0].args.get("question") if actions[0].tool == "ask_human" else None
+        title, submit, label, callback = "Reply", "Send reply", "Your answer", CallbackId.RESPOND_MODAL
+        context = f"{agent} asks: {escape(str(question))}" if question else (
+            f"{names} will not run; {agent} reads your reply instead."
+        )
+    else:
+        tool = actions[0].tool if len(actions) == 1 else f"{len(actions)} calls"
+        title, submit, label, callback = f"Reject {tool}", "Reject", "Reason", CallbackId.REJECT_MODAL
+        context = f"{agent} will not call {names}; it reads your reason and answers accordingly."
     view = View(
         type="modal",
-        callback_id=CallbackId.REJECT_MODAL,
-        title=shorten(f"Reject {tool}", 24),
-        submit="Reject",
+        callback_id=callback,
+        title=shorten(title, 24),
+        submit=submit,
         close="Cancel",
         private_metadata=ApprovalRef(approval_id=approval.id, action=position).dump(),
         blocks=[
-            ContextBlock(
-                elements=[
-                    MarkdownTextObject(
-                        text=f"`{escape(approval.run.agent)}` will not call "
-                        + ", ".join(f"`{escape(t)}`" for t in tools)
-                        + "; "
-                        "it reads your reason and answers accordingly."
-                    )
-                ]
-            ),
+            ContextBlock(elements=[MarkdownTextObject(text=shorten(context, 3000))]),
             InputBlock(
                 block_id=BlockId.REJECT_REASON,
-                label="Reason",
+                label=label,
                 element=PlainTextInputElement(
                     action_id=ActionId.REJECT_REASON, multiline=True, min_length=1, max_length=2000
                 ),
@@ -49,6 +57,6 @@ def reject_modal(approval: ApprovalRequest, position: int | None = None) -> dict
 
 
 def reject_reason(values: dict[str, dict[str, dict[str, Any]]]) -> str:
-    """The reason typed in a submitted Reject modal, stripped ('' when blank)."""
+    """The text typed in a submitted Reject or Reply modal, stripped ('' when blank)."""
     element = values.get(BlockId.REJECT_REASON, {}).get(ActionId.REJECT_REASON, {})
     return (element.get("value") or "").strip()

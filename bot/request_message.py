@@ -30,11 +30,13 @@ _FIELDS_PER_SECTION = 10
 _QUOTE_CHARS = 1500
 
 
-def request_message(approval: ApprovalRequest) -> dict[str, Any]:
-    """`text` and `blocks` for `chat.postMessage` / `chat.update` of this request in its current state."""
+def request_message(approval: ApprovalRequest, earlier: list[ApprovalRequest] | None = None) -> dict[str, Any]:
+    """`text` and `blocks` for `chat.postMessage` / `chat.update` of this request in its current state;
+    `earlier` are the run's previous requests, listed so approvers see the steps already decided."""
     blocks: list[Block] = [
         HeaderBlock(text=shorten(f"{_status_emoji(approval.status)} {_headline(approval)}", 150)),
         *_context_blocks(approval),
+        *_earlier_steps(earlier or []),
     ]
     for position, action in enumerate(approval.actions):
         blocks.append(DividerBlock())
@@ -89,6 +91,21 @@ def _context_blocks(approval: ApprovalRequest) -> list[Block]:
     return blocks
 
 
+_EARLIER_SHOWN = 10
+
+
+def _earlier_steps(earlier: list[ApprovalRequest]) -> list[Block]:
+    if not earlier:
+        return []
+    lines = []
+    for step, request in enumerate(earlier[-_EARLIER_SHOWN:], start=max(1, len(earlier) - _EARLIER_SHOWN + 1)):
+        for action in request.actions:
+            call = f"`{escape(action.tool)}` {as_code(action.args, 120)[0]}"
+            lines.append(f"{step}. {call}: {action_decision_line(action)}")
+    text = "*Earlier steps of this run:*\n" + "\n".join(lines)
+    return [ContextBlock(elements=[MarkdownTextObject(text=shorten(text, 3000))])]
+
+
 def _action_blocks(approval: ApprovalRequest, position: int, action: ProposedAction) -> list[Block]:
     blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=f"*Tool:* `{escape(action.tool)}`"))]
     decision = action.decision
@@ -118,6 +135,8 @@ def _decision_buttons(approval: ApprovalRequest, action: ProposedAction, positio
         buttons.append(ButtonElement(text="Approve", action_id=ActionId.APPROVE, value=ref, style="primary"))
     if DecisionType.EDIT in allowed:
         buttons.append(ButtonElement(text="Edit", action_id=ActionId.EDIT, value=ref))
+    if DecisionType.RESPOND in allowed:
+        buttons.append(ButtonElement(text="Reply", action_id=ActionId.RESPOND, value=ref))
     if DecisionType.REJECT in allowed:
         buttons.append(ButtonElement(text="Reject", action_id=ActionId.REJECT, value=ref, style="danger"))
     block_id = BlockId.DECISION_BUTTONS if position is None else f"{BlockId.DECISION_BUTTONS}:{position}"

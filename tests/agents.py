@@ -53,3 +53,105 @@ def batch_refunds() -> CompiledStateGraph:
 
 
 AGENTS = {"payments": payments_agent, "payments_per_call": payments_per_call, "batch_refunds": batch_refunds}
+
+
+# --- Hand-built graphs, one per interrupt style ------------------------------------------------
+
+from typing import Annotated, TypedDict  # noqa: E402
+
+from langgraph.graph import END, START, StateGraph  # noqa: E402
+from langgraph.graph.message import add_messages  # noqa: E402
+from langgraph.prebuilt import ToolNode, tools_condition  # noqa: E402
+from langgraph.types import interrupt  # noqa: E402
+
+from worker.tools import ask_human  # noqa: E402
+
+
+class Messages(TypedDict):
+    messages: Annotated[list[BaseMessage], add_messages]
+
+
+def breakpoint_refunds() -> StateGraph:
+    """A hand-built ReAct graph with a ToolNode, stopped by a static `interrupt_before=["tools"]`."""
+    model = ScriptedPaymentsModel()
+    graph = StateGraph(Messages)
+    graph.add_node("agent", lambda state: {"messages": [model.invoke(state["messages"])]})
+    graph.add_node("tools", ToolNode([lookup_order, refund]))
+    graph.add_edge(START, "agent")
+    graph.add_conditional_edges("agent", tools_condition)
+    graph.add_edge("tools", "agent")
+    return graph.compile(interrupt_before=["tools"])
+
+
+def inbox_email() -> StateGraph:
+    """A node asking through an Agent Inbox `HumanInterrupt` before sending an email."""
+
+    def review(state: Messages) -> dict:
+        request = {
+            "action_request": {"action": "send_email", "args": {"to": "all@customers.example", "subject": "Outage"}},
+            "config": {"allow_accept": True, "allow_edit": True, "allow_respond": True, "allow_ignore": True},
+            "description": "Email every customer about the outage.",
+        }
+        response = interrupt([request])[0]
+        if response["type"] == "accept":
+            text = "Sent 'Outage' to all@customers.example."
+        elif response["type"] == "edit":
+            args = response["args"]["args"]
+            text = f"Sent {args['subject']!r} to {args['to']}."
+        elif response["type"] == "response":
+            text = f"Not sent. The reviewer said: {response['args']}"
+        else:
+            text = "Not sent: the reviewer ignored it."
+        return {"messages": [AIMessage(content=text)]}
+
+    graph = StateGraph(Messages)
+    graph.add_node("review", review)
+    graph.add_edge(START, "review")
+    graph.add_edge("review", END)
+    return graph
+
+
+def bare_deploy() -> StateGraph:
+    """A node that pauses with a bare `interrupt(value)` holding arbitrary JSON."""
+
+    def deploy(state: Messages) -> dict:
+        answer = interrupt({"action": "deploy", "service": "billing", "version": "1.2.3", "regions": ["eu", "us"]})
+        if answer["type"] == "approve":
+            text = "Deployed billing 1.2.3."
+        elif answer["type"] == "respond":
+            text = f"Not deployed; the reviewer replied: {answer['message']}"
+        else:
+            text = f"Not deployed: {answer['message']}"
+        return {"messages": [AIMessage(content=text)]}
+
+    graph = StateGraph(Messages)
+    graph.add_node("deploy", deploy)
+    graph.add_edge(START, "deploy")
+    graph.add_edge("deploy", END)
+    return graph
+
+
+class WarehouseModel(ScriptedPaymentsModel):
+    """Asks a human which warehouse to ship from, then says it will."""
+
+    def _generate(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> ChatResult:
+        answers = [m for m in messages if isinstance(m, ToolMessage) and m.name == "ask_human"]
+        if answers:
+            message = AIMessage(content=f"Shipping from {answers[-1].content}.")
+        else:
+            question = {"name": "ask_human", "args": {"question": "Which warehouse should ship order #42?"}, "id": "ask1"}
+            message = AIMessage(content="I need a human to choose.", tool_calls=[question])
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+
+def warehouse() -> CompiledStateGraph:
+    """An agent that clarifies with `ask_human`."""
+    return create_agent(WarehouseModel(), tools=[ask_human])
+
+
+AGENTS.update(
+    breakpoint_refunds=breakpoint_refunds,
+    inbox_email=inbox_email,
+    bare_deploy=bare_deploy,
+    warehouse=warehouse,
+)

@@ -20,10 +20,10 @@ from typing import Any, TypeVar
 from approvals.approval_store import ApprovalStore
 from approvals.models import ApprovalRequest
 from approvals.settings import Settings
-from bot.ids import ActionId
+from bot.ids import ActionId, BlockId
 from bot.metadata import ApprovalRef
 from countersign.job_queue import JobQueue, RunRequest
-from tests.slack_driver import Response, SlackDriver
+from tests.slack_driver import Response, SlackDriver, plain_text_value
 from tests.slack_emulator import Call, SlackEmulator
 
 T = TypeVar("T")
@@ -183,6 +183,12 @@ class Stack:
             message=self.message(approval),
             **kwargs,
         )
+
+    def answer(self, user: str, action: ActionId, approval: ApprovalRequest, text: str) -> Response:
+        """Click Reject or Reply, type `text` in the modal, and submit it."""
+        view = self.open_modal(user, action, approval).response["view"]
+        values = {BlockId.REJECT_REASON: {ActionId.REJECT_REASON: plain_text_value(text)}}
+        return self.driver.view_submission(user, view, values)
 
     def open_modal(self, user: str, action: ActionId, approval: ApprovalRequest) -> Call:
         """Click a button that opens a modal, and return the `views.open` call it made."""

@@ -31,8 +31,8 @@ def test_one_message_has_buttons_per_action_and_approve_all(stack: Stack) -> Non
 
     assert [a.args["order_id"] for a in approval.actions] == ["150", "151"]
     assert _button_sets(stack, approval) == {
-        f"{BlockId.DECISION_BUTTONS}:0": [ActionId.APPROVE, ActionId.EDIT, ActionId.REJECT],
-        f"{BlockId.DECISION_BUTTONS}:1": [ActionId.APPROVE, ActionId.EDIT, ActionId.REJECT],
+        f"{BlockId.DECISION_BUTTONS}:0": [ActionId.APPROVE, ActionId.EDIT, ActionId.RESPOND, ActionId.REJECT],
+        f"{BlockId.DECISION_BUTTONS}:1": [ActionId.APPROVE, ActionId.EDIT, ActionId.RESPOND, ActionId.REJECT],
         BlockId.REQUEST_BUTTONS: [ActionId.APPROVE_ALL],
     }
 

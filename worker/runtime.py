@@ -11,7 +11,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage
 from langgraph.pregel import Pregel
-from langgraph.types import Command, Interrupt
+from langgraph.types import StateSnapshot
 from redis import Redis
 
 from approvals.approval_store import ApprovalStore
@@ -22,7 +22,7 @@ from approvals.settings import Settings
 from bot.outbound import SlackNotifier
 from countersign.job_queue import RunRequest
 from worker.checkpointer import open_checkpointer
-from worker.interrupts import adapter_for_kind, adapter_for_value
+from worker.interrupts import Pause, adapter_for, adapter_for_kind
 from worker.registry import Agent, AgentRegistry
 
 log = logging.getLogger(__name__)
@@ -35,10 +35,27 @@ def _config(thread_id: str) -> dict[str, Any]:
     return {"configurable": {"thread_id": thread_id}}
 
 
+def pauses(graph: Pregel, state: StateSnapshot) -> list[Pause]:
+    """Where a run stopped: its pending interrupts, or a static breakpoint before a node. Empty when it
+    finished, or when a crashed attempt left it half-way (then `invoke(None)` carries on)."""
+    if state.interrupts:
+        return [Pause(i.id, i.value, getattr(i, "response_schema", None)) for i in state.interrupts]
+    before = graph.interrupt_before_nodes
+    if state.next and (before == "*" or state.next[0] in before):
+        message = next((m for m in reversed(_messages(state.values)) if isinstance(m, AIMessage)), None)
+        calls = [dict(call) for call in message.tool_calls] if message is not None else []
+        # The checkpoint id names this stop: after a resume the thread has moved on to another.
+        return [Pause(state.config["configurable"]["checkpoint_id"], calls, breakpoint_node=state.next[0])]
+    return []
+
+
+def _messages(values: Any) -> list[BaseMessage]:
+    return values.get("messages", []) if isinstance(values, dict) else []
+
+
 def latest_agent_message(values: Any) -> str:
     """The text of the agent's latest message (its reasoning before the call), if the state has one."""
-    messages: list[BaseMessage] = values.get("messages", []) if isinstance(values, dict) else []
-    for message in reversed(messages):
+    for message in reversed(_messages(values)):
         if isinstance(message, AIMessage):
             return message.text if hasattr(message, "text") else str(message.content)
     return ""
@@ -80,12 +97,13 @@ class AgentRuntime:
         with self._thread_lock(run.thread_id), open_checkpointer(self.settings) as saver:
             graph = agent.bind(saver)
             state = graph.get_state(_config(run.thread_id))
-            if state.interrupts:
-                # A retried job whose first attempt already reached the interrupt: just make sure it is posted.
+            if state.values:
+                # A retried job: the first attempt got somewhere. Carry on if it died half-way; then post
+                # whatever the run stopped at.
+                if state.next and not pauses(graph, state):
+                    graph.invoke(None, _config(run.thread_id))
                 return self._settle(agent, graph, run)
-            # `None` continues a thread that a crashed attempt left half-way.
-            first_input = None if state.next else {"messages": [{"role": "user", "content": run.input_text}]}
-            graph.invoke(first_input, _config(run.thread_id))
+            graph.invoke({"messages": [{"role": "user", "content": run.input_text}]}, _config(run.thread_id))
             return self._settle(agent, graph, run)
 
     def resume(self, approval_id: str) -> str:
@@ -99,8 +117,9 @@ class AgentRuntime:
             graph = agent.bind(saver)
             config = _config(approval.thread_id)
             state = graph.get_state(config)
-            if approval.interrupt_id not in {interrupt.id for interrupt in state.interrupts}:
-                if approval.resumed_at is not None and state.next and not state.interrupts:
+            stops = pauses(graph, state)
+            if approval.interrupt_id not in {pause.id for pause in stops}:
+                if approval.resumed_at is not None and state.next and not stops:
                     # An earlier attempt of this very resume died mid-way: carry on from its last checkpoint.
                     graph.invoke(None, config)
                     return self._settle(agent, graph, approval.run)
@@ -115,9 +134,8 @@ class AgentRuntime:
                 if approval.resumed_at is None:
                     self.store.mark_resumed(approval, run_continues=False)
                 return "stale"
-            value = adapter_for_kind(approval.kind).to_resume(approval)
             self.store.mark_resumed(approval)
-            graph.invoke(Command(resume={approval.interrupt_id: value}), config)
+            adapter_for_kind(approval.kind).resume(graph, config, approval)
             return self._settle(agent, graph, self.store.get_run(approval.thread_id))
 
     def _settle(self, agent: Agent, graph: Pregel, run: Run) -> str:
@@ -126,36 +144,38 @@ class AgentRuntime:
         config = _config(run.thread_id)
         while True:
             state = graph.get_state(config)
-            if not state.interrupts:
+            stops = pauses(graph, state)
+            if not stops:
                 break
             stored = {a.interrupt_id: a for a in self.store.requests_for_thread(run.thread_id)}
-            auto_approved: dict[str, Any] = {}
-            for interrupt in state.interrupts:
-                request = stored.get(interrupt.id) or self._store_request(agent, run, interrupt, state.values)
+            auto_approved = []
+            for pause in stops:
+                request = stored.get(pause.id) or self._store_request(agent, run, pause, state.values)
                 if request.gate.level is Level.AUTO and request.is_pending:
-                    decided = self.store.decide(request.id, Decision(type=DecisionType.APPROVE, decided_by=AUTO_APPROVER)).approval
-                    self.store.mark_resumed(decided)
-                    auto_approved[interrupt.id] = adapter_for_kind(decided.kind).to_resume(decided)
+                    decision = Decision(type=DecisionType.APPROVE, decided_by=AUTO_APPROVER)
+                    auto_approved.append(self.store.decide(request.id, decision).approval)
                 elif request.message_ts is None:
                     # New, or a retried job whose first attempt stored the request but could not post it.
                     self.notifier.post_request(request)
             if not auto_approved:
                 self.store.update_run(run.thread_id, status=RunStatus.WAITING)
                 return "waiting"
-            graph.invoke(Command(resume=auto_approved), config)
+            for decided in auto_approved:
+                self.store.mark_resumed(decided)
+                adapter_for_kind(decided.kind).resume(graph, config, decided)
         answer = latest_agent_message(state.values) or "The run finished without a final message."
         self.store.update_run(run.thread_id, status=RunStatus.DONE, outcome=answer)
         self.notifier.post_outcome(self.store.get_run(run.thread_id), f":robot_face: *{run.agent}:* {answer}")
         return "done"
 
-    def _store_request(self, agent: Agent, run: Run, interrupt: Interrupt, values: Any) -> ApprovalRequest:
-        adapter = adapter_for_value(interrupt.value)
-        actions = adapter.to_actions(interrupt.value, agent.tool_schemas, getattr(interrupt, "response_schema", None))
+    def _store_request(self, agent: Agent, run: Run, pause: Pause, values: Any) -> ApprovalRequest:
+        adapter = adapter_for(pause)
+        actions = adapter.to_actions(pause, agent.tool_schemas)
         rule = strictest([self.policies.rule_for(run.agent, action.tool, action.args) for action in actions])
         return self.store.create_request(
             NewApprovalRequest(
                 thread_id=run.thread_id,
-                interrupt_id=interrupt.id,
+                interrupt_id=pause.id,
                 kind=adapter.kind,
                 actions=actions,
                 agent_message=latest_agent_message(values),
