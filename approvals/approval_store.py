@@ -31,7 +31,7 @@ from sqlalchemy import (
     update,
 )
 
-from approvals.errors import AlreadyDecided, ApprovalNotFound
+from approvals.errors import AlreadyDecided, AlreadyVoted, ApprovalNotFound
 from approvals.models import (
     ApprovalRequest,
     AuditEvent,
@@ -97,6 +97,16 @@ approval_actions = Table(
     Column("decision_message", Text),
 )
 
+# Approvals toward a quorum: one row per approver and action; the action is decided at the quorum.
+approval_votes = Table(
+    "countersign_approval_votes",
+    metadata,
+    Column("approval_id", String(32), ForeignKey(approvals.c.id), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("user_id", String(64), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
 audit_log = Table(
     "countersign_audit_log",
     metadata,
@@ -122,7 +132,7 @@ def create_db_engine(url: str) -> Engine:
     return engine
 
 
-def _action(row: Any) -> ProposedAction:
+def _action(row: Any, votes: list[str]) -> ProposedAction:
     decision = None
     if row["decision_type"] is not None:
         decision = Decision(
@@ -139,16 +149,18 @@ def _action(row: Any) -> ProposedAction:
         allowed_decisions=row["allowed_decisions"],
         args_schema=row["args_schema"],
         decision=decision,
+        votes=votes,
     )
 
 
 class Decided(NamedTuple):
-    """What `decide` did: the request as it now stands, which actions this call decided, and
-    whether this call completed the request (then, and only then, the run may resume)."""
+    """What `decide` did: the request as it now stands, which actions this call decided, whether it
+    completed the request (then, and only then, the run may resume), and which actions it only voted on."""
 
     approval: ApprovalRequest
     positions: list[int]
     completed: bool
+    voted: list[int] = []
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -261,7 +273,12 @@ class ApprovalStore:
                 .where(approval_actions.c.approval_id == approval_id)
                 .order_by(approval_actions.c.position)
             ).mappings()
-            actions = [_action(a) for a in action_rows]
+            votes: dict[int, list[str]] = {}
+            for vote in conn.execute(
+                select(approval_votes).where(approval_votes.c.approval_id == approval_id).order_by(approval_votes.c.at)
+            ).mappings():
+                votes.setdefault(vote["position"], []).append(vote["user_id"])
+            actions = [_action(a, votes.get(a["position"], [])) for a in action_rows]
             run = self.get_run(row["thread_id"], conn)
         return ApprovalRequest(
             id=row["id"],
@@ -280,11 +297,15 @@ class ApprovalStore:
             created_at=_aware(row["created_at"]),
         )
 
-    def decide(self, approval_id: str, decision: Decision, positions: list[int] | None = None) -> Decided:
+    def decide(
+        self, approval_id: str, decision: Decision, positions: list[int] | None = None, quorum: int = 1
+    ) -> Decided:
         """Record `decision` on the given actions (all undecided ones when None), first decision wins.
 
-        Raises `AlreadyDecided` when every targeted action was decided first. The request is
-        complete when its last action is decided; exactly one caller sees `completed`.
+        With a `quorum` above one, an approval is a vote: the action is approved once that many
+        distinct people approved it (`AlreadyVoted` for a second vote by the same person). Raises
+        `AlreadyDecided` when every targeted action was decided first. The request is complete when
+        its last action is decided; exactly one caller sees `completed`.
         """
         with self.engine.begin() as conn:
             # A no-op write on the request row: it serialises deciders of one request (a row lock on
@@ -305,6 +326,9 @@ class ApprovalStore:
                         select(approval_actions.c.position).where(targets, approval_actions.c.decision_type.is_(None))
                     ).scalars()
                 )
+            voted: list[int] = []
+            if won and decision.type is DecisionType.APPROVE and quorum > 1:
+                voted, won = self._vote(conn, approval_id, decision, won, quorum)
             if won:
                 conn.execute(
                     update(approval_actions)
@@ -335,9 +359,41 @@ class ApprovalStore:
                         .values(status=Status.summarising([DecisionType(k) for k in kinds]).value, decided_at=utcnow())
                     )
         current = self.get(approval_id)
-        if not won:
+        if not won and not voted:
+            if open_ and decision.type is DecisionType.APPROVE and quorum > 1:
+                raise AlreadyVoted(current, decision.decided_by)
             raise AlreadyDecided(current, positions)
-        return Decided(approval=current, positions=won, completed=completed)
+        return Decided(approval=current, positions=won, completed=completed, voted=voted)
+
+    def _vote(
+        self, conn: Connection, approval_id: str, decision: Decision, positions: list[int], quorum: int
+    ) -> tuple[list[int], list[int]]:
+        """Add this approver's vote on each action; returns (voted only, reached the quorum)."""
+        voter = decision.decided_by
+        already = set(
+            conn.execute(
+                select(approval_votes.c.position).where(
+                    approval_votes.c.approval_id == approval_id, approval_votes.c.user_id == voter
+                )
+            ).scalars()
+        )
+        new = [p for p in positions if p not in already]
+        if new:
+            conn.execute(
+                insert(approval_votes),
+                [{"approval_id": approval_id, "position": p, "user_id": voter, "at": decision.decided_at} for p in new],
+            )
+            self._audit(conn, "voted", approval_id, voter, {"actions": new, "quorum": quorum})
+        reached = []
+        for position in new:
+            votes = conn.execute(
+                select(approval_votes.c.user_id).where(
+                    approval_votes.c.approval_id == approval_id, approval_votes.c.position == position
+                )
+            ).scalars().all()
+            if len(votes) >= quorum:
+                reached.append(position)
+        return [p for p in new if p not in reached], reached
 
     def mark_resumed(self, approval: ApprovalRequest, *, run_continues: bool = True) -> None:
         """Note that the decision was handed to the agent (so no sweep resumes it again), and its run goes on."""

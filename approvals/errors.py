@@ -29,6 +29,15 @@ class AlreadyDecided(CountersignError):
         self.positions = positions
 
 
+class AlreadyVoted(CountersignError):
+    """This approver already approved; the request waits for other approvers to reach its quorum."""
+
+    def __init__(self, approval: ApprovalRequest, user_id: str) -> None:
+        super().__init__(f"{user_id} already approved approval {approval.id}; it needs {approval.gate.quorum} approvers.")
+        self.approval = approval
+        self.user_id = user_id
+
+
 class NotAnApprover(CountersignError):
     """The clicker may not decide this request (not among its approvers, or asked for the run)."""
 

@@ -123,6 +123,8 @@ class ProposedAction(BaseModel):
     )
     args_schema: dict[str, Any] | None = None
     decision: Decision | None = None
+    # Who approved so far, when a quorum of approvers is needed.
+    votes: list[str] = Field(default_factory=list)
 
 
 class NewApprovalRequest(BaseModel):

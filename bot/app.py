@@ -17,10 +17,11 @@ from slack_sdk import WebClient
 
 from approvals.approval_store import ApprovalStore
 from approvals.authorization import check_may_decide
-from approvals.errors import AlreadyDecided, ApprovalNotFound, CountersignError, NotAnApprover
-from approvals.models import ApprovalRequest, DecisionType
+from approvals.errors import AlreadyDecided, AlreadyVoted, ApprovalNotFound, CountersignError, NotAnApprover
+from approvals.models import ApprovalRequest, DecisionType, Level
 from approvals.settings import Settings
 from bot.args_modal import args_modal
+from bot.confirm_modal import CONFIRM_WORD, confirm_modal, confirmed
 from bot.decisions import Decider
 from bot.edit_modal import edit_modal, parse_edit_submission
 from bot.formatting import approver, escape
@@ -53,6 +54,11 @@ def explain(error: Exception) -> str:
         return f"Nothing changed: {decision_line(error.approval)}"
     if isinstance(error, ApprovalNotFound):
         return "Nothing changed: this approval request no longer exists."
+    if isinstance(error, AlreadyVoted):
+        return (
+            f"Nothing changed: you already approved this; it needs {error.approval.gate.quorum} different "
+            "approvers, so someone else has to approve too."
+        )
     if isinstance(error, NotAnApprover):
         gate = error.approval.gate
         if error.self_approval:
@@ -126,9 +132,13 @@ def create_app(settings: Settings, store: ApprovalStore, queue: JobQueue, client
     @app.action(ActionId.APPROVE)
     @app.action(ActionId.APPROVE_ALL)
     @explained
-    def on_approve(ack: Ack, body: dict[str, Any]) -> None:
+    def on_approve(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
         approval = load(body, DecisionType.APPROVE)
+        if approval.gate.level is Level.MANUAL:
+            # Extra friction: the approval counts once the approver typed CONFIRM.
+            client.views_open(trigger_id=body["trigger_id"], view=confirm_modal(approval, _ref_from(body).action))
+            return
         decider.announce(decider.approve(approval, body["user"]["id"], _ref_from(body).positions()))
 
     @app.action(ActionId.EDIT)
@@ -176,6 +186,8 @@ def create_app(settings: Settings, store: ApprovalStore, queue: JobQueue, client
             return
         position = _ref_from(body).action or 0
         edited, errors = parse_edit_submission(approval, position, values)
+        if approval.gate.level is Level.MANUAL and not confirmed(values):
+            errors[BlockId.CONFIRM] = f"Type {CONFIRM_WORD} to approve with these values."
         if errors:
             ack(response_action="errors", errors=errors)
             return
@@ -194,6 +206,15 @@ def create_app(settings: Settings, store: ApprovalStore, queue: JobQueue, client
         positions = _ref_from(body).positions()
         user = body["user"]["id"]
         submit(ack, body, kind, lambda a: decider.answer(a, user, positions, kind, text), BlockId.REJECT_REASON)
+
+    @app.view(CallbackId.CONFIRM_MODAL)
+    def on_confirm_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        if not confirmed(view["state"]["values"]):
+            ack(response_action="errors", errors={BlockId.CONFIRM: f"Type {CONFIRM_WORD} (in capitals) to approve."})
+            return
+        positions = _ref_from(body).positions()
+        user = body["user"]["id"]
+        submit(ack, body, DecisionType.APPROVE, lambda a: decider.approve(a, user, positions), BlockId.CONFIRM)
 
     @app.command("/countersign")
     def on_command(ack: Ack, command: dict[str, Any]) -> None:

@@ -32,12 +32,16 @@ class Decider:
             action = approval.actions[position]
             if decision not in action.allowed_decisions:
                 raise DecisionNotAllowed(f"`{action.tool}` does not allow {decision.value}.")
+        if decision is DecisionType.EDIT and approval.gate.quorum > 1:
+            raise DecisionNotAllowed(
+                f"edits are off: rule {approval.gate.rule!r} needs {approval.gate.quorum} approvers to approve the same call."
+            )
 
     def decide(self, approval: ApprovalRequest, decision: Decision, positions: list[int] | None = None) -> ApprovalRequest:
         """Commit the decision on the targeted actions (all undecided ones when None), or raise
         `AlreadyDecided`; once every action is decided, enqueue the resume."""
         self.check_allowed(approval, decision.type, positions)
-        decided = self.store.decide(approval.id, decision, positions)
+        decided = self.store.decide(approval.id, decision, positions, quorum=approval.gate.quorum)
         if decided.completed:
             # Committed first, so a lost enqueue loses no decision (the worker's start-up sweep re-queues it).
             self.queue.enqueue_resume(approval.id)

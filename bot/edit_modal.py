@@ -23,7 +23,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from approvals.models import ApprovalRequest
+from approvals.models import ApprovalRequest, Level
 from bot.formatting import as_text, escape, shorten
 from bot.ids import ActionId, BlockId, CallbackId
 from bot.metadata import ApprovalRef
@@ -116,6 +116,14 @@ def edit_modal(approval: ApprovalRequest, position: int = 0) -> dict[str, Any]:
                 element=_element(kind, prop, action.args.get(name)),
                 hint=shorten(description, 2000) if description else None,
                 optional=name not in required,
+            )
+        )
+    if approval.gate.level is Level.MANUAL:
+        blocks.append(
+            InputBlock(
+                block_id=BlockId.CONFIRM,
+                label="Type CONFIRM to approve with these values",
+                element=PlainTextInputElement(action_id=ActionId.CONFIRM, max_length=20),
             )
         )
     view = View(

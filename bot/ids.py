@@ -16,6 +16,7 @@ class ActionId(StrEnum):
     VIEW_ARGS = "countersign.view_args"
     ARG_VALUE = "countersign.arg_value"
     REJECT_REASON = "countersign.reject_reason"
+    CONFIRM = "countersign.confirm"
 
 
 class CallbackId(StrEnum):
@@ -24,6 +25,7 @@ class CallbackId(StrEnum):
     EDIT_MODAL = "countersign.edit_modal"
     REJECT_MODAL = "countersign.reject_modal"
     RESPOND_MODAL = "countersign.respond_modal"
+    CONFIRM_MODAL = "countersign.confirm_modal"
     ARGS_MODAL = "countersign.args_modal"
 
 
@@ -33,6 +35,7 @@ class BlockId(StrEnum):
     DECISION_BUTTONS = "countersign.decision_buttons"
     REQUEST_BUTTONS = "countersign.request_buttons"
     REJECT_REASON = "countersign.reject_reason"
+    CONFIRM = "countersign.confirm"
     ARG_PREFIX = "countersign.arg:"
 
     @classmethod

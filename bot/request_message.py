@@ -19,7 +19,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from approvals.models import ApprovalRequest, DecisionType, ProposedAction, Status
+from approvals.models import ApprovalRequest, DecisionType, Level, ProposedAction, Status
 from bot.formatting import approver, as_code, escape, mention, quote, shorten, slack_date
 from bot.ids import ActionId, BlockId
 from bot.metadata import ApprovalRef
@@ -121,6 +121,10 @@ def _action_blocks(approval: ApprovalRequest, position: int, action: ProposedAct
     if decision is not None:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=action_decision_line(action))))
     elif approval.is_pending:
+        if action.votes:
+            approved = ", ".join(mention(user) for user in action.votes)
+            progress = f"{len(action.votes)} of {approval.gate.quorum} approvals so far: {approved}."
+            blocks.append(ContextBlock(elements=[MarkdownTextObject(text=progress)]))
         # One action: the buttons decide the request; several: each action has its own.
         target = None if len(approval.actions) == 1 else position
         blocks.append(_decision_buttons(approval, action, target))
@@ -133,7 +137,8 @@ def _decision_buttons(approval: ApprovalRequest, action: ProposedAction, positio
     buttons: list[ButtonElement] = []
     if DecisionType.APPROVE in allowed:
         buttons.append(ButtonElement(text="Approve", action_id=ActionId.APPROVE, value=ref, style="primary"))
-    if DecisionType.EDIT in allowed:
+    if DecisionType.EDIT in allowed and approval.gate.quorum == 1:
+        # With a quorum, every approver must approve the same call, so edits are off.
         buttons.append(ButtonElement(text="Edit", action_id=ActionId.EDIT, value=ref))
     if DecisionType.RESPOND in allowed:
         buttons.append(ButtonElement(text="Reply", action_id=ActionId.RESPOND, value=ref))
@@ -206,7 +211,11 @@ def _who_decides(approval: ApprovalRequest) -> str:
     who = ", ".join(approver(a) for a in gate.approvers) if gate.approvers else "anyone here"
     if not gate.allow_self_approval and approval.run.requested_by:
         who += f" but {mention(approval.run.requested_by)}"
-    return f"Rule _{escape(gate.rule)}_: {who} may decide"
+    friction = {
+        Level.MANUAL: f" (typing CONFIRM{f', {gate.quorum} approvers' if gate.quorum > 1 else ''})",
+        Level.SOFT: " (soft)",
+    }.get(gate.level, "")
+    return f"Rule _{escape(gate.rule)}_: {who} may decide{friction}"
 
 
 def decision_line(approval: ApprovalRequest) -> str:
@@ -224,6 +233,8 @@ def action_decision_line(action: ProposedAction) -> str:
     when = slack_date(decision.decided_at)
     who = mention(decision.decided_by)
     if decision.type is DecisionType.APPROVE:
+        if len(action.votes) > 1:
+            who = ", ".join(mention(user) for user in action.votes)
         return f"{_status_emoji(Status.APPROVED)} *Approved* by {who} {when}."
     if decision.type is DecisionType.EDIT:
         return f"{_status_emoji(Status.EDITED)} *Approved with edits* by {who} {when}."

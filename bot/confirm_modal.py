@@ -1,0 +1,56 @@
+"""The CONFIRM modal: the extra friction a `manual` rule asks for before an approval counts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_sdk.models.blocks import ContextBlock, InputBlock, MarkdownTextObject, PlainTextInputElement
+from slack_sdk.models.views import View
+
+from approvals.models import ApprovalRequest
+from bot.formatting import escape, shorten
+from bot.ids import ActionId, BlockId, CallbackId
+from bot.metadata import ApprovalRef
+
+CONFIRM_WORD = "CONFIRM"
+
+
+def confirm_modal(approval: ApprovalRequest, position: int | None = None) -> dict[str, Any]:
+    """Asks the approver to type CONFIRM before approving one action (or every undecided one)."""
+    positions = [position] if position is not None else approval.undecided()
+    calls = ", ".join(f"`{escape(approval.actions[p].tool)}`" for p in positions)
+    quorum = approval.gate.quorum
+    needs = f" It needs {quorum} different approvers." if quorum > 1 else ""
+    view = View(
+        type="modal",
+        callback_id=CallbackId.CONFIRM_MODAL,
+        title="Confirm approval",
+        submit="Approve",
+        close="Cancel",
+        private_metadata=ApprovalRef(approval_id=approval.id, action=position).dump(),
+        blocks=[
+            ContextBlock(
+                elements=[
+                    MarkdownTextObject(
+                        text=shorten(
+                            f"Rule _{escape(approval.gate.rule)}_ asks for care: you are approving {calls} "
+                            f"for `{escape(approval.run.agent)}`.{needs}",
+                            3000,
+                        )
+                    )
+                ]
+            ),
+            InputBlock(
+                block_id=BlockId.CONFIRM,
+                label=f"Type {CONFIRM_WORD} to approve",
+                element=PlainTextInputElement(action_id=ActionId.CONFIRM, max_length=20),
+            ),
+        ],
+    )
+    return view.to_dict()
+
+
+def confirmed(values: dict[str, dict[str, dict[str, Any]]]) -> bool:
+    """True when the submitted modal says CONFIRM (exactly, apart from surrounding spaces)."""
+    element = values.get(BlockId.CONFIRM, {}).get(ActionId.CONFIRM, {})
+    return (element.get("value") or "").strip() == CONFIRM_WORD
