@@ -90,6 +90,7 @@ approval_actions = Table(
     Column("description", Text, nullable=False, default=""),
     Column("allowed_decisions", JSON, nullable=False),
     Column("args_schema", JSON),
+    Column("result", Text),
     Column("decision_type", String(16)),
     Column("decided_by", String(64)),
     Column("decided_at", DateTime(timezone=True)),
@@ -150,6 +151,7 @@ def _action(row: Any, votes: list[str]) -> ProposedAction:
         args_schema=row["args_schema"],
         decision=decision,
         votes=votes,
+        result=row["result"],
     )
 
 
@@ -250,6 +252,7 @@ class ApprovalStore:
                         "description": action.description,
                         "allowed_decisions": [d.value for d in action.allowed_decisions],
                         "args_schema": action.args_schema,
+                        "result": action.result,
                     }
                     for position, action in enumerate(new.actions)
                 ],

@@ -125,6 +125,8 @@ class ProposedAction(BaseModel):
     decision: Decision | None = None
     # Who approved so far, when a quorum of approvers is needed.
     votes: list[str] = Field(default_factory=list)
+    # For a review after the call ran (Countersign's `interrupt_after`): what the tool returned.
+    result: str | None = None
 
 
 class NewApprovalRequest(BaseModel):

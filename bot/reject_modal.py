@@ -31,6 +31,9 @@ def reject_modal(
         context = f"{agent} asks: {escape(str(question))}" if question else (
             f"{names} will not run; {agent} reads your reply instead."
         )
+    elif all(a.result is not None for a in actions):
+        title, submit, label, callback = "Flag the result", "Flag", "What is wrong", CallbackId.REJECT_MODAL
+        context = f"{names} already ran. {agent} reads your note with its result."
     else:
         tool = actions[0].tool if len(actions) == 1 else f"{len(actions)} calls"
         title, submit, label, callback = f"Reject {tool}", "Reject", "Reason", CallbackId.REJECT_MODAL

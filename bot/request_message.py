@@ -118,6 +118,8 @@ def _action_blocks(approval: ApprovalRequest, position: int, action: ProposedAct
     description = action.description.strip()
     if description and not description.startswith("Tool execution requires approval"):
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=shorten(escape(description), 2000))]))
+    if action.result is not None:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=f"*What it did:*\n{quote(action.result, _QUOTE_CHARS)}")))
     if decision is not None:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=action_decision_line(action))))
     elif approval.is_pending:
@@ -135,15 +137,19 @@ def _decision_buttons(approval: ApprovalRequest, action: ProposedAction, positio
     ref = ApprovalRef(approval_id=approval.id, action=position).dump()
     allowed = set(action.allowed_decisions)
     buttons: list[ButtonElement] = []
+    # A review after the call ran: approving acknowledges the result, rejecting flags it for the agent.
+    ran = action.result is not None
     if DecisionType.APPROVE in allowed:
-        buttons.append(ButtonElement(text="Approve", action_id=ActionId.APPROVE, value=ref, style="primary"))
+        label = "Acknowledge" if ran else "Approve"
+        buttons.append(ButtonElement(text=label, action_id=ActionId.APPROVE, value=ref, style="primary"))
     if DecisionType.EDIT in allowed and approval.gate.quorum == 1:
         # With a quorum, every approver must approve the same call, so edits are off.
         buttons.append(ButtonElement(text="Edit", action_id=ActionId.EDIT, value=ref))
     if DecisionType.RESPOND in allowed:
         buttons.append(ButtonElement(text="Reply", action_id=ActionId.RESPOND, value=ref))
     if DecisionType.REJECT in allowed:
-        buttons.append(ButtonElement(text="Reject", action_id=ActionId.REJECT, value=ref, style="danger"))
+        label = "Flag" if ran else "Reject"
+        buttons.append(ButtonElement(text=label, action_id=ActionId.REJECT, value=ref, style="danger"))
     block_id = BlockId.DECISION_BUTTONS if position is None else f"{BlockId.DECISION_BUTTONS}:{position}"
     return ActionsBlock(block_id=block_id, elements=buttons)
 
@@ -232,13 +238,16 @@ def action_decision_line(action: ProposedAction) -> str:
         return "Waiting for a decision."
     when = slack_date(decision.decided_at)
     who = mention(decision.decided_by)
+    ran = action.result is not None
     if decision.type is DecisionType.APPROVE:
         if len(action.votes) > 1:
             who = ", ".join(mention(user) for user in action.votes)
-        return f"{_status_emoji(Status.APPROVED)} *Approved* by {who} {when}."
+        return f"{_status_emoji(Status.APPROVED)} *{'Acknowledged' if ran else 'Approved'}* by {who} {when}."
     if decision.type is DecisionType.EDIT:
         return f"{_status_emoji(Status.EDITED)} *Approved with edits* by {who} {when}."
     reason = f"\n{quote(decision.message, _QUOTE_CHARS)}" if decision.message else ""
     if decision.type is DecisionType.RESPOND:
         return f":speech_balloon: *Answered instead of running the tool* by {who} {when}:{reason}"
+    if ran:
+        return f":triangular_flag_on_post: *Flagged* by {who} {when}:{reason}"
     return f"{_status_emoji(Status.REJECTED)} *Rejected* by {who} {when}:{reason}"

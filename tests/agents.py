@@ -155,3 +155,54 @@ AGENTS.update(
     bare_deploy=bare_deploy,
     warehouse=warehouse,
 )
+
+
+# --- Countersign's own gate ------------------------------------------------------------------
+
+import os  # noqa: E402
+
+from langchain_core.tools import tool  # noqa: E402
+from redis import Redis  # noqa: E402
+
+from worker.gate import CountersignGate, gated_tool_node, interrupt_after, interrupt_before_when, review_node  # noqa: E402
+
+
+def gate_when() -> CompiledStateGraph:
+    """`create_agent` gated by `interrupt_before_when`: only refunds of $100 or more need a human."""
+    return create_agent(
+        ScriptedPaymentsModel(),
+        tools=[lookup_order, refund],
+        middleware=[interrupt_before_when(tool="refund", when="amount >= 100")],
+    )
+
+
+@tool("refund")
+def counted_refund(order_id: str, amount: float, reason: str) -> str:
+    """Refund part or all of an order's payment, counting each execution in Redis (the side effect tests watch)."""
+    Redis.from_url(os.environ["REDIS_URL"]).incr(f"test:refunds:{order_id}")
+    return refund.invoke({"order_id": order_id, "amount": amount, "reason": reason})
+
+
+def gate_after() -> CompiledStateGraph:
+    """`create_agent` whose refunds run at once and are reviewed afterwards (`interrupt_after`)."""
+    return create_agent(
+        ScriptedPaymentsModel(), tools=[lookup_order, counted_refund], middleware=[interrupt_after(["refund"])]
+    )
+
+
+def gate_hand_built() -> StateGraph:
+    """A hand-built graph: refunds asked about before (gated ToolNode), lookups reviewed after (review node)."""
+    gate = CountersignGate(before=["refund"], after=["lookup_order"])
+    model = ScriptedPaymentsModel()
+    graph = StateGraph(Messages)
+    graph.add_node("agent", lambda state: {"messages": [model.invoke(state["messages"])]})
+    graph.add_node("tools", gated_tool_node([lookup_order, refund], gate))
+    graph.add_node("review", review_node(gate))
+    graph.add_edge(START, "agent")
+    graph.add_conditional_edges("agent", tools_condition)
+    graph.add_edge("tools", "review")
+    graph.add_edge("review", "agent")
+    return graph
+
+
+AGENTS.update(gate_when=gate_when, gate_after=gate_after, gate_hand_built=gate_hand_built)

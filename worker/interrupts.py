@@ -92,6 +92,8 @@ class HumanInTheLoopBatched(_ResumeWithValue):
                 description=request.get("description") or "",
                 allowed_decisions=configs.get(request["name"], {}).get("allowed_decisions") or [APPROVE, EDIT, REJECT],
                 args_schema=configs.get(request["name"], {}).get("args_schema") or tool_schemas.get(request["name"]),
+                # Countersign's own gate adds the result when it asks for a review after the call ran.
+                result=request.get("result"),
             )
             for request in pause.value["action_requests"]
         ]
