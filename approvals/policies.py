@@ -8,6 +8,7 @@ gets the strictest treatment (`hard`), never `auto`.
 from __future__ import annotations
 
 import fnmatch
+import importlib
 import logging
 import re
 from collections.abc import Callable, Mapping
@@ -174,10 +175,16 @@ def _where(loc: tuple[int | str, ...], data: Any) -> str:
     return ".".join(str(part) for part in loc) or "file"
 
 
+_IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
 def load_policies(path: str | Path | None) -> PolicySet:
-    """Read and validate a policy YAML file (no file: every call needs a human); `PolicyError` names each bad rule and field."""
+    """The policy rules: a YAML file, or `module:attribute` naming a `PolicySet` or list of rules in
+    Python (nothing: every call needs a human). `PolicyError` names each bad rule and field."""
     if path is None:
         return PolicySet()
+    if isinstance(path, str) and _IMPORT_PATH.match(path) and not Path(path).exists():
+        return _import_policies(path)
     source = Path(path)
     try:
         data = yaml.safe_load(source.read_text())
@@ -194,3 +201,17 @@ def load_policies(path: str | Path | None) -> PolicySet:
     except ValidationError as error:
         problems = [f"{_where(e['loc'], data)}: {e['msg'].removeprefix('Value error, ')}" for e in error.errors()]
         raise PolicyError(f"{source}: " + "; ".join(problems)) from None
+
+
+def _import_policies(path: str) -> PolicySet:
+    module_name, _, attribute = path.partition(":")
+    try:
+        value = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as error:
+        raise PolicyError(f"{path}: cannot be loaded: {error}") from None
+    if isinstance(value, PolicySet):
+        return value
+    try:
+        return PolicySet(rules=list(value))
+    except (TypeError, ValidationError) as error:
+        raise PolicyError(f"{path}: expected a PolicySet or a list of rules: {error}") from None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from functools import cached_property
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
@@ -40,10 +39,11 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("COUNTERSIGN_AGENTS"),
         description="`module:attribute` of the agent registry, a mapping of agent name to graph or factory.",
     )
-    countersign_policies: Path | None = Field(
+    countersign_policies: str | None = Field(
         None,
         validation_alias=AliasChoices("COUNTERSIGN_POLICIES"),
-        description="Policy YAML file: which calls need which approvers; without one every call needs a human.",
+        description="Policy rules: a YAML file, or `module:attribute` of rules in Python; without any, every call "
+        "needs a human.",
     )
     countersign_queue: str = Field(
         "countersign", validation_alias=AliasChoices("COUNTERSIGN_QUEUE"), description="RQ queue name."

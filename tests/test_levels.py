@@ -110,3 +110,12 @@ def test_one_rejection_ends_a_quorum_request(stack: Stack) -> None:
     stack.answer("U0SECOND", ActionId.REJECT, approval, "Too large")
 
     assert "I did not refund order #168" in stack.outcome(approval)
+
+
+def test_soft_rule_is_posted_and_decided_like_any_request(stack: Stack) -> None:
+    approval = stack.start_run("Refund order #169 for $3")
+
+    assert approval.gate.level == "soft"
+    assert "Rule _soft refunds_: anyone here but <@U0ASKER> may decide (soft)" in str(stack.message(approval)["blocks"])
+    stack.click("U0APPROVER", ActionId.APPROVE, approval)
+    assert "Refunded $3.00 for order #169" in stack.outcome(approval)

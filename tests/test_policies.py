@@ -162,3 +162,17 @@ def test_expressions_answer_conditions_on_arguments(source: str, args: dict, exp
 def test_missing_argument_is_an_evaluation_error() -> None:
     with pytest.raises(ExpressionError, match="no argument 'amount'"):
         Expression("amount > 1").evaluate({})
+
+
+PYTHON_RULES = PolicySet(rules=[Rule(name="python rule", tool="refund", when=lambda args: args["amount"] > 10)])
+
+
+def test_rules_in_python_are_loaded_by_import_path() -> None:
+    policies = load_policies("tests.test_policies:PYTHON_RULES")
+
+    assert policies.rule_for("payments", "refund", {"amount": 20}).name == "python rule"
+
+
+def test_import_path_that_does_not_load_is_refused() -> None:
+    with pytest.raises(PolicyError, match="tests.nowhere:RULES: cannot be loaded"):
+        load_policies("tests.nowhere:RULES")
