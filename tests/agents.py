@@ -27,6 +27,15 @@ def payments_per_call() -> CompiledStateGraph:
     )
 
 
+def payments_approve_or_reject() -> CompiledStateGraph:
+    """The payments agent, batched, where approvers may only approve or reject."""
+    return create_agent(
+        ScriptedPaymentsModel(),
+        tools=[lookup_order, refund],
+        middleware=[HumanInTheLoopMiddleware(interrupt_on={"refund": {"allowed_decisions": ["approve", "reject"]}})],
+    )
+
+
 class BatchRefundModel(ScriptedPaymentsModel):
     """Refunds every `#order` in the request at once (several tool calls in one turn), then sums up."""
 
@@ -52,7 +61,12 @@ def batch_refunds() -> CompiledStateGraph:
     )
 
 
-AGENTS = {"payments": payments_agent, "payments_per_call": payments_per_call, "batch_refunds": batch_refunds}
+AGENTS = {
+    "payments": payments_agent,
+    "payments_per_call": payments_per_call,
+    "payments_approve_or_reject": payments_approve_or_reject,
+    "batch_refunds": batch_refunds,
+}
 
 
 # --- Hand-built graphs, one per interrupt style ------------------------------------------------

@@ -48,7 +48,16 @@ def test_edit_click_on_a_call_that_does_not_allow_edits_changes_nothing(stack: S
     assert stack.store.get(approval.id).is_pending
 
 
-# LangChain HumanInTheLoopMiddleware, batched: respond answers instead of running the tool
+# LangChain HumanInTheLoopMiddleware, batched
+
+
+def test_batched_mode_shows_only_the_allowed_decisions(stack: Stack) -> None:
+    approval = stack.start_run("Refund order #119 for $250", agent="payments_approve_or_reject")
+
+    assert _buttons(stack, approval) == [ActionId.APPROVE, ActionId.REJECT]
+    stack.click("U0APPROVER", ActionId.APPROVE, approval)
+    assert "Refunded $250.00 for order #119" in stack.outcome(approval)
+
 
 
 def test_reply_answers_the_agent_instead_of_running_the_tool(stack: Stack) -> None:
