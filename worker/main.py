@@ -34,6 +34,7 @@ def build_runtime(settings: Settings | None = None) -> AgentRuntime:
     os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
     store = ApprovalStore(engine)
     store.create_schema()
+    store.warm_up()
     setup_checkpointer(settings)
     try:
         registry = AgentRegistry.from_import_path(settings.countersign_agents)
