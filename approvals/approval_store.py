@@ -35,6 +35,7 @@ from approvals.errors import AlreadyDecided, AlreadyVoted, ApprovalNotFound
 from approvals.models import (
     ApprovalRequest,
     AuditEvent,
+    Escalation,
     Decision,
     DecisionType,
     NewApprovalRequest,
@@ -75,6 +76,10 @@ approvals = Table(
     Column("status", String(16), nullable=False, index=True),
     Column("channel", String(64)),
     Column("message_ts", String(32)),
+    # The current deadline, the escalation stage it belongs to, and what it does (reject, approve, escalate).
+    Column("deadline_at", DateTime(timezone=True), index=True),
+    Column("stage", Integer, nullable=False, default=0),
+    Column("timeout_action", String(16), nullable=False, default="reject"),
     Column("decided_at", DateTime(timezone=True)),
     Column("resumed_at", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False),
@@ -96,6 +101,17 @@ approval_actions = Table(
     Column("decided_at", DateTime(timezone=True)),
     Column("edited_args", JSON),
     Column("decision_message", Text),
+)
+
+# Where an escalated request was re-posted, one row per stage after the first.
+approval_escalations = Table(
+    "countersign_approval_escalations",
+    metadata,
+    Column("approval_id", String(32), ForeignKey(approvals.c.id), primary_key=True),
+    Column("stage", Integer, primary_key=True),
+    Column("channel", String(64), nullable=False),
+    Column("message_ts", String(32)),
+    Column("at", DateTime(timezone=True), nullable=False),
 )
 
 # Approvals toward a quorum: one row per approver and action; the action is decided at the quorum.
@@ -246,6 +262,9 @@ class ApprovalStore:
                     agent_message=new.agent_message,
                     gate=new.gate.model_dump(mode="json"),
                     status=Status.PENDING.value,
+                    deadline_at=now + new.gate.timeout,
+                    stage=0,
+                    timeout_action=new.gate.action_at_deadline(0),
                     created_at=now,
                 )
             )
@@ -288,6 +307,11 @@ class ApprovalStore:
                 select(approval_votes).where(approval_votes.c.approval_id == approval_id).order_by(approval_votes.c.at)
             ).mappings():
                 votes.setdefault(vote["position"], []).append(vote["user_id"])
+            escalations = conn.execute(
+                select(approval_escalations)
+                .where(approval_escalations.c.approval_id == approval_id)
+                .order_by(approval_escalations.c.stage)
+            ).mappings().all()
             if row is None:
                 raise ApprovalNotFound(approval_id)
             actions = [_action(a, votes.get(a["position"], [])) for a in action_rows]
@@ -304,6 +328,12 @@ class ApprovalStore:
             status=row["status"],
             channel=row["channel"],
             message_ts=row["message_ts"],
+            deadline_at=_aware(row["deadline_at"]),
+            stage=row["stage"],
+            escalations=[
+                Escalation(stage=e["stage"], channel=e["channel"], message_ts=e["message_ts"], at=_aware(e["at"]))
+                for e in escalations
+            ],
             decided_at=_aware(row["decided_at"]),
             resumed_at=_aware(row["resumed_at"]),
             created_at=_aware(row["created_at"]),
@@ -406,6 +436,117 @@ class ApprovalStore:
             if len(votes) >= quorum:
                 reached.append(position)
         return [p for p in new if p not in reached], reached
+
+    # Deadlines
+
+    def expire_due(self, now: datetime, by: str) -> list[str]:
+        """Apply every due deadline whose outcome is reject or approve, in one transaction; returns the
+        ids of the requests it completed (first decision wins: a request decided meanwhile is skipped)."""
+        is_due = (
+            approvals.c.status == Status.PENDING.value,
+            approvals.c.deadline_at <= now,
+            approvals.c.timeout_action.in_(["reject", "approve"]),
+        )
+        with self.engine.begin() as conn:
+            # Write first, as `decide` does: it locks the due rows (PostgreSQL) or the database (SQLite)
+            # before anything is read, so a racing click and this deadline serialise; first one wins.
+            conn.execute(update(approvals).where(*is_due).values(status=Status.PENDING.value))
+            due = conn.execute(
+                select(approvals.c.id, approvals.c.timeout_action, approvals.c.deadline_at).where(*is_due)
+            ).all()
+            for action in ("reject", "approve"):
+                ids = [row.id for row in due if row.timeout_action == action]
+                if not ids:
+                    continue
+                decision = DecisionType.REJECT if action == "reject" else DecisionType.APPROVE
+                conn.execute(
+                    update(approval_actions)
+                    .where(approval_actions.c.approval_id.in_(ids), approval_actions.c.decision_type.is_(None))
+                    .values(
+                        decision_type=decision.value,
+                        decided_by=by,
+                        decided_at=now,
+                        decision_message="The request expired: nobody decided before its deadline."
+                        if decision is DecisionType.REJECT
+                        else None,
+                    )
+                )
+                conn.execute(
+                    update(approvals)
+                    .where(approvals.c.id.in_(ids), approvals.c.status == Status.PENDING.value)
+                    .values(status=(Status.EXPIRED if action == "reject" else Status.APPROVED).value, decided_at=now)
+                )
+            if due:
+                conn.execute(
+                    insert(audit_log),
+                    [
+                        {
+                            "event": "deadline",
+                            "approval_id": row.id,
+                            "actor": by,
+                            "detail": {"outcome": row.timeout_action, "deadline_at": _aware(row.deadline_at).isoformat()},
+                            "at": now,
+                        }
+                        for row in due
+                    ],
+                )
+        return [row.id for row in due]
+
+    def escalations_due(self, now: datetime) -> list[ApprovalRequest]:
+        """Pending requests whose deadline passed and whose deadline escalates them."""
+        with self.engine.connect() as conn:
+            ids = conn.execute(
+                select(approvals.c.id).where(
+                    approvals.c.status == Status.PENDING.value,
+                    approvals.c.deadline_at <= now,
+                    approvals.c.timeout_action == "escalate",
+                )
+            ).scalars().all()
+        return [self.get(i) for i in ids]
+
+    def escalate(self, approval: ApprovalRequest, channel: str, now: datetime) -> ApprovalRequest | None:
+        """Move a pending request to its next stage with a new deadline; None if it was decided or moved first."""
+        stage = approval.stage + 1
+        with self.engine.begin() as conn:
+            moved = conn.execute(
+                update(approvals)
+                .where(
+                    approvals.c.id == approval.id,
+                    approvals.c.status == Status.PENDING.value,
+                    approvals.c.stage == approval.stage,
+                )
+                .values(
+                    stage=stage,
+                    deadline_at=now + approval.gate.timeout_of(stage),
+                    timeout_action=approval.gate.action_at_deadline(stage),
+                )
+            ).rowcount
+            if not moved:
+                return None
+            conn.execute(
+                insert(approval_escalations).values(approval_id=approval.id, stage=stage, channel=channel, at=now)
+            )
+            self._audit(conn, "escalated", approval.id, None, {"stage": stage, "channel": channel})
+        return self.get(approval.id)
+
+    def set_escalation_message(self, approval_id: str, stage: int, ts: str) -> None:
+        """Remember the message an escalation posted, so decisions update it too."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(approval_escalations)
+                .where(approval_escalations.c.approval_id == approval_id, approval_escalations.c.stage == stage)
+                .values(message_ts=ts)
+            )
+
+    def pending_deadlines(self) -> list[tuple[str, datetime, int]]:
+        """(id, deadline, stage) of every pending request, for re-scheduling after Redis lost its jobs."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(approvals.c.id, approvals.c.deadline_at, approvals.c.stage).where(
+                    approvals.c.status == Status.PENDING.value, approvals.c.deadline_at.is_not(None)
+                )
+            ).all()
+        return [(row.id, _aware(row.deadline_at), row.stage) for row in rows]  # type: ignore[misc]
 
     def mark_resumed(self, approval: ApprovalRequest, *, run_continues: bool = True) -> None:
         """Note that the decision was handed to the agent (so no sweep resumes it again), and its run goes on."""

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+
+
+# Deciders that are not people: a policy that lets a call through, and a deadline.
+POLICY_DECIDER = "countersign:policy"
+DEADLINE_DECIDER = "countersign:deadline"
 
 
 def utcnow() -> datetime:
@@ -31,6 +37,7 @@ class Status(StrEnum):
     EDITED = "edited"
     REJECTED = "rejected"
     DECIDED = "decided"  # several actions, decided differently
+    EXPIRED = "expired"  # nobody decided before the deadline; the calls were refused
 
     @classmethod
     def summarising(cls, decisions: list[DecisionType]) -> Status:
@@ -59,8 +66,50 @@ class Level(StrEnum):
         return list(Level).index(self)
 
 
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_duration(value: Any) -> Any:
+    """`15m`, `4h`, `30s`, `2d` (or a number of seconds) as a timedelta."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if not match:
+            raise ValueError(f"{value!r} is not a duration like 30s, 15m, 4h or 2d")
+        return timedelta(**{_UNITS[match[2]]: int(match[1])})
+    return value
+
+
+def format_duration(value: timedelta) -> str:
+    """A timedelta the way durations are written in settings: `90s`, `15m`, `4h`, `2d`."""
+    seconds = int(value.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+# Read from `15m`-style text (or seconds), written back the same way in JSON (the store, the audit log).
+Duration = Annotated[timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration, when_used="json")]
+TimeoutAction = Literal["reject", "approve", "escalate"]
+FinalTimeoutAction = Literal["reject", "approve"]
+
+
+class EscalationStage(BaseModel):
+    """One step of an escalation chain: where the request is re-posted, whom it mentions, how long it waits."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    channel: str
+    mention: str | None = None
+    timeout: Duration
+
+
 class Gate(BaseModel):
-    """What the governing policy rule asks of one approval request: who decides, and how."""
+    """What the governing policy rule (and the admins' settings) ask of one approval request:
+    who decides, how, and what happens at its deadline."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -70,6 +119,21 @@ class Gate(BaseModel):
     allow_self_approval: bool = False
     quorum: int = 1
     channel: str | None = None
+    timeout: Duration = timedelta(hours=24)
+    on_timeout: TimeoutAction = "reject"
+    escalation: list[EscalationStage] = Field(default_factory=list)
+    final_on_timeout: FinalTimeoutAction = "reject"
+    reminders: list[Duration] = Field(default_factory=list)
+
+    def action_at_deadline(self, stage: int) -> TimeoutAction:
+        """What the deadline of `stage` (0: the first post, n: the n-th escalation) does."""
+        if self.on_timeout == "escalate":
+            return "escalate" if stage < len(self.escalation) else self.final_on_timeout
+        return self.on_timeout
+
+    def timeout_of(self, stage: int) -> timedelta:
+        """How long `stage` waits for a decision."""
+        return self.timeout if stage == 0 else self.escalation[stage - 1].timeout
 
 
 class RunStatus(StrEnum):
@@ -129,6 +193,17 @@ class ProposedAction(BaseModel):
     result: str | None = None
 
 
+class Escalation(BaseModel):
+    """Where an escalated request was re-posted."""
+
+    model_config = ConfigDict(frozen=True)
+
+    stage: int
+    channel: str
+    message_ts: str | None = None
+    at: datetime
+
+
 class NewApprovalRequest(BaseModel):
     """What the worker knows when a run interrupts, before the request is stored."""
 
@@ -150,6 +225,9 @@ class ApprovalRequest(NewApprovalRequest):
     status: Status = Status.PENDING
     channel: str | None = None
     message_ts: str | None = None
+    deadline_at: datetime | None = None
+    stage: int = 0
+    escalations: list[Escalation] = Field(default_factory=list)
     decided_at: datetime | None = None
     resumed_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)

@@ -14,47 +14,20 @@ import re
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from approvals.expressions import Expression, ExpressionError
-from approvals.models import Gate, Level
+from approvals.models import Duration, EscalationStage, FinalTimeoutAction, Gate, Level, TimeoutAction
 
 log = logging.getLogger(__name__)
 
 
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-
-
-def parse_duration(value: Any) -> Any:
-    """`15m`, `4h`, `30s`, `2d` (or a number of seconds) as a timedelta."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return timedelta(seconds=value)
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if not match:
-            raise ValueError(f"{value!r} is not a duration like 30s, 15m, 4h or 2d")
-        return timedelta(**{_UNITS[match[2]]: int(match[1])})
-    return value
-
-
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 # Slack user ids (U…/W…), user-group ids (S…) or user-group handles (@handle).
 Approver = Annotated[str, Field(pattern=r"^([UWS][A-Z0-9]{2,}|@[a-z0-9][a-z0-9._-]*)$")]
 Condition = Callable[[Mapping[str, Any]], bool]
-
-
-class EscalationStage(BaseModel):
-    """One step of an escalation chain (used by deadlines)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    channel: str
-    mention: Approver | None = None
-    timeout: Duration
 
 
 class Rule(BaseModel):
@@ -72,9 +45,11 @@ class Rule(BaseModel):
     allow_self_approval: bool = False
     quorum: int = Field(1, ge=1, le=20)
     # Deadline fields, accepted now and acted on by the deadlines feature.
+    # Deadlines: without a timeout, the default (COUNTERSIGN_DEFAULT_TIMEOUT) applies.
     timeout: Duration | None = None
-    on_timeout: Literal["reject", "approve", "escalate"] = "reject"
+    on_timeout: TimeoutAction = "reject"
     escalation: list[EscalationStage] = Field(default_factory=list)
+    final_on_timeout: FinalTimeoutAction = "reject"
     reminders: list[Duration] = Field(default_factory=list)
 
     @field_validator("when", mode="before")
@@ -95,7 +70,8 @@ class Rule(BaseModel):
     def _consistent(self) -> Rule:
         if self.quorum > 1 and self.level is not Level.MANUAL:
             raise ValueError("quorum is only for level manual")
-        if self.on_timeout == "approve" and self.level in (Level.HARD, Level.MANUAL):
+        approves = self.on_timeout == "approve" or (self.on_timeout == "escalate" and self.final_on_timeout == "approve")
+        if approves and self.level in (Level.HARD, Level.MANUAL):
             raise ValueError(f"on_timeout approve is not allowed for level {self.level.value} (fail closed)")
         if self.on_timeout == "escalate" and not self.escalation:
             raise ValueError("on_timeout escalate needs escalation stages")
@@ -110,7 +86,7 @@ class Rule(BaseModel):
         """True when the rule's agent and tool patterns match the call."""
         return fnmatch.fnmatchcase(agent, self.agent) and fnmatch.fnmatchcase(tool, self.tool)
 
-    def gate(self) -> Gate:
+    def gate(self, default_timeout: timedelta = timedelta(hours=24)) -> Gate:
         """What this rule asks of a request it governs."""
         return Gate(
             rule=self.label,
@@ -119,6 +95,11 @@ class Rule(BaseModel):
             allow_self_approval=self.allow_self_approval,
             quorum=self.quorum,
             channel=self.channel,
+            timeout=self.timeout or default_timeout,
+            on_timeout=self.on_timeout,
+            escalation=list(self.escalation),
+            final_on_timeout=self.final_on_timeout,
+            reminders=list(self.reminders),
         )
 
     def condition_holds(self, args: Mapping[str, Any]) -> bool:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 from functools import cached_property
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from approvals.models import Duration
 
 DEFAULT_AGENTS = "worker.demo_agents:AGENTS"
 
@@ -45,6 +48,16 @@ class Settings(BaseSettings):
         description="Policy rules: a YAML file, or `module:attribute` of rules in Python; without any, every call "
         "needs a human.",
     )
+    countersign_default_timeout: Duration = Field(
+        timedelta(hours=24),
+        validation_alias=AliasChoices("COUNTERSIGN_DEFAULT_TIMEOUT"),
+        description="Deadline of requests whose rule sets no timeout (e.g. 15m, 4h, 2d); at it they are rejected.",
+    )
+    countersign_admins: str = Field(
+        "",
+        validation_alias=AliasChoices("COUNTERSIGN_ADMINS"),
+        description="Comma-separated Slack user ids and user-group handles (@handle) allowed to change settings.",
+    )
     countersign_queue: str = Field(
         "countersign", validation_alias=AliasChoices("COUNTERSIGN_QUEUE"), description="RQ queue name."
     )
@@ -77,6 +90,11 @@ class Settings(BaseSettings):
         if not module or not attribute:
             raise ValueError("must look like package.module:attribute")
         return path
+
+    @property
+    def admins(self) -> list[str]:
+        """The admin user ids and user-group handles."""
+        return [entry.strip() for entry in self.countersign_admins.split(",") if entry.strip()]
 
     @cached_property
     def sqlalchemy_url(self) -> str:

@@ -7,8 +7,8 @@ import logging
 from slack_sdk import WebClient
 
 from approvals.approval_store import ApprovalStore
-from approvals.models import ApprovalRequest, Run
-from bot.formatting import shorten
+from approvals.models import ApprovalRequest, Run, format_duration
+from bot.formatting import approver, shorten, slack_date
 from bot.request_message import request_message
 
 log = logging.getLogger(__name__)
@@ -37,9 +37,41 @@ class SlackNotifier:
         return self.store.get(approval.id)
 
     def update_request(self, approval: ApprovalRequest) -> None:
-        """Re-render a request's message from its current state (buttons gone once decided)."""
+        """Re-render a request's messages (the first post and any escalations) from its current state."""
+        message = self._render(approval)
         if approval.channel and approval.message_ts:
-            self.client.chat_update(channel=approval.channel, ts=approval.message_ts, **self._render(approval))
+            self.client.chat_update(channel=approval.channel, ts=approval.message_ts, **message)
+        for escalation in approval.escalations:
+            if escalation.message_ts:
+                self.client.chat_update(channel=escalation.channel, ts=escalation.message_ts, **message)
+
+    def post_escalation(self, approval: ApprovalRequest) -> None:
+        """Re-post an escalated request in its stage's channel, mentioning its group, and say so on the first post."""
+        escalation = approval.escalations[-1]
+        stage = approval.gate.escalation[escalation.stage - 1]
+        response = self.client.chat_postMessage(channel=escalation.channel, unfurl_links=False, **self._render(approval))
+        self.store.set_escalation_message(approval.id, escalation.stage, response["ts"])
+        waited = format_duration(approval.gate.timeout_of(escalation.stage - 1))
+        who = f"{approver(stage.mention)}: " if stage.mention else ""
+        self.client.chat_postMessage(
+            channel=escalation.channel,
+            thread_ts=response["ts"],
+            text=f"{who}nobody decided this within {waited}, so it is yours now.",
+        )
+        self.update_request(self.store.get(approval.id))
+
+    def post_reminder(self, approval: ApprovalRequest) -> None:
+        """Remind, in the request's thread, that its deadline is coming."""
+        where = approval.escalations[-1] if approval.escalations else None
+        channel = where.channel if where else approval.channel
+        ts = where.message_ts if where else approval.message_ts
+        if channel and ts and approval.deadline_at:
+            who = ", ".join(approver(a) for a in approval.gate.approvers) or "Approvers"
+            self.client.chat_postMessage(
+                channel=channel,
+                thread_ts=ts,
+                text=f":alarm_clock: {who}: this request needs a decision by {slack_date(approval.deadline_at)}.",
+            )
 
     def _render(self, approval: ApprovalRequest) -> dict[str, object]:
         # A chain of gated steps shows, on each new request, the steps already decided.

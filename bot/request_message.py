@@ -19,7 +19,15 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from approvals.models import ApprovalRequest, DecisionType, Level, ProposedAction, Status
+from approvals.models import (
+    DEADLINE_DECIDER,
+    POLICY_DECIDER,
+    ApprovalRequest,
+    DecisionType,
+    Level,
+    ProposedAction,
+    Status,
+)
 from bot.formatting import approver, as_code, escape, mention, quote, shorten, slack_date
 from bot.ids import ActionId, BlockId
 from bot.metadata import ApprovalRef
@@ -54,6 +62,7 @@ def _headline(approval: ApprovalRequest) -> str:
         Status.EDITED: "may call (edited)",
         Status.REJECTED: "may not call",
         Status.DECIDED: "has decisions on",
+        Status.EXPIRED: "may not call (expired)",
     }[approval.status]
     return f"{approval.run.agent} {verb} {tools}"
 
@@ -65,6 +74,7 @@ def _status_emoji(status: Status) -> str:
         Status.EDITED: ":pencil2:",
         Status.REJECTED: ":no_entry:",
         Status.DECIDED: ":ballot_box_with_check:",
+        Status.EXPIRED: ":alarm_clock:",
     }[status]
 
 
@@ -196,6 +206,11 @@ def _footer_blocks(approval: ApprovalRequest) -> list[Block]:
             )
         )
     blocks: list[Block] = [ActionsBlock(block_id=BlockId.REQUEST_BUTTONS, elements=buttons)] if buttons else []
+    timing = _escalation_lines(approval)
+    if approval.is_pending and approval.deadline_at is not None:
+        timing.append(_deadline_line(approval))
+    if timing:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=shorten("\n".join(timing), 3000))]))
     blocks.append(
         ContextBlock(
             elements=[
@@ -210,6 +225,23 @@ def _footer_blocks(approval: ApprovalRequest) -> list[Block]:
         )
     )
     return blocks
+
+
+def _deadline_line(approval: ApprovalRequest) -> str:
+    assert approval.deadline_at is not None
+    gate = approval.gate
+    then = {
+        "reject": "it is rejected",
+        "approve": "it goes ahead",
+        "escalate": f"it goes to <#{gate.escalation[approval.stage].channel}>"
+        if approval.stage < len(gate.escalation)
+        else "it is rejected",
+    }[gate.action_at_deadline(approval.stage)]
+    return f":alarm_clock: Decide by {slack_date(approval.deadline_at)}; then {then}."
+
+
+def _escalation_lines(approval: ApprovalRequest) -> list[str]:
+    return [f":arrow_heading_up: Escalated to <#{e.channel}> {slack_date(e.at)}." for e in approval.escalations]
 
 
 def _who_decides(approval: ApprovalRequest) -> str:
@@ -239,6 +271,12 @@ def action_decision_line(action: ProposedAction) -> str:
     when = slack_date(decision.decided_at)
     who = mention(decision.decided_by)
     ran = action.result is not None
+    if decision.decided_by == DEADLINE_DECIDER:
+        if decision.type is DecisionType.APPROVE:
+            return f"{_status_emoji(Status.APPROVED)} *Approved at its deadline* {when}: nobody objected in time."
+        return f"{_status_emoji(Status.EXPIRED)} *Expired* {when}: nobody decided before the deadline."
+    if decision.decided_by == POLICY_DECIDER:
+        return f"{_status_emoji(Status.APPROVED)} *Approved by policy* {when}."
     if decision.type is DecisionType.APPROVE:
         if len(action.votes) > 1:
             who = ", ".join(mention(user) for user in action.votes)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import uuid
+from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import BaseModel, Field
 from redis import Redis
@@ -12,6 +15,8 @@ from rq.job import Job
 START_RUN = "worker.jobs.start_run"
 RESUME_RUN = "worker.jobs.resume_run"
 REPORT_FAILURE = "worker.jobs.report_failure"
+FIRE_DEADLINES = "worker.jobs.fire_deadlines"
+REMIND = "worker.jobs.remind"
 
 # The worker publishes the agents it runs here, so the bot can check a name without LangGraph.
 AGENTS_KEY = "countersign:agents"
@@ -45,6 +50,19 @@ class JobQueue:
         """Resume the run that a decided approval request paused."""
         return self._enqueue(RESUME_RUN, approval_id)
 
+    def schedule_deadline(self, at: datetime) -> Job:
+        """Wake the worker when a deadline falls due; one job per second however many fall in it."""
+        # RQ's scheduler keeps whole seconds: round up, so a deadline is never applied early.
+        second = math.ceil(at.timestamp())
+        when = datetime.fromtimestamp(second, UTC)
+        return self._enqueue(FIRE_DEADLINES, job_id=f"deadlines-{second}", at=when)
+
+    def schedule_reminder(self, approval_id: str, stage: int, at: datetime) -> Job:
+        """Post a reminder in the request's thread at `at`, if it is still pending at that stage."""
+        second = math.ceil(at.timestamp())
+        job_id = f"remind-{approval_id}-{stage}-{second}"
+        return self._enqueue(REMIND, approval_id, stage, job_id=job_id, at=datetime.fromtimestamp(second, UTC))
+
     def publish_agents(self, names: list[str]) -> None:
         """Record the agent names a worker runs (called at worker start)."""
         with self.queue.connection.pipeline() as pipe:
@@ -57,14 +75,15 @@ class JobQueue:
         """Agent names published by workers; empty when no worker has started yet."""
         return {name.decode() if isinstance(name, bytes) else name for name in self.queue.connection.smembers(AGENTS_KEY)}
 
-    def _enqueue(self, func: str, payload: object, job_id: str | None = None) -> Job:
-        return self.queue.enqueue(
-            func,
-            payload,
-            job_id=job_id,
-            job_timeout=self.job_timeout,
-            retry=Retry(max=len(_RETRY_INTERVALS), interval=_RETRY_INTERVALS),
-            on_failure=Callback(REPORT_FAILURE),
-            result_ttl=3600,
-            failure_ttl=7 * 24 * 3600,
-        )
+    def _enqueue(self, func: str, *args: object, job_id: str | None = None, at: datetime | None = None) -> Job:
+        options: dict[str, Any] = {
+            "job_id": job_id,
+            "job_timeout": self.job_timeout,
+            "retry": Retry(max=len(_RETRY_INTERVALS), interval=_RETRY_INTERVALS),
+            "on_failure": Callback(REPORT_FAILURE),
+            "result_ttl": 3600,
+            "failure_ttl": 7 * 24 * 3600,
+        }
+        if at is not None:
+            return self.queue.enqueue_at(at, func, *args, **options)
+        return self.queue.enqueue(func, *args, **options)

@@ -46,6 +46,16 @@ def resume_run(approval_id: str) -> str:
     return runtime().resume(approval_id)
 
 
+def fire_deadlines() -> list[str]:
+    """Job: apply every deadline that fell due (reject, approve or escalate)."""
+    return runtime().fire_deadlines()
+
+
+def remind(approval_id: str, stage: int) -> None:
+    """Job: remind the approvers of a request still waiting before its deadline."""
+    runtime().remind(approval_id, stage)
+
+
 def report_failure(
     job: Job, connection: Any, exc_type: type[BaseException], exc_value: BaseException, tb: TracebackType
 ) -> None:
@@ -54,6 +64,9 @@ def report_failure(
         log.warning("job %s failed (%s: %s); RQ will retry it", job.id, exc_type.__name__, exc_value)
         return
     payload = job.args[0] if job.args else None
+    if payload is None:
+        log.error("job %s failed for good: %s: %s", job.id, exc_type.__name__, exc_value)
+        return
     if job.func_name.endswith("start_run") and isinstance(payload, dict):
         thread_id = payload.get("thread_id")
     else:

@@ -45,7 +45,9 @@ def build_runtime(settings: Settings | None = None) -> AgentRuntime:
     except PolicyError as error:
         raise SystemExit(f"countersign: COUNTERSIGN_POLICIES: {error}") from None
     notifier = SlackNotifier(create_slack_client(settings), store, settings.approvals_channel)
-    return AgentRuntime(settings, store, registry, notifier, Redis.from_url(settings.redis_url), policies)
+    redis = Redis.from_url(settings.redis_url)
+    queue = JobQueue(redis, settings.countersign_queue, settings.run_timeout)
+    return AgentRuntime(settings, store, registry, notifier, redis, policies, queue)
 
 
 def run_worker(settings: Settings, *, burst: bool = False) -> None:
@@ -60,10 +62,14 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
         raise SystemExit(f"countersign: REDIS_URL: cannot reach {settings.redis_url}: {error}") from None
     queue = JobQueue(connection, settings.countersign_queue, settings.run_timeout)
     queue.publish_agents(runtime.registry.names())
-    # Decisions live in SQL; a resume job Redis lost (flush, failover) is queued again here.
+    # Decisions and deadlines live in SQL; what Redis lost (flush, failover) is queued again here.
     for approval_id in runtime.store.decided_not_resumed():
         log.info("re-queueing the resume of decided approval %s", approval_id)
         queue.enqueue_resume(approval_id)
+    deadlines = runtime.store.pending_deadlines()
+    for _, deadline_at, _ in deadlines:
+        queue.schedule_deadline(deadline_at)
+    log.info("re-scheduled %d pending deadlines", len(deadlines))
     worker = Worker([queue.queue], connection=connection)
     # Each job runs in a fork of this process. Without this, the fork's first garbage collection
     # walks the whole preloaded heap (~100 ms a job) and dirties every page it shares with us.

@@ -16,19 +16,28 @@ from redis import Redis
 
 from approvals.approval_store import ApprovalStore
 from approvals.errors import UnknownAgent
-from approvals.models import ApprovalRequest, Decision, DecisionType, Level, NewApprovalRequest, Run, RunStatus
+from approvals.models import (
+    DEADLINE_DECIDER,
+    POLICY_DECIDER,
+    ApprovalRequest,
+    Decision,
+    DecisionType,
+    Level,
+    NewApprovalRequest,
+    Run,
+    RunStatus,
+    utcnow,
+)
 from approvals.policies import PolicySet, strictest
 from approvals.settings import Settings
 from bot.outbound import SlackNotifier
-from countersign.job_queue import RunRequest
+from countersign.job_queue import JobQueue, RunRequest
 from worker.checkpointer import open_checkpointer
 from worker.interrupts import Pause, adapter_for, adapter_for_kind
 from worker.registry import Agent, AgentRegistry
 
 log = logging.getLogger(__name__)
 
-# Who the audit log and the message name as the decider of a call policy lets through.
-AUTO_APPROVER = "countersign:policy"
 
 
 def _config(thread_id: str) -> dict[str, Any]:
@@ -72,9 +81,11 @@ class AgentRuntime:
         notifier: SlackNotifier,
         redis: Redis,
         policies: PolicySet,
+        queue: JobQueue,
     ) -> None:
         self.settings = settings
         self.policies = policies
+        self.queue = queue
         self.store = store
         self.registry = registry
         self.notifier = notifier
@@ -152,11 +163,11 @@ class AgentRuntime:
             for pause in stops:
                 request = stored.get(pause.id) or self._store_request(agent, run, pause, state.values)
                 if request.gate.level is Level.AUTO and request.is_pending:
-                    decision = Decision(type=DecisionType.APPROVE, decided_by=AUTO_APPROVER)
+                    decision = Decision(type=DecisionType.APPROVE, decided_by=POLICY_DECIDER)
                     auto_approved.append(self.store.decide(request.id, decision).approval)
                 elif request.message_ts is None:
                     # New, or a retried job whose first attempt stored the request but could not post it.
-                    self.notifier.post_request(request)
+                    self.schedule_deadline(self.notifier.post_request(request))
             if not auto_approved:
                 self.store.update_run(run.thread_id, status=RunStatus.WAITING)
                 return "waiting"
@@ -179,9 +190,47 @@ class AgentRuntime:
                 kind=adapter.kind,
                 actions=actions,
                 agent_message=latest_agent_message(values),
-                gate=rule.gate(),
+                gate=rule.gate(self.settings.countersign_default_timeout),
             )
         )
+
+    # Deadlines
+
+    def schedule_deadline(self, approval: ApprovalRequest) -> None:
+        """Schedule the wake-up for the request's current deadline, and its reminders."""
+        if approval.deadline_at is None:
+            return
+        self.queue.schedule_deadline(approval.deadline_at)
+        for before in approval.gate.reminders:
+            at = approval.deadline_at - before
+            if at > utcnow():
+                self.queue.schedule_reminder(approval.id, approval.stage, at)
+
+    def fire_deadlines(self) -> list[str]:
+        """Apply every due deadline: reject or approve (all at once, in SQL), or escalate; returns the ids handled."""
+        now = utcnow()
+        completed = self.store.expire_due(now, DEADLINE_DECIDER)
+        for approval_id in completed:
+            # Committed first, as a click's decision is; then the run is told, then Slack.
+            self.queue.enqueue_resume(approval_id)
+        for approval_id in completed:
+            self.notifier.update_request(self.store.get(approval_id))
+        escalated = []
+        for approval in self.store.escalations_due(now):
+            stage = approval.gate.escalation[approval.stage]
+            moved = self.store.escalate(approval, stage.channel, now)
+            if moved is None:
+                continue  # decided (or escalated) meanwhile: first one wins
+            self.notifier.post_escalation(moved)
+            self.schedule_deadline(moved)
+            escalated.append(moved.id)
+        return completed + escalated
+
+    def remind(self, approval_id: str, stage: int) -> None:
+        """Post a reminder in the request's thread, if it still waits at that stage."""
+        approval = self.store.get(approval_id)
+        if approval.is_pending and approval.stage == stage:
+            self.notifier.post_reminder(approval)
 
     def report_failure(self, thread_id: str, error: str) -> None:
         """Tell the run's Slack thread (or requester's channel) that the run failed for good."""
