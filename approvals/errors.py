@@ -29,6 +29,14 @@ class AlreadyDecided(CountersignError):
         self.positions = positions
 
 
+class DeadlinePassed(CountersignError):
+    """The request's deadline passed; its outcome is being applied, so a click changes nothing."""
+
+    def __init__(self, approval: ApprovalRequest) -> None:
+        super().__init__(f"Approval {approval.id} passed its deadline at {approval.deadline_at}.")
+        self.approval = approval
+
+
 class AlreadyVoted(CountersignError):
     """This approver already approved; the request waits for other approvers to reach its quorum."""
 

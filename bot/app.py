@@ -17,14 +17,21 @@ from slack_sdk import WebClient
 
 from approvals.approval_store import ApprovalStore
 from approvals.authorization import check_may_decide
-from approvals.errors import AlreadyDecided, AlreadyVoted, ApprovalNotFound, CountersignError, NotAnApprover
-from approvals.models import ApprovalRequest, DecisionType, Level
+from approvals.errors import (
+    AlreadyDecided,
+    AlreadyVoted,
+    ApprovalNotFound,
+    CountersignError,
+    DeadlinePassed,
+    NotAnApprover,
+)
+from approvals.models import ApprovalRequest, DecisionType, Level, utcnow
 from approvals.settings import Settings
 from bot.args_modal import args_modal
 from bot.confirm_modal import CONFIRM_WORD, confirm_modal, confirmed
 from bot.decisions import Decider
 from bot.edit_modal import edit_modal, parse_edit_submission
-from bot.formatting import approver, escape
+from bot.formatting import approver, escape, slack_date
 from bot.ids import ActionId, BlockId, CallbackId
 from bot.metadata import ApprovalRef
 from bot.reject_modal import reject_modal, reject_reason
@@ -54,6 +61,10 @@ def explain(error: Exception) -> str:
         return f"Nothing changed: {decision_line(error.approval)}"
     if isinstance(error, ApprovalNotFound):
         return "Nothing changed: this approval request no longer exists."
+    if isinstance(error, DeadlinePassed):
+        then = error.approval.gate.action_at_deadline(error.approval.stage)
+        outcome = {"reject": "it is being rejected", "approve": "it goes ahead", "escalate": "it is being escalated"}[then]
+        return f"Nothing changed: the deadline passed {slack_date(error.approval.deadline_at)}; {outcome}."
     if isinstance(error, AlreadyVoted):
         return (
             f"Nothing changed: you already approved this; it needs {error.approval.gate.quorum} different "
@@ -91,6 +102,8 @@ def create_app(settings: Settings, store: ApprovalStore, queue: JobQueue, client
         approval = store.get(ref.approval_id)
         if not approval.is_pending or (ref.action is not None and approval.actions[ref.action].decision):
             raise AlreadyDecided(approval, ref.positions())
+        if approval.deadline_at is not None and approval.deadline_at <= utcnow():
+            raise DeadlinePassed(approval)
         decider.check_allowed(approval, intent, ref.positions() or approval.undecided())
         user = body["user"]["id"]
         try:
