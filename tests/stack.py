@@ -214,7 +214,8 @@ class Stack:
         return str(call.params["text"])
 
     def ephemeral_to(self, user: str, count: int = 1) -> list[str]:
-        """Texts of the ephemeral messages shown to `user` (waits for at least `count`)."""
+        """Texts of the ephemeral messages shown to `user` (waits for at least `count`); the emulator
+        lives for the whole session, so each test clicks as users of its own."""
         calls = self.slack.wait_for("chat.postEphemeral", lambda call: call.params.get("user") == user, count=count)
         calls = calls if isinstance(calls, list) else [calls]
         return [str(call.params.get("text")) for call in calls]

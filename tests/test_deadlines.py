@@ -92,9 +92,9 @@ def test_click_after_the_deadline_changes_nothing_and_says_so(stack: Stack) -> N
     approval = stack.start_run("Refund order #185 for $11")
     wait_until(lambda: time.time() > approval.deadline_at.timestamp(), 10, "the deadline to pass")
 
-    stack.click("U0LATE", ActionId.APPROVE, approval)
+    stack.click("U0TOOLATE", ActionId.APPROVE, approval)
 
-    text = stack.ephemeral_to("U0LATE")[0]
+    text = stack.ephemeral_to("U0TOOLATE")[0]
     assert "deadline passed" in text or "Expired" in text
     assert _settled(stack, approval.id).status == "expired"
 

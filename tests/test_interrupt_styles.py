@@ -42,9 +42,9 @@ def test_per_call_rejection_reaches_the_agent(stack: Stack) -> None:
 def test_edit_click_on_a_call_that_does_not_allow_edits_changes_nothing(stack: Stack) -> None:
     approval = stack.start_run("Refund order #113 for $250", agent="payments_per_call")
 
-    stack.click("U0APPROVER", ActionId.EDIT, approval)
+    stack.click("U0NOEDIT", ActionId.EDIT, approval)
 
-    assert "does not allow edit" in stack.ephemeral_to("U0APPROVER")[-1]
+    assert "does not allow edit" in stack.ephemeral_to("U0NOEDIT")[0]
     assert stack.store.get(approval.id).is_pending
 
 

@@ -81,7 +81,7 @@ def test_click_on_an_action_someone_already_decided_changes_nothing(stack: Stack
     _click_action(stack, "U0FIRST", ActionId.APPROVE, approval, 0)
     stack.wait_for_update(approval)
 
-    _click_action(stack, "U0SECOND", ActionId.APPROVE, approval, 0)
+    _click_action(stack, "U0SECONDCLICK", ActionId.APPROVE, approval, 0)
 
-    assert "Approved* by <@U0FIRST>" in stack.ephemeral_to("U0SECOND")[0]
+    assert "Approved* by <@U0FIRST>" in stack.ephemeral_to("U0SECONDCLICK")[0]
     assert stack.store.get(approval.id).actions[1].decision is None

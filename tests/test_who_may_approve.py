@@ -51,11 +51,11 @@ def test_member_of_an_approver_user_group_may_approve(stack: Stack) -> None:
 
 
 def test_requester_cannot_approve_their_own_run(stack: Stack) -> None:
-    approval = stack.start_run("Refund order #144 for $250", user="U0ASKER")
+    approval = stack.start_run("Refund order #144 for $250", user="U0SELFASK")
 
-    stack.click("U0ASKER", ActionId.APPROVE, approval)
+    stack.click("U0SELFASK", ActionId.APPROVE, approval)
 
-    assert "you asked for this run" in stack.ephemeral_to("U0ASKER")[-1]
+    assert "you asked for this run" in stack.ephemeral_to("U0SELFASK")[0]
     assert stack.store.get(approval.id).is_pending
     assert len(_refused(stack, approval.id)) == 1
 
@@ -66,7 +66,7 @@ def test_requester_cannot_open_the_edit_modal_either(stack: Stack) -> None:
 
     stack.click("U0ASKER2", ActionId.EDIT, approval)
 
-    assert "you asked for this run" in stack.ephemeral_to("U0ASKER2")[-1]
+    assert "you asked for this run" in stack.ephemeral_to("U0ASKER2")[0]
     assert len(stack.slack.calls_to("views.open")) == opened
 
 
