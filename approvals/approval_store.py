@@ -124,6 +124,16 @@ approval_votes = Table(
     Column("at", DateTime(timezone=True), nullable=False),
 )
 
+# Admins' settings from Slack, per "agent" or "agent.tool" (see approvals.admin_settings).
+overrides = Table(
+    "countersign_settings",
+    metadata,
+    Column("scope", String(400), primary_key=True),
+    Column("settings", JSON, nullable=False),
+    Column("updated_by", String(64), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
 audit_log = Table(
     "countersign_audit_log",
     metadata,
@@ -578,6 +588,17 @@ class ApprovalStore:
                 select(approvals.c.id)
                 .where(approvals.c.thread_id == thread_id, approvals.c.status == Status.PENDING.value)
                 .order_by(approvals.c.created_at)
+            ).scalars().all()
+        return [self.get(i) for i in ids]
+
+    def pending(self, limit: int = 50) -> list[ApprovalRequest]:
+        """Requests still waiting for a decision, the oldest deadline first."""
+        with self.engine.connect() as conn:
+            ids = conn.execute(
+                select(approvals.c.id)
+                .where(approvals.c.status == Status.PENDING.value, approvals.c.message_ts.is_not(None))
+                .order_by(approvals.c.deadline_at, approvals.c.created_at)
+                .limit(limit)
             ).scalars().all()
         return [self.get(i) for i in ids]
 

@@ -15,6 +15,7 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
+from approvals.admin_settings import AdminSettings
 from approvals.approval_store import ApprovalStore
 from approvals.authorization import check_may_decide
 from approvals.errors import (
@@ -26,7 +27,9 @@ from approvals.errors import (
     NotAnApprover,
 )
 from approvals.models import ApprovalRequest, DecisionType, Level, utcnow
+from approvals.policies import PolicySet
 from approvals.settings import Settings
+from bot.admin_commands import AdminCommands
 from bot.args_modal import args_modal
 from bot.confirm_modal import CONFIRM_WORD, confirm_modal, confirmed
 from bot.decisions import Decider
@@ -82,8 +85,14 @@ def explain(error: Exception) -> str:
     return f"Nothing changed: {error}"
 
 
-def create_app(settings: Settings, store: ApprovalStore, queue: JobQueue, client: WebClient) -> App:
-    """The Bolt app wired to the store, the job queue and the Slack client."""
+def create_app(
+    settings: Settings,
+    store: ApprovalStore,
+    queue: JobQueue,
+    client: WebClient,
+    policies: PolicySet | None = None,
+) -> App:
+    """The Bolt app wired to the store, the job queue, the Slack client and the policy rules (shown to admins)."""
     app = App(
         client=client,
         signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None,
@@ -92,8 +101,10 @@ def create_app(settings: Settings, store: ApprovalStore, queue: JobQueue, client
         raise_error_for_unhandled_request=False,
     )
     decider = Decider(store, queue, client, settings.approvals_channel)
-    slash = SlashCommand(queue, settings)
     directory = UserGroupDirectory(client)
+    admin_settings = AdminSettings(store.engine)
+    admin = AdminCommands(settings.admins, store, admin_settings, policies or PolicySet(), client, directory)
+    slash = SlashCommand(queue, settings, admin)
 
     def load(body: dict[str, Any], intent: DecisionType) -> ApprovalRequest:
         """The request a click is about, if the targeted actions still wait, accept this kind of

@@ -16,6 +16,7 @@ from slack_bolt.request.internals import build_context
 from slack_bolt.response import BoltResponse
 
 from approvals.approval_store import ApprovalStore, create_db_engine
+from approvals.policies import PolicyError, load_policies
 from approvals.settings import Settings
 from bot.app import create_app
 from bot.slack_client import create_slack_client
@@ -59,7 +60,11 @@ def build_app(settings: Settings) -> App:
     store = ApprovalStore(create_db_engine(settings.sqlalchemy_url))
     store.create_schema()
     queue = JobQueue(Redis.from_url(settings.redis_url), settings.countersign_queue, settings.run_timeout)
-    return create_app(settings, store, queue, create_slack_client(settings))
+    try:
+        policies = load_policies(settings.countersign_policies)
+    except PolicyError as error:
+        raise SystemExit(f"countersign: COUNTERSIGN_POLICIES: {error}") from None
+    return create_app(settings, store, queue, create_slack_client(settings), policies)
 
 
 class _Gunicorn(BaseApplication):

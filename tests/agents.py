@@ -63,6 +63,9 @@ def batch_refunds() -> CompiledStateGraph:
 
 AGENTS = {
     "payments": payments_agent,
+    # The same agent under a name of its own, for the admin tests' settings to apply to nothing else.
+    "payments_admin": payments_agent,
+    "payments_escalation": payments_agent,
     "payments_per_call": payments_per_call,
     "payments_approve_or_reject": payments_approve_or_reject,
     "batch_refunds": batch_refunds,

@@ -64,6 +64,7 @@ def process_env(settings: Settings, port: int) -> dict[str, str]:
         PYTHONUNBUFFERED="1",
         COUNTERSIGN_AGENTS="tests.agents:AGENTS",
         COUNTERSIGN_POLICIES=str(REPO_ROOT / "tests" / "policies.yml"),
+        COUNTERSIGN_ADMINS="U0ADMIN,@countersign-admins",
         PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
     )
     return env

@@ -10,6 +10,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Worker
 
+from approvals.admin_settings import AdminSettings
 from approvals.approval_store import ApprovalStore, create_db_engine
 from approvals.policies import PolicyError, load_policies
 from approvals.settings import Settings, load_settings
@@ -47,7 +48,7 @@ def build_runtime(settings: Settings | None = None) -> AgentRuntime:
     notifier = SlackNotifier(create_slack_client(settings), store, settings.approvals_channel)
     redis = Redis.from_url(settings.redis_url)
     queue = JobQueue(redis, settings.countersign_queue, settings.run_timeout)
-    return AgentRuntime(settings, store, registry, notifier, redis, policies, queue)
+    return AgentRuntime(settings, store, registry, notifier, redis, policies, queue, AdminSettings(engine))
 
 
 def run_worker(settings: Settings, *, burst: bool = False) -> None:

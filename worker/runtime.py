@@ -14,6 +14,7 @@ from langgraph.pregel import Pregel
 from langgraph.types import StateSnapshot
 from redis import Redis
 
+from approvals.admin_settings import AdminSettings
 from approvals.approval_store import ApprovalStore
 from approvals.errors import UnknownAgent
 from approvals.models import (
@@ -82,10 +83,12 @@ class AgentRuntime:
         redis: Redis,
         policies: PolicySet,
         queue: JobQueue,
+        admin_settings: AdminSettings,
     ) -> None:
         self.settings = settings
         self.policies = policies
         self.queue = queue
+        self.admin_settings = admin_settings
         self.store = store
         self.registry = registry
         self.notifier = notifier
@@ -183,6 +186,10 @@ class AgentRuntime:
         adapter = adapter_for(pause)
         actions = adapter.to_actions(pause, agent.tool_schemas)
         rule = strictest([self.policies.rule_for(run.agent, action.tool, action.args) for action in actions])
+        # Admins' settings from Slack apply to new requests at once, on top of the policy file.
+        gate = self.admin_settings.for_call(run.agent, actions[0].tool).apply(
+            rule.gate(self.settings.countersign_default_timeout)
+        )
         return self.store.create_request(
             NewApprovalRequest(
                 thread_id=run.thread_id,
@@ -190,7 +197,7 @@ class AgentRuntime:
                 kind=adapter.kind,
                 actions=actions,
                 agent_message=latest_agent_message(values),
-                gate=rule.gate(self.settings.countersign_default_timeout),
+                gate=gate,
             )
         )
 

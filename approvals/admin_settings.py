@@ -1,0 +1,111 @@
+"""Settings admins change in Slack: per agent or agent.tool, they override the policy file's deadline
+and channel defaults for new requests, without a restart, and every change leaves an audit row."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Engine, insert, select, update
+
+from approvals.approval_store import audit_log, overrides
+from approvals.models import (
+    Duration,
+    EscalationStage,
+    FinalTimeoutAction,
+    Gate,
+    Level,
+    TimeoutAction,
+    utcnow,
+)
+
+class Override(BaseModel):
+    """What admins set for one scope; unset fields keep the policy's value."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    timeout: Duration | None = None
+    on_timeout: TimeoutAction | None = None
+    final_on_timeout: FinalTimeoutAction | None = None
+    channel: str | None = None
+    escalation: list[EscalationStage] | None = None
+
+    def apply(self, gate: Gate) -> Gate:
+        """The gate with these settings on top; deadlines never approve a hard or manual call (fail closed)."""
+        values = {**gate.model_dump(), **self.model_dump(exclude_none=True)}
+        if values["level"] in (Level.HARD, Level.MANUAL):
+            for field in ("on_timeout", "final_on_timeout"):
+                if values[field] == "approve":
+                    values[field] = "reject"
+        if values["on_timeout"] == "escalate" and not values["escalation"]:
+            values["on_timeout"] = "reject"
+        return Gate.model_validate(values)
+
+
+class ScopedOverride(BaseModel):
+    """An override with its scope and who last changed it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    scope: str
+    override: Override
+    updated_by: str
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class AdminSettings:
+    """Reads and writes admins' overrides (SQL, shared by the bot and every worker)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def all(self) -> list[ScopedOverride]:
+        """Every scope's override, by scope."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(overrides).order_by(overrides.c.scope)).mappings().all()
+        return [
+            ScopedOverride(
+                scope=r["scope"], override=Override(**r["settings"]), updated_by=r["updated_by"], updated_at=r["updated_at"]
+            )
+            for r in rows
+        ]
+
+    def get(self, scope: str) -> Override:
+        """One scope's override (empty when none was set)."""
+        with self.engine.connect() as conn:
+            values = conn.execute(select(overrides.c.settings).where(overrides.c.scope == scope)).scalar()
+        return Override(**(values or {}))
+
+    def for_call(self, agent: str, tool: str) -> Override:
+        """The override that applies to a call: the agent's, with the agent.tool's on top."""
+        merged = {**self.get(agent).model_dump(exclude_none=True), **self.get(f"{agent}.{tool}").model_dump(exclude_none=True)}
+        return Override(**merged)
+
+    def change(self, scope: str, by: str, **values: Any) -> tuple[Override, Override]:
+        """Set fields of a scope's override; returns (before, after) and writes an audit row."""
+        with self.engine.begin() as conn:
+            current = conn.execute(select(overrides.c.settings).where(overrides.c.scope == scope)).scalar()
+            before = Override(**(current or {}))
+            after = Override(**{**before.model_dump(exclude_none=True), **values})
+            stored = after.model_dump(mode="json", exclude_none=True)
+            if current is None:
+                conn.execute(insert(overrides).values(scope=scope, settings=stored, updated_by=by, updated_at=utcnow()))
+            else:
+                conn.execute(
+                    update(overrides).where(overrides.c.scope == scope).values(settings=stored, updated_by=by, updated_at=utcnow())
+                )
+            conn.execute(
+                insert(audit_log).values(
+                    event="setting_changed",
+                    approval_id=None,
+                    actor=by,
+                    detail={
+                        "scope": scope,
+                        "from": before.model_dump(mode="json", exclude_none=True),
+                        "to": stored,
+                    },
+                    at=utcnow(),
+                )
+            )
+        return before, after

@@ -1,0 +1,173 @@
+"""`/countersign` for admins: `timeout`, `escalation`, `pending`, `settings`. Anyone else is refused.
+
+Channels, users and user groups arrive escaped, as Slack sends them when the slash command has
+`should_escape: true` (`<#C123|name>`, `<@U123>`, `<!subteam^S123|@handle>`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import ValidationError
+from slack_sdk import WebClient
+
+from approvals.admin_settings import AdminSettings, Override
+from approvals.approval_store import ApprovalStore
+from approvals.models import EscalationStage, format_duration, parse_duration
+from approvals.policies import PolicySet
+from bot.formatting import approver, escape, slack_date
+from bot.user_groups import UserGroupDirectory
+
+ADMIN_USAGE = """*Admin commands*
+• `/countersign timeout <agent>[.<tool>] <duration> [reject|approve|escalate]`: deadline of new requests, e.g. `timeout payments.refund 15m`
+• `/countersign escalation <agent>[.<tool>] <#channel> <duration> [@group] [; <#channel> <duration> [@group]]…`: escalate at the deadline through these stages; `escalation <scope> off` stops escalating
+• `/countersign pending`: requests waiting for a decision
+• `/countersign settings`: the rules in force"""
+
+_CHANNEL = re.compile(r"^<#(C[A-Z0-9]+)(?:\|[^>]*)?>$|^(C[A-Z0-9]{2,})$")
+_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$|^<!subteam\^(S[A-Z0-9]+)(?:\|[^>]*)?>$|^(@[a-z0-9._-]+)$")
+_SCOPE = re.compile(r"^[\w-]+(\.[\w-]+)?$")
+
+
+class UsageError(ValueError):
+    """Bad arguments; the message is shown with the usage line."""
+
+
+class AdminCommands:
+    """Admin subcommands of `/countersign`: each returns the ephemeral reply."""
+
+    NAMES = ("timeout", "escalation", "pending", "settings")
+
+    def __init__(
+        self,
+        admins: list[str],
+        store: ApprovalStore,
+        admin_settings: AdminSettings,
+        policies: PolicySet,
+        client: WebClient,
+        directory: UserGroupDirectory,
+    ) -> None:
+        self.admins = admins
+        self.store = store
+        self.admin_settings = admin_settings
+        self.policies = policies
+        self.client = client
+        self.directory = directory
+
+    def is_admin(self, user_id: str) -> bool:
+        """True for the admins in COUNTERSIGN_ADMINS (directly or through a user group)."""
+        return user_id in self.admins or user_id in self.directory.members(self.admins)
+
+    def handle(self, name: str, args: str, user_id: str) -> str:
+        """Run one admin subcommand for `user_id`; a refusal or a usage line when it cannot."""
+        if not self.is_admin(user_id):
+            return f"Only Countersign's admins may use `/countersign {name}`. Ask one of: {self._admin_names()}."
+        try:
+            return getattr(self, f"_{name}")(args.split(), user_id)
+        except UsageError as error:
+            return f"{error}\n{ADMIN_USAGE}"
+
+    def _admin_names(self) -> str:
+        return ", ".join(approver(a) for a in self.admins) or "nobody (set COUNTERSIGN_ADMINS)"
+
+    @staticmethod
+    def _scope(word: str) -> str:
+        if not _SCOPE.match(word):
+            raise UsageError(f"`{escape(word)}` is not an agent or agent.tool.")
+        return word
+
+    def _timeout(self, words: list[str], user_id: str) -> str:
+        if len(words) not in (2, 3):
+            raise UsageError("`timeout` takes a scope, a duration and, optionally, what happens at the deadline.")
+        scope = self._scope(words[0])
+        try:
+            timeout = parse_duration(words[1])
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+        changes: dict[str, Any] = {"timeout": timeout}
+        if len(words) == 3:
+            if words[2] not in ("reject", "approve", "escalate"):
+                raise UsageError(f"`{escape(words[2])}` is not reject, approve or escalate.")
+            if words[2] == "escalate" and not self.admin_settings.get(scope).escalation:
+                raise UsageError(f"`{scope}` has no escalation stages yet; set them with `escalation` first.")
+            changes["on_timeout"] = words[2]
+        return self._change(scope, user_id, changes)
+
+    def _escalation(self, words: list[str], user_id: str) -> str:
+        if len(words) < 2:
+            raise UsageError("`escalation` takes a scope and at least one stage, or `off`.")
+        scope = self._scope(words[0])
+        if words[1:] == ["off"]:
+            return self._change(scope, user_id, {"escalation": [], "on_timeout": "reject"})
+        stages = []
+        for part in " ".join(words[1:]).split(";"):
+            stage = part.split()
+            if len(stage) not in (2, 3):
+                raise UsageError(f"`{escape(part.strip())}` is not `<#channel> <duration> [@group]`.")
+            channel = _CHANNEL.match(stage[0])
+            if not channel:
+                raise UsageError(f"`{escape(stage[0])}` is not a channel; pick one with #.")
+            mention = None
+            if len(stage) == 3:
+                found = _MENTION.match(stage[2])
+                if not found:
+                    raise UsageError(f"`{escape(stage[2])}` is not a user or a user group.")
+                mention = next(group for group in found.groups() if group)
+            try:
+                stages.append(EscalationStage(channel=channel[1] or channel[2], timeout=stage[1], mention=mention))
+            except ValidationError as error:
+                raise UsageError(error.errors()[0]["msg"].removeprefix("Value error, ")) from None
+        return self._change(scope, user_id, {"escalation": stages, "on_timeout": "escalate"})
+
+    def _change(self, scope: str, user_id: str, changes: dict[str, Any]) -> str:
+        before, after = self.admin_settings.change(scope, user_id, **changes)
+        return f"`{scope}` now: {describe(after)} (was: {describe(before)}). New requests follow it at once."
+
+    def _pending(self, words: list[str], user_id: str) -> str:
+        pending = self.store.pending(limit=20)
+        if not pending:
+            return "Nothing is waiting for a decision."
+        lines = []
+        for approval in pending:
+            link = self.client.chat_getPermalink(channel=approval.channel, message_ts=approval.message_ts)["permalink"]
+            tools = ", ".join(f"`{escape(a.tool)}`" for a in approval.actions)
+            due = f", due {slack_date(approval.deadline_at)}" if approval.deadline_at else ""
+            lines.append(f"• <{link}|{escape(approval.run.agent)}: {tools}>{due}")
+        return "*Waiting for a decision:*\n" + "\n".join(lines)
+
+    def _settings(self, words: list[str], user_id: str) -> str:
+        lines = ["*Policy rules* (first match wins):"]
+        for n, rule in enumerate(self.policies.rules, start=1):
+            when = f" when `{rule.when.source}`" if hasattr(rule.when, "source") else (" when (Python)" if rule.when else "")
+            who = ", ".join(approver(a) for a in rule.approvers) or "anyone"
+            timeout = format_duration(rule.timeout) if rule.timeout else "default"
+            lines.append(
+                f"{n}. *{escape(rule.label)}*: `{escape(rule.agent)}.{escape(rule.tool)}`{when}: {rule.level.value}, "
+                f"{who}, timeout {timeout} then {rule.on_timeout}"
+            )
+        if not self.policies.rules:
+            lines.append("_None: every gated call needs a human._")
+        lines.append("*Set in Slack* (on top of the rules):")
+        for scoped in self.admin_settings.all():
+            lines.append(
+                f"• `{scoped.scope}`: {describe(scoped.override)}, by {approver(scoped.updated_by)} {slack_date(scoped.updated_at)}"
+            )
+        if len(lines) and lines[-1].startswith("*Set in Slack*"):
+            lines.append("_Nothing yet._")
+        return "\n".join(lines)
+
+
+def describe(override: Override) -> str:
+    """One line saying what an override sets."""
+    parts = []
+    if override.timeout is not None:
+        parts.append(f"timeout {format_duration(override.timeout)}")
+    if override.on_timeout is not None:
+        parts.append(f"then {override.on_timeout}")
+    for n, stage in enumerate(override.escalation or [], start=1):
+        who = f" ({approver(stage.mention)})" if stage.mention else ""
+        parts.append(f"stage {n}: <#{stage.channel}>{who} for {format_duration(stage.timeout)}")
+    if override.channel:
+        parts.append(f"channel <#{override.channel}>")
+    return ", ".join(parts) or "policy defaults"
