@@ -14,8 +14,9 @@ from typing import Any
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
-from approvals.admin_settings import AdminSettings
+from approvals.admin_settings import AdminSettings, Override
 from approvals.approval_store import ApprovalStore
 from approvals.authorization import check_may_decide
 from approvals.errors import (
@@ -35,9 +36,11 @@ from bot.confirm_modal import CONFIRM_WORD, confirm_modal, confirmed
 from bot.decisions import Decider
 from bot.edit_modal import edit_modal, parse_edit_submission
 from bot.formatting import approver, escape, slack_date
+from bot.home import NEW_SETTING, home_view
 from bot.ids import ActionId, BlockId, CallbackId
 from bot.metadata import ApprovalRef
 from bot.reject_modal import reject_modal, reject_reason
+from bot.settings_modal import parse_settings_submission, settings_modal
 from bot.request_message import decision_line
 from bot.slash_command import SlashCommand
 from bot.user_groups import UserGroupDirectory
@@ -124,6 +127,23 @@ def create_app(
             raise
         return approval
 
+    def may_decide(approval: ApprovalRequest, user: str) -> bool:
+        try:
+            check_may_decide(approval, user, directory.members(approval.gate.approvers))
+        except NotAnApprover:
+            return False
+        return True
+
+    def publish_home(user: str) -> None:
+        """(Re)draw a user's Home tab: what waits on them, and for admins the settings."""
+        waiting = [a for a in store.pending(limit=100) if may_decide(a, user)]
+        settings_rows = admin_settings.all() if admin.is_admin(user) else None
+        try:
+            client.views_publish(user_id=user, view=home_view(waiting, settings_rows))
+        except SlackApiError:
+            # A refresh: what it shows is in SQL already, and the next open redraws it.
+            log.exception("could not publish the Home tab of %s", user)
+
     def tell(body: dict[str, Any], error: Exception) -> None:
         """Explain a failed click to the clicker, ephemerally (the one place errors become words)."""
         user = (body.get("user") or {}).get("id")
@@ -164,6 +184,7 @@ def create_app(
             client.views_open(trigger_id=body["trigger_id"], view=confirm_modal(approval, _ref_from(body).action))
             return
         decider.announce(decider.approve(approval, body["user"]["id"], _ref_from(body).positions()))
+        publish_home(body["user"]["id"])
 
     @app.action(ActionId.EDIT)
     @explained
@@ -199,6 +220,7 @@ def create_app(
             return
         ack()
         decider.announce(decided)
+        publish_home(body["user"]["id"])
 
     @app.view(CallbackId.EDIT_MODAL)
     def on_edit_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
@@ -239,6 +261,38 @@ def create_app(
         positions = _ref_from(body).positions()
         user = body["user"]["id"]
         submit(ack, body, DecisionType.APPROVE, lambda a: decider.approve(a, user, positions), BlockId.CONFIRM)
+
+    @app.event("app_home_opened")
+    def on_home_opened(event: dict[str, Any]) -> None:
+        if event.get("tab", "home") == "home":
+            publish_home(event["user"])
+
+    @app.action(ActionId.EDIT_SETTING)
+    def on_edit_setting(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        user, scope = body["user"]["id"], body["actions"][0]["value"]
+        if not admin.is_admin(user):
+            log.warning("settings edit by non-admin %s refused", user)
+            return
+        scope = None if scope == NEW_SETTING else scope
+        view = settings_modal(scope, admin_settings.get(scope) if scope else Override())
+        client.views_open(trigger_id=body["trigger_id"], view=view)
+
+    @app.view(CallbackId.SETTINGS_MODAL)
+    def on_settings_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        user = body["user"]["id"]
+        values = view["state"]["values"]
+        if not admin.is_admin(user):
+            ack(response_action="errors", errors={BlockId.SETTING_SCOPE: "Only Countersign's admins may change settings."})
+            return
+        current = {scoped.scope: scoped.override for scoped in admin_settings.all()}
+        scope, changes, errors = parse_settings_submission(values, current)
+        if errors:
+            ack(response_action="errors", errors=errors)
+            return
+        admin_settings.change(scope, user, **changes)
+        ack()
+        publish_home(user)
 
     @app.command("/countersign")
     def on_command(ack: Ack, command: dict[str, Any]) -> None:

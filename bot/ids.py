@@ -17,6 +17,8 @@ class ActionId(StrEnum):
     ARG_VALUE = "countersign.arg_value"
     REJECT_REASON = "countersign.reject_reason"
     CONFIRM = "countersign.confirm"
+    EDIT_SETTING = "countersign.edit_setting"
+    SETTING_VALUE = "countersign.setting_value"
 
 
 class CallbackId(StrEnum):
@@ -27,6 +29,7 @@ class CallbackId(StrEnum):
     RESPOND_MODAL = "countersign.respond_modal"
     CONFIRM_MODAL = "countersign.confirm_modal"
     ARGS_MODAL = "countersign.args_modal"
+    SETTINGS_MODAL = "countersign.settings_modal"
 
 
 class BlockId(StrEnum):
@@ -37,6 +40,10 @@ class BlockId(StrEnum):
     REJECT_REASON = "countersign.reject_reason"
     CONFIRM = "countersign.confirm"
     ARG_PREFIX = "countersign.arg:"
+    SETTING_SCOPE = "countersign.setting_scope"
+    SETTING_CHANNEL = "countersign.setting_channel"
+    SETTING_TIMEOUT = "countersign.setting_timeout"
+    SETTING_ON_TIMEOUT = "countersign.setting_on_timeout"
 
     @classmethod
     def for_arg(cls, name: str) -> str:

@@ -139,11 +139,13 @@ def _action_blocks(approval: ApprovalRequest, position: int, action: ProposedAct
             blocks.append(ContextBlock(elements=[MarkdownTextObject(text=progress)]))
         # One action: the buttons decide the request; several: each action has its own.
         target = None if len(approval.actions) == 1 else position
-        blocks.append(_decision_buttons(approval, action, target))
+        block_id = BlockId.DECISION_BUTTONS if target is None else f"{BlockId.DECISION_BUTTONS}:{target}"
+        blocks.append(decision_buttons(approval, action, target, block_id))
     return blocks
 
 
-def _decision_buttons(approval: ApprovalRequest, action: ProposedAction, position: int | None) -> ActionsBlock:
+def decision_buttons(approval: ApprovalRequest, action: ProposedAction, position: int | None, block_id: str) -> ActionsBlock:
+    """The buttons that decide one action (`position`), or the whole request (None)."""
     ref = ApprovalRef(approval_id=approval.id, action=position).dump()
     allowed = set(action.allowed_decisions)
     buttons: list[ButtonElement] = []
@@ -160,7 +162,6 @@ def _decision_buttons(approval: ApprovalRequest, action: ProposedAction, positio
     if DecisionType.REJECT in allowed:
         label = "Flag" if ran else "Reject"
         buttons.append(ButtonElement(text=label, action_id=ActionId.REJECT, value=ref, style="danger"))
-    block_id = BlockId.DECISION_BUTTONS if position is None else f"{BlockId.DECISION_BUTTONS}:{position}"
     return ActionsBlock(block_id=block_id, elements=buttons)
 
 

@@ -250,6 +250,41 @@ class SlackDriver:
         }
         return self.post_interactive(payload, timestamp=timestamp, signature=signature)
 
+    def home_action(
+        self,
+        user_id: str,
+        action_id: str,
+        value: str | None,
+        *,
+        view: dict[str, Any],
+        trigger_id: str | None = None,
+        team_id: str | None = None,
+    ) -> Response:
+        """Click a button on the user's App Home tab (`view` as published, with its `id`)."""
+        team = team_id or self.team_id
+        block_id, element = _find_element({"blocks": view.get("blocks", [])}, action_id, value)
+        payload: dict[str, Any] = {
+            "type": "block_actions",
+            "user": self._user(user_id, team),
+            "api_app_id": API_APP_ID,
+            "token": VERIFICATION_TOKEN,
+            "container": {"type": "view", "view_id": view.get("id")},
+            "trigger_id": trigger_id or self.new_trigger_id(),
+            "team": self._team(team),
+            "view": view,
+            "actions": [
+                {
+                    "action_id": action_id,
+                    "block_id": block_id or "b",
+                    "type": "button",
+                    "value": value,
+                    "text": (element or {}).get("text") or {"type": "plain_text", "text": action_id},
+                    "action_ts": f"{time.time():.6f}",
+                }
+            ],
+        }
+        return self.post_interactive(payload)
+
     def view_submission(
         self,
         user_id: str,
@@ -397,8 +432,10 @@ def _view_of(view: Any) -> dict[str, Any]:
     return dict(view)
 
 
-def _find_element(message: dict[str, Any] | None, action_id: str) -> tuple[str | None, dict[str, Any] | None]:
-    """(block_id, element) of the interactive element ``action_id`` in ``message``'s blocks."""
+def _find_element(
+    message: dict[str, Any] | None, action_id: str, value: str | None = None
+) -> tuple[str | None, dict[str, Any] | None]:
+    """(block_id, element) of the interactive element ``action_id`` (with ``value``, if given) in ``message``'s blocks."""
     for block in (message or {}).get("blocks") or []:
         candidates = list(block.get("elements") or [])
         for key in ("accessory", "element"):
@@ -406,5 +443,6 @@ def _find_element(message: dict[str, Any] | None, action_id: str) -> tuple[str |
                 candidates.append(block[key])
         for element in candidates:
             if isinstance(element, dict) and element.get("action_id") == action_id:
-                return block.get("block_id"), element
+                if value is None or element.get("value") == value:
+                    return block.get("block_id"), element
     return None, None

@@ -86,6 +86,8 @@ class _State:
     ephemerals: list[dict[str, Any]] = field(default_factory=list)
     views: dict[str, dict[str, Any]] = field(default_factory=dict)
     used_trigger_ids: set[str] = field(default_factory=set)
+    # user id -> the App Home view published for them
+    home_views: dict[str, dict[str, Any]] = field(default_factory=dict)
     # user-group id -> {"id", "handle", "name", "users"}
     usergroups: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -114,6 +116,7 @@ class SlackEmulator:
             "views.open": self._views_open,
             "views.push": self._views_push,
             "views.update": self._views_update,
+            "views.publish": self._views_publish,
             "users.info": self._users_info,
             "usergroups.list": self._usergroups_list,
             "usergroups.users.list": self._usergroups_users_list,
@@ -506,6 +509,22 @@ class SlackEmulator:
             raise SlackApiFailure("hash_conflict")
         view = self._store_view(params.get("view"), view_id, current["root_view_id"], current["previous_view_id"])
         return {"ok": True, "view": view}
+
+    def home_view(self, user_id: str) -> dict[str, Any]:
+        """The App Home view last published for a user (KeyError if none)."""
+        with self._lock:
+            return _copy(self._state.home_views[user_id])
+
+    def _views_publish(self, params: dict[str, Any]) -> dict[str, Any]:
+        user_id = params.get("user_id")
+        view = params.get("view")
+        if not user_id or not isinstance(view, dict):
+            raise SlackApiFailure("invalid_arguments")
+        if view.get("type") != "home":
+            raise SlackApiFailure("invalid_arguments")
+        stored = {**view, "id": self._state.home_views.get(user_id, {}).get("id") or self._next_id("V")}
+        self._state.home_views[user_id] = stored
+        return {"ok": True, "view": _copy(stored)}
 
     def add_usergroup(self, handle: str, users: list[str]) -> str:
         """Create (or replace) a user group with these members; returns its id (S…)."""

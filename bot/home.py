@@ -1,0 +1,96 @@
+"""The App Home tab: the requests waiting on this user, with the same buttons; for admins, the
+settings set in Slack with a way to change them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
+from slack_sdk.models.views import View
+
+from approvals.admin_settings import ScopedOverride
+from approvals.models import ApprovalRequest
+from bot.admin_commands import describe
+from bot.formatting import approver, as_code, escape, mention, shorten, slack_date
+from bot.ids import ActionId, BlockId
+from bot.request_message import decision_buttons
+
+# The "Add a setting" button's value; an existing setting's button carries its scope.
+NEW_SETTING = "+new"
+HOME_REQUESTS = 15  # a Home tab holds 100 blocks; each request takes up to 5
+
+
+def home_view(waiting: list[ApprovalRequest], settings: list[ScopedOverride] | None) -> dict[str, Any]:
+    """The Home tab: requests waiting on the user; with `settings` (admins only), the settings section."""
+    blocks: list[Block] = [HeaderBlock(text="Waiting on you")]
+    if not waiting:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text="_Nothing is waiting for your decision._")))
+    for approval in waiting[:HOME_REQUESTS]:
+        blocks.extend(_request_blocks(approval))
+    if len(waiting) > HOME_REQUESTS:
+        more = f"…and {len(waiting) - HOME_REQUESTS} more; `/countersign pending` lists them all."
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=more)]))
+    if settings is not None:
+        blocks.extend(_settings_blocks(settings))
+    return View(type="home", blocks=blocks).to_dict()
+
+
+def _request_blocks(approval: ApprovalRequest) -> list[Block]:
+    run = approval.run
+    due = f" · due {slack_date(approval.deadline_at)}" if approval.deadline_at else ""
+    blocks: list[Block] = [
+        DividerBlock(),
+        SectionBlock(
+            text=MarkdownTextObject(
+                text=shorten(
+                    f"*{escape(run.agent)}*, asked by {mention(run.requested_by)}{due}\n"
+                    + "\n".join(f"`{escape(a.tool)}` {as_code(a.args, 300)[0]}" for a in approval.actions),
+                    3000,
+                )
+            )
+        ),
+    ]
+    for position in approval.undecided()[:3]:
+        target = None if len(approval.actions) == 1 else position
+        block_id = f"{BlockId.DECISION_BUTTONS}:{approval.id}:{position}"
+        blocks.append(decision_buttons(approval, approval.actions[position], target, block_id))
+    return blocks
+
+
+def _settings_blocks(settings: list[ScopedOverride]) -> list[Block]:
+    blocks: list[Block] = [
+        DividerBlock(),
+        HeaderBlock(text="Settings set in Slack"),
+        ContextBlock(
+            elements=[MarkdownTextObject(text="They override the policy file for new requests, per agent or agent.tool.")]
+        ),
+    ]
+    for scoped in settings[:20]:
+        blocks.append(
+            SectionBlock(
+                text=MarkdownTextObject(
+                    text=shorten(
+                        f"`{escape(scoped.scope)}`: {describe(scoped.override)}\n"
+                        f"_by {approver(scoped.updated_by)} {slack_date(scoped.updated_at)}_",
+                        3000,
+                    )
+                ),
+                accessory=ButtonElement(text="Edit", action_id=ActionId.EDIT_SETTING, value=scoped.scope),
+            )
+        )
+    blocks.append(
+        ActionsBlock(
+            block_id="countersign.settings_actions",
+            elements=[ButtonElement(text="Add a setting", action_id=ActionId.EDIT_SETTING, value=NEW_SETTING, style="primary")],
+        )
+    )
+    return blocks

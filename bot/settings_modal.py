@@ -1,0 +1,111 @@
+"""The admins' settings form (from App Home): channel picker, timeout and what happens at it, with
+inline validation."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ContextBlock,
+    ConversationSelectElement,
+    InputBlock,
+    MarkdownTextObject,
+    Option,
+    PlainTextInputElement,
+    StaticSelectElement,
+)
+from slack_sdk.models.views import View
+
+from approvals.admin_settings import Override
+from approvals.models import format_duration, parse_duration
+from bot.ids import ActionId, BlockId, CallbackId
+
+_SCOPE = re.compile(r"^[\w-]+(\.[\w-]+)?$")
+_OUTCOMES = {"reject": "Reject (the agent is told it expired)", "approve": "Go ahead (auto and soft rules only)", "escalate": "Escalate"}
+
+
+def settings_modal(scope: str | None, current: Override) -> dict[str, Any]:
+    """The form to change one scope's settings (`scope` None: a new one), prefilled with what is set."""
+    on_timeout = [Option(value=key, text=label) for key, label in _OUTCOMES.items()]
+    view = View(
+        type="modal",
+        callback_id=CallbackId.SETTINGS_MODAL,
+        title="Countersign settings",
+        submit="Save",
+        close="Cancel",
+        blocks=[
+            ContextBlock(
+                elements=[MarkdownTextObject(text="Applies to new requests at once, on top of the policy file.")]
+            ),
+            InputBlock(
+                block_id=BlockId.SETTING_SCOPE,
+                label="Agent, or agent.tool",
+                element=PlainTextInputElement(action_id=ActionId.SETTING_VALUE, initial_value=scope, max_length=200),
+            ),
+            InputBlock(
+                block_id=BlockId.SETTING_CHANNEL,
+                label="Post requests in",
+                optional=True,
+                element=ConversationSelectElement(
+                    action_id=ActionId.SETTING_VALUE, initial_conversation=current.channel
+                ),
+            ),
+            InputBlock(
+                block_id=BlockId.SETTING_TIMEOUT,
+                label="Timeout (e.g. 15m, 4h, 2d)",
+                optional=True,
+                element=PlainTextInputElement(
+                    action_id=ActionId.SETTING_VALUE,
+                    initial_value=format_duration(current.timeout) if current.timeout else None,
+                    max_length=20,
+                ),
+            ),
+            InputBlock(
+                block_id=BlockId.SETTING_ON_TIMEOUT,
+                label="At the timeout",
+                optional=True,
+                element=StaticSelectElement(
+                    action_id=ActionId.SETTING_VALUE,
+                    options=on_timeout,
+                    initial_option=next((o for o in on_timeout if o.value == current.on_timeout), None),
+                ),
+            ),
+        ],
+    )
+    return view.to_dict()
+
+
+def parse_settings_submission(
+    values: dict[str, dict[str, dict[str, Any]]], current: dict[str, Override]
+) -> tuple[str, dict[str, Any], dict[str, str]]:
+    """(scope, changes, inline errors by block id) from a submitted settings form; `current` maps
+    scopes to what is set now (to check that escalating has stages)."""
+
+    def value(block: str) -> Any:
+        element = values.get(block, {}).get(ActionId.SETTING_VALUE, {})
+        if element.get("type") == "static_select":
+            return (element.get("selected_option") or {}).get("value")
+        if element.get("type") == "conversations_select":
+            return element.get("selected_conversation")
+        return (element.get("value") or "").strip() or None
+
+    errors: dict[str, str] = {}
+    scope = value(BlockId.SETTING_SCOPE) or ""
+    if not _SCOPE.match(scope):
+        errors[BlockId.SETTING_SCOPE] = "Name an agent (payments) or an agent's tool (payments.refund)."
+    changes: dict[str, Any] = {}
+    if channel := value(BlockId.SETTING_CHANNEL):
+        changes["channel"] = channel
+    if timeout := value(BlockId.SETTING_TIMEOUT):
+        try:
+            changes["timeout"] = parse_duration(timeout)
+        except ValueError as error:
+            errors[BlockId.SETTING_TIMEOUT] = str(error)
+    if outcome := value(BlockId.SETTING_ON_TIMEOUT):
+        if outcome == "escalate" and not (current.get(scope) or Override()).escalation:
+            errors[BlockId.SETTING_ON_TIMEOUT] = "Set escalation stages first: /countersign escalation."
+        changes["on_timeout"] = outcome
+    if not changes and not errors:
+        errors[BlockId.SETTING_TIMEOUT] = "Change something: a channel, a timeout, or what happens at it."
+    return scope, changes, errors

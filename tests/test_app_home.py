@@ -1,0 +1,96 @@
+"""App Home: approvers see what waits on them, with the same buttons; admins change settings in a form."""
+
+from __future__ import annotations
+
+from bot.home import NEW_SETTING
+from bot.ids import ActionId, BlockId
+from bot.metadata import ApprovalRef
+from tests.slack_driver import plain_text_value, static_select_value
+from tests.stack import Stack
+
+
+def _open_home(stack: Stack, user: str) -> dict:
+    """Open the user's Home tab as Slack does (an app_home_opened event) and return what the app published."""
+    def for_user(call) -> bool:
+        return call.params.get("user_id") == user
+
+    before = len([c for c in stack.slack.calls_to("views.publish") if for_user(c)])
+    stack.driver.event({"type": "app_home_opened", "user": user, "channel": "D0HOME", "tab": "home"})
+    stack.slack.wait_for("views.publish", for_user, count=before + 1)
+    return stack.slack.home_view(user)
+
+
+def test_home_lists_the_requests_waiting_on_the_user_with_their_buttons(stack: Stack) -> None:
+    approval = stack.start_run("Refund order #195 for $250", user="U0HOMEASKER")
+
+    home = _open_home(stack, "U0HOMER")
+
+    ref = ApprovalRef(approval_id=approval.id).dump()
+    buttons = [e for b in home["blocks"] if b["type"] == "actions" for e in b["elements"] if e.get("value") == ref]
+    assert [b["action_id"] for b in buttons] == [ActionId.APPROVE, ActionId.EDIT, ActionId.RESPOND, ActionId.REJECT]
+    assert "asked by <@U0HOMEASKER>" in str(home["blocks"])
+
+
+def test_home_leaves_out_requests_the_user_may_not_decide(stack: Stack) -> None:
+    mine = stack.start_run("Refund order #196 for $250", user="U0HOMESELF")
+    finance = stack.start_run("Refund order #197 for $5000", user="U0HOMEASKER")
+
+    home = str(_open_home(stack, "U0HOMESELF")["blocks"])
+
+    assert mine.id not in home and finance.id not in home
+
+
+def test_approve_from_home_decides_the_request_and_redraws_the_tab(stack: Stack) -> None:
+    approval = stack.start_run("Refund order #198 for $250", user="U0HOMEASKER")
+    home = _open_home(stack, "U0HOMEAPPROVER")
+
+    stack.driver.home_action("U0HOMEAPPROVER", ActionId.APPROVE, ApprovalRef(approval_id=approval.id).dump(), view=home)
+
+    assert "Refunded $250.00 for order #198" in stack.outcome(approval)
+    stack.slack.wait_for(
+        "views.publish", lambda c: c.params.get("user_id") == "U0HOMEAPPROVER" and approval.id not in str(c.params["view"]), timeout=10
+    )
+
+
+def test_admin_home_has_the_settings_and_others_do_not(stack: Stack) -> None:
+    assert "Settings set in Slack" in str(_open_home(stack, "U0ADMIN")["blocks"])
+    assert "Settings set in Slack" not in str(_open_home(stack, "U0NOBODY")["blocks"])
+
+
+def _settings_form(stack: Stack) -> dict:
+    home = _open_home(stack, "U0ADMIN")
+    response = stack.driver.home_action("U0ADMIN", ActionId.EDIT_SETTING, NEW_SETTING, view=home)
+    trigger = response.payload["trigger_id"]
+    return stack.slack.wait_for("views.open", lambda c: c.params.get("trigger_id") == trigger).response["view"]
+
+
+def _form_values(scope: str, timeout: str, outcome: str | None) -> dict:
+    return {
+        BlockId.SETTING_SCOPE: {ActionId.SETTING_VALUE: plain_text_value(scope)},
+        BlockId.SETTING_CHANNEL: {ActionId.SETTING_VALUE: {"type": "conversations_select", "selected_conversation": "C0HOMESET"}},
+        BlockId.SETTING_TIMEOUT: {ActionId.SETTING_VALUE: plain_text_value(timeout)},
+        BlockId.SETTING_ON_TIMEOUT: {ActionId.SETTING_VALUE: static_select_value(outcome)},
+    }
+
+
+def test_settings_form_refuses_a_bad_timeout_inline(stack: Stack) -> None:
+    view = _settings_form(stack)
+
+    response = stack.driver.view_submission("U0ADMIN", view, _form_values("homeagent.refund", "tomorrow", "reject"))
+
+    assert response.json()["errors"] == {BlockId.SETTING_TIMEOUT: "'tomorrow' is not a duration like 30s, 15m, 4h or 2d"}
+
+
+def test_settings_form_saves_and_audits_the_change(stack: Stack) -> None:
+    view = _settings_form(stack)
+
+    response = stack.driver.view_submission("U0ADMIN", view, _form_values("homeagent.refund", "20m", "reject"))
+
+    assert response.status == 200 and not response.body
+    change = [e for e in stack.store.audit_events() if e.event == "setting_changed"][-1]
+    assert change.detail == {
+        "scope": "homeagent.refund",
+        "from": {},
+        "to": {"timeout": "20m", "on_timeout": "reject", "channel": "C0HOMESET"},
+    }
+    assert "`homeagent.refund`: timeout 20m, then reject, channel <#C0HOMESET>" in str(stack.slack.home_view("U0ADMIN")["blocks"])
