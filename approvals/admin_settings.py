@@ -3,6 +3,7 @@ and channel defaults for new requests, without a restart, and every change leave
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +20,10 @@ from approvals.models import (
     TimeoutAction,
     utcnow,
 )
+
+# A scope names an agent ("payments") or one of its tools ("payments.refund").
+SCOPE = re.compile(r"^[\w-]+(\.[\w-]+)?$")
+
 
 class Override(BaseModel):
     """What admins set for one scope; unset fields keep the policy's value."""

@@ -47,7 +47,8 @@ class Rule(BaseModel):
     # Deadline fields, accepted now and acted on by the deadlines feature.
     # Deadlines: without a timeout, the default (COUNTERSIGN_DEFAULT_TIMEOUT) applies.
     timeout: Duration | None = None
-    on_timeout: TimeoutAction = "reject"
+    # Unset: a soft rule's calls go ahead at the deadline (that is what soft means); others fail closed.
+    on_timeout: TimeoutAction | None = None
     escalation: list[EscalationStage] = Field(default_factory=list)
     final_on_timeout: FinalTimeoutAction = "reject"
     reminders: list[Duration] = Field(default_factory=list)
@@ -96,7 +97,7 @@ class Rule(BaseModel):
             quorum=self.quorum,
             channel=self.channel,
             timeout=self.timeout or default_timeout,
-            on_timeout=self.on_timeout,
+            on_timeout=self.on_timeout or ("approve" if self.level is Level.SOFT else "reject"),
             escalation=list(self.escalation),
             final_on_timeout=self.final_on_timeout,
             reminders=list(self.reminders),

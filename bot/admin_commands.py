@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 from slack_sdk import WebClient
 
-from approvals.admin_settings import AdminSettings, Override
+from approvals.admin_settings import SCOPE, AdminSettings, Override
 from approvals.approval_store import ApprovalStore
 from approvals.models import EscalationStage, format_duration, parse_duration
 from approvals.policies import PolicySet
@@ -27,7 +27,6 @@ ADMIN_USAGE = """*Admin commands*
 
 _CHANNEL = re.compile(r"^<#(C[A-Z0-9]+)(?:\|[^>]*)?>$|^(C[A-Z0-9]{2,})$")
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$|^<!subteam\^(S[A-Z0-9]+)(?:\|[^>]*)?>$|^(@[a-z0-9._-]+)$")
-_SCOPE = re.compile(r"^[\w-]+(\.[\w-]+)?$")
 
 
 class UsageError(ValueError):
@@ -73,7 +72,7 @@ class AdminCommands:
 
     @staticmethod
     def _scope(word: str) -> str:
-        if not _SCOPE.match(word):
+        if not SCOPE.match(word):
             raise UsageError(f"`{escape(word)}` is not an agent or agent.tool.")
         return word
 

@@ -3,7 +3,6 @@ inline validation."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -17,11 +16,10 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from approvals.admin_settings import Override
+from approvals.admin_settings import SCOPE, Override
 from approvals.models import format_duration, parse_duration
 from bot.ids import ActionId, BlockId, CallbackId
 
-_SCOPE = re.compile(r"^[\w-]+(\.[\w-]+)?$")
 _OUTCOMES = {"reject": "Reject (the agent is told it expired)", "approve": "Go ahead (auto and soft rules only)", "escalate": "Escalate"}
 
 
@@ -92,7 +90,7 @@ def parse_settings_submission(
 
     errors: dict[str, str] = {}
     scope = value(BlockId.SETTING_SCOPE) or ""
-    if not _SCOPE.match(scope):
+    if not SCOPE.match(scope):
         errors[BlockId.SETTING_SCOPE] = "Name an agent (payments) or an agent's tool (payments.refund)."
     changes: dict[str, Any] = {}
     if channel := value(BlockId.SETTING_CHANNEL):

@@ -9,19 +9,36 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
-from approvals.models import ApprovalRequest, Decision, DecisionType, ProposedAction, Run, Status
+from approvals.admin_settings import Override, ScopedOverride
+from approvals.models import (
+    DEADLINE_DECIDER,
+    ApprovalRequest,
+    Decision,
+    DecisionType,
+    Escalation,
+    EscalationStage,
+    Gate,
+    ProposedAction,
+    Run,
+    Status,
+    utcnow,
+)
 from bot.args_modal import args_modal
+from bot.confirm_modal import confirm_modal
 from bot.edit_modal import edit_modal, parse_edit_submission
+from bot.home import home_view
 from bot.ids import ActionId, BlockId, CallbackId
 from bot.metadata import ApprovalRef
 from bot.reject_modal import reject_modal
 from bot.request_message import ARG_PREVIEW_CHARS, request_message
+from bot.settings_modal import settings_modal
 
 MESSAGE_MAX_BLOCKS = 50
 MODAL_MAX_BLOCKS = 100
@@ -618,3 +635,57 @@ def test_edited_message_shows_an_argument_the_approver_cleared_as_removed() -> N
 
     note = next(field for field in arg_fields(blocks) if field.startswith("*note*"))
     assert note == "*note* (edited)\nproposed `rush`\napproved _(removed)_"
+
+
+# --- Deadlines, levels, App Home and settings surfaces ---------------------------------------
+
+
+def test_pending_message_says_when_its_deadline_falls_and_what_then() -> None:
+    gate = Gate(timeout=timedelta(minutes=15), on_timeout="escalate", escalation=[EscalationStage(channel="C0ONCALL", timeout="1h")])
+    pending = approval().model_copy(update={"gate": gate, "deadline_at": approval().created_at + timedelta(minutes=15)})
+
+    blocks = valid_message(request_message(pending))
+
+    assert any("Decide by <!date^" in text and "then it goes to <#C0ONCALL>" in text for text in texts(blocks))
+
+
+def test_expired_message_says_so_and_offers_nothing() -> None:
+    expired = approval(
+        status=Status.EXPIRED, decision=Decision(type=DecisionType.REJECT, decided_by=DEADLINE_DECIDER, message="expired")
+    )
+
+    blocks = valid_message(request_message(expired))
+
+    assert any("*Expired*" in text for text in texts(blocks))
+    assert buttons(blocks) == {}
+
+
+def test_escalated_message_says_where_it_went() -> None:
+    escalated = approval().model_copy(update={"escalations": [Escalation(stage=1, channel="C0ONCALL", at=utcnow())]})
+
+    assert any("Escalated to <#C0ONCALL>" in text for text in texts(valid_message(request_message(escalated))))
+
+
+def test_confirm_modal_asks_for_confirm() -> None:
+    view = valid_modal(confirm_modal(approval()))
+
+    assert view["callback_id"] == CallbackId.CONFIRM_MODAL
+    assert any(b.get("block_id") == BlockId.CONFIRM for b in view["blocks"])
+
+
+def test_home_view_lists_waiting_requests_and_admin_settings() -> None:
+    settings = [ScopedOverride(scope="payments.refund", override=Override(timeout="15m"), updated_by="U0ADMIN")]
+    view = home_view([approval()] * 20, settings)
+
+    assert View(**view).to_dict() == view
+    assert len(view["blocks"]) <= 100
+    assert "`payments.refund`: timeout 15m" in str(view["blocks"])
+
+
+def test_settings_modal_prefills_what_is_set() -> None:
+    view = valid_modal(settings_modal("payments.refund", Override(timeout="4h", on_timeout="reject", channel="C0X")))
+
+    blocks = {b["block_id"]: b["element"] for b in view["blocks"] if b["type"] == "input"}
+    assert blocks[BlockId.SETTING_TIMEOUT]["initial_value"] == "4h"
+    assert blocks[BlockId.SETTING_CHANNEL]["initial_conversation"] == "C0X"
+    assert blocks[BlockId.SETTING_ON_TIMEOUT]["initial_option"]["value"] == "reject"

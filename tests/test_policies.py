@@ -176,3 +176,9 @@ def test_rules_in_python_are_loaded_by_import_path() -> None:
 def test_import_path_that_does_not_load_is_refused() -> None:
     with pytest.raises(PolicyError, match="tests.nowhere:RULES: cannot be loaded"):
         load_policies("tests.nowhere:RULES")
+
+
+def test_soft_rules_go_ahead_at_the_deadline_unless_told_otherwise_and_others_fail_closed() -> None:
+    assert Rule(level="soft").gate().on_timeout == "approve"
+    assert Rule(level="soft", on_timeout="reject").gate().on_timeout == "reject"
+    assert Rule(level="hard").gate().on_timeout == "reject"
