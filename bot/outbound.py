@@ -10,6 +10,7 @@ from approvals.approval_store import ApprovalStore
 from approvals.models import ApprovalRequest, Run, format_duration
 from bot.formatting import approver, shorten, slack_date
 from bot.request_message import request_message
+from bot.user_groups import UserGroupDirectory
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +22,7 @@ class SlackNotifier:
         self.client = client
         self.store = store
         self.approvals_channel = approvals_channel
+        self.user_groups = UserGroupDirectory(client)
 
     def post_request(self, approval: ApprovalRequest) -> ApprovalRequest:
         """Post a new request: top level for a run's first, in the run's Slack thread after that."""
@@ -52,7 +54,11 @@ class SlackNotifier:
         response = self.client.chat_postMessage(channel=escalation.channel, unfurl_links=False, **self._render(approval))
         self.store.set_escalation_message(approval.id, escalation.stage, response["ts"])
         waited = format_duration(approval.gate.timeout_of(escalation.stage - 1))
-        who = f"{approver(stage.mention)}: " if stage.mention else ""
+        mention = stage.mention
+        if mention and mention.startswith("@"):
+            # Slack only notifies a group mentioned by id; a handle it does not know stays as text.
+            mention = self.user_groups.group_id(mention) or mention
+        who = f"{approver(mention)}: " if mention else ""
         self.client.chat_postMessage(
             channel=escalation.channel,
             thread_ts=response["ts"],

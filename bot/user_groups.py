@@ -21,12 +21,13 @@ class UserGroupDirectory:
         """User ids of everyone in the groups among `approvers` (user ids among them are ignored)."""
         users: set[str] = set()
         for entry in approvers:
-            group_id = self._group_id(entry) if entry.startswith("@") else entry if entry.startswith("S") else None
+            group_id = self.group_id(entry) if entry.startswith("@") else entry if entry.startswith("S") else None
             if group_id:
                 users |= self._group_members(group_id)
         return users
 
-    def _group_id(self, handle: str) -> str | None:
+    def group_id(self, handle: str) -> str | None:
+        """The id (S…) of the user group with this @handle, if there is one."""
         name = handle.removeprefix("@")
         if name not in self._ids:
             for group in self.client.usergroups_list()["usergroups"]:

@@ -35,13 +35,14 @@ def test_soft_request_goes_ahead_at_its_deadline(stack: Stack) -> None:
 
 
 def test_two_stage_escalation_then_reject(stack: Stack) -> None:
+    oncall = stack.slack.add_usergroup("oncall", ["U0ONCALL1"])
     approval = stack.start_run("Refund order #182 for $13")
 
     first = stack.slack.wait_for("chat.postMessage", lambda c: c.params.get("channel") == "C0ESCALATE1", timeout=15)
     mention = stack.slack.wait_for(
         "chat.postMessage", lambda c: c.params.get("thread_ts") == first.response["ts"], timeout=15
     )
-    assert "@oncall: nobody decided this within 2s" in mention.params["text"]
+    assert f"<!subteam^{oncall}>: nobody decided this within 2s" in mention.params["text"]
     stack.wait_for_update(approval, lambda c: "Escalated to <#C0ESCALATE1>" in str(c.params["blocks"]))
     stack.slack.wait_for("chat.postMessage", lambda c: c.params.get("channel") == "C0ESCALATE2", timeout=15)
 
