@@ -93,4 +93,7 @@ def test_settings_form_saves_and_audits_the_change(stack: Stack) -> None:
         "from": {},
         "to": {"timeout": "20m", "on_timeout": "reject", "channel": "C0HOMESET"},
     }
-    assert "`homeagent.refund`: timeout 20m, then reject, channel <#C0HOMESET>" in str(stack.slack.home_view("U0ADMIN")["blocks"])
+    stack.slack.wait_for(
+        "views.publish",
+        lambda c: "`homeagent.refund`: timeout 20m, then reject, channel <#C0HOMESET>" in str(c.params["view"]),
+    )
