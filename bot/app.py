@@ -157,6 +157,9 @@ def create_app(
             text = f"Something went wrong and nothing changed (ref `{ref}`). Try again, or ask an admin."
         if user and channel:
             client.chat_postEphemeral(channel=channel, user=user, text=text)
+        elif user and (body.get("container") or {}).get("type") == "view":
+            # A click on the Home tab: there is no channel to answer in, so redraw the tab as it is now.
+            publish_home(user)
 
     def explained(listener: Callable[..., None]) -> Callable[..., None]:
         """Run a button listener (which acks first), turning any error into words for the clicker.
