@@ -363,7 +363,7 @@ def _report_marks(cycles: list[Cycle]) -> None:
         return
     rows = sorted(((statistics.median(v), name, v) for name, v in offsets.items()), key=lambda r: r[0])
     width = max(len(name) for _, name, _ in rows)
-    print(f"\nWorker-side marks (--profile), median ms after the click, and the step from the mark above")
+    print("\nWorker-side marks (--profile), median ms after the click, and the step from the mark above")
     print(f"  {'mark':<{width}} {'at p50':>9} {'step':>9} {'n':>4}")
     previous = 0.0
     for median, name, values in rows:

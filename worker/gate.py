@@ -123,7 +123,7 @@ def review_results(state: Mapping[str, Any], tools: set[str]) -> dict[str, Any] 
         }
     )
     reviewed = []
-    for message, decision in zip(results, answer["decisions"]):
+    for message, decision in zip(results, answer["decisions"], strict=True):
         content = message.content
         if decision["type"] == "reject":
             content = f"{content}\n\nA human reviewer flagged this result: {decision.get('message') or 'no reason given'}"

@@ -213,7 +213,7 @@ class StaticBreakpoint:
             graph.invoke(None, config)
             return
         kept, refused = [], []
-        for call, action in zip(message.tool_calls, approval.actions):
+        for call, action in zip(message.tool_calls, approval.actions, strict=True):
             decision = _decision(action)
             if decision.type is EDIT:
                 kept.append({**call, "args": decision.edited_args or {}})
