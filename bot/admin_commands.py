@@ -91,7 +91,10 @@ class AdminCommands:
             if words[2] == "escalate" and not self.admin_settings.get(scope).escalation:
                 raise UsageError(f"`{scope}` has no escalation stages yet; set them with `escalation` first.")
             changes["on_timeout"] = words[2]
-        return self._change(scope, user_id, changes)
+        reply = self._change(scope, user_id, changes)
+        if changes.get("on_timeout") == "approve":
+            reply += " Calls under hard or manual rules still fail closed: they are rejected at the deadline."
+        return reply
 
     def _escalation(self, words: list[str], user_id: str) -> str:
         if len(words) < 2:

@@ -13,6 +13,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langgraph.pregel import Pregel
 from langgraph.types import StateSnapshot
 from redis import Redis
+from slack_sdk.errors import SlackApiError
 
 from approvals.admin_settings import AdminSettings
 from approvals.approval_store import ApprovalStore
@@ -221,7 +222,11 @@ class AgentRuntime:
             # Committed first, as a click's decision is; then the run is told, then Slack.
             self.queue.enqueue_resume(approval_id)
         for approval_id in completed:
-            self.notifier.update_request(self.store.get(approval_id))
+            try:
+                self.notifier.update_request(self.store.get(approval_id))
+            except SlackApiError:
+                # The outcome stands in SQL and the run was told; one message failing must not hold up the rest.
+                log.exception("approval %s expired but its message could not be updated", approval_id)
         escalated = []
         for approval in self.store.escalations_due(now):
             stage = approval.gate.escalation[approval.stage]
