@@ -581,16 +581,6 @@ class ApprovalStore:
                 ).scalars()
             )
 
-    def pending_for_thread(self, thread_id: str) -> list[ApprovalRequest]:
-        """The requests of a run still waiting for a human."""
-        with self.engine.connect() as conn:
-            ids = conn.execute(
-                select(approvals.c.id)
-                .where(approvals.c.thread_id == thread_id, approvals.c.status == Status.PENDING.value)
-                .order_by(approvals.c.created_at)
-            ).scalars().all()
-        return [self.get(i) for i in ids]
-
     def pending(self, limit: int = 50) -> list[ApprovalRequest]:
         """Requests still waiting for a decision, the oldest deadline first."""
         with self.engine.connect() as conn:

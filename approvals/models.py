@@ -242,11 +242,6 @@ class ApprovalRequest(NewApprovalRequest):
         """True while some action still waits for a decision."""
         return self.status is Status.PENDING
 
-    @property
-    def decisions(self) -> list[Decision | None]:
-        """Each action's decision, in the actions' order (None while undecided)."""
-        return [action.decision for action in self.actions]
-
     def undecided(self) -> list[int]:
         """Positions of the actions still waiting for a decision."""
         return [position for position, action in enumerate(self.actions) if action.decision is None]

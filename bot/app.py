@@ -56,6 +56,13 @@ def _ref_from(body: dict[str, Any]) -> ApprovalRef:
     return ApprovalRef.load(body["view"]["private_metadata"])
 
 
+def _on_home(body: dict[str, Any]) -> bool:
+    """True for a click on the App Home tab, or a submitted modal that was opened from it."""
+    if body.get("type") == "view_submission":
+        return _ref_from(body).home
+    return (body.get("container") or {}).get("type") == "view"
+
+
 def _where(body: dict[str, Any]) -> str | None:
     container = body.get("container") or {}
     return container.get("channel_id") or (body.get("channel") or {}).get("id")
@@ -157,7 +164,7 @@ def create_app(
             text = f"Something went wrong and nothing changed (ref `{ref}`). Try again, or ask an admin."
         if user and channel:
             client.chat_postEphemeral(channel=channel, user=user, text=text)
-        elif user and (body.get("container") or {}).get("type") == "view":
+        elif user and _on_home(body):
             # A click on the Home tab: there is no channel to answer in, so redraw the tab as it is now.
             publish_home(user)
 
@@ -184,17 +191,19 @@ def create_app(
         approval = load(body, DecisionType.APPROVE)
         if approval.gate.level is Level.MANUAL:
             # Extra friction: the approval counts once the approver typed CONFIRM.
-            client.views_open(trigger_id=body["trigger_id"], view=confirm_modal(approval, _ref_from(body).action))
+            view = confirm_modal(approval, _ref_from(body).action, from_home=_on_home(body))
+            client.views_open(trigger_id=body["trigger_id"], view=view)
             return
         decider.announce(decider.approve(approval, body["user"]["id"], _ref_from(body).positions()))
-        publish_home(body["user"]["id"])
+        if _on_home(body):
+            publish_home(body["user"]["id"])
 
     @app.action(ActionId.EDIT)
     @explained
     def on_edit(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
         approval = load(body, DecisionType.EDIT)
-        view = edit_modal(approval, _ref_from(body).action or 0)
+        view = edit_modal(approval, _ref_from(body).action or 0, from_home=_on_home(body))
         client.views_open(trigger_id=body["trigger_id"], view=view)
 
     @app.action(ActionId.REJECT)
@@ -204,7 +213,8 @@ def create_app(
         ack()
         kind = DecisionType.RESPOND if body["actions"][0]["action_id"] == ActionId.RESPOND else DecisionType.REJECT
         approval = load(body, kind)
-        client.views_open(trigger_id=body["trigger_id"], view=reject_modal(approval, _ref_from(body).action, kind))
+        view = reject_modal(approval, _ref_from(body).action, kind, from_home=_on_home(body))
+        client.views_open(trigger_id=body["trigger_id"], view=view)
 
     @app.action(ActionId.VIEW_ARGS)
     @explained
@@ -223,7 +233,8 @@ def create_app(
             return
         ack()
         decider.announce(decided)
-        publish_home(body["user"]["id"])
+        if _on_home(body):
+            publish_home(body["user"]["id"])
 
     @app.view(CallbackId.EDIT_MODAL)
     def on_edit_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:

@@ -15,7 +15,7 @@ from bot.metadata import ApprovalRef
 CONFIRM_WORD = "CONFIRM"
 
 
-def confirm_modal(approval: ApprovalRequest, position: int | None = None) -> dict[str, Any]:
+def confirm_modal(approval: ApprovalRequest, position: int | None = None, *, from_home: bool = False) -> dict[str, Any]:
     """Asks the approver to type CONFIRM before approving one action (or every undecided one)."""
     positions = [position] if position is not None else approval.undecided()
     calls = ", ".join(f"`{escape(approval.actions[p].tool)}`" for p in positions)
@@ -27,7 +27,7 @@ def confirm_modal(approval: ApprovalRequest, position: int | None = None) -> dic
         title="Confirm approval",
         submit="Approve",
         close="Cancel",
-        private_metadata=ApprovalRef(approval_id=approval.id, action=position).dump(),
+        private_metadata=ApprovalRef(approval_id=approval.id, action=position, home=from_home).dump(),
         blocks=[
             ContextBlock(
                 elements=[

@@ -89,7 +89,7 @@ def _label(name: str, kind: str, prop: dict[str, Any]) -> str:
     return shorten(prop.get("title") or name, 2000 - len(suffix)) + suffix
 
 
-def edit_modal(approval: ApprovalRequest, position: int = 0) -> dict[str, Any]:
+def edit_modal(approval: ApprovalRequest, position: int = 0, *, from_home: bool = False) -> dict[str, Any]:
     """The Edit modal for one action of a request, prefilled with the proposed values."""
     action = approval.actions[position]
     schema = action.args_schema
@@ -132,7 +132,7 @@ def edit_modal(approval: ApprovalRequest, position: int = 0) -> dict[str, Any]:
         title=shorten(f"Edit {action.tool}", 24),
         submit="Approve edits",
         close="Cancel",
-        private_metadata=ApprovalRef(approval_id=approval.id, action=position).dump(),
+        private_metadata=ApprovalRef(approval_id=approval.id, action=position, home=from_home).dump(),
         blocks=blocks,
     )
     return view.to_dict()

@@ -14,6 +14,8 @@ class ApprovalRef(BaseModel):
     approval_id: str
     # The action's position; None means every action still undecided (one action, or "Approve all").
     action: int | None = None
+    # A modal opened from the App Home tab: deciding in it redraws the tab.
+    home: bool = False
 
     def positions(self) -> list[int] | None:
         """The targeted action positions, as the store takes them."""
@@ -21,7 +23,7 @@ class ApprovalRef(BaseModel):
 
     def dump(self) -> str:
         """The compact JSON Slack stores for us."""
-        return self.model_dump_json(exclude_none=True)
+        return self.model_dump_json(exclude_defaults=True)
 
     @classmethod
     def load(cls, raw: str) -> ApprovalRef:

@@ -18,7 +18,11 @@ from bot.metadata import ApprovalRef
 
 
 def reject_modal(
-    approval: ApprovalRequest, position: int | None = None, decision: DecisionType = DecisionType.REJECT
+    approval: ApprovalRequest,
+    position: int | None = None,
+    decision: DecisionType = DecisionType.REJECT,
+    *,
+    from_home: bool = False,
 ) -> dict[str, Any]:
     """The modal asking for a (required) reason to reject, or a reply, for one action (or every undecided one)."""
     positions = [position] if position is not None else approval.undecided()
@@ -44,7 +48,7 @@ def reject_modal(
         title=shorten(title, 24),
         submit=submit,
         close="Cancel",
-        private_metadata=ApprovalRef(approval_id=approval.id, action=position).dump(),
+        private_metadata=ApprovalRef(approval_id=approval.id, action=position, home=from_home).dump(),
         blocks=[
             ContextBlock(elements=[MarkdownTextObject(text=shorten(context, 3000))]),
             InputBlock(

@@ -97,3 +97,29 @@ def test_settings_form_saves_and_audits_the_change(stack: Stack) -> None:
         "views.publish",
         lambda c: "`homeagent.refund`: timeout 20m, then reject, channel <#C0HOMESET>" in str(c.params["view"]),
     )
+
+
+def test_reject_in_a_modal_opened_from_home_redraws_the_tab(stack: Stack) -> None:
+    approval = stack.start_run("Refund order #199 for $250", user="U0HOMEASKER")
+    home = _open_home(stack, "U0HOMEREJECTER")
+    click = stack.driver.home_action("U0HOMEREJECTER", ActionId.REJECT, ApprovalRef(approval_id=approval.id).dump(), view=home)
+    view = stack.slack.wait_for("views.open", lambda c: c.params.get("trigger_id") == click.payload["trigger_id"])
+
+    stack.driver.view_submission(
+        "U0HOMEREJECTER", view.response["view"], {BlockId.REJECT_REASON: {ActionId.REJECT_REASON: plain_text_value("No")}}
+    )
+
+    stack.slack.wait_for(
+        "views.publish",
+        lambda c: c.params.get("user_id") == "U0HOMEREJECTER" and approval.id not in str(c.params["view"]),
+        timeout=10,
+    )
+
+
+def test_a_click_in_the_channel_leaves_the_home_tab_alone(stack: Stack) -> None:
+    approval = stack.start_run("Refund order #200 for $250", user="U0HOMEASKER")
+
+    stack.click("U0CHANNELONLY", ActionId.APPROVE, approval)
+    stack.outcome(approval)
+
+    assert not [c for c in stack.slack.calls_to("views.publish") if c.params.get("user_id") == "U0CHANNELONLY"]

@@ -64,15 +64,16 @@ def report_failure(
         log.warning("job %s failed (%s: %s); RQ will retry it", job.id, exc_type.__name__, exc_value)
         return
     payload = job.args[0] if job.args else None
-    if payload is None:
-        log.error("job %s failed for good: %s: %s", job.id, exc_type.__name__, exc_value)
-        return
     if job.func_name.endswith("start_run") and isinstance(payload, dict):
         thread_id = payload.get("thread_id")
-    else:
+    elif job.func_name.endswith("resume_run"):
         try:
             thread_id = runtime().store.get(str(payload)).thread_id
         except Exception:  # the failure may be that very lookup
             log.exception("job %s failed and its run cannot be found", job.id)
             return
+    else:
+        # Deadlines and reminders: what they change lives in SQL; the next wake-up or worker start applies it.
+        log.error("job %s failed for good: %s: %s", job.id, exc_type.__name__, exc_value)
+        return
     runtime().report_failure(str(thread_id), f"{exc_type.__name__}: {exc_value}")
