@@ -10,7 +10,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine, insert, select, update
 
-from approvals.approval_store import audit_log, overrides
+from approvals.audit import AuditEntry, append_audit
+from approvals.tables import overrides
 from approvals.models import (
     Duration,
     EscalationStage,
@@ -35,10 +36,17 @@ class Override(BaseModel):
     final_on_timeout: FinalTimeoutAction | None = None
     channel: str | None = None
     escalation: list[EscalationStage] | None = None
+    # How much attention the calls get, instead of the rule's level (e.g. made soft from a stats flag).
+    level: Level | None = None
 
     def apply(self, gate: Gate) -> Gate:
         """The gate with these settings on top; deadlines never approve a hard or manual call (fail closed)."""
         values = {**gate.model_dump(), **self.model_dump(exclude_none=True)}
+        if self.level is Level.SOFT and self.on_timeout is None:
+            # What makes a call soft: it goes ahead at its deadline unless someone rejects it.
+            values["on_timeout"] = "approve"
+        if self.level is not None and self.level is not Level.MANUAL:
+            values["quorum"] = 1  # several approvers are a manual rule's extra friction
         if values["level"] in (Level.HARD, Level.MANUAL):
             for field in ("on_timeout", "final_on_timeout"):
                 if values[field] == "approve":
@@ -87,8 +95,9 @@ class AdminSettings:
         merged = {**self.get(agent).model_dump(exclude_none=True), **self.get(f"{agent}.{tool}").model_dump(exclude_none=True)}
         return Override(**merged)
 
-    def change(self, scope: str, by: str, **values: Any) -> tuple[Override, Override]:
-        """Set fields of a scope's override; returns (before, after) and writes an audit row."""
+    def change(self, scope: str, by: str, *, because: str | None = None, **values: Any) -> tuple[Override, Override]:
+        """Set fields of a scope's override; returns (before, after) and writes an audit row (with
+        `because`, the reason the change was proposed, when there is one)."""
         with self.engine.begin() as conn:
             current = conn.execute(select(overrides.c.settings).where(overrides.c.scope == scope)).scalar()
             before = Override(**(current or {}))
@@ -100,17 +109,8 @@ class AdminSettings:
                 conn.execute(
                     update(overrides).where(overrides.c.scope == scope).values(settings=stored, updated_by=by, updated_at=utcnow())
                 )
-            conn.execute(
-                insert(audit_log).values(
-                    event="setting_changed",
-                    approval_id=None,
-                    actor=by,
-                    detail={
-                        "scope": scope,
-                        "from": before.model_dump(mode="json", exclude_none=True),
-                        "to": stored,
-                    },
-                    at=utcnow(),
-                )
-            )
+            detail = {"scope": scope, "from": before.model_dump(mode="json", exclude_none=True), "to": stored}
+            if because:
+                detail["because"] = because
+            append_audit(conn, [AuditEntry("setting_changed", None, by, detail)])
         return before, after

@@ -1,43 +1,45 @@
-"""The approval store: runs, approval requests, decisions and the audit log, in SQL (SQLAlchemy Core).
+"""The approval store: runs, approval requests, decisions, owed work and the audit log, in SQL.
 
-SQL is the source of truth: a decision is committed here before anything is enqueued, and
-"first decision wins" is one conditional UPDATE, atomic on SQLite and PostgreSQL alike.
+SQL is the source of truth. A decision is committed here before anything is enqueued, and
+"first decision wins" is one conditional UPDATE, atomic on SQLite and PostgreSQL alike. What is
+owed next (a run to take further, a decision to hand to its agent, a deadline or a reminder) is
+read from these tables by the dispatcher, so a Redis that lost its data delays work and loses none.
+The tables themselves are in `approvals.tables`.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
-    JSON,
-    Column,
     Connection,
-    DateTime,
     Engine,
-    ForeignKey,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
+    and_,
     create_engine,
+    delete,
     event,
+    exists,
+    func,
     insert,
+    or_,
     select,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 
+from approvals.audit import AuditEntry, append_audit
 from approvals.errors import AlreadyDecided, AlreadyVoted, ApprovalNotFound
 from approvals.models import (
     ApprovalRequest,
     AuditEvent,
-    Escalation,
     Decision,
     DecisionType,
+    Escalation,
+    Gate,
     NewApprovalRequest,
     ProposedAction,
     Run,
@@ -45,109 +47,23 @@ from approvals.models import (
     Status,
     utcnow,
 )
-
-metadata = MetaData()
-
-runs = Table(
-    "countersign_runs",
-    metadata,
-    Column("thread_id", String(64), primary_key=True),
-    Column("agent", String(200), nullable=False),
-    Column("input_text", Text, nullable=False),
-    Column("requested_by", String(64)),
-    Column("reply_channel", String(64)),
-    Column("slack_channel", String(64)),
-    Column("slack_thread_ts", String(32)),
-    Column("status", String(16), nullable=False),
-    Column("outcome", Text),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+from approvals.tables import (
+    approval_actions,
+    approval_escalations,
+    approval_reminders,
+    approval_votes,
+    approvals,
+    audit_log,
+    runs,
+    tool_calls,
 )
 
-approvals = Table(
-    "countersign_approvals",
-    metadata,
-    Column("id", String(32), primary_key=True),
-    Column("thread_id", String(64), ForeignKey(runs.c.thread_id), nullable=False, index=True),
-    Column("interrupt_id", String(64), nullable=False),
-    Column("kind", String(32), nullable=False),
-    Column("agent_message", Text, nullable=False, default=""),
-    Column("gate", JSON, nullable=False),
-    Column("status", String(16), nullable=False, index=True),
-    Column("channel", String(64)),
-    Column("message_ts", String(32)),
-    # The current deadline, the escalation stage it belongs to, and what it does (reject, approve, escalate).
-    Column("deadline_at", DateTime(timezone=True), index=True),
-    Column("stage", Integer, nullable=False, default=0),
-    Column("timeout_action", String(16), nullable=False, default="reject"),
-    Column("decided_at", DateTime(timezone=True)),
-    Column("resumed_at", DateTime(timezone=True)),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-)
-
-approval_actions = Table(
-    "countersign_approval_actions",
-    metadata,
-    Column("approval_id", String(32), ForeignKey(approvals.c.id), primary_key=True),
-    Column("position", Integer, primary_key=True),
-    Column("tool", String(200), nullable=False),
-    Column("args", JSON, nullable=False),
-    Column("description", Text, nullable=False, default=""),
-    Column("allowed_decisions", JSON, nullable=False),
-    Column("args_schema", JSON),
-    Column("result", Text),
-    Column("decision_type", String(16)),
-    Column("decided_by", String(64)),
-    Column("decided_at", DateTime(timezone=True)),
-    Column("edited_args", JSON),
-    Column("decision_message", Text),
-)
-
-# Where an escalated request was re-posted, one row per stage after the first.
-approval_escalations = Table(
-    "countersign_approval_escalations",
-    metadata,
-    Column("approval_id", String(32), ForeignKey(approvals.c.id), primary_key=True),
-    Column("stage", Integer, primary_key=True),
-    Column("channel", String(64), nullable=False),
-    Column("message_ts", String(32)),
-    Column("at", DateTime(timezone=True), nullable=False),
-)
-
-# Approvals toward a quorum: one row per approver and action; the action is decided at the quorum.
-approval_votes = Table(
-    "countersign_approval_votes",
-    metadata,
-    Column("approval_id", String(32), ForeignKey(approvals.c.id), primary_key=True),
-    Column("position", Integer, primary_key=True),
-    Column("user_id", String(64), primary_key=True),
-    Column("at", DateTime(timezone=True), nullable=False),
-)
-
-# Admins' settings from Slack, per "agent" or "agent.tool" (see approvals.admin_settings).
-overrides = Table(
-    "countersign_settings",
-    metadata,
-    Column("scope", String(400), primary_key=True),
-    Column("settings", JSON, nullable=False),
-    Column("updated_by", String(64), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-)
-
-audit_log = Table(
-    "countersign_audit_log",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("event", String(64), nullable=False),
-    Column("approval_id", String(32), index=True),
-    Column("actor", String(64)),
-    Column("detail", JSON, nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False),
-)
+_OWED_STATUSES = [RunStatus.QUEUED.value, RunStatus.RUNNING.value]
+_FINISHED_STATUSES = [RunStatus.DONE.value, RunStatus.FAILED.value]
 
 
 def create_db_engine(url: str) -> Engine:
-    """An engine for the store; SQLite waits for locks (bot and worker share the file) and enforces foreign keys."""
+    """An engine for the store; SQLite waits for locks (bot and workers share the file) and enforces foreign keys."""
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)
     engine = create_engine(url, connect_args={"timeout": 30})
@@ -159,13 +75,13 @@ def create_db_engine(url: str) -> Engine:
     return engine
 
 
-def _action(row: Any, votes: list[str]) -> ProposedAction:
+def _action(row: Mapping[str, Any], votes: list[str]) -> ProposedAction:
     decision = None
     if row["decision_type"] is not None:
         decision = Decision(
             type=row["decision_type"],
             decided_by=row["decided_by"],
-            decided_at=_aware(row["decided_at"]),
+            decided_at=row["decided_at"],
             edited_args=row["edited_args"],
             message=row["decision_message"],
         )
@@ -178,7 +94,29 @@ def _action(row: Any, votes: list[str]) -> ProposedAction:
         decision=decision,
         votes=votes,
         result=row["result"],
+        call_id=row["call_id"],
     )
+
+
+def _run(row: Mapping[str, Any]) -> Run:
+    return Run.model_validate({key: row[key] for key in Run.model_fields if key in row})
+
+
+EXPIRED_MESSAGE = "The request expired: nobody decided before its deadline."
+
+
+def deadline_decision(outcome: str, allowed: list[DecisionType]) -> tuple[DecisionType, str | None]:
+    """What a deadline decides for one call, given what the call allows: going ahead only where Approve is
+    allowed, else the fail-closed "no" the call can take (Reject, else a Reply telling the agent), saying so."""
+    if outcome == "approve" and DecisionType.APPROVE in allowed:
+        return DecisionType.APPROVE, None
+    note = "" if outcome != "approve" else " This call cannot go ahead at a deadline (Approve is not allowed), so it does not run."
+    if DecisionType.REJECT in allowed:
+        return DecisionType.REJECT, EXPIRED_MESSAGE + note
+    if DecisionType.RESPOND in allowed:
+        return DecisionType.RESPOND, EXPIRED_MESSAGE + note + " (This call cannot be rejected, so the agent is told instead.)"
+    # Nothing the agent reads can say no: the run is stopped without resuming it when this is delivered.
+    return DecisionType.REJECT, EXPIRED_MESSAGE + " This call can be neither rejected nor answered, so the run is stopped."
 
 
 class Decided(NamedTuple):
@@ -191,30 +129,30 @@ class Decided(NamedTuple):
     voted: list[int] = []
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; everything we store is UTC.
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
+class ToolCallRecord(NamedTuple):
+    """One journalled tool call: finished (with the result to replay) or not."""
+
+    tool: str
+    finished: bool
+    result: dict[str, Any] | None
+
+
+class Escalated(NamedTuple):
+    """An escalation decided in SQL: the request moved to `stage` and is to be posted in `channel`."""
+
+    approval_id: str
+    stage: int
+    channel: str
 
 
 class ApprovalStore:
-    """Reads and writes runs, approval requests, decisions and audit rows."""
+    """Reads and writes runs, approval requests, decisions, owed work and audit rows."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def create_schema(self) -> None:
-        """Create the tables that do not exist yet (and put SQLite in WAL mode, which the file keeps)."""
-        if self.engine.dialect.name == "sqlite":
-            with self.engine.connect() as conn:
-                # Readers never block the one writer, so the bot and the worker share the file.
-                conn.exec_driver_sql("PRAGMA journal_mode=WAL")
-        metadata.create_all(self.engine)
-
     def warm_up(self) -> None:
-        """Compile the statements a resume job runs first, so jobs forked from this process find them
-        in the engine's cache instead of compiling them again each time."""
+        """Compile the statements a resume job runs first, so jobs find them in the engine's cache."""
         with suppress(ApprovalNotFound):
             self.get("")
         with suppress(KeyError):
@@ -223,12 +161,13 @@ class ApprovalStore:
     # Runs
 
     def create_run(self, run: Run) -> Run:
-        """Record a new run; starting the same thread twice keeps the first record."""
+        """Record a new run (queued: owed to a worker); storing the same thread twice keeps the first record."""
         with self.engine.begin() as conn:
-            if conn.execute(select(runs.c.thread_id).where(runs.c.thread_id == run.thread_id)).first():
-                return self.get_run(run.thread_id, conn)
-            now = utcnow()
-            conn.execute(insert(runs).values(**run.model_dump(), updated_at=now))
+            existing = conn.execute(select(runs).where(runs.c.thread_id == run.thread_id)).mappings().first()
+            if existing is not None:
+                return _run(existing)
+            values = run.model_dump(exclude={"attempts", "outcome_posted_at", "progress_ts"})
+            conn.execute(insert(runs).values(**values, updated_at=utcnow(), attempts=0))
             self._audit(conn, "run_started", None, run.requested_by, {"thread_id": run.thread_id, "agent": run.agent})
         return run
 
@@ -238,7 +177,7 @@ class ApprovalStore:
             row = c.execute(select(runs).where(runs.c.thread_id == thread_id)).mappings().first()
         if row is None:
             raise KeyError(f"no run with thread_id {thread_id!r}")
-        return Run(**{**row, "created_at": _aware(row["created_at"])})
+        return _run(row)
 
     def update_run(self, thread_id: str, **values: Any) -> None:
         """Set fields of a run (status, outcome, where its Slack thread is)."""
@@ -246,6 +185,21 @@ class ApprovalStore:
             values["status"] = RunStatus(values["status"]).value
         with self.engine.begin() as conn:
             conn.execute(update(runs).where(runs.c.thread_id == thread_id).values(**values, updated_at=utcnow()))
+
+    def finish_run(self, thread_id: str, status: RunStatus, outcome: str) -> None:
+        """Record how a run ended; its outcome is then owed to Slack until `outcome_posted`."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(runs)
+                .where(runs.c.thread_id == thread_id)
+                .values(status=status.value, outcome=outcome, attempts=0, next_attempt_at=None, updated_at=utcnow())
+            )
+            self._audit(conn, f"run_{status.value}", None, None, {"thread_id": thread_id})
+
+    def outcome_posted(self, thread_id: str) -> None:
+        """The run's final outcome reached Slack (or had nowhere to go): nothing more is owed."""
+        with self.engine.begin() as conn:
+            conn.execute(update(runs).where(runs.c.thread_id == thread_id).values(outcome_posted_at=utcnow()))
 
     def set_run_thread(self, thread_id: str, channel: str, ts: str) -> None:
         """Remember the Slack thread the run's requests and outcome go to, if none yet."""
@@ -256,12 +210,143 @@ class ApprovalStore:
                 .values(slack_channel=channel, slack_thread_ts=ts, updated_at=utcnow())
             )
 
+    def set_progress_message(self, thread_id: str, ts: str) -> None:
+        """Remember the run's progress message, so later steps update it."""
+        with self.engine.begin() as conn:
+            conn.execute(update(runs).where(runs.c.thread_id == thread_id).values(progress_ts=ts))
+
+    # Leases: one worker at a time takes a thread further
+
+    def claim(self, thread_id: str, owner: str, ttl: timedelta) -> Run | None:
+        """Take the thread's lease for `ttl` if nobody holds a live one; counts an attempt. None if held."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            taken = conn.execute(
+                update(runs)
+                .where(
+                    runs.c.thread_id == thread_id,
+                    or_(runs.c.lease_owner.is_(None), runs.c.lease_expires_at < now, runs.c.lease_owner == owner),
+                )
+                .values(lease_owner=owner, lease_expires_at=now + ttl, attempts=runs.c.attempts + 1)
+            ).rowcount
+            if not taken:
+                return None
+            return self.get_run(thread_id, conn)
+
+    def renew(self, thread_id: str, owner: str, ttl: timedelta) -> bool:
+        """Extend a held lease; False when it was lost (expired and taken by another worker)."""
+        with self.engine.begin() as conn:
+            return bool(
+                conn.execute(
+                    update(runs)
+                    .where(runs.c.thread_id == thread_id, runs.c.lease_owner == owner)
+                    .values(lease_expires_at=utcnow() + ttl)
+                ).rowcount
+            )
+
+    def release(self, thread_id: str, owner: str) -> None:
+        """Give the lease back."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(runs)
+                .where(runs.c.thread_id == thread_id, runs.c.lease_owner == owner)
+                .values(lease_owner=None, lease_expires_at=None)
+            )
+
+    def progressed(self, thread_id: str) -> None:
+        """The run got somewhere (paused, delivered a decision, finished): its attempts start again."""
+        with self.engine.begin() as conn:
+            conn.execute(update(runs).where(runs.c.thread_id == thread_id).values(attempts=0, next_attempt_at=None))
+
+    def failed_attempt(self, thread_id: str, retry_at: datetime, detail: dict[str, Any]) -> None:
+        """An attempt raised: try again no sooner than `retry_at`, and keep the reason in the audit log."""
+        with self.engine.begin() as conn:
+            conn.execute(update(runs).where(runs.c.thread_id == thread_id).values(next_attempt_at=retry_at))
+            self._audit(conn, "attempt_failed", None, None, {"thread_id": thread_id, **detail})
+
+    # What is owed (read by the dispatcher)
+
+    def _lease_free(self, now: datetime) -> Any:
+        return and_(
+            or_(runs.c.lease_owner.is_(None), runs.c.lease_expires_at < now),
+            or_(runs.c.next_attempt_at.is_(None), runs.c.next_attempt_at <= now),
+        )
+
+    def runs_owed(self, now: datetime, limit: int = 500) -> list[str]:
+        """Threads a worker must take further (queued or running, or finished and not told), nobody on them."""
+        owed = or_(
+            runs.c.status.in_(_OWED_STATUSES),
+            and_(runs.c.status.in_(_FINISHED_STATUSES), runs.c.outcome_posted_at.is_(None)),
+        )
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    select(runs.c.thread_id).where(owed, self._lease_free(now)).order_by(runs.c.created_at).limit(limit)
+                ).scalars()
+            )
+
+    def resumes_owed(self, now: datetime, limit: int = 500) -> list[str]:
+        """Decided requests whose decision has not reached the agent, on threads nobody is working on."""
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    select(approvals.c.id)
+                    .join(runs, runs.c.thread_id == approvals.c.thread_id)
+                    .where(
+                        approvals.c.status != Status.PENDING.value,
+                        approvals.c.resumed_at.is_(None),
+                        runs.c.status != RunStatus.FAILED.value,
+                        self._lease_free(now),
+                    )
+                    .order_by(approvals.c.decided_at)
+                    .limit(limit)
+                ).scalars()
+            )
+
+    def other_resumes_owed(self, thread_id: str) -> list[str]:
+        """Decided, not yet resumed requests of one thread (handed on when a worker lets the thread go)."""
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    select(approvals.c.id)
+                    .where(
+                        approvals.c.thread_id == thread_id,
+                        approvals.c.status != Status.PENDING.value,
+                        approvals.c.resumed_at.is_(None),
+                    )
+                    .order_by(approvals.c.decided_at)
+                ).scalars()
+            )
+
+    def next_due(self) -> datetime | None:
+        """The earliest moment something timed falls due: a pending deadline, an unsent reminder, an unposted
+        escalation (due at once)."""
+        with self.engine.connect() as conn:
+            deadline = conn.execute(
+                select(func.min(approvals.c.deadline_at)).where(approvals.c.status == Status.PENDING.value)
+            ).scalar()
+            reminder = conn.execute(
+                select(func.min(approval_reminders.c.due_at))
+                .join(approvals, approvals.c.id == approval_reminders.c.approval_id)
+                .where(
+                    approval_reminders.c.sent_at.is_(None),
+                    approval_reminders.c.stage == approvals.c.stage,
+                    approvals.c.status == Status.PENDING.value,
+                )
+            ).scalar()
+            unposted = conn.execute(
+                select(func.min(approval_escalations.c.at)).where(approval_escalations.c.message_ts.is_(None))
+            ).scalar()
+        moments = [m for m in (deadline, reminder, unposted) if m is not None]
+        return min(moments) if moments else None
+
     # Approval requests
 
     def create_request(self, new: NewApprovalRequest) -> ApprovalRequest:
-        """Store a new pending request for a run's interrupt."""
+        """Store a new pending request for a run's interrupt, with its deadline and the reminders it owes."""
         approval_id = uuid.uuid4().hex
         now = utcnow()
+        deadline = now + new.gate.timeout
         with self.engine.begin() as conn:
             conn.execute(
                 insert(approvals).values(
@@ -272,7 +357,7 @@ class ApprovalStore:
                     agent_message=new.agent_message,
                     gate=new.gate.model_dump(mode="json"),
                     status=Status.PENDING.value,
-                    deadline_at=now + new.gate.timeout,
+                    deadline_at=deadline,
                     stage=0,
                     timeout_action=new.gate.action_at_deadline(0),
                     created_at=now,
@@ -290,17 +375,34 @@ class ApprovalStore:
                         "allowed_decisions": [d.value for d in action.allowed_decisions],
                         "args_schema": action.args_schema,
                         "result": action.result,
+                        "call_id": action.call_id,
                     }
                     for position, action in enumerate(new.actions)
                 ],
             )
+            self._owe_reminders(conn, approval_id, 0, deadline, new.gate.reminders, now)
             self._audit(conn, "request_created", approval_id, None, {"thread_id": new.thread_id})
         return self.get(approval_id)
 
-    def set_message(self, approval_id: str, channel: str, ts: str) -> None:
-        """Remember where the request's Slack message is, so later updates find it."""
+    @staticmethod
+    def _owe_reminders(
+        conn: Connection, approval_id: str, stage: int, deadline: datetime, before: list[timedelta], now: datetime
+    ) -> None:
+        due = sorted({deadline - ahead for ahead in before if deadline - ahead > now})
+        if due:
+            conn.execute(
+                insert(approval_reminders),
+                [{"approval_id": approval_id, "stage": stage, "due_at": at} for at in due],
+            )
+
+    def set_message(self, approval_id: str, channel: str, ts: str, permalink: str | None = None) -> None:
+        """Remember where the request's Slack message is (and its link), so later updates and lists find it."""
         with self.engine.begin() as conn:
-            conn.execute(update(approvals).where(approvals.c.id == approval_id).values(channel=channel, message_ts=ts))
+            conn.execute(
+                update(approvals)
+                .where(approvals.c.id == approval_id)
+                .values(channel=channel, message_ts=ts, permalink=permalink)
+            )
 
     def get(self, approval_id: str) -> ApprovalRequest:
         """One request with its actions (and their decisions) and its run."""
@@ -338,15 +440,17 @@ class ApprovalStore:
             status=row["status"],
             channel=row["channel"],
             message_ts=row["message_ts"],
-            deadline_at=_aware(row["deadline_at"]),
+            permalink=row["permalink"],
+            deadline_at=row["deadline_at"],
             stage=row["stage"],
             escalations=[
-                Escalation(stage=e["stage"], channel=e["channel"], message_ts=e["message_ts"], at=_aware(e["at"]))
+                Escalation(stage=e["stage"], channel=e["channel"], message_ts=e["message_ts"], at=e["at"])
                 for e in escalations
             ],
-            decided_at=_aware(row["decided_at"]),
-            resumed_at=_aware(row["resumed_at"]),
-            created_at=_aware(row["created_at"]),
+            decided_at=row["decided_at"],
+            resumed_at=row["resumed_at"],
+            delivery_started_at=row["delivery_started_at"],
+            created_at=row["created_at"],
         )
 
     def decide(
@@ -357,7 +461,8 @@ class ApprovalStore:
         With a `quorum` above one, an approval is a vote: the action is approved once that many
         distinct people approved it (`AlreadyVoted` for a second vote by the same person). Raises
         `AlreadyDecided` when every targeted action was decided first. The request is complete when
-        its last action is decided; exactly one caller sees `completed`.
+        its last action is decided; exactly one caller sees `completed`, and the resume it owes is
+        committed with it (decided and not resumed).
         """
         with self.engine.begin() as conn:
             # A no-op write on the request row: it serialises deciders of one request (a row lock on
@@ -447,7 +552,34 @@ class ApprovalStore:
                 reached.append(position)
         return [p for p in new if p not in reached], reached
 
-    # Deadlines
+    # Handing decisions to agents
+
+    def start_delivery(self, approval: ApprovalRequest) -> None:
+        """Note that a worker is handing the decision to the agent (kept if an earlier attempt set it)."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(approvals)
+                .where(approvals.c.id == approval.id, approvals.c.delivery_started_at.is_(None))
+                .values(delivery_started_at=now)
+            )
+            conn.execute(
+                update(runs)
+                .where(runs.c.thread_id == approval.thread_id)
+                .values(status=RunStatus.RUNNING.value, updated_at=now)
+            )
+
+    def mark_resumed(self, approval: ApprovalRequest, *, run_continues: bool = True) -> None:
+        """The decision reached the agent (its checkpoint moved past the interrupt): nothing more is owed for it."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            conn.execute(update(approvals).where(approvals.c.id == approval.id).values(resumed_at=now))
+            values: dict[str, Any] = {"attempts": 0, "next_attempt_at": None, "updated_at": now}
+            if run_continues:
+                values["status"] = RunStatus.RUNNING.value
+            conn.execute(update(runs).where(runs.c.thread_id == approval.thread_id).values(**values))
+
+    # Deadlines, escalations and reminders
 
     def expire_due(self, now: datetime, by: str) -> list[str]:
         """Apply every due deadline whose outcome is reject or approve, in one transaction; returns the
@@ -464,80 +596,76 @@ class ApprovalStore:
             due = conn.execute(
                 select(approvals.c.id, approvals.c.timeout_action, approvals.c.deadline_at).where(*is_due)
             ).all()
-            for action in ("reject", "approve"):
-                ids = [row.id for row in due if row.timeout_action == action]
-                if not ids:
-                    continue
-                decision = DecisionType.REJECT if action == "reject" else DecisionType.APPROVE
+            outcome = {row.id: row.timeout_action for row in due}
+            undecided = conn.execute(
+                select(approval_actions.c.approval_id, approval_actions.c.position, approval_actions.c.allowed_decisions).where(
+                    approval_actions.c.approval_id.in_(list(outcome)), approval_actions.c.decision_type.is_(None)
+                )
+            ).all() if due else []
+            said_no: set[str] = set()
+            for row in undecided:
+                kind, message = deadline_decision(outcome[row.approval_id], [DecisionType(d) for d in row.allowed_decisions])
+                if kind is not DecisionType.APPROVE:
+                    said_no.add(row.approval_id)
                 conn.execute(
                     update(approval_actions)
-                    .where(approval_actions.c.approval_id.in_(ids), approval_actions.c.decision_type.is_(None))
-                    .values(
-                        decision_type=decision.value,
-                        decided_by=by,
-                        decided_at=now,
-                        decision_message="The request expired: nobody decided before its deadline."
-                        if decision is DecisionType.REJECT
-                        else None,
-                    )
+                    .where(approval_actions.c.approval_id == row.approval_id, approval_actions.c.position == row.position)
+                    .values(decision_type=kind.value, decided_by=by, decided_at=now, decision_message=message)
                 )
+            for approval_id in outcome:
+                status = Status.EXPIRED if approval_id in said_no or outcome[approval_id] == "reject" else Status.APPROVED
                 conn.execute(
                     update(approvals)
-                    .where(approvals.c.id.in_(ids), approvals.c.status == Status.PENDING.value)
-                    .values(status=(Status.EXPIRED if action == "reject" else Status.APPROVED).value, decided_at=now)
+                    .where(approvals.c.id == approval_id, approvals.c.status == Status.PENDING.value)
+                    .values(status=status.value, decided_at=now)
                 )
-            if due:
-                conn.execute(
-                    insert(audit_log),
-                    [
-                        {
-                            "event": "deadline",
-                            "approval_id": row.id,
-                            "actor": by,
-                            "detail": {"outcome": row.timeout_action, "deadline_at": _aware(row.deadline_at).isoformat()},
-                            "at": now,
-                        }
-                        for row in due
-                    ],
-                )
+            append_audit(
+                conn,
+                [
+                    AuditEntry(
+                        "deadline", row.id, by, {"outcome": row.timeout_action, "deadline_at": row.deadline_at.isoformat()}, now
+                    )
+                    for row in due
+                ],
+            )
         return [row.id for row in due]
 
-    def escalations_due(self, now: datetime) -> list[ApprovalRequest]:
-        """Pending requests whose deadline passed and whose deadline escalates them."""
-        with self.engine.connect() as conn:
-            ids = conn.execute(
-                select(approvals.c.id).where(
-                    approvals.c.status == Status.PENDING.value,
-                    approvals.c.deadline_at <= now,
-                    approvals.c.timeout_action == "escalate",
-                )
-            ).scalars().all()
-        return [self.get(i) for i in ids]
-
-    def escalate(self, approval: ApprovalRequest, channel: str, now: datetime) -> ApprovalRequest | None:
-        """Move a pending request to its next stage with a new deadline; None if it was decided or moved first."""
-        stage = approval.stage + 1
+    def escalate_due(self, now: datetime) -> list[Escalated]:
+        """Move every pending request whose deadline escalates it to its next stage, in one transaction;
+        each gets a new deadline and an escalation row still to be posted."""
+        is_due = (
+            approvals.c.status == Status.PENDING.value,
+            approvals.c.deadline_at <= now,
+            approvals.c.timeout_action == "escalate",
+        )
+        moved: list[Escalated] = []
         with self.engine.begin() as conn:
-            moved = conn.execute(
-                update(approvals)
-                .where(
-                    approvals.c.id == approval.id,
-                    approvals.c.status == Status.PENDING.value,
-                    approvals.c.stage == approval.stage,
+            conn.execute(update(approvals).where(*is_due).values(status=Status.PENDING.value))
+            for row in conn.execute(select(approvals.c.id, approvals.c.stage, approvals.c.gate).where(*is_due)).all():
+                gate = Gate.model_validate(row.gate)
+                stage = row.stage + 1
+                channel = gate.escalation[stage - 1].channel
+                deadline = now + gate.timeout_of(stage)
+                conn.execute(
+                    update(approvals)
+                    .where(approvals.c.id == row.id)
+                    .values(stage=stage, deadline_at=deadline, timeout_action=gate.action_at_deadline(stage))
                 )
-                .values(
-                    stage=stage,
-                    deadline_at=now + approval.gate.timeout_of(stage),
-                    timeout_action=approval.gate.action_at_deadline(stage),
-                )
-            ).rowcount
-            if not moved:
-                return None
-            conn.execute(
-                insert(approval_escalations).values(approval_id=approval.id, stage=stage, channel=channel, at=now)
-            )
-            self._audit(conn, "escalated", approval.id, None, {"stage": stage, "channel": channel})
-        return self.get(approval.id)
+                conn.execute(insert(approval_escalations).values(approval_id=row.id, stage=stage, channel=channel, at=now))
+                self._owe_reminders(conn, row.id, stage, deadline, gate.reminders, now)
+                self._audit(conn, "escalated", row.id, None, {"stage": stage, "channel": channel})
+                moved.append(Escalated(row.id, stage, channel))
+        return moved
+
+    def unposted_escalations(self) -> list[Escalated]:
+        """Escalations decided in SQL whose message is not in Slack yet (this attempt's, or a dead one's)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(approval_escalations.c.approval_id, approval_escalations.c.stage, approval_escalations.c.channel)
+                .where(approval_escalations.c.message_ts.is_(None))
+                .order_by(approval_escalations.c.at)
+            ).all()
+        return [Escalated(row.approval_id, row.stage, row.channel) for row in rows]
 
     def set_escalation_message(self, approval_id: str, stage: int, ts: str) -> None:
         """Remember the message an escalation posted, so decisions update it too."""
@@ -548,38 +676,36 @@ class ApprovalStore:
                 .values(message_ts=ts)
             )
 
-    def pending_deadlines(self) -> list[tuple[str, datetime, int]]:
-        """(id, deadline, stage) of every pending request, for re-scheduling after Redis lost its jobs."""
+    def reminders_due(self, now: datetime) -> list[tuple[str, int, datetime]]:
+        """(request id, stage, due) of unsent reminders that fell due, for requests still pending at that stage."""
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(approvals.c.id, approvals.c.deadline_at, approvals.c.stage).where(
-                    approvals.c.status == Status.PENDING.value, approvals.c.deadline_at.is_not(None)
+                select(approval_reminders.c.approval_id, approval_reminders.c.stage, approval_reminders.c.due_at)
+                .join(approvals, approvals.c.id == approval_reminders.c.approval_id)
+                .where(
+                    approval_reminders.c.sent_at.is_(None),
+                    approval_reminders.c.due_at <= now,
+                    approval_reminders.c.stage == approvals.c.stage,
+                    approvals.c.status == Status.PENDING.value,
                 )
+                .order_by(approval_reminders.c.due_at)
             ).all()
-        return [(row.id, _aware(row.deadline_at), row.stage) for row in rows]  # type: ignore[misc]
+        return [(row.approval_id, row.stage, row.due_at) for row in rows]
 
-    def mark_resumed(self, approval: ApprovalRequest, *, run_continues: bool = True) -> None:
-        """Note that the decision was handed to the agent (so no sweep resumes it again), and its run goes on."""
-        now = utcnow()
+    def reminder_sent(self, approval_id: str, stage: int, due_at: datetime) -> None:
+        """A reminder is in Slack: it is not owed any more."""
         with self.engine.begin() as conn:
-            conn.execute(update(approvals).where(approvals.c.id == approval.id).values(resumed_at=now))
-            if run_continues:
-                conn.execute(
-                    update(runs)
-                    .where(runs.c.thread_id == approval.thread_id)
-                    .values(status=RunStatus.RUNNING.value, updated_at=now)
+            conn.execute(
+                update(approval_reminders)
+                .where(
+                    approval_reminders.c.approval_id == approval_id,
+                    approval_reminders.c.stage == stage,
+                    approval_reminders.c.due_at == due_at,
                 )
-
-    def decided_not_resumed(self) -> list[str]:
-        """Ids of decided requests whose decision never reached the agent (e.g. Redis lost the job)."""
-        with self.engine.connect() as conn:
-            return list(
-                conn.execute(
-                    select(approvals.c.id)
-                    .where(approvals.c.status != Status.PENDING.value, approvals.c.resumed_at.is_(None))
-                    .order_by(approvals.c.decided_at)
-                ).scalars()
+                .values(sent_at=utcnow())
             )
+
+    # Reading requests
 
     def pending(self, limit: int = 50) -> list[ApprovalRequest]:
         """Requests still waiting for a decision, the oldest deadline first."""
@@ -592,6 +718,22 @@ class ApprovalStore:
             ).scalars().all()
         return [self.get(i) for i in ids]
 
+    def pending_summary(self) -> tuple[int, datetime | None]:
+        """How many requests wait for a decision, and when the oldest of them was created."""
+        with self.engine.connect() as conn:
+            count, oldest = conn.execute(
+                select(func.count(), func.min(approvals.c.created_at)).where(approvals.c.status == Status.PENDING.value)
+            ).one()
+        return count, oldest
+
+    def statuses(self, approval_ids: list[str]) -> dict[str, Status]:
+        """The status of each of these requests (one query, for counting what a batch of deadlines did)."""
+        if not approval_ids:
+            return {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(approvals.c.id, approvals.c.status).where(approvals.c.id.in_(approval_ids))).all()
+        return {row.id: Status(row.status) for row in rows}
+
     def requests_for_thread(self, thread_id: str) -> list[ApprovalRequest]:
         """Every request of a run, oldest first."""
         with self.engine.connect() as conn:
@@ -599,6 +741,72 @@ class ApprovalStore:
                 select(approvals.c.id).where(approvals.c.thread_id == thread_id).order_by(approvals.c.created_at)
             ).scalars().all()
         return [self.get(i) for i in ids]
+
+    def decided_before(self, approval: ApprovalRequest) -> list[ApprovalRequest]:
+        """The run's decided requests from before this one, oldest first (the "earlier steps" of its message)."""
+        return [
+            r
+            for r in self.requests_for_thread(approval.thread_id)
+            if r.created_at < approval.created_at and r.id != approval.id and not r.is_pending
+        ]
+
+    def has_requests(self, thread_id: str) -> bool:
+        """True once the run has asked for any approval."""
+        with self.engine.connect() as conn:
+            return bool(conn.execute(select(exists().where(approvals.c.thread_id == thread_id))).scalar())
+
+    # The tool-call journal (at most once, even across a worker's death)
+
+    def tool_call(self, thread_id: str, task: str, tool_call_id: str) -> ToolCallRecord | None:
+        """The journal entry of one call of one task, if it was ever started."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(tool_calls.c.tool, tool_calls.c.finished_at, tool_calls.c.result).where(
+                    tool_calls.c.thread_id == thread_id, tool_calls.c.task == task, tool_calls.c.tool_call_id == tool_call_id
+                )
+            ).first()
+        return None if row is None else ToolCallRecord(row.tool, row.finished_at is not None, row.result)
+
+    def tool_call_started(self, thread_id: str, task: str, tool_call_id: str, tool: str) -> bool:
+        """Journal that a call is about to run; False if it was already journalled (by an earlier attempt)."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(tool_calls).values(
+                        thread_id=thread_id, task=task, tool_call_id=tool_call_id, tool=tool, started_at=utcnow()
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def tool_call_finished(self, thread_id: str, task: str, tool_call_id: str, result: dict[str, Any] | None) -> None:
+        """Journal what a call returned, to replay instead of running it again."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(tool_calls)
+                .where(tool_calls.c.thread_id == thread_id, tool_calls.c.task == task, tool_calls.c.tool_call_id == tool_call_id)
+                .values(finished_at=utcnow(), result=result)
+            )
+
+    def tool_call_forgotten(self, thread_id: str, task: str, tool_call_id: str) -> None:
+        """Drop a journal entry: the call paused (an interrupt inside the tool) before doing anything."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                delete(tool_calls).where(
+                    tool_calls.c.thread_id == thread_id, tool_calls.c.task == task, tool_calls.c.tool_call_id == tool_call_id
+                )
+            )
+
+    def tool_call_uncertain(self, thread_id: str, task: str, tool_call_id: str, tool: str) -> None:
+        """A re-run found the call started and never finished: it is not run again; keep that on record."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(tool_calls)
+                .where(tool_calls.c.thread_id == thread_id, tool_calls.c.task == task, tool_calls.c.tool_call_id == tool_call_id)
+                .values(uncertain_at=utcnow())
+            )
+            self._audit(conn, "tool_call_uncertain", None, None, {"thread_id": thread_id, "tool": tool, "tool_call_id": tool_call_id})
 
     # Audit log
 
@@ -613,13 +821,11 @@ class ApprovalStore:
         if approval_id is not None:
             query = query.where(audit_log.c.approval_id == approval_id)
         with self.engine.connect() as conn:
-            return [AuditEvent(**{**row, "at": _aware(row["at"])}) for row in conn.execute(query).mappings()]
+            return [AuditEvent(**row) for row in conn.execute(query).mappings()]
 
     @staticmethod
     def _audit(conn: Connection, event: str, approval_id: str | None, actor: str | None, detail: dict[str, Any]) -> None:
-        conn.execute(
-            insert(audit_log).values(event=event, approval_id=approval_id, actor=actor, detail=detail, at=utcnow())
-        )
+        append_audit(conn, [AuditEntry(event, approval_id, actor, detail)])
 
     @contextmanager
     def _connect(self, conn: Connection | None) -> Iterator[Connection]:
@@ -628,4 +834,3 @@ class ApprovalStore:
         else:
             with self.engine.connect() as own:
                 yield own
-

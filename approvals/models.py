@@ -139,10 +139,16 @@ class Gate(BaseModel):
 class RunStatus(StrEnum):
     """Where an agent run stands."""
 
-    RUNNING = "running"
-    WAITING = "waiting"
+    QUEUED = "queued"  # stored, not started yet
+    RUNNING = "running"  # a worker owes it progress (or is making it)
+    WAITING = "waiting"  # paused at an approval request
     DONE = "done"
     FAILED = "failed"
+
+    @property
+    def is_owed_work(self) -> bool:
+        """True while a worker still has to take the run further."""
+        return self in (RunStatus.QUEUED, RunStatus.RUNNING)
 
 
 class Run(BaseModel):
@@ -157,9 +163,13 @@ class Run(BaseModel):
     reply_channel: str | None = None
     slack_channel: str | None = None
     slack_thread_ts: str | None = None
-    status: RunStatus = RunStatus.RUNNING
+    status: RunStatus = RunStatus.QUEUED
     outcome: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
+    # Leases taken since the run last made progress (a crash-looping run fails for good past a limit).
+    attempts: int = 0
+    outcome_posted_at: datetime | None = None
+    progress_ts: str | None = None
 
 
 class Decision(BaseModel):
@@ -191,6 +201,8 @@ class ProposedAction(BaseModel):
     votes: list[str] = Field(default_factory=list)
     # For a review after the call ran (Countersign's `interrupt_after`): what the tool returned.
     result: str | None = None
+    # The id of the tool call this action proposes, when the interrupt says which one.
+    call_id: str | None = None
 
 
 class Escalation(BaseModel):
@@ -225,11 +237,15 @@ class ApprovalRequest(NewApprovalRequest):
     status: Status = Status.PENDING
     channel: str | None = None
     message_ts: str | None = None
+    permalink: str | None = None
     deadline_at: datetime | None = None
     stage: int = 0
     escalations: list[Escalation] = Field(default_factory=list)
     decided_at: datetime | None = None
+    # When the decision reached the agent (its checkpoint moved past the interrupt).
     resumed_at: datetime | None = None
+    # When a worker began handing the decision over; set and not resumed: an attempt may have died mid-way.
+    delivery_started_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
     @property

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from datetime import timedelta
-from functools import cached_property
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -69,6 +68,32 @@ class Settings(BaseSettings):
         600, ge=10, validation_alias=AliasChoices("COUNTERSIGN_RUN_TIMEOUT"),
         description="Seconds an agent run or resume job may take before RQ stops it.",
     )
+    usergroup_cache_seconds: float = Field(
+        60.0, ge=0, validation_alias=AliasChoices("COUNTERSIGN_USERGROUP_CACHE_SECONDS"),
+        description="How long user-group members and handles (found or not) are remembered before Slack is asked again.",
+    )
+    lease_seconds: int = Field(
+        10, ge=2, le=300, validation_alias=AliasChoices("COUNTERSIGN_LEASE_SECONDS"),
+        description="How long a worker's claim on a run lasts unless renewed; a dead worker's run is picked "
+        "up again this long after it died.",
+    )
+    dispatch_interval: float = Field(
+        1.0, gt=0, le=60, validation_alias=AliasChoices("COUNTERSIGN_DISPATCH_INTERVAL"),
+        description="Seconds between the dispatcher's passes over what SQL says is owed.",
+    )
+    metrics_port: int = Field(
+        9191, ge=0, le=65535, validation_alias=AliasChoices("COUNTERSIGN_METRICS_PORT"),
+        description="Port of the worker's Prometheus /metrics (0: none); the bot serves /metrics on PORT.",
+    )
+    prometheus_multiproc_dir: str | None = Field(
+        None, validation_alias=AliasChoices("PROMETHEUS_MULTIPROC_DIR"),
+        description="Where the bot and each worker make their Prometheus multiprocess directory (default: the "
+        "temporary directory); each removes its own when it stops.",
+    )
+    max_attempts: int = Field(
+        5, ge=1, le=100, validation_alias=AliasChoices("COUNTERSIGN_MAX_ATTEMPTS"),
+        description="Attempts at taking a run one step further before it fails for good.",
+    )
 
     @field_validator("slack_api_url")
     @classmethod
@@ -96,7 +121,7 @@ class Settings(BaseSettings):
         """The admin user ids and user-group handles."""
         return [entry.strip() for entry in self.countersign_admins.split(",") if entry.strip()]
 
-    @cached_property
+    @property
     def sqlalchemy_url(self) -> str:
         """The database URL with the psycopg 3 driver named, as SQLAlchemy needs it."""
         url = self.database_url

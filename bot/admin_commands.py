@@ -1,4 +1,4 @@
-"""`/countersign` for admins: `timeout`, `escalation`, `pending`, `settings`. Anyone else is refused.
+"""`/countersign` for admins: `timeout`, `escalation`, `pending`, `settings`, `stats`. Anyone else is refused.
 
 Channels, users and user groups arrive escaped, as Slack sends them when the slash command has
 `should_escape: true` (`<#C123|name>`, `<@U123>`, `<!subteam^S123|@handle>`).
@@ -7,6 +7,7 @@ Channels, users and user groups arrive escaped, as Slack sends them when the sla
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -16,14 +17,17 @@ from approvals.admin_settings import SCOPE, AdminSettings, Override
 from approvals.approval_store import ApprovalStore
 from approvals.models import EscalationStage, format_duration, parse_duration
 from approvals.policies import PolicySet
+from approvals.stats import DEFAULT_WINDOWS, approval_stats
 from bot.formatting import approver, escape, slack_date
+from bot.stats_view import stats_message
 from bot.user_groups import UserGroupDirectory
 
 ADMIN_USAGE = """*Admin commands*
 • `/countersign timeout <agent>[.<tool>] <duration> [reject|approve|escalate]`: deadline of new requests, e.g. `timeout payments.refund 15m`
 • `/countersign escalation <agent>[.<tool>] <#channel> <duration> [@group] [; <#channel> <duration> [@group]]…`: escalate at the deadline through these stages; `escalation <scope> off` stops escalating
 • `/countersign pending`: requests waiting for a decision
-• `/countersign settings`: the rules in force"""
+• `/countersign settings`: the rules in force
+• `/countersign stats [<agent>[.<tool>]] [7d|30d]`: approval figures and flags per checkpoint (default 7d)"""
 
 _CHANNEL = re.compile(r"^<#(C[A-Z0-9]+)(?:\|[^>]*)?>$|^(C[A-Z0-9]{2,})$")
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$|^<!subteam\^(S[A-Z0-9]+)(?:\|[^>]*)?>$|^(@[a-z0-9._-]+)$")
@@ -36,7 +40,9 @@ class UsageError(ValueError):
 class AdminCommands:
     """Admin subcommands of `/countersign`: each returns the ephemeral reply."""
 
-    NAMES = ("timeout", "escalation", "pending", "settings")
+    NAMES = ("timeout", "escalation", "pending", "settings", "stats")
+    # The longest window `stats` counts over.
+    MAX_STATS_WINDOW = timedelta(days=366)
 
     def __init__(
         self,
@@ -124,7 +130,33 @@ class AdminCommands:
 
     def _change(self, scope: str, user_id: str, changes: dict[str, Any]) -> str:
         before, after = self.admin_settings.change(scope, user_id, **changes)
-        return f"`{scope}` now: {describe(after)} (was: {describe(before)}). New requests follow it at once."
+        return changed_text(scope, before, after)
+
+    def stats(self, args: str, channel: str | None = None) -> dict[str, Any]:
+        """The reply to `/countersign stats [scope] [window]` (the caller checked the user is an admin):
+        the figures as Block Kit, or the usage line."""
+        try:
+            scope, window = self._stats_args(args.split())
+        except UsageError as error:
+            return {"text": f"{error}\n{ADMIN_USAGE}"}
+        return stats_message(approval_stats(self.store.engine, window, scope), channel=channel)
+
+    def _stats_args(self, words: list[str]) -> tuple[str | None, timedelta]:
+        scope, window = None, DEFAULT_WINDOWS[0]
+        for word in words:
+            try:
+                window = parse_duration(word)
+            except ValueError:
+                if scope is not None:
+                    raise UsageError("`stats` takes at most an agent[.tool] and a window like 7d or 30d.") from None
+                scope = self._scope(word)
+                continue
+            if not timedelta(0) < window <= self.MAX_STATS_WINDOW:
+                raise UsageError(f"`{escape(word)}` is not a window between 1s and {self.MAX_STATS_WINDOW.days}d.")
+        return scope, window
+
+    def _stats(self, words: list[str], user_id: str) -> str:
+        return str(self.stats(" ".join(words))["text"])
 
     def _pending(self, words: list[str], user_id: str) -> str:
         pending = self.store.pending(limit=20)
@@ -132,10 +164,11 @@ class AdminCommands:
             return "Nothing is waiting for a decision."
         lines = []
         for approval in pending:
-            link = self.client.chat_getPermalink(channel=approval.channel, message_ts=approval.message_ts)["permalink"]
             tools = ", ".join(f"`{escape(a.tool)}`" for a in approval.actions)
+            what = f"{escape(approval.run.agent)}: {tools}"
             due = f", due {slack_date(approval.deadline_at)}" if approval.deadline_at else ""
-            lines.append(f"• <{link}|{escape(approval.run.agent)}: {tools}>{due}")
+            # The link the worker stored when it posted the request (no Slack call per line here).
+            lines.append(f"• <{approval.permalink}|{what}>{due}" if approval.permalink else f"• {what}{due}")
         return "*Waiting for a decision:*\n" + "\n".join(lines)
 
     def _settings(self, words: list[str], user_id: str) -> str:
@@ -144,9 +177,11 @@ class AdminCommands:
             when = f" when `{rule.when.source}`" if hasattr(rule.when, "source") else (" when (Python)" if rule.when else "")
             who = ", ".join(approver(a) for a in rule.approvers) or "anyone"
             timeout = format_duration(rule.timeout) if rule.timeout else "default"
+            # What actually happens at the deadline (a soft rule without on_timeout goes ahead, others reject).
+            then = rule.gate().on_timeout
             lines.append(
                 f"{n}. *{escape(rule.label)}*: `{escape(rule.agent)}.{escape(rule.tool)}`{when}: {rule.level.value}, "
-                f"{who}, timeout {timeout} then {rule.on_timeout}"
+                f"{who}, timeout {timeout} then {then}"
             )
         if not self.policies.rules:
             lines.append("_None: every gated call needs a human._")
@@ -160,9 +195,16 @@ class AdminCommands:
         return "\n".join(lines)
 
 
+def changed_text(scope: str, before: Override, after: Override) -> str:
+    """What an admin is told after changing a scope's settings."""
+    return f"`{scope}` now: {describe(after)} (was: {describe(before)}). New requests follow it at once."
+
+
 def describe(override: Override) -> str:
     """One line saying what an override sets."""
     parts = []
+    if override.level is not None:
+        parts.append(f"level {override.level.value}")
     if override.timeout is not None:
         parts.append(f"timeout {format_duration(override.timeout)}")
     if override.on_timeout is not None:

@@ -1,7 +1,9 @@
-"""The Bolt app: buttons, modals and the slash command. Listeners translate; the core decides.
+"""The Bolt app: buttons, modals, the slash command and App Home. Listeners translate; the core decides.
 
-Every listener acks first (Slack allows 3 seconds), then does its work; domain errors are
-turned into words for the clicker in one place, `explain`.
+A click that records a decision is acked only once the decision is committed (record, then ack);
+anything else acks at once. What a click or form refers to is resolved and verified in one place
+(`bot.references`), every failure becomes words for the person in one place (`bot.explain`), and
+no listener lets an error reach Slack as a 500.
 """
 
 from __future__ import annotations
@@ -10,57 +12,41 @@ import functools
 import logging
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from approvals.admin_settings import AdminSettings, Override
 from approvals.approval_store import ApprovalStore
 from approvals.authorization import check_may_decide
-from approvals.errors import (
-    AlreadyDecided,
-    AlreadyVoted,
-    ApprovalNotFound,
-    CountersignError,
-    DeadlinePassed,
-    NotAnApprover,
-)
+from approvals.errors import AlreadyDecided, CountersignError, DeadlinePassed, NotAnApprover
+from approvals.job_queue import JobQueue
 from approvals.models import ApprovalRequest, DecisionType, Level, utcnow
 from approvals.policies import PolicySet
 from approvals.settings import Settings
-from bot.admin_commands import AdminCommands
+from approvals.stats import approval_stats
+from bot import metrics
+from bot.admin_commands import AdminCommands, changed_text
 from bot.args_modal import args_modal
+from bot.calls_modal import CALLS_PER_PAGE, calls_modal
 from bot.confirm_modal import CONFIRM_WORD, confirm_modal, confirmed
-from bot.decisions import Decider
+from bot.decisions import QUEUE_DOWN_NOTE, Decider, Recorded
 from bot.edit_modal import edit_modal, parse_edit_submission
-from bot.formatting import approver, escape, slack_date
+from bot.explain import explain
 from bot.home import NEW_SETTING, home_view
 from bot.ids import ActionId, BlockId, CallbackId
-from bot.metadata import ApprovalRef
+from bot.metadata import ApprovalRef, MetadataSigner, ProposalRef
+from bot.proposal_modal import proposal_modal
+from bot.references import References
 from bot.reject_modal import reject_modal, reject_reason
 from bot.settings_modal import parse_settings_submission, settings_modal
-from bot.request_message import decision_line
 from bot.slash_command import SlashCommand
 from bot.user_groups import UserGroupDirectory
-from countersign.job_queue import JobQueue
 
 log = logging.getLogger(__name__)
-
-
-def _ref_from(body: dict[str, Any]) -> ApprovalRef:
-    """The approval a button (its value) or a modal (its private_metadata) is about."""
-    if body.get("type") == "block_actions":
-        return ApprovalRef.load(body["actions"][0]["value"])
-    return ApprovalRef.load(body["view"]["private_metadata"])
-
-
-def _on_home(body: dict[str, Any]) -> bool:
-    """True for a click on the App Home tab, or a submitted modal that was opened from it."""
-    if body.get("type") == "view_submission":
-        return _ref_from(body).home
-    return (body.get("container") or {}).get("type") == "view"
 
 
 def _where(body: dict[str, Any]) -> str | None:
@@ -68,31 +54,24 @@ def _where(body: dict[str, Any]) -> str | None:
     return container.get("channel_id") or (body.get("channel") or {}).get("id")
 
 
-def explain(error: Exception) -> str:
-    """What to tell the user about a domain error."""
-    if isinstance(error, AlreadyDecided):
-        return f"Nothing changed: {decision_line(error.approval)}"
-    if isinstance(error, ApprovalNotFound):
-        return "Nothing changed: this approval request no longer exists."
-    if isinstance(error, DeadlinePassed):
-        then = error.approval.gate.action_at_deadline(error.approval.stage)
-        outcome = {"reject": "it is being rejected", "approve": "it goes ahead", "escalate": "it is being escalated"}[then]
-        return f"Nothing changed: the deadline passed {slack_date(error.approval.deadline_at)}; {outcome}."
-    if isinstance(error, AlreadyVoted):
-        return (
-            f"Nothing changed: you already approved this; it needs {error.approval.gate.quorum} different "
-            "approvers, so someone else has to approve too."
-        )
-    if isinstance(error, NotAnApprover):
-        gate = error.approval.gate
-        if error.self_approval:
-            return (
-                "Nothing changed: you asked for this run, so someone else has to decide its calls "
-                f"(rule _{escape(gate.rule)}_ does not allow self-approval)."
-            )
-        names = ", ".join(approver(entry) for entry in gate.approvers)
-        return f"Nothing changed: only {names} may decide this request (rule _{escape(gate.rule)}_)."
-    return f"Nothing changed: {error}"
+def _first_input(body: dict[str, Any]) -> str | None:
+    """The block id of a submitted view's first input: where a form-wide error is shown."""
+    values = ((body.get("view") or {}).get("state") or {}).get("values") or {}
+    return next(iter(values), None) if isinstance(values, dict) else None
+
+
+def _unexpected(error: BaseException, what: str) -> str:
+    ref = uuid.uuid4().hex[:8]
+    log.error("unexpected error %s (ref %s)", what, ref, exc_info=error)
+    return f"Something went wrong and nothing changed (ref `{ref}`). Try again, or ask an admin."
+
+
+def _signing_key(settings: Settings) -> str:
+    # Only the bot renders App Home and modals, so any secret the bot alone holds will do.
+    for secret in (settings.slack_signing_secret, settings.slack_app_token, settings.slack_bot_token):
+        if secret is not None:
+            return secret.get_secret_value()
+    return "countersign-unsigned"
 
 
 def create_app(
@@ -101,29 +80,32 @@ def create_app(
     queue: JobQueue,
     client: WebClient,
     policies: PolicySet | None = None,
+    clock: Callable[[], datetime] = utcnow,
 ) -> App:
-    """The Bolt app wired to the store, the job queue, the Slack client and the policy rules (shown to admins)."""
+    """The Bolt app wired to the store, the job queue, the Slack client and the policy rules (shown to admins);
+    `clock` says what time it is (tests move it to a deadline instead of waiting)."""
     app = App(
         client=client,
         signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None,
-        # Ack-first listeners run in Bolt's thread pool after the HTTP response is sent.
+        # Listeners run in Bolt's thread pool; the HTTP answer goes back when they call ack().
         process_before_response=False,
         raise_error_for_unhandled_request=False,
     )
     decider = Decider(store, queue, client, settings.approvals_channel)
-    directory = UserGroupDirectory(client)
+    directory = UserGroupDirectory(client, settings.usergroup_cache_seconds)
     admin_settings = AdminSettings(store.engine)
     admin = AdminCommands(settings.admins, store, admin_settings, policies or PolicySet(), client, directory)
-    slash = SlashCommand(queue, settings, admin)
+    slash = SlashCommand(store, queue, settings, admin)
+    signer = MetadataSigner(_signing_key(settings))
+    references = References(store, signer)
 
-    def load(body: dict[str, Any], intent: DecisionType) -> ApprovalRequest:
+    def load(body: dict[str, Any], intent: DecisionType) -> tuple[ApprovalRef, ApprovalRequest]:
         """The request a click is about, if the targeted actions still wait, accept this kind of
         decision, and the clicker may decide (a refused clicker leaves an audit row)."""
-        ref = _ref_from(body)
-        approval = store.get(ref.approval_id)
+        ref, approval = references.request(body)
         if not approval.is_pending or (ref.action is not None and approval.actions[ref.action].decision):
             raise AlreadyDecided(approval, ref.positions())
-        if approval.deadline_at is not None and approval.deadline_at <= utcnow():
+        if approval.deadline_at is not None and approval.deadline_at <= clock():
             raise DeadlinePassed(approval)
         decider.check_allowed(approval, intent, ref.positions() or approval.undecided())
         user = body["user"]["id"]
@@ -132,7 +114,7 @@ def create_app(
         except NotAnApprover as refused:
             store.audit("click_refused", approval.id, user, {"intent": intent.value, "reason": str(refused)})
             raise
-        return approval
+        return ref, approval
 
     def may_decide(approval: ApprovalRequest, user: str) -> bool:
         try:
@@ -141,110 +123,202 @@ def create_app(
             return False
         return True
 
-    def publish_home(user: str) -> None:
-        """(Re)draw a user's Home tab: what waits on them, and for admins the settings."""
-        waiting = [a for a in store.pending(limit=100) if may_decide(a, user)]
-        settings_rows = admin_settings.all() if admin.is_admin(user) else None
+    def open_view(body: dict[str, Any], view: dict[str, Any]) -> None:
+        """Open a modal for the click (on top of the modal it came from, if any), its references signed so
+        the submission can be trusted."""
+        if (body.get("view") or {}).get("type") == "modal":
+            client.views_push(trigger_id=body["trigger_id"], view=signer.sign_view(view))
+        else:
+            client.views_open(trigger_id=body["trigger_id"], view=signer.sign_view(view))
+
+    def show_calls(view_id: str, approval_id: str, page: int, home: bool) -> None:
+        """Redraw the "all calls" modal (a page turned, or a call decided in it or on top of it)."""
+        view = calls_modal(store.get(approval_id), page, from_home=home)
         try:
-            client.views_publish(user_id=user, view=home_view(waiting, settings_rows))
+            client.views_update(view_id=view_id, view=signer.sign_view(view))
+        except SlackApiError:
+            log.warning("could not redraw the calls of approval %s", approval_id, exc_info=True)
+
+    def publish_home(user: str) -> None:
+        """(Re)draw a user's Home tab: what waits on them, and for admins the settings and the approval figures."""
+        waiting = [a for a in store.pending(limit=100) if may_decide(a, user)]
+        is_admin = admin.is_admin(user)
+        settings_rows = admin_settings.all() if is_admin else None
+        stats = approval_stats(store.engine) if is_admin else None
+        try:
+            client.views_publish(user_id=user, view=signer.sign_view(home_view(waiting, settings_rows, stats)))
         except SlackApiError:
             # A refresh: what it shows is in SQL already, and the next open redraws it.
             log.exception("could not publish the Home tab of %s", user)
 
     def tell(body: dict[str, Any], error: Exception) -> None:
-        """Explain a failed click to the clicker, ephemerally (the one place errors become words)."""
+        """Explain a failed click to the clicker, ephemerally."""
         user = (body.get("user") or {}).get("id")
         channel = _where(body)
         if isinstance(error, CountersignError):
+            metrics.refused(error)
             text = explain(error)
             log.info("click by %s refused: %s", user, error)
         else:
-            ref = uuid.uuid4().hex[:8]
-            log.error("unexpected error (ref %s)", ref, exc_info=error)
-            text = f"Something went wrong and nothing changed (ref `{ref}`). Try again, or ask an admin."
-        if user and channel:
-            client.chat_postEphemeral(channel=channel, user=user, text=text)
-        elif user and _on_home(body):
-            # A click on the Home tab: there is no channel to answer in, so redraw the tab as it is now.
-            publish_home(user)
+            text = _unexpected(error, "handling a click")
+        try:
+            if user and channel:
+                client.chat_postEphemeral(channel=channel, user=user, text=text)
+            elif user and references.on_home(body):
+                # A click on the Home tab: there is no channel to answer in, so redraw the tab as it is now.
+                publish_home(user)
+        except SlackApiError:
+            log.exception("could not tell %s why their click changed nothing", user)
+
+    def once(ack: Ack) -> tuple[Callable[..., None], Callable[[], bool]]:
+        acked = False
+
+        def ack_once(*args: Any, **options: Any) -> None:
+            nonlocal acked
+            if not acked:
+                acked = True
+                ack(*args, **options)
+
+        return ack_once, lambda: acked
 
     def explained(listener: Callable[..., None]) -> Callable[..., None]:
-        """Run a button listener (which acks first), turning any error into words for the clicker.
-
-        Errors must not escape an acked listener: Bolt then replaces the sent ack with a 500.
-        """
+        """Run a button listener, turning any error into words for the clicker; the click is always acked."""
 
         @functools.wraps(listener)
         def run(ack: Ack, body: dict[str, Any], **kwargs: Any) -> None:
+            ack_once, _ = once(ack)
             try:
-                listener(ack=ack, body=body, **kwargs)
-            except Exception as error:  # noqa: BLE001 - every failure is reported to the user
+                listener(ack=ack_once, body=body, **kwargs)
+            except Exception as error:  # noqa: BLE001 - every failure is reported to the clicker
+                ack_once()
                 tell(body, error)
+            finally:
+                ack_once()
 
         return run
+
+    def explained_form(listener: Callable[..., None]) -> Callable[..., None]:
+        """Run a modal's submission listener: any error becomes an inline error on the form (nothing recorded)."""
+
+        @functools.wraps(listener)
+        def run(ack: Ack, body: dict[str, Any], **kwargs: Any) -> None:
+            ack_once, acked = once(ack)
+            try:
+                listener(ack=ack_once, body=body, **kwargs)
+            except Exception as error:  # noqa: BLE001 - every failure is shown on the form
+                if acked():
+                    log.exception("error after a modal was answered")
+                    return
+                text = explain(error) if isinstance(error, CountersignError) else _unexpected(error, "on a form")
+                block = _first_input(body)
+                if block is None:
+                    ack_once()
+                else:
+                    ack_once(response_action="errors", errors={block: text[:150]})
+            finally:
+                ack_once()
+
+        return run
+
+    def after_decision(body: dict[str, Any], recorded: Recorded) -> None:
+        """Once the decision is committed and acked: say so truthfully if the queue was down, update the message."""
+        user = body["user"]["id"]
+        if recorded.handed_over is False:
+            channel = _where(body)
+            try:
+                if channel:
+                    client.chat_postEphemeral(channel=channel, user=user, text=QUEUE_DOWN_NOTE)
+            except SlackApiError:
+                log.exception("could not tell %s their decision waits for the queue", user)
+        decider.announce(recorded.approval)
+        view = body.get("view") or {}
+        if view.get("callback_id") == CallbackId.CALLS_MODAL:
+            # Decided with a button in the "all calls" modal: redraw its page.
+            page = references.ref({"type": "view_submission", "view": view}).page or 0
+            show_calls(view["id"], recorded.approval.id, page, references.on_home(body))
+        elif body.get("type") == "view_submission" and view.get("previous_view_id"):
+            # A form pushed on top of the "all calls" modal: the modal below shows the call's page.
+            ref = references.ref(body)
+            show_calls(view["previous_view_id"], recorded.approval.id, (ref.action or 0) // CALLS_PER_PAGE, ref.home)
+        if references.on_home(body):
+            publish_home(user)
 
     @app.action(ActionId.APPROVE)
     @app.action(ActionId.APPROVE_ALL)
     @explained
-    def on_approve(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        ack()
-        approval = load(body, DecisionType.APPROVE)
+    def on_approve(ack: Ack, body: dict[str, Any]) -> None:
+        ref, approval = load(body, DecisionType.APPROVE)
+        home = references.on_home(body)
         if approval.gate.level is Level.MANUAL:
             # Extra friction: the approval counts once the approver typed CONFIRM.
-            view = confirm_modal(approval, _ref_from(body).action, from_home=_on_home(body))
-            client.views_open(trigger_id=body["trigger_id"], view=view)
+            ack()
+            open_view(body, confirm_modal(approval, ref.action, from_home=home))
             return
-        decider.announce(decider.approve(approval, body["user"]["id"], _ref_from(body).positions()))
-        if _on_home(body):
-            publish_home(body["user"]["id"])
+        recorded = decider.approve(approval, body["user"]["id"], ref.positions())
+        ack()  # only now: the decision is committed
+        after_decision(body, recorded)
 
     @app.action(ActionId.EDIT)
     @explained
-    def on_edit(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    def on_edit(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        approval = load(body, DecisionType.EDIT)
-        view = edit_modal(approval, _ref_from(body).action or 0, from_home=_on_home(body))
-        client.views_open(trigger_id=body["trigger_id"], view=view)
+        ref, approval = load(body, DecisionType.EDIT)
+        open_view(body, edit_modal(approval, ref.action or 0, from_home=references.on_home(body)))
 
     @app.action(ActionId.REJECT)
     @app.action(ActionId.RESPOND)
     @explained
-    def on_reject_or_reply(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    def on_reject_or_reply(ack: Ack, body: dict[str, Any]) -> None:
         ack()
         kind = DecisionType.RESPOND if body["actions"][0]["action_id"] == ActionId.RESPOND else DecisionType.REJECT
-        approval = load(body, kind)
-        view = reject_modal(approval, _ref_from(body).action, kind, from_home=_on_home(body))
-        client.views_open(trigger_id=body["trigger_id"], view=view)
+        ref, approval = load(body, kind)
+        open_view(body, reject_modal(approval, ref.action, kind, from_home=references.on_home(body)))
 
     @app.action(ActionId.VIEW_ARGS)
     @explained
-    def on_view_args(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    def on_view_args(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        approval = store.get(_ref_from(body).approval_id)
-        client.views_open(trigger_id=body["trigger_id"], view=args_modal(approval))
+        _, approval = references.request(body)
+        open_view(body, args_modal(approval))
+
+    @app.action(ActionId.VIEW_CALLS)
+    @explained
+    def on_view_calls(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        _, approval = references.request(body)
+        open_view(body, calls_modal(approval, 0, from_home=references.on_home(body)))
+
+    @app.action(ActionId.CALLS_PAGE)
+    @explained
+    def on_calls_page(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        ref, _ = references.request(body)
+        show_calls(body["view"]["id"], ref.approval_id, ref.page or 0, references.on_home(body))
 
     def submit(ack: Ack, body: dict[str, Any], intent: DecisionType, decide: Any, first_block: str) -> None:
-        """Decide from a modal: inline error on the form if it is too late, else close it."""
+        """Decide from a modal: inline error on the form if it is too late, else close it once committed."""
         try:
             # Decide before closing the modal, so a lost race shows on the form, not silently.
-            decided = decide(load(body, intent))
+            recorded = decide(load(body, intent)[1])
         except CountersignError as error:
+            metrics.refused(error)
             ack(response_action="errors", errors={first_block: explain(error)[:150]})
             return
         ack()
-        decider.announce(decided)
-        if _on_home(body):
-            publish_home(body["user"]["id"])
+        after_decision(body, recorded)
 
     @app.view(CallbackId.EDIT_MODAL)
+    @explained_form
     def on_edit_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         values = view["state"]["values"]
+        first = next(iter(values), BlockId.CONFIRM)
         try:
-            approval = load(body, DecisionType.EDIT)
+            ref, approval = load(body, DecisionType.EDIT)
         except CountersignError as error:
-            ack(response_action="errors", errors={next(iter(values)): explain(error)[:150]})
+            metrics.refused(error)
+            ack(response_action="errors", errors={first: explain(error)[:150]})
             return
-        position = _ref_from(body).action or 0
+        position = ref.action or 0
         edited, errors = parse_edit_submission(approval, position, values)
         if approval.gate.level is Level.MANUAL and not confirmed(values):
             errors[BlockId.CONFIRM] = f"Type {CONFIRM_WORD} to approve with these values."
@@ -252,10 +326,11 @@ def create_app(
             ack(response_action="errors", errors=errors)
             return
         user = body["user"]["id"]
-        submit(ack, body, DecisionType.EDIT, lambda a: decider.edit(a, user, position, edited), next(iter(values)))
+        submit(ack, body, DecisionType.EDIT, lambda a: decider.edit(a, user, position, edited), first)
 
     @app.view(CallbackId.REJECT_MODAL)
     @app.view(CallbackId.RESPOND_MODAL)
+    @explained_form
     def on_reject_or_reply_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         kind = DecisionType.RESPOND if view["callback_id"] == CallbackId.RESPOND_MODAL else DecisionType.REJECT
         text = reject_reason(view["state"]["values"])
@@ -263,36 +338,39 @@ def create_app(
             missing = "Say why, so the agent can answer." if kind is DecisionType.REJECT else "Type your answer."
             ack(response_action="errors", errors={BlockId.REJECT_REASON: missing})
             return
-        positions = _ref_from(body).positions()
+        positions = references.ref(body).positions()
         user = body["user"]["id"]
         submit(ack, body, kind, lambda a: decider.answer(a, user, positions, kind, text), BlockId.REJECT_REASON)
 
     @app.view(CallbackId.CONFIRM_MODAL)
+    @explained_form
     def on_confirm_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         if not confirmed(view["state"]["values"]):
             ack(response_action="errors", errors={BlockId.CONFIRM: f"Type {CONFIRM_WORD} (in capitals) to approve."})
             return
-        positions = _ref_from(body).positions()
+        positions = references.ref(body).positions()
         user = body["user"]["id"]
         submit(ack, body, DecisionType.APPROVE, lambda a: decider.approve(a, user, positions), BlockId.CONFIRM)
 
     @app.event("app_home_opened")
     def on_home_opened(event: dict[str, Any]) -> None:
-        if event.get("tab", "home") == "home":
-            publish_home(event["user"])
+        user = event.get("user")
+        if event.get("tab", "home") == "home" and isinstance(user, str):
+            publish_home(user)
 
     @app.action(ActionId.EDIT_SETTING)
-    def on_edit_setting(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    @explained
+    def on_edit_setting(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        user, scope = body["user"]["id"], body["actions"][0]["value"]
+        user, scope = body["user"]["id"], body["actions"][0].get("value")
         if not admin.is_admin(user):
             log.warning("settings edit by non-admin %s refused", user)
             return
-        scope = None if scope == NEW_SETTING else scope
-        view = settings_modal(scope, admin_settings.get(scope) if scope else Override())
-        client.views_open(trigger_id=body["trigger_id"], view=view)
+        scope = None if scope == NEW_SETTING or not isinstance(scope, str) else scope
+        open_view(body, settings_modal(scope, admin_settings.get(scope) if scope else Override()))
 
     @app.view(CallbackId.SETTINGS_MODAL)
+    @explained_form
     def on_settings_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         user = body["user"]["id"]
         values = view["state"]["values"]
@@ -309,8 +387,56 @@ def create_app(
         publish_home(user)
 
     @app.command("/countersign")
-    def on_command(ack: Ack, command: dict[str, Any]) -> None:
-        ack(**slash.handle(command))
+    def on_command(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
+        try:
+            if not slash.is_admin_command(command):
+                ack(**slash.handle(command))  # quick; a run is stored before this says it started
+                return
+            # Admin commands may read a lot (pending requests, settings): acked first, answered after.
+            ack()
+            respond(**slash.admin_reply(command))
+        except Exception as error:  # noqa: BLE001 - the person who typed it is told, with a reference
+            text = _unexpected(error, "running a slash command")
+            try:
+                ack(response_type="ephemeral", text=text)
+            except Exception:  # noqa: BLE001 - already acked: answer through response_url instead
+                respond(response_type="ephemeral", text=text)
+
+    @app.error
+    def on_error(error: Exception, body: dict[str, Any]) -> None:
+        # Listeners handle their own errors; this is the net beneath them (logged, never shown raw).
+        _unexpected(error, f"in a {body.get('type') or 'request'} listener")
+
+    @app.action(ActionId.PROPOSE_CHANGE)
+    @explained
+    def on_propose_change(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        user = body["user"]["id"]
+        if not admin.is_admin(user):
+            log.warning("settings proposal opened by non-admin %s refused", user)
+            return
+        home = references.on_home(body)
+        ref = ProposalRef.load(body["actions"][0].get("value"))
+        ref = ref.model_copy(update={"home": home, "channel": None if home else _where(body)})
+        open_view(body, proposal_modal(ref, admin_settings.get(ref.scope)))
+
+    @app.view(CallbackId.PROPOSAL_MODAL)
+    @explained_form
+    def on_proposal_confirmed(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        user = body["user"]["id"]
+        if not admin.is_admin(user):
+            ack()  # nothing changes; the modal has no field to show an error on
+            log.warning("settings proposal confirmed by non-admin %s refused", user)
+            return
+        ref = ProposalRef.load(view.get("private_metadata"))
+        before, after = admin_settings.change(ref.scope, user, because=ref.because, level=ref.level)
+        ack()
+        if ref.home:
+            publish_home(user)
+        elif ref.channel:
+            try:
+                client.chat_postEphemeral(channel=ref.channel, user=user, text=changed_text(ref.scope, before, after))
+            except SlackApiError:
+                log.exception("could not tell %s their change of %s is saved", user, ref.scope)
 
     return app
-

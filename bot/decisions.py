@@ -1,20 +1,40 @@
-"""Turning a click or a submitted modal into a decision: record it (first wins), then queue the resume."""
+"""Turning a click or a submitted modal into a decision: record it (first wins), then hand the resume over.
+
+The decision and the resume it owes commit in one transaction, before the click is acked. The
+enqueue after it is the fast path only: when the queue cannot be reached, the dispatcher beside
+the workers delivers the decision as soon as it can, and the clicker is told exactly that.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, NamedTuple
 
+from redis.exceptions import RedisError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from approvals.approval_store import ApprovalStore
 from approvals.errors import DecisionNotAllowed
+from approvals.job_queue import JobQueue
 from approvals.models import ApprovalRequest, Decision, DecisionType
+from bot import metrics
 from bot.outbound import SlackNotifier
-from countersign.job_queue import JobQueue
 
 log = logging.getLogger(__name__)
+
+QUEUE_DOWN_NOTE = (
+    "Your decision is recorded. The job queue cannot be reached right now, so the agent will carry on "
+    "as soon as it is back; there is nothing more to do."
+)
+
+
+class Recorded(NamedTuple):
+    """A committed decision: the request as it now stands, and whether the resume it owes was handed
+    to a worker at once (None when it owes none yet, e.g. other calls still wait)."""
+
+    approval: ApprovalRequest
+    handed_over: bool | None
 
 
 class Decider:
@@ -23,7 +43,7 @@ class Decider:
     def __init__(self, store: ApprovalStore, queue: JobQueue, client: WebClient, approvals_channel: str | None) -> None:
         self.store = store
         self.queue = queue
-        self.notifier = SlackNotifier(client, store, approvals_channel)
+        self.notifier = SlackNotifier(client, approvals_channel)
 
     @staticmethod
     def check_allowed(approval: ApprovalRequest, decision: DecisionType, positions: list[int] | None = None) -> None:
@@ -37,32 +57,37 @@ class Decider:
                 f"edits are off: rule {approval.gate.rule!r} needs {approval.gate.quorum} approvers to approve the same call."
             )
 
-    def decide(self, approval: ApprovalRequest, decision: Decision, positions: list[int] | None = None) -> ApprovalRequest:
+    def decide(self, approval: ApprovalRequest, decision: Decision, positions: list[int] | None = None) -> Recorded:
         """Commit the decision on the targeted actions (all undecided ones when None), or raise
-        `AlreadyDecided`; once every action is decided, enqueue the resume."""
+        `AlreadyDecided`; once every action is decided, hand the resume to a worker."""
         self.check_allowed(approval, decision.type, positions)
         decided = self.store.decide(approval.id, decision, positions, quorum=approval.gate.quorum)
-        if decided.completed:
-            # Committed first, so a lost enqueue loses no decision (the worker's start-up sweep re-queues it).
+        metrics.decided(decision.type, vote_only=not decided.positions)
+        if not decided.completed:
+            return Recorded(decided.approval, None)
+        try:
             self.queue.enqueue_resume(approval.id)
-        return decided.approval
+        except RedisError as error:
+            log.warning("approval %s: decision committed, queue unreachable (%s); the dispatcher will resume it", approval.id, error)
+            return Recorded(decided.approval, False)
+        return Recorded(decided.approval, True)
 
     def announce(self, decided: ApprovalRequest) -> None:
         """Update the request's message: decided actions lose their buttons and say who decided what.
 
         The decision already stands, so a Slack failure here is logged rather than reported as
-        "nothing changed".
+        "nothing changed" (the worker re-renders the message when it delivers the decision).
         """
         try:
-            self.notifier.update_request(decided)
+            self.notifier.update_request(decided, self.store.decided_before(decided))
         except SlackApiError:
             log.exception("approval %s was decided but its message could not be updated", decided.id)
 
-    def approve(self, approval: ApprovalRequest, user_id: str, positions: list[int] | None = None) -> ApprovalRequest:
+    def approve(self, approval: ApprovalRequest, user_id: str, positions: list[int] | None = None) -> Recorded:
         """Approve the proposed calls as they are."""
         return self.decide(approval, Decision(type=DecisionType.APPROVE, decided_by=user_id), positions)
 
-    def edit(self, approval: ApprovalRequest, user_id: str, position: int, edited_args: dict[str, Any]) -> ApprovalRequest:
+    def edit(self, approval: ApprovalRequest, user_id: str, position: int, edited_args: dict[str, Any]) -> Recorded:
         """Approve one call with the approver's arguments."""
         return self.decide(
             approval, Decision(type=DecisionType.EDIT, decided_by=user_id, edited_args=edited_args), [position]
@@ -70,6 +95,6 @@ class Decider:
 
     def answer(
         self, approval: ApprovalRequest, user_id: str, positions: list[int] | None, kind: DecisionType, text: str
-    ) -> ApprovalRequest:
+    ) -> Recorded:
         """Reject the calls with a reason, or reply in their place (`kind` REJECT or RESPOND); the agent reads `text`."""
         return self.decide(approval, Decision(type=kind, decided_by=user_id, message=text), positions)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import jsonschema
 from slack_sdk.models.blocks import (
     Block,
     ContextBlock,
@@ -24,40 +23,68 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from approvals.models import ApprovalRequest, Level
+from bot.edit_values import (
+    ERROR_CHARS,
+    MAX_TEXT_CHARS,
+    UNREADABLE,
+    InvalidValue,
+    clean,
+    parse_integer,
+    parse_json,
+    parse_number,
+    parse_text,
+    schema_problems,
+)
 from bot.formatting import as_text, escape, shorten
 from bot.ids import ActionId, BlockId, CallbackId
 from bot.metadata import ApprovalRef
 
-_MAX_INPUT_CHARS = 3000
+_MAX_INPUT_CHARS = MAX_TEXT_CHARS
 _MAX_INPUTS = 95  # a modal holds 100 blocks; leave room for the context lines
 
 
 def _arg_schema(schema: dict[str, Any] | None, name: str, value: Any) -> dict[str, Any]:
     """The JSON schema of one argument, inferred from its proposed value when the tool has none."""
-    prop = ((schema or {}).get("properties") or {}).get(name)
+    properties = (schema or {}).get("properties")
+    prop = properties.get(name) if isinstance(properties, dict) else None
     if prop:
         return _resolve(prop, schema or {})
     inferred = {bool: "boolean", int: "integer", float: "number", str: "string"}.get(type(value))
     return {"type": inferred} if inferred else {}
 
 
-def _resolve(prop: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
-    # pydantic writes Optional[X] as anyOf [X, null] and enums as $ref to $defs.
-    if "$ref" in prop:
-        ref = prop["$ref"].rsplit("/", 1)[-1]
-        prop = {**(root.get("$defs") or {}).get(ref, {}), **{k: v for k, v in prop.items() if k != "$ref"}}
-    if "anyOf" in prop:
-        non_null = [p for p in prop["anyOf"] if p.get("type") != "null"]
-        if len(non_null) == 1:
-            return {**_resolve(non_null[0], root), "nullable": True}
+def _resolve(prop: Any, root: dict[str, Any], depth: int = 0) -> dict[str, Any]:
+    # pydantic writes Optional[X] as anyOf [X, null] and enums as $ref to $defs; hand-written schemas
+    # may say "type": [X, "null"]. Anything odd (a boolean schema, a $ref cycle) is edited as JSON.
+    if not isinstance(prop, dict) or depth > 8:
+        return {}
+    if isinstance(prop.get("$ref"), str):
+        defs = root.get("$defs")
+        target = defs.get(prop["$ref"].rsplit("/", 1)[-1]) if isinstance(defs, dict) else None
+        rest = {k: v for k, v in prop.items() if k != "$ref"}
+        return _resolve({**target, **rest} if isinstance(target, dict) else rest, root, depth + 1)
+    if isinstance(prop.get("anyOf"), list):
+        non_null = [p for p in prop["anyOf"] if not (isinstance(p, dict) and p.get("type") == "null")]
+        if len(non_null) == 1 and len(prop["anyOf"]) == 2:
+            return {**_resolve(non_null[0], root, depth + 1), "nullable": True}
+    kinds = prop.get("type")
+    if isinstance(kinds, list) and "null" in kinds and len(kinds) == 2:
+        return {**prop, "type": next(k for k in kinds if k != "null"), "nullable": True}
     return prop
 
 
 def _kind(prop: dict[str, Any]) -> str:
-    if "enum" in prop:
+    if isinstance(prop.get("enum"), list) and prop["enum"]:
         return "enum"
     kind = prop.get("type")
     return kind if kind in ("number", "integer", "boolean", "string") else "json"
+
+
+def _argument_names(schema: dict[str, Any] | None, args: dict[str, Any]) -> list[str]:
+    """The arguments the modal offers, in order: the schema's properties, then any other proposed ones."""
+    properties = (schema or {}).get("properties")
+    declared = list(properties) if isinstance(properties, dict) else []
+    return list(dict.fromkeys([*declared, *args]))[:_MAX_INPUTS]
 
 
 def _element(kind: str, prop: dict[str, Any], value: Any) -> Any:
@@ -95,7 +122,7 @@ def edit_modal(approval: ApprovalRequest, position: int = 0, *, from_home: bool 
     schema = action.args_schema
     # Without a schema every proposed argument is kept required; with one, the schema says.
     required = set(schema.get("required", [])) if schema else set(action.args)
-    names = list(dict.fromkeys([*((schema or {}).get("properties") or {}), *action.args]))
+    names = _argument_names(schema, action.args)
     blocks: list[Block] = [
         ContextBlock(
             elements=[
@@ -105,7 +132,7 @@ def edit_modal(approval: ApprovalRequest, position: int = 0, *, from_home: bool 
             ]
         )
     ]
-    for name in names[:_MAX_INPUTS]:
+    for name in names:
         prop = _arg_schema(schema, name, action.args.get(name))
         kind = _kind(prop)
         description = prop.get("description")
@@ -138,79 +165,84 @@ def edit_modal(approval: ApprovalRequest, position: int = 0, *, from_home: bool 
     return view.to_dict()
 
 
-def _element_value(element: dict[str, Any]) -> str | None:
-    if element.get("type") == "static_select":
+def _submitted(kind: str, state: Any) -> str | None:
+    """The raw text Slack sent for one input (None when left empty), read where its element keeps it."""
+    if state is None:
+        return None
+    if not isinstance(state, dict):
+        raise InvalidValue(UNREADABLE)
+    element = state.get(ActionId.ARG_VALUE)
+    if element is None:
+        return None
+    if not isinstance(element, dict):
+        raise InvalidValue(UNREADABLE)
+    if kind in ("boolean", "enum"):
         selected = element.get("selected_option")
-        return selected["value"] if selected else None
-    value = element.get("value")
-    return None if value is None or value == "" else value
-
-
-def _parse(kind: str, raw: str) -> Any:
-    if kind in ("boolean", "enum", "json"):
-        return json.loads(raw)
-    if kind in ("integer", "number"):
-        try:
-            return int(raw)  # a whole number keeps every digit; float() keeps about 16
-        except ValueError:
-            number = float(raw)
-        if kind == "integer":
-            if not number.is_integer():
-                raise ValueError
-            return int(number)
-        return int(number) if number.is_integer() and "." not in raw else number
+        if selected is None:
+            return None
+        raw = selected.get("value") if isinstance(selected, dict) else None
+    else:
+        raw = element.get("value")
+        if raw is None or raw == "":
+            return None
+    if not isinstance(raw, str):
+        raise InvalidValue(UNREADABLE)
     return raw
 
 
-_PARSE_ERRORS = {
-    "integer": "Enter a whole number.",
-    "number": "Enter a number.",
-    "json": "Enter valid JSON (e.g. {\"key\": \"value\"} or [1, 2]).",
-    "boolean": "Choose true or false.",
-    "enum": "Choose one of the options.",
-}
+def _parse(kind: str, raw: str) -> Any:
+    if kind == "integer":
+        return parse_integer(raw)
+    if kind == "number":
+        return parse_number(raw)
+    if kind == "string":
+        return parse_text(raw)
+    value = parse_json(raw)  # a select's option value is JSON too (see _element), and as hostile as any text
+    if kind == "boolean" and not isinstance(value, bool):
+        raise InvalidValue("Choose true or false.")
+    return value
+
+
+def _effective_schema(schema: dict[str, Any] | None, args: dict[str, Any]) -> dict[str, Any]:
+    """The tool's schema; without one, the types of the proposed values, every proposed argument required
+    (as the modal marks them)."""
+    if schema is not None:
+        return schema
+    properties = {name: _arg_schema(None, name, value) for name, value in args.items()}
+    return {"type": "object", "properties": properties, "required": list(args)}
 
 
 def parse_edit_submission(
-    approval: ApprovalRequest, position: int, values: dict[str, dict[str, dict[str, Any]]]
+    approval: ApprovalRequest, position: int, values: Any
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """The edited arguments of action `position` from a submitted Edit modal, and inline errors by block id (empty when valid)."""
+    """The edited arguments of action `position` from a submitted Edit modal, and inline errors by block id
+    (empty when valid).
+
+    Only the arguments the modal offers are read; each is parsed strictly for its kind (see
+    `bot.edit_values`), then all of them are checked against the tool's schema. Nothing raises for
+    any `values`, however tampered: every problem is an inline error on its argument's block, and
+    arguments come back only when there is no error, ready to store and hand to the tool.
+    """
     action = approval.actions[position]
     schema = action.args_schema
+    names = _argument_names(schema, action.args)
+    state = values if isinstance(values, dict) else {}
     edited: dict[str, Any] = {}
     errors: dict[str, str] = {}
-    for block_id, actions in values.items():
-        name = BlockId.arg_name(block_id)
-        element = actions.get(ActionId.ARG_VALUE)
-        if name is None or element is None:
-            continue
-        raw = _element_value(element)
-        if raw is None:
-            continue
+    for name in names:
+        block_id = BlockId.for_arg(name)
         kind = _kind(_arg_schema(schema, name, action.args.get(name)))
         try:
-            edited[name] = _parse(kind, raw)
-        except ValueError:
-            errors[block_id] = _PARSE_ERRORS.get(kind, "This value is not valid.")
-    if schema and not errors:
-        validator = jsonschema.Draft202012Validator(schema)
-        for error in validator.iter_errors(edited):
-            name = str(error.path[0]) if error.path else _missing_property(error)
-            block_id = BlockId.for_arg(name) if name else next(iter(values), "")
-            errors.setdefault(block_id, shorten(_friendly(error), 150))
-    return edited, errors
-
-
-def _missing_property(error: jsonschema.ValidationError) -> str | None:
-    if error.validator == "required" and isinstance(error.instance, dict):
-        missing = [p for p in error.validator_value if p not in error.instance]
-        return missing[0] if missing else None
-    return None
-
-
-def _friendly(error: jsonschema.ValidationError) -> str:
-    if error.validator == "required":
-        return "This value is required."
-    if error.validator == "type":
-        return f"Expected {error.validator_value}."
-    return error.message
+            raw = _submitted(kind, state.get(block_id))
+            if raw is not None:
+                edited[name] = _parse(kind, raw)
+        except InvalidValue as problem:
+            errors[block_id] = problem.message
+    for argument, message in schema_problems(_effective_schema(schema, action.args), edited):
+        if argument in names:
+            errors.setdefault(BlockId.for_arg(argument), message)
+        else:
+            # A problem of the whole call, or of an argument the modal has no input for: shown on the first input.
+            first = BlockId.for_arg(names[0] if names else argument or "")
+            errors.setdefault(first, shorten(f"{clean(argument)}: {message}" if argument else message, ERROR_CHARS))
+    return (edited, {}) if not errors else ({}, errors)

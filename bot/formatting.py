@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Any
 
 ELLIPSIS = "…"
 
 
+# C0 control characters (but tab and newline) and DEL shown as Unicode's control pictures (U+2400...),
+# so a NUL or a bell in an argument is seen, not swallowed or acted on.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_VISIBLE = {code: 0x2400 + code for code in range(0x20) if chr(code) not in "\t\n"} | {0x7F: 0x2421}
+
+
+def visible(text: str) -> str:
+    """`text` with control characters shown as symbols and lone surrogates as U+FFFD (Slack can't carry them)."""
+    return _SURROGATE.sub("\ufffd", text.translate(_VISIBLE))
+
+
 def escape(text: str) -> str:
-    """Escape the three characters Slack's mrkdwn treats as markup."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Text from agents, tools and people made safe for Slack's mrkdwn: `&`, `<` and `>` escaped (so nothing
+    in it can mention, link or spoof), control characters shown visibly."""
+    return visible(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def shorten(text: str, limit: int) -> str:

@@ -1,5 +1,5 @@
 """The App Home tab: the requests waiting on this user, with the same buttons; for admins, the
-settings set in Slack with a way to change them."""
+settings set in Slack with a way to change them, and the approval figures of the last days."""
 
 from __future__ import annotations
 
@@ -19,18 +19,24 @@ from slack_sdk.models.views import View
 
 from approvals.admin_settings import ScopedOverride
 from approvals.models import ApprovalRequest
+from approvals.stats import StatsReport
 from bot.admin_commands import describe
 from bot.formatting import approver, as_code, escape, mention, shorten, slack_date
 from bot.ids import ActionId, BlockId
 from bot.request_message import decision_buttons
+from bot.stats_view import stats_home_blocks
 
 # The "Add a setting" button's value; an existing setting's button carries its scope.
 NEW_SETTING = "+new"
 HOME_REQUESTS = 15  # a Home tab holds 100 blocks; each request takes up to 5
+HOME_MAX_BLOCKS = 100
 
 
-def home_view(waiting: list[ApprovalRequest], settings: list[ScopedOverride] | None) -> dict[str, Any]:
-    """The Home tab: requests waiting on the user; with `settings` (admins only), the settings section."""
+def home_view(
+    waiting: list[ApprovalRequest], settings: list[ScopedOverride] | None, stats: StatsReport | None = None
+) -> dict[str, Any]:
+    """The Home tab: requests waiting on the user; with `settings` and `stats` (admins only), the settings
+    section and the approval figures (in the blocks left)."""
     blocks: list[Block] = [HeaderBlock(text="Waiting on you")]
     if not waiting:
         blocks.append(SectionBlock(text=MarkdownTextObject(text="_Nothing is waiting for your decision._")))
@@ -41,6 +47,8 @@ def home_view(waiting: list[ApprovalRequest], settings: list[ScopedOverride] | N
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=more)]))
     if settings is not None:
         blocks.extend(_settings_blocks(settings))
+    if stats is not None:
+        blocks.extend(stats_home_blocks(stats, HOME_MAX_BLOCKS - len(blocks)))
     return View(type="home", blocks=blocks).to_dict()
 
 

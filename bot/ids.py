@@ -14,11 +14,14 @@ class ActionId(StrEnum):
     REJECT = "countersign.reject"
     RESPOND = "countersign.respond"
     VIEW_ARGS = "countersign.view_args"
+    VIEW_CALLS = "countersign.view_calls"
+    CALLS_PAGE = "countersign.calls_page"
     ARG_VALUE = "countersign.arg_value"
     REJECT_REASON = "countersign.reject_reason"
     CONFIRM = "countersign.confirm"
     EDIT_SETTING = "countersign.edit_setting"
     SETTING_VALUE = "countersign.setting_value"
+    PROPOSE_CHANGE = "countersign.propose_change"
 
 
 class CallbackId(StrEnum):
@@ -29,7 +32,9 @@ class CallbackId(StrEnum):
     RESPOND_MODAL = "countersign.respond_modal"
     CONFIRM_MODAL = "countersign.confirm_modal"
     ARGS_MODAL = "countersign.args_modal"
+    CALLS_MODAL = "countersign.calls_modal"
     SETTINGS_MODAL = "countersign.settings_modal"
+    PROPOSAL_MODAL = "countersign.proposal_modal"
 
 
 class BlockId(StrEnum):
@@ -40,10 +45,12 @@ class BlockId(StrEnum):
     REJECT_REASON = "countersign.reject_reason"
     CONFIRM = "countersign.confirm"
     ARG_PREFIX = "countersign.arg:"
+    CALLS_PAGES = "countersign.calls_pages"
     SETTING_SCOPE = "countersign.setting_scope"
     SETTING_CHANNEL = "countersign.setting_channel"
     SETTING_TIMEOUT = "countersign.setting_timeout"
     SETTING_ON_TIMEOUT = "countersign.setting_on_timeout"
+    SETTING_LEVEL = "countersign.setting_level"
 
     @classmethod
     def for_arg(cls, name: str) -> str:

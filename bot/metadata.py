@@ -1,8 +1,20 @@
-"""What buttons and modals carry back to the app: ids only, as small pydantic models."""
+"""What buttons and modals carry back to the app: ids only, as a small pydantic model, and where the bot
+alone renders them (App Home, modals) signed, so a value edited on the way back names nothing else."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+import hashlib
+import hmac
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from approvals.errors import CountersignError
+from approvals.models import Level
+
+
+class BadReference(CountersignError):
+    """A button value or modal metadata that is not one the app rendered (garbage, tampered, out of range)."""
 
 
 class ApprovalRef(BaseModel):
@@ -11,11 +23,15 @@ class ApprovalRef(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    approval_id: str
+    approval_id: str = Field(min_length=1, max_length=64)
     # The action's position; None means every action still undecided (one action, or "Approve all").
-    action: int | None = None
+    action: int | None = Field(None, ge=0)
     # A modal opened from the App Home tab: deciding in it redraws the tab.
     home: bool = False
+    # A page of the "all calls" modal.
+    page: int | None = Field(None, ge=0)
+    # The bot's signature over the fields above (App Home buttons and modal metadata).
+    sig: str | None = None
 
     def positions(self) -> list[int] | None:
         """The targeted action positions, as the store takes them."""
@@ -26,6 +42,90 @@ class ApprovalRef(BaseModel):
         return self.model_dump_json(exclude_defaults=True)
 
     @classmethod
-    def load(cls, raw: str) -> ApprovalRef:
-        """Parse what `dump` wrote (from a button value or a view's private_metadata)."""
-        return cls.model_validate_json(raw)
+    def load(cls, raw: Any) -> ApprovalRef:
+        """Parse what `dump` wrote (from a button value or a view's private_metadata); `BadReference` otherwise."""
+        if not isinstance(raw, str) or len(raw) > 3000:
+            raise BadReference("this button or form does not name a request")
+        try:
+            return cls.model_validate_json(raw)
+        except ValidationError:
+            raise BadReference("this button or form does not name a request") from None
+
+
+class MetadataSigner:
+    """Signs and checks references with a key only the bot holds (derived from its signing secret)."""
+
+    def __init__(self, secret: str) -> None:
+        self._key = hmac.new(secret.encode(), b"countersign metadata v1", hashlib.sha256).digest()
+
+    def _mac(self, ref: ApprovalRef) -> str:
+        content = ref.model_copy(update={"sig": None}).dump()
+        return hmac.new(self._key, content.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def sign(self, ref: ApprovalRef) -> ApprovalRef:
+        """The reference with its signature."""
+        return ref.model_copy(update={"sig": self._mac(ref)})
+
+    def verify(self, ref: ApprovalRef) -> ApprovalRef:
+        """The reference, if the bot signed it; `BadReference` otherwise."""
+        if ref.sig is None or not hmac.compare_digest(ref.sig, self._mac(ref)):
+            raise BadReference("this button or form was not rendered for this request")
+        return ref
+
+    def sign_view(self, view: dict[str, Any]) -> dict[str, Any]:
+        """A view (modal or Home tab) whose metadata and button values referring to requests are signed."""
+        signed = dict(view)
+        if signed.get("private_metadata"):
+            signed["private_metadata"] = self._signed_text(signed["private_metadata"])
+        signed["blocks"] = [self._signed_block(block) for block in view.get("blocks", [])]
+        return signed
+
+    def _signed_block(self, block: dict[str, Any]) -> dict[str, Any]:
+        elements = [
+            {**e, "value": self._signed_text(e["value"])} if isinstance(e, dict) and "value" in e else e
+            for e in block.get("elements", [])
+        ] if "elements" in block else None
+        accessory = block.get("accessory")
+        if isinstance(accessory, dict) and "value" in accessory:
+            accessory = {**accessory, "value": self._signed_text(accessory["value"])}
+        signed = dict(block)
+        if elements is not None:
+            signed["elements"] = elements
+        if accessory is not None:
+            signed["accessory"] = accessory
+        return signed
+
+    def _signed_text(self, raw: str) -> str:
+        try:
+            ref = ApprovalRef.model_validate_json(raw)
+        except ValidationError:
+            return raw  # not a request reference (a settings scope, a page marker)
+        return self.sign(ref).dump()
+
+
+class ProposalRef(BaseModel):
+    """A settings change proposed from a stats flag: a button's `value`, then the confirmation modal's
+    `private_metadata` (with where the button was, to answer there)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    scope: str
+    level: Level
+    because: str = Field(max_length=300)
+    # Where the admin clicked: the App Home tab (redrawn after), or a channel (answered ephemerally).
+    home: bool = False
+    channel: str | None = None
+
+    def dump(self) -> str:
+        """The compact JSON Slack stores for us."""
+        return self.model_dump_json(exclude_defaults=True)
+
+    @classmethod
+    def load(cls, raw: Any) -> ProposalRef:
+        """Parse what `dump` wrote; `BadReference` otherwise."""
+        if not isinstance(raw, str) or len(raw) > 3000:
+            raise BadReference("this button or form does not name a change")
+        try:
+            return cls.model_validate_json(raw)
+        except ValidationError:
+            raise BadReference("this button or form does not name a change") from None

@@ -28,13 +28,16 @@ from approvals.models import (
     ProposedAction,
     Status,
 )
-from bot.formatting import approver, as_code, escape, mention, quote, shorten, slack_date
+from bot.formatting import approver, as_code, escape, mention, quote, shorten, slack_date, visible
 from bot.ids import ActionId, BlockId
 from bot.metadata import ApprovalRef
 
 # An argument shown inline is cut here; "View full arguments" shows it whole.
 ARG_PREVIEW_CHARS = 300
 _FIELDS_PER_SECTION = 10
+# Slack refuses a message of more than 50 blocks; past that, calls are shown as rows.
+MAX_MESSAGE_BLOCKS = 50
+COMPACT_ROWS = 10
 _QUOTE_CHARS = 1500
 
 
@@ -42,16 +45,44 @@ def request_message(approval: ApprovalRequest, earlier: list[ApprovalRequest] | 
     """`text` and `blocks` for `chat.postMessage` / `chat.update` of this request in its current state;
     `earlier` are the run's previous requests, listed so approvers see the steps already decided."""
     blocks: list[Block] = [
-        HeaderBlock(text=shorten(f"{_status_emoji(approval.status)} {_headline(approval)}", 150)),
+        HeaderBlock(text=shorten(f"{_status_emoji(approval.status)} {visible(_headline(approval))}", 150)),
         *_context_blocks(approval),
         *_earlier_steps(earlier or []),
     ]
+    blocks.extend(_protocol_note(approval))
+    calls: list[Block] = []
     for position, action in enumerate(approval.actions):
-        blocks.append(DividerBlock())
-        blocks.extend(_action_blocks(approval, position, action))
-    blocks.append(DividerBlock())
-    blocks.extend(_footer_blocks(approval))
-    return {"text": _fallback_text(approval), "blocks": [block.to_dict() for block in blocks]}
+        calls.append(DividerBlock())
+        calls.extend(_action_blocks(approval, position, action))
+    footer = [DividerBlock(), *_footer_blocks(approval, compact=False)]
+    if len(blocks) + len(calls) + len(footer) > MAX_MESSAGE_BLOCKS:
+        # Too many calls for one message: a row each, the first few shown, all of them in a modal.
+        calls = [DividerBlock(), *compact_rows(approval)]
+        footer = [DividerBlock(), *_footer_blocks(approval, compact=True)]
+    return {"text": _fallback_text(approval), "blocks": [block.to_dict() for block in [*blocks, *calls, *footer]]}
+
+
+def call_row(position: int, action: ProposedAction) -> str:
+    """One call on one line: its number, tool, arguments (shortened) and where it stands."""
+    state = action_decision_line(action) if action.decision else ":hourglass_flowing_sand: waiting"
+    return f"{position + 1}. `{escape(action.tool)}` {as_code(action.args, 100)[0]}: {state}"
+
+
+def compact_rows(approval: ApprovalRequest) -> list[Block]:
+    """The calls of a request too big for one message: a summary, and the first rows."""
+    counts: dict[str, int] = {}
+    for action in approval.actions:
+        key = action.decision.type.value if action.decision else "waiting"
+        counts[key] = counts.get(key, 0) + 1
+    summary = ", ".join(f"{n} {key}" for key, n in counts.items())
+    rows = [call_row(p, a) for p, a in enumerate(approval.actions[:COMPACT_ROWS])]
+    more = len(approval.actions) - COMPACT_ROWS
+    if more > 0:
+        rows.append(f"…and {more} more: *View all calls* shows each, with its own buttons.")
+    return [
+        SectionBlock(text=MarkdownTextObject(text=shorten(f"*{len(approval.actions)} calls* ({summary})", 3000))),
+        SectionBlock(text=MarkdownTextObject(text=shorten("\n".join(rows), 3000))),
+    ]
 
 
 def _headline(approval: ApprovalRequest) -> str:
@@ -80,7 +111,7 @@ def _status_emoji(status: Status) -> str:
 
 def _fallback_text(approval: ApprovalRequest) -> str:
     # Notifications and screen readers show this, not the blocks.
-    return shorten(f"{_headline(approval)} (requested by {mention(approval.run.requested_by)})", 3000)
+    return shorten(f"{escape(_headline(approval))} (requested by {mention(approval.run.requested_by)})", 3000)
 
 
 def _context_blocks(approval: ApprovalRequest) -> list[Block]:
@@ -99,6 +130,28 @@ def _context_blocks(approval: ApprovalRequest) -> list[Block]:
             )
         )
     return blocks
+
+
+_UNDECLARED_NOTE = (
+    ":warning: Countersign cannot tell how `{agent}` reads an answer to this pause, so it does not guess: "
+    "*Reject stops the run without resuming the agent* (nothing after its pause runs, and it is not told why), "
+    "and Approve resumes it with `{{\"type\": \"approve\"}}`. To answer it properly, declare how it reads "
+    "answers in the agent registry, e.g. `agent(graph, resume=\"boolean\")` (README: Resume protocols)."
+)
+
+
+def _protocol_note(approval: ApprovalRequest) -> list[Block]:
+    """What the approver should know about how this agent reads their answer."""
+    protocol = approval.kind.partition(":")[2] if approval.kind.startswith("interrupt") else ""
+    if protocol == "undeclared":
+        text = _UNDECLARED_NOTE.format(agent=escape(approval.run.agent))
+    elif protocol in ("boolean", "string") and len(approval.actions) > 1:
+        text = "This agent reads one answer for all these calls: rejecting any of them rejects them all."
+    elif protocol in ("boolean", "string"):
+        text = "This agent reads a yes or a no: a reason you give is kept here, not passed to it."
+    else:
+        return []
+    return [ContextBlock(elements=[MarkdownTextObject(text=text)])]
 
 
 _EARLIER_SHOWN = 10
@@ -186,9 +239,10 @@ def _was_shortened(approval: ApprovalRequest) -> bool:
     return any(as_code(value, ARG_PREVIEW_CHARS)[1] for value in values)
 
 
-def _footer_blocks(approval: ApprovalRequest) -> list[Block]:
+def _footer_blocks(approval: ApprovalRequest, *, compact: bool) -> list[Block]:
     buttons: list[ButtonElement] = []
     undecided = approval.undecided()
+    whole = ApprovalRef(approval_id=approval.id).dump()
     if approval.is_pending and len(undecided) > 1 and all(
         DecisionType.APPROVE in approval.actions[p].allowed_decisions for p in undecided
     ):
@@ -196,16 +250,20 @@ def _footer_blocks(approval: ApprovalRequest) -> list[Block]:
             ButtonElement(
                 text=f"Approve all {len(undecided)}",
                 action_id=ActionId.APPROVE_ALL,
-                value=ApprovalRef(approval_id=approval.id).dump(),
+                value=whole,
                 style="primary",
             )
         )
-    if _was_shortened(approval):
-        buttons.append(
-            ButtonElement(
-                text="View full arguments", action_id=ActionId.VIEW_ARGS, value=ApprovalRef(approval_id=approval.id).dump()
+    if compact:
+        if approval.is_pending and undecided and all(
+            DecisionType.REJECT in approval.actions[p].allowed_decisions for p in undecided
+        ):
+            buttons.append(
+                ButtonElement(text=f"Reject all {len(undecided)}", action_id=ActionId.REJECT, value=whole, style="danger")
             )
-        )
+        buttons.append(ButtonElement(text="View all calls", action_id=ActionId.VIEW_CALLS, value=whole))
+    elif _was_shortened(approval):
+        buttons.append(ButtonElement(text="View full arguments", action_id=ActionId.VIEW_ARGS, value=whole))
     blocks: list[Block] = [ActionsBlock(block_id=BlockId.REQUEST_BUTTONS, elements=buttons)] if buttons else []
     timing = _escalation_lines(approval)
     if approval.is_pending and approval.deadline_at is not None:
@@ -275,7 +333,10 @@ def action_decision_line(action: ProposedAction) -> str:
     if decision.decided_by == DEADLINE_DECIDER:
         if decision.type is DecisionType.APPROVE:
             return f"{_status_emoji(Status.APPROVED)} *Approved at its deadline* {when}: nobody objected in time."
-        return f"{_status_emoji(Status.EXPIRED)} *Expired* {when}: nobody decided before the deadline."
+        line = f"{_status_emoji(Status.EXPIRED)} *Expired* {when}: nobody decided before the deadline."
+        # Where the call could not take the rule's outcome, the deadline's own words say what it did instead.
+        extra = (decision.message or "").removeprefix("The request expired: nobody decided before its deadline.").strip()
+        return f"{line} {escape(extra)}" if extra else line
     if decision.decided_by == POLICY_DECIDER:
         return f"{_status_emoji(Status.APPROVED)} *Approved by policy* {when}."
     if decision.type is DecisionType.APPROVE:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -11,16 +12,20 @@ from redis import Redis
 from slack_bolt import App, BoltContext
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
+from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
 from slack_bolt.request import BoltRequest
 from slack_bolt.request.internals import build_context
-from slack_bolt.response import BoltResponse
 
 from approvals.approval_store import ApprovalStore, create_db_engine
+from approvals.job_queue import JobQueue
 from approvals.policies import PolicyError, load_policies
+from approvals.prometheus import process_exited, scrape_registry, serve
+from approvals.schema import SchemaNotCurrent, check_schema
 from approvals.settings import Settings
+from bot import metrics
 from bot.app import create_app
+from bot.inbound import MAX_BODY_BYTES, Refused, check, parse
 from bot.slack_client import create_slack_client
-from countersign.job_queue import JobQueue
 
 log = logging.getLogger(__name__)
 
@@ -41,16 +46,61 @@ def _bolt_request(raw_body: str, query: Any, headers: Any) -> BoltRequest:
 
 
 class CountersignRequestHandler(SlackRequestHandler):
-    """Bolt's WSGI adapter with the form-body fix above and a health check at /healthz."""
+    """Bolt's WSGI adapter, behind the checks of `bot.inbound` (size, timestamp, signature, then a strict
+    parse), with the form-body fix above, a health check at /healthz and Prometheus metrics at /metrics."""
 
-    def dispatch(self, request: WsgiHttpRequest) -> BoltResponse:
-        return self.app.dispatch(_bolt_request(request.get_body(), request.query_string, request.get_headers()))
+    def __init__(self, app: App, signing_secret: str | None) -> None:
+        super().__init__(app)
+        self.signing_secret = signing_secret
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        if environ.get("PATH_INFO") == "/healthz":
-            start_response("200 OK", [("Content-Type", "text/plain")])
-            return [b"ok"]
-        return super().__call__(environ, start_response)
+        path, method = environ.get("PATH_INFO"), environ.get("REQUEST_METHOD")
+        if path == "/healthz":
+            return _answer(start_response, 200, "ok")
+        if path == "/metrics":
+            scraped, content_type = metrics.scrape()
+            start_response("200 OK", [("Content-Type", content_type)])
+            return [scraped]
+        if path != self.path or method != "POST":
+            return _answer(start_response, 404, "Not Found")
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or -1)
+        except ValueError:
+            return _answer(start_response, 400, "Bad Request")
+        if length > MAX_BODY_BYTES:
+            return _answer(start_response, 413, "Payload Too Large")
+        # Without a length (chunked), read one byte past the limit to know it was exceeded.
+        body = environ["wsgi.input"].read(length if length >= 0 else MAX_BODY_BYTES + 1)
+        if len(body) > MAX_BODY_BYTES:
+            return _answer(start_response, 413, "Payload Too Large")
+        request = WsgiHttpRequest(environ)
+        headers = {k: v if isinstance(v, str) else ",".join(v) for k, v in request.get_headers().items()}
+        refused = check(headers, body, self.signing_secret)
+        if refused is None:
+            parsed = parse(headers.get("content-type", ""), body)
+            refused = parsed if isinstance(parsed, Refused) else None
+        if refused is not None:
+            log.info("refused a request to %s: %s (%d)", path, refused.reason, refused.status)
+            if refused.status == 401:
+                metrics.SIGNATURE_FAILURES.inc()
+            return _answer(start_response, refused.status, _REASONS[refused.status])
+        started = time.perf_counter()
+        bolt_request = _bolt_request(body.decode("utf-8"), request.query_string, headers)
+        response = self.app.dispatch(bolt_request)
+        # Bolt answers once the listener acked: this is the ack's latency.
+        metrics.answered(metrics.kind_of(bolt_request.body), time.perf_counter() - started, response.status)
+        wsgi = WsgiHttpResponse(status=response.status, headers=response.headers, body=response.body)
+        start_response(wsgi.status, wsgi.get_headers())
+        return wsgi.get_body()
+
+
+_REASONS = {400: "Bad Request", 401: "Unauthorized", 413: "Payload Too Large"}
+
+
+def _answer(start_response: Any, status: int, text: str) -> list[bytes]:
+    phrase = {200: "OK", 404: "Not Found", **_REASONS}[status]
+    start_response(f"{status} {phrase}", [("Content-Type", "text/plain; charset=utf-8")])
+    return [text.encode()]
 
 
 def build_app(settings: Settings) -> App:
@@ -58,7 +108,6 @@ def build_app(settings: Settings) -> App:
     if settings.redis_url is None:
         raise SystemExit("countersign: REDIS_URL: not set (the bot enqueues decisions on it)")
     store = ApprovalStore(create_db_engine(settings.sqlalchemy_url))
-    store.create_schema()
     queue = JobQueue(Redis.from_url(settings.redis_url), settings.countersign_queue, settings.run_timeout)
     try:
         policies = load_policies(settings.countersign_policies)
@@ -81,21 +130,34 @@ class _Gunicorn(BaseApplication):
         self.cfg.set("threads", 8)
         self.cfg.set("timeout", 30)
         self.cfg.set("accesslog", "-")
+        self.cfg.set("child_exit", lambda _server, worker: process_exited(worker.pid))
 
     def load(self) -> Any:
         # Each gunicorn worker builds its own app after the fork: no shared sockets or DB connections.
-        return CountersignRequestHandler(build_app(self.settings))
+        secret = self.settings.slack_signing_secret
+        return CountersignRequestHandler(build_app(self.settings), secret.get_secret_value() if secret else None)
 
 
 def run_bot(settings: Settings) -> None:
     """Serve Slack: Socket Mode when SLACK_APP_TOKEN is set, else HTTP behind gunicorn."""
-    if settings.slack_app_token is not None:
+    socket_mode = settings.slack_app_token is not None
+    if not socket_mode and settings.slack_signing_secret is None:
+        raise SystemExit("countersign: SLACK_SIGNING_SECRET: not set (needed to verify Slack's requests over HTTP)")
+    engine = create_db_engine(settings.sqlalchemy_url)
+    try:
+        # Checked once, before any process serves: the bot never creates or changes tables.
+        check_schema(engine)
+    except SchemaNotCurrent as error:
+        raise SystemExit(f"countersign: DATABASE_URL: {error}") from None
+    finally:
+        engine.dispose()
+    if socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
+        assert settings.slack_app_token is not None
         log.info("bot: Socket Mode")
+        serve(settings.port, scrape_registry())  # no HTTP for Slack: PORT serves /metrics alone
         SocketModeHandler(build_app(settings), settings.slack_app_token.get_secret_value()).start()
         return
-    if settings.slack_signing_secret is None:
-        raise SystemExit("countersign: SLACK_SIGNING_SECRET: not set (needed to verify Slack's requests over HTTP)")
     log.info("bot: HTTP on port %s at /slack/events", settings.port)
     _Gunicorn(settings).run()

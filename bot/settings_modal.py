@@ -1,5 +1,5 @@
-"""The admins' settings form (from App Home): channel picker, timeout and what happens at it, with
-inline validation."""
+"""The admins' settings form (from App Home): channel picker, timeout and what happens at it, the level,
+with inline validation."""
 
 from __future__ import annotations
 
@@ -21,11 +21,18 @@ from approvals.models import format_duration, parse_duration
 from bot.ids import ActionId, BlockId, CallbackId
 
 _OUTCOMES = {"reject": "Reject (the agent is told it expired)", "approve": "Go ahead (auto and soft rules only)", "escalate": "Escalate"}
+_LEVELS = {
+    "auto": "auto: nobody is asked",
+    "soft": "soft: goes ahead at the deadline unless rejected",
+    "hard": "hard: waits for a decision",
+    "manual": "manual: approvers type CONFIRM",
+}
 
 
 def settings_modal(scope: str | None, current: Override) -> dict[str, Any]:
     """The form to change one scope's settings (`scope` None: a new one), prefilled with what is set."""
     on_timeout = [Option(value=key, text=label) for key, label in _OUTCOMES.items()]
+    levels = [Option(value=key, text=label) for key, label in _LEVELS.items()]
     view = View(
         type="modal",
         callback_id=CallbackId.SETTINGS_MODAL,
@@ -69,6 +76,16 @@ def settings_modal(scope: str | None, current: Override) -> dict[str, Any]:
                     initial_option=next((o for o in on_timeout if o.value == current.on_timeout), None),
                 ),
             ),
+            InputBlock(
+                block_id=BlockId.SETTING_LEVEL,
+                label="Level (instead of the rule's)",
+                optional=True,
+                element=StaticSelectElement(
+                    action_id=ActionId.SETTING_VALUE,
+                    options=levels,
+                    initial_option=next((o for o in levels if current.level and o.value == current.level.value), None),
+                ),
+            ),
         ],
     )
     return view.to_dict()
@@ -104,6 +121,8 @@ def parse_settings_submission(
         if outcome == "escalate" and not (current.get(scope) or Override()).escalation:
             errors[BlockId.SETTING_ON_TIMEOUT] = "Set escalation stages first: /countersign escalation."
         changes["on_timeout"] = outcome
+    if level := value(BlockId.SETTING_LEVEL):
+        changes["level"] = level
     if not changes and not errors:
-        errors[BlockId.SETTING_TIMEOUT] = "Change something: a channel, a timeout, or what happens at it."
+        errors[BlockId.SETTING_TIMEOUT] = "Change something: a channel, a timeout, what happens at it, or the level."
     return scope, changes, errors

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from pydantic import ValidationError
+from redis.exceptions import RedisError
+
+from approvals.approval_store import ApprovalStore
+from approvals.job_queue import JobQueue
+from approvals.runs import RunRequest, start_run
 from approvals.settings import Settings
 from bot.admin_commands import ADMIN_USAGE, AdminCommands
-from bot.formatting import escape, quote
-from countersign.job_queue import JobQueue, RunRequest
+from bot.formatting import escape, quote, shorten
+
+log = logging.getLogger(__name__)
 
 USAGE = "Usage: `/countersign run <agent> <request>` (e.g. `/countersign run payments Refund order #42 for $250`)."
 
@@ -15,36 +23,65 @@ USAGE = "Usage: `/countersign run <agent> <request>` (e.g. `/countersign run pay
 class SlashCommand:
     """Parses a `/countersign` invocation and answers with what the ack should say."""
 
-    def __init__(self, queue: JobQueue, settings: Settings, admin: AdminCommands) -> None:
+    def __init__(self, store: ApprovalStore, queue: JobQueue, settings: Settings, admin: AdminCommands) -> None:
+        self.store = store
         self.queue = queue
         self.settings = settings
         self.admin = admin
 
+    @staticmethod
+    def is_admin_command(command: dict[str, Any]) -> bool:
+        """True for the admins' subcommands, which are answered after the ack (they may take a while)."""
+        words = str(command.get("text") or "").split(maxsplit=1)
+        return bool(words) and words[0] in AdminCommands.NAMES
+
+    def admin_reply(self, command: dict[str, Any]) -> dict[str, Any]:
+        """The ephemeral answer to an admin subcommand (sent with `respond()` after the ack)."""
+        text = str(command.get("text") or "").strip()
+        name = text.split(maxsplit=1)[0]
+        user = str(command.get("user_id") or "")
+        if name == "stats" and self.admin.is_admin(user):
+            # Figures and charts as Block Kit.
+            return _ephemeral_message(self.admin.stats(text[len(name) :].strip(), channel=command.get("channel_id")))
+        return _ephemeral(self.admin.handle(name, text[len(name) :], user))
+
     def handle(self, command: dict[str, Any]) -> dict[str, Any]:
-        """The ephemeral reply for a `/countersign` command (and, for `run`, the enqueued run)."""
-        words = (command.get("text") or "").strip().split(maxsplit=2)
-        user = command.get("user_id") or ""
+        """The ephemeral reply for a `/countersign` command that is answered in its ack (and, for `run`,
+        the run, stored before the reply says it started)."""
+        words = str(command.get("text") or "").strip().split(maxsplit=2)
+        user = str(command.get("user_id") or "")
         if not words or words[0] == "help":
             return _ephemeral(f"{USAGE}\n\n{ADMIN_USAGE}" if self.admin.is_admin(user) else USAGE)
-        if words[0] in AdminCommands.NAMES:
-            rest = (command.get("text") or "").strip()[len(words[0]) :]
-            return _ephemeral(self.admin.handle(words[0], rest, user))
         if words[0] != "run" or len(words) < 3:
-            return _ephemeral(f"I did not understand `{escape(' '.join(words))}`. {USAGE}")
+            return _ephemeral(f"I did not understand `{escape(shorten(' '.join(words), 200))}`. {USAGE}")
         agent, request_text = words[1], words[2]
-        known = self.queue.known_agents()
+        try:
+            known = self.queue.known_agents()
+        except RedisError:
+            known = set()  # a worker checks the name when it takes the run
         if known and agent not in known:
             return _ephemeral(f"There is no agent `{escape(agent)}`. Agents: {', '.join(sorted(known))}.")
-        run = RunRequest(
-            agent=agent,
-            input_text=request_text,
-            requested_by=command.get("user_id"),
-            reply_channel=command.get("channel_id"),
+        try:
+            request = RunRequest(
+                agent=agent,
+                input_text=request_text,
+                requested_by=command.get("user_id"),
+                reply_channel=command.get("channel_id"),
+            )
+        except ValidationError:
+            return _ephemeral(f"`{escape(shorten(agent, 100))}` is not an agent name. {USAGE}")
+        # Stored before the reply says so: from here the run is owed and a worker will take it.
+        started = start_run(request, self.store, self.queue)
+        where = f"Approval requests go to <#{self.settings.approvals_channel}>." if self.settings.approvals_channel else ""
+        later = "" if started.handed_over else " The job queue is unreachable right now; it starts as soon as it is back."
+        return _ephemeral(
+            f"Started `{escape(agent)}` (run `{request.thread_id}`):\n{quote(request_text, 1000)}\n{where}{later}".rstrip()
         )
-        self.queue.enqueue_run(run)
-        where = f" Approval requests go to <#{self.settings.approvals_channel}>." if self.settings.approvals_channel else ""
-        return _ephemeral(f"Started `{escape(agent)}` (run `{run.thread_id}`):\n{quote(request_text, 1000)}{where}")
 
 
 def _ephemeral(text: str) -> dict[str, Any]:
     return {"response_type": "ephemeral", "text": text}
+
+
+def _ephemeral_message(message: dict[str, Any]) -> dict[str, Any]:
+    return {"response_type": "ephemeral", **message}

@@ -1,4 +1,4 @@
-"""The `countersign` command: worker, bot, dev (both, on embedded defaults) and run."""
+"""The `countersign` command: worker, bot, dev (both, on embedded defaults), migrate, run, stats and audit."""
 
 from __future__ import annotations
 
@@ -6,19 +6,27 @@ import argparse
 import logging
 import sys
 
+from approvals.prometheus import use_multiprocess_directory
 from approvals.settings import load_settings
+from countersign import audit, stats
 
 
 def _worker(args: argparse.Namespace) -> None:
+    settings = load_settings()
+    # Before anything imports a metric: the worker and its job processes count in files a scrape adds up.
+    use_multiprocess_directory("worker", settings.prometheus_multiproc_dir, sequential_children=True)
     from worker.main import run_worker
 
-    run_worker(load_settings(), burst=args.burst)
+    run_worker(settings, burst=args.burst)
 
 
 def _bot(args: argparse.Namespace) -> None:
+    settings = load_settings()
+    # Before anything imports a metric: gunicorn's processes count in files a scrape adds up.
+    use_multiprocess_directory("bot", settings.prometheus_multiproc_dir)
     from bot.server import run_bot
 
-    run_bot(load_settings())
+    run_bot(settings)
 
 
 def _dev(args: argparse.Namespace) -> None:
@@ -27,21 +35,40 @@ def _dev(args: argparse.Namespace) -> None:
     sys.exit(run_dev())
 
 
+def _migrate(args: argparse.Namespace) -> None:
+    from countersign.migrate import migrate
+
+    print(migrate(load_settings()))
+
+
 def _run(args: argparse.Namespace) -> None:
     from redis import Redis
+    from redis.exceptions import RedisError
 
-    from countersign.job_queue import JobQueue, RunRequest
+    from approvals.approval_store import ApprovalStore, create_db_engine
+    from approvals.job_queue import JobQueue
+    from approvals.runs import RunRequest, start_run
+    from approvals.schema import SchemaNotCurrent, check_schema
 
     settings = load_settings()
     if settings.redis_url is None:
         sys.exit("countersign: REDIS_URL: not set (use the one `countersign dev` printed, or your Redis)")
     request = RunRequest(agent=args.agent, input_text=args.request, requested_by=args.user, reply_channel=args.channel)
     queue = JobQueue(Redis.from_url(settings.redis_url), settings.countersign_queue, settings.run_timeout)
-    known = queue.known_agents()
+    try:
+        known = queue.known_agents()
+    except RedisError:
+        known = set()  # a worker checks the name when it takes the run
     if known and request.agent not in known:
         sys.exit(f"countersign: no agent {request.agent!r}; agents: {', '.join(sorted(known))}")
-    queue.enqueue_run(request)
-    print(f"queued run {request.thread_id} of {request.agent}")
+    engine = create_db_engine(settings.sqlalchemy_url)
+    try:
+        check_schema(engine)
+    except SchemaNotCurrent as error:
+        sys.exit(f"countersign: DATABASE_URL: {error}")
+    started = start_run(request, ApprovalStore(engine), queue)
+    later = "" if started.handed_over else " (the job queue is unreachable; it starts as soon as it is back)"
+    print(f"queued run {request.thread_id} of {request.agent}{later}")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -53,12 +80,17 @@ def parser() -> argparse.ArgumentParser:
     worker.set_defaults(func=_worker)
     commands.add_parser("bot", help="serve Slack (HTTP on PORT, or Socket Mode with SLACK_APP_TOKEN)").set_defaults(func=_bot)
     commands.add_parser("dev", help="run Valkey (if REDIS_URL is unset), the worker and the bot together").set_defaults(func=_dev)
+    commands.add_parser(
+        "migrate", help="bring the database to this release's schema (idempotent; safe from several processes)"
+    ).set_defaults(func=_migrate)
     run = commands.add_parser("run", help="start an agent run")
     run.add_argument("agent", help="agent name from the registry, e.g. payments")
     run.add_argument("request", help='what to ask, e.g. "Refund order #42 for $250"')
     run.add_argument("--user", help="Slack user id of whoever asked (shown to approvers)")
     run.add_argument("--channel", help="Slack channel id to answer in when no approval was needed")
     run.set_defaults(func=_run)
+    stats.add_command(commands)
+    audit.add_commands(commands)
     return root
 
 
@@ -66,6 +98,8 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the `countersign` console script."""
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Alembic announces its plugins at INFO whenever it is imported; only its upgrade steps are news.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     args.func(args)
 
 

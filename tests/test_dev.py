@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-import os
+import re
 import signal
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tests.slack_emulator import SlackEmulator
+import pytest
+
+from sandbox.emulator import SlackEmulator
+from tests.sandbox_stack import DevSandbox, clean_env
 from tests.stack import free_port, wait_until
 
 
@@ -24,17 +28,9 @@ def _dev(env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
     )
 
 
-def _clean_env() -> dict[str, str]:
-    return {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SLACK_", "COUNTERSIGN_", "REDIS_", "DATABASE_", "APPROVALS_", "PORT"))
-    }
-
-
 def test_dev_serves_slack_with_an_embedded_valkey_and_sqlite(tmp_path: Path, slack: SlackEmulator) -> None:
     port = free_port()
-    env = _clean_env() | {
+    env = clean_env() | {
         "SLACK_BOT_TOKEN": "xoxb-dev",
         "SLACK_SIGNING_SECRET": "dev-secret",
         "SLACK_API_URL": slack.base_url,
@@ -58,13 +54,32 @@ def test_dev_serves_slack_with_an_embedded_valkey_and_sqlite(tmp_path: Path, sla
     assert "embedded Valkey at redis://127.0.0.1:" in output
     assert "database sqlite:///countersign.db" in output
     assert (tmp_path / "countersign.db").exists()
+    assert "sandbox" not in output
 
 
-def test_dev_names_the_missing_slack_settings(tmp_path: Path) -> None:
-    dev = _dev(_clean_env(), tmp_path)
+def test_dev_with_some_slack_settings_names_the_missing_ones_and_opens_no_sandbox(tmp_path: Path) -> None:
+    dev = _dev(clean_env() | {"SLACK_BOT_TOKEN": "xoxb-dev"}, tmp_path)
     try:
-        wait_until(lambda: (tmp_path / "countersign.db").exists(), 60, "the worker to create the database")
+        wait_until(lambda: (tmp_path / "countersign.db").exists(), 60, "the database to be migrated")
     finally:
         dev.send_signal(signal.SIGTERM)
         output = dev.communicate(timeout=30)[0]
-    assert "missing SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, APPROVALS_CHANNEL" in output
+    assert "missing SLACK_SIGNING_SECRET, APPROVALS_CHANNEL" in output
+    assert "sandbox" not in output
+
+
+def test_dev_without_slack_settings_prints_one_line_with_the_sandbox_url(dev_sandbox: DevSandbox) -> None:
+    dev_sandbox.wait_ready()
+
+    assert re.fullmatch(r"countersign dev: sandbox at http://127\.0\.0\.1:\d+/ \(.*\)\n", dev_sandbox.output[0])
+    assert len(dev_sandbox.output) == 1
+
+
+def test_sandbox_page_answers_only_requests_addressed_to_this_machine(dev_sandbox: DevSandbox) -> None:
+    with urllib.request.urlopen(dev_sandbox.url, timeout=5) as page:
+        assert "Local sandbox" in page.read().decode()
+
+    elsewhere = urllib.request.Request(dev_sandbox.url, headers={"Host": "sandbox.example.com"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(elsewhere, timeout=5)
+    assert refused.value.code == 421

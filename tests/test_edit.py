@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
 from bot.ids import ActionId, BlockId
-from tests.slack_driver import number_value, plain_text_value
+from sandbox.driver import number_value, plain_text_value
 from tests.stack import Stack
 
 
@@ -78,3 +82,86 @@ def test_edit_submitted_after_someone_else_decided_shows_who_on_the_form(stack: 
     errors = response.json()["errors"]
     assert "Approved* by <@U0FAST>" in next(iter(errors.values()))
     assert stack.store.get(approval.id).action.decision.decided_by == "U0FAST"
+
+
+# --- Hostile values (issue 9): each gets its inline error, the request stays pending, the tool never runs ---
+
+
+def _restock_values(sku: str, quantity: str, warehouses: str) -> dict[str, Any]:
+    return {
+        BlockId.for_arg("sku"): {ActionId.ARG_VALUE: plain_text_value(sku)},
+        BlockId.for_arg("quantity"): {ActionId.ARG_VALUE: number_value(quantity)},
+        BlockId.for_arg("warehouses"): {ActionId.ARG_VALUE: plain_text_value(warehouses)},
+    }
+
+
+def _reject_and_wait_for_the_outcome(stack: Stack, approval: Any) -> None:
+    # Once the run has ended, a tool that did not run by then never will.
+    stack.answer("U0APPROVER", ActionId.REJECT, approval, "not with these values")
+    stack.outcome(approval)
+
+
+@pytest.mark.parametrize(
+    ("order", "field", "typed", "error"),
+    [
+        pytest.param("9101", "amount", "NaN", "Enter a finite number: NaN and Infinity are not allowed.", id="nan"),
+        pytest.param("9102", "amount", "٢٥٠", "Type the number with the digits 0-9", id="arabic-indic-digits"),
+        pytest.param("9103", "amount", "1_000", "Type the number without separators", id="underscore-separator"),
+        pytest.param("9104", "amount", "99.99999999999999999", "This number has more digits", id="too-precise"),
+        pytest.param("9105", "reason", "goodwill\x00", "Remove the NUL character", id="nul"),
+        pytest.param("9106", "reason", "caf\ud800", "Remove the invalid character (a lone UTF-16 surrogate", id="lone-surrogate"),
+    ],
+)
+def test_a_hostile_refund_edit_gets_an_inline_error_on_its_field_and_the_refund_never_runs(
+    stack: Stack, order: str, field: str, typed: str, error: str
+) -> None:
+    approval = stack.start_run(f"Refund order #{order} for $250", agent="payments_effects")
+    view = stack.open_modal("U0APPROVER", ActionId.EDIT, approval).response["view"]
+    values = _values(order, "250", "goodwill")
+    values[BlockId.for_arg(field)][ActionId.ARG_VALUE]["value"] = typed
+
+    response = stack.driver.view_submission("U0APPROVER", view, values)
+
+    assert response.status == 200
+    errors = response.json()["errors"]
+    assert list(errors) == [BlockId.for_arg(field)] and errors[BlockId.for_arg(field)].startswith(error)
+    assert stack.store.get(approval.id).is_pending
+    _reject_and_wait_for_the_outcome(stack, approval)
+    assert stack.refunds_of(order) == 0
+
+
+@pytest.mark.parametrize(
+    ("sku", "field", "typed", "error"),
+    [
+        pytest.param("SKU-9201", "quantity", "99.99999999999999999", "Enter a whole number: digits only", id="fraction-for-an-int"),
+        pytest.param("SKU-9202", "quantity", "1e3", "Enter a whole number: digits only", id="exponent-for-an-int"),
+        pytest.param("SKU-9203", "warehouses", "[" * 1500 + "]" * 1500, "This JSON nests more than 32 levels", id="nested-brackets"),
+    ],
+)
+def test_a_hostile_restock_edit_gets_an_inline_error_on_its_field_and_the_restock_never_runs(
+    stack: Stack, sku: str, field: str, typed: str, error: str
+) -> None:
+    approval = stack.start_run(f"Restock {sku} with 12 units", agent="restocks")
+    view = stack.open_modal("U0APPROVER", ActionId.EDIT, approval).response["view"]
+    values = _restock_values(sku, "12", '["eu-1"]')
+    values[BlockId.for_arg(field)][ActionId.ARG_VALUE]["value"] = typed
+
+    response = stack.driver.view_submission("U0APPROVER", view, values)
+
+    assert response.status == 200
+    errors = response.json()["errors"]
+    assert list(errors) == [BlockId.for_arg(field)] and errors[BlockId.for_arg(field)].startswith(error)
+    assert stack.store.get(approval.id).is_pending
+    _reject_and_wait_for_the_outcome(stack, approval)
+    assert not [line for line in stack.effects_of("restocks") if line.startswith(f"{sku}:")]
+
+
+def test_an_edited_whole_number_and_list_reach_the_tool_as_an_int_and_a_list(stack: Stack) -> None:
+    approval = stack.start_run("Restock SKU-9210 with 12 units", agent="restocks")
+    view = stack.open_modal("U0APPROVER", ActionId.EDIT, approval).response["view"]
+
+    response = stack.driver.view_submission("U0APPROVER", view, _restock_values("SKU-9210", "20", '["eu-1", "us-2"]'))
+
+    assert response.status == 200 and not response.body
+    assert "Ordered 20 more of SKU-9210 for eu-1, us-2." in stack.outcome(approval)
+    assert stack.effects_of("restocks").count("SKU-9210:20") == 1

@@ -6,7 +6,7 @@ import threading
 
 from bot.ids import ActionId
 from tests.stack import Stack
-from tests.slack_driver import Response
+from sandbox.driver import Response
 
 
 def _decided_rows(stack: Stack, approval_id: str) -> list:

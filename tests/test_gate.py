@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from bot.ids import ActionId
-from countersign.job_queue import RunRequest
+from approvals.runs import RunRequest, start_run
 from tests.stack import Stack
 
 
 def test_interrupt_before_when_lets_calls_under_the_condition_through(stack: Stack) -> None:
     request = RunRequest(agent="gate_when", input_text="Refund order #170 for $50", reply_channel="C0GATE")
 
-    stack.queue.enqueue_run(request)
+    start_run(request, stack.store, stack.queue)
 
     answer = stack.slack.wait_for("chat.postMessage", lambda call: call.params.get("channel") == "C0GATE")
     assert "Refunded $50.00 for order #170" in answer.params["text"]
@@ -65,3 +65,16 @@ def test_hand_built_graph_reviews_after_and_asks_before(stack: Stack) -> None:
     stack.click("U0APPROVER", ActionId.APPROVE, before)
 
     assert "Refunded $60.00 for order #175" in stack.outcome(before)
+
+
+def test_the_readmes_three_gates_work_together_in_one_agent(stack: Stack) -> None:
+    small = RunRequest(agent="gate_readme", input_text="Refund order #178 for $50", reply_channel="C0GATES")
+    start_run(small, stack.store, stack.queue)
+    answer = stack.slack.wait_for("chat.postMessage", lambda call: call.params.get("channel") == "C0GATES")
+    assert "Refunded $50.00 for order #178" in answer.params["text"]
+
+    approval = stack.start_run("Refund order #179 for $150", agent="gate_readme")
+    stack.answer("U0APPROVER", ActionId.REJECT, approval, "Over the limit")
+
+    assert "I did not refund order #179" in stack.outcome(approval)
+    assert stack.queue.connection.get("test:refunds:179") is None  # the rejected refund never ran

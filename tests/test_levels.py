@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from approvals.models import ApprovalRequest
 from bot.ids import ActionId, BlockId
-from tests.slack_driver import Response, number_value, plain_text_value
+from sandbox.driver import Response, number_value, plain_text_value
 from tests.stack import Stack
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.ids import ActionId, BlockId
-from tests.slack_driver import plain_text_value
+from sandbox.driver import plain_text_value
 from tests.stack import Stack
 
 

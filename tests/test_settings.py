@@ -7,12 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.stack import REPO_ROOT
+
 
 def _countersign(command: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "COUNTERSIGN_", "REDIS_", "DATABASE_"))}
     return subprocess.run(
         [sys.executable, "-m", "countersign.cli", command],
-        env=clean | env,
+        env=clean | {"PYTHONPATH": str(REPO_ROOT)} | env,
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -55,4 +57,19 @@ def test_bad_policy_file_stops_the_worker_naming_the_rule_and_field(tmp_path: Pa
     assert done.stderr.strip().splitlines()[-1] == (
         f"countersign: COUNTERSIGN_POLICIES: {policies}: rule 1 ('big refunds'): "
         "on_timeout approve is not allowed for level hard (fail closed)"
+    )
+
+
+def test_policy_whose_deadline_outcome_no_covered_call_allows_stops_the_worker(tmp_path: Path, valkey: str) -> None:
+    policies = tmp_path / "policies.yml"
+    policies.write_text("rules:\n  - name: soft questions\n    tool: ask_human\n    level: soft\n")
+
+    done = _countersign(
+        "worker", tmp_path, REDIS_URL=valkey, COUNTERSIGN_POLICIES=str(policies), COUNTERSIGN_AGENTS="tests.agents:AGENTS"
+    )
+
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        "countersign: COUNTERSIGN_POLICIES: rule 'soft questions' goes ahead at its deadline, but warehouse.ask_human "
+        "cannot be approved (its interrupt does not allow approve), so that could never apply"
     )

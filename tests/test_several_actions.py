@@ -5,7 +5,7 @@ from __future__ import annotations
 from approvals.models import ApprovalRequest
 from bot.ids import ActionId, BlockId
 from bot.metadata import ApprovalRef
-from tests.slack_driver import plain_text_value
+from sandbox.driver import plain_text_value
 from tests.stack import Stack
 
 
@@ -85,3 +85,15 @@ def test_click_on_an_action_someone_already_decided_changes_nothing(stack: Stack
 
     assert "Approved* by <@U0FIRST>" in stack.ephemeral_to("U0SECONDCLICK")[0]
     assert stack.store.get(approval.id).actions[1].decision is None
+
+
+def test_per_call_requests_of_one_turn_do_not_list_each_other_as_earlier_steps(stack: Stack) -> None:
+    first = stack.start_run("Refund #160 and #161, $10 each", agent="batch_refunds_per_call")
+    second = stack.wait_for_request(first.thread_id, count=2)
+
+    for approval in (first, second):
+        assert "Earlier steps of this run" not in str(stack.message(approval)["blocks"])
+
+    stack.click("U0APPROVER", ActionId.APPROVE, first)
+    stack.click("U0APPROVER", ActionId.APPROVE, second)
+    assert "Refunded $10.00 for order #160" in stack.outcome(first)

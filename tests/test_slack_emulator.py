@@ -7,7 +7,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
@@ -17,8 +17,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
-from tests.slack_driver import SlackDriver, plain_text_value
-from tests.slack_emulator import SlackEmulator
+from sandbox.driver import SlackDriver, plain_text_value
+from sandbox.emulator import SlackEmulator
 
 SIGNING_SECRET = "test-signing-secret"
 
@@ -125,6 +125,64 @@ def test_wait_for_wakes_on_a_call_from_another_thread(emulator: SlackEmulator, c
     threading.Timer(0.1, lambda: client.chat_postMessage(channel="C9", text="later")).start()
     call = emulator.wait_for("chat.postMessage", lambda c: c.params.get("channel") == "C9", timeout=5)
     assert call.response is not None and call.response["ok"]
+
+
+# ---------------------------------------------------------------------- Slack's limits
+
+
+def _section(text: str) -> dict:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _refusal(call: Callable[[], object]) -> dict:
+    with pytest.raises(SlackApiError) as err:
+        call()
+    return err.value.response.data
+
+
+def test_a_message_of_51_blocks_is_refused_as_invalid_blocks(emulator: SlackEmulator, client: WebClient) -> None:
+    refusal = _refusal(lambda: client.chat_postMessage(channel="C1", text="t", blocks=[{"type": "divider"}] * 51))
+
+    assert refusal["error"] == "invalid_blocks"
+    assert refusal["response_metadata"]["messages"] == ["[ERROR] no more than 50 items allowed [json-pointer:/blocks]"]
+    assert emulator.messages("C1") == []
+
+
+def test_section_text_over_3000_characters_is_refused_in_updates_too(
+    emulator: SlackEmulator, client: WebClient
+) -> None:
+    ts = client.chat_postMessage(channel="C1", text="t", blocks=[_section("fine")])["ts"]
+
+    refusal = _refusal(lambda: client.chat_update(channel="C1", ts=ts, text="t", blocks=[_section("x" * 3001)]))
+
+    assert refusal["error"] == "invalid_blocks"
+    assert "cannot exceed 3000 characters [json-pointer:/blocks/0]" in refusal["errors"][0]
+    assert emulator.message("C1", ts)["blocks"] == [_section("fine")]
+
+
+def test_a_block_type_slack_does_not_know_is_refused(client: WebClient) -> None:
+    refusal = _refusal(
+        lambda: client.chat_postEphemeral(channel="C1", user="U1", text="t", blocks=[{"type": "banner"}])
+    )
+
+    assert refusal["error"] == "invalid_blocks"
+
+
+def test_a_modal_over_100_blocks_or_with_a_long_title_is_refused(client: WebClient) -> None:
+    modal = {"type": "modal", "title": {"type": "plain_text", "text": "Fine"}, "blocks": [{"type": "divider"}] * 101}
+    long_title = {**modal, "title": {"type": "plain_text", "text": "A title of 25 characters!"}, "blocks": []}
+
+    assert _refusal(lambda: client.views_open(trigger_id="1.1.a", view=modal))["error"] == "invalid_arguments"
+    refusal = _refusal(lambda: client.views_open(trigger_id="1.1.b", view=long_title))
+    assert refusal["errors"] == ["title must be between 1 and 24 characters [json-pointer:/view]"]
+
+
+def test_a_home_tab_over_100_blocks_is_refused(emulator: SlackEmulator, client: WebClient) -> None:
+    home = {"type": "home", "blocks": [_section("row")] * 101}
+
+    assert _refusal(lambda: client.views_publish(user_id="U1", view=home))["error"] == "invalid_arguments"
+    with pytest.raises(KeyError):
+        emulator.home_view("U1")
 
 
 # ---------------------------------------------------------------------- driver against a Bolt app

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.ids import ActionId
-from countersign.job_queue import RunRequest
+from approvals.runs import RunRequest, start_run
 from tests.stack import Stack
 
 
@@ -14,7 +14,7 @@ def _refused(stack: Stack, approval_id: str) -> list:
 def test_call_the_policy_auto_approves_runs_without_asking_anyone(stack: Stack) -> None:
     request = RunRequest(agent="payments", input_text="Refund order #140 for $1", requested_by="U0ASKER", reply_channel="C0AUTO")
 
-    stack.queue.enqueue_run(request)
+    start_run(request, stack.store, stack.queue)
 
     answer = stack.slack.wait_for("chat.postMessage", lambda call: call.params.get("channel") == "C0AUTO")
     assert "Refunded $1.00 for order #140" in answer.params["text"]

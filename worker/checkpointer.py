@@ -1,4 +1,5 @@
-"""The durable LangGraph checkpointer: a SQLite file by default, PostgreSQL when DATABASE_URL says so."""
+"""The durable LangGraph checkpointer: a SQLite file by default, PostgreSQL when DATABASE_URL says so;
+the async savers of both for agents that run async."""
 
 from __future__ import annotations
 
@@ -6,11 +7,15 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import aiosqlite
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.postgres import PostgresSaver
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from approvals.settings import Settings
+from worker.event_loop import EventLoop
 
 
 def sqlite_path(database_url: str) -> str:
@@ -40,7 +45,32 @@ def open_checkpointer(settings: Settings) -> Iterator[BaseCheckpointSaver]:
         conn.close()
 
 
+@contextmanager
+def open_async_checkpointer(settings: Settings, loop: EventLoop) -> Iterator[BaseCheckpointSaver]:
+    """An async checkpointer for one job, opened (and closed) on the worker process's event loop."""
+    if settings.is_postgres:
+        manager = AsyncPostgresSaver.from_conn_string(postgres_conninfo(settings.database_url))
+        saver = loop.run(manager.__aenter__())
+        try:
+            yield saver
+        finally:
+            loop.run(manager.__aexit__(None, None, None))
+        return
+
+    async def connect() -> AsyncSqliteSaver:
+        # The saver remembers the loop it was made on, so it is made on the loop it will run on.
+        conn = await aiosqlite.connect(sqlite_path(settings.database_url), timeout=30)
+        await conn.execute("PRAGMA journal_mode=WAL")
+        return AsyncSqliteSaver(conn)
+
+    saver = loop.run(connect())
+    try:
+        yield saver
+    finally:
+        loop.run(saver.conn.close())
+
+
 def setup_checkpointer(settings: Settings) -> None:
-    """Create the checkpoint tables once, at worker start."""
+    """Create the checkpoint tables (run by `countersign migrate`)."""
     with open_checkpointer(settings) as saver:
         saver.setup()

@@ -51,7 +51,14 @@ class CountersignGate(AgentMiddleware):
 
     @property
     def name(self) -> str:
-        return "CountersignGate"
+        """Named for what it gates: LangChain refuses two middlewares of one name, and the name becomes
+        graph node names kept in checkpoints, so it must not change between worker starts."""
+        parts = [
+            f"before={','.join(sorted(self.before))}" if self.before else "",
+            f"when={','.join(sorted(self.before_when))}" if self.before_when else "",
+            f"after={','.join(sorted(self.after))}" if self.after else "",
+        ]
+        return "CountersignGate(" + ";".join(part for part in parts if part) + ")"
 
     def _gated_before(self, tool: str, args: Mapping[str, Any]) -> bool:
         if tool in self.before:

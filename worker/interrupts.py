@@ -2,32 +2,70 @@
 become the resume that kind of pause expects.
 
 An adapter is one small class implementing `InterruptAdapter`; `ADAPTERS` lists them in the order
-they are tried, the catch-all for a bare `interrupt(value)` last.
+they are tried. Library shapes (LangChain's HITL middleware, Agent Inbox, `ask_human`) are
+recognised by their keys; a bare `interrupt(value)` is answered in the agent's resume protocol
+(`worker.protocols`), declared or recognised, failing closed when neither.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Protocol
 
-from langchain_core.messages import AIMessage, ToolMessage
-from langgraph.pregel import Pregel
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langgraph.types import Command
 
-from approvals.models import ApprovalRequest, DecisionType, ProposedAction
+from approvals.models import ApprovalRequest, Decision, DecisionType, ProposedAction
+from worker.protocols import BUILT_IN, ResumeProtocol, TypedDecisions, protocol_for, resolve
+
+if TYPE_CHECKING:
+    from worker.graph_session import GraphSession
+    from worker.registry import Agent
 
 APPROVE, EDIT, REJECT, RESPOND = DecisionType.APPROVE, DecisionType.EDIT, DecisionType.REJECT, DecisionType.RESPOND
 
 
+def pause_key(interrupt_id: str, value: Any) -> str:
+    """What names one `interrupt()` call: LangGraph's id, which every interrupt of one task shares (a node
+    that asks twice asks under one id), plus a digest of the value asked."""
+    digest = hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return f"{interrupt_id}:{digest}"
+
+
+def langgraph_interrupt_id(key: str) -> str:
+    """LangGraph's interrupt id in a pause key (a request stored before keys had digests holds it bare)."""
+    return key.split(":", 1)[0]
+
+
+def jsonable(value: Any) -> Any:
+    """A value as JSON can hold it (what the store keeps and Slack shows); anything else becomes its text."""
+    return json.loads(json.dumps(value, default=str))
+
+
 @dataclass(frozen=True)
 class Pause:
-    """Where a run stopped: an `interrupt()` (id and value), or a static breakpoint before a node."""
+    """Where a run stopped: an `interrupt()` (its key, value and LangGraph id), or a static breakpoint."""
 
     id: str
     value: Any
     response_schema: dict[str, Any] | None = None
     # Static breakpoints (`interrupt_before=[node]`) raise no interrupt: the graph simply stops.
     breakpoint_node: str | None = None
+    interrupt_id: str | None = None
+    # For a breakpoint before a node that proposes no tool calls: what that node will act on.
+    state: Any = None
+
+
+class Resumed(StrEnum):
+    """What handing the decisions over did."""
+
+    RESUMED = "resumed"  # the graph carries on with the answer
+    SKIPPED = "skipped"  # a breakpoint's node was rejected: it did not run, the graph carries on after it
+    STOPPED = "stopped"  # nothing the agent reads can say no: the run stops, not resumed
 
 
 class InterruptAdapter(Protocol):
@@ -39,42 +77,32 @@ class InterruptAdapter(Protocol):
         """True when this adapter understands the pause."""
         ...
 
-    def to_actions(self, pause: Pause, tool_schemas: dict[str, dict[str, Any]]) -> list[ProposedAction]:
-        """The proposed actions to show approvers."""
+    def to_actions(self, pause: Pause, agent: Agent) -> tuple[str, list[ProposedAction]]:
+        """The kind to store (it says how to resume) and the proposed actions to show approvers."""
         ...
 
-    def resume(self, graph: Pregel, config: dict[str, Any], approval: ApprovalRequest) -> None:
+    def resume(self, graph: GraphSession, config: dict[str, Any], approval: ApprovalRequest, agent: Agent) -> Resumed:
         """Continue the run with the approval's decisions, the way this kind of pause expects."""
         ...
 
+    def acts_in_node(self, approval: ApprovalRequest) -> bool:
+        """True when the node that paused itself acts on the answer (rather than a journalled ToolNode),
+        so an answer handed over by a worker that then died may already have been acted on."""
+        ...
 
-def _decision(action: ProposedAction) -> Any:
+
+def _decision(action: ProposedAction) -> Decision:
     if action.decision is None:
         raise ValueError(f"`{action.tool}` has no decision yet")
     return action.decision
 
 
-class _ResumeWithValue:
-    """Adapters whose pause is an `interrupt()` answered by `Command(resume=...)`."""
-
-    def to_resume(self, approval: ApprovalRequest) -> Any:
-        raise NotImplementedError
-
-    def resume(self, graph: Pregel, config: dict[str, Any], approval: ApprovalRequest) -> None:
-        graph.invoke(Command(resume={approval.interrupt_id: self.to_resume(approval)}), config)
+def _invoke_with(graph: GraphSession, config: dict[str, Any], approval: ApprovalRequest, value: Any) -> Resumed:
+    graph.invoke(Command(resume={langgraph_interrupt_id(approval.interrupt_id): value}), config)
+    return Resumed.RESUMED
 
 
-def langchain_decision(action: ProposedAction) -> dict[str, Any]:
-    """One action's decision in LangChain's HITL shape (also the answer to a bare interrupt)."""
-    decision = _decision(action)
-    if decision.type is EDIT:
-        return {"type": "edit", "edited_action": {"name": action.tool, "args": decision.edited_args or {}}}
-    if decision.type in (REJECT, RESPOND):
-        return {"type": decision.type.value, "message": decision.message or ""}
-    return {"type": "approve"}
-
-
-class HumanInTheLoopBatched(_ResumeWithValue):
+class HumanInTheLoopBatched:
     """LangChain v1 `HumanInTheLoopMiddleware` (batched): `action_requests` + `review_configs`."""
 
     kind = "langchain_hitl"
@@ -83,23 +111,27 @@ class HumanInTheLoopBatched(_ResumeWithValue):
         value = pause.value
         return isinstance(value, dict) and "action_requests" in value and "review_configs" in value
 
-    def to_actions(self, pause: Pause, tool_schemas: dict[str, dict[str, Any]]) -> list[ProposedAction]:
+    def to_actions(self, pause: Pause, agent: Agent) -> tuple[str, list[ProposedAction]]:
         configs = {c["action_name"]: c for c in pause.value["review_configs"]}
-        return [
+        return self.kind, [
             ProposedAction(
                 tool=request["name"],
-                args=request.get("args") or {},
+                args=jsonable(request.get("args") or {}),
                 description=request.get("description") or "",
                 allowed_decisions=configs.get(request["name"], {}).get("allowed_decisions") or [APPROVE, EDIT, REJECT],
-                args_schema=configs.get(request["name"], {}).get("args_schema") or tool_schemas.get(request["name"]),
+                args_schema=configs.get(request["name"], {}).get("args_schema") or agent.tool_schemas.get(request["name"]),
                 # Countersign's own gate adds the result when it asks for a review after the call ran.
                 result=request.get("result"),
             )
             for request in pause.value["action_requests"]
         ]
 
-    def to_resume(self, approval: ApprovalRequest) -> Any:
-        return {"decisions": [langchain_decision(action) for action in approval.actions]}
+    def resume(self, graph: GraphSession, config: dict[str, Any], approval: ApprovalRequest, agent: Agent) -> Resumed:
+        return _invoke_with(graph, config, approval, {"decisions": [TypedDecisions.one(a) for a in approval.actions]})
+
+    def acts_in_node(self, approval: ApprovalRequest) -> bool:
+        # LangChain's HITL answers are carried out by the ToolNode, whose calls are journalled.
+        return False
 
 
 def _allowed_by_schema(schema: dict[str, Any] | None) -> list[str]:
@@ -113,7 +145,7 @@ def _allowed_by_schema(schema: dict[str, Any] | None) -> list[str]:
     return [const] if const else []
 
 
-class HumanInTheLoopPerCall(_ResumeWithValue):
+class HumanInTheLoopPerCall:
     """LangChain v1 `HumanInTheLoopMiddleware(interrupt_mode="per_call")`: one `tool_approval` per call."""
 
     kind = "langchain_tool_approval"
@@ -121,53 +153,60 @@ class HumanInTheLoopPerCall(_ResumeWithValue):
     def matches(self, pause: Pause) -> bool:
         return isinstance(pause.value, dict) and pause.value.get("type") == "tool_approval" and "name" in pause.value
 
-    def to_actions(self, pause: Pause, tool_schemas: dict[str, dict[str, Any]]) -> list[ProposedAction]:
+    def to_actions(self, pause: Pause, agent: Agent) -> tuple[str, list[ProposedAction]]:
         value = pause.value
         allowed = _allowed_by_schema(pause.response_schema)
-        return [
+        return self.kind, [
             ProposedAction(
                 tool=value["name"],
-                args=value.get("args") or {},
+                args=jsonable(value.get("args") or {}),
                 description=value.get("description") or "",
-                args_schema=tool_schemas.get(value["name"]),
+                args_schema=agent.tool_schemas.get(value["name"]),
                 **({"allowed_decisions": allowed} if allowed else {}),
             )
         ]
 
-    def to_resume(self, approval: ApprovalRequest) -> Any:
-        return langchain_decision(approval.action)
+    def resume(self, graph: GraphSession, config: dict[str, Any], approval: ApprovalRequest, agent: Agent) -> Resumed:
+        return _invoke_with(graph, config, approval, TypedDecisions.one(approval.action))
+
+    def acts_in_node(self, approval: ApprovalRequest) -> bool:
+        return False
 
 
-class AgentInbox(_ResumeWithValue):
-    """LangGraph's Agent Inbox `HumanInterrupt` list: accept / edit / response / ignore."""
+class AgentInbox:
+    """LangGraph's Agent Inbox `HumanInterrupt` (a list of them, or one): accept / edit / response / ignore."""
 
     kind = "agent_inbox"
     _ALLOWED = {"allow_accept": APPROVE, "allow_edit": EDIT, "allow_respond": RESPOND, "allow_ignore": REJECT}
 
-    def matches(self, pause: Pause) -> bool:
-        value = pause.value
-        return (
-            isinstance(value, list)
-            and bool(value)
-            and all(isinstance(item, dict) and "action_request" in item and "config" in item for item in value)
-        )
+    @staticmethod
+    def _items(value: Any) -> list[Any]:
+        return value if isinstance(value, list) else [value]
 
-    def to_actions(self, pause: Pause, tool_schemas: dict[str, dict[str, Any]]) -> list[ProposedAction]:
+    def matches(self, pause: Pause) -> bool:
+        items = self._items(pause.value)
+        return bool(items) and all(isinstance(i, dict) and "action_request" in i and "config" in i for i in items)
+
+    def to_actions(self, pause: Pause, agent: Agent) -> tuple[str, list[ProposedAction]]:
         actions = []
-        for item in pause.value:
+        for item in self._items(pause.value):
             request, config = item["action_request"], item["config"]
             actions.append(
                 ProposedAction(
                     tool=request["action"],
-                    args=request.get("args") or {},
+                    args=jsonable(request.get("args") or {}),
                     description=item.get("description") or "",
                     allowed_decisions=[d for flag, d in self._ALLOWED.items() if config.get(flag)],
-                    args_schema=tool_schemas.get(request["action"]),
+                    args_schema=agent.tool_schemas.get(request["action"]),
                 )
             )
-        return actions
+        # A single HumanInterrupt (not in a list) is answered with a single HumanResponse.
+        return (self.kind if isinstance(pause.value, list) else f"{self.kind}:single"), actions
 
-    def to_resume(self, approval: ApprovalRequest) -> Any:
+    def acts_in_node(self, approval: ApprovalRequest) -> bool:
+        return True
+
+    def resume(self, graph: GraphSession, config: dict[str, Any], approval: ApprovalRequest, agent: Agent) -> Resumed:
         responses = []
         for action in approval.actions:
             decision = _decision(action)
@@ -179,59 +218,7 @@ class AgentInbox(_ResumeWithValue):
                 responses.append({"type": "ignore", "args": None})
             else:
                 responses.append({"type": "accept", "args": None})
-        return responses
-
-
-class StaticBreakpoint:
-    """A graph compiled or invoked with `interrupt_before=[node]`: the proposed tool calls are read from
-    state; edits and rejections go in with `update_state`, and `invoke(None)` carries on."""
-
-    kind = "breakpoint"
-
-    def matches(self, pause: Pause) -> bool:
-        return pause.breakpoint_node is not None
-
-    def to_actions(self, pause: Pause, tool_schemas: dict[str, dict[str, Any]]) -> list[ProposedAction]:
-        calls = pause.value or [{"name": pause.breakpoint_node, "args": {}}]
-        return [
-            ProposedAction(
-                tool=call["name"],
-                args=call.get("args") or {},
-                description=f"Paused before `{pause.breakpoint_node}`.",
-                allowed_decisions=[APPROVE, EDIT, REJECT] if call.get("id") else [APPROVE, REJECT],
-                args_schema=tool_schemas.get(call["name"]),
-            )
-            for call in calls
-        ]
-
-    def resume(self, graph: Pregel, config: dict[str, Any], approval: ApprovalRequest) -> None:
-        state = graph.get_state(config)
-        message = _last_ai_message(state.values)
-        if message is None or not message.tool_calls:
-            if any(_decision(action).type is REJECT for action in approval.actions):
-                return  # nothing to run and the human said no: the run stays where it is
-            graph.invoke(None, config)
-            return
-        kept, refused = [], []
-        for call, action in zip(message.tool_calls, approval.actions, strict=True):
-            decision = _decision(action)
-            if decision.type is EDIT:
-                kept.append({**call, "args": decision.edited_args or {}})
-            elif decision.type in (REJECT, RESPOND):
-                refused.append((call, decision.message or "Rejected by a human reviewer."))
-            else:
-                kept.append(call)
-        if not kept:
-            # Answer every call as if the node had run, so the agent reads why and nothing executes.
-            answers = [
-                ToolMessage(content=f"Not run: {reason}", tool_call_id=call["id"], name=call["name"], status="error")
-                for call, reason in refused
-            ]
-            graph.update_state(config, {"messages": answers}, as_node=state.next[0])
-        else:
-            # The same message id replaces the model's message: only the approved (or edited) calls run.
-            graph.update_state(config, {"messages": [message.model_copy(update={"tool_calls": kept})]})
-        graph.invoke(None, config)
+        return _invoke_with(graph, config, approval, responses if approval.kind == self.kind else responses[0])
 
 
 def _last_ai_message(values: Any) -> AIMessage | None:
@@ -239,7 +226,99 @@ def _last_ai_message(values: Any) -> AIMessage | None:
     return next((m for m in reversed(messages) if isinstance(m, AIMessage)), None)
 
 
-class AskHuman(_ResumeWithValue):
+class StaticBreakpoint:
+    """A graph compiled or invoked with `interrupt_before=[node]`. Before a ToolNode, the proposed tool calls
+    are read from state: approved ones run, edited ones run as edited, rejected ones are answered with a
+    ToolMessage giving the reason. Before any other node, approvers see what the node will act on; Reject
+    skips the node (the graph carries on after it, and the agent and the thread are told)."""
+
+    kind = "breakpoint"
+
+    def matches(self, pause: Pause) -> bool:
+        return pause.breakpoint_node is not None
+
+    def to_actions(self, pause: Pause, agent: Agent) -> tuple[str, list[ProposedAction]]:
+        node = pause.breakpoint_node
+        if not pause.value:
+            state = pause.state if isinstance(pause.state, dict) else {"state": pause.state}
+            shown = {key: value for key, value in state.items() if key != "messages"}
+            return self.kind, [
+                ProposedAction(
+                    tool=str(node),
+                    args=jsonable(shown),
+                    description=f"Paused before `{node}`, which acts on the run's state shown here.",
+                    allowed_decisions=[APPROVE, REJECT],
+                )
+            ]
+        return self.kind, [
+            ProposedAction(
+                tool=call["name"],
+                args=jsonable(call.get("args") or {}),
+                description=f"Paused before `{node}`.",
+                allowed_decisions=[APPROVE, EDIT, REJECT] if call.get("id") else [APPROVE, REJECT],
+                args_schema=agent.tool_schemas.get(call["name"]),
+                call_id=call.get("id"),
+            )
+            for call in pause.value
+        ]
+
+    def acts_in_node(self, approval: ApprovalRequest) -> bool:
+        # Tool calls run in a (journalled) ToolNode; a plain node acts on the state itself.
+        return not all(action.call_id for action in approval.actions)
+
+    def resume(self, graph: GraphSession, config: dict[str, Any], approval: ApprovalRequest, agent: Agent) -> Resumed:
+        state = graph.get_state(config)
+        node = state.next[0]
+        message = _last_ai_message(state.values)
+        refusals = [a for a in approval.actions if _decision(a).type in (REJECT, RESPOND)]
+        if not all(action.call_id for action in approval.actions) or message is None or not message.tool_calls:
+            if not refusals:
+                graph.invoke(None, config)
+                return Resumed.RESUMED
+            # Acting as the node, with nothing (or a note for the agent) as its update: it is skipped.
+            note = _refusal_note(node, refusals[0])
+            update = {"messages": [HumanMessage(content=note)]} if isinstance(state.values, dict) and "messages" in state.values else None
+            graph.update_state(config, update, as_node=node)
+            graph.invoke(None, config)
+            return Resumed.SKIPPED
+        decisions = {action.call_id: _decision(action) for action in approval.actions}
+        kept, refused = [], []
+        for call in message.tool_calls:
+            decision = decisions.get(call["id"])
+            if decision is None or decision.type is APPROVE:
+                kept.append(call)
+            elif decision.type is EDIT:
+                kept.append({**call, "args": decision.edited_args or {}})
+            else:
+                refused.append((call, decision.message or "Rejected by a human reviewer."))
+        answers = [
+            ToolMessage(content=f"Not run: {reason}", tool_call_id=call["id"], name=call["name"], status="error")
+            for call, reason in refused
+        ]
+        if not kept:
+            # Answer every call as if the node had run, so the agent reads why and nothing executes.
+            graph.update_state(config, {"messages": answers}, as_node=node)
+        elif not refused:
+            # The same message id replaces the model's message: the calls run as approved (or edited).
+            graph.update_state(config, {"messages": [message.model_copy(update={"tool_calls": kept})]})
+        else:
+            # The model's message keeps the refused calls, answered with their reasons; the approved ones
+            # follow in a message of their own, which is what the ToolNode runs.
+            refused_calls = [call for call, _ in refused]
+            graph.update_state(
+                config,
+                {"messages": [message.model_copy(update={"tool_calls": refused_calls}), *answers, AIMessage(content="", tool_calls=kept)]},
+            )
+        graph.invoke(None, config)
+        return Resumed.RESUMED
+
+
+def _refusal_note(node: str, action: ProposedAction) -> str:
+    decision = _decision(action)
+    return f"A human reviewer rejected the `{node}` step, so it did not run: {decision.message or 'no reason given'}"
+
+
+class AskHuman:
     """Countersign's `ask_human(question)` tool: the answer typed in Slack is the tool's result."""
 
     kind = "ask_human"
@@ -247,36 +326,90 @@ class AskHuman(_ResumeWithValue):
     def matches(self, pause: Pause) -> bool:
         return isinstance(pause.value, dict) and pause.value.get("type") == "ask_human" and "question" in pause.value
 
-    def to_actions(self, pause: Pause, tool_schemas: dict[str, dict[str, Any]]) -> list[ProposedAction]:
-        return [
-            ProposedAction(
-                tool="ask_human", args={"question": pause.value["question"]}, allowed_decisions=[RESPOND]
-            )
+    def to_actions(self, pause: Pause, agent: Agent) -> tuple[str, list[ProposedAction]]:
+        return self.kind, [
+            ProposedAction(tool="ask_human", args={"question": str(pause.value["question"])}, allowed_decisions=[RESPOND])
         ]
 
-    def to_resume(self, approval: ApprovalRequest) -> Any:
-        return _decision(approval.action).message or ""
+    def resume(self, graph: GraphSession, config: dict[str, Any], approval: ApprovalRequest, agent: Agent) -> Resumed:
+        return _invoke_with(graph, config, approval, _decision(approval.action).message or "")
+
+    def acts_in_node(self, approval: ApprovalRequest) -> bool:
+        return False
 
 
-class BareInterrupt(_ResumeWithValue):
-    """A plain `interrupt(value)` in a node or tool, any JSON value: Approve, Reject, or a typed reply.
+_PROMPT_KEYS = ("question", "message", "description", "prompt")
 
-    The node receives LangChain's decision shape: `{"type": "approve"}`,
-    `{"type": "reject", "message": reason}` or `{"type": "respond", "message": reply}`.
-    """
+
+def proposed_calls(value: Any) -> list[dict[str, Any]]:
+    """The tool calls a value proposes (`tool_calls: [...]` or `tool_call: {...}` of name and args)."""
+    if not isinstance(value, Mapping):
+        return []
+    calls = value.get("tool_calls")
+    if calls is None and isinstance(value.get("tool_call"), Mapping):
+        calls = [value["tool_call"]]
+    if not isinstance(calls, list):
+        return []
+    return [dict(c) for c in calls if isinstance(c, Mapping) and isinstance(c.get("name"), str)]
+
+
+class InterruptValue:
+    """A bare `interrupt(value)` in a node or tool, any JSON: answered in the agent's resume protocol.
+
+    Tool calls in the value get a section each (with Edit where the protocol can carry an edit);
+    anything else is shown as it is."""
 
     kind = "interrupt"
 
     def matches(self, pause: Pause) -> bool:
         return pause.breakpoint_node is None
 
-    def to_actions(self, pause: Pause, tool_schemas: dict[str, dict[str, Any]]) -> list[ProposedAction]:
+    def to_actions(self, pause: Pause, agent: Agent) -> tuple[str, list[ProposedAction]]:
         value = pause.value
-        args = value if isinstance(value, dict) else {"value": value}
-        return [ProposedAction(tool="interrupt", args=args, allowed_decisions=[APPROVE, REJECT, RESPOND])]
+        protocol = protocol_for(value, agent.resume)
+        prompt = next((str(value[k]) for k in _PROMPT_KEYS if isinstance(value, Mapping) and isinstance(value.get(k), str)), "")
+        calls = proposed_calls(value)
+        if calls:
+            allowed = protocol.decisions(calls=True)
+            actions = [
+                ProposedAction(
+                    tool=call["name"],
+                    args=jsonable(call.get("args") or {}),
+                    description=prompt,
+                    allowed_decisions=allowed,
+                    args_schema=agent.tool_schemas.get(call["name"]),
+                    call_id=str(call["id"]) if call.get("id") else None,
+                )
+                for call in calls
+            ]
+        else:
+            args = jsonable(value) if isinstance(value, Mapping) else {"value": jsonable(value)}
+            actions = [
+                ProposedAction(tool="interrupt", args=args, description=prompt, allowed_decisions=protocol.decisions(calls=False))
+            ]
+        return f"{self.kind}:{protocol.name}", actions
 
-    def to_resume(self, approval: ApprovalRequest) -> Any:
-        return langchain_decision(approval.action)
+    @staticmethod
+    def protocol(approval: ApprovalRequest, agent: Agent) -> ResumeProtocol:
+        """The protocol the request was posted with (kind `interrupt:<name>`; plain `interrupt` before protocols)."""
+        name = approval.kind.partition(":")[2] or "typed"
+        if name in BUILT_IN:
+            return BUILT_IN[name]
+        declared = agent.resume
+        choices = list(declared.values()) if isinstance(declared, Mapping) else [declared]
+        for choice in choices:
+            if choice is not None and resolve(choice).name == name:
+                return resolve(choice)
+        raise ValueError(f"agent {agent.name!r} no longer declares the resume protocol {name!r}")
+
+    def acts_in_node(self, approval: ApprovalRequest) -> bool:
+        return True
+
+    def resume(self, graph: GraphSession, config: dict[str, Any], approval: ApprovalRequest, agent: Agent) -> Resumed:
+        value = self.protocol(approval, agent).answer(approval)
+        if value is None:
+            return Resumed.STOPPED
+        return _invoke_with(graph, config, approval, value)
 
 
 ADAPTERS: list[InterruptAdapter] = [
@@ -285,7 +418,7 @@ ADAPTERS: list[InterruptAdapter] = [
     HumanInTheLoopPerCall(),
     AgentInbox(),
     AskHuman(),
-    BareInterrupt(),
+    InterruptValue(),
 ]
 
 
@@ -295,8 +428,9 @@ def adapter_for(pause: Pause) -> InterruptAdapter:
 
 
 def adapter_for_kind(kind: str) -> InterruptAdapter:
-    """The adapter that produced a stored request."""
+    """The adapter that produced a stored request (its kind, before any `:protocol` part)."""
+    base = kind.partition(":")[0]
     for adapter in ADAPTERS:
-        if adapter.kind == kind:
+        if adapter.kind == base:
             return adapter
     raise ValueError(f"unknown interrupt kind {kind!r}")

@@ -1,79 +1,65 @@
-"""The RQ jobs, enqueued by dotted name (see `countersign.job_queue`).
+"""The RQ jobs, enqueued by dotted name (see `approvals.job_queue`); each takes ids and opens what it needs.
 
-They use the `AgentRuntime` the worker's parent process built and preloaded (`install`), so a
-forked job pays no import or set-up cost; run under a plain `rq worker`, they build it on first use.
+They use the `Worker` services the worker process built and preloaded (`install`), so a job pays
+no import or set-up cost; run under a plain `rq worker`, they build them on first use. A job never
+raises for a failed attempt: the runtime records it in SQL, which decides the retry.
 """
 
 from __future__ import annotations
 
 import logging
-from types import TracebackType
-from typing import Any
+from dataclasses import dataclass
 
-from rq.job import Job
-
-from countersign.job_queue import RunRequest
+from worker import metrics
+from worker.deadlines import DeadlineService
 from worker.runtime import AgentRuntime
+
+
+@dataclass(frozen=True)
+class Services:
+    """What jobs use: the agent runtime and the deadline service."""
+
+    runtime: AgentRuntime
+    deadlines: DeadlineService
+
 
 log = logging.getLogger(__name__)
 
-_runtime: AgentRuntime | None = None
+_services: Services | None = None
 
 
-def install(runtime: AgentRuntime) -> None:
-    """Make `runtime` the one every job in this process (and its forks) uses."""
-    global _runtime
-    _runtime = runtime
+def install(services: Services) -> None:
+    """Make `services` the ones every job in this process (and its forks) uses."""
+    global _services
+    _services = services
 
 
-def runtime() -> AgentRuntime:
-    """The installed runtime, built from the environment if the worker did not preload one."""
-    if _runtime is None:
-        from worker.main import build_runtime
+def services() -> Services:
+    """The installed services, built from the environment if the worker did not preload them."""
+    if _services is None:
+        from worker.main import build_services
 
-        install(build_runtime())
-    assert _runtime is not None
-    return _runtime
-
-
-def start_run(payload: dict[str, Any]) -> str:
-    """Job: run an agent until it ends or interrupts."""
-    return runtime().start(RunRequest.model_validate(payload))
+        install(build_services())
+    assert _services is not None
+    return _services
 
 
-def resume_run(approval_id: str) -> str:
-    """Job: resume a run with the decision recorded on an approval request."""
-    return runtime().resume(approval_id)
+def run(thread_id: str) -> str:
+    """Job: take a run further (start it, carry on after a crash, post where it stopped or how it ended)."""
+    outcome = services().runtime.advance(thread_id)
+    log.info("run %s: %s", thread_id, outcome)
+    metrics.RUNS.labels(outcome).inc()
+    return outcome
 
 
-def fire_deadlines() -> list[str]:
-    """Job: apply every deadline that fell due (reject, approve or escalate)."""
-    return runtime().fire_deadlines()
+def resume(approval_id: str) -> str:
+    """Job: hand a decided request to its agent and take the run further."""
+    outcome = services().runtime.resume(approval_id)
+    log.info("resume of approval %s: %s", approval_id, outcome)
+    metrics.RESUMES.labels(outcome).inc()
+    return outcome
 
 
-def remind(approval_id: str, stage: int) -> None:
-    """Job: remind the approvers of a request still waiting before its deadline."""
-    runtime().remind(approval_id, stage)
-
-
-def report_failure(
-    job: Job, connection: Any, exc_type: type[BaseException], exc_value: BaseException, tb: TracebackType
-) -> None:
-    """Failure callback: once retries are used up, say in Slack what went wrong."""
-    if job.retries_left:
-        log.warning("job %s failed (%s: %s); RQ will retry it", job.id, exc_type.__name__, exc_value)
-        return
-    payload = job.args[0] if job.args else None
-    if job.func_name.endswith("start_run") and isinstance(payload, dict):
-        thread_id = payload.get("thread_id")
-    elif job.func_name.endswith("resume_run"):
-        try:
-            thread_id = runtime().store.get(str(payload)).thread_id
-        except Exception:  # the failure may be that very lookup
-            log.exception("job %s failed and its run cannot be found", job.id)
-            return
-    else:
-        # Deadlines and reminders: what they change lives in SQL; the next wake-up or worker start applies it.
-        log.error("job %s failed for good: %s: %s", job.id, exc_type.__name__, exc_value)
-        return
-    runtime().report_failure(str(thread_id), f"{exc_type.__name__}: {exc_value}")
+def fire_due() -> list[str]:
+    """Job: apply every deadline, escalation and reminder that fell due."""
+    return services().deadlines.fire_due()

@@ -1,10 +1,14 @@
-"""`countersign worker`: an RQ worker (scheduler on) whose parent process preloads everything a job needs."""
+"""`countersign worker`: an RQ worker whose process preloads everything a job needs, with the dispatcher
+beside it re-deriving owed work from SQL."""
 
 from __future__ import annotations
 
 import gc
 import logging
 import os
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from redis import Redis
 from redis.exceptions import RedisError
@@ -12,31 +16,37 @@ from rq import Worker
 
 from approvals.admin_settings import AdminSettings
 from approvals.approval_store import ApprovalStore, create_db_engine
+from approvals.job_queue import JobQueue
+from approvals.models import utcnow
 from approvals.policies import PolicyError, load_policies
+from approvals.prometheus import serve
+from approvals.schema import SchemaNotCurrent, check_schema
 from approvals.settings import Settings, load_settings
 from bot.outbound import SlackNotifier
 from bot.slack_client import create_slack_client
-from countersign.job_queue import JobQueue
-from worker import jobs
-from worker.checkpointer import setup_checkpointer
+from bot.user_groups import UserGroupDirectory
+from worker import jobs, metrics
+from worker.deadlines import DeadlineService
+from worker.dispatcher import Dispatcher
+from worker.policy_check import unappliable_rules
 from worker.registry import AgentRegistry
 from worker.runtime import AgentRuntime
 
 log = logging.getLogger(__name__)
 
+# After Redis comes back, a worker waits at most this long before dequeuing again (RQ's default is 60 s).
+_MAX_REDIS_RETRY_WAIT = 2.0
 
-def build_runtime(settings: Settings | None = None) -> AgentRuntime:
-    """Load settings, the store, the agent registry (compiling every graph) and the Slack client."""
+
+def build_services(
+    settings: Settings | None = None, clock: Callable[[], datetime] = utcnow
+) -> jobs.Services:
+    """Load settings, check the schema, open the store, load the agent registry (compiling every graph),
+    the policies and the Slack client; `clock` says what time deadlines compare with."""
     settings = settings or load_settings()
     if settings.redis_url is None:
         raise SystemExit("countersign: REDIS_URL: not set (the worker needs the queue's Redis)")
-    engine = create_db_engine(settings.sqlalchemy_url)
-    # A forked job must not share the parent's pooled connections (SQLAlchemy's advice for fork).
-    os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
-    store = ApprovalStore(engine)
-    store.create_schema()
-    store.warm_up()
-    setup_checkpointer(settings)
+    # Configuration first: a wrong setting is named before anything connects anywhere.
     try:
         registry = AgentRegistry.from_import_path(settings.countersign_agents)
     except ValueError as error:
@@ -45,17 +55,29 @@ def build_runtime(settings: Settings | None = None) -> AgentRuntime:
         policies = load_policies(settings.countersign_policies)
     except PolicyError as error:
         raise SystemExit(f"countersign: COUNTERSIGN_POLICIES: {error}") from None
-    notifier = SlackNotifier(create_slack_client(settings), store, settings.approvals_channel)
-    redis = Redis.from_url(settings.redis_url)
-    queue = JobQueue(redis, settings.countersign_queue, settings.run_timeout)
-    return AgentRuntime(settings, store, registry, notifier, redis, policies, queue, AdminSettings(engine))
+    if problems := unappliable_rules(policies, registry):
+        raise SystemExit(f"countersign: COUNTERSIGN_POLICIES: {'; '.join(problems)}")
+    engine = create_db_engine(settings.sqlalchemy_url)
+    try:
+        check_schema(engine)
+    except SchemaNotCurrent as error:
+        raise SystemExit(f"countersign: DATABASE_URL: {error}") from None
+    # A forked job must not share the parent's pooled connections (SQLAlchemy's advice for fork).
+    os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
+    store = ApprovalStore(engine)
+    store.warm_up()
+    client = create_slack_client(settings)
+    notifier = SlackNotifier(client, settings.approvals_channel, UserGroupDirectory(client, settings.usergroup_cache_seconds))
+    queue = JobQueue(Redis.from_url(settings.redis_url), settings.countersign_queue, settings.run_timeout)
+    runtime = AgentRuntime(settings, store, registry, notifier, policies, queue, AdminSettings(engine))
+    return jobs.Services(runtime=runtime, deadlines=DeadlineService(store, notifier, queue, clock))
 
 
 def run_worker(settings: Settings, *, burst: bool = False) -> None:
-    """Preload, then work the queue until stopped."""
-    runtime = build_runtime(settings)
-    jobs.install(runtime)
-    log.info("worker ready: agents %s, queue %r", ", ".join(runtime.registry.names()), settings.countersign_queue)
+    """Preload, start the dispatcher, then work the queue until stopped."""
+    services = build_services(settings)
+    jobs.install(services)
+    runtime = services.runtime
     connection = Redis.from_url(settings.redis_url or "")
     try:
         connection.ping()
@@ -63,17 +85,46 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
         raise SystemExit(f"countersign: REDIS_URL: cannot reach {settings.redis_url}: {error}") from None
     queue = JobQueue(connection, settings.countersign_queue, settings.run_timeout)
     queue.publish_agents(runtime.registry.names())
-    # Decisions and deadlines live in SQL; what Redis lost (flush, failover) is queued again here.
-    for approval_id in runtime.store.decided_not_resumed():
-        log.info("re-queueing the resume of decided approval %s", approval_id)
-        queue.enqueue_resume(approval_id)
-    deadlines = runtime.store.pending_deadlines()
-    for _, deadline_at, _ in deadlines:
-        queue.schedule_deadline(deadline_at)
-    log.info("re-scheduled %d pending deadlines", len(deadlines))
-    worker = Worker([queue.queue], connection=connection)
+    log.info("worker ready: agents %s, queue %r", ", ".join(runtime.registry.names()), settings.countersign_queue)
+    dispatcher = Dispatcher(
+        runtime.store,
+        queue,
+        runtime.registry.names(),
+        interval=settings.dispatch_interval,
+        lease=timedelta(seconds=settings.lease_seconds),
+    )
+    dispatcher.start()
+    if settings.metrics_port:
+        serve(settings.metrics_port, metrics.registry(runtime.store))
     # Each job runs in a fork of this process. Without this, the fork's first garbage collection
     # walks the whole preloaded heap (~100 ms a job) and dirties every page it shares with us.
     gc.collect()
     gc.freeze()
-    worker.work(with_scheduler=True, burst=burst, logging_level="INFO")
+    try:
+        while not _work(queue, connection, burst):
+            _wait_for(connection)
+    finally:
+        dispatcher.stop()
+
+
+def _work(queue: JobQueue, connection: Redis, burst: bool) -> bool:
+    """Work the queue until stopped (True), or until Redis went away (False)."""
+    worker = Worker([queue.queue], connection=connection)
+    worker.max_connection_wait_time = _MAX_REDIS_RETRY_WAIT
+    try:
+        worker.work(burst=burst, logging_level="INFO")
+    except RedisError as error:
+        # RQ waits out a lost connection only while dequeuing; anywhere else (a heartbeat, its own
+        # registration) it stops the worker. What is owed is in SQL: work again once Redis is back.
+        log.warning("the queue went away (%s); this worker carries on when it is back", error)
+        return False
+    return True
+
+
+def _wait_for(connection: Redis) -> None:
+    while True:
+        try:
+            connection.ping()
+            return
+        except RedisError:
+            time.sleep(_MAX_REDIS_RETRY_WAIT)

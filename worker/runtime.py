@@ -1,23 +1,32 @@
-"""Running agents: start a run, resume it with a decision, and turn where it stopped into Slack messages.
+"""Running agents: take a run to its next pause or its end, hand decisions to agents, and turn where a
+run stopped into Slack messages.
 
-Resumes of one LangGraph thread never overlap (a Redis lock per thread), and a resume only
-answers the interrupt that is still pending: a stale decision resumes nothing.
+Every job first takes the thread's lease (SQL), so one worker at a time works on a thread, and a
+dead worker's thread is taken further by another within seconds. A decision counts as delivered
+only once the agent's checkpoint moved past the interrupt it answered; a stale decision resumes
+nothing. A failing attempt is recorded and retried with backoff, and past the limit the run fails
+and its thread is told, in one short line with a reference to the log.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage
 from langgraph.pregel import Pregel
 from langgraph.types import StateSnapshot
-from redis import Redis
+from redis.exceptions import RedisError
 from slack_sdk.errors import SlackApiError
 
 from approvals.admin_settings import AdminSettings
 from approvals.approval_store import ApprovalStore
-from approvals.errors import UnknownAgent
+from approvals.errors import ApprovalNotFound, UnknownAgent
+from approvals.job_queue import JobQueue
 from approvals.models import (
     DEADLINE_DECIDER,
     POLICY_DECIDER,
@@ -32,31 +41,42 @@ from approvals.models import (
 )
 from approvals.policies import PolicySet, strictest
 from approvals.settings import Settings
+from bot.formatting import escape
 from bot.outbound import SlackNotifier
-from countersign.job_queue import JobQueue, RunRequest
-from worker.checkpointer import open_checkpointer
-from worker.interrupts import Pause, adapter_for, adapter_for_kind
+from worker import metrics as worker_metrics
+from worker.graph_session import GraphSession, graph_session
+from worker.interrupts import Pause, Resumed, adapter_for, adapter_for_kind, pause_key
+from worker.leases import lease
+from worker.progress import RunProgress
 from worker.registry import Agent, AgentRegistry
+from worker.tool_journal import journalling
 
 log = logging.getLogger(__name__)
 
+# Seconds to wait before the next attempt after a failed one (the last repeats).
+RETRY_BACKOFF = [2, 10, 30, 60, 120]
 
 
 def _config(thread_id: str) -> dict[str, Any]:
     return {"configurable": {"thread_id": thread_id}}
 
 
-def pauses(graph: Pregel, state: StateSnapshot) -> list[Pause]:
+def pauses(graph: Pregel | GraphSession, state: StateSnapshot) -> list[Pause]:
     """Where a run stopped: its pending interrupts, or a static breakpoint before a node. Empty when it
     finished, or when a crashed attempt left it half-way (then `invoke(None)` carries on)."""
     if state.interrupts:
-        return [Pause(i.id, i.value, getattr(i, "response_schema", None)) for i in state.interrupts]
+        return [
+            Pause(pause_key(i.id, i.value), i.value, getattr(i, "response_schema", None), interrupt_id=i.id)
+            for i in state.interrupts
+        ]
     before = graph.interrupt_before_nodes
     if state.next and (before == "*" or state.next[0] in before):
         message = next((m for m in reversed(_messages(state.values)) if isinstance(m, AIMessage)), None)
         calls = [dict(call) for call in message.tool_calls] if message is not None else []
         # The checkpoint id names this stop: after a resume the thread has moved on to another.
-        return [Pause(state.config["configurable"]["checkpoint_id"], calls, breakpoint_node=state.next[0])]
+        return [
+            Pause(state.config["configurable"]["checkpoint_id"], calls, breakpoint_node=state.next[0], state=state.values)
+        ]
     return []
 
 
@@ -72,8 +92,42 @@ def latest_agent_message(values: Any) -> str:
     return ""
 
 
+def outcome_text(agent: str, answer: str) -> str:
+    """The run's final answer as posted in its thread: the agent's words, which cannot mention or link."""
+    return f":robot_face: *{escape(agent)}:* {escape(answer)}"
+
+
+def _by(user: str) -> str:
+    return {POLICY_DECIDER: "the policy", DEADLINE_DECIDER: "the deadline"}.get(user, f"<@{user}>")
+
+
+def deliverable(approval: ApprovalRequest) -> ApprovalRequest | None:
+    """The decisions as the calls allow them: a "no" a call cannot take (a deadline's Reject where only
+    Approve and Edit are allowed) becomes a Reply telling the agent why, if allowed; a "yes" a call does not
+    allow is a "no". None when some "no" can be said no way the agent reads: then the run must stop."""
+    actions = []
+    for action in approval.actions:
+        decision = action.decision
+        if decision is None or decision.type in action.allowed_decisions:
+            actions.append(action)
+            continue
+        message = decision.message or f"{decision.type.value} is not allowed for this call, so it does not run."
+        for fallback in (DecisionType.REJECT, DecisionType.RESPOND):
+            if fallback in action.allowed_decisions:
+                decision = decision.model_copy(update={"type": fallback, "message": message, "edited_args": None})
+                break
+        else:
+            return None
+        actions.append(action.model_copy(update={"decision": decision}))
+    return approval.model_copy(update={"actions": actions})
+
+
+class DeliveryFailed(RuntimeError):
+    """The graph was resumed, yet the interrupt the decision answers is still pending."""
+
+
 class AgentRuntime:
-    """Everything a job needs, built once in the worker's parent process and inherited by each job."""
+    """Everything a job needs, built once per worker process (and inherited by forked jobs)."""
 
     def __init__(
         self,
@@ -81,7 +135,6 @@ class AgentRuntime:
         store: ApprovalStore,
         registry: AgentRegistry,
         notifier: SlackNotifier,
-        redis: Redis,
         policies: PolicySet,
         queue: JobQueue,
         admin_settings: AdminSettings,
@@ -93,51 +146,137 @@ class AgentRuntime:
         self.store = store
         self.registry = registry
         self.notifier = notifier
-        self.redis = redis
+        self.lease_ttl = timedelta(seconds=settings.lease_seconds)
 
-    def _thread_lock(self, thread_id: str) -> Any:
-        # Held for as long as a job may run, so a second resume of the thread waits its turn.
-        timeout = self.settings.run_timeout
-        return self.redis.lock(f"countersign:thread:{thread_id}", timeout=timeout, blocking_timeout=timeout)
+    # Jobs
 
-    def start(self, request: RunRequest) -> str:
-        """Run an agent on a new thread until it ends or interrupts; returns what happened."""
-        run = self.store.create_run(Run(**request.model_dump()))
-        try:
-            agent = self.registry.get(request.agent)
-        except UnknownAgent as error:
-            # Retrying cannot help; tell whoever asked instead.
-            self.report_failure(run.thread_id, str(error))
-            return "unknown agent"
-        with self._thread_lock(run.thread_id), open_checkpointer(self.settings) as saver:
-            graph = agent.bind(saver)
-            state = graph.get_state(_config(run.thread_id))
-            if state.values:
-                # A retried job: the first attempt got somewhere. Carry on if it died half-way; then post
-                # whatever the run stopped at.
-                if state.next and not pauses(graph, state):
-                    graph.invoke(None, _config(run.thread_id))
-                return self._settle(agent, graph, run)
-            graph.invoke({"messages": [{"role": "user", "content": run.input_text}]}, _config(run.thread_id))
-            return self._settle(agent, graph, run)
+    def advance(self, thread_id: str) -> str:
+        """Take a run further: start it, carry on after a worker died mid-way, post what it stopped at,
+        or tell its outcome. Returns what happened (`busy` when another worker holds the run)."""
+        return self._with_lease(thread_id, self._advance)
 
     def resume(self, approval_id: str) -> str:
-        """Resume the run a decided request paused, if that request's interrupt is still the pending one."""
-        approval = self.store.get(approval_id)
+        """Hand a decided request to its agent, if its interrupt is still the pending one; then take the run further."""
+        try:
+            thread_id = self.store.get(approval_id).thread_id
+        except ApprovalNotFound:
+            log.error("resume of unknown approval %s: nothing to do", approval_id)
+            return "unknown"
+        return self._with_lease(thread_id, lambda run: self._resume(run, self.store.get(approval_id)))
+
+    def _with_lease(self, thread_id: str, work: Callable[[Run], str]) -> str:
+        try:
+            with lease(self.store, thread_id, self.lease_ttl) as run:
+                if run is None:
+                    log.info("run %s is held by another worker's lease; it hands on what is owed when done", thread_id)
+                    return "busy"
+                if run.attempts > self.settings.max_attempts and run.status.is_owed_work:
+                    return self._give_up(run, None)
+                try:
+                    outcome = work(run)
+                except UnknownAgent as error:
+                    # Retrying cannot help; tell whoever asked instead.
+                    self._finish(self.store.get_run(thread_id), RunStatus.FAILED, f":warning: The `{escape(run.agent)}` run failed: {escape(str(error))}")
+                    return "unknown agent"
+                except Exception as error:  # noqa: BLE001 - recorded, retried, and told once it fails for good
+                    return self._attempt_failed(self.store.get_run(thread_id), error)
+        except KeyError:
+            log.error("job for unknown run %s: nothing to do", thread_id)
+            return "unknown"
+        self._hand_on(thread_id)
+        return outcome
+
+    def _hand_on(self, thread_id: str) -> None:
+        """After letting a thread go, enqueue what it still owes at once (the dispatcher would, within a tick)."""
+        try:
+            for approval_id in self.store.other_resumes_owed(thread_id):
+                self.queue.enqueue_resume(approval_id)
+        except RedisError:
+            log.warning("could not hand on the owed work of run %s; the dispatcher will", thread_id)
+
+    def _attempt_failed(self, run: Run, error: Exception) -> str:
+        ref = uuid.uuid4().hex[:8]
+        log.error("run %s: attempt %d failed (ref %s)", run.thread_id, run.attempts, ref, exc_info=error)
+        if run.attempts >= self.settings.max_attempts:
+            return self._give_up(run, ref)
+        wait = RETRY_BACKOFF[min(run.attempts, len(RETRY_BACKOFF)) - 1]
+        self.store.failed_attempt(
+            run.thread_id, utcnow() + timedelta(seconds=wait), {"ref": ref, "error": type(error).__name__, "attempt": run.attempts}
+        )
+        return "retrying"
+
+    def _give_up(self, run: Run, ref: str | None) -> str:
+        ref = ref or uuid.uuid4().hex[:8]
+        log.error("run %s failed for good after %d attempts (ref %s)", run.thread_id, run.attempts, ref)
+        text = (
+            f":warning: The `{escape(run.agent)}` run failed after {run.attempts} attempts (ref `{ref}`); "
+            "the worker's log has the details."
+        )
+        self._finish(run, RunStatus.FAILED, text)
+        return "failed"
+
+    # Starting and carrying on
+
+    def _advance(self, run: Run) -> str:
+        if run.status in (RunStatus.DONE, RunStatus.FAILED):
+            if run.outcome_posted_at is None:
+                self._post_outcome(run)
+            return run.status.value
+        if run.status is RunStatus.WAITING:
+            return "waiting"
+        agent = self.registry.get(run.agent)
+        self.store.update_run(run.thread_id, status=RunStatus.RUNNING)
+        config = _config(run.thread_id)
+        with self._session(agent, run.thread_id) as (graph, progress), journalling(self.store, run.thread_id) as journal:
+            state = graph.get_state(config)
+            if not state.values:
+                graph.invoke({"messages": [{"role": "user", "content": run.input_text}]}, config)
+            elif state.next and not pauses(graph, state):
+                # An earlier attempt died half-way: carry on from its last checkpoint.
+                graph.invoke(None, config)
+            outcome = self._settle(agent, graph, run, progress)
+        self._tell_uncertain(run, journal.uncertain)
+        return outcome
+
+    @contextmanager
+    def _session(self, agent: Agent, thread_id: str) -> Iterator[tuple[GraphSession, RunProgress | None]]:
+        """The job's graph, and the run's progress message following its steps (unless the agent is quiet)."""
+        if not agent.progress:
+            with graph_session(agent, self.settings) as graph:
+                yield graph, None
+            return
+        with graph_session(agent, self.settings) as graph:
+            values = graph.get_state(_config(thread_id)).values
+            progress = RunProgress(self.store, self.notifier, thread_id, _messages(values))
+            graph.on_step = progress.on_step
+            try:
+                yield graph, progress
+            finally:
+                progress.flush()
+
+    # Handing decisions to agents
+
+    def _resume(self, run: Run, approval: ApprovalRequest) -> str:
         if approval.is_pending:
-            log.warning("approval %s is not fully decided yet; nothing to resume", approval_id)
+            log.warning("approval %s is not fully decided yet; nothing to resume", approval.id)
             return "undecided"
-        agent = self.registry.get(approval.run.agent)
-        with self._thread_lock(approval.thread_id), open_checkpointer(self.settings) as saver:
-            graph = agent.bind(saver)
-            config = _config(approval.thread_id)
+        if approval.resumed_at is not None:
+            return "already resumed"
+        agent = self.registry.get(run.agent)
+        config = _config(approval.thread_id)
+        with self._session(agent, run.thread_id) as (graph, progress), journalling(self.store, run.thread_id) as journal:
             state = graph.get_state(config)
             stops = pauses(graph, state)
-            if approval.interrupt_id not in {pause.id for pause in stops}:
-                if approval.resumed_at is not None and state.next and not stops:
-                    # An earlier attempt of this very resume died mid-way: carry on from its last checkpoint.
+            journal.clicked_at = worker_metrics.click_time(approval)  # metrics: click -> tool start
+            if approval.interrupt_id in {pause.id for pause in stops}:
+                if self._deliver(agent, graph, config, approval) is Resumed.STOPPED:
+                    return self._stopped(approval)
+            elif approval.delivery_started_at is not None:
+                # An earlier attempt delivered it and died before saying so: the checkpoint moved on.
+                self.store.mark_resumed(approval)
+                if state.next and not stops:
                     graph.invoke(None, config)
-                    return self._settle(agent, graph, approval.run)
+            else:
                 log.warning(
                     "stale decision: approval %s answers interrupt %s of thread %s, which is no longer pending; "
                     "resuming nothing",
@@ -146,16 +285,84 @@ class AgentRuntime:
                     approval.thread_id,
                 )
                 self.store.audit("stale_resume_skipped", approval.id, None, {"interrupt_id": approval.interrupt_id})
-                if approval.resumed_at is None:
-                    self.store.mark_resumed(approval, run_continues=False)
+                self.store.mark_resumed(approval, run_continues=False)
                 return "stale"
-            self.store.mark_resumed(approval)
-            adapter_for_kind(approval.kind).resume(graph, config, approval)
-            return self._settle(agent, graph, self.store.get_run(approval.thread_id))
+            self._refresh_message(approval.id)
+            outcome = self._settle(agent, graph, self.store.get_run(approval.thread_id), progress)
+        self._tell_uncertain(run, journal.uncertain)
+        return outcome
 
-    def _settle(self, agent: Agent, graph: Pregel, run: Run) -> str:
+    def _deliver(self, agent: Agent, graph: GraphSession, config: dict[str, Any], approval: ApprovalRequest) -> Resumed:
+        """Resume the graph with the decision, and count it delivered only once the interrupt is answered."""
+        adapter = adapter_for_kind(approval.kind)
+        if approval.delivery_started_at is not None and adapter.acts_in_node(approval):
+            approval = self._fail_closed(approval)
+        approval = deliverable(approval)
+        if approval is None:
+            return Resumed.STOPPED
+        self.store.start_delivery(approval)
+        resumed = adapter.resume(graph, config, approval, agent)
+        if resumed is Resumed.STOPPED:
+            return resumed
+        if approval.interrupt_id in {pause.id for pause in pauses(graph, graph.get_state(config))}:
+            raise DeliveryFailed(f"approval {approval.id}: the graph still waits on interrupt {approval.interrupt_id}")
+        self.store.mark_resumed(approval)
+        if resumed is Resumed.SKIPPED:
+            refusal = next(a.decision for a in approval.actions if a.decision and a.decision.type is not DecisionType.APPROVE)
+            self._notice(
+                approval.run,
+                f":no_entry: `{escape(approval.action.tool)}` did not run: {_by(refusal.decided_by)} rejected it"
+                + (f": {escape(refusal.message)}" if refusal.message else "."),
+            )
+        return resumed
+
+    def _stopped(self, approval: ApprovalRequest) -> str:
+        """Nothing the agent reads could carry the "no": the run stops where it is, never resumed."""
+        decision = next((a.decision for a in approval.actions if a.decision and a.decision.type is not DecisionType.APPROVE), None)
+        who = _by(decision.decided_by) if decision else "a human"
+        reason = f": {escape(decision.message)}" if decision and decision.message else ""
+        self.store.mark_resumed(approval, run_continues=False)
+        self.store.audit("run_stopped", approval.id, None, {"interrupt_id": approval.interrupt_id})
+        self._refresh_message(approval.id)
+        self._finish(
+            self.store.get_run(approval.thread_id),
+            RunStatus.DONE,
+            f":no_entry: The `{escape(approval.run.agent)}` run was stopped: {who} said no{reason}. The agent was not resumed, "
+            "so nothing after its pause ran.",
+        )
+        return "stopped"
+
+    def _fail_closed(self, approval: ApprovalRequest) -> ApprovalRequest:
+        """An earlier attempt died while the agent acted on this decision in the node that asked; doing it
+        again could do it twice. The agent is told no instead, and the thread why."""
+        reason = (
+            "The worker stopped while this was being carried out; Countersign cannot tell whether it took "
+            "effect, so it did not carry it out again."
+        )
+        actions = []
+        for action in approval.actions:
+            decision = action.decision
+            if decision is not None and decision.type in (DecisionType.APPROVE, DecisionType.EDIT):
+                kind = DecisionType.REJECT if DecisionType.REJECT in action.allowed_decisions else DecisionType.RESPOND
+                decision = decision.model_copy(update={"type": kind, "message": reason, "edited_args": None})
+            actions.append(action.model_copy(update={"decision": decision}))
+        self.store.audit("delivery_uncertain", approval.id, None, {"interrupt_id": approval.interrupt_id})
+        self._notice(approval.run, f":warning: {reason} (request `{approval.id}`)")
+        return approval.model_copy(update={"actions": actions})
+
+    def _refresh_message(self, approval_id: str) -> None:
+        """Re-render the request's message from SQL (a bot that died after a click may have left it stale)."""
+        approval = self.store.get(approval_id)
+        try:
+            self.notifier.update_request(approval, self.store.decided_before(approval))
+        except SlackApiError:
+            log.warning("could not refresh the message of approval %s", approval_id, exc_info=True)
+
+    # Where the run stopped
+
+    def _settle(self, agent: Agent, graph: GraphSession, run: Run, progress: RunProgress | None = None) -> str:
         """After an invoke: ask humans about each new interrupt, resume at once what policy auto-approves,
-        or post the final answer."""
+        or record and post the final answer."""
         config = _config(run.thread_id)
         while True:
             state = graph.get_state(config)
@@ -171,21 +378,53 @@ class AgentRuntime:
                     auto_approved.append(self.store.decide(request.id, decision).approval)
                 elif request.message_ts is None:
                     # New, or a retried job whose first attempt stored the request but could not post it.
-                    self.schedule_deadline(self.notifier.post_request(request))
+                    self._post_request(request)
+                    if progress is not None:
+                        progress.flush()  # what led to the request, in the thread it just made
             if not auto_approved:
                 self.store.update_run(run.thread_id, status=RunStatus.WAITING)
+                self.store.progressed(run.thread_id)
                 return "waiting"
             for decided in auto_approved:
-                self.store.mark_resumed(decided)
-                adapter_for_kind(decided.kind).resume(graph, config, decided)
+                if self._deliver(agent, graph, config, decided) is Resumed.STOPPED:
+                    return self._stopped(decided)
         answer = latest_agent_message(state.values) or "The run finished without a final message."
-        self.store.update_run(run.thread_id, status=RunStatus.DONE, outcome=answer)
-        self.notifier.post_outcome(self.store.get_run(run.thread_id), f":robot_face: *{run.agent}:* {answer}")
+        self._finish(self.store.get_run(run.thread_id), RunStatus.DONE, outcome_text(run.agent, answer), answer)
         return "done"
+
+    def _finish(self, run: Run, status: RunStatus, text: str, outcome: str | None = None) -> None:
+        """Record how the run ended (first), then tell its thread."""
+        self.store.finish_run(run.thread_id, status, outcome if outcome is not None else text)
+        self._post_outcome(self.store.get_run(run.thread_id), text)
+
+    def _post_outcome(self, run: Run, text: str | None = None) -> None:
+        if text is None:
+            text = outcome_text(run.agent, run.outcome or "") if run.status is RunStatus.DONE else str(run.outcome)
+        self.notifier.post_outcome(run, text)
+        self.store.outcome_posted(run.thread_id)
+
+    def _notice(self, run: Run, text: str) -> None:
+        try:
+            self.notifier.post_outcome(self.store.get_run(run.thread_id), text)
+        except SlackApiError:
+            log.warning("could not post a notice in run %s's thread", run.thread_id, exc_info=True)
+
+    def _tell_uncertain(self, run: Run, tools: list[str]) -> None:
+        for tool in tools:
+            self._notice(
+                run,
+                f":warning: The worker stopped while `{escape(tool)}` was running; Countersign cannot tell whether it took "
+                "effect, so it did not run it again and told the agent so.",
+            )
+
+    def _post_request(self, request: ApprovalRequest) -> None:
+        posted = self.notifier.post_request(request, self.store.decided_before(request))
+        self.store.set_run_thread(request.thread_id, posted.channel, posted.ts)
+        self.store.set_message(request.id, posted.channel, posted.ts, self.notifier.permalink(posted))
 
     def _store_request(self, agent: Agent, run: Run, pause: Pause, values: Any) -> ApprovalRequest:
         adapter = adapter_for(pause)
-        actions = adapter.to_actions(pause, agent.tool_schemas)
+        kind, actions = adapter.to_actions(pause, agent)
         rule = strictest([self.policies.rule_for(run.agent, action.tool, action.args) for action in actions])
         # Admins' settings from Slack apply to new requests at once, on top of the policy file.
         gate = self.admin_settings.for_call(run.agent, actions[0].tool).apply(
@@ -195,61 +434,9 @@ class AgentRuntime:
             NewApprovalRequest(
                 thread_id=run.thread_id,
                 interrupt_id=pause.id,
-                kind=adapter.kind,
+                kind=kind,
                 actions=actions,
                 agent_message=latest_agent_message(values),
                 gate=gate,
             )
         )
-
-    # Deadlines
-
-    def schedule_deadline(self, approval: ApprovalRequest) -> None:
-        """Schedule the wake-up for the request's current deadline, and its reminders."""
-        if approval.deadline_at is None:
-            return
-        self.queue.schedule_deadline(approval.deadline_at)
-        for before in approval.gate.reminders:
-            at = approval.deadline_at - before
-            if at > utcnow():
-                self.queue.schedule_reminder(approval.id, approval.stage, at)
-
-    def fire_deadlines(self) -> list[str]:
-        """Apply every due deadline: reject or approve (all at once, in SQL), or escalate; returns the ids handled."""
-        now = utcnow()
-        completed = self.store.expire_due(now, DEADLINE_DECIDER)
-        for approval_id in completed:
-            # Committed first, as a click's decision is; then the run is told, then Slack.
-            self.queue.enqueue_resume(approval_id)
-        for approval_id in completed:
-            try:
-                self.notifier.update_request(self.store.get(approval_id))
-            except SlackApiError:
-                # The outcome stands in SQL and the run was told; one message failing must not hold up the rest.
-                log.exception("approval %s expired but its message could not be updated", approval_id)
-        escalated = []
-        for approval in self.store.escalations_due(now):
-            stage = approval.gate.escalation[approval.stage]
-            moved = self.store.escalate(approval, stage.channel, now)
-            if moved is None:
-                continue  # decided (or escalated) meanwhile: first one wins
-            self.notifier.post_escalation(moved)
-            self.schedule_deadline(moved)
-            escalated.append(moved.id)
-        return completed + escalated
-
-    def remind(self, approval_id: str, stage: int) -> None:
-        """Post a reminder in the request's thread, if it still waits at that stage."""
-        approval = self.store.get(approval_id)
-        if approval.is_pending and approval.stage == stage:
-            self.notifier.post_reminder(approval)
-
-    def report_failure(self, thread_id: str, error: str) -> None:
-        """Tell the run's Slack thread (or requester's channel) that the run failed for good."""
-        try:
-            run = self.store.get_run(thread_id)
-        except KeyError:
-            log.error("run %s failed before it was recorded: %s", thread_id, error)
-            return
-        self.store.update_run(thread_id, status=RunStatus.FAILED, outcome=error)
-        self.notifier.post_outcome(run, f":warning: The `{run.agent}` run failed: {error}")

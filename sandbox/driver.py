@@ -1,4 +1,4 @@
-"""Acts as Slack towards a Bolt app served over HTTP, for tests.
+"""Acts as Slack towards a Bolt app served over HTTP: for the tests, and for the sandbox page.
 
 Builds the payloads Slack sends (interactivity, slash commands, Events API),
 signs them exactly as Slack does, and POSTs them with the standard library.
@@ -12,17 +12,18 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import itertools
 import json
 import secrets
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
+
+from slack_sdk.signature import SignatureVerifier
 
 __all__ = [
     "Response",
@@ -103,10 +104,14 @@ class SlackDriver:
         response_url: str | None = None,
         team_id: str = DEFAULT_TEAM_ID,
         timeout: float = 30.0,
+        usernames: Mapping[str, str] | None = None,
     ) -> None:
-        """``response_url`` is the default put in payloads (e.g. ``SlackEmulator.response_url()``)."""
+        """``response_url`` is the default put in payloads (e.g. ``SlackEmulator.response_url()``);
+        ``usernames`` maps user ids to the handles payloads name them by (default: the id, lower-cased)."""
         self.url = url
+        self.usernames = dict(usernames or {})
         self.signing_secret = signing_secret
+        self._verifier = SignatureVerifier(signing_secret)
         self.default_response_url = response_url
         self.team_id = team_id
         self.timeout = timeout
@@ -116,14 +121,15 @@ class SlackDriver:
 
     # ------------------------------------------------------------------ low level
 
-    def sign(self, body: str, timestamp: int | str) -> str:
-        """Slack's ``X-Slack-Signature`` for ``body`` sent at ``timestamp``."""
-        base = f"v0:{timestamp}:{body}".encode()
-        return "v0=" + hmac.new(self.signing_secret.encode(), base, hashlib.sha256).hexdigest()
+    def sign(self, body: str | bytes, timestamp: int | str) -> str:
+        """Slack's ``X-Slack-Signature`` for ``body`` sent at ``timestamp`` (slack_sdk's own signing)."""
+        signature = self._verifier.generate_signature(timestamp=str(timestamp), body=body)
+        assert signature is not None  # only None without a timestamp
+        return signature
 
     def post(
         self,
-        body: str,
+        body: str | bytes,
         content_type: str,
         *,
         timestamp: int | str | None = None,
@@ -131,7 +137,7 @@ class SlackDriver:
         headers: dict[str, str] | None = None,
         payload: dict[str, Any] | None = None,
     ) -> Response:
-        """POST a raw ``body``, signed unless ``signature`` overrides it."""
+        """POST a raw ``body`` (text, or bytes as they are), signed unless ``signature`` overrides it."""
         ts = str(int(time.time()) if timestamp is None else timestamp)
         all_headers = {
             "Content-Type": content_type,
@@ -140,7 +146,8 @@ class SlackDriver:
             "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
             **(headers or {}),
         }
-        request = urllib.request.Request(self.url, data=body.encode("utf-8"), headers=all_headers, method="POST")
+        data = body.encode("utf-8") if isinstance(body, str) else body
+        request = urllib.request.Request(self.url, data=data, headers=all_headers, method="POST")
         self.last_payload = payload
         started = time.monotonic()
         try:
@@ -174,7 +181,8 @@ class SlackDriver:
         return f"{int(time.time())}.{next(_counter):09d}.{secrets.token_hex(16)}"
 
     def _user(self, user_id: str, team_id: str | None = None) -> dict[str, Any]:
-        return {"id": user_id, "username": user_id.lower(), "name": user_id.lower(), "team_id": team_id or self.team_id}
+        name = self.usernames.get(user_id, user_id.lower())
+        return {"id": user_id, "username": name, "name": name, "team_id": team_id or self.team_id}
 
     def _team(self, team_id: str | None = None) -> dict[str, Any]:
         return {"id": team_id or self.team_id, "domain": TEAM_DOMAIN}
@@ -192,7 +200,7 @@ class SlackDriver:
         self,
         user_id: str,
         action_id: str,
-        value: str | None,
+        value: Any,
         *,
         channel_id: str,
         container_message_ts: str | None = None,
@@ -201,43 +209,33 @@ class SlackDriver:
         block_id: str | None = None,
         response_url: str | None = None,
         team_id: str | None = None,
-        action_type: str = "button",
+        action_type: str | None = None,
         channel_name: str = "requests",
+        is_ephemeral: bool = False,
         timestamp: int | str | None = None,
         signature: str | None = None,
     ) -> Response:
         """Click an element (a button by default) in a channel message.
 
         ``message`` is the message as currently stored (e.g. ``emulator.message(channel, ts)``);
-        when it holds the element, its real ``block_id`` and button text are used, as Slack
-        would. ``container_message_ts`` defaults to ``message["ts"]``.
+        when it holds the element, its real ``block_id``, type and button text are used, as
+        Slack would. ``container_message_ts`` defaults to ``message["ts"]``. ``value`` is the
+        button's value, or what was picked in a select or overflow menu (see :func:`_action`).
         """
         team = team_id or self.team_id
         ts = container_message_ts or (message or {}).get("ts")
         if not ts:
             raise ValueError("block_action needs container_message_ts or a message with a ts")
-        found_block_id, element = _find_element(message, action_id)
-        action: dict[str, Any] = {
-            "action_id": action_id,
-            "block_id": block_id or found_block_id or "b",
-            "type": action_type,
-            "action_ts": f"{time.time():.6f}",
-        }
-        if action_type == "button":
-            action["text"] = (element or {}).get("text") or {"type": "plain_text", "text": action_id, "emoji": True}
-            action["value"] = value
-            if element and element.get("style"):
-                action["style"] = element["style"]
-        elif action_type in ("static_select", "external_select"):
-            action["selected_option"] = None if value is None else _option(value)
-        else:
-            action["value"] = value
+        container: dict[str, Any] = {"type": "message", "message_ts": ts, "channel_id": channel_id,
+                                     "is_ephemeral": is_ephemeral}
+        if (message or {}).get("thread_ts"):
+            container["thread_ts"] = message["thread_ts"]  # type: ignore[index]
         payload: dict[str, Any] = {
             "type": "block_actions",
             "user": self._user(user_id, team),
             "api_app_id": API_APP_ID,
             "token": VERIFICATION_TOKEN,
-            "container": {"type": "message", "message_ts": ts, "channel_id": channel_id, "is_ephemeral": False},
+            "container": container,
             "trigger_id": trigger_id or self.new_trigger_id(),
             "team": self._team(team),
             "enterprise": None,
@@ -246,9 +244,41 @@ class SlackDriver:
             "message": message if message is not None else {"type": "message", "ts": ts},
             "state": {"values": {}},
             "response_url": self._response_url(response_url, team),
-            "actions": [action],
+            "actions": [_action(message, action_id, value, block_id, action_type)],
         }
         return self.post_interactive(payload, timestamp=timestamp, signature=signature)
+
+    def view_action(
+        self,
+        user_id: str,
+        action_id: str,
+        value: Any,
+        *,
+        view: dict[str, Any],
+        trigger_id: str | None = None,
+        block_id: str | None = None,
+        action_type: str | None = None,
+        team_id: str | None = None,
+    ) -> Response:
+        """Use an element of a view: the App Home tab or an open modal (``view`` as stored, with its
+        ``id`` and, for a modal, the ``state`` typed so far)."""
+        team = team_id or self.team_id
+        payload: dict[str, Any] = {
+            "type": "block_actions",
+            "user": self._user(user_id, team),
+            "api_app_id": API_APP_ID,
+            "token": VERIFICATION_TOKEN,
+            "container": {"type": "view", "view_id": view.get("id")},
+            "trigger_id": trigger_id or self.new_trigger_id(),
+            "team": self._team(team),
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "view": view,
+            "actions": [_action({"blocks": view.get("blocks", [])}, action_id, value, block_id, action_type)],
+        }
+        if view.get("type") == "modal":
+            payload["state"] = view.get("state") or {"values": {}}
+        return self.post_interactive(payload)
 
     def home_action(
         self,
@@ -261,29 +291,7 @@ class SlackDriver:
         team_id: str | None = None,
     ) -> Response:
         """Click a button on the user's App Home tab (`view` as published, with its `id`)."""
-        team = team_id or self.team_id
-        block_id, element = _find_element({"blocks": view.get("blocks", [])}, action_id, value)
-        payload: dict[str, Any] = {
-            "type": "block_actions",
-            "user": self._user(user_id, team),
-            "api_app_id": API_APP_ID,
-            "token": VERIFICATION_TOKEN,
-            "container": {"type": "view", "view_id": view.get("id")},
-            "trigger_id": trigger_id or self.new_trigger_id(),
-            "team": self._team(team),
-            "view": view,
-            "actions": [
-                {
-                    "action_id": action_id,
-                    "block_id": block_id or "b",
-                    "type": "button",
-                    "value": value,
-                    "text": (element or {}).get("text") or {"type": "plain_text", "text": action_id},
-                    "action_ts": f"{time.time():.6f}",
-                }
-            ],
-        }
-        return self.post_interactive(payload)
+        return self.view_action(user_id, action_id, value, view=view, trigger_id=trigger_id, team_id=team_id)
 
     def view_submission(
         self,
@@ -368,7 +376,7 @@ class SlackDriver:
             "channel_id": channel_id,
             "channel_name": channel_name,
             "user_id": user_id,
-            "user_name": user_id.lower(),
+            "user_name": self.usernames.get(user_id, user_id.lower()),
             "command": command,
             "text": text,
             "api_app_id": API_APP_ID,
@@ -432,10 +440,69 @@ def _view_of(view: Any) -> dict[str, Any]:
     return dict(view)
 
 
+def _action(
+    surface: dict[str, Any] | None, action_id: str, value: Any, block_id: str | None, action_type: str | None
+) -> dict[str, Any]:
+    """The ``actions[0]`` Slack sends for using element ``action_id`` of ``surface`` with ``value``.
+
+    A button sends its value (and text and style); a select or overflow menu the picked option
+    (``value`` is the option's value); conversation, channel and user pickers the picked id;
+    multi-selects and checkboxes their options (``value`` is a list); date and time pickers the
+    picked date or time.
+    """
+    # Buttons sharing an action_id (one per request on the Home tab) differ by value.
+    found_block_id, element = _find_element(surface, action_id, value) if isinstance(value, str) else (None, None)
+    if element is None:
+        found_block_id, element = _find_element(surface, action_id)
+    kind = action_type or (element or {}).get("type") or "button"
+    action: dict[str, Any] = {
+        "action_id": action_id,
+        "block_id": block_id or found_block_id or "b",
+        "type": kind,
+        "action_ts": f"{time.time():.6f}",
+    }
+    if kind == "button":
+        action["text"] = (element or {}).get("text") or {"type": "plain_text", "text": action_id, "emoji": True}
+        action["value"] = value
+        if element and element.get("style"):
+            action["style"] = element["style"]
+    elif kind in ("static_select", "external_select", "overflow", "radio_buttons"):
+        action["selected_option"] = None if value is None else _picked(element, str(value))
+    elif kind in ("multi_static_select", "multi_external_select", "checkboxes"):
+        action["selected_options"] = [_picked(element, str(v)) for v in value or []]
+    elif kind in _PICKED_ID:
+        action[_PICKED_ID[kind]] = value
+    else:
+        action["value"] = value
+    return action
+
+
+# What a picker of ids sends, by element type.
+_PICKED_ID = {
+    "conversations_select": "selected_conversation",
+    "channels_select": "selected_channel",
+    "users_select": "selected_user",
+    "multi_conversations_select": "selected_conversations",
+    "multi_channels_select": "selected_channels",
+    "multi_users_select": "selected_users",
+    "datepicker": "selected_date",
+    "timepicker": "selected_time",
+}
+
+
+def _picked(element: dict[str, Any] | None, value: str) -> dict[str, Any]:
+    """The option with ``value`` as the element lists it (its text too), else one made up."""
+    element = element or {}
+    options = list(element.get("options") or [])
+    for group in element.get("option_groups") or []:
+        options.extend(group.get("options") or [])
+    return next((dict(o) for o in options if o.get("value") == value), None) or _option(value)
+
+
 def _find_element(
     message: dict[str, Any] | None, action_id: str, value: str | None = None
 ) -> tuple[str | None, dict[str, Any] | None]:
-    """(block_id, element) of the interactive element ``action_id`` (with ``value``, if given) in ``message``'s blocks."""
+    """(block_id, element) of interactive element ``action_id`` (with ``value``, if given) in ``message``'s blocks."""
     for block in (message or {}).get("blocks") or []:
         candidates = list(block.get("elements") or [])
         for key in ("accessory", "element"):

@@ -1,0 +1,117 @@
+"""The jobs the bot, the command line and the dispatcher hand to workers, enqueued on RQ by dotted name
+(so the bot never imports the worker, or LangGraph).
+
+Redis is the fast path only: every job stands for work SQL says is owed, a job carries ids and
+nothing else, and its id is deterministic (`run-<thread>`, `resume-<request>`, `clock`),
+so however often the same work is handed over it is one job.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from redis import Redis
+from rq import Queue
+from rq.exceptions import DuplicateJobError, NoSuchJobError
+from rq.job import Job, JobStatus
+
+RUN = "worker.jobs.run"
+RESUME = "worker.jobs.resume"
+FIRE_DUE = "worker.jobs.fire_due"
+
+# The worker publishes the agents it runs here, so the bot can check a name without LangGraph.
+AGENTS_KEY = "countersign:agents"
+
+_WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
+
+
+def run_job_id(thread_id: str) -> str:
+    """The one job that takes a run further."""
+    return f"run-{thread_id}"
+
+
+def resume_job_id(approval_id: str) -> str:
+    """The one job that hands a decided request to its agent."""
+    return f"resume-{approval_id}"
+
+
+def _older(moment: datetime | None, than: timedelta) -> bool:
+    """True when `moment` (RQ keeps naive UTC) is further back than `than`; a job without one is not."""
+    if moment is None:
+        return False
+    aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    return datetime.now(UTC) - aware > than
+
+
+class JobQueue:
+    """The RQ queue workers take Countersign's jobs from."""
+
+    def __init__(self, connection: Redis, name: str = "countersign", job_timeout: int = 600) -> None:
+        self.queue = Queue(name, connection=connection)
+        self.job_timeout = job_timeout
+
+    @property
+    def connection(self) -> Redis:
+        """The Redis connection the queue lives on."""
+        return self.queue.connection
+
+    def enqueue_run(self, thread_id: str) -> bool:
+        """Hand a stored run to a worker; False when that job is already queued or running."""
+        return self._enqueue(RUN, thread_id, job_id=run_job_id(thread_id))
+
+    def enqueue_resume(self, approval_id: str) -> bool:
+        """Hand a decided request to a worker; False when that job is already queued or running."""
+        return self._enqueue(RESUME, approval_id, job_id=resume_job_id(approval_id))
+
+    def ensure(self, func: str, args: tuple[str, ...], job_id: str, started_grace: timedelta) -> str:
+        """Make sure owed work has a live job: enqueue it, or keep the one there is; a job left started
+        longer than `started_grace` by a worker that no longer holds the work's lease is dead and replaced.
+        Returns what it found: `enqueued`, `waiting`, `started` or `replaced`."""
+        if self._enqueue(func, *args, job_id=job_id):
+            return "enqueued"
+        try:
+            job = Job.fetch(job_id, connection=self.connection)
+            status = job.get_status(refresh=False)
+        except NoSuchJobError:
+            return "enqueued" if self._enqueue(func, *args, job_id=job_id) else "waiting"
+        if status in _WAITING:
+            # A worker that dies between taking the id off the queue and starting the job leaves it
+            # "queued" on no list (RQ's intermediate list, cleaned every ten minutes): nothing would run it.
+            if self.connection.lpos(self.queue.key, job_id) is not None or not _older(job.enqueued_at, started_grace):
+                return "waiting"
+            self.connection.lrem(self.queue.intermediate_queue_key, 0, job_id)
+        elif status == JobStatus.STARTED and not _older(job.started_at, started_grace):
+            return "started"
+        # Finished, failed or stopped, started by a worker that died, or lost in between: a new job runs it.
+        job.delete()
+        self._enqueue(func, *args, job_id=job_id)
+        return "replaced"
+
+    def publish_agents(self, names: list[str]) -> None:
+        """Record the agent names a worker runs (at worker start, and again by the dispatcher if Redis lost it)."""
+        with self.connection.pipeline() as pipe:
+            pipe.delete(AGENTS_KEY)
+            if names:
+                pipe.sadd(AGENTS_KEY, *names)
+            pipe.execute()
+
+    def known_agents(self) -> set[str]:
+        """Agent names published by workers; empty when no worker has started yet."""
+        return {name.decode() if isinstance(name, bytes) else name for name in self.connection.smembers(AGENTS_KEY)}
+
+    def _enqueue(self, func: str, *args: Any, job_id: str) -> bool:
+        try:
+            self.queue.enqueue(
+                func,
+                *args,
+                job_id=job_id,
+                unique=True,
+                job_timeout=self.job_timeout,
+                # SQL keeps what happened; a finished job's hash would only block the next one of its id.
+                result_ttl=0,
+                failure_ttl=24 * 3600,
+            )
+        except DuplicateJobError:
+            return False
+        return True

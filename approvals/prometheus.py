@@ -1,0 +1,124 @@
+"""Prometheus plumbing the bot and the worker share: prometheus_client's multiprocess mode, set up for the
+user, and what a scrape returns.
+
+Both processes fork (gunicorn's workers; RQ's one job process at a time), so their metrics live in files
+of a multiprocess directory that a scrape adds up. Each `countersign bot` and `countersign worker` makes
+its own directory, `countersign-metrics-<role>-<pid>` under PROMETHEUS_MULTIPROC_DIR (default: the
+temporary directory), and removes it when it exits; one left by a process that was killed is removed by
+the next start. Call `use_multiprocess_directory` before anything creates a metric (this module imports
+prometheus_client only inside its functions, so importing it early is safe).
+
+RQ forks a new job process for every job, and prometheus_client writes a file per process: a worker
+would collect thousands. Its job processes run one at a time, so they share one set of files, named for
+the worker (`<worker pid>-jobs`), each carrying the counts on from the one before.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+ENV = "PROMETHEUS_MULTIPROC_DIR"
+_DIRECTORY = re.compile(r"^countersign-metrics-[a-z]+-(\d+)$")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def use_multiprocess_directory(role: str, base: str | None = None, *, sequential_children: bool = False) -> Path:
+    """Point prometheus_client at a fresh directory for this process and the processes it forks, removed
+    at exit. `sequential_children`: the children run one at a time (RQ's job processes) and share files."""
+    root = Path(base or tempfile.gettempdir())
+    if _DIRECTORY.match(root.name):
+        root = root.parent  # inherited from a Countersign process that started this one
+    root.mkdir(parents=True, exist_ok=True)
+    for leftover in root.glob("countersign-metrics-*"):
+        found = _DIRECTORY.match(leftover.name)
+        if found and not _alive(int(found[1])):
+            shutil.rmtree(leftover, ignore_errors=True)
+    owner = os.getpid()
+    path = root / f"countersign-metrics-{role}-{owner}"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir()
+    os.environ[ENV] = str(path)
+
+    from prometheus_client import values
+
+    if sequential_children:
+
+        def identifier() -> str:
+            pid = os.getpid()
+            return str(pid) if pid == owner else f"{owner}-jobs"
+
+        values.ValueClass = values.MultiProcessValue(identifier)
+    else:
+        values.ValueClass = values.MultiProcessValue()
+
+    def remove() -> None:
+        # Forked children inherit this hook: only the process that made the directory removes it.
+        if os.getpid() == owner:
+            shutil.rmtree(path, ignore_errors=True)
+
+    atexit.register(remove)
+    return path
+
+
+def scrape_registry(*collectors: Any) -> Any:
+    """The registry a scrape reads: every process's metrics from the multiprocess directory (or this
+    process's alone when there is none), plus `collectors` (values read at scrape time)."""
+    from prometheus_client import REGISTRY, CollectorRegistry
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    if not os.environ.get(ENV):
+        for collector in collectors:
+            REGISTRY.register(collector)
+        return REGISTRY
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)
+    for collector in collectors:
+        registry.register(collector)
+    return registry
+
+
+def exposition(registry: Any) -> tuple[bytes, str]:
+    """The scrape's body and content type."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+def process_exited(pid: int) -> None:
+    """Forget a dead process's live gauges (gunicorn calls this when a worker exits)."""
+    if os.environ.get(ENV):
+        from prometheus_client.multiprocess import mark_process_dead
+
+        mark_process_dead(pid)
+
+
+def serve(port: int, registry: Any) -> bool:
+    """Serve `registry` on 0.0.0.0:`port` (any path) from a daemon thread; False, said once, when the port
+    is taken (e.g. a second worker on one machine: give each its own COUNTERSIGN_METRICS_PORT)."""
+    from prometheus_client import start_http_server
+
+    try:
+        start_http_server(port, registry=registry)
+    except OSError as error:
+        log.warning("metrics: cannot serve /metrics on port %s (%s); this process is not scraped", port, error.strerror)
+        return False
+    log.info("metrics: /metrics on port %s", port)
+    return True

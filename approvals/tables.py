@@ -1,0 +1,220 @@
+"""The SQL schema: every table Countersign keeps, as SQLAlchemy Core tables.
+
+Only `countersign migrate` changes the database (Alembic revisions in `approvals/migrations`);
+these definitions are what the queries in `approval_store` read and write, and what the
+latest revision builds.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every database.
+
+    PostgreSQL keeps the zone; SQLite keeps none and hands back naive values, which are UTC
+    because nothing else is ever written. Naive input is refused rather than guessed at.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: Countersign stores UTC-aware times only")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):  # SQLite, read through a plain text column
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+runs = Table(
+    "countersign_runs",
+    metadata,
+    Column("thread_id", String(64), primary_key=True),
+    Column("agent", String(200), nullable=False),
+    Column("input_text", Text, nullable=False),
+    Column("requested_by", String(64)),
+    Column("reply_channel", String(64)),
+    Column("slack_channel", String(64)),
+    Column("slack_thread_ts", String(32)),
+    # queued -> running -> waiting (a request is out) -> running ... -> done | failed
+    Column("status", String(16), nullable=False),
+    Column("outcome", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    # The lease: which worker works on the thread, until when (renewed while it works). A dead
+    # worker's lease runs out, and the dispatcher hands the thread to another.
+    Column("lease_owner", String(64)),
+    Column("lease_expires_at", UTCDateTime),
+    # Leases taken since the run last made progress; past the limit the run fails for good.
+    Column("attempts", Integer, nullable=False, default=0, server_default="0"),
+    Column("next_attempt_at", UTCDateTime),
+    # Set once the final outcome is in Slack: a run that is done but not told is still owed.
+    Column("outcome_posted_at", UTCDateTime),
+    # The run's progress message in its thread (worker.progress), once posted.
+    Column("progress_ts", String(32)),
+    Index("ix_countersign_runs_status", "status"),
+)
+
+approvals = Table(
+    "countersign_approvals",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("thread_id", String(64), ForeignKey(runs.c.thread_id), nullable=False, index=True),
+    Column("interrupt_id", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("agent_message", Text, nullable=False, default=""),
+    Column("gate", JSON, nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    Column("channel", String(64)),
+    Column("message_ts", String(32)),
+    Column("permalink", String(512)),
+    # The current deadline, the escalation stage it belongs to, and what it does (reject, approve, escalate).
+    Column("deadline_at", UTCDateTime, index=True),
+    Column("stage", Integer, nullable=False, default=0),
+    Column("timeout_action", String(16), nullable=False, default="reject"),
+    Column("decided_at", UTCDateTime),
+    # When the decision reached the agent: set only once its checkpoint moved past the interrupt.
+    # Decided and not resumed means a resume is owed.
+    Column("resumed_at", UTCDateTime, index=True),
+    # Indexed for the approval figures, which count the requests created in a window.
+    Column("created_at", UTCDateTime, nullable=False, index=True),
+    # When a worker began handing the decision to the agent; a later attempt that finds it set
+    # knows an earlier one may have got part of the way.
+    Column("delivery_started_at", UTCDateTime),
+)
+
+approval_actions = Table(
+    "countersign_approval_actions",
+    metadata,
+    Column("approval_id", String(32), ForeignKey(approvals.c.id), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("tool", String(200), nullable=False),
+    Column("args", JSON, nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("allowed_decisions", JSON, nullable=False),
+    Column("args_schema", JSON),
+    Column("result", Text),
+    Column("call_id", String(128)),
+    Column("decision_type", String(16)),
+    Column("decided_by", String(64)),
+    Column("decided_at", UTCDateTime),
+    Column("edited_args", JSON),
+    Column("decision_message", Text),
+)
+
+# Where an escalated request was re-posted, one row per stage after the first; a row without a
+# message_ts is an escalation decided in SQL and not yet posted (owed).
+approval_escalations = Table(
+    "countersign_approval_escalations",
+    metadata,
+    Column("approval_id", String(32), ForeignKey(approvals.c.id), primary_key=True),
+    Column("stage", Integer, primary_key=True),
+    Column("channel", String(64), nullable=False),
+    Column("message_ts", String(32)),
+    Column("at", UTCDateTime, nullable=False),
+)
+
+# Approvals toward a quorum: one row per approver and action; the action is decided at the quorum.
+approval_votes = Table(
+    "countersign_approval_votes",
+    metadata,
+    Column("approval_id", String(32), ForeignKey(approvals.c.id), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("user_id", String(64), primary_key=True),
+    Column("at", UTCDateTime, nullable=False),
+)
+
+# Reminders owed before a deadline: one row per request, stage and moment; sent_at once posted.
+approval_reminders = Table(
+    "countersign_approval_reminders",
+    metadata,
+    Column("approval_id", String(32), ForeignKey(approvals.c.id), primary_key=True),
+    Column("stage", Integer, primary_key=True),
+    Column("due_at", UTCDateTime, primary_key=True),
+    Column("sent_at", UTCDateTime),
+    Index("ix_countersign_approval_reminders_due", "sent_at", "due_at"),
+)
+
+# Every tool call a gated graph's ToolNode executes: started before the tool runs, finished with
+# its result after. A call found started and never finished ran in a worker that died; it is not
+# run again (Countersign cannot know whether it took effect).
+tool_calls = Table(
+    "countersign_tool_calls",
+    metadata,
+    Column("thread_id", String(64), primary_key=True),
+    # The LangGraph task that ran the call (checkpoint namespace): a re-run of the same task after
+    # a crash has the same one, a later turn another.
+    Column("task", String(512), primary_key=True),
+    Column("tool_call_id", String(128), primary_key=True),
+    Column("tool", String(200), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    # The ToolMessage it returned (content, status), replayed instead of running the tool again.
+    Column("result", JSON),
+    # Set when a re-run found it unfinished and the run's thread was told.
+    Column("uncertain_at", UTCDateTime),
+)
+
+# Admins' settings from Slack, per "agent" or "agent.tool" (see approvals.admin_settings).
+overrides = Table(
+    "countersign_settings",
+    metadata,
+    Column("scope", String(400), primary_key=True),
+    Column("settings", JSON, nullable=False),
+    Column("updated_by", String(64), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# The audit log is a hash chain (see approvals.audit): each row stores the SHA-256 of the row before it
+# and of its own canonical content (which includes that previous hash), so changing, removing or
+# inserting a row breaks the chain from there on.
+audit_log = Table(
+    "countersign_audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event", String(64), nullable=False),
+    Column("approval_id", String(32), index=True),
+    Column("actor", String(64)),
+    Column("detail", JSON, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("row_hash", String(64), nullable=False),
+)
+
+# The chain's head: one row (id 1) naming the last audit row and its hash. Every writer locks it before
+# appending, so concurrent writers queue and each links to the row committed before it; it also shows
+# when rows were removed from the end.
+audit_head = Table(
+    "countersign_audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("last_id", Integer, nullable=False),
+    Column("last_hash", String(64), nullable=False),
+)

@@ -1,0 +1,37 @@
+"""Domain errors in words for the person who clicked: the one place an error becomes a sentence."""
+
+from __future__ import annotations
+
+from approvals.errors import AlreadyDecided, AlreadyVoted, ApprovalNotFound, DeadlinePassed, NotAnApprover
+from bot.formatting import approver, escape, slack_date
+from bot.metadata import BadReference
+from bot.request_message import decision_line
+
+
+def explain(error: Exception) -> str:
+    """What to tell the user about a domain error."""
+    if isinstance(error, AlreadyDecided):
+        return f"Nothing changed: {decision_line(error.approval)}"
+    if isinstance(error, ApprovalNotFound):
+        return "Nothing changed: this approval request no longer exists."
+    if isinstance(error, DeadlinePassed):
+        then = error.approval.gate.action_at_deadline(error.approval.stage)
+        outcome = {"reject": "it is being rejected", "approve": "it goes ahead", "escalate": "it is being escalated"}[then]
+        return f"Nothing changed: the deadline passed {slack_date(error.approval.deadline_at)}; {outcome}."
+    if isinstance(error, AlreadyVoted):
+        return (
+            f"Nothing changed: you already approved this; it needs {error.approval.gate.quorum} different "
+            "approvers, so someone else has to approve too."
+        )
+    if isinstance(error, NotAnApprover):
+        gate = error.approval.gate
+        if error.self_approval:
+            return (
+                "Nothing changed: you asked for this run, so someone else has to decide its calls "
+                f"(rule _{escape(gate.rule)}_ does not allow self-approval)."
+            )
+        names = ", ".join(approver(entry) for entry in gate.approvers)
+        return f"Nothing changed: only {names} may decide this request (rule _{escape(gate.rule)}_)."
+    if isinstance(error, BadReference):
+        return f"Nothing changed: this request can't be handled here ({error})."
+    return f"Nothing changed: {escape(str(error))}"

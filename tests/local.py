@@ -1,0 +1,191 @@
+"""Countersign in the test process: the fast tier.
+
+The worker's runtime and deadline service and the bot's Bolt app, built as the processes build them,
+on a database and a queue of their own (the session's worker never sees them), against the session's
+Slack emulator. Requests go through the bot's own WSGI handler (signature check and strict parse
+included) without a socket; work a worker would do is done here, synchronously, when the test says
+(`work()`), and time moves only when the test moves it (`clock`), so a deadline test waits for nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+from redis import Redis
+from slack_sdk import WebClient
+
+from approvals.approval_store import ApprovalStore, create_db_engine
+from approvals.job_queue import JobQueue
+from approvals.models import ApprovalRequest, utcnow
+from approvals.policies import PolicySet, Rule
+from approvals.runs import RunRequest, start_run
+from approvals.settings import Settings
+from bot.app import create_app
+from bot.server import CountersignRequestHandler
+from bot.slack_client import create_slack_client
+from countersign.migrate import migrate
+from sandbox.driver import Response, SlackDriver
+from sandbox.emulator import SlackEmulator
+from tests.agents import effects_dir
+from tests.stack import SlackUser
+from worker.main import build_services
+
+
+log = logging.getLogger(__name__)
+
+
+class Clock:
+    """What time the app and the deadline service think it is: now, unless a test moved it."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return utcnow() + self.offset
+
+    def move_to(self, moment: datetime) -> None:
+        """From now on it is `moment` (and time runs on from there)."""
+        self.offset = moment - utcnow()
+
+    def reset(self) -> None:
+        self.offset = timedelta(0)
+
+
+class WsgiDriver(SlackDriver):
+    """Slack's signed requests, handed to the bot's WSGI handler in this process instead of over a socket."""
+
+    def __init__(self, handler: CountersignRequestHandler, secret: str, response_url: str) -> None:
+        super().__init__("http://in-process/slack/events", secret, response_url=response_url)
+        self.handler = handler
+
+    def post(
+        self,
+        body: str | bytes,
+        content_type: str,
+        *,
+        timestamp: int | str | None = None,
+        signature: str | None = None,
+        headers: dict[str, str] | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> Response:
+        data = body.encode() if isinstance(body, str) else body
+        ts = str(int(time.time()) if timestamp is None else timestamp)
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": "/slack/events",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "CONTENT_TYPE": content_type,
+            "CONTENT_LENGTH": str(len(data)),
+            "HTTP_X_SLACK_REQUEST_TIMESTAMP": ts,
+            "HTTP_X_SLACK_SIGNATURE": signature if signature is not None else self.sign(data, ts),
+            "wsgi.input": io.BytesIO(data),
+        }
+        for name, value in (headers or {}).items():
+            environ["HTTP_" + name.upper().replace("-", "_")] = value
+        status: list[str] = []
+        started = time.monotonic()
+        chunks = self.handler(environ, lambda line, _headers: status.append(line))
+        raw = b"".join(chunks)
+        return Response(
+            status=int(status[0].split()[0]),
+            body=raw.decode("utf-8", errors="replace"),
+            elapsed=time.monotonic() - started,
+            payload=payload,
+        )
+
+
+class Local(SlackUser):
+    """The worker's services and the bot's app in this process (see the module docstring)."""
+
+    def __init__(self, settings: Settings, slack: SlackEmulator, secret: str) -> None:
+        self.settings = settings
+        self.slack = slack
+        self.clock = Clock()
+        services = build_services(settings, clock=self.clock)
+        self.runtime = services.runtime
+        self.deadlines = services.deadlines
+        self.store: ApprovalStore = self.runtime.store
+        self.queue: JobQueue = self.runtime.queue
+        self.app = create_app(settings, self.store, self.queue, create_slack_client(settings), clock=self.clock)
+        self.driver = WsgiDriver(CountersignRequestHandler(self.app, secret), secret, slack.response_url())
+        self.effects = effects_dir()
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._work_continuously, name="local-worker", daemon=True)
+        self._worker.start()
+
+    def _work_continuously(self) -> None:
+        # What the worker and its dispatcher would do, every few milliseconds (without Redis in between).
+        while not self._stop.wait(0.02):
+            try:
+                self.work()
+            except Exception:  # noqa: BLE001 - the runtime logs and records its own failures
+                log.exception("in-process work failed")
+
+    def stop(self) -> None:
+        """Stop the background worker."""
+        self._stop.set()
+        self._worker.join(timeout=10)
+
+    def policies(self, *rules: Rule) -> None:
+        """The policy rules new requests follow (named, so a test says which it uses)."""
+        self.runtime.policies = PolicySet(rules=list(rules))
+
+    def work(self, rounds: int = 10) -> None:
+        """Do what a worker would now: every owed run and resume, until nothing is owed."""
+        for _ in range(rounds):
+            now = utcnow()
+            runs, resumes = self.store.runs_owed(now), self.store.resumes_owed(now)
+            if not runs and not resumes:
+                return
+            for thread_id in runs:
+                self.runtime.advance(thread_id)
+            for approval_id in resumes:
+                self.runtime.resume(approval_id)
+
+    def fire_due(self, at: datetime) -> list[str]:
+        """Move the clock to `at`, apply what is due then, as the worker's `fire_due` job does, and do the work it owes."""
+        self.clock.move_to(at)
+        changed = self.deadlines.fire_due()
+        self.work()
+        return changed
+
+    def start_run(self, text: str = "Refund order #42 for $250", user: str = "U0ASKER", agent: str = "payments") -> ApprovalRequest:
+        request = RunRequest(agent=agent, input_text=text, requested_by=user, reply_channel="C0ASKED")
+        start_run(request, self.store, None)
+        self.work()
+        return self.wait_for_request(request.thread_id, timeout=5)
+
+
+
+@contextmanager
+def local_countersign(base: Settings, slack: SlackEmulator, database_url: str, secret: str) -> Iterator[Local]:
+    """A `Local` on `database_url` (migrated here) and a queue nobody else reads."""
+    settings = base.model_copy(
+        update={
+            "database_url": database_url,
+            "countersign_queue": f"local-{uuid.uuid4().hex[:8]}",
+            "countersign_agents": "tests.agents:AGENTS",
+            "countersign_policies": None,
+            "countersign_admins": "U0ADMIN",
+            "usergroup_cache_seconds": 0.0,
+        }
+    )
+    migrate(settings)
+    local = Local(settings, slack, secret)
+    try:
+        yield local
+    finally:
+        local.stop()
+        local.store.engine.dispose()
+        Redis.from_url(settings.redis_url or "").delete(local.queue.queue.key)
+
+
+__all__ = ["Clock", "Local", "WebClient", "create_db_engine", "local_countersign"]

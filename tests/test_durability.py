@@ -1,0 +1,130 @@
+"""Nothing lost: every run and decision survives killed workers and bots, Redis losing its data, and
+Redis going away; and no approved call runs twice (through the real processes)."""
+
+from __future__ import annotations
+
+from approvals.models import Decision, DecisionType
+from approvals.runs import RunRequest, start_run
+from bot.decisions import QUEUE_DOWN_NOTE
+from bot.ids import ActionId
+from tests.conftest import Valkey
+from tests.stack import Stack, wait_until
+
+
+def test_run_stored_while_the_queue_lost_its_job_is_started_by_the_dispatcher(stack: Stack) -> None:
+    request = RunRequest(agent="payments", input_text="Refund order #300 for $250", requested_by="U0ASKER")
+
+    start_run(request, stack.store, queue=None)  # stored in SQL; no job ever reached Redis
+
+    assert stack.wait_for_request(request.thread_id, timeout=15).action.args["order_id"] == "300"
+
+
+def test_decision_committed_by_a_bot_that_died_before_enqueueing_reaches_the_agent(stack: Stack) -> None:
+    approval = stack.start_run("Refund order #301 for $250", agent="payments_effects")
+
+    stack.store.decide(approval.id, Decision(type=DecisionType.APPROVE, decided_by="U0APPROVER"))
+
+    assert "Refunded $250.00 for order #301" in stack.outcome(approval, timeout=15)
+    assert stack.refunds_of("301") == 1
+
+
+def test_flushall_loses_no_queued_run_and_no_decision(stack: Stack) -> None:
+    approval = stack.start_run("Refund order #302 for $250", agent="payments_effects")
+    stack.stop_worker()
+    assert stack.click("U0APPROVER", ActionId.APPROVE, approval).status == 200
+    queued = RunRequest(agent="payments_effects", input_text="Refund order #303 for $250", requested_by="U0ASKER")
+    start_run(queued, stack.store, stack.queue)
+
+    stack.queue.connection.flushall()
+    stack.start_worker()
+
+    assert "Refunded $250.00 for order #302" in stack.outcome(approval, timeout=15)
+    assert stack.refunds_of("302") == 1
+    assert stack.wait_for_request(queued.thread_id, timeout=15).action.args["order_id"] == "303"
+
+
+def test_worker_killed_mid_run_carries_on_after_restart_and_asks_once(stack: Stack) -> None:
+    stack.hold("lookup-304")
+    request = RunRequest(agent="payments_effects", input_text="Refund order #304 for $250", requested_by="U0ASKER")
+    start_run(request, stack.store, stack.queue)
+    stack.wait_until_held("lookup-304")
+
+    stack.kill_worker()
+    stack.release("lookup-304")
+    stack.start_worker()
+
+    approval = stack.wait_for_request(request.thread_id, timeout=20)
+    assert len(stack.store.requests_for_thread(request.thread_id)) == 1
+    assert stack.message(approval)["blocks"]
+
+
+def test_worker_killed_while_an_approved_call_runs_never_runs_it_again_and_says_so(stack: Stack) -> None:
+    approval = stack.start_run("Refund order #305 for $250", agent="payments_effects")
+    stack.hold("refund-305")
+    stack.click("U0APPROVER", ActionId.APPROVE, approval)
+    stack.wait_until_held("refund-305")
+
+    stack.kill_worker()
+    stack.release("refund-305")
+    stack.start_worker()
+
+    outcome = stack.outcome(approval, timeout=20)
+    assert "I did not refund order #305" in outcome and "cannot tell whether it took effect" in outcome
+    notice = stack.slack.wait_for(
+        "chat.postMessage",
+        lambda call: call.params.get("thread_ts") == approval.message_ts and call.params["text"].startswith(":warning:"),
+    )
+    assert "`refund` was running" in notice.params["text"] and "did not run it again" in notice.params["text"]
+    assert stack.refunds_of("305") == 1
+
+
+def test_job_process_killed_alone_is_taken_up_again_within_seconds(stack: Stack) -> None:
+    stack.hold("lookup-306")
+    request = RunRequest(agent="payments_effects", input_text="Refund order #306 for $250", requested_by="U0ASKER")
+    start_run(request, stack.store, stack.queue)
+    stack.wait_until_held("lookup-306")
+
+    stack.kill_job_process()
+    stack.release("lookup-306")
+
+    approval = stack.wait_for_request(request.thread_id, timeout=15)
+    assert len(stack.store.requests_for_thread(approval.thread_id)) == 1
+
+
+def test_bot_killed_right_after_acking_a_click_loses_no_decision(stack: Stack) -> None:
+    approval = stack.start_run("Refund order #307 for $250", agent="payments_effects")
+    stack.stop_worker()  # so the click's outcome can only come from what the bot committed
+
+    response = stack.click("U0APPROVER", ActionId.APPROVE, approval)
+    stack.kill_bot()
+    stack.start_worker()
+
+    assert response.status == 200
+    assert "Refunded $250.00 for order #307" in stack.outcome(approval, timeout=15)
+    assert stack.refunds_of("307") == 1
+    # The worker re-renders the message from SQL, whatever the bot managed before it died.
+    stack.wait_for_update(approval, lambda call: "Approved* by <@U0APPROVER>" in str(call.params["blocks"]))
+    stack.start_bot()
+
+
+def test_click_while_valkey_is_down_is_recorded_told_truthfully_and_resumed_when_it_is_back(
+    stack: Stack, valkey_server: Valkey
+) -> None:
+    approval = stack.start_run("Refund order #308 for $250", agent="payments_effects")
+    valkey_server.stop()
+    try:
+        response = stack.click("U0VALKEYDOWN", ActionId.APPROVE, approval)
+
+        assert response.status == 200
+        assert stack.ephemeral_to("U0VALKEYDOWN") == [QUEUE_DOWN_NOTE]
+        stack.wait_for_update(approval, lambda call: "Approved* by <@U0VALKEYDOWN>" in str(call.params["blocks"]))
+        assert not stack.store.get(approval.id).is_pending
+    finally:
+        valkey_server.start()
+
+    assert "Refunded $250.00 for order #308" in stack.outcome(approval, timeout=15)
+    assert stack.refunds_of("308") == 1
+    wait_until(lambda: stack.queue.known_agents(), 10, "the dispatcher to publish the agents again")
+    # The same worker process works on: a new run after the outage is taken up too.
+    assert stack.worker is not None and stack.worker.poll() is None
+    assert stack.start_run("Refund order #309 for $250").action.args["order_id"] == "309"

@@ -1,0 +1,50 @@
+"""Owed work always has a live job: duplicates collapse, and a job a dead worker left behind is replaced
+(against a real Valkey, on a queue no worker listens to)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from redis import Redis
+from rq.job import Job
+
+from approvals.job_queue import RUN, JobQueue, run_job_id
+
+
+def _queue(valkey: str) -> JobQueue:
+    return JobQueue(Redis.from_url(valkey), f"test-{uuid.uuid4().hex[:8]}")
+
+
+def test_handing_over_the_same_work_twice_makes_one_job(valkey: str) -> None:
+    queue = _queue(valkey)
+
+    assert queue.enqueue_run("t1") is True
+    assert queue.enqueue_run("t1") is False
+    assert queue.ensure(RUN, ("t1",), run_job_id("t1"), timedelta(seconds=10)) == "waiting"
+    assert queue.queue.get_job_ids() == [run_job_id("t1")]
+
+
+def test_job_taken_off_the_queue_by_a_worker_that_died_is_enqueued_again(valkey: str) -> None:
+    queue = _queue(valkey)
+    queue.enqueue_run("t2")
+    # A worker's dequeue moves the id to RQ's intermediate list; it died before starting the job.
+    queue.connection.lmove(queue.queue.key, queue.queue.intermediate_queue_key)
+
+    assert queue.ensure(RUN, ("t2",), run_job_id("t2"), timedelta(0)) == "replaced"
+    assert queue.queue.get_job_ids() == [run_job_id("t2")]
+    assert queue.connection.llen(queue.queue.intermediate_queue_key) == 0
+
+
+def test_job_left_started_by_a_dead_worker_is_replaced_after_the_grace(valkey: str) -> None:
+    queue = _queue(valkey)
+    queue.enqueue_run("t3")
+    job = Job.fetch(run_job_id("t3"), connection=queue.connection)
+    queue.connection.lmove(queue.queue.key, queue.queue.intermediate_queue_key)
+    job.set_status("started")
+    job.started_at = job.enqueued_at
+    job.save()
+
+    assert queue.ensure(RUN, ("t3",), run_job_id("t3"), timedelta(hours=1)) == "started"
+    assert queue.ensure(RUN, ("t3",), run_job_id("t3"), timedelta(0)) == "replaced"
+    assert queue.queue.get_job_ids() == [run_job_id("t3")]

@@ -1,0 +1,179 @@
+"""Prometheus scrapes the bot and the worker while decisions flow through the real processes; every process
+of each is counted, and the README and the sample dashboard name only metrics that exist."""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+import threading
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from bot.ids import ActionId
+from sandbox.driver import SlackDriver
+from tests.stack import REPO_ROOT, Stack, wait_until
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def _samples(text: str) -> Samples:
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def _value(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+def _scrapes(stack: Stack) -> tuple[Samples, Samples]:
+    return _samples(stack.scrape("bot")), _samples(stack.scrape("worker"))
+
+
+def test_a_decision_shows_in_both_processes_metrics_scraped_while_it_flows(stack: Stack) -> None:
+    bot_before, worker_before = _scrapes(stack)
+    failures: list[str] = []
+    scraped = 0
+    done = threading.Event()
+
+    def scrape_all_along() -> None:
+        nonlocal scraped
+        while not done.is_set():
+            for process in ("bot", "worker"):
+                try:
+                    _samples(stack.scrape(process))
+                    scraped += 1
+                except Exception as error:  # noqa: BLE001 - every failure is the finding
+                    failures.append(f"{process}: {error!r}")
+            done.wait(0.05)
+
+    scraper = threading.Thread(target=scrape_all_along)
+    scraper.start()
+    try:
+        approval = stack.start_run("Refund order #400 for $250", user="U0METRICSASKER")
+        stack.click("U0METRICSAPPROVER", ActionId.APPROVE, approval)
+        assert "Refunded $250.00 for order #400" in stack.outcome(approval)
+    finally:
+        done.set()
+        scraper.join()
+    assert not failures and scraped >= 4, failures
+
+    def counted() -> tuple[Samples, Samples] | None:
+        bot, worker = _scrapes(stack)
+        resumed = _value(worker, "countersign_worker_resumes_total", outcome="done") > _value(
+            worker_before, "countersign_worker_resumes_total", outcome="done"
+        )
+        return (bot, worker) if resumed else None
+
+    bot, worker = wait_until(counted, 10, "the resume to be counted")
+    assert _value(bot, "countersign_bot_requests_total", kind="block_actions") >= _value(
+        bot_before, "countersign_bot_requests_total", kind="block_actions"
+    ) + 1
+    assert _value(bot, "countersign_bot_ack_seconds_count", kind="block_actions") > _value(
+        bot_before, "countersign_bot_ack_seconds_count", kind="block_actions"
+    )
+    assert _value(bot, "countersign_bot_decisions_total", outcome="approve") > _value(
+        bot_before, "countersign_bot_decisions_total", outcome="approve"
+    )
+    assert _value(worker, "countersign_worker_runs_total", outcome="waiting") > _value(
+        worker_before, "countersign_worker_runs_total", outcome="waiting"
+    )
+    assert _value(worker, "countersign_worker_click_to_tool_start_seconds_count") > _value(
+        worker_before, "countersign_worker_click_to_tool_start_seconds_count"
+    )
+    assert ("countersign_pending_requests", frozenset()) in worker
+
+
+def test_every_bot_process_is_counted(stack: Stack) -> None:
+    before = _value(_samples(stack.scrape("bot")), "countersign_bot_requests_total", kind="event_callback")
+
+    for _ in range(20):
+        stack.driver.event({"type": "app_home_opened", "user": "U0METRICSHOME", "channel": "D0HOME", "tab": "messages"})
+
+    # Two gunicorn processes answered these; a scrape served by either adds both up.
+    after = _value(_samples(stack.scrape("bot")), "countersign_bot_requests_total", kind="event_callback")
+    assert after - before == 20
+
+
+def test_a_forged_signature_is_counted(stack: Stack) -> None:
+    before = _value(_samples(stack.scrape("bot")), "countersign_bot_signature_failures_total")
+    forger = SlackDriver(stack.url, "not-the-signing-secret")
+
+    assert forger.slash_command("U0FORGER", "/countersign", "help").status == 401
+
+    assert _value(_samples(stack.scrape("bot")), "countersign_bot_signature_failures_total") == before + 1
+
+
+def test_a_refused_click_is_counted_by_reason(stack: Stack) -> None:
+    approval = stack.start_run("Refund order #401 for $250", user="U0METRICSSELF")
+    before = _value(_samples(stack.scrape("bot")), "countersign_bot_refusals_total", reason="not_an_approver")
+
+    stack.click("U0METRICSSELF", ActionId.APPROVE, approval)
+    stack.ephemeral_to("U0METRICSSELF")
+
+    after = _value(_samples(stack.scrape("bot")), "countersign_bot_refusals_total", reason="not_an_approver")
+    assert after == before + 1
+
+
+def test_deadlines_and_what_waits_are_counted(stack: Stack) -> None:
+    before = _value(_samples(stack.scrape("worker")), "countersign_worker_deadlines_fired_total", outcome="reject")
+    approval = stack.start_run("Refund order #402 for $11")  # rule "quick expiry": rejected after 2 s
+
+    waiting = _samples(stack.scrape("worker"))
+    assert _value(waiting, "countersign_pending_requests") >= 1
+    assert _value(waiting, "countersign_oldest_pending_request_age_seconds") > 0
+
+    wait_until(lambda: stack.store.get(approval.id).status == "expired", 15, "the deadline")
+    wait_until(
+        lambda: _value(_samples(stack.scrape("worker")), "countersign_worker_deadlines_fired_total", outcome="reject") > before,
+        10,
+        "the deadline to be counted",
+    )
+
+
+def test_the_workers_job_processes_share_their_metrics_files(stack: Stack) -> None:
+    assert stack.worker is not None
+    directory = Path(tempfile.gettempdir()) / f"countersign-metrics-worker-{stack.worker.pid}"
+    for order in range(403, 406):
+        approval = stack.start_run(f"Refund order #{order} for $250", user="U0METRICSASKER")
+        stack.click("U0METRICSAPPROVER", ActionId.APPROVE, approval)
+        stack.outcome(approval)
+
+    # One set for the worker, one for all its job processes: not one per job.
+    files = sorted(p.name for p in directory.glob("*.db"))
+    assert files and all(re.fullmatch(rf"\w+_{stack.worker.pid}(-jobs)?\.db", name) for name in files), files
+
+
+def _defined_metrics() -> set[str]:
+    from bot import metrics as bot_metrics
+    from worker import metrics as worker_metrics
+
+    names = {"countersign_pending_requests", "countersign_oldest_pending_request_age_seconds"}
+    for module in (bot_metrics, worker_metrics):
+        for value in vars(module).values():
+            name = getattr(value, "_name", None)
+            if isinstance(name, str) and name.startswith("countersign_"):
+                names.add(name + ("_total" if type(value).__name__ == "Counter" else ""))
+    return names
+
+
+def test_the_readme_documents_every_metric() -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme.split("## Metrics", 1)[1].split("\n## ", 1)[0]
+
+    documented = set(re.findall(r"^\| `(countersign_\w+)`", section, re.MULTILINE))
+
+    assert documented == _defined_metrics()
+
+
+def test_the_sample_dashboard_queries_only_metrics_that_exist() -> None:
+    dashboard = json.loads((REPO_ROOT / "deploy" / "grafana-dashboard.json").read_text())
+    queries = [target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", [])]
+
+    used = {re.sub(r"_(bucket|count|sum)$", "", name) for query in queries for name in re.findall(r"countersign_\w+", query)}
+
+    assert queries and used <= _defined_metrics(), used - _defined_metrics()

@@ -1,0 +1,193 @@
+"""Only `countersign migrate` changes the schema: idempotent, safe from many processes at once, and a
+database made by release a43d289 keeps its pending requests. The bot and worker never create tables."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import insert
+
+from approvals.approval_store import ApprovalStore, create_db_engine
+from approvals.models import Decision, DecisionType, utcnow
+from approvals.schema import SchemaNotCurrent, check_schema, head_revision
+from approvals.settings import Settings
+from approvals.tables import metadata
+from countersign.migrate import migrate
+from tests import legacy_schema
+from sandbox.emulator import SlackEmulator
+from tests.stack import REPO_ROOT, free_port, wait_until
+
+
+@pytest.fixture
+def fresh_url(tmp_path: Path) -> Iterator[str]:
+    """An empty database: a new SQLite file, or a new schema in TEST_DATABASE_URL's PostgreSQL."""
+    server = os.environ.get("TEST_DATABASE_URL")
+    if not server:
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+        return
+    schema = f"countersign_fresh_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    separator = "&" if "?" in server else "?"
+    yield f"{server}{separator}options=-csearch_path%3D{schema}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def _env(url: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "COUNTERSIGN_", "DATABASE_", "REDIS_"))}
+    return env | {
+        "DATABASE_URL": url,
+        "PYTHONPATH": str(REPO_ROOT),
+        "COUNTERSIGN_AGENTS": "tests.agents:AGENTS",
+        **extra,
+    }
+
+
+def test_migrate_builds_exactly_the_schema_the_code_reads(fresh_url: str) -> None:
+    migrate(Settings(database_url=fresh_url))
+
+    engine = create_db_engine(Settings(database_url=fresh_url).sqlalchemy_url)
+    with engine.connect() as conn:
+        drift = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+    ours = [d for d in drift if "countersign_" in str(d)]
+    assert ours == []
+    check_schema(engine)
+
+
+def test_migrate_again_changes_nothing(fresh_url: str) -> None:
+    migrate(Settings(database_url=fresh_url))
+
+    assert migrate(Settings(database_url=fresh_url)) == (
+        f"countersign migrate: the database is at revision {head_revision()}, nothing to do"
+    )
+
+
+def test_database_made_by_release_a43d289_migrates_with_its_pending_request_intact(fresh_url: str) -> None:
+    settings = Settings(database_url=fresh_url)
+    engine = create_db_engine(settings.sqlalchemy_url)
+    legacy_schema.metadata.create_all(engine)
+    now = utcnow()
+    with engine.begin() as conn:
+        conn.execute(
+            insert(legacy_schema.runs).values(
+                thread_id="t-legacy", agent="payments", input_text="Refund order #1 for $250", requested_by="U0OLD",
+                status="waiting", created_at=now, updated_at=now,
+            )
+        )
+        gate = {"rule": "old rule", "level": "hard", "timeout": "4h", "reminders": ["1h"]}
+        conn.execute(
+            insert(legacy_schema.approvals).values(
+                id="a" * 32, thread_id="t-legacy", interrupt_id="i" * 32, kind="langchain_hitl", agent_message="",
+                gate=gate, status="pending", channel="C0OLD", message_ts="1.000100", deadline_at=now + timedelta(hours=4),
+                stage=0, timeout_action="reject", created_at=now,
+            )
+        )
+        conn.execute(
+            insert(legacy_schema.approval_actions).values(
+                approval_id="a" * 32, position=0, tool="refund", args={"order_id": "1", "amount": 250.0}, description="",
+                allowed_decisions=["approve", "edit", "reject"],
+            )
+        )
+    with pytest.raises(SchemaNotCurrent, match="run `countersign migrate`"):
+        check_schema(engine)
+
+    line = migrate(settings)
+
+    assert line == f"countersign migrate: upgraded the database from 0001 to revision {head_revision()}"
+    store = ApprovalStore(engine)
+    pending = store.get("a" * 32)
+    assert pending.is_pending and pending.action.args == {"order_id": "1", "amount": 250.0}
+    assert pending.run.requested_by == "U0OLD" and pending.deadline_at is not None
+    # Its reminder lived only in Redis before: now it is owed in SQL.
+    assert store.next_due() == pending.deadline_at - timedelta(hours=1)
+    assert store.decide(pending.id, Decision(type=DecisionType.APPROVE, decided_by="U0NEW")).completed
+    assert store.resumes_owed(utcnow()) == [pending.id]
+
+
+def test_many_migrates_at_once_on_an_empty_database_all_succeed(fresh_url: str) -> None:
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "countersign.cli", "migrate"], env=_env(fresh_url), stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True,
+        )
+        for _ in range(5)
+    ]
+    outputs = [process.communicate(timeout=120)[0] for process in processes]
+
+    assert [process.returncode for process in processes] == [0] * 5, outputs
+    assert sum("upgraded the database from empty" in output for output in outputs) == 1
+    check_schema(create_db_engine(Settings(database_url=fresh_url).sqlalchemy_url))
+
+
+@pytest.mark.parametrize("command", ["bot", "worker"])
+def test_a_process_on_a_database_that_is_behind_stops_with_one_line(fresh_url: str, command: str, valkey: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "countersign.cli", command],
+        env=_env(fresh_url, REDIS_URL=valkey, SLACK_SIGNING_SECRET="s", SLACK_BOT_TOKEN="xoxb-t", PORT=str(free_port())),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        "countersign: DATABASE_URL: the database has no Countersign tables yet: run `countersign migrate`"
+    )
+
+
+def test_bot_with_four_processes_and_worker_started_together_all_serve(
+    fresh_url: str, valkey: str, slack: SlackEmulator, tmp_path: Path
+) -> None:
+    migrate(Settings(database_url=fresh_url))
+    for attempt in range(2):
+        port = free_port()
+        env = _env(
+            fresh_url, REDIS_URL=valkey, SLACK_SIGNING_SECRET="s", SLACK_BOT_TOKEN="xoxb-t", PORT=str(port),
+            SLACK_API_URL=slack.base_url, WEB_CONCURRENCY="4", COUNTERSIGN_QUEUE=f"start-{attempt}-{uuid.uuid4().hex[:6]}",
+        )
+        logs = [open(tmp_path / f"{name}-{attempt}.log", "w") for name in ("bot", "worker")]  # noqa: SIM115
+        processes = [
+            subprocess.Popen([sys.executable, "-m", "countersign.cli", name], env=env, stdout=log, stderr=subprocess.STDOUT)
+            for name, log in zip(("bot", "worker"), logs, strict=True)
+        ]
+        try:
+            wait_until(lambda: _serving(port) or _exited(processes), 60, "the bot to serve")
+            wait_until(
+                lambda: "worker ready" in (tmp_path / f"worker-{attempt}.log").read_text() or _exited(processes),
+                60,
+                "the worker",
+            )
+            assert [process.poll() for process in processes] == [None, None], [
+                (tmp_path / f"{n}-{attempt}.log").read_text()[-2000:] for n in ("bot", "worker")
+            ]
+            assert "Worker failed to boot" not in (tmp_path / f"bot-{attempt}.log").read_text()
+        finally:
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                process.wait(timeout=30)
+
+
+def _serving(port: int) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def _exited(processes: list[subprocess.Popen[str]]) -> bool:
+    return any(process.poll() is not None for process in processes)

@@ -1,0 +1,181 @@
+"""A Reject never runs the call: a bare `interrupt()` is answered in the shape its agent reads, recognised
+or declared, and failing closed when neither (agents written as their tutorials write them)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from approvals.runs import RunRequest, start_run
+from bot.ids import ActionId, BlockId
+from sandbox.driver import number_value, plain_text_value
+from approvals.policies import Rule
+from tests.agents import effects_dir
+from tests.local import Local
+from tests.stack import SlackUser, Stack, wait_until
+
+
+def _buttons(stack: Stack, approval: Any) -> list[str]:
+    blocks = stack.message(approval)["blocks"]
+    return [e["text"]["text"] for b in blocks if b["type"] == "actions" for e in b["elements"]]
+
+
+def _text(stack: Stack, approval: Any) -> str:
+    return str(stack.message(approval)["blocks"])
+
+
+def _run_outcome(stack: SlackUser, approval: Any) -> str:
+    call = stack.slack.wait_for(
+        "chat.postMessage",
+        lambda call: call.params.get("thread_ts") == approval.message_ts
+        and call.params["text"].startswith((":robot_face:", ":no_entry:")),
+        timeout=30,
+    )
+    return str(call.params["text"])
+
+
+# The tutorial's review node: tool calls plus instructions naming 'approve' and 'reject' (recognised).
+
+
+def test_tutorial_review_node_shows_each_proposed_call_with_approve_edit_and_reject(stack: Stack) -> None:
+    approval = stack.start_run("Order supplies for $1200", agent="purchase_orders")
+
+    assert approval.kind == "interrupt:string"
+    assert approval.action.tool == "create_purchase_order"
+    assert approval.action.args == {"supplier": "Acme", "amount": 1200.0}
+    assert _buttons(stack, approval) == ["Approve", "Edit", "Reject"]
+
+
+def test_tutorial_review_node_reject_never_creates_the_order(stack: Stack) -> None:
+    approval = stack.start_run("Order supplies for $1201", agent="purchase_orders")
+
+    stack.answer("U0APPROVER", ActionId.REJECT, approval, "Wrong supplier")
+
+    assert "Purchase order cancelled." in stack.outcome(approval)
+    assert stack.effects_of("orders").count("Acme:1201.0") == 0
+
+
+def test_tutorial_review_node_approve_creates_the_order_once(stack: Stack) -> None:
+    approval = stack.start_run("Order supplies for $1202", agent="purchase_orders")
+
+    stack.click("U0APPROVER", ActionId.APPROVE, approval)
+
+    assert "Created a purchase order with Acme for $1202.00." in stack.outcome(approval)
+    assert stack.effects_of("orders").count("Acme:1202.0") == 1
+
+
+def test_tutorial_review_node_edit_reaches_the_executor_as_its_correction(stack: Stack) -> None:
+    approval = stack.start_run("Order supplies for $1203", agent="purchase_orders")
+    view = stack.open_modal("U0APPROVER", ActionId.EDIT, approval).response["view"]
+    inputs = {b["block_id"]: b["element"]["type"] for b in view["blocks"] if b["type"] == "input"}
+    assert inputs[BlockId.for_arg("amount")] == "number_input"  # typed from the declared tool's schema
+
+    stack.driver.view_submission(
+        "U0APPROVER",
+        view,
+        {
+            BlockId.for_arg("supplier"): {ActionId.ARG_VALUE: plain_text_value("Globex")},
+            BlockId.for_arg("amount"): {ActionId.ARG_VALUE: number_value("900")},
+        },
+    )
+
+    assert "Created a purchase order with Globex for $900.00." in stack.outcome(approval)
+    assert stack.effects_of("orders").count("Globex:900.0") == 1
+
+
+# A tool reading the answer as a boolean (`if not approval: return "cancelled"`), undeclared: fail closed.
+
+
+def test_undeclared_interrupt_offers_approve_and_reject_and_says_how_to_declare(stack: Stack) -> None:
+    approval = stack.start_run("Pay $5000", agent="transfers")
+
+    assert approval.kind == "interrupt:undeclared"
+    assert _buttons(stack, approval) == ["Approve", "Reject"]
+    text = _text(stack, approval)
+    assert "Reject stops the run without resuming the agent" in text
+    assert 'agent(graph, resume=\\"boolean\\")' in text or 'agent(graph, resume="boolean")' in text
+
+
+def test_undeclared_interrupt_reject_stops_the_run_and_never_transfers(stack: Stack) -> None:
+    approval = stack.start_run("Pay $5001", agent="transfers")
+
+    stack.answer("U0APPROVER", ActionId.REJECT, approval, "Not authorised")
+
+    outcome = _run_outcome(stack, approval)
+    assert outcome.startswith(":no_entry: The `transfers` run was stopped: <@U0APPROVER> said no: Not authorised.")
+    assert stack.store.get_run(approval.thread_id).status == "done"
+    assert "ACME-001:5001.0" not in stack.effects_of("transfers")
+
+
+def test_undeclared_interrupt_approve_runs_the_tool(stack: Stack) -> None:
+    approval = stack.start_run("Pay $5002", agent="transfers")
+
+    stack.click("U0APPROVER", ActionId.APPROVE, approval)
+
+    assert "Transferred $5002.00 to ACME-001." in stack.outcome(approval)
+    assert stack.effects_of("transfers").count("ACME-001:5002.0") == 1
+
+
+def test_declared_boolean_reject_is_read_as_false_and_the_agent_says_cancelled(stack: Stack) -> None:
+    approval = stack.start_run("Pay $5003", agent="transfers_declared")
+    assert approval.kind == "interrupt:boolean"
+
+    stack.answer("U0APPROVER", ActionId.REJECT, approval, "Not authorised")
+
+    assert "Transfer cancelled." in stack.outcome(approval)
+    assert "ACME-001:5003.0" not in stack.effects_of("transfers")
+
+
+def test_declared_boolean_approve_is_read_as_true(stack: Stack) -> None:
+    approval = stack.start_run("Pay $5004", agent="transfers_declared")
+
+    stack.click("U0APPROVER", ActionId.APPROVE, approval)
+
+    assert "Transferred $5004.00 to ACME-001." in stack.outcome(approval)
+
+
+# Deadlines respect what each call allows (in this process, the clock moved to the deadline).
+
+QUICK_EXPIRY = Rule(name="quick expiry", tool="refund", timeout="1h")
+SOFT_GO_AHEAD = Rule(name="soft go-ahead", tool="refund", level="soft", timeout="1h")
+
+
+def test_deadline_on_a_call_that_cannot_be_rejected_or_answered_stops_the_run(local: Local) -> None:
+    local.policies(QUICK_EXPIRY)
+    approval = local.start_run("Refund order #310 for $250", agent="payments_approve_or_edit")
+    assert approval.deadline_at is not None
+
+    local.fire_due(approval.deadline_at + timedelta(seconds=1))
+
+    outcome = _run_outcome(local, approval)
+    assert outcome.startswith(":no_entry: The `payments_approve_or_edit` run was stopped: the deadline said no")
+    assert "310" not in local_refunds()
+    local.wait_for_update(approval, lambda call: "can be neither rejected nor answered" in str(call.params["blocks"]))
+
+
+def test_soft_deadline_on_a_call_that_cannot_be_approved_rejects_it_and_says_so(local: Local) -> None:
+    local.policies(SOFT_GO_AHEAD)
+    approval = local.start_run("Refund order #311 for $250", agent="payments_edit_or_reject")
+    assert approval.deadline_at is not None
+
+    local.fire_due(approval.deadline_at + timedelta(seconds=1))
+
+    assert "I did not refund order #311" in local.outcome(approval)
+    assert "311" not in local_refunds()
+    local.wait_for_update(approval, lambda call: "cannot go ahead at a deadline" in str(call.params["blocks"]))
+    assert local.store.get(approval.id).status == "expired"
+
+
+def local_refunds() -> list[str]:
+    """What the in-process effect agents' refund tool recorded doing."""
+    record = effects_dir() / "refunds"
+    return record.read_text().split() if record.exists() else []
+
+
+def test_run_started_from_python_with_a_declared_protocol_needs_nothing_else(stack: Stack) -> None:
+    request = RunRequest(agent="transfers_declared", input_text="Pay $5005", requested_by="U0ASKER")
+    start_run(request, stack.store, stack.queue)
+
+    approval = stack.wait_for_request(request.thread_id)
+
+    wait_until(lambda: _buttons(stack, approval) == ["Approve", "Reject"], 5, "the buttons")

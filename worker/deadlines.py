@@ -1,0 +1,96 @@
+"""What falls due with time: deadlines (reject, approve or escalate), escalation posts and reminders.
+
+Everything is decided in SQL first (one transaction for all due deadlines, first decision wins
+against clicks), then told to Slack item by item. One item failing in Slack does not hold up the
+others; what was not posted stays owed in SQL, and the next pass (the dispatcher runs one as soon
+as something is due) posts it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from redis.exceptions import RedisError
+from slack_sdk.errors import SlackApiError
+
+from approvals.approval_store import ApprovalStore
+from approvals.job_queue import JobQueue
+from approvals.models import DEADLINE_DECIDER, Status, utcnow
+from bot.outbound import SlackNotifier
+from worker import metrics
+
+log = logging.getLogger(__name__)
+
+
+class DeadlineService:
+    """Applies what fell due; run by the `fire_due` job whenever the dispatcher finds something due."""
+
+    def __init__(
+        self,
+        store: ApprovalStore,
+        notifier: SlackNotifier,
+        queue: JobQueue,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.store = store
+        self.notifier = notifier
+        self.queue = queue
+        self.clock = clock
+
+    def fire_due(self, now: datetime | None = None) -> list[str]:
+        """Apply every deadline, escalation and reminder due by `now` (default: the clock); returns the
+        ids of the requests it changed."""
+        now = now or self.clock()
+        expired = self.store.expire_due(now, DEADLINE_DECIDER)
+        for approval_id in expired:
+            # Committed first, as a click's decision is; the resume is owed in SQL whatever Redis does.
+            try:
+                self.queue.enqueue_resume(approval_id)
+            except RedisError:
+                log.warning("could not enqueue the resume of expired approval %s; the dispatcher will", approval_id)
+        escalated = self.store.escalate_due(now)
+        self._count(expired, len(escalated))
+        for approval_id in expired:
+            self._isolated(f"update the message of expired approval {approval_id}", lambda a=approval_id: self._update(a))
+        for escalation in self.store.unposted_escalations():
+            self._isolated(
+                f"post the escalation of approval {escalation.approval_id} to stage {escalation.stage}",
+                lambda e=escalation: self._post_escalation(e.approval_id, e.stage),
+            )
+        for approval_id, stage, due_at in self.store.reminders_due(now):
+            self._isolated(
+                f"remind about approval {approval_id}", lambda a=approval_id, s=stage, d=due_at: self._remind(a, s, d)
+            )
+        return expired + [e.approval_id for e in escalated]
+
+    def _count(self, expired: list[str], escalated: int) -> None:
+        """Count the deadlines applied, by what they did (rejected, approved, escalated)."""
+        for status in self.store.statuses(expired).values():
+            metrics.DEADLINES_FIRED.labels("approve" if status is Status.APPROVED else "reject").inc()
+        if escalated:
+            metrics.DEADLINES_FIRED.labels("escalate").inc(escalated)
+
+    def _isolated(self, what: str, step: Callable[[], None]) -> None:
+        try:
+            step()
+        except (SlackApiError, OSError):
+            log.exception("could not %s; it stays owed and the next pass tries again", what)
+
+    def _update(self, approval_id: str) -> None:
+        approval = self.store.get(approval_id)
+        self.notifier.update_request(approval, self.store.decided_before(approval))
+
+    def _post_escalation(self, approval_id: str, stage: int) -> None:
+        approval = self.store.get(approval_id)
+        posted = self.notifier.post_escalation(approval, stage, self.store.decided_before(approval))
+        self.store.set_escalation_message(approval_id, stage, posted.ts)
+        # The first message says where the request went (and any earlier escalation posts).
+        self._update(approval_id)
+
+    def _remind(self, approval_id: str, stage: int, due_at: datetime) -> None:
+        approval = self.store.get(approval_id)
+        if approval.is_pending and approval.stage == stage:
+            self.notifier.post_reminder(approval)
+        self.store.reminder_sent(approval_id, stage, due_at)

@@ -1,0 +1,82 @@
+"""A job's handle on an agent's graph: bound to the job's checkpointer, driven synchronously whether the
+graph is sync or async, and streaming what each step did to whoever listens (the run's progress).
+
+The runtime and the interrupt adapters call `invoke`, `get_state` and `update_state` as on any compiled
+graph; for an async agent each call runs on the process's event loop (`ainvoke`, `aget_state`, ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from langgraph.pregel import Pregel
+from langgraph.types import StateSnapshot
+
+from approvals.settings import Settings
+from worker.checkpointer import open_async_checkpointer, open_checkpointer
+from worker.event_loop import EventLoop, event_loop
+from worker.registry import Agent
+
+StepListener = Callable[[dict[str, Any]], None]
+
+
+class GraphSession:
+    """One job's graph: sync calls, whatever the graph is underneath."""
+
+    def __init__(self, graph: Pregel, loop: EventLoop | None, on_step: StepListener | None = None) -> None:
+        self.graph = graph
+        self.loop = loop
+        self.on_step = on_step
+
+    @property
+    def interrupt_before_nodes(self) -> Any:
+        """The nodes the graph was compiled to stop before (static breakpoints)."""
+        return self.graph.interrupt_before_nodes
+
+    def get_state(self, config: dict[str, Any]) -> StateSnapshot:
+        """The thread's current state."""
+        if self.loop is None:
+            return self.graph.get_state(config)
+        return self.loop.run(self.graph.aget_state(config))
+
+    def update_state(self, config: dict[str, Any], values: Any, as_node: str | None = None) -> Any:
+        """Write to the thread's state as `as_node` would."""
+        if self.loop is None:
+            return self.graph.update_state(config, values, as_node=as_node)
+        return self.loop.run(self.graph.aupdate_state(config, values, as_node=as_node))
+
+    def invoke(self, input: Any, config: dict[str, Any]) -> None:
+        """Run the graph until it pauses or ends, telling the listener what each step did."""
+        if self.on_step is None:
+            if self.loop is None:
+                self.graph.invoke(input, config)
+            else:
+                self.loop.run(self.graph.ainvoke(input, config))
+            return
+        for update in self._stream(input, config):
+            self.on_step(update)
+
+    def _stream(self, input: Any, config: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        if self.loop is None:
+            yield from self.graph.stream(input, config, stream_mode="updates")
+            return
+        updates = self.graph.astream(input, config, stream_mode="updates")
+        while True:
+            try:
+                yield self.loop.run(updates.__anext__())
+            except StopAsyncIteration:
+                return
+
+
+@contextmanager
+def graph_session(agent: Agent, settings: Settings, on_step: StepListener | None = None) -> Iterator[GraphSession]:
+    """The agent's graph on a checkpointer of its own for this job (async savers for async agents)."""
+    if not agent.asynchronous:
+        with open_checkpointer(settings) as saver:
+            yield GraphSession(agent.bind(saver), None, on_step)
+        return
+    loop = event_loop()
+    with open_async_checkpointer(settings, loop) as saver:
+        yield GraphSession(agent.bind(saver), loop, on_step)

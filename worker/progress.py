@@ -1,0 +1,113 @@
+"""A run's progress in its Slack thread: one message listing the tools it called and what they returned,
+updated as the run streams its steps, at most once a second (well inside what `chat.update` allows).
+
+The run has a thread once its first request is posted; steps from before are shown then, so approvers
+see what led to the request. Off for an agent registered with `agent(graph, progress=False)`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+from slack_sdk.errors import SlackApiError
+
+from approvals.approval_store import ApprovalStore
+from bot.formatting import escape, shorten
+from bot.outbound import SlackNotifier
+
+log = logging.getLogger(__name__)
+
+# How often the message may change, and how much of the run it shows.
+UPDATE_INTERVAL = 1.0
+STEPS_SHOWN = 12
+_ARGS_CHARS = 80
+_RESULT_CHARS = 160
+
+
+def progress_text(messages: list[BaseMessage]) -> str | None:
+    """The progress message for a run's messages: each tool call since the request, with its result."""
+    start = max((n for n, m in enumerate(messages) if isinstance(m, HumanMessage)), default=-1) + 1
+    lines: list[str] = []
+    pending: dict[str, int] = {}
+    for message in messages[start:]:
+        if isinstance(message, AIMessage):
+            for call in message.tool_calls:
+                args = json.dumps(call.get("args") or {}, ensure_ascii=False, default=str)
+                pending[str(call.get("id"))] = len(lines)
+                lines.append(f"`{escape(call['name'])}` `{escape(shorten(args, _ARGS_CHARS))}` … not run yet")
+        elif isinstance(message, ToolMessage):
+            text = message.text if hasattr(message, "text") else str(message.content)
+            result = escape(shorten(" ".join(text.split()), _RESULT_CHARS))
+            mark = ":x:" if message.status == "error" else ":white_check_mark:"
+            position = pending.pop(str(message.tool_call_id), None)
+            if position is not None:
+                lines[position] = lines[position].replace(" … not run yet", f" {mark} {result}")
+            else:
+                lines.append(f"`{escape(message.name or 'tool')}` {mark} {result}")
+    if not lines:
+        return None
+    shown = lines[-STEPS_SHOWN:]
+    hidden = len(lines) - len(shown)
+    header = ":gear: *What the agent did so far*" + (f" (last {len(shown)} of {len(lines)} steps)" if hidden else "")
+    return "\n".join([header, *(f"{n}. {line}" for n, line in enumerate(shown, start=hidden + 1))])
+
+
+class RunProgress:
+    """Follows one job's steps of a run and keeps its progress message current."""
+
+    def __init__(
+        self,
+        store: ApprovalStore,
+        notifier: SlackNotifier,
+        thread_id: str,
+        messages: list[BaseMessage],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.notifier = notifier
+        self.thread_id = thread_id
+        self.messages = list(messages)
+        self.clock = clock
+        self._shown: str | None = None
+        self._last = float("-inf")
+
+    def on_step(self, update: dict[str, Any]) -> None:
+        """A streamed step (`{node: its update}`): keep its messages, and refresh the message when it may."""
+        for node_update in update.values():
+            if isinstance(node_update, dict):
+                for message in node_update.get("messages") or []:
+                    if isinstance(message, BaseMessage):
+                        self._keep(message)
+        if self.clock() - self._last >= UPDATE_INTERVAL:
+            self.flush()
+
+    def _keep(self, message: BaseMessage) -> None:
+        # A message written again under its id replaces the old one, as LangGraph's add_messages does.
+        for n, old in enumerate(self.messages):
+            if message.id and old.id == message.id:
+                self.messages[n] = message
+                return
+        self.messages.append(message)
+
+    def flush(self) -> None:
+        """Post or update the progress message now, if the run has a thread and something changed."""
+        text = progress_text(self.messages)
+        if text is None or text == self._shown:
+            return
+        run = self.store.get_run(self.thread_id)
+        if not (run.slack_channel and run.slack_thread_ts):
+            return  # posted once the run's first request makes its thread
+        self._last = self.clock()
+        try:
+            if run.progress_ts:
+                self.notifier.update_progress(run, run.progress_ts, text)
+            else:
+                self.store.set_progress_message(self.thread_id, self.notifier.post_progress(run, text).ts)
+            self._shown = text
+        except SlackApiError:
+            log.warning("could not update the progress of run %s", self.thread_id, exc_info=True)

@@ -1,0 +1,178 @@
+"""Resume protocols: the value a bare `interrupt(value)` is answered with, in the shape its agent reads.
+
+A bare interrupt has no standard answer. Agents in the wild read `"approve"` / `"reject"` strings,
+`True` / `False`, or `{"type": ...}` dicts, and a wrong guess can turn a Reject into a run (a dict
+is truthy; an executor that falls back to approving reads anything unknown as yes). So the
+protocol is recognised only where the value says so unambiguously, and otherwise declared by the
+agent's author in the registry:
+
+    AGENTS = {"transfers": agent(transfer_graph, resume="boolean")}
+
+Undeclared and unrecognised, Countersign fails closed: Reject stops the run without resuming the
+agent at all, and the message says how to declare the protocol.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from approvals.models import ApprovalRequest, Decision, DecisionType, ProposedAction
+
+APPROVE, EDIT, REJECT, RESPOND = DecisionType.APPROVE, DecisionType.EDIT, DecisionType.REJECT, DecisionType.RESPOND
+
+
+class ResumeProtocol(Protocol):
+    """How one agent reads an answer to its `interrupt(value)`."""
+
+    name: str
+
+    def decisions(self, *, calls: bool) -> list[DecisionType]:
+        """What approvers may answer (`calls`: the value proposes tool calls an approver could edit)."""
+        ...
+
+    def answer(self, approval: ApprovalRequest) -> Any:
+        """The resume value for the approval's decisions; None to not resume at all (the run stops)."""
+        ...
+
+
+def _decision(action: ProposedAction) -> Decision:
+    if action.decision is None:
+        raise ValueError(f"`{action.tool}` has no decision yet")
+    return action.decision
+
+
+def _edited_call(action: ProposedAction) -> dict[str, Any]:
+    decision = _decision(action)
+    args = decision.edited_args if decision.type is EDIT and decision.edited_args is not None else action.args
+    call: dict[str, Any] = {"name": action.tool, "args": args}
+    if action.call_id:
+        call["id"] = action.call_id
+    return call
+
+
+class TypedDecisions:
+    """LangChain's decision dicts: `{"type": "approve"}`, `{"type": "reject", "message": ...}`,
+    `{"type": "respond", "message": ...}`, `{"type": "edit", "edited_action": {name, args}}`; with several
+    proposed calls, `{"decisions": [...]}` in their order."""
+
+    name = "typed"
+
+    def decisions(self, *, calls: bool) -> list[DecisionType]:
+        return [APPROVE, EDIT, RESPOND, REJECT] if calls else [APPROVE, RESPOND, REJECT]
+
+    @staticmethod
+    def one(action: ProposedAction) -> dict[str, Any]:
+        """One action's decision as LangChain writes it."""
+        decision = _decision(action)
+        if decision.type is EDIT:
+            return {"type": "edit", "edited_action": {"name": action.tool, "args": decision.edited_args or {}}}
+        if decision.type in (REJECT, RESPOND):
+            return {"type": decision.type.value, "message": decision.message or ""}
+        return {"type": "approve"}
+
+    def answer(self, approval: ApprovalRequest) -> Any:
+        if len(approval.actions) == 1:
+            return self.one(approval.action)
+        return {"decisions": [self.one(action) for action in approval.actions]}
+
+
+class BooleanAnswer:
+    """`True` to go ahead, `False` not to (`if not interrupt(...): return "cancelled"`); one answer for all
+    proposed calls, so rejecting any rejects them all."""
+
+    name = "boolean"
+
+    def decisions(self, *, calls: bool) -> list[DecisionType]:
+        return [APPROVE, REJECT]
+
+    def answer(self, approval: ApprovalRequest) -> Any:
+        return all(_decision(action).type is APPROVE for action in approval.actions)
+
+
+class StringAnswer:
+    """`"approve"`, `"reject"`, or `{"action": "edit", "correction": ...}` (LangGraph's tutorial review node).
+    The correction is the edited arguments of the one proposed call, or, with several, `{"tool_calls": [...]}`
+    with every call as it should run. One answer for all calls: rejecting any rejects them all."""
+
+    name = "string"
+
+    def decisions(self, *, calls: bool) -> list[DecisionType]:
+        return [APPROVE, EDIT, REJECT] if calls else [APPROVE, REJECT]
+
+    def answer(self, approval: ApprovalRequest) -> Any:
+        kinds = [_decision(action).type for action in approval.actions]
+        if any(kind in (REJECT, RESPOND) for kind in kinds):
+            return "reject"
+        if EDIT not in kinds:
+            return "approve"
+        if len(approval.actions) == 1:
+            return {"action": "edit", "correction": _edited_call(approval.action)["args"]}
+        return {"action": "edit", "correction": {"tool_calls": [_edited_call(action) for action in approval.actions]}}
+
+
+class Undeclared:
+    """Neither recognised nor declared: Approve resumes with `{"type": "approve"}` (truthy, and LangChain's
+    shape), and Reject does not resume the agent at all: the run stops where it is, so whatever the node
+    would have done after the interrupt never happens."""
+
+    name = "undeclared"
+
+    def decisions(self, *, calls: bool) -> list[DecisionType]:
+        return [APPROVE, REJECT]
+
+    def answer(self, approval: ApprovalRequest) -> Any:
+        if all(_decision(action).type is APPROVE for action in approval.actions):
+            return {"type": "approve"}
+        return None
+
+
+BUILT_IN: dict[str, ResumeProtocol] = {p.name: p for p in (TypedDecisions(), BooleanAnswer(), StringAnswer(), Undeclared())}
+UNDECLARED = BUILT_IN["undeclared"]
+
+ProtocolChoice = str | ResumeProtocol
+Declaration = ProtocolChoice | Mapping[str, ProtocolChoice] | None
+
+
+def resolve(choice: ProtocolChoice) -> ResumeProtocol:
+    """A protocol given by name (`typed`, `boolean`, `string`) or as an object with `name`, `decisions`, `answer`."""
+    if isinstance(choice, str):
+        if choice not in BUILT_IN or choice == "undeclared":
+            raise ValueError(f"unknown resume protocol {choice!r}; built in: typed, boolean, string")
+        return BUILT_IN[choice]
+    for attribute in ("name", "decisions", "answer"):
+        if not hasattr(choice, attribute):
+            raise ValueError(f"a resume protocol needs `{attribute}` ({type(choice).__name__} has none)")
+    if not re.fullmatch(r"[a-z][a-z0-9_-]{0,19}", str(choice.name)):
+        raise ValueError(f"a resume protocol's name must be 1-20 lowercase letters, digits, - or _ (got {choice.name!r})")
+    return choice
+
+
+_APPROVE_WORD = re.compile(r"\bapprove\b", re.I)
+_REJECT_WORD = re.compile(r"\breject\b", re.I)
+
+
+def recognised(value: Any) -> ResumeProtocol | None:
+    """The protocol a value states unambiguously: tool calls with instructions to reply 'approve' or 'reject'."""
+    if not isinstance(value, Mapping):
+        return None
+    instructions = value.get("instructions")
+    if isinstance(value.get("tool_calls"), list) and isinstance(instructions, str):
+        if _APPROVE_WORD.search(instructions) and _REJECT_WORD.search(instructions):
+            return BUILT_IN["string"]
+    return None
+
+
+def protocol_for(value: Any, declared: Declaration) -> ResumeProtocol:
+    """How to answer this value: the author's declaration for its `type`, or for the agent; else what the
+    value states; else `Undeclared` (fail closed)."""
+    if isinstance(declared, Mapping):
+        kind = value.get("type") if isinstance(value, Mapping) else None
+        chosen = declared.get(kind) if isinstance(kind, str) else None
+        chosen = chosen if chosen is not None else declared.get("*")
+        if chosen is not None:
+            return resolve(chosen)
+    elif declared is not None:
+        return resolve(declared)
+    return recognised(value) or UNDECLARED

@@ -1,0 +1,180 @@
+"""At most once: every tool call a registered graph's ToolNode executes is journalled in SQL.
+
+LangGraph re-runs a task whose writes were not saved when its worker died, so a tool that ran just
+before the crash would run again. The journal stops that: a call is recorded as started before the
+tool runs and as finished (with its result) after. A re-run of the same task (same checkpoint
+namespace, same call id) replays a finished call's result instead of running the tool, and refuses
+to run a call that started and never finished: Countersign cannot tell whether it took effect, so it
+tells the agent and the run's thread rather than risk doing it twice.
+
+Calls run with no journal scope (a graph invoked outside a worker job) run as they are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from langchain_core.messages import ToolMessage
+from langgraph.errors import GraphBubbleUp
+from langgraph.prebuilt import ToolNode
+from langgraph.pregel import Pregel
+
+from approvals.approval_store import ApprovalStore
+from worker import metrics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class JournalScope:
+    """The journal of one worker job: which thread it runs, and the calls it found uncertain."""
+
+    store: ApprovalStore
+    thread_id: str
+    uncertain: list[str] = field(default_factory=list)
+    # When a person approved the call(s) this job delivers: the first tool to start is timed from it.
+    clicked_at: datetime | None = None
+
+
+_scope: ContextVar[JournalScope | None] = ContextVar("countersign_tool_journal", default=None)
+
+
+@contextmanager
+def journalling(store: ApprovalStore, thread_id: str) -> Iterator[JournalScope]:
+    """Journal the tool calls the graph makes in this block (LangGraph's tasks inherit the context)."""
+    scope = JournalScope(store, thread_id)
+    token = _scope.set(scope)
+    try:
+        yield scope
+    finally:
+        _scope.reset(token)
+
+
+def uncertain_text(tool: str) -> str:
+    """What the agent reads instead of a result when a call's first attempt died while it ran."""
+    return (
+        f"Not run again: the worker stopped while `{tool}` was running, so Countersign cannot tell whether it "
+        "took effect. Check its effect before calling it again."
+    )
+
+
+def _stored(result: Any) -> dict[str, Any] | None:
+    if isinstance(result, ToolMessage):
+        return {"content": result.content, "status": result.status}
+    return None  # a Command cannot be replayed; a re-run of the task treats the call as uncertain
+
+
+def _replay(record_result: dict[str, Any] | None, call: dict[str, Any]) -> ToolMessage:
+    if record_result is None:
+        return ToolMessage(content=uncertain_text(call["name"]), name=call["name"], tool_call_id=call["id"], status="error")
+    if "error" in record_result:
+        text = f"`{call['name']}` failed and was not run again: {record_result['error']}"
+        return ToolMessage(content=text, name=call["name"], tool_call_id=call["id"], status="error")
+    return ToolMessage(
+        content=record_result["content"], name=call["name"], tool_call_id=call["id"], status=record_result.get("status", "success")
+    )
+
+
+class _Call:
+    """One execution of a tool call through the journal."""
+
+    def __init__(self, scope: JournalScope, call: dict[str, Any], config: dict[str, Any]) -> None:
+        self.scope = scope
+        self.call = call
+        self.task = str((config.get("configurable") or {}).get("checkpoint_ns") or "")
+        self.key = (scope.thread_id, self.task, str(call.get("id") or ""))
+
+    def before(self) -> ToolMessage | None:
+        """None when the tool may run now; otherwise what to answer in its place."""
+        store = self.scope.store
+        if store.tool_call_started(*self.key, tool=self.call["name"]):
+            if self.scope.clicked_at is not None:
+                metrics.tool_started(self.scope.clicked_at)
+                self.scope.clicked_at = None
+            return None
+        record = store.tool_call(*self.key)
+        if record is not None and record.finished:
+            log.info("replaying %s (%s) from the journal instead of running it again", self.call["name"], self.key[2])
+            return _replay(record.result, self.call)
+        log.warning("tool call %s (%s) started in a worker that died; not running it again", self.call["name"], self.key)
+        store.tool_call_uncertain(*self.key, tool=self.call["name"])
+        self.scope.uncertain.append(self.call["name"])
+        return _replay(None, self.call)
+
+    def paused(self) -> None:
+        # An interrupt inside the tool: it stopped before acting; the resumed task runs it afresh.
+        self.scope.store.tool_call_forgotten(*self.key)
+
+    def failed(self, error: BaseException) -> None:
+        self.scope.store.tool_call_finished(*self.key, {"error": f"{type(error).__name__}: {str(error)[:200]}"})
+
+    def after(self, result: Any) -> None:
+        self.scope.store.tool_call_finished(*self.key, _stored(result))
+
+
+def _journalled(execute: Callable[..., Any]) -> Callable[..., Any]:
+    def run(request: Any, input_type: Any, config: dict[str, Any]) -> Any:
+        scope = _scope.get()
+        if scope is None or not request.tool_call.get("id"):
+            return execute(request, input_type, config)
+        call = _Call(scope, request.tool_call, config)
+        answer = call.before()
+        if answer is not None:
+            return answer
+        try:
+            result = execute(request, input_type, config)
+        except GraphBubbleUp:
+            call.paused()
+            raise
+        except Exception as error:
+            call.failed(error)
+            raise
+        call.after(result)
+        return result
+
+    return run
+
+
+def _ajournalled(execute: Callable[..., Any]) -> Callable[..., Any]:
+    async def run(request: Any, input_type: Any, config: dict[str, Any]) -> Any:
+        scope = _scope.get()
+        if scope is None or not request.tool_call.get("id"):
+            return await execute(request, input_type, config)
+        call = _Call(scope, request.tool_call, config)
+        # The journal's SQL runs off the event loop: an async checkpointer's open write needs the loop to
+        # commit, and a blocked loop would leave both waiting on SQLite's lock.
+        answer = await asyncio.to_thread(call.before)
+        if answer is not None:
+            return answer
+        try:
+            result = await execute(request, input_type, config)
+        except GraphBubbleUp:
+            await asyncio.to_thread(call.paused)
+            raise
+        except Exception as error:
+            await asyncio.to_thread(call.failed, error)
+            raise
+        await asyncio.to_thread(call.after, result)
+        return result
+
+    return run
+
+
+def install(graph: Pregel) -> None:
+    """Journal every ToolNode of a compiled graph (the innermost step, beneath any middleware)."""
+    for node in graph.nodes.values():
+        tool_node = getattr(node, "bound", None)
+        if isinstance(tool_node, Pregel):  # a compiled subgraph as a node
+            install(tool_node)
+        if isinstance(tool_node, ToolNode) and not getattr(tool_node, "_countersign_journal", False):
+            # ToolNode runs every call, sync or async, with or without wrappers, through these two.
+            tool_node._execute_tool_sync = _journalled(tool_node._execute_tool_sync)  # type: ignore[method-assign]
+            tool_node._execute_tool_async = _ajournalled(tool_node._execute_tool_async)  # type: ignore[method-assign]
+            tool_node._countersign_journal = True  # type: ignore[attr-defined]
