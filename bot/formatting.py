@@ -16,9 +16,16 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _VISIBLE = {code: 0x2400 + code for code in range(0x20) if chr(code) not in "\t\n"} | {0x7F: 0x2421}
 
 
+# Bidirectional controls can make an argument read backwards ("refund 0005$" shown as "$5000"), so
+# they are named instead of applied.
+_BIDI = {code: f"[U+{code:04X}]" for code in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+_SHOWN = _VISIBLE | _BIDI
+
+
 def visible(text: str) -> str:
-    """`text` with control characters shown as symbols and lone surrogates as U+FFFD (Slack can't carry them)."""
-    return _SURROGATE.sub("\ufffd", text.translate(_VISIBLE))
+    """`text` with control characters shown as symbols, bidirectional controls named, and lone surrogates
+    as U+FFFD (Slack can't carry them)."""
+    return _SURROGATE.sub("\ufffd", text.translate(_SHOWN))
 
 
 def escape(text: str) -> str:

@@ -296,6 +296,12 @@ def test_markup_characters_in_argument_values_are_escaped_in_the_message() -> No
     assert fields == ["*note*\n`&lt;!channel&gt; &amp; &lt;https://evil.example|click here&gt; &gt; 1`"]
 
 
+def test_bidirectional_and_control_characters_in_an_argument_are_named_not_applied() -> None:
+    fields = arg_fields(valid_message(request_message(approval({"amount": "\u202e0005$\x07"}))))
+
+    assert fields == ["*amount*\n`[U+202E]0005$\u2407`"]
+
+
 def test_markup_characters_in_the_request_are_escaped_in_the_message() -> None:
     shown = "\n".join(texts(valid_message(request_message(approval(input_text=MARKUP)))))
 
