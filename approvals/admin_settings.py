@@ -11,7 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine, insert, select, update
 
 from approvals.audit import AuditEntry, append_audit
-from approvals.tables import overrides
 from approvals.models import (
     Duration,
     EscalationStage,
@@ -21,6 +20,7 @@ from approvals.models import (
     TimeoutAction,
     utcnow,
 )
+from approvals.tables import overrides
 
 # A scope names an agent ("payments") or one of its tools ("payments.refund").
 SCOPE = re.compile(r"^[\w-]+(\.[\w-]+)?$")
@@ -107,7 +107,9 @@ class AdminSettings:
                 conn.execute(insert(overrides).values(scope=scope, settings=stored, updated_by=by, updated_at=utcnow()))
             else:
                 conn.execute(
-                    update(overrides).where(overrides.c.scope == scope).values(settings=stored, updated_by=by, updated_at=utcnow())
+                    update(overrides)
+                    .where(overrides.c.scope == scope)
+                    .values(settings=stored, updated_by=by, updated_at=utcnow())
                 )
             detail = {"scope": scope, "from": before.model_dump(mode="json", exclude_none=True), "to": stored}
             if because:

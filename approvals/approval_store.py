@@ -110,7 +110,9 @@ def deadline_decision(outcome: str, allowed: list[DecisionType]) -> tuple[Decisi
     allowed, else the fail-closed "no" the call can take (Reject, else a Reply telling the agent), saying so."""
     if outcome == "approve" and DecisionType.APPROVE in allowed:
         return DecisionType.APPROVE, None
-    note = "" if outcome != "approve" else " This call cannot go ahead at a deadline (Approve is not allowed), so it does not run."
+    note = (
+        "" if outcome != "approve" else " This call cannot go ahead at a deadline (Approve is not allowed), so it does not run."
+    )
     if DecisionType.REJECT in allowed:
         return DecisionType.REJECT, EXPIRED_MESSAGE + note
     if DecisionType.RESPOND in allowed:
@@ -399,9 +401,7 @@ class ApprovalStore:
         """Remember where the request's Slack message is (and its link), so later updates and lists find it."""
         with self.engine.begin() as conn:
             conn.execute(
-                update(approvals)
-                .where(approvals.c.id == approval_id)
-                .values(channel=channel, message_ts=ts, permalink=permalink)
+                update(approvals).where(approvals.c.id == approval_id).values(channel=channel, message_ts=ts, permalink=permalink)
             )
 
     def get(self, approval_id: str) -> ApprovalRequest:
@@ -409,21 +409,29 @@ class ApprovalStore:
         with self.engine.connect() as conn:
             row = conn.execute(select(approvals).where(approvals.c.id == approval_id)).mappings().first()
             # Queried even for a missing request, so `warm_up` compiles every statement of this method.
-            action_rows = conn.execute(
-                select(approval_actions)
-                .where(approval_actions.c.approval_id == approval_id)
-                .order_by(approval_actions.c.position)
-            ).mappings().all()
+            action_rows = (
+                conn.execute(
+                    select(approval_actions)
+                    .where(approval_actions.c.approval_id == approval_id)
+                    .order_by(approval_actions.c.position)
+                )
+                .mappings()
+                .all()
+            )
             votes: dict[int, list[str]] = {}
             for vote in conn.execute(
                 select(approval_votes).where(approval_votes.c.approval_id == approval_id).order_by(approval_votes.c.at)
             ).mappings():
                 votes.setdefault(vote["position"], []).append(vote["user_id"])
-            escalations = conn.execute(
-                select(approval_escalations)
-                .where(approval_escalations.c.approval_id == approval_id)
-                .order_by(approval_escalations.c.stage)
-            ).mappings().all()
+            escalations = (
+                conn.execute(
+                    select(approval_escalations)
+                    .where(approval_escalations.c.approval_id == approval_id)
+                    .order_by(approval_escalations.c.stage)
+                )
+                .mappings()
+                .all()
+            )
             if row is None:
                 raise ApprovalNotFound(approval_id)
             actions = [_action(a, votes.get(a["position"], [])) for a in action_rows]
@@ -444,8 +452,7 @@ class ApprovalStore:
             deadline_at=row["deadline_at"],
             stage=row["stage"],
             escalations=[
-                Escalation(stage=e["stage"], channel=e["channel"], message_ts=e["message_ts"], at=e["at"])
-                for e in escalations
+                Escalation(stage=e["stage"], channel=e["channel"], message_ts=e["message_ts"], at=e["at"]) for e in escalations
             ],
             decided_at=row["decided_at"],
             resumed_at=row["resumed_at"],
@@ -453,9 +460,7 @@ class ApprovalStore:
             created_at=row["created_at"],
         )
 
-    def decide(
-        self, approval_id: str, decision: Decision, positions: list[int] | None = None, quorum: int = 1
-    ) -> Decided:
+    def decide(self, approval_id: str, decision: Decision, positions: list[int] | None = None, quorum: int = 1) -> Decided:
         """Record `decision` on the given actions (all undecided ones when None), first decision wins.
 
         With a `quorum` above one, an approval is a vote: the action is approved once that many
@@ -505,9 +510,11 @@ class ApprovalStore:
                     decision.decided_by,
                     {"actions": won, **decision.model_dump(mode="json", exclude={"decided_by", "decided_at"})},
                 )
-                kinds = conn.execute(
-                    select(approval_actions.c.decision_type).where(approval_actions.c.approval_id == approval_id)
-                ).scalars().all()
+                kinds = (
+                    conn.execute(select(approval_actions.c.decision_type).where(approval_actions.c.approval_id == approval_id))
+                    .scalars()
+                    .all()
+                )
                 completed = None not in kinds
                 if completed:
                     conn.execute(
@@ -543,11 +550,15 @@ class ApprovalStore:
             self._audit(conn, "voted", approval_id, voter, {"actions": new, "quorum": quorum})
         reached = []
         for position in new:
-            votes = conn.execute(
-                select(approval_votes.c.user_id).where(
-                    approval_votes.c.approval_id == approval_id, approval_votes.c.position == position
+            votes = (
+                conn.execute(
+                    select(approval_votes.c.user_id).where(
+                        approval_votes.c.approval_id == approval_id, approval_votes.c.position == position
+                    )
                 )
-            ).scalars().all()
+                .scalars()
+                .all()
+            )
             if len(votes) >= quorum:
                 reached.append(position)
         return [p for p in new if p not in reached], reached
@@ -564,9 +575,7 @@ class ApprovalStore:
                 .values(delivery_started_at=now)
             )
             conn.execute(
-                update(runs)
-                .where(runs.c.thread_id == approval.thread_id)
-                .values(status=RunStatus.RUNNING.value, updated_at=now)
+                update(runs).where(runs.c.thread_id == approval.thread_id).values(status=RunStatus.RUNNING.value, updated_at=now)
             )
 
     def mark_resumed(self, approval: ApprovalRequest, *, run_continues: bool = True) -> None:
@@ -593,15 +602,17 @@ class ApprovalStore:
             # Write first, as `decide` does: it locks the due rows (PostgreSQL) or the database (SQLite)
             # before anything is read, so a racing click and this deadline serialise; first one wins.
             conn.execute(update(approvals).where(*is_due).values(status=Status.PENDING.value))
-            due = conn.execute(
-                select(approvals.c.id, approvals.c.timeout_action, approvals.c.deadline_at).where(*is_due)
-            ).all()
+            due = conn.execute(select(approvals.c.id, approvals.c.timeout_action, approvals.c.deadline_at).where(*is_due)).all()
             outcome = {row.id: row.timeout_action for row in due}
-            undecided = conn.execute(
-                select(approval_actions.c.approval_id, approval_actions.c.position, approval_actions.c.allowed_decisions).where(
-                    approval_actions.c.approval_id.in_(list(outcome)), approval_actions.c.decision_type.is_(None)
-                )
-            ).all() if due else []
+            undecided = (
+                conn.execute(
+                    select(
+                        approval_actions.c.approval_id, approval_actions.c.position, approval_actions.c.allowed_decisions
+                    ).where(approval_actions.c.approval_id.in_(list(outcome)), approval_actions.c.decision_type.is_(None))
+                ).all()
+                if due
+                else []
+            )
             said_no: set[str] = set()
             for row in undecided:
                 kind, message = deadline_decision(outcome[row.approval_id], [DecisionType(d) for d in row.allowed_decisions])
@@ -710,12 +721,16 @@ class ApprovalStore:
     def pending(self, limit: int = 50) -> list[ApprovalRequest]:
         """Requests still waiting for a decision, the oldest deadline first."""
         with self.engine.connect() as conn:
-            ids = conn.execute(
-                select(approvals.c.id)
-                .where(approvals.c.status == Status.PENDING.value, approvals.c.message_ts.is_not(None))
-                .order_by(approvals.c.deadline_at, approvals.c.created_at)
-                .limit(limit)
-            ).scalars().all()
+            ids = (
+                conn.execute(
+                    select(approvals.c.id)
+                    .where(approvals.c.status == Status.PENDING.value, approvals.c.message_ts.is_not(None))
+                    .order_by(approvals.c.deadline_at, approvals.c.created_at)
+                    .limit(limit)
+                )
+                .scalars()
+                .all()
+            )
         return [self.get(i) for i in ids]
 
     def pending_summary(self) -> tuple[int, datetime | None]:
@@ -737,9 +752,11 @@ class ApprovalStore:
     def requests_for_thread(self, thread_id: str) -> list[ApprovalRequest]:
         """Every request of a run, oldest first."""
         with self.engine.connect() as conn:
-            ids = conn.execute(
-                select(approvals.c.id).where(approvals.c.thread_id == thread_id).order_by(approvals.c.created_at)
-            ).scalars().all()
+            ids = (
+                conn.execute(select(approvals.c.id).where(approvals.c.thread_id == thread_id).order_by(approvals.c.created_at))
+                .scalars()
+                .all()
+            )
         return [self.get(i) for i in ids]
 
     def decided_before(self, approval: ApprovalRequest) -> list[ApprovalRequest]:
@@ -806,7 +823,9 @@ class ApprovalStore:
                 .where(tool_calls.c.thread_id == thread_id, tool_calls.c.task == task, tool_calls.c.tool_call_id == tool_call_id)
                 .values(uncertain_at=utcnow())
             )
-            self._audit(conn, "tool_call_uncertain", None, None, {"thread_id": thread_id, "tool": tool, "tool_call_id": tool_call_id})
+            self._audit(
+                conn, "tool_call_uncertain", None, None, {"thread_id": thread_id, "tool": tool, "tool_call_id": tool_call_id}
+            )
 
     # Audit log
 

@@ -68,9 +68,7 @@ def canonical_content(
     return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
 
 
-def row_hash(
-    id: int, event: str, approval_id: str | None, actor: str | None, detail: Any, at: datetime, prev_hash: str
-) -> str:
+def row_hash(id: int, event: str, approval_id: str | None, actor: str | None, detail: Any, at: datetime, prev_hash: str) -> str:
     """The SHA-256 (hex) of a row's canonical content."""
     return hashlib.sha256(canonical_content(id, event, approval_id, actor, detail, at, prev_hash)).hexdigest()
 

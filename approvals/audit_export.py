@@ -73,7 +73,16 @@ def write_export(rows: Iterator[ChainRow], out: IO[str], format: Format) -> int:
         for row in rows:
             detail = json.dumps(row.detail, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
             writer.writerow(
-                [row.id, canonical_time(row.at), row.event, row.approval_id or "", row.actor or "", detail, row.prev_hash, row.row_hash]
+                [
+                    row.id,
+                    canonical_time(row.at),
+                    row.event,
+                    row.approval_id or "",
+                    row.actor or "",
+                    detail,
+                    row.prev_hash,
+                    row.row_hash,
+                ]
             )
             count += 1
         return count

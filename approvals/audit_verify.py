@@ -110,7 +110,11 @@ def verify_chain(rows: Iterable[ChainRow], *, anchor: str | None = GENESIS, head
     last_id = verified[-1].id if verified else 0
     if head is not None and head.last_id > last_id:
         return _verdict(
-            count, first_id, verified, anchor, f"rows {last_id + 1}–{head.last_id} were removed from the end of the log",
+            count,
+            first_id,
+            verified,
+            anchor,
+            f"rows {last_id + 1}–{head.last_id} were removed from the end of the log",
             f"row {last_id + 1}",
         )
     return _verdict(count, first_id, verified, anchor, None, None)
@@ -131,9 +135,7 @@ def _verdict(
     )
 
 
-def _diagnose(
-    row: ChainRow, upcoming: ChainRow | None, verified: list[ChainRow], expected: str, intact: bool
-) -> tuple[str, str]:
+def _diagnose(row: ChainRow, upcoming: ChainRow | None, verified: list[ChainRow], expected: str, intact: bool) -> tuple[str, str]:
     """Why `row` breaks the chain, naming the row that was altered, removed or inserted."""
     before = verified[-1] if verified else None
     if intact:
@@ -163,7 +165,10 @@ def _diagnose(
             return f"{gone} removed and the rows after renumbered: {row.where} was row {row.id + shift}", f"row {first_gone}"
         if row.id - shift > 0 and row.hash_as(row.id - shift) == row.row_hash:
             inserted = f"row {row.id - shift}" if shift == 1 else f"rows {row.id - shift}–{row.id - 1}"
-            return f"{inserted} inserted and the rows after renumbered: {row.where} was row {row.id - shift}", f"row {row.id - shift}"
+            return (
+                f"{inserted} inserted and the rows after renumbered: {row.where} was row {row.id - shift}",
+                f"row {row.id - shift}",
+            )
     if upcoming is not None and upcoming.prev_hash == expected:
         return f"{row.where} was inserted: the row after it follows the row before it", row.where
     return f"{row.where} was altered: its content does not match its hash", row.where

@@ -101,8 +101,10 @@ def _parse(source: str) -> ast.Expression:
         raise ExpressionError(f"more than {MAX_NODES} parts")
     for node in nodes:
         if not isinstance(node, _ALLOWED):
-            raise ExpressionError(f"{type(node).__name__} is not allowed (only comparisons, and/or/not, arithmetic, "
-                                  f"literals, argument names and {', '.join(_FUNCTIONS)})")
+            raise ExpressionError(
+                f"{type(node).__name__} is not allowed (only comparisons, and/or/not, arithmetic, "
+                f"literals, argument names and {', '.join(_FUNCTIONS)})"
+            )
         if isinstance(node, ast.Call):
             if not isinstance(node.func, ast.Name) or node.func.id not in _FUNCTIONS or node.keywords:
                 raise ExpressionError(f"only these functions may be called: {', '.join(_FUNCTIONS)}")

@@ -9,7 +9,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
-
 # Deciders that are not people: a policy that lets a call through, and a deadline.
 POLICY_DECIDER = "countersign:policy"
 DEADLINE_DECIDER = "countersign:deadline"

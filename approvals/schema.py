@@ -65,9 +65,7 @@ def check_schema(engine: Engine) -> None:
         raise SchemaNotCurrent("the database has no Countersign tables yet: run `countersign migrate`")
     known = {script.revision for script in ScriptDirectory.from_config(_config()).walk_revisions()}
     if current not in known:
-        raise SchemaNotCurrent(
-            f"the database is at revision {current}, newer than this release ({head}): upgrade Countersign"
-        )
+        raise SchemaNotCurrent(f"the database is at revision {current}, newer than this release ({head}): upgrade Countersign")
     raise SchemaNotCurrent(f"the database is at revision {current}, this release needs {head}: run `countersign migrate`")
 
 

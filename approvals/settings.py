@@ -44,8 +44,7 @@ class Settings(BaseSettings):
     countersign_policies: str | None = Field(
         None,
         validation_alias=AliasChoices("COUNTERSIGN_POLICIES"),
-        description="Policy rules: a YAML file, or `module:attribute` of rules in Python; without any, every call "
-        "needs a human.",
+        description="Policy rules: a YAML file, or `module:attribute` of rules in Python; without any, every call needs a human.",
     )
     countersign_default_timeout: Duration = Field(
         timedelta(hours=24),
@@ -65,33 +64,50 @@ class Settings(BaseSettings):
         2, ge=1, validation_alias=AliasChoices("WEB_CONCURRENCY"), description="Bot HTTP worker processes."
     )
     run_timeout: int = Field(
-        600, ge=10, validation_alias=AliasChoices("COUNTERSIGN_RUN_TIMEOUT"),
+        600,
+        ge=10,
+        validation_alias=AliasChoices("COUNTERSIGN_RUN_TIMEOUT"),
         description="Seconds an agent run or resume job may take before RQ stops it.",
     )
     usergroup_cache_seconds: float = Field(
-        60.0, ge=0, validation_alias=AliasChoices("COUNTERSIGN_USERGROUP_CACHE_SECONDS"),
+        60.0,
+        ge=0,
+        validation_alias=AliasChoices("COUNTERSIGN_USERGROUP_CACHE_SECONDS"),
         description="How long user-group members and handles (found or not) are remembered before Slack is asked again.",
     )
     lease_seconds: int = Field(
-        10, ge=2, le=300, validation_alias=AliasChoices("COUNTERSIGN_LEASE_SECONDS"),
+        10,
+        ge=2,
+        le=300,
+        validation_alias=AliasChoices("COUNTERSIGN_LEASE_SECONDS"),
         description="How long a worker's claim on a run lasts unless renewed; a dead worker's run is picked "
         "up again this long after it died.",
     )
     dispatch_interval: float = Field(
-        1.0, gt=0, le=60, validation_alias=AliasChoices("COUNTERSIGN_DISPATCH_INTERVAL"),
+        1.0,
+        gt=0,
+        le=60,
+        validation_alias=AliasChoices("COUNTERSIGN_DISPATCH_INTERVAL"),
         description="Seconds between the dispatcher's passes over what SQL says is owed.",
     )
     metrics_port: int = Field(
-        9191, ge=0, le=65535, validation_alias=AliasChoices("COUNTERSIGN_METRICS_PORT"),
+        9191,
+        ge=0,
+        le=65535,
+        validation_alias=AliasChoices("COUNTERSIGN_METRICS_PORT"),
         description="Port of the worker's Prometheus /metrics (0: none); the bot serves /metrics on PORT.",
     )
     prometheus_multiproc_dir: str | None = Field(
-        None, validation_alias=AliasChoices("PROMETHEUS_MULTIPROC_DIR"),
+        None,
+        validation_alias=AliasChoices("PROMETHEUS_MULTIPROC_DIR"),
         description="Where the bot and each worker make their Prometheus multiprocess directory (default: the "
         "temporary directory); each removes its own when it stops.",
     )
     max_attempts: int = Field(
-        5, ge=1, le=100, validation_alias=AliasChoices("COUNTERSIGN_MAX_ATTEMPTS"),
+        5,
+        ge=1,
+        le=100,
+        validation_alias=AliasChoices("COUNTERSIGN_MAX_ATTEMPTS"),
         description="Attempts at taking a run one step further before it fails for good.",
     )
 

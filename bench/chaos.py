@@ -51,14 +51,14 @@ from redis import Redis  # noqa: E402
 
 from approvals.approval_store import ApprovalStore, create_db_engine  # noqa: E402
 from approvals.job_queue import JobQueue  # noqa: E402
-from approvals.models import RunStatus, utcnow  # noqa: E402
+from approvals.models import RunStatus  # noqa: E402
 from approvals.runs import RunRequest, start_run  # noqa: E402
 from approvals.settings import Settings  # noqa: E402
 from bot.decisions import QUEUE_DOWN_NOTE  # noqa: E402
 from bot.ids import ActionId  # noqa: E402
 from countersign.migrate import migrate  # noqa: E402
-from tests.conftest import Valkey  # noqa: E402
 from sandbox.emulator import SlackEmulator  # noqa: E402
+from tests.conftest import Valkey  # noqa: E402
 from tests.stack import Stack, free_port, wait_until  # noqa: E402
 
 AGENT = "payments_effects"
@@ -214,7 +214,9 @@ def worker_chaos(running: Stack, valkey: Valkey, requests: int, kills: int) -> b
     print(f"   lost decisions (decided, never delivered): {report['lost_decisions']}")
     print(f"   lost runs (never finished): {requests - report['done']}")
     print(f"   double executions: {report['double']}")
-    print(f"   calls reported uncertain (worker died inside the tool; not run again, agent and thread told): {report['uncertain']}")
+    print(
+        f"   calls reported uncertain (worker died inside the tool; not run again, agent and thread told): {report['uncertain']}"
+    )
     if comeback:
         print(
             f"   interrupted run moved again after a worker was back: p50 {statistics.median(comeback):.1f} s, "
@@ -261,8 +263,10 @@ def _moved_again(store: ApprovalStore, in_flight: dict[str, tuple[str, str | Non
         time.sleep(0.1)
     for thread_id, (status, approval_id) in pending.items():
         run = store.get_run(thread_id)
-        print(f"   stalled 30 s: run {thread_id} was {status} (decision {approval_id}); now {run.status.value}, "
-              f"attempts {run.attempts}, lease until {run_lease(store, thread_id)}")
+        print(
+            f"   stalled 30 s: run {thread_id} was {status} (decision {approval_id}); now {run.status.value}, "
+            f"attempts {run.attempts}, lease until {run_lease(store, thread_id)}"
+        )
     waits.extend(30.0 for _ in pending)
     return waits
 
@@ -323,25 +327,41 @@ def bot_chaos(running: Stack, kills: int) -> bool:
 
 def starts(tmp: Path, postgres: str | None, valkey: Valkey, slack: SlackEmulator, rounds: int) -> bool:
     where = "PostgreSQL" if postgres else "SQLite"
-    print(f"\n4. Starts on a fresh {where} database, {rounds} rounds: two `countersign migrate` at once, then bot (4 workers) + worker together")
+    print(
+        f"\n4. Starts on a fresh {where} database, {rounds} rounds: two `countersign migrate` at once, then bot (4 workers) + worker together"
+    )
     failed = 0
     for n in range(rounds):
         with database(tmp, postgres, f"start{n}") as url:
             env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "COUNTERSIGN_", "DATABASE_"))}
             port = free_port()
             env |= {
-                "DATABASE_URL": url, "REDIS_URL": valkey.url, "SLACK_API_URL": slack.base_url, "SLACK_BOT_TOKEN": "xoxb-s",
-                "SLACK_SIGNING_SECRET": "s", "PORT": str(port), "WEB_CONCURRENCY": "4", "PYTHONPATH": str(REPO_ROOT),
-                "COUNTERSIGN_AGENTS": "tests.agents:AGENTS", "COUNTERSIGN_QUEUE": f"start-{n}",
+                "DATABASE_URL": url,
+                "REDIS_URL": valkey.url,
+                "SLACK_API_URL": slack.base_url,
+                "SLACK_BOT_TOKEN": "xoxb-s",
+                "SLACK_SIGNING_SECRET": "s",
+                "PORT": str(port),
+                "WEB_CONCURRENCY": "4",
+                "PYTHONPATH": str(REPO_ROOT),
+                "COUNTERSIGN_AGENTS": "tests.agents:AGENTS",
+                "COUNTERSIGN_QUEUE": f"start-{n}",
             }
             cli = [sys.executable, "-m", "countersign.cli"]
-            migrations = [subprocess.Popen([*cli, "migrate"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)]
+            migrations = [
+                subprocess.Popen([*cli, "migrate"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)
+            ]
             failed += sum(1 for m in migrations if m.wait(timeout=120) != 0)
             log = tmp / f"start-{n}.log"
             with log.open("w") as out:
-                processes = [subprocess.Popen([*cli, c], env=env, stdout=out, stderr=subprocess.STDOUT) for c in ("bot", "worker")]
+                processes = [
+                    subprocess.Popen([*cli, c], env=env, stdout=out, stderr=subprocess.STDOUT) for c in ("bot", "worker")
+                ]
             try:
-                wait_until(lambda: _serving(port) and "worker ready" in log.read_text() or any(p.poll() is not None for p in processes), 60)
+                wait_until(
+                    lambda: (_serving(port) and "worker ready" in log.read_text()) or any(p.poll() is not None for p in processes),
+                    60,
+                )
                 if any(p.poll() is not None for p in processes) or "Worker failed to boot" in log.read_text():
                     failed += 1
             except TimeoutError:

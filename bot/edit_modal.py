@@ -212,9 +212,7 @@ def _effective_schema(schema: dict[str, Any] | None, args: dict[str, Any]) -> di
     return {"type": "object", "properties": properties, "required": list(args)}
 
 
-def parse_edit_submission(
-    approval: ApprovalRequest, position: int, values: Any
-) -> tuple[dict[str, Any], dict[str, str]]:
+def parse_edit_submission(approval: ApprovalRequest, position: int, values: Any) -> tuple[dict[str, Any], dict[str, str]]:
     """The edited arguments of action `position` from a submitted Edit modal, and inline errors by block id
     (empty when valid).
 

@@ -130,7 +130,9 @@ def _exact_float(literal: str) -> float:
     except InvalidOperation:  # an exponent beyond what Decimal holds (1e-99999999999999999999)
         exact = False
     if not exact:
-        raise InvalidValue("This number has more digits than a tool can receive exactly; round it (15 significant digits are kept).")
+        raise InvalidValue(
+            "This number has more digits than a tool can receive exactly; round it (15 significant digits are kept)."
+        )
     return value
 
 
@@ -264,7 +266,7 @@ def schema_problems(schema: dict[str, Any], arguments: dict[str, Any]) -> list[t
     try:
         validator = _validator(json.dumps(schema, sort_keys=True, allow_nan=False))
         return [_problem(error) for error in validator.iter_errors(arguments)]
-    except Exception:  # noqa: BLE001 - an odd tool schema (bad $ref, bad pattern) must refuse the edit, not 500
+    except Exception:
         log.warning("could not check an edit against the tool's schema", exc_info=True)
         return [(None, SCHEMA_UNCHECKABLE)]
 

@@ -29,9 +29,7 @@ class Refused(NamedTuple):
     reason: str
 
 
-def check(
-    headers: Mapping[str, str], body: bytes, secret: str | None, now: Callable[[], float] = time.time
-) -> Refused | None:
+def check(headers: Mapping[str, str], body: bytes, secret: str | None, now: Callable[[], float] = time.time) -> Refused | None:
     """None when the request is Slack's: signed with `secret` over these bytes, recently. Without a
     secret (Socket Mode) nothing arrives over HTTP to check."""
     if secret is None:

@@ -81,10 +81,14 @@ class MetadataSigner:
         return signed
 
     def _signed_block(self, block: dict[str, Any]) -> dict[str, Any]:
-        elements = [
-            {**e, "value": self._signed_text(e["value"])} if isinstance(e, dict) and "value" in e else e
-            for e in block.get("elements", [])
-        ] if "elements" in block else None
+        elements = (
+            [
+                {**e, "value": self._signed_text(e["value"])} if isinstance(e, dict) and "value" in e else e
+                for e in block.get("elements", [])
+            ]
+            if "elements" in block
+            else None
+        )
         accessory = block.get("accessory")
         if isinstance(accessory, dict) and "value" in accessory:
             accessory = {**accessory, "value": self._signed_text(accessory["value"])}

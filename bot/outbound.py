@@ -124,7 +124,5 @@ class SlackNotifier:
         if channel is None:
             log.info("run %s has nowhere to post: %s", run.thread_id, text)
             return False
-        self.client.chat_postMessage(
-            channel=channel, thread_ts=run.slack_thread_ts, text=shorten(text, 3900), unfurl_links=False
-        )
+        self.client.chat_postMessage(channel=channel, thread_ts=run.slack_thread_ts, text=shorten(text, 3900), unfurl_links=False)
         return True

@@ -35,8 +35,7 @@ def proposal_modal(ref: ProposalRef, current: Override) -> dict[str, Any]:
         blocks=[
             SectionBlock(
                 text=MarkdownTextObject(
-                    text=f"Make *{escape(ref.scope)}* a *{ref.level.value}* checkpoint for new requests?\n"
-                    f"{_MEANING[ref.level]}"
+                    text=f"Make *{escape(ref.scope)}* a *{ref.level.value}* checkpoint for new requests?\n{_MEANING[ref.level]}"
                 )
             ),
             SectionBlock(text=MarkdownTextObject(text=f"*Why:* {escape(ref.because)}.")),

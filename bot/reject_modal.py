@@ -32,8 +32,8 @@ def reject_modal(
     if decision is DecisionType.RESPOND:
         question = actions[0].args.get("question") if actions[0].tool == "ask_human" else None
         title, submit, label, callback = "Reply", "Send reply", "Your answer", CallbackId.RESPOND_MODAL
-        context = f"{agent} asks: {escape(str(question))}" if question else (
-            f"{names} will not run; {agent} reads your reply instead."
+        context = (
+            f"{agent} asks: {escape(str(question))}" if question else (f"{names} will not run; {agent} reads your reply instead.")
         )
     elif all(a.result is not None for a in actions):
         title, submit, label, callback = "Flag the result", "Flag", "What is wrong", CallbackId.REJECT_MODAL
@@ -54,9 +54,7 @@ def reject_modal(
             InputBlock(
                 block_id=BlockId.REJECT_REASON,
                 label=label,
-                element=PlainTextInputElement(
-                    action_id=ActionId.REJECT_REASON, multiline=True, min_length=1, max_length=2000
-                ),
+                element=PlainTextInputElement(action_id=ActionId.REJECT_REASON, multiline=True, min_length=1, max_length=2000),
             ),
         ],
     )

@@ -125,9 +125,7 @@ def _context_blocks(approval: ApprovalRequest) -> list[Block]:
     ]
     if approval.agent_message.strip():
         blocks.append(
-            SectionBlock(
-                text=MarkdownTextObject(text=f"*Agent's reasoning:*\n{quote(approval.agent_message, _QUOTE_CHARS)}")
-            )
+            SectionBlock(text=MarkdownTextObject(text=f"*Agent's reasoning:*\n{quote(approval.agent_message, _QUOTE_CHARS)}"))
         )
     return blocks
 
@@ -135,8 +133,8 @@ def _context_blocks(approval: ApprovalRequest) -> list[Block]:
 _UNDECLARED_NOTE = (
     ":warning: Countersign cannot tell how `{agent}` reads an answer to this pause, so it does not guess: "
     "*Reject stops the run without resuming the agent* (nothing after its pause runs, and it is not told why), "
-    "and Approve resumes it with `{{\"type\": \"approve\"}}`. To answer it properly, declare how it reads "
-    "answers in the agent registry, e.g. `agent(graph, resume=\"boolean\")` (README: Resume protocols)."
+    'and Approve resumes it with `{{"type": "approve"}}`. To answer it properly, declare how it reads '
+    'answers in the agent registry, e.g. `agent(graph, resume="boolean")` (README: Resume protocols).'
 )
 
 
@@ -243,8 +241,10 @@ def _footer_blocks(approval: ApprovalRequest, *, compact: bool) -> list[Block]:
     buttons: list[ButtonElement] = []
     undecided = approval.undecided()
     whole = ApprovalRef(approval_id=approval.id).dump()
-    if approval.is_pending and len(undecided) > 1 and all(
-        DecisionType.APPROVE in approval.actions[p].allowed_decisions for p in undecided
+    if (
+        approval.is_pending
+        and len(undecided) > 1
+        and all(DecisionType.APPROVE in approval.actions[p].allowed_decisions for p in undecided)
     ):
         buttons.append(
             ButtonElement(
@@ -255,8 +255,10 @@ def _footer_blocks(approval: ApprovalRequest, *, compact: bool) -> list[Block]:
             )
         )
     if compact:
-        if approval.is_pending and undecided and all(
-            DecisionType.REJECT in approval.actions[p].allowed_decisions for p in undecided
+        if (
+            approval.is_pending
+            and undecided
+            and all(DecisionType.REJECT in approval.actions[p].allowed_decisions for p in undecided)
         ):
             buttons.append(
                 ButtonElement(text=f"Reject all {len(undecided)}", action_id=ActionId.REJECT, value=whole, style="danger")

@@ -20,7 +20,11 @@ from approvals.admin_settings import SCOPE, Override
 from approvals.models import format_duration, parse_duration
 from bot.ids import ActionId, BlockId, CallbackId
 
-_OUTCOMES = {"reject": "Reject (the agent is told it expired)", "approve": "Go ahead (auto and soft rules only)", "escalate": "Escalate"}
+_OUTCOMES = {
+    "reject": "Reject (the agent is told it expired)",
+    "approve": "Go ahead (auto and soft rules only)",
+    "escalate": "Escalate",
+}
 _LEVELS = {
     "auto": "auto: nobody is asked",
     "soft": "soft: goes ahead at the deadline unless rejected",
@@ -40,9 +44,7 @@ def settings_modal(scope: str | None, current: Override) -> dict[str, Any]:
         submit="Save",
         close="Cancel",
         blocks=[
-            ContextBlock(
-                elements=[MarkdownTextObject(text="Applies to new requests at once, on top of the policy file.")]
-            ),
+            ContextBlock(elements=[MarkdownTextObject(text="Applies to new requests at once, on top of the policy file.")]),
             InputBlock(
                 block_id=BlockId.SETTING_SCOPE,
                 label="Agent, or agent.tool",
@@ -52,9 +54,7 @@ def settings_modal(scope: str | None, current: Override) -> dict[str, Any]:
                 block_id=BlockId.SETTING_CHANNEL,
                 label="Post requests in",
                 optional=True,
-                element=ConversationSelectElement(
-                    action_id=ActionId.SETTING_VALUE, initial_conversation=current.channel
-                ),
+                element=ConversationSelectElement(action_id=ActionId.SETTING_VALUE, initial_conversation=current.channel),
             ),
             InputBlock(
                 block_id=BlockId.SETTING_TIMEOUT,

@@ -94,9 +94,7 @@ def checkpoint_blocks(checkpoint: CheckpointStats, *, channel: str | None = None
     accessory = None
     if proposal is not None:
         ref = ProposalRef(scope=proposal.scope, level=proposal.level, because=proposal.because, home=home, channel=channel)
-        accessory = ButtonElement(
-            text=f"Make it {proposal.level.value}…", action_id=ActionId.PROPOSE_CHANGE, value=ref.dump()
-        )
+        accessory = ButtonElement(text=f"Make it {proposal.level.value}…", action_id=ActionId.PROPOSE_CHANGE, value=ref.dump())
     blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=text), accessory=accessory)]
     if checkpoint.flags:
         flags = "\n".join(f":warning: {escape(flag.text)}" for flag in checkpoint.flags)
@@ -128,7 +126,9 @@ def stats_message(report: StatsReport, channel: str | None = None) -> dict[str, 
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=more)]))
     if len(report.checkpoints) > 1:
         blocks.append(DividerBlock())
-        total = shorten(f"*All checkpoints* · {report.total.requests} requests\n{chart(report.total)}\n{_summary(report.total)}", 3000)
+        total = shorten(
+            f"*All checkpoints* · {report.total.requests} requests\n{chart(report.total)}\n{_summary(report.total)}", 3000
+        )
         blocks.append(SectionBlock(text=MarkdownTextObject(text=total)))
     flagged = sum(len(c.flags) > 0 for c in report.checkpoints)
     text = f"{title}: {report.total.requests} requests, {flagged} checkpoint{'s' if flagged != 1 else ''} flagged."

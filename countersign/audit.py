@@ -34,7 +34,9 @@ def moment(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is neither a date/time like 2026-11-01T10:00Z nor a duration like 7d") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither a date/time like 2026-11-01T10:00Z nor a duration like 7d"
+        ) from None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
@@ -68,7 +70,7 @@ def verify(args: argparse.Namespace) -> None:
     """Check the chain in the database, or in an export; exit 1 naming the first row that broke it."""
     if args.file:
         try:
-            with (sys.stdin if args.file == "-" else open(args.file, encoding="utf-8", newline="")) as source:
+            with sys.stdin if args.file == "-" else open(args.file, encoding="utf-8", newline="") as source:
                 verdict = verify_export(source)
         except ExportUnreadable as error:
             sys.exit(f"countersign audit verify: {args.file}: {error}")
@@ -94,4 +96,3 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     check = actions.add_parser("verify", help="check the chain in the database, or in an export FILE ('-': stdin)")
     check.add_argument("file", nargs="?", type=str, help="an export from `countersign audit export`")
     check.set_defaults(func=verify)
-

@@ -38,11 +38,16 @@ SANDBOX_SOFT_TIMEOUT = "30s"
 
 def sandbox_examples(soft_timeout: str | None) -> list[tuple[str, str]]:
     """(label, command) pairs the page offers; with the demo policy (`soft_timeout`), one for each of its rules."""
-    refunds = [("$250", "42", "one approver, not the asker"), ("$15", "7", f"soft, goes ahead in {soft_timeout}"),
-               ("$2500", "9", "two approvers type CONFIRM")]
+    refunds = [
+        ("$250", "42", "one approver, not the asker"),
+        ("$15", "7", f"soft, goes ahead in {soft_timeout}"),
+        ("$2500", "9", "two approvers type CONFIRM"),
+    ]
     examples = [
-        (f"Refund {amount}: {rule}" if soft_timeout else f"Refund {amount}",
-         f"/countersign run payments Refund order #{order} for {amount}")
+        (
+            f"Refund {amount}: {rule}" if soft_timeout else f"Refund {amount}",
+            f"/countersign run payments Refund order #{order} for {amount}",
+        )
         for amount, order, rule in refunds
     ]
     admin = ("Admin: set a timeout", "/countersign timeout payments.refund 15m")
@@ -176,7 +181,9 @@ def _sandbox_plan(settings: Settings, env: dict[str, str], cleanup: ExitStack) -
     print(f"countersign dev: sandbox at {sandbox.url} (a local stand-in for Slack; Ctrl-C stops it)", flush=True)
     output = cleanup.enter_context(log.open("ab"))
     threading.Thread(
-        target=_watch_readiness, args=(sandbox, settings, env["REDIS_URL"], bot_port), name="sandbox-readiness",
+        target=_watch_readiness,
+        args=(sandbox, settings, env["REDIS_URL"], bot_port),
+        name="sandbox-readiness",
         daemon=True,
     ).start()
     return _Plan([_command("worker"), _command("bot")], env, output)

@@ -58,7 +58,21 @@ def _cells(name: str, level: str, figures: Figures) -> list[str]:
     return [
         name,
         level,
-        *(str(getattr(figures, key)) for key in ("requests", "approved", "edited", "rejected", "replied", "expired", "escalated", "auto", "soft", "pending")),
+        *(
+            str(getattr(figures, key))
+            for key in (
+                "requests",
+                "approved",
+                "edited",
+                "rejected",
+                "replied",
+                "expired",
+                "escalated",
+                "auto",
+                "soft",
+                "pending",
+            )
+        ),
         percent(figures.approval_rate),
         percent(figures.modification_rate),
         seconds_text(figures.p50_seconds),

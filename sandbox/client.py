@@ -141,8 +141,15 @@ class SandboxClient:
 
     @_reaching_the_app
     def act_on_message(
-        self, user: str, channel: str, ts: str, action_id: str, value: Any, block_id: str | None = None,
-        *, ephemeral: bool = False,
+        self,
+        user: str,
+        channel: str,
+        ts: str,
+        action_id: str,
+        value: Any,
+        block_id: str | None = None,
+        *,
+        ephemeral: bool = False,
     ) -> Outcome:
         """Use a button, select or menu in a message (or in an ephemeral message shown to ``user``)."""
         if ephemeral:
@@ -172,7 +179,12 @@ class SandboxClient:
 
     @_reaching_the_app
     def act_on_view(
-        self, user: str, view_id: str, action_id: str, value: Any, block_id: str | None = None,
+        self,
+        user: str,
+        view_id: str,
+        action_id: str,
+        value: Any,
+        block_id: str | None = None,
         values: dict[str, Any] | None = None,
     ) -> Outcome:
         """Use an element of the user's App Home tab or of a modal open on their screen."""
@@ -183,7 +195,11 @@ class SandboxClient:
             self.emulator.save_view_state(view_id, values)
             view = {**view, "state": {"values": values}}
         response = self.driver.view_action(
-            user, action_id, value, view=view, block_id=block_id,
+            user,
+            action_id,
+            value,
+            view=view,
+            block_id=block_id,
             trigger_id=self.emulator.issue_trigger(user, view_id if view.get("type") == "modal" else None),
         )
         return _acknowledged(response)
@@ -207,9 +223,7 @@ class SandboxClient:
         if view is None:
             return Outcome(ok=False, notice="That modal is gone.")
         self.emulator.save_view_state(view_id, values)
-        response = self.driver.view_submission(
-            user, view, values, trigger_id=self.emulator.issue_trigger(user, view_id)
-        )
+        response = self.driver.view_submission(user, view, values, trigger_id=self.emulator.issue_trigger(user, view_id))
         if response.status != 200:
             return Outcome(ok=False, notice=NO_ANSWER)
         parsed = response.json() if response.body else None

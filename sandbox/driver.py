@@ -169,9 +169,7 @@ class SlackDriver:
     ) -> Response:
         """POST an interactivity ``payload`` form-encoded as ``payload=<json>``, as Slack does."""
         body = urlencode({"payload": json.dumps(payload)})
-        return self.post(
-            body, "application/x-www-form-urlencoded", timestamp=timestamp, signature=signature, payload=payload
-        )
+        return self.post(body, "application/x-www-form-urlencoded", timestamp=timestamp, signature=signature, payload=payload)
 
     # ------------------------------------------------------------------ shared pieces
 
@@ -226,8 +224,7 @@ class SlackDriver:
         ts = container_message_ts or (message or {}).get("ts")
         if not ts:
             raise ValueError("block_action needs container_message_ts or a message with a ts")
-        container: dict[str, Any] = {"type": "message", "message_ts": ts, "channel_id": channel_id,
-                                     "is_ephemeral": is_ephemeral}
+        container: dict[str, Any] = {"type": "message", "message_ts": ts, "channel_id": channel_id, "is_ephemeral": is_ephemeral}
         if (message or {}).get("thread_ts"):
             container["thread_ts"] = message["thread_ts"]  # type: ignore[index]
         payload: dict[str, Any] = {
@@ -385,8 +382,11 @@ class SlackDriver:
             "trigger_id": trigger_id or self.new_trigger_id(),
         }
         return self.post(
-            urlencode(fields), "application/x-www-form-urlencoded",
-            timestamp=timestamp, signature=signature, payload=fields,
+            urlencode(fields),
+            "application/x-www-form-urlencoded",
+            timestamp=timestamp,
+            signature=signature,
+            payload=fields,
         )
 
     def event(
@@ -411,17 +411,14 @@ class SlackDriver:
             "event_id": event_id or f"Ev{next(_counter):010d}",
             "event_time": now,
             "authorizations": [
-                {"enterprise_id": None, "team_id": team, "user_id": "U0BOT", "is_bot": True,
-                 "is_enterprise_install": False}
+                {"enterprise_id": None, "team_id": team, "user_id": "U0BOT", "is_bot": True, "is_enterprise_install": False}
             ],
             "is_ext_shared_channel": False,
             "event_context": secrets.token_hex(16),
         }
         return self.post(json.dumps(body), "application/json", timestamp=timestamp, signature=signature, payload=body)
 
-    def url_verification(
-        self, challenge: str, *, timestamp: int | str | None = None, signature: str | None = None
-    ) -> Response:
+    def url_verification(self, challenge: str, *, timestamp: int | str | None = None, signature: str | None = None) -> Response:
         """Slack's endpoint check; the app must echo ``challenge``."""
         body = {"token": VERIFICATION_TOKEN, "challenge": challenge, "type": "url_verification"}
         return self.post(json.dumps(body), "application/json", timestamp=timestamp, signature=signature, payload=body)

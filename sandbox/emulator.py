@@ -171,9 +171,7 @@ class SlackEmulator:
     their own).
     """
 
-    def __init__(
-        self, host: str = "127.0.0.1", *, users: Iterable[User] = (), channels: Iterable[Channel] = ()
-    ) -> None:
+    def __init__(self, host: str = "127.0.0.1", *, users: Iterable[User] = (), channels: Iterable[Channel] = ()) -> None:
         self._host = host
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -326,9 +324,7 @@ class SlackEmulator:
 
         def matches() -> list[Call]:
             return [
-                c
-                for c in self._calls
-                if c.method == method and (include_rate_limited or not c.rate_limited) and predicate(c)
+                c for c in self._calls if c.method == method and (include_rate_limited or not c.rate_limited) and predicate(c)
             ]
 
         with self._changed:
@@ -338,8 +334,7 @@ class SlackEmulator:
                 if remaining <= 0:
                     recorded = [c for c in self._calls if c.method == method]
                     listing = "\n".join(
-                        f"  - params={c.params!r} rate_limited={c.rate_limited} response={c.response!r}"
-                        for c in recorded
+                        f"  - params={c.params!r} rate_limited={c.rate_limited} response={c.response!r}" for c in recorded
                     )
                     raise TimeoutError(
                         f"timed out after {timeout}s waiting for {count} matching call(s) to {method!r}; "
@@ -454,9 +449,7 @@ class SlackEmulator:
                     "ephemerals": self._state.ephemerals,
                     "home_views": self._state.home_views,
                     "modals": {
-                        user: [self._state.views[v] for v in stack]
-                        for user, stack in self._state.modal_stacks.items()
-                        if stack
+                        user: [self._state.views[v] for v in stack] for user, stack in self._state.modal_stacks.items() if stack
                     },
                 }
             )
@@ -479,9 +472,7 @@ class SlackEmulator:
             triggers[trigger_id] = _Trigger(user=user_id, view_id=view_id, issued_at=now)
         return trigger_id
 
-    def response_url_for(
-        self, channel: str, user_id: str, *, message_ts: str | None = None, thread_ts: str | None = None
-    ) -> str:
+    def response_url_for(self, channel: str, user_id: str, *, message_ts: str | None = None, thread_ts: str | None = None) -> str:
         """A ``response_url`` for an interaction by ``user_id`` in ``channel`` (on message ``message_ts``).
 
         What the app posts to it shows where Slack would show it: to that user only
@@ -498,13 +489,24 @@ class SlackEmulator:
         return self.response_url(name)
 
     def post_ephemeral(
-        self, channel: str, user_id: str, text: str, blocks: list[dict[str, Any]] | None = None,
+        self,
+        channel: str,
+        user_id: str,
+        text: str,
+        blocks: list[dict[str, Any]] | None = None,
         thread_ts: str | None = None,
     ) -> None:
         """Show the app's answer to one user only, as Slack shows the reply to a slash command."""
         with self._lock:
-            self._add_ephemeral({"channel": channel, "user": user_id, "thread_ts": thread_ts, "text": text,
-                                 **({"blocks": blocks} if blocks else {})})
+            self._add_ephemeral(
+                {
+                    "channel": channel,
+                    "user": user_id,
+                    "thread_ts": thread_ts,
+                    "text": text,
+                    **({"blocks": blocks} if blocks else {}),
+                }
+            )
             self._bump()
 
     def post_as_user(self, channel: str, user_id: str, text: str, thread_ts: str | None = None) -> str:
@@ -611,8 +613,13 @@ class SlackEmulator:
                 except SlackApiFailure as failure:
                     status, body = 400, failure.body()
             self._calls.append(
-                Call(method="response_url", params={**params, "_name": name}, time=time.monotonic(), token=None,
-                     response=_copy(body))
+                Call(
+                    method="response_url",
+                    params={**params, "_name": name},
+                    time=time.monotonic(),
+                    token=None,
+                    response=_copy(body),
+                )
             )
             self._bump()
             return status, body
@@ -631,12 +638,18 @@ class SlackEmulator:
         thread_ts = params.get("thread_ts") or target.thread_ts
         if params.get("response_type") == "in_channel":
             ts = self._next_ts()
-            message = {"type": "message", "user": BOT_USER_ID, "bot_id": BOT_ID, "app_id": APP_ID, "team": TEAM_ID,
-                       "ts": ts, **self._content(params)}
+            message = {
+                "type": "message",
+                "user": BOT_USER_ID,
+                "bot_id": BOT_ID,
+                "app_id": APP_ID,
+                "team": TEAM_ID,
+                "ts": ts,
+                **self._content(params),
+            }
             self._store_message(target.channel, message, thread_ts, author=BOT_USER_ID)
             return
-        self._add_ephemeral({"channel": target.channel, "user": target.user, "thread_ts": thread_ts,
-                             **self._content(params)})
+        self._add_ephemeral({"channel": target.channel, "user": target.user, "thread_ts": thread_ts, **self._content(params)})
 
     # ------------------------------------------------------------------ id generation
 
@@ -939,13 +952,13 @@ def _make_handler(emulator: SlackEmulator) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "SlackEmulator/1.0"
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        def log_message(self, format: str, *args: Any) -> None:
             pass  # keep test output clean
 
-        def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        def do_GET(self) -> None:
             self._dispatch("GET")
 
-        def do_POST(self) -> None:  # noqa: N802 - stdlib naming
+        def do_POST(self) -> None:
             self._dispatch("POST")
 
         def _dispatch(self, http_method: str) -> None:
@@ -956,8 +969,11 @@ def _make_handler(emulator: SlackEmulator) -> type[BaseHTTPRequestHandler]:
                 params = dict(parse_qsl(url.query, keep_blank_values=True))
                 params.update(_decode_body(self.headers.get("Content-Type", ""), raw))
             except ValueError as exc:
-                self._send(200, {}, {"ok": False, "error": "invalid_json" if raw[:1] in b"{[" else "invalid_form_data",
-                                     "detail": str(exc)})
+                self._send(
+                    200,
+                    {},
+                    {"ok": False, "error": "invalid_json" if raw[:1] in b"{[" else "invalid_form_data", "detail": str(exc)},
+                )
                 return
             for key in _JSON_STRING_FIELDS:
                 if isinstance(params.get(key), str) and params[key][:1] in ("[", "{"):
@@ -966,13 +982,13 @@ def _make_handler(emulator: SlackEmulator) -> type[BaseHTTPRequestHandler]:
                     except ValueError:
                         pass  # Slack would reject it; leave it visible to the test as sent
             if url.path.startswith("/response/") and http_method == "POST":
-                status, body = emulator._handle_response_url(url.path[len("/response/"):], params)
+                status, body = emulator._handle_response_url(url.path[len("/response/") :], params)
                 self._send(status, {}, body)
                 return
             if not url.path.startswith("/api/") or len(url.path) <= len("/api/"):
                 self._send(404, {}, {"ok": False, "error": "not_found"})
                 return
-            method = url.path[len("/api/"):]
+            method = url.path[len("/api/") :]
             token = _bearer(self.headers.get("Authorization")) or params.pop("token", None)
             params.pop("token", None)
             status, headers, body = emulator._handle(method, params, token, http_method)
@@ -1012,9 +1028,7 @@ def _decode_body(content_type: str, raw: bytes) -> dict[str, Any]:
         return decoded
     if mime == "multipart/form-data":
         # slack_sdk uses multipart whenever a method is called with data=...
-        message = BytesParser(policy=HTTP).parsebytes(
-            b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + raw
-        )
+        message = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + raw)
         fields: dict[str, Any] = {}
         for part in message.iter_parts():
             name = part.get_param("name", header="content-disposition")

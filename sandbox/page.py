@@ -28,8 +28,12 @@ __all__ = ["Sandbox"]
 log = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
-_STATIC_TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css; charset=utf-8",
-                 ".js": "text/javascript; charset=utf-8", ".svg": "image/svg+xml"}
+_STATIC_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
 # Keep-alive comments let a stream notice a page that went away.
 _KEEPALIVE_SECONDS = 15.0
 # How often a stream looks at the status of the processes (messages wake it at once).
@@ -80,9 +84,7 @@ class Sandbox:
     def start(self) -> Sandbox:
         """Start the emulator and serve the page; ``OSError`` if the page's port is taken."""
         self.emulator.start()
-        driver = SlackDriver(
-            self.bot_url, self._signing_secret, usernames={u.id: u.name for u in workspace.users()}, timeout=10
-        )
+        driver = SlackDriver(self.bot_url, self._signing_secret, usernames={u.id: u.name for u in workspace.users()}, timeout=10)
         self.client = SandboxClient(self.emulator, driver)
         try:
             server = ThreadingHTTPServer((LOOPBACK, self._port), _make_handler(self))
@@ -161,17 +163,17 @@ def _make_handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
         server_version = "CountersignSandbox/1.0"
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        def log_message(self, format: str, *args: Any) -> None:
             log.debug("page: " + format, *args)
 
-        def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        def do_GET(self) -> None:
             if not self._same_host():
                 return
             path = urlsplit(self.path).path
             if path == "/":
                 self._static("index.html")
             elif path.startswith("/static/"):
-                self._static(path[len("/static/"):])
+                self._static(path[len("/static/") :])
             elif path == "/api/state":
                 self._json(200, sandbox.state())
             elif path == "/api/events":
@@ -179,7 +181,7 @@ def _make_handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
             else:
                 self._json(404, {"ok": False, "error": "not_found"})
 
-        def do_POST(self) -> None:  # noqa: N802 - stdlib naming
+        def do_POST(self) -> None:
             if not self._same_host():
                 return
             # Only the page's own scripts send JSON; a form on another site cannot (no CORS here).
@@ -207,7 +209,7 @@ def _make_handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
 
         def _static(self, name: str) -> None:
             files = resources.files("sandbox") / "static"
-            suffix = name[name.rfind("."):] if "." in name else ""
+            suffix = name[name.rfind(".") :] if "." in name else ""
             target = files / name
             if "/" in name or "\\" in name or suffix not in _STATIC_TYPES or not target.is_file():
                 self._json(404, {"ok": False, "error": "not_found"})
@@ -261,10 +263,18 @@ def _gesture(sandbox: Sandbox, path: str, body: dict[str, Any]) -> Outcome | Non
         if values is not None and not isinstance(values, dict):
             raise ValueError("values must be an object")
         if body.get("view_id"):
-            return client.act_on_view(user, str(body["view_id"]), str(body["action_id"]), body.get("value"),
-                                      body.get("block_id"), values)
-        return client.act_on_message(user, str(body["channel"]), str(body["ts"]), str(body["action_id"]),
-                                     body.get("value"), body.get("block_id"), ephemeral=bool(body.get("ephemeral")))
+            return client.act_on_view(
+                user, str(body["view_id"]), str(body["action_id"]), body.get("value"), body.get("block_id"), values
+            )
+        return client.act_on_message(
+            user,
+            str(body["channel"]),
+            str(body["ts"]),
+            str(body["action_id"]),
+            body.get("value"),
+            body.get("block_id"),
+            ephemeral=bool(body.get("ephemeral")),
+        )
     if path == "/api/submit":
         values = body["values"]
         if not isinstance(values, dict) or not all(isinstance(v, dict) for v in values.values()):

@@ -41,13 +41,18 @@ class Person:
 
 
 PEOPLE: tuple[Person, ...] = (
-    Person(User("U0SAM", "sam", "Sam Rivera", "Support lead"), Role.REQUESTER,
-           "asks the agent for refunds; may not approve their own"),
+    Person(
+        User("U0SAM", "sam", "Sam Rivera", "Support lead"),
+        Role.REQUESTER,
+        "asks the agent for refunds; may not approve their own",
+    ),
     Person(User("U0ALEX", "alex", "Alex Chen", "Finance"), Role.APPROVER, "approves refunds"),
-    Person(User("U0JORDAN", "jordan", "Jordan Okafor", "Finance"), Role.APPROVER,
-           "the second approver big refunds need"),
-    Person(User("U0MORGAN", "morgan", "Morgan Lee", "Operations"), Role.ADMIN,
-           "Countersign admin: /countersign timeout, escalation, settings"),
+    Person(User("U0JORDAN", "jordan", "Jordan Okafor", "Finance"), Role.APPROVER, "the second approver big refunds need"),
+    Person(
+        User("U0MORGAN", "morgan", "Morgan Lee", "Operations"),
+        Role.ADMIN,
+        "Countersign admin: /countersign timeout, escalation, settings",
+    ),
 )
 
 APPROVALS_CHANNEL = Channel("C0APPROVALS", "approvals")

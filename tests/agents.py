@@ -57,9 +57,7 @@ class BatchRefundModel(ScriptedPaymentsModel):
 
 def batch_refunds() -> CompiledStateGraph:
     """Several gated calls in one interrupt (HumanInTheLoopMiddleware, batched)."""
-    return create_agent(
-        BatchRefundModel(), tools=[refund], middleware=[HumanInTheLoopMiddleware(interrupt_on={"refund": True})]
-    )
+    return create_agent(BatchRefundModel(), tools=[refund], middleware=[HumanInTheLoopMiddleware(interrupt_on={"refund": True})])
 
 
 AGENTS = {
@@ -204,9 +202,7 @@ def counted_refund(order_id: str, amount: float, reason: str) -> str:
 
 def gate_after() -> CompiledStateGraph:
     """`create_agent` whose refunds run at once and are reviewed afterwards (`interrupt_after`)."""
-    return create_agent(
-        ScriptedPaymentsModel(), tools=[lookup_order, counted_refund], middleware=[interrupt_after(["refund"])]
-    )
+    return create_agent(ScriptedPaymentsModel(), tools=[lookup_order, counted_refund], middleware=[interrupt_after(["refund"])])
 
 
 def gate_hand_built() -> StateGraph:
@@ -437,7 +433,11 @@ def announcements() -> StateGraph:
 
     def write(state: DraftState) -> dict:
         topic = str(state["messages"][-1].content)
-        return {"to": "all@customers.example", "draft": f"Dear customers, {topic}.", "messages": [AIMessage(content="Draft ready.")]}
+        return {
+            "to": "all@customers.example",
+            "draft": f"Dear customers, {topic}.",
+            "messages": [AIMessage(content="Draft ready.")],
+        }
 
     def send(state: DraftState) -> dict:
         _record("emails", state["to"])

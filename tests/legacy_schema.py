@@ -103,5 +103,3 @@ audit_log = Table(
     Column("detail", JSON, nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
 )
-
-

@@ -38,7 +38,6 @@ from tests.agents import effects_dir
 from tests.stack import SlackUser
 from worker.main import build_services
 
-
 log = logging.getLogger(__name__)
 
 
@@ -126,7 +125,7 @@ class Local(SlackUser):
         while not self._stop.wait(0.02):
             try:
                 self.work()
-            except Exception:  # noqa: BLE001 - the runtime logs and records its own failures
+            except Exception:
                 log.exception("in-process work failed")
 
     def stop(self) -> None:
@@ -157,12 +156,13 @@ class Local(SlackUser):
         self.work()
         return changed
 
-    def start_run(self, text: str = "Refund order #42 for $250", user: str = "U0ASKER", agent: str = "payments") -> ApprovalRequest:
+    def start_run(
+        self, text: str = "Refund order #42 for $250", user: str = "U0ASKER", agent: str = "payments"
+    ) -> ApprovalRequest:
         request = RunRequest(agent=agent, input_text=text, requested_by=user, reply_channel="C0ASKED")
         start_run(request, self.store, None)
         self.work()
         return self.wait_for_request(request.thread_id, timeout=5)
-
 
 
 @contextmanager

@@ -33,8 +33,14 @@ from worker.checkpointer import open_checkpointer
 # Under .ci/run a missing browser is a failure, never a silent skip.
 REQUIRE_BROWSER = os.environ.get("COUNTERSIGN_REQUIRE_BROWSER") == "1"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 # The demo policy's soft rule waits the default timeout (30 s in the sandbox); 1 s here, so no test waits long.
 SOFT_TIMEOUT = "1s"
@@ -73,7 +79,11 @@ class DevSandbox:
         }
         process = subprocess.Popen(
             [sys.executable, "-m", "countersign.cli", "dev"],
-            env=env, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env=env,
+            cwd=workdir,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         lines: list[str] = []
         reader = threading.Thread(target=lambda: lines.extend(iter(process.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
@@ -98,6 +108,7 @@ class DevSandbox:
 
     def wait_ready(self) -> None:
         """Wait until the page says the bot and the worker are ready."""
+
         def ready() -> bool:
             if self.process.poll() is not None:
                 raise RuntimeError(f"countersign dev exited with {self.process.returncode}")
@@ -143,7 +154,10 @@ def browser_context(user_data_dir: Path) -> Iterator[Any]:
 
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
-            str(user_data_dir), executable_path=executable, headless=True, args=CHROMIUM_ARGS,
+            str(user_data_dir),
+            executable_path=executable,
+            headless=True,
+            args=CHROMIUM_ARGS,
             viewport={"width": 1400, "height": 900},
         )
         try:

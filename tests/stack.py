@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from approvals.approval_store import ApprovalStore
+from approvals.job_queue import JobQueue
 from approvals.models import ApprovalRequest
+from approvals.runs import RunRequest, start_run
 from approvals.settings import Settings
 from bot.ids import ActionId, BlockId
 from bot.metadata import ApprovalRef
-from approvals.job_queue import JobQueue
-from approvals.runs import RunRequest, start_run
 from sandbox.driver import Response, SlackDriver, plain_text_value
 from sandbox.emulator import Call, SlackEmulator
 
@@ -111,10 +111,11 @@ class SlackUser:
         record = self.effects / "refunds"
         return record.read_text().split().count(order_id) if record.exists() else 0
 
-
     # Acting
 
-    def start_run(self, text: str = "Refund order #42 for $250", user: str = "U0ASKER", agent: str = "payments") -> ApprovalRequest:
+    def start_run(
+        self, text: str = "Refund order #42 for $250", user: str = "U0ASKER", agent: str = "payments"
+    ) -> ApprovalRequest:
         """Enqueue a run as `countersign run` does and wait for its approval request in Slack."""
         request = RunRequest(agent=agent, input_text=text, requested_by=user, reply_channel="C0ASKED")
         start_run(request, self.store, self.queue)
@@ -172,8 +173,10 @@ class SlackUser:
         """The agent's final answer, as posted in the request's thread."""
         call = self.slack.wait_for(
             "chat.postMessage",
-            lambda call: call.params.get("thread_ts") == approval.run.slack_thread_ts
-            and str(call.params.get("text", "")).startswith(":robot_face:"),
+            lambda call: (
+                call.params.get("thread_ts") == approval.run.slack_thread_ts
+                and str(call.params.get("text", "")).startswith(":robot_face:")
+            ),
             timeout=timeout,
         )
         return str(call.params["text"])

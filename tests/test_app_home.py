@@ -9,7 +9,6 @@ from sandbox.driver import plain_text_value, static_select_value
 from tests.stack import Stack
 
 
-
 def _names(element: dict, approval_id: str) -> bool:
     """True for a button whose (signed) value names this request."""
     try:
@@ -26,8 +25,10 @@ def _value(home: dict, action: str, approval_id: str) -> str:
                 return str(element["value"])
     raise AssertionError(f"no {action} button for {approval_id} on the Home tab")
 
+
 def _open_home(stack: Stack, user: str) -> dict:
     """Open the user's Home tab as Slack does (an app_home_opened event) and return what the app published."""
+
     def for_user(call) -> bool:
         return call.params.get("user_id") == user
 
@@ -64,7 +65,9 @@ def test_approve_from_home_decides_the_request_and_redraws_the_tab(stack: Stack)
 
     assert "Refunded $250.00 for order #198" in stack.outcome(approval)
     stack.slack.wait_for(
-        "views.publish", lambda c: c.params.get("user_id") == "U0HOMEAPPROVER" and approval.id not in str(c.params["view"]), timeout=10
+        "views.publish",
+        lambda c: c.params.get("user_id") == "U0HOMEAPPROVER" and approval.id not in str(c.params["view"]),
+        timeout=10,
     )
 
 

@@ -84,7 +84,10 @@ def test_a_row_changed_in_the_database_is_named(empty_store: ApprovalStore) -> N
     verdict = _verify(empty_store)
 
     assert not verdict.ok
-    assert verdict.summary() == "audit chain BROKEN at row 5: row 5 was altered: its content does not match its hash (4 rows before it verified)"
+    assert (
+        verdict.summary()
+        == "audit chain BROKEN at row 5: row 5 was altered: its content does not match its hash (4 rows before it verified)"
+    )
 
 
 def test_a_row_changed_and_rehashed_in_the_database_is_named(empty_store: ApprovalStore) -> None:
@@ -134,8 +137,14 @@ def test_a_row_inserted_in_the_middle_of_the_database_is_named(empty_store: Appr
         conn.execute(text("UPDATE countersign_audit_log SET id = -id + 1 WHERE id < 0"))
         conn.execute(
             insert(audit_log).values(
-                id=5, event="decided", approval_id="a" * 32, actor="U0MALLORY", detail=detail, at=fourth.at,
-                prev_hash=fourth.row_hash, row_hash=forged,
+                id=5,
+                event="decided",
+                approval_id="a" * 32,
+                actor="U0MALLORY",
+                detail=detail,
+                at=fourth.at,
+                prev_hash=fourth.row_hash,
+                row_hash=forged,
             )
         )
 
@@ -214,7 +223,13 @@ def test_audit_rows_from_before_the_chain_are_chained_by_the_migration(empty_dat
         conn.execute(
             insert(legacy_schema.audit_log),
             [
-                {"event": "setting_changed", "approval_id": None, "actor": "U0OLD", "detail": {"scope": "p", "n": n}, "at": now - timedelta(minutes=n)}
+                {
+                    "event": "setting_changed",
+                    "approval_id": None,
+                    "actor": "U0OLD",
+                    "detail": {"scope": "p", "n": n},
+                    "at": now - timedelta(minutes=n),
+                }
                 for n in range(5)
             ],
         )
@@ -259,7 +274,9 @@ def test_rows_rewritten_up_to_the_head_are_caught_by_it(empty_store: ApprovalSto
     forged_hash = row_hash(3, "decided", None, "U0MALLORY", {}, rows[2].at, rows[1].row_hash)
     with empty_store.engine.begin() as conn:
         conn.execute(
-            text("UPDATE countersign_audit_log SET approval_id = NULL, actor = 'U0MALLORY', detail = '{}', row_hash = :h WHERE id = 3"),
+            text(
+                "UPDATE countersign_audit_log SET approval_id = NULL, actor = 'U0MALLORY', detail = '{}', row_hash = :h WHERE id = 3"
+            ),
             {"h": forged_hash},
         )
 

@@ -110,9 +110,7 @@ def approval(
 
 
 def approved(args: dict[str, Any] | None = None, **kwargs: Any) -> ApprovalRequest:
-    return approval(
-        args, status=Status.APPROVED, decision=Decision(type=DecisionType.APPROVE, decided_by="U0APPROVER"), **kwargs
-    )
+    return approval(args, status=Status.APPROVED, decision=Decision(type=DecisionType.APPROVE, decided_by="U0APPROVER"), **kwargs)
 
 
 def edited(args: dict[str, Any], edited_args: dict[str, Any], **kwargs: Any) -> ApprovalRequest:
@@ -647,7 +645,9 @@ def test_edited_message_shows_an_argument_the_approver_cleared_as_removed() -> N
 
 
 def test_pending_message_says_when_its_deadline_falls_and_what_then() -> None:
-    gate = Gate(timeout=timedelta(minutes=15), on_timeout="escalate", escalation=[EscalationStage(channel="C0ONCALL", timeout="1h")])
+    gate = Gate(
+        timeout=timedelta(minutes=15), on_timeout="escalate", escalation=[EscalationStage(channel="C0ONCALL", timeout="1h")]
+    )
     pending = approval().model_copy(update={"gate": gate, "deadline_at": approval().created_at + timedelta(minutes=15)})
 
     blocks = valid_message(request_message(pending))

@@ -145,8 +145,16 @@ def test_reminder_is_posted_in_the_thread_before_the_deadline(local: Local) -> N
     assert reminder.params["text"].startswith(":alarm_clock:")
     assert local.store.get(approval.id).is_pending  # reminded before, not at, the deadline
     local.fire_due(approval.deadline_at - timedelta(minutes=5))
-    assert len([c for c in local.slack.calls_to("chat.postMessage") if c.params.get("thread_ts") == approval.message_ts
-                and "needs a decision by" in str(c.params.get("text"))]) == 1  # once
+    assert (
+        len(
+            [
+                c
+                for c in local.slack.calls_to("chat.postMessage")
+                if c.params.get("thread_ts") == approval.message_ts and "needs a decision by" in str(c.params.get("text"))
+            ]
+        )
+        == 1
+    )  # once
 
 
 def test_a_click_racing_the_deadline_exactly_one_wins(local: Local) -> None:

@@ -53,11 +53,16 @@ def test_valid_edit_after_an_invalid_one_runs_the_tool_with_the_edited_arguments
     assert response.status == 200 and not response.body  # an empty ack closes the modal
     assert "Refunded $100.00 for order #52 (reason: partial refund)" in stack.outcome(approval)
     decision = stack.store.get(approval.id).action.decision
-    assert decision and decision.type == "edit" and decision.edited_args == {
-        "order_id": "52",
-        "amount": 100,
-        "reason": "partial refund",
-    }
+    assert (
+        decision
+        and decision.type == "edit"
+        and decision.edited_args
+        == {
+            "order_id": "52",
+            "amount": 100,
+            "reason": "partial refund",
+        }
+    )
 
 
 def test_edited_message_shows_what_was_proposed_and_what_was_approved(stack: Stack) -> None:
@@ -133,9 +138,13 @@ def test_a_hostile_refund_edit_gets_an_inline_error_on_its_field_and_the_refund_
 @pytest.mark.parametrize(
     ("sku", "field", "typed", "error"),
     [
-        pytest.param("SKU-9201", "quantity", "99.99999999999999999", "Enter a whole number: digits only", id="fraction-for-an-int"),
+        pytest.param(
+            "SKU-9201", "quantity", "99.99999999999999999", "Enter a whole number: digits only", id="fraction-for-an-int"
+        ),
         pytest.param("SKU-9202", "quantity", "1e3", "Enter a whole number: digits only", id="exponent-for-an-int"),
-        pytest.param("SKU-9203", "warehouses", "[" * 1500 + "]" * 1500, "This JSON nests more than 32 levels", id="nested-brackets"),
+        pytest.param(
+            "SKU-9203", "warehouses", "[" * 1500 + "]" * 1500, "This JSON nests more than 32 levels", id="nested-brackets"
+        ),
     ],
 )
 def test_a_hostile_restock_edit_gets_an_inline_error_on_its_field_and_the_restock_never_runs(

@@ -159,7 +159,9 @@ def test_a_whole_number_field_takes_digits_only(written: str) -> None:
     assert message == "Enter a whole number: digits only, without a decimal point or exponent (e.g. 1000)."
 
 
-@pytest.mark.parametrize(("typed", "value"), [("42", 42), ("-7", -7), ("+3", 3), (" 12 ", 12), ("18446744073709551615", 2**64 - 1)])
+@pytest.mark.parametrize(
+    ("typed", "value"), [("42", 42), ("-7", -7), ("+3", 3), (" 12 ", 12), ("18446744073709551615", 2**64 - 1)]
+)
 def test_a_whole_number_is_the_int_typed(typed: str, value: int) -> None:
     assert submit(INTEGER, quantity=number_value(typed)) == ({"quantity": value}, {})
 
@@ -315,7 +317,9 @@ def test_a_boolean_select_takes_true_or_false_only() -> None:
 def test_an_enum_of_mixed_types_keeps_the_chosen_option_s_type() -> None:
     approval = tool(choice={"enum": [1, "1", True, None, [1]]})
 
-    chosen = [submit(approval, choice=static_select_value(json.dumps(option)))[0]["choice"] for option in (1, "1", True, None, [1])]
+    chosen = [
+        submit(approval, choice=static_select_value(json.dumps(option)))[0]["choice"] for option in (1, "1", True, None, [1])
+    ]
 
     assert [type(value) for value in chosen] == [int, str, bool, type(None), list]
 
@@ -323,7 +327,9 @@ def test_an_enum_of_mixed_types_keeps_the_chosen_option_s_type() -> None:
 def test_an_empty_optional_nullable_field_is_left_out_so_the_tool_uses_its_default() -> None:
     schema = {"type": "object", "properties": {"memo": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": None}}}
 
-    assert parse_edit_submission(request({"memo": "x"}, schema), 0, {BlockId.for_arg("memo"): {ActionId.ARG_VALUE: plain_text_value(None)}}) == ({}, {})
+    assert parse_edit_submission(
+        request({"memo": "x"}, schema), 0, {BlockId.for_arg("memo"): {ActionId.ARG_VALUE: plain_text_value(None)}}
+    ) == ({}, {})
 
 
 def test_a_nullable_integer_written_as_a_type_list_is_edited_as_a_whole_number() -> None:
@@ -372,7 +378,10 @@ def test_a_malformed_select_gets_an_inline_error_not_a_crash(element: Any) -> No
 def test_a_block_that_is_not_an_object_gets_an_inline_error() -> None:
     values = {BlockId.for_arg("quantity"): "42"}
 
-    assert parse_edit_submission(INTEGER, 0, values) == ({}, {BlockId.for_arg("quantity"): "This value could not be read; enter it again."})
+    assert parse_edit_submission(INTEGER, 0, values) == (
+        {},
+        {BlockId.for_arg("quantity"): "This value could not be read; enter it again."},
+    )
 
 
 @pytest.mark.parametrize("values", [None, [], "values", 42], ids=["none", "list", "str", "int"])
@@ -416,11 +425,51 @@ CHARS = st.one_of(
     st.sampled_from("\x00\x01\x1b\x7f\u200b\ufeff\u3000٠١٢٣۴५０１２_,.eE+-∞"),
 )
 READABLE = st.characters(min_codepoint=0x20, max_codepoint=0x7E)
-NUMBER_WORDS = ["NaN", "nan", "-NaN", "Infinity", "-Infinity", "inf", "1e400", "-1e999", "1e-400", "0x1F", "1_000",
-                "1,000", "١٢٣", "１２３", "99.99999999999999999", "1e3", "100.0", "5.", ".5", "-0", "+0", "00012",
-                str(2**63), str(2**64 - 1), str(2**64), str(-(2**63)), str(-(2**63) - 1), "9" * 400, "", " ", "null",
-                "true", "[]", "{}", '"1"', "1e", "e1", "--1", "1.2.3", "1e-99999999999999999999",
-                "0e99999999999999999999", "1e99999999999999999999", "-0.0e-99999999999999999999"]
+NUMBER_WORDS = [
+    "NaN",
+    "nan",
+    "-NaN",
+    "Infinity",
+    "-Infinity",
+    "inf",
+    "1e400",
+    "-1e999",
+    "1e-400",
+    "0x1F",
+    "1_000",
+    "1,000",
+    "١٢٣",
+    "１２３",
+    "99.99999999999999999",
+    "1e3",
+    "100.0",
+    "5.",
+    ".5",
+    "-0",
+    "+0",
+    "00012",
+    str(2**63),
+    str(2**64 - 1),
+    str(2**64),
+    str(-(2**63)),
+    str(-(2**63) - 1),
+    "9" * 400,
+    "",
+    " ",
+    "null",
+    "true",
+    "[]",
+    "{}",
+    '"1"',
+    "1e",
+    "e1",
+    "--1",
+    "1.2.3",
+    "1e-99999999999999999999",
+    "0e99999999999999999999",
+    "1e99999999999999999999",
+    "-0.0e-99999999999999999999",
+]
 
 
 def deep(depth: int) -> str:
@@ -436,7 +485,11 @@ ANY_JSON = st.recursive(
     max_leaves=12,
 )
 FINITE_JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(-1000, 1000) | st.floats(allow_nan=False, allow_infinity=False) | st.text(READABLE, max_size=8),
+    st.none()
+    | st.booleans()
+    | st.integers(-1000, 1000)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(READABLE, max_size=8),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(READABLE, max_size=5), inner, max_size=3),
     max_leaves=6,
 )
@@ -923,8 +976,10 @@ def schemaless_cases(draw: st.DrawFn) -> tuple[ApprovalRequest, Any, dict[str, A
         text = draw(st.just(value) | FINITE_JSON | HOSTILE_TEXT)
         written = text if isinstance(text, str) else json.dumps(text)
         element = (
-            number_value(written) if kind in ("integer", "number")
-            else static_select_value(written) if kind == "boolean"
+            number_value(written)
+            if kind in ("integer", "number")
+            else static_select_value(written)
+            if kind == "boolean"
             else plain_text_value(written)
         )
         values[BlockId.for_arg(name)] = {ActionId.ARG_VALUE: draw(st.just(element) | TAMPERED_ELEMENTS)}

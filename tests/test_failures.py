@@ -16,9 +16,7 @@ from worker.main import build_services
 def test_a_run_that_fails_for_good_tells_its_channel_a_reference_not_the_error(
     settings: Settings, store: object, slack: SlackEmulator, caplog: pytest.LogCaptureFixture
 ) -> None:
-    runtime = build_services(
-        settings.model_copy(update={"countersign_agents": "tests.agents:AGENTS", "max_attempts": 1})
-    ).runtime
+    runtime = build_services(settings.model_copy(update={"countersign_agents": "tests.agents:AGENTS", "max_attempts": 1})).runtime
     request = RunRequest(agent="ledger", input_text="Post it", requested_by="U0ASKER", reply_channel="C0LEDGER")
     start_run(request, runtime.store, None)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 
 from bot.ids import ActionId
-from tests.stack import Stack
 from sandbox.driver import Response
+from tests.stack import Stack
 
 
 def _decided_rows(stack: Stack, approval_id: str) -> list:

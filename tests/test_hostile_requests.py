@@ -51,9 +51,7 @@ def test_signed_malformed_body_is_a_400(stack: Stack, waiting: ApprovalRequest, 
     _untouched(stack, waiting)
 
 
-@pytest.mark.parametrize(
-    "body", [b"payload=not-json", b"\xff\xfe\x00binary"], ids=["unsigned garbage", "unsigned binary"]
-)
+@pytest.mark.parametrize("body", [b"payload=not-json", b"\xff\xfe\x00binary"], ids=["unsigned garbage", "unsigned binary"])
 def test_unsigned_garbage_is_a_401(stack: Stack, waiting: ApprovalRequest, body: bytes) -> None:
     assert _raw(stack, body, {"Content-Type": FORM}) == 401
     _untouched(stack, waiting)
@@ -98,9 +96,7 @@ def test_click_with_no_actions_is_a_400(stack: Stack, waiting: ApprovalRequest) 
 
 
 @pytest.mark.parametrize("value", ["garbage", "{}", '{"approval_id": 7}', "[]"])
-def test_button_with_a_garbage_value_changes_nothing_and_says_so(
-    stack: Stack, waiting: ApprovalRequest, value: str
-) -> None:
+def test_button_with_a_garbage_value_changes_nothing_and_says_so(stack: Stack, waiting: ApprovalRequest, value: str) -> None:
     response = stack.driver.block_action(
         "U0GARBAGE", ActionId.APPROVE, value, channel_id=waiting.channel or "", container_message_ts=waiting.message_ts
     )
@@ -183,7 +179,9 @@ def test_slash_command_text_with_control_characters_is_echoed_visibly(stack: Sta
 def test_arguments_that_try_to_ping_are_shown_as_text_everywhere(stack: Stack) -> None:
     approval = stack.start_run("Refund order #350 for $250 <!channel> <@U0BOSS> \x07")
 
-    posted = stack.slack.wait_for("chat.postMessage", lambda call: call.response and call.response.get("ts") == approval.message_ts)
+    posted = stack.slack.wait_for(
+        "chat.postMessage", lambda call: call.response and call.response.get("ts") == approval.message_ts
+    )
     stack.click("U0APPROVER", ActionId.APPROVE, approval)
     outcome = stack.outcome(approval)
 

@@ -59,7 +59,6 @@ def test_batched_mode_shows_only_the_allowed_decisions(stack: Stack) -> None:
     assert "Refunded $250.00 for order #119" in stack.outcome(approval)
 
 
-
 def test_reply_answers_the_agent_instead_of_running_the_tool(stack: Stack) -> None:
     approval = stack.start_run("Refund order #114 for $250")
 

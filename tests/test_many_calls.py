@@ -53,8 +53,11 @@ def test_view_all_calls_pages_through_them_and_decides_one(stack: Stack) -> None
 
     # Reject call #25 from the modal: its reason form opens on top; the page is redrawn after.
     reject = next(
-        e for b in page_two["blocks"] if b.get("block_id") == f"{BlockId.DECISION_BUTTONS}:24"
-        for e in b["elements"] if e["action_id"] == ActionId.REJECT
+        e
+        for b in page_two["blocks"]
+        if b.get("block_id") == f"{BlockId.DECISION_BUTTONS}:24"
+        for e in b["elements"]
+        if e["action_id"] == ActionId.REJECT
     )
     click = stack.driver.view_action("U0APPROVER", ActionId.REJECT, reject["value"], view={**page_two, "id": opened["id"]})
     pushed = stack.slack.wait_for("views.push", lambda c: c.params.get("trigger_id") == click.payload["trigger_id"])

@@ -70,9 +70,10 @@ def test_a_decision_shows_in_both_processes_metrics_scraped_while_it_flows(stack
         return (bot, worker) if resumed else None
 
     bot, worker = wait_until(counted, 10, "the resume to be counted")
-    assert _value(bot, "countersign_bot_requests_total", kind="block_actions") >= _value(
-        bot_before, "countersign_bot_requests_total", kind="block_actions"
-    ) + 1
+    assert (
+        _value(bot, "countersign_bot_requests_total", kind="block_actions")
+        >= _value(bot_before, "countersign_bot_requests_total", kind="block_actions") + 1
+    )
     assert _value(bot, "countersign_bot_ack_seconds_count", kind="block_actions") > _value(
         bot_before, "countersign_bot_ack_seconds_count", kind="block_actions"
     )

@@ -23,8 +23,8 @@ from approvals.schema import SchemaNotCurrent, check_schema, head_revision
 from approvals.settings import Settings
 from approvals.tables import metadata
 from countersign.migrate import migrate
-from tests import legacy_schema
 from sandbox.emulator import SlackEmulator
+from tests import legacy_schema
 from tests.stack import REPO_ROOT, free_port, wait_until
 
 
@@ -81,21 +81,40 @@ def test_database_made_by_release_a43d289_migrates_with_its_pending_request_inta
     with engine.begin() as conn:
         conn.execute(
             insert(legacy_schema.runs).values(
-                thread_id="t-legacy", agent="payments", input_text="Refund order #1 for $250", requested_by="U0OLD",
-                status="waiting", created_at=now, updated_at=now,
+                thread_id="t-legacy",
+                agent="payments",
+                input_text="Refund order #1 for $250",
+                requested_by="U0OLD",
+                status="waiting",
+                created_at=now,
+                updated_at=now,
             )
         )
         gate = {"rule": "old rule", "level": "hard", "timeout": "4h", "reminders": ["1h"]}
         conn.execute(
             insert(legacy_schema.approvals).values(
-                id="a" * 32, thread_id="t-legacy", interrupt_id="i" * 32, kind="langchain_hitl", agent_message="",
-                gate=gate, status="pending", channel="C0OLD", message_ts="1.000100", deadline_at=now + timedelta(hours=4),
-                stage=0, timeout_action="reject", created_at=now,
+                id="a" * 32,
+                thread_id="t-legacy",
+                interrupt_id="i" * 32,
+                kind="langchain_hitl",
+                agent_message="",
+                gate=gate,
+                status="pending",
+                channel="C0OLD",
+                message_ts="1.000100",
+                deadline_at=now + timedelta(hours=4),
+                stage=0,
+                timeout_action="reject",
+                created_at=now,
             )
         )
         conn.execute(
             insert(legacy_schema.approval_actions).values(
-                approval_id="a" * 32, position=0, tool="refund", args={"order_id": "1", "amount": 250.0}, description="",
+                approval_id="a" * 32,
+                position=0,
+                tool="refund",
+                args={"order_id": "1", "amount": 250.0},
+                description="",
                 allowed_decisions=["approve", "edit", "reject"],
             )
         )
@@ -118,8 +137,11 @@ def test_database_made_by_release_a43d289_migrates_with_its_pending_request_inta
 def test_many_migrates_at_once_on_an_empty_database_all_succeed(fresh_url: str) -> None:
     processes = [
         subprocess.Popen(
-            [sys.executable, "-m", "countersign.cli", "migrate"], env=_env(fresh_url), stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True,
+            [sys.executable, "-m", "countersign.cli", "migrate"],
+            env=_env(fresh_url),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         for _ in range(5)
     ]
@@ -153,8 +175,14 @@ def test_bot_with_four_processes_and_worker_started_together_all_serve(
     for attempt in range(2):
         port = free_port()
         env = _env(
-            fresh_url, REDIS_URL=valkey, SLACK_SIGNING_SECRET="s", SLACK_BOT_TOKEN="xoxb-t", PORT=str(port),
-            SLACK_API_URL=slack.base_url, WEB_CONCURRENCY="4", COUNTERSIGN_QUEUE=f"start-{attempt}-{uuid.uuid4().hex[:6]}",
+            fresh_url,
+            REDIS_URL=valkey,
+            SLACK_SIGNING_SECRET="s",
+            SLACK_BOT_TOKEN="xoxb-t",
+            PORT=str(port),
+            SLACK_API_URL=slack.base_url,
+            WEB_CONCURRENCY="4",
+            COUNTERSIGN_QUEUE=f"start-{attempt}-{uuid.uuid4().hex[:6]}",
         )
         logs = [open(tmp_path / f"{name}-{attempt}.log", "w") for name in ("bot", "worker")]  # noqa: SIM115
         processes = [

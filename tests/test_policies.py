@@ -84,9 +84,7 @@ def test_file_fields_are_parsed(policies: PolicySet) -> None:
 
 
 def test_rules_in_python_take_a_callable_condition() -> None:
-    policies = PolicySet(
-        rules=[Rule(agent="payments", tool="refund", when=lambda args: args["amount"] > 100, level="manual")]
-    )
+    policies = PolicySet(rules=[Rule(agent="payments", tool="refund", when=lambda args: args["amount"] > 100, level="manual")])
 
     assert policies.rule_for("payments", "refund", {"amount": 150}).level is Level.MANUAL
     assert policies.rule_for("payments", "refund", {"amount": 50}).level is Level.HARD

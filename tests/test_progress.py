@@ -36,9 +36,19 @@ def test_the_progress_message_is_updated_with_what_the_approved_call_did(stack: 
         lambda call: call.params.get("ts") == posted.response["ts"] and "Refunded $250.00" in call.params["text"],
         timeout=20,
     )
-    assert "2. `refund`" in update.params["text"] and ":white_check_mark: Refunded $250.00 for order #331" in update.params["text"]
-    assert len([c for c in stack.slack.calls_to("chat.postMessage") if c.params["text"].startswith(":gear:")
-                and c.params.get("thread_ts") == approval.message_ts]) == 1
+    assert (
+        "2. `refund`" in update.params["text"] and ":white_check_mark: Refunded $250.00 for order #331" in update.params["text"]
+    )
+    assert (
+        len(
+            [
+                c
+                for c in stack.slack.calls_to("chat.postMessage")
+                if c.params["text"].startswith(":gear:") and c.params.get("thread_ts") == approval.message_ts
+            ]
+        )
+        == 1
+    )
 
 
 def test_an_agent_registered_without_progress_posts_none(stack: Stack) -> None:

@@ -14,7 +14,10 @@ def test_request_is_posted_after_slack_answers_429(stack: Stack) -> None:
     approval = stack.start_run("Refund order #95 for $250")
 
     posts = stack.slack.wait_for(
-        "chat.postMessage", lambda call: call.time >= since and call.params.get("channel") == approval.channel, count=2, include_rate_limited=True
+        "chat.postMessage",
+        lambda call: call.time >= since and call.params.get("channel") == approval.channel,
+        count=2,
+        include_rate_limited=True,
     )
     assert posts[0].rate_limited and not posts[-1].rate_limited
     assert posts[-1].time - posts[0].time >= 0.9  # waited for Retry-After

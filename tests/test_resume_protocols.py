@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from approvals.policies import Rule
 from approvals.runs import RunRequest, start_run
 from bot.ids import ActionId, BlockId
 from sandbox.driver import number_value, plain_text_value
-from approvals.policies import Rule
 from tests.agents import effects_dir
 from tests.local import Local
 from tests.stack import SlackUser, Stack, wait_until
@@ -27,8 +27,9 @@ def _text(stack: Stack, approval: Any) -> str:
 def _run_outcome(stack: SlackUser, approval: Any) -> str:
     call = stack.slack.wait_for(
         "chat.postMessage",
-        lambda call: call.params.get("thread_ts") == approval.message_ts
-        and call.params["text"].startswith((":robot_face:", ":no_entry:")),
+        lambda call: (
+            call.params.get("thread_ts") == approval.message_ts and call.params["text"].startswith((":robot_face:", ":no_entry:"))
+        ),
         timeout=30,
     )
     return str(call.params["text"])

@@ -33,16 +33,22 @@ def _modal(callback_id: str, title: str, *, notify_on_close: bool = False) -> di
         "submit": {"type": "plain_text", "text": "Send"},
         "notify_on_close": notify_on_close,
         "blocks": [
-            {"type": "input", "block_id": "b", "label": {"type": "plain_text", "text": "Say"},
-             "element": {"type": "plain_text_input", "action_id": "a"}},
-            {"type": "actions", "elements": [
-                {"type": "button", "action_id": "retitle", "text": {"type": "plain_text", "text": "Retitle"}}]},
+            {
+                "type": "input",
+                "block_id": "b",
+                "label": {"type": "plain_text", "text": "Say"},
+                "element": {"type": "plain_text_input", "action_id": "a"},
+            },
+            {
+                "type": "actions",
+                "elements": [{"type": "button", "action_id": "retitle", "text": {"type": "plain_text", "text": "Retitle"}}],
+            },
         ],
     }
 
 
 class _Quiet(WSGIRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 
@@ -61,8 +67,9 @@ def heard() -> list[dict[str, Any]]:
 @pytest.fixture
 def client(emulator: SlackEmulator, heard: list[dict[str, Any]]) -> Iterator[SandboxClient]:
     """The sandbox client, acting on a small Bolt app that opens, pushes, updates and answers modals."""
-    app = App(signing_secret=SECRET, client=WebClient(token="xoxb-t", base_url=emulator.base_url),
-              token_verification_enabled=False)
+    app = App(
+        signing_secret=SECRET, client=WebClient(token="xoxb-t", base_url=emulator.base_url), token_verification_enabled=False
+    )
 
     @app.command("/countersign")
     def command(ack: Ack, command: dict[str, Any]) -> None:
@@ -117,9 +124,14 @@ def client(emulator: SlackEmulator, heard: list[dict[str, Any]]) -> Iterator[San
 
 def _message_with(emulator: SlackEmulator, action_id: str) -> str:
     posted = WebClient(token="xoxb-t", base_url=emulator.base_url).chat_postMessage(
-        channel=CHANNEL, text="t",
-        blocks=[{"type": "actions", "elements": [
-            {"type": "button", "action_id": action_id, "text": {"type": "plain_text", "text": action_id}}]}],
+        channel=CHANNEL,
+        text="t",
+        blocks=[
+            {
+                "type": "actions",
+                "elements": [{"type": "button", "action_id": action_id, "text": {"type": "plain_text", "text": action_id}}],
+            }
+        ],
     )
     return str(posted["ts"])
 
@@ -135,9 +147,7 @@ def _said(text: str) -> dict[str, Any]:
     return {"b": {"a": {"type": "plain_text_input", "value": text}}}
 
 
-def test_a_slash_command_reply_is_shown_only_to_whoever_typed_it(
-    client: SandboxClient, emulator: SlackEmulator
-) -> None:
+def test_a_slash_command_reply_is_shown_only_to_whoever_typed_it(client: SandboxClient, emulator: SlackEmulator) -> None:
     client.send(ME, CHANNEL, "/countersign hello")
 
     assert [m["text"] for m in emulator.ephemerals(CHANNEL, ME)] == ["You said hello"]
@@ -169,18 +179,14 @@ def test_a_reply_to_a_click_through_the_response_url_is_shown_to_the_clicker(
     assert [m["text"] for m in emulator.ephemerals(CHANNEL, ME)] == ["Answered through the response_url"]
 
 
-def test_a_modal_the_app_opens_after_a_click_appears_for_the_clicker_only(
-    client: SandboxClient, emulator: SlackEmulator
-) -> None:
+def test_a_modal_the_app_opens_after_a_click_appears_for_the_clicker_only(client: SandboxClient, emulator: SlackEmulator) -> None:
     _open_first(client, emulator)
 
     assert [v["title"]["text"] for v in emulator.modal_stack(ME)] == ["First"]
     assert emulator.modal_stack(SOMEONE) == []
 
 
-def test_errors_in_the_answer_to_a_submission_keep_the_modal_open(
-    client: SandboxClient, emulator: SlackEmulator
-) -> None:
+def test_errors_in_the_answer_to_a_submission_keep_the_modal_open(client: SandboxClient, emulator: SlackEmulator) -> None:
     view_id = _open_first(client, emulator)
 
     outcome = client.submit(ME, view_id, _said("bad"))
@@ -197,9 +203,7 @@ def test_a_plain_acknowledgement_closes_the_submitted_modal(client: SandboxClien
     assert emulator.modal_stack(ME) == []
 
 
-def test_a_pushed_view_stacks_on_the_first_and_clear_closes_them_all(
-    client: SandboxClient, emulator: SlackEmulator
-) -> None:
+def test_a_pushed_view_stacks_on_the_first_and_clear_closes_them_all(client: SandboxClient, emulator: SlackEmulator) -> None:
     view_id = _open_first(client, emulator)
 
     client.submit(ME, view_id, _said("more"))

@@ -91,9 +91,7 @@ def test_the_page_says_it_is_a_local_sandbox(page: Page) -> None:
     expect(page.locator("#banner")).to_contain_text("127.0.0.1 only")
 
 
-def test_an_approver_approves_a_run_started_on_the_page_and_the_refund_is_made(
-    page: Page, dev_sandbox: DevSandbox
-) -> None:
+def test_an_approver_approves_a_run_started_on_the_page_and_the_refund_is_made(page: Page, dev_sandbox: DevSandbox) -> None:
     run = start_run(page, 301, 250)
     act_as(page, ALEX)
 
@@ -116,9 +114,7 @@ def test_the_requester_may_not_approve_their_own_run(page: Page, dev_sandbox: De
     assert dev_sandbox.request(run).is_pending
 
 
-def test_an_invalid_edit_is_refused_inline_and_a_valid_one_refunds_the_edited_amount(
-    page: Page, dev_sandbox: DevSandbox
-) -> None:
+def test_an_invalid_edit_is_refused_inline_and_a_valid_one_refunds_the_edited_amount(page: Page, dev_sandbox: DevSandbox) -> None:
     run = start_run(page, 303, 250)
     act_as(page, ALEX)
     waiting_request(page, 303).get_by_role("button", name="Edit").click()
@@ -141,9 +137,7 @@ def test_an_invalid_edit_is_refused_inline_and_a_valid_one_refunds_the_edited_am
     assert results[0].endswith("Refunded $100.00 for order #303 (reason: Refund order #303 for $250).")
 
 
-def test_a_rejection_with_a_reason_stops_the_refund_and_the_agent_reads_why(
-    page: Page, dev_sandbox: DevSandbox
-) -> None:
+def test_a_rejection_with_a_reason_stops_the_refund_and_the_agent_reads_why(page: Page, dev_sandbox: DevSandbox) -> None:
     run = start_run(page, 304, 250)
     act_as(page, JORDAN)
     waiting_request(page, 304).get_by_role("button", name="Reject").click()
@@ -168,9 +162,7 @@ def test_a_soft_refund_nobody_rejects_goes_ahead_at_its_deadline(page: Page, dev
     assert dev_sandbox.tool_results(run) == ["Refunded $15.00 for order #305 (reason: Refund order #305 for $15)."]
 
 
-def test_the_app_home_lists_what_waits_on_an_approver_who_approves_from_there(
-    page: Page, dev_sandbox: DevSandbox
-) -> None:
+def test_the_app_home_lists_what_waits_on_an_approver_who_approves_from_there(page: Page, dev_sandbox: DevSandbox) -> None:
     run = start_run(page, 306, 250)
     act_as(page, ALEX)
     page.click("#home-link")
@@ -228,8 +220,20 @@ def test_mrkdwn_from_the_app_is_drawn_as_slack_draws_it(page: Page) -> None:
         " <!date^31579200^{date_num}|fallback> <https://example.com/p|pay `refund`>\n>quoted",
     )
 
-    assert {"b:bold", "i:italic", "s:gone", "code:code", "a:a link", "span:@Alex Chen", "span:@finance",
-            "a:#approvals", "time:1971-01-01", "a:pay refund", "code:refund", "blockquote:quoted"} <= set(drawn["tags"])
+    assert {
+        "b:bold",
+        "i:italic",
+        "s:gone",
+        "code:code",
+        "a:a link",
+        "span:@Alex Chen",
+        "span:@finance",
+        "a:#approvals",
+        "time:1971-01-01",
+        "a:pay refund",
+        "code:refund",
+        "blockquote:quoted",
+    } <= set(drawn["tags"])
 
 
 def test_text_from_the_app_never_becomes_html(page: Page) -> None:

@@ -95,9 +95,7 @@ def test_rate_limited_call_is_retried(emulator: SlackEmulator) -> None:
 
 def test_rate_limit_answers_429_with_retry_after(emulator: SlackEmulator) -> None:
     emulator.rate_limit("auth.test", retry_after=7)
-    request = urllib.request.Request(
-        emulator.base_url + "auth.test", headers={"Authorization": "Bearer xoxb-t"}, method="GET"
-    )
+    request = urllib.request.Request(emulator.base_url + "auth.test", headers={"Authorization": "Bearer xoxb-t"}, method="GET")
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     with pytest.raises(urllib.error.HTTPError) as err:
         opener.open(request, timeout=5)
@@ -148,9 +146,7 @@ def test_a_message_of_51_blocks_is_refused_as_invalid_blocks(emulator: SlackEmul
     assert emulator.messages("C1") == []
 
 
-def test_section_text_over_3000_characters_is_refused_in_updates_too(
-    emulator: SlackEmulator, client: WebClient
-) -> None:
+def test_section_text_over_3000_characters_is_refused_in_updates_too(emulator: SlackEmulator, client: WebClient) -> None:
     ts = client.chat_postMessage(channel="C1", text="t", blocks=[_section("fine")])["ts"]
 
     refusal = _refusal(lambda: client.chat_update(channel="C1", ts=ts, text="t", blocks=[_section("x" * 3001)]))
@@ -161,9 +157,7 @@ def test_section_text_over_3000_characters_is_refused_in_updates_too(
 
 
 def test_a_block_type_slack_does_not_know_is_refused(client: WebClient) -> None:
-    refusal = _refusal(
-        lambda: client.chat_postEphemeral(channel="C1", user="U1", text="t", blocks=[{"type": "banner"}])
-    )
+    refusal = _refusal(lambda: client.chat_postEphemeral(channel="C1", user="U1", text="t", blocks=[{"type": "banner"}]))
 
     assert refusal["error"] == "invalid_blocks"
 
@@ -189,7 +183,7 @@ def test_a_home_tab_over_100_blocks_is_refused(emulator: SlackEmulator, client: 
 
 
 class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 
@@ -242,12 +236,15 @@ def test_driver_signing(bolt_app: tuple[str, list[dict]], emulator: SlackEmulato
     assert len(seen) == 1
 
 
-def test_driver_view_submission_round_trip(
-    bolt_app: tuple[str, list[dict]], emulator: SlackEmulator, client: WebClient
-) -> None:
+def test_driver_view_submission_round_trip(bolt_app: tuple[str, list[dict]], emulator: SlackEmulator, client: WebClient) -> None:
     url, seen = bolt_app
-    view = {"type": "modal", "callback_id": "form", "private_metadata": "req-1",
-            "title": {"type": "plain_text", "text": "T"}, "blocks": []}
+    view = {
+        "type": "modal",
+        "callback_id": "form",
+        "private_metadata": "req-1",
+        "title": {"type": "plain_text", "text": "T"},
+        "blocks": [],
+    }
     client.views_open(trigger_id="t-1", view=view)
     opened = emulator.wait_for("views.open")
 

@@ -30,7 +30,12 @@ from tests.stack import REPO_ROOT
 
 
 def _request(
-    store: ApprovalStore, agent: str = "payments", tool: str = "refund", rule: str = "refunds", level: Level = Level.HARD, **gate: Any
+    store: ApprovalStore,
+    agent: str = "payments",
+    tool: str = "refund",
+    rule: str = "refunds",
+    level: Level = Level.HARD,
+    **gate: Any,
 ) -> ApprovalRequest:
     run = store.create_run(Run(thread_id=uuid.uuid4().hex, agent=agent, input_text="Refund order #42", requested_by="U0ASKER"))
     return store.create_request(
@@ -45,7 +50,12 @@ def _request(
 
 
 def _decide(
-    store: ApprovalStore, request: ApprovalRequest, kind: DecisionType, after: timedelta = timedelta(minutes=1), by: str = "U0APPROVER", **extra: Any
+    store: ApprovalStore,
+    request: ApprovalRequest,
+    kind: DecisionType,
+    after: timedelta = timedelta(minutes=1),
+    by: str = "U0APPROVER",
+    **extra: Any,
 ) -> None:
     if kind is DecisionType.EDIT:
         extra.setdefault("edited_args", {"order_id": "42", "amount": 200.0})
@@ -80,7 +90,9 @@ def test_one_rule_approved_unchanged_nearly_always_is_flagged_with_a_proposal_to
 
 def test_escalated_then_approved_counts_as_both(empty_store: ApprovalStore) -> None:
     request = _request(
-        empty_store, timeout=timedelta(minutes=30), on_timeout="escalate",
+        empty_store,
+        timeout=timedelta(minutes=30),
+        on_timeout="escalate",
         escalation=[EscalationStage(channel="C0ONCALL", timeout=timedelta(hours=1))],
     )
     [escalated] = empty_store.escalate_due(request.created_at + timedelta(minutes=31))
@@ -98,8 +110,11 @@ def test_edited_then_approved_is_half_modified(empty_store: ApprovalStore) -> No
     _decide(empty_store, first, DecisionType.EDIT)
     second = empty_store.create_request(
         NewApprovalRequest(
-            thread_id=first.thread_id, interrupt_id=uuid.uuid4().hex, kind="langchain_hitl",
-            actions=[ProposedAction(tool="refund", args={"order_id": "43", "amount": 10.0})], gate=first.gate,
+            thread_id=first.thread_id,
+            interrupt_id=uuid.uuid4().hex,
+            kind="langchain_hitl",
+            actions=[ProposedAction(tool="refund", args={"order_id": "43", "amount": 10.0})],
+            gate=first.gate,
         )
     )
     _decide(empty_store, second, DecisionType.APPROVE)
@@ -175,20 +190,59 @@ def test_countersign_stats_prints_a_table_and_json(empty_store: ApprovalStore) -
     env = {"DATABASE_URL": str(empty_store.engine.url.render_as_string(hide_password=False)), "PYTHONPATH": str(REPO_ROOT)}
     env["DATABASE_URL"] = env["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
 
-    shown = subprocess.run([sys.executable, "-m", "countersign.cli", "stats"], env=env, capture_output=True, text=True, timeout=60)
+    shown = subprocess.run(
+        [sys.executable, "-m", "countersign.cli", "stats"], env=env, capture_output=True, text=True, timeout=60
+    )
     as_json = subprocess.run(
         [sys.executable, "-m", "countersign.cli", "stats", "payments.refund", "--window", "30d", "--json"],
-        env=env, capture_output=True, text=True, timeout=60,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
     assert shown.returncode == 0, shown.stderr
     lines = shown.stdout.splitlines()
     assert lines[0].startswith("Approvals, last 7d (since ")
     assert lines[1].split() == [
-        "checkpoint", "level", "requests", "approved", "edited", "rejected", "replied", "expired", "escalated", "auto",
-        "soft", "pending", "approval", "modified", "p50", "p90",
+        "checkpoint",
+        "level",
+        "requests",
+        "approved",
+        "edited",
+        "rejected",
+        "replied",
+        "expired",
+        "escalated",
+        "auto",
+        "soft",
+        "pending",
+        "approval",
+        "modified",
+        "p50",
+        "p90",
     ]
-    assert lines[3].split() == ["payments.refund", "(refunds)", "hard", "12", "12", "0", "0", "0", "0", "0", "0", "0", "0", "100", "%", "0", "%", "60s", "60s"]
+    assert lines[3].split() == [
+        "payments.refund",
+        "(refunds)",
+        "hard",
+        "12",
+        "12",
+        "0",
+        "0",
+        "0",
+        "0",
+        "0",
+        "0",
+        "0",
+        "0",
+        "100",
+        "%",
+        "0",
+        "%",
+        "60s",
+        "60s",
+    ]
     assert "  ! payments.refund (refunds): approved unchanged 100 % (> 95 %): consider soft or auto" in lines
     assert any(line.startswith("Approvals, last 30d") for line in lines)
     [report] = json.loads(as_json.stdout)

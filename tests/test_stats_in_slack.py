@@ -22,7 +22,9 @@ _IN_THE_REPLY: dict[str, Any] = {"channel_id": "C0REQUESTS", "container_message_
 @pytest.fixture(scope="module")
 def approved_unchanged(stack: Stack) -> None:
     """Ten refunds by the `payments_stats` agent, each approved as proposed by a person."""
-    requests = [RunRequest(agent=AGENT, input_text=f"Refund order #{300 + n} for $250", requested_by="U0ASKER") for n in range(10)]
+    requests = [
+        RunRequest(agent=AGENT, input_text=f"Refund order #{300 + n} for $250", requested_by="U0ASKER") for n in range(10)
+    ]
     for request in requests:
         start_run(request, stack.store, stack.queue)
     for request in requests:
@@ -126,7 +128,13 @@ def test_a_proposal_from_someone_not_an_admin_changes_nothing(stack: Stack) -> N
     settings = AdminSettings(stack.store.engine)
 
     click = stack.driver.block_action("U0NOTADMIN", ActionId.PROPOSE_CHANGE, ref.dump(), **_IN_THE_REPLY)
-    view = {"id": "V0FORGED", "type": "modal", "callback_id": CallbackId.PROPOSAL_MODAL, "private_metadata": ref.dump(), "blocks": []}
+    view = {
+        "id": "V0FORGED",
+        "type": "modal",
+        "callback_id": CallbackId.PROPOSAL_MODAL,
+        "private_metadata": ref.dump(),
+        "blocks": [],
+    }
     stack.driver.view_submission("U0NOTADMIN", view, {})
 
     assert click.status == 200

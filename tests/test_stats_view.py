@@ -31,7 +31,12 @@ PROPOSAL = Proposal(scope="payments.refund", level=Level.SOFT, because="97 % app
 
 def _checkpoint(n: int, flagged: bool = True) -> CheckpointStats:
     figures = Figures(
-        requests=60, approved=58, rejected=2, escalated=1, p50_seconds=240, p90_seconds=4000,
+        requests=60,
+        approved=58,
+        rejected=2,
+        escalated=1,
+        p50_seconds=240,
+        p90_seconds=4000,
         top_reasons=[Reason(text="<!channel> wrong *amount*", count=2)],
     )
     flags = [Flag(kind="unchanged", text="approved unchanged 97 % (> 95 %): consider soft or auto", proposal=PROPOSAL)]
@@ -44,8 +49,11 @@ def _report(count: int) -> StatsReport:
     now = utcnow()
     total = Figures(requests=60 * count, approved=58 * count, rejected=2 * count)
     return StatsReport(
-        window=timedelta(days=7), since=now - timedelta(days=7), until=now,
-        checkpoints=[_checkpoint(n, flagged=n % 2 == 0) for n in range(count)], total=total,
+        window=timedelta(days=7),
+        since=now - timedelta(days=7),
+        until=now,
+        checkpoints=[_checkpoint(n, flagged=n % 2 == 0) for n in range(count)],
+        total=total,
     )
 
 
@@ -91,7 +99,9 @@ def test_admin_home_with_requests_settings_and_stats_stays_within_a_hundred_bloc
     header_texts = [b["text"]["text"] for b in view["blocks"] if b["type"] == "header"]
     assert header_texts[-1] == "Approvals, last 7d"
     assert view["blocks"][-1]["elements"][0]["text"].endswith("more checkpoints: `/countersign stats` lists them all.")
-    shown = [b["text"]["text"].split("*")[1] for b in view["blocks"] if b["type"] == "section" and "· rule _" in b["text"]["text"]]
+    shown = [
+        b["text"]["text"].split("*")[1] for b in view["blocks"] if b["type"] == "section" and "· rule _" in b["text"]["text"]
+    ]
     assert shown[:3] == ["agent0.refund", "agent2.refund", "agent4.refund"]  # flagged checkpoints first
 
 
@@ -114,8 +124,10 @@ def test_settings_form_sets_and_shows_a_level() -> None:
     assert level["element"]["initial_option"]["value"] == "soft"
 
     scope, changes, errors = parse_settings_submission(
-        {BlockId.SETTING_SCOPE: {ActionId.SETTING_VALUE: {"type": "plain_text_input", "value": "payments.refund"}},
-         BlockId.SETTING_LEVEL: {ActionId.SETTING_VALUE: static_select_value("hard")}},
+        {
+            BlockId.SETTING_SCOPE: {ActionId.SETTING_VALUE: {"type": "plain_text_input", "value": "payments.refund"}},
+            BlockId.SETTING_LEVEL: {ActionId.SETTING_VALUE: static_select_value("hard")},
+        },
         {},
     )
     assert (scope, changes, errors) == ("payments.refund", {"level": "hard"}, {})

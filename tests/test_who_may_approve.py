@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.ids import ActionId
 from approvals.runs import RunRequest, start_run
+from bot.ids import ActionId
 from tests.stack import Stack
 
 

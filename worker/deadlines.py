@@ -60,9 +60,7 @@ class DeadlineService:
                 lambda e=escalation: self._post_escalation(e.approval_id, e.stage),
             )
         for approval_id, stage, due_at in self.store.reminders_due(now):
-            self._isolated(
-                f"remind about approval {approval_id}", lambda a=approval_id, s=stage, d=due_at: self._remind(a, s, d)
-            )
+            self._isolated(f"remind about approval {approval_id}", lambda a=approval_id, s=stage, d=due_at: self._remind(a, s, d))
         return expired + [e.approval_id for e in escalated]
 
     def _count(self, expired: list[str], escalated: int) -> None:

@@ -19,10 +19,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.tools import tool
 from langgraph.graph.state import CompiledStateGraph
 
-SYSTEM_PROMPT = (
-    "You are a payments support agent. Look an order up before refunding it, "
-    "and never refund more than was paid."
-)
+SYSTEM_PROMPT = "You are a payments support agent. Look an order up before refunding it, and never refund more than was paid."
 
 # A tiny in-memory order book so `lookup_order` has something true to say.
 _ORDERS: dict[str, dict[str, Any]] = {}
@@ -73,8 +70,7 @@ class ScriptedPaymentsModel(BaseChatModel):
         match = _REQUEST.search(str(request.content))
         if match is None:
             return AIMessage(
-                content="I can refund an order if you tell me which one and how much, "
-                'e.g. "Refund order #42 for $250".'
+                content='I can refund an order if you tell me which one and how much, e.g. "Refund order #42 for $250".'
             )
         order_id, amount = match["order"], float(match["amount"])
         called = {m.name for m in turn}

@@ -109,6 +109,6 @@ class Dispatcher:
                 if not self._failing:
                     log.warning("dispatcher: %s; work waits until it answers again", error)
                 self._failing = True
-            except Exception:  # noqa: BLE001 - the dispatcher must outlive any one bad pass
+            except Exception:
                 log.exception("dispatcher pass failed")
             self._stop.wait(wait)

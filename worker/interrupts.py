@@ -277,7 +277,11 @@ class StaticBreakpoint:
                 return Resumed.RESUMED
             # Acting as the node, with nothing (or a note for the agent) as its update: it is skipped.
             note = _refusal_note(node, refusals[0])
-            update = {"messages": [HumanMessage(content=note)]} if isinstance(state.values, dict) and "messages" in state.values else None
+            update = (
+                {"messages": [HumanMessage(content=note)]}
+                if isinstance(state.values, dict) and "messages" in state.values
+                else None
+            )
             graph.update_state(config, update, as_node=node)
             graph.invoke(None, config)
             return Resumed.SKIPPED
@@ -307,7 +311,13 @@ class StaticBreakpoint:
             refused_calls = [call for call, _ in refused]
             graph.update_state(
                 config,
-                {"messages": [message.model_copy(update={"tool_calls": refused_calls}), *answers, AIMessage(content="", tool_calls=kept)]},
+                {
+                    "messages": [
+                        message.model_copy(update={"tool_calls": refused_calls}),
+                        *answers,
+                        AIMessage(content="", tool_calls=kept),
+                    ]
+                },
             )
         graph.invoke(None, config)
         return Resumed.RESUMED

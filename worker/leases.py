@@ -40,7 +40,7 @@ def lease(store: ApprovalStore, thread_id: str, ttl: timedelta) -> Iterator[Run 
                 if not store.renew(thread_id, owner, ttl):
                     log.error("lost the lease on run %s (held too long without renewal); another worker may take it", thread_id)
                     return
-            except Exception:  # noqa: BLE001 - a database hiccup; the next renewal may succeed
+            except Exception:
                 log.warning("could not renew the lease on run %s", thread_id, exc_info=True)
 
     renewer = threading.Thread(target=renew, name=f"lease-{thread_id[:8]}", daemon=True)

@@ -38,9 +38,7 @@ log = logging.getLogger(__name__)
 _MAX_REDIS_RETRY_WAIT = 2.0
 
 
-def build_services(
-    settings: Settings | None = None, clock: Callable[[], datetime] = utcnow
-) -> jobs.Services:
+def build_services(settings: Settings | None = None, clock: Callable[[], datetime] = utcnow) -> jobs.Services:
     """Load settings, check the schema, open the store, load the agent registry (compiling every graph),
     the policies and the Slack client; `clock` says what time deadlines compare with."""
     settings = settings or load_settings()

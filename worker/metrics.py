@@ -25,9 +25,7 @@ from approvals.models import (
 from approvals.prometheus import scrape_registry
 
 RUNS = Counter("countersign_worker_runs_total", "Run jobs (start a run or take it further), by outcome.", ["outcome"])
-RESUMES = Counter(
-    "countersign_worker_resumes_total", "Resume jobs (hand a decision to its agent), by outcome.", ["outcome"]
-)
+RESUMES = Counter("countersign_worker_resumes_total", "Resume jobs (hand a decision to its agent), by outcome.", ["outcome"])
 CLICK_TO_TOOL_START = Histogram(
     "countersign_worker_click_to_tool_start_seconds",
     "From a person's approval (the click) to the start of the approved tool call.",

@@ -74,9 +74,7 @@ def pauses(graph: Pregel | GraphSession, state: StateSnapshot) -> list[Pause]:
         message = next((m for m in reversed(_messages(state.values)) if isinstance(m, AIMessage)), None)
         calls = [dict(call) for call in message.tool_calls] if message is not None else []
         # The checkpoint id names this stop: after a resume the thread has moved on to another.
-        return [
-            Pause(state.config["configurable"]["checkpoint_id"], calls, breakpoint_node=state.next[0], state=state.values)
-        ]
+        return [Pause(state.config["configurable"]["checkpoint_id"], calls, breakpoint_node=state.next[0], state=state.values)]
     return []
 
 
@@ -176,7 +174,11 @@ class AgentRuntime:
                     outcome = work(run)
                 except UnknownAgent as error:
                     # Retrying cannot help; tell whoever asked instead.
-                    self._finish(self.store.get_run(thread_id), RunStatus.FAILED, f":warning: The `{escape(run.agent)}` run failed: {escape(str(error))}")
+                    self._finish(
+                        self.store.get_run(thread_id),
+                        RunStatus.FAILED,
+                        f":warning: The `{escape(run.agent)}` run failed: {escape(str(error))}",
+                    )
                     return "unknown agent"
                 except Exception as error:  # noqa: BLE001 - recorded, retried, and told once it fails for good
                     return self._attempt_failed(self.store.get_run(thread_id), error)
@@ -201,7 +203,9 @@ class AgentRuntime:
             return self._give_up(run, ref)
         wait = RETRY_BACKOFF[min(run.attempts, len(RETRY_BACKOFF)) - 1]
         self.store.failed_attempt(
-            run.thread_id, utcnow() + timedelta(seconds=wait), {"ref": ref, "error": type(error).__name__, "attempt": run.attempts}
+            run.thread_id,
+            utcnow() + timedelta(seconds=wait),
+            {"ref": ref, "error": type(error).__name__, "attempt": run.attempts},
         )
         return "retrying"
 
@@ -278,8 +282,7 @@ class AgentRuntime:
                     graph.invoke(None, config)
             else:
                 log.warning(
-                    "stale decision: approval %s answers interrupt %s of thread %s, which is no longer pending; "
-                    "resuming nothing",
+                    "stale decision: approval %s answers interrupt %s of thread %s, which is no longer pending; resuming nothing",
                     approval.id,
                     approval.interrupt_id,
                     approval.thread_id,
@@ -318,7 +321,9 @@ class AgentRuntime:
 
     def _stopped(self, approval: ApprovalRequest) -> str:
         """Nothing the agent reads could carry the "no": the run stops where it is, never resumed."""
-        decision = next((a.decision for a in approval.actions if a.decision and a.decision.type is not DecisionType.APPROVE), None)
+        decision = next(
+            (a.decision for a in approval.actions if a.decision and a.decision.type is not DecisionType.APPROVE), None
+        )
         who = _by(decision.decided_by) if decision else "a human"
         reason = f": {escape(decision.message)}" if decision and decision.message else ""
         self.store.mark_resumed(approval, run_continues=False)

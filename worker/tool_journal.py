@@ -78,7 +78,10 @@ def _replay(record_result: dict[str, Any] | None, call: dict[str, Any]) -> ToolM
         text = f"`{call['name']}` failed and was not run again: {record_result['error']}"
         return ToolMessage(content=text, name=call["name"], tool_call_id=call["id"], status="error")
     return ToolMessage(
-        content=record_result["content"], name=call["name"], tool_call_id=call["id"], status=record_result.get("status", "success")
+        content=record_result["content"],
+        name=call["name"],
+        tool_call_id=call["id"],
+        status=record_result.get("status", "success"),
     )
 
 

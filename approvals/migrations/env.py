@@ -7,7 +7,6 @@ from alembic import context
 from approvals.tables import metadata
 
 
-
 def _ours(name: str | None, type_: str, parent_names: object) -> bool:
     # LangGraph's checkpointer keeps its own tables (and migrations) in the same database.
     return type_ != "table" or bool(name and name.startswith("countersign_"))
