@@ -1,4 +1,7 @@
-"""A missing or malformed setting stops start-up with one line naming the variable."""
+"""A missing or malformed setting stops start-up with one line naming the variable.
+
+Two tests run the real command and read its terminal; the rest call the worker's start-up in this
+process, where the same line is the `SystemExit` the command would print."""
 
 from __future__ import annotations
 
@@ -7,7 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from approvals.settings import load_settings
 from tests.stack import REPO_ROOT
+from worker.main import build_services
 
 
 def _countersign(command: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -29,13 +36,25 @@ def test_malformed_database_url_is_named_in_one_line(tmp_path: Path) -> None:
     assert done.stderr.strip() == "countersign: DATABASE_URL: Value error, must be a sqlite:/// or postgresql:// URL"
 
 
-def test_agent_registry_that_cannot_be_imported_is_named_in_one_line(tmp_path: Path, valkey: str) -> None:
-    done = _countersign("worker", tmp_path, REDIS_URL=valkey, COUNTERSIGN_AGENTS="no_such_module:AGENTS")
+def _worker_start_up_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **env: str) -> str:
+    """The line `countersign worker` stops with, started in `tmp_path` with only these variables set."""
+    for name in os.environ:
+        if name.startswith(("SLACK_", "COUNTERSIGN_", "REDIS_", "DATABASE_")):
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stopped:
+        build_services(load_settings())
+    return str(stopped.value.code)
 
-    assert done.returncode == 1
-    assert done.stderr.strip().splitlines()[-1] == (
-        "countersign: COUNTERSIGN_AGENTS='no_such_module:AGENTS' cannot be loaded: No module named 'no_such_module'"
-    )
+
+def test_agent_registry_that_cannot_be_imported_is_named_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, valkey: str
+) -> None:
+    line = _worker_start_up_line(monkeypatch, tmp_path, REDIS_URL=valkey, COUNTERSIGN_AGENTS="no_such_module:AGENTS")
+
+    assert line == "countersign: COUNTERSIGN_AGENTS='no_such_module:AGENTS' cannot be loaded: No module named 'no_such_module'"
 
 
 def test_bot_over_http_without_a_signing_secret_says_so(tmp_path: Path, valkey: str) -> None:
@@ -47,29 +66,31 @@ def test_bot_over_http_without_a_signing_secret_says_so(tmp_path: Path, valkey: 
     )
 
 
-def test_bad_policy_file_stops_the_worker_naming_the_rule_and_field(tmp_path: Path, valkey: str) -> None:
+def test_bad_policy_file_stops_the_worker_naming_the_rule_and_field(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, valkey: str
+) -> None:
     policies = tmp_path / "policies.yml"
     policies.write_text("rules:\n  - name: big refunds\n    tool: refund\n    level: hard\n    on_timeout: approve\n")
 
-    done = _countersign("worker", tmp_path, REDIS_URL=valkey, COUNTERSIGN_POLICIES=str(policies))
+    line = _worker_start_up_line(monkeypatch, tmp_path, REDIS_URL=valkey, COUNTERSIGN_POLICIES=str(policies))
 
-    assert done.returncode == 1
-    assert done.stderr.strip().splitlines()[-1] == (
+    assert line == (
         f"countersign: COUNTERSIGN_POLICIES: {policies}: rule 1 ('big refunds'): "
         "on_timeout approve is not allowed for level hard (fail closed)"
     )
 
 
-def test_policy_whose_deadline_outcome_no_covered_call_allows_stops_the_worker(tmp_path: Path, valkey: str) -> None:
+def test_policy_whose_deadline_outcome_no_covered_call_allows_stops_the_worker(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, valkey: str
+) -> None:
     policies = tmp_path / "policies.yml"
     policies.write_text("rules:\n  - name: soft questions\n    tool: ask_human\n    level: soft\n")
 
-    done = _countersign(
-        "worker", tmp_path, REDIS_URL=valkey, COUNTERSIGN_POLICIES=str(policies), COUNTERSIGN_AGENTS="tests.agents:AGENTS"
+    line = _worker_start_up_line(
+        monkeypatch, tmp_path, REDIS_URL=valkey, COUNTERSIGN_POLICIES=str(policies), COUNTERSIGN_AGENTS="tests.agents:AGENTS"
     )
 
-    assert done.returncode == 1
-    assert done.stderr.strip().splitlines()[-1] == (
+    assert line == (
         "countersign: COUNTERSIGN_POLICIES: rule 'soft questions' goes ahead at its deadline, but warehouse.ask_human "
         "cannot be approved (its interrupt does not allow approve), so that could never apply"
     )
