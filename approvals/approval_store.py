@@ -128,7 +128,7 @@ class Decided(NamedTuple):
     approval: ApprovalRequest
     positions: list[int]
     completed: bool
-    voted: list[int] = []
+    voted: list[int]
 
 
 class ToolCallRecord(NamedTuple):

@@ -22,12 +22,16 @@ from bot.formatting import approver, escape, slack_date
 from bot.stats_view import stats_message
 from bot.user_groups import UserGroupDirectory
 
-ADMIN_USAGE = """*Admin commands*
-• `/countersign timeout <agent>[.<tool>] <duration> [reject|approve|escalate]`: deadline of new requests, e.g. `timeout payments.refund 15m`
-• `/countersign escalation <agent>[.<tool>] <#channel> <duration> [@group] [; <#channel> <duration> [@group]]…`: escalate at the deadline through these stages; `escalation <scope> off` stops escalating
-• `/countersign pending`: requests waiting for a decision
-• `/countersign settings`: the rules in force
-• `/countersign stats [<agent>[.<tool>]] [7d|30d]`: approval figures and flags per checkpoint (default 7d)"""
+ADMIN_USAGE = (
+    "*Admin commands*\n"
+    "• `/countersign timeout <agent>[.<tool>] <duration> [reject|approve|escalate]`: deadline of new requests, "
+    "e.g. `timeout payments.refund 15m`\n"
+    "• `/countersign escalation <agent>[.<tool>] <#channel> <duration> [@group] [; <#channel> <duration> [@group]]…`: "
+    "escalate at the deadline through these stages; `escalation <scope> off` stops escalating\n"
+    "• `/countersign pending`: requests waiting for a decision\n"
+    "• `/countersign settings`: the rules in force\n"
+    "• `/countersign stats [<agent>[.<tool>]] [7d|30d]`: approval figures and flags per checkpoint (default 7d)"
+)
 
 _CHANNEL = re.compile(r"^<#(C[A-Z0-9]+)(?:\|[^>]*)?>$|^(C[A-Z0-9]{2,})$")
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$|^<!subteam\^(S[A-Z0-9]+)(?:\|[^>]*)?>$|^(@[a-z0-9._-]+)$")
@@ -188,7 +192,8 @@ class AdminCommands:
         lines.append("*Set in Slack* (on top of the rules):")
         for scoped in self.admin_settings.all():
             lines.append(
-                f"• `{scoped.scope}`: {describe(scoped.override)}, by {approver(scoped.updated_by)} {slack_date(scoped.updated_at)}"
+                f"• `{scoped.scope}`: {describe(scoped.override)}, "
+                f"by {approver(scoped.updated_by)} {slack_date(scoped.updated_at)}"
             )
         if len(lines) and lines[-1].startswith("*Set in Slack*"):
             lines.append("_Nothing yet._")

@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langgraph.types import Command
@@ -177,7 +177,12 @@ class AgentInbox:
     """LangGraph's Agent Inbox `HumanInterrupt` (a list of them, or one): accept / edit / response / ignore."""
 
     kind = "agent_inbox"
-    _ALLOWED = {"allow_accept": APPROVE, "allow_edit": EDIT, "allow_respond": RESPOND, "allow_ignore": REJECT}
+    _ALLOWED: ClassVar[dict[str, DecisionType]] = {
+        "allow_accept": APPROVE,
+        "allow_edit": EDIT,
+        "allow_respond": RESPOND,
+        "allow_ignore": REJECT,
+    }
 
     @staticmethod
     def _items(value: Any) -> list[Any]:
