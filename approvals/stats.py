@@ -252,7 +252,8 @@ def flags(checkpoint: CheckpointStats, thresholds: Thresholds, window: str) -> l
 def _seconds(later: Any, earlier: Any, dialect: str) -> ColumnElement[float]:
     """Seconds between two timestamp columns, in the database's own arithmetic."""
     if dialect == "postgresql":
-        return extract("epoch", later - earlier)
+        # SQLAlchemy types every extract() as an integer; an epoch is fractional seconds.
+        return extract("epoch", later - earlier)  # type: ignore[return-value]
     return (func.julianday(later) - func.julianday(earlier)) * 86400.0
 
 

@@ -7,6 +7,7 @@ Channels, users and user groups arrive escaped, as Slack sends them when the sla
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -15,6 +16,7 @@ from slack_sdk import WebClient
 
 from approvals.admin_settings import SCOPE, AdminSettings, Override
 from approvals.approval_store import ApprovalStore
+from approvals.expressions import Expression
 from approvals.models import EscalationStage, format_duration, parse_duration
 from approvals.policies import PolicySet
 from approvals.stats import DEFAULT_WINDOWS, approval_stats
@@ -72,8 +74,9 @@ class AdminCommands:
         """Run one admin subcommand for `user_id`; a refusal or a usage line when it cannot."""
         if not self.is_admin(user_id):
             return f"Only Countersign's admins may use `/countersign {name}`. Ask one of: {self._admin_names()}."
+        subcommand: Callable[[list[str], str], str] = getattr(self, f"_{name}")
         try:
-            return getattr(self, f"_{name}")(args.split(), user_id)
+            return subcommand(args.split(), user_id)
         except UsageError as error:
             return f"{error}\n{ADMIN_USAGE}"
 
@@ -178,7 +181,7 @@ class AdminCommands:
     def _settings(self, words: list[str], user_id: str) -> str:
         lines = ["*Policy rules* (first match wins):"]
         for n, rule in enumerate(self.policies.rules, start=1):
-            when = f" when `{rule.when.source}`" if hasattr(rule.when, "source") else (" when (Python)" if rule.when else "")
+            when = f" when `{rule.when.source}`" if isinstance(rule.when, Expression) else (" when (Python)" if rule.when else "")
             who = ", ".join(approver(a) for a in rule.approvers) or "anyone"
             timeout = format_duration(rule.timeout) if rule.timeout else "default"
             # What actually happens at the deadline (a soft rule without on_timeout goes ahead, others reject).
