@@ -10,7 +10,7 @@ The tables themselves are in `approvals.tables`.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import (
     Connection,
     Engine,
+    RowMapping,
     and_,
     create_engine,
     delete,
@@ -75,7 +76,7 @@ def create_db_engine(url: str) -> Engine:
     return engine
 
 
-def _action(row: Mapping[str, Any], votes: list[str]) -> ProposedAction:
+def _action(row: RowMapping, votes: list[str]) -> ProposedAction:
     decision = None
     if row["decision_type"] is not None:
         decision = Decision(
@@ -98,7 +99,7 @@ def _action(row: Mapping[str, Any], votes: list[str]) -> ProposedAction:
     )
 
 
-def _run(row: Mapping[str, Any]) -> Run:
+def _run(row: RowMapping) -> Run:
     return Run.model_validate({key: row[key] for key in Run.model_fields if key in row})
 
 
@@ -128,7 +129,7 @@ class Decided(NamedTuple):
     approval: ApprovalRequest
     positions: list[int]
     completed: bool
-    voted: list[int] = []
+    voted: list[int]
 
 
 class ToolCallRecord(NamedTuple):

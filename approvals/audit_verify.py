@@ -142,10 +142,10 @@ def _diagnose(row: ChainRow, upcoming: ChainRow | None, verified: list[ChainRow]
         # The row is as written, but does not follow the row before it.
         for position, earlier in enumerate(verified[:-1]):
             if row.prev_hash == earlier.row_hash:
-                inserted = verified[position + 1]
+                intruder = verified[position + 1]
                 return (
-                    f"{inserted.where} was inserted: {row.where} follows {earlier.where} in the chain",
-                    inserted.where,
+                    f"{intruder.where} was inserted: {row.where} follows {earlier.where} in the chain",
+                    intruder.where,
                 )
         if before is None:
             return f"{row.where} does not start the chain: rows before it were removed or it was altered", row.where

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from approvals.models import ApprovalRequest
 
 
@@ -32,9 +34,10 @@ class AlreadyDecided(CountersignError):
 class DeadlinePassed(CountersignError):
     """The request's deadline passed; its outcome is being applied, so a click changes nothing."""
 
-    def __init__(self, approval: ApprovalRequest) -> None:
-        super().__init__(f"Approval {approval.id} passed its deadline at {approval.deadline_at}.")
+    def __init__(self, approval: ApprovalRequest, deadline: datetime) -> None:
+        super().__init__(f"Approval {approval.id} passed its deadline at {deadline}.")
         self.approval = approval
+        self.deadline = deadline
 
 
 class AlreadyVoted(CountersignError):

@@ -105,9 +105,10 @@ def _parse(source: str) -> ast.Expression:
                 f"{type(node).__name__} is not allowed (only comparisons, and/or/not, arithmetic, "
                 f"literals, argument names and {', '.join(_FUNCTIONS)})"
             )
-        if isinstance(node, ast.Call):
-            if not isinstance(node.func, ast.Name) or node.func.id not in _FUNCTIONS or node.keywords:
-                raise ExpressionError(f"only these functions may be called: {', '.join(_FUNCTIONS)}")
+        if isinstance(node, ast.Call) and (
+            not isinstance(node.func, ast.Name) or node.func.id not in _FUNCTIONS or node.keywords
+        ):
+            raise ExpressionError(f"only these functions may be called: {', '.join(_FUNCTIONS)}")
     return tree
 
 
@@ -139,7 +140,7 @@ def _eval(node: ast.AST, args: Mapping[str, Any]) -> Any:
         return _ARITHMETIC[type(node.op)](_number(_eval(node.left, args)), _number(_eval(node.right, args)))
     if isinstance(node, ast.Compare):
         left = _eval(node.left, args)
-        for op, comparator in zip(node.ops, node.comparators):
+        for op, comparator in zip(node.ops, node.comparators, strict=True):
             right = _eval(comparator, args)
             if not _COMPARE[type(op)](left, right):
                 return False

@@ -222,7 +222,10 @@ def flags(checkpoint: CheckpointStats, thresholds: Thresholds, window: str) -> l
             found.append(
                 Flag(
                     kind="unchanged",
-                    text=f"approved unchanged {percent(unchanged)} (> {percent(thresholds.unchanged_above)}): consider soft or auto",
+                    text=(
+                        f"approved unchanged {percent(unchanged)} (> {percent(thresholds.unchanged_above)}): "
+                        "consider soft or auto"
+                    ),
                     proposal=Proposal(scope=checkpoint.scope, level=lighter, because=because) if lighter else None,
                 )
             )
@@ -231,7 +234,9 @@ def flags(checkpoint: CheckpointStats, thresholds: Thresholds, window: str) -> l
             found.append(
                 Flag(
                     kind="modified",
-                    text=f"modified {percent(modified)} (> {percent(thresholds.modified_above)}): the agent's proposals need work",
+                    text=(
+                        f"modified {percent(modified)} (> {percent(thresholds.modified_above)}): the agent's proposals need work"
+                    ),
                 )
             )
     if figures.posted >= thresholds.min_decisions:
@@ -247,7 +252,8 @@ def flags(checkpoint: CheckpointStats, thresholds: Thresholds, window: str) -> l
 def _seconds(later: Any, earlier: Any, dialect: str) -> ColumnElement[float]:
     """Seconds between two timestamp columns, in the database's own arithmetic."""
     if dialect == "postgresql":
-        return extract("epoch", later - earlier)
+        # SQLAlchemy types every extract() as an integer; an epoch is fractional seconds.
+        return extract("epoch", later - earlier)  # type: ignore[return-value]
     return (func.julianday(later) - func.julianday(earlier)) * 86400.0
 
 

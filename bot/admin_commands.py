@@ -7,6 +7,7 @@ Channels, users and user groups arrive escaped, as Slack sends them when the sla
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -15,6 +16,7 @@ from slack_sdk import WebClient
 
 from approvals.admin_settings import SCOPE, AdminSettings, Override
 from approvals.approval_store import ApprovalStore
+from approvals.expressions import Expression
 from approvals.models import EscalationStage, format_duration, parse_duration
 from approvals.policies import PolicySet
 from approvals.stats import DEFAULT_WINDOWS, approval_stats
@@ -22,12 +24,16 @@ from bot.formatting import approver, escape, slack_date
 from bot.stats_view import stats_message
 from bot.user_groups import UserGroupDirectory
 
-ADMIN_USAGE = """*Admin commands*
-• `/countersign timeout <agent>[.<tool>] <duration> [reject|approve|escalate]`: deadline of new requests, e.g. `timeout payments.refund 15m`
-• `/countersign escalation <agent>[.<tool>] <#channel> <duration> [@group] [; <#channel> <duration> [@group]]…`: escalate at the deadline through these stages; `escalation <scope> off` stops escalating
-• `/countersign pending`: requests waiting for a decision
-• `/countersign settings`: the rules in force
-• `/countersign stats [<agent>[.<tool>]] [7d|30d]`: approval figures and flags per checkpoint (default 7d)"""
+ADMIN_USAGE = (
+    "*Admin commands*\n"
+    "• `/countersign timeout <agent>[.<tool>] <duration> [reject|approve|escalate]`: deadline of new requests, "
+    "e.g. `timeout payments.refund 15m`\n"
+    "• `/countersign escalation <agent>[.<tool>] <#channel> <duration> [@group] [; <#channel> <duration> [@group]]…`: "
+    "escalate at the deadline through these stages; `escalation <scope> off` stops escalating\n"
+    "• `/countersign pending`: requests waiting for a decision\n"
+    "• `/countersign settings`: the rules in force\n"
+    "• `/countersign stats [<agent>[.<tool>]] [7d|30d]`: approval figures and flags per checkpoint (default 7d)"
+)
 
 _CHANNEL = re.compile(r"^<#(C[A-Z0-9]+)(?:\|[^>]*)?>$|^(C[A-Z0-9]{2,})$")
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$|^<!subteam\^(S[A-Z0-9]+)(?:\|[^>]*)?>$|^(@[a-z0-9._-]+)$")
@@ -68,8 +74,9 @@ class AdminCommands:
         """Run one admin subcommand for `user_id`; a refusal or a usage line when it cannot."""
         if not self.is_admin(user_id):
             return f"Only Countersign's admins may use `/countersign {name}`. Ask one of: {self._admin_names()}."
+        subcommand: Callable[[list[str], str], str] = getattr(self, f"_{name}")
         try:
-            return getattr(self, f"_{name}")(args.split(), user_id)
+            return subcommand(args.split(), user_id)
         except UsageError as error:
             return f"{error}\n{ADMIN_USAGE}"
 
@@ -174,7 +181,7 @@ class AdminCommands:
     def _settings(self, words: list[str], user_id: str) -> str:
         lines = ["*Policy rules* (first match wins):"]
         for n, rule in enumerate(self.policies.rules, start=1):
-            when = f" when `{rule.when.source}`" if hasattr(rule.when, "source") else (" when (Python)" if rule.when else "")
+            when = f" when `{rule.when.source}`" if isinstance(rule.when, Expression) else (" when (Python)" if rule.when else "")
             who = ", ".join(approver(a) for a in rule.approvers) or "anyone"
             timeout = format_duration(rule.timeout) if rule.timeout else "default"
             # What actually happens at the deadline (a soft rule without on_timeout goes ahead, others reject).
@@ -188,7 +195,8 @@ class AdminCommands:
         lines.append("*Set in Slack* (on top of the rules):")
         for scoped in self.admin_settings.all():
             lines.append(
-                f"• `{scoped.scope}`: {describe(scoped.override)}, by {approver(scoped.updated_by)} {slack_date(scoped.updated_at)}"
+                f"• `{scoped.scope}`: {describe(scoped.override)}, "
+                f"by {approver(scoped.updated_by)} {slack_date(scoped.updated_at)}"
             )
         if len(lines) and lines[-1].startswith("*Set in Slack*"):
             lines.append("_Nothing yet._")

@@ -106,7 +106,7 @@ def create_app(
         if not approval.is_pending or (ref.action is not None and approval.actions[ref.action].decision):
             raise AlreadyDecided(approval, ref.positions())
         if approval.deadline_at is not None and approval.deadline_at <= clock():
-            raise DeadlinePassed(approval)
+            raise DeadlinePassed(approval, approval.deadline_at)
         decider.check_allowed(approval, intent, ref.positions() or approval.undecided())
         user = body["user"]["id"]
         try:

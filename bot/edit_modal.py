@@ -100,7 +100,7 @@ def _element(kind: str, prop: dict[str, Any], value: Any) -> Any:
     if kind in ("boolean", "enum"):
         choices = [True, False] if kind == "boolean" else prop["enum"]
         options = [Option(text=shorten(as_text(c), 75), value=json.dumps(c)) for c in choices]
-        initial = next((o for o, c in zip(options, choices) if has_value and c == value), None)
+        initial = next((o for o, c in zip(options, choices, strict=True) if has_value and c == value), None)
         return StaticSelectElement(action_id=ActionId.ARG_VALUE, options=options, initial_option=initial)
     text = (value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False)) if has_value else None
     return PlainTextInputElement(

@@ -291,7 +291,10 @@ def _problem(error: ValidationError) -> tuple[str | None, str]:
 
 def _missing(error: ValidationError) -> str | None:
     instance = error.instance if isinstance(error.instance, dict) else {}
-    return next((str(p) for p in error.validator_value if p not in instance), None)
+    required = error.validator_value
+    if not isinstance(required, Iterable):  # jsonschema's "unset" marker: no list of names to check
+        return None
+    return next((str(p) for p in required if p not in instance), None)
 
 
 def _where(path: Iterable[Any]) -> str:

@@ -17,7 +17,7 @@ def explain(error: Exception) -> str:
     if isinstance(error, DeadlinePassed):
         then = error.approval.gate.action_at_deadline(error.approval.stage)
         outcome = {"reject": "it is being rejected", "approve": "it goes ahead", "escalate": "it is being escalated"}[then]
-        return f"Nothing changed: the deadline passed {slack_date(error.approval.deadline_at)}; {outcome}."
+        return f"Nothing changed: the deadline passed {slack_date(error.deadline)}; {outcome}."
     if isinstance(error, AlreadyVoted):
         return (
             f"Nothing changed: you already approved this; it needs {error.approval.gate.quorum} different "

@@ -116,7 +116,7 @@ def build_app(settings: Settings) -> App:
     return create_app(settings, store, queue, create_slack_client(settings), policies)
 
 
-class _Gunicorn(BaseApplication):
+class _Gunicorn(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type information
     """gunicorn, configured in code (threads, so Bolt's ack-first listeners run beside requests)."""
 
     def __init__(self, settings: Settings) -> None:
@@ -157,7 +157,8 @@ def run_bot(settings: Settings) -> None:
         assert settings.slack_app_token is not None
         log.info("bot: Socket Mode")
         serve(settings.port, scrape_registry())  # no HTTP for Slack: PORT serves /metrics alone
-        SocketModeHandler(build_app(settings), settings.slack_app_token.get_secret_value()).start()
+        handler = SocketModeHandler(build_app(settings), settings.slack_app_token.get_secret_value())
+        handler.start()  # type: ignore[no-untyped-call]  # slack_bolt leaves start() unannotated
         return
     log.info("bot: HTTP on port %s at /slack/events", settings.port)
     _Gunicorn(settings).run()

@@ -122,7 +122,10 @@ def stats_message(report: StatsReport, channel: str | None = None) -> dict[str, 
     for checkpoint in report.checkpoints[:MESSAGE_CHECKPOINTS]:
         blocks.extend(checkpoint_blocks(checkpoint, channel=channel))
     if len(report.checkpoints) > MESSAGE_CHECKPOINTS:
-        more = f"…and {len(report.checkpoints) - MESSAGE_CHECKPOINTS} more; name an agent to see its own: `/countersign stats <agent>`."
+        more = (
+            f"…and {len(report.checkpoints) - MESSAGE_CHECKPOINTS} more; "
+            "name an agent to see its own: `/countersign stats <agent>`."
+        )
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=more)]))
     if len(report.checkpoints) > 1:
         blocks.append(DividerBlock())

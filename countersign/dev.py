@@ -7,6 +7,7 @@ tried before any Slack app exists.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -208,10 +209,8 @@ def _watch_readiness(sandbox: Sandbox, settings: Settings, redis_url: str, bot_p
             if bot:
                 sandbox.set_status("bot", "ready")
         if not worker:
-            try:
+            with contextlib.suppress(RedisError):
                 worker = bool(queue.known_agents())
-            except RedisError:
-                pass
             if worker:
                 sandbox.set_status("worker", "ready")
         time.sleep(0.1)

@@ -92,7 +92,9 @@ def table(report: StatsReport) -> str:
     rows.append(_cells("all", "", report.total))
     widths = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS))]
     for number, row in enumerate(rows):
-        lines.append("  ".join(f"{cell:{align}{width}}" for cell, (_, align), width in zip(row, _COLUMNS, widths)).rstrip())
+        lines.append(
+            "  ".join(f"{cell:{align}{width}}" for cell, (_, align), width in zip(row, _COLUMNS, widths, strict=True)).rstrip()
+        )
         if number == 0 or number == len(rows) - 2:
             lines.append("  ".join("-" * width for width in widths))
     notes = []
@@ -102,7 +104,7 @@ def table(report: StatsReport) -> str:
         if checkpoint.figures.top_reasons:
             reasons = "; ".join(f'"{r.text[:60]}" ×{r.count}' for r in checkpoint.figures.top_reasons)
             notes.append(f"  rejected {checkpoint.scope}: {reasons}")
-    return "\n".join(lines + ([""] + notes if notes else []))
+    return "\n".join([*lines, "", *notes] if notes else lines)
 
 
 def stats(args: argparse.Namespace) -> None:

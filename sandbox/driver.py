@@ -506,7 +506,10 @@ def _find_element(
             if isinstance(block.get(key), dict):
                 candidates.append(block[key])
         for element in candidates:
-            if isinstance(element, dict) and element.get("action_id") == action_id:
-                if value is None or element.get("value") == value:
-                    return block.get("block_id"), element
+            if (
+                isinstance(element, dict)
+                and element.get("action_id") == action_id
+                and (value is None or element.get("value") == value)
+            ):
+                return block.get("block_id"), element
     return None, None

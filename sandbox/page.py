@@ -8,6 +8,7 @@ the page's clicks, commands and modal submissions reach the bot as signed Slack 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -243,10 +244,8 @@ def _make_handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(chunk.encode("utf-8"))
                 self.wfile.flush()
 
-            try:
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the page was closed or reloaded
                 sandbox._stream(write)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the page was closed or reloaded
 
     return Handler
 

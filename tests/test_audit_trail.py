@@ -172,7 +172,7 @@ def test_exports_in_both_formats_verify_and_name_the_line_changed(empty_store: A
         line = 4 if format == "jsonl" else 5  # row 4; a CSV export has a header line
         changed = lines[line - 1].replace("U0003", "U0666")
 
-        verdict = _verify_text("".join(lines[: line - 1] + [changed] + lines[line:]))
+        verdict = _verify_text("".join([*lines[: line - 1], changed, *lines[line:]]))
         assert verdict.row == f"line {line} (row 4)", format
         assert "was altered" in str(verdict.problem), format
 
@@ -189,14 +189,14 @@ def test_a_line_removed_from_an_export_is_named(empty_store: ApprovalStore) -> N
 def test_a_line_inserted_in_an_export_is_named(empty_store: ApprovalStore) -> None:
     _log(empty_store, 8)
     lines = export_text(stored_rows(empty_store.engine), "jsonl").splitlines(keepends=True)
-    third = list(exported_rows(io.StringIO(lines[2])))[0]
+    third = next(exported_rows(io.StringIO(lines[2])))
     forged_hash = row_hash(4, "decided", None, "U0MALLORY", {}, third.at, third.row_hash)
     forged = (
         f'{{"id":4,"at":"{third.at:%Y-%m-%dT%H:%M:%S.%fZ}","event":"decided","approval_id":null,"actor":"U0MALLORY",'
         f'"detail":{{}},"prev_hash":"{third.row_hash}","row_hash":"{forged_hash}"}}\n'
     )
 
-    verdict = _verify_text("".join(lines[:3] + [forged] + lines[3:]))
+    verdict = _verify_text("".join([*lines[:3], forged, *lines[3:]]))
 
     assert verdict.row == "line 4 (row 4)"
     assert verdict.problem == "line 4 (row 4) was inserted: line 5 (row 4) follows line 3 (row 3) in the chain"
@@ -275,7 +275,8 @@ def test_rows_rewritten_up_to_the_head_are_caught_by_it(empty_store: ApprovalSto
     with empty_store.engine.begin() as conn:
         conn.execute(
             text(
-                "UPDATE countersign_audit_log SET approval_id = NULL, actor = 'U0MALLORY', detail = '{}', row_hash = :h WHERE id = 3"
+                "UPDATE countersign_audit_log SET approval_id = NULL, actor = 'U0MALLORY', detail = '{}', row_hash = :h "
+                "WHERE id = 3"
             ),
             {"h": forged_hash},
         )
@@ -301,7 +302,7 @@ def test_the_audit_export_of_an_end_to_end_run_verifies_and_fails_after_any_sing
     for number, line in enumerate(lines, start=1):
         record = json.loads(line)
         record["detail"] = {**record["detail"], "changed": True}
-        changed = "".join(lines[: number - 1] + [json.dumps(record) + "\n"] + lines[number:])
+        changed = "".join([*lines[: number - 1], json.dumps(record) + "\n", *lines[number:]])
         verdict = verify_export(io.StringIO(changed))
         assert verdict.row == f"line {number} (row {record['id']})", verdict.summary()
 

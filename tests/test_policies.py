@@ -172,7 +172,7 @@ def test_rules_in_python_are_loaded_by_import_path() -> None:
 
 
 def test_import_path_that_does_not_load_is_refused() -> None:
-    with pytest.raises(PolicyError, match="tests.nowhere:RULES: cannot be loaded"):
+    with pytest.raises(PolicyError, match=r"tests\.nowhere:RULES: cannot be loaded"):
         load_policies("tests.nowhere:RULES")
 
 

@@ -115,7 +115,7 @@ def test_auth_and_unknown_method_and_wait_for_timeout(emulator: SlackEmulator, c
     assert err.value.response["error"] == "unknown_method"
     assert emulator.calls_to("no.such.method")
 
-    with pytest.raises(TimeoutError, match="chat.postMessage"):
+    with pytest.raises(TimeoutError, match=r"chat\.postMessage"):
         emulator.wait_for("chat.postMessage", timeout=0.05)
 
 

@@ -31,7 +31,7 @@ def postgres_conninfo(database_url: str) -> str:
 
 
 @contextmanager
-def open_checkpointer(settings: Settings) -> Iterator[BaseCheckpointSaver]:
+def open_checkpointer(settings: Settings) -> Iterator[PostgresSaver | SqliteSaver]:
     """A checkpointer on its own connection, for one job (connections never cross a fork)."""
     if settings.is_postgres:
         with PostgresSaver.from_conn_string(postgres_conninfo(settings.database_url)) as saver:
@@ -46,13 +46,13 @@ def open_checkpointer(settings: Settings) -> Iterator[BaseCheckpointSaver]:
 
 
 @contextmanager
-def open_async_checkpointer(settings: Settings, loop: EventLoop) -> Iterator[BaseCheckpointSaver]:
+def open_async_checkpointer(settings: Settings, loop: EventLoop) -> Iterator[BaseCheckpointSaver[str]]:
     """An async checkpointer for one job, opened (and closed) on the worker process's event loop."""
     if settings.is_postgres:
         manager = AsyncPostgresSaver.from_conn_string(postgres_conninfo(settings.database_url))
-        saver = loop.run(manager.__aenter__())
+        postgres_saver = loop.run(manager.__aenter__())
         try:
-            yield saver
+            yield postgres_saver
         finally:
             loop.run(manager.__aexit__(None, None, None))
         return

@@ -8,6 +8,7 @@ as something is due) posts it.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -53,14 +54,14 @@ class DeadlineService:
         escalated = self.store.escalate_due(now)
         self._count(expired, len(escalated))
         for approval_id in expired:
-            self._isolated(f"update the message of expired approval {approval_id}", lambda a=approval_id: self._update(a))
+            self._isolated(f"update the message of expired approval {approval_id}", functools.partial(self._update, approval_id))
         for escalation in self.store.unposted_escalations():
             self._isolated(
                 f"post the escalation of approval {escalation.approval_id} to stage {escalation.stage}",
-                lambda e=escalation: self._post_escalation(e.approval_id, e.stage),
+                functools.partial(self._post_escalation, escalation.approval_id, escalation.stage),
             )
         for approval_id, stage, due_at in self.store.reminders_due(now):
-            self._isolated(f"remind about approval {approval_id}", lambda a=approval_id, s=stage, d=due_at: self._remind(a, s, d))
+            self._isolated(f"remind about approval {approval_id}", functools.partial(self._remind, approval_id, stage, due_at))
         return expired + [e.approval_id for e in escalated]
 
     def _count(self, expired: list[str], escalated: int) -> None:

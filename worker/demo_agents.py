@@ -12,6 +12,7 @@ from typing import Any
 
 from langchain.agents import create_agent
 from langchain.agents.middleware import HumanInTheLoopMiddleware
+from langchain.agents.middleware.types import AgentState, InputAgentState, OutputAgentState
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
@@ -109,7 +110,7 @@ def _summary(order_id: str, results: list[ToolMessage]) -> str:
     return "\n".join(lines)
 
 
-def payments_agent() -> CompiledStateGraph:
+def payments_agent() -> CompiledStateGraph[AgentState[Any], None, InputAgentState, OutputAgentState[Any]]:
     """The `payments` agent: `refund` is gated, `lookup_order` is not."""
     model_name = os.environ.get("COUNTERSIGN_MODEL")
     model: Any = model_name or ScriptedPaymentsModel()

@@ -66,7 +66,7 @@ class CountersignGate(AgentMiddleware):
         condition = self.before_when.get(tool)
         return bool(condition and condition(args))
 
-    def wrap_tool_call(self, request: Any, handler: Callable[[Any], ToolMessage | Command]) -> ToolMessage | Command:
+    def wrap_tool_call(self, request: Any, handler: Callable[[Any], ToolMessage | Command[Any]]) -> ToolMessage | Command[Any]:
         """Ask before a gated call runs; run it as decided (approved, edited, or answered instead)."""
         call = request.tool_call
         if not self._gated_before(call["name"], call["args"]):

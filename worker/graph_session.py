@@ -11,13 +11,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from langgraph.pregel import Pregel
+from langchain_core.runnables import RunnableConfig
 from langgraph.types import StateSnapshot
 
 from approvals.settings import Settings
 from worker.checkpointer import open_async_checkpointer, open_checkpointer
 from worker.event_loop import EventLoop, event_loop
-from worker.registry import Agent
+from worker.registry import Agent, AnyGraph
 
 StepListener = Callable[[dict[str, Any]], None]
 
@@ -25,7 +25,7 @@ StepListener = Callable[[dict[str, Any]], None]
 class GraphSession:
     """One job's graph: sync calls, whatever the graph is underneath."""
 
-    def __init__(self, graph: Pregel, loop: EventLoop | None, on_step: StepListener | None = None) -> None:
+    def __init__(self, graph: AnyGraph, loop: EventLoop | None, on_step: StepListener | None = None) -> None:
         self.graph = graph
         self.loop = loop
         self.on_step = on_step
@@ -35,19 +35,19 @@ class GraphSession:
         """The nodes the graph was compiled to stop before (static breakpoints)."""
         return self.graph.interrupt_before_nodes
 
-    def get_state(self, config: dict[str, Any]) -> StateSnapshot:
+    def get_state(self, config: RunnableConfig) -> StateSnapshot:
         """The thread's current state."""
         if self.loop is None:
             return self.graph.get_state(config)
         return self.loop.run(self.graph.aget_state(config))
 
-    def update_state(self, config: dict[str, Any], values: Any, as_node: str | None = None) -> Any:
+    def update_state(self, config: RunnableConfig, values: Any, as_node: str | None = None) -> Any:
         """Write to the thread's state as `as_node` would."""
         if self.loop is None:
             return self.graph.update_state(config, values, as_node=as_node)
         return self.loop.run(self.graph.aupdate_state(config, values, as_node=as_node))
 
-    def invoke(self, input: Any, config: dict[str, Any]) -> None:
+    def invoke(self, input: Any, config: RunnableConfig) -> None:
         """Run the graph until it pauses or ends, telling the listener what each step did."""
         if self.on_step is None:
             if self.loop is None:
@@ -58,14 +58,19 @@ class GraphSession:
         for update in self._stream(input, config):
             self.on_step(update)
 
-    def _stream(self, input: Any, config: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    def _stream(self, input: Any, config: RunnableConfig) -> Iterator[dict[str, Any]]:
         if self.loop is None:
             yield from self.graph.stream(input, config, stream_mode="updates")
             return
         updates = self.graph.astream(input, config, stream_mode="updates")
+
+        # The loop runs coroutines; an async iterator's step is only promised to be awaitable.
+        async def next_update() -> dict[str, Any]:
+            return await anext(updates)
+
         while True:
             try:
-                yield self.loop.run(updates.__anext__())
+                yield self.loop.run(next_update())
             except StopAsyncIteration:
                 return
 

@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langgraph.types import Command
@@ -23,6 +23,8 @@ from approvals.models import ApprovalRequest, Decision, DecisionType, ProposedAc
 from worker.protocols import BUILT_IN, ResumeProtocol, TypedDecisions, protocol_for, resolve
 
 if TYPE_CHECKING:
+    from langchain_core.runnables import RunnableConfig
+
     from worker.graph_session import GraphSession
     from worker.registry import Agent
 
@@ -81,7 +83,7 @@ class InterruptAdapter(Protocol):
         """The kind to store (it says how to resume) and the proposed actions to show approvers."""
         ...
 
-    def resume(self, graph: GraphSession, config: dict[str, Any], approval: ApprovalRequest, agent: Agent) -> Resumed:
+    def resume(self, graph: GraphSession, config: RunnableConfig, approval: ApprovalRequest, agent: Agent) -> Resumed:
         """Continue the run with the approval's decisions, the way this kind of pause expects."""
         ...
 
@@ -97,7 +99,7 @@ def _decision(action: ProposedAction) -> Decision:
     return action.decision
 
 
-def _invoke_with(graph: GraphSession, config: dict[str, Any], approval: ApprovalRequest, value: Any) -> Resumed:
+def _invoke_with(graph: GraphSession, config: RunnableConfig, approval: ApprovalRequest, value: Any) -> Resumed:
     graph.invoke(Command(resume={langgraph_interrupt_id(approval.interrupt_id): value}), config)
     return Resumed.RESUMED
 
@@ -126,7 +128,7 @@ class HumanInTheLoopBatched:
             for request in pause.value["action_requests"]
         ]
 
-    def resume(self, graph: GraphSession, config: dict[str, Any], approval: ApprovalRequest, agent: Agent) -> Resumed:
+    def resume(self, graph: GraphSession, config: RunnableConfig, approval: ApprovalRequest, agent: Agent) -> Resumed:
         return _invoke_with(graph, config, approval, {"decisions": [TypedDecisions.one(a) for a in approval.actions]})
 
     def acts_in_node(self, approval: ApprovalRequest) -> bool:
@@ -166,7 +168,7 @@ class HumanInTheLoopPerCall:
             )
         ]
 
-    def resume(self, graph: GraphSession, config: dict[str, Any], approval: ApprovalRequest, agent: Agent) -> Resumed:
+    def resume(self, graph: GraphSession, config: RunnableConfig, approval: ApprovalRequest, agent: Agent) -> Resumed:
         return _invoke_with(graph, config, approval, TypedDecisions.one(approval.action))
 
     def acts_in_node(self, approval: ApprovalRequest) -> bool:
@@ -177,7 +179,12 @@ class AgentInbox:
     """LangGraph's Agent Inbox `HumanInterrupt` (a list of them, or one): accept / edit / response / ignore."""
 
     kind = "agent_inbox"
-    _ALLOWED = {"allow_accept": APPROVE, "allow_edit": EDIT, "allow_respond": RESPOND, "allow_ignore": REJECT}
+    _ALLOWED: ClassVar[dict[str, DecisionType]] = {
+        "allow_accept": APPROVE,
+        "allow_edit": EDIT,
+        "allow_respond": RESPOND,
+        "allow_ignore": REJECT,
+    }
 
     @staticmethod
     def _items(value: Any) -> list[Any]:
@@ -206,8 +213,8 @@ class AgentInbox:
     def acts_in_node(self, approval: ApprovalRequest) -> bool:
         return True
 
-    def resume(self, graph: GraphSession, config: dict[str, Any], approval: ApprovalRequest, agent: Agent) -> Resumed:
-        responses = []
+    def resume(self, graph: GraphSession, config: RunnableConfig, approval: ApprovalRequest, agent: Agent) -> Resumed:
+        responses: list[dict[str, Any]] = []
         for action in approval.actions:
             decision = _decision(action)
             if decision.type is EDIT:
@@ -266,7 +273,7 @@ class StaticBreakpoint:
         # Tool calls run in a (journalled) ToolNode; a plain node acts on the state itself.
         return not all(action.call_id for action in approval.actions)
 
-    def resume(self, graph: GraphSession, config: dict[str, Any], approval: ApprovalRequest, agent: Agent) -> Resumed:
+    def resume(self, graph: GraphSession, config: RunnableConfig, approval: ApprovalRequest, agent: Agent) -> Resumed:
         state = graph.get_state(config)
         node = state.next[0]
         message = _last_ai_message(state.values)
@@ -341,7 +348,7 @@ class AskHuman:
             ProposedAction(tool="ask_human", args={"question": str(pause.value["question"])}, allowed_decisions=[RESPOND])
         ]
 
-    def resume(self, graph: GraphSession, config: dict[str, Any], approval: ApprovalRequest, agent: Agent) -> Resumed:
+    def resume(self, graph: GraphSession, config: RunnableConfig, approval: ApprovalRequest, agent: Agent) -> Resumed:
         return _invoke_with(graph, config, approval, _decision(approval.action).message or "")
 
     def acts_in_node(self, approval: ApprovalRequest) -> bool:
@@ -415,7 +422,7 @@ class InterruptValue:
     def acts_in_node(self, approval: ApprovalRequest) -> bool:
         return True
 
-    def resume(self, graph: GraphSession, config: dict[str, Any], approval: ApprovalRequest, agent: Agent) -> Resumed:
+    def resume(self, graph: GraphSession, config: RunnableConfig, approval: ApprovalRequest, agent: Agent) -> Resumed:
         value = self.protocol(approval, agent).answer(approval)
         if value is None:
             return Resumed.STOPPED

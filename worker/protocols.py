@@ -158,9 +158,13 @@ def recognised(value: Any) -> ResumeProtocol | None:
     if not isinstance(value, Mapping):
         return None
     instructions = value.get("instructions")
-    if isinstance(value.get("tool_calls"), list) and isinstance(instructions, str):
-        if _APPROVE_WORD.search(instructions) and _REJECT_WORD.search(instructions):
-            return BUILT_IN["string"]
+    if (
+        isinstance(value.get("tool_calls"), list)
+        and isinstance(instructions, str)
+        and _APPROVE_WORD.search(instructions)
+        and _REJECT_WORD.search(instructions)
+    ):
+        return BUILT_IN["string"]
     return None
 
 

@@ -13,19 +13,23 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 from langchain_core.tools import BaseTool
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import StateGraph
 from langgraph.prebuilt import ToolNode
 from langgraph.pregel import Pregel
+from pydantic import BaseModel
 
 from approvals.errors import UnknownAgent
 from worker import tool_journal
 from worker.protocols import Declaration, resolve
 
-GraphSource = Pregel | StateGraph | Callable[[], Pregel | StateGraph]
+# Agents' graphs are their authors': any state, context, input and output.
+AnyGraph: TypeAlias = Pregel[Any, Any, Any, Any]
+AnyStateGraph: TypeAlias = StateGraph[Any, Any, Any, Any]
+GraphSource: TypeAlias = AnyGraph | AnyStateGraph | Callable[[], AnyGraph | AnyStateGraph]
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,7 @@ class Agent:
     author's declarations."""
 
     name: str
-    graph: Pregel
+    graph: AnyGraph
     tool_schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
     resume: Declaration = None
     progress: bool = True
@@ -77,12 +81,12 @@ class Agent:
     # What approvers may answer for each gated tool, where the graph says (HITL middleware, Countersign's gate).
     allowed_decisions: dict[str, list[str]] = field(default_factory=dict)
 
-    def bind(self, checkpointer: BaseCheckpointSaver) -> Pregel:
+    def bind(self, checkpointer: BaseCheckpointSaver[str]) -> AnyGraph:
         """The graph using this job's checkpointer (a cheap shallow copy, no recompilation)."""
         return self.graph.copy(update={"checkpointer": checkpointer})
 
 
-def _compile(source: GraphSource) -> Pregel:
+def _compile(source: GraphSource) -> AnyGraph:
     graph = source() if callable(source) and not isinstance(source, (Pregel, StateGraph)) else source
     if isinstance(graph, StateGraph):
         return graph.compile()
@@ -91,7 +95,7 @@ def _compile(source: GraphSource) -> Pregel:
     raise TypeError(f"expected a LangGraph graph or a factory returning one, got {type(graph).__name__}")
 
 
-def needs_async(graph: Pregel) -> bool:
+def needs_async(graph: AnyGraph) -> bool:
     """True when a node or a ToolNode's tool has only an async implementation (so the graph needs `ainvoke`)."""
     for node in graph.nodes.values():
         bound = getattr(node, "bound", None)
@@ -108,7 +112,7 @@ def needs_async(graph: Pregel) -> bool:
 _ALL_BEFORE = ["approve", "edit", "reject"]
 
 
-def declared_decisions(graph: Pregel) -> dict[str, list[str]]:
+def declared_decisions(graph: AnyGraph) -> dict[str, list[str]]:
     """The decisions each gated tool allows, read from the middleware that gates it: LangChain's
     `HumanInTheLoopMiddleware(interrupt_on=...)` and Countersign's gates, plus `ask_human` (a reply only)."""
     from langchain.agents.middleware import HumanInTheLoopMiddleware
@@ -120,7 +124,10 @@ def declared_decisions(graph: Pregel) -> dict[str, list[str]]:
         bound = getattr(node, "bound", None)
         owner = getattr(getattr(bound, "func", None), "__self__", None)
         if isinstance(owner, HumanInTheLoopMiddleware):
-            for tool, config in owner.interrupt_on.items():
+            # Typed as resolved configs, but read defensively: a `True` kept as given means every decision
+            # before the call.
+            interrupt_on: Mapping[str, object] = owner.interrupt_on
+            for tool, config in interrupt_on.items():
                 if config is True:
                     allowed[tool] = list(_ALL_BEFORE)
                 elif isinstance(config, Mapping):
@@ -156,7 +163,7 @@ def _owners(function: Any, kind: type, depth: int = 6) -> list[Any]:
     return found
 
 
-def _tool_schemas(graph: Pregel) -> dict[str, dict[str, Any]]:
+def _tool_schemas(graph: AnyGraph) -> dict[str, dict[str, Any]]:
     """JSON schemas of the arguments of every tool the graph's ToolNodes can call."""
     schemas: dict[str, dict[str, Any]] = {}
     for node in graph.nodes.values():
@@ -172,7 +179,9 @@ def tool_schema(tool: BaseTool) -> dict[str, Any]:
     schema = tool.tool_call_schema
     if isinstance(schema, dict):
         return schema
-    return schema.model_json_schema()
+    if issubclass(schema, BaseModel):
+        return schema.model_json_schema()
+    raise TypeError(f"tool {tool.name!r}: arguments described by a pydantic v1 model, which Countersign cannot read")
 
 
 class AgentRegistry:

@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage
-from langgraph.pregel import Pregel
+from langchain_core.runnables import RunnableConfig
 from langgraph.types import StateSnapshot
 from redis.exceptions import RedisError
 from slack_sdk.errors import SlackApiError
@@ -48,7 +48,7 @@ from worker.graph_session import GraphSession, graph_session
 from worker.interrupts import Pause, Resumed, adapter_for, adapter_for_kind, pause_key
 from worker.leases import lease
 from worker.progress import RunProgress
-from worker.registry import Agent, AgentRegistry
+from worker.registry import Agent, AgentRegistry, AnyGraph
 from worker.tool_journal import journalling
 
 log = logging.getLogger(__name__)
@@ -57,11 +57,11 @@ log = logging.getLogger(__name__)
 RETRY_BACKOFF = [2, 10, 30, 60, 120]
 
 
-def _config(thread_id: str) -> dict[str, Any]:
+def _config(thread_id: str) -> RunnableConfig:
     return {"configurable": {"thread_id": thread_id}}
 
 
-def pauses(graph: Pregel | GraphSession, state: StateSnapshot) -> list[Pause]:
+def pauses(graph: AnyGraph | GraphSession, state: StateSnapshot) -> list[Pause]:
     """Where a run stopped: its pending interrupts, or a static breakpoint before a node. Empty when it
     finished, or when a crashed attempt left it half-way (then `invoke(None)` carries on)."""
     if state.interrupts:
@@ -295,14 +295,15 @@ class AgentRuntime:
         self._tell_uncertain(run, journal.uncertain)
         return outcome
 
-    def _deliver(self, agent: Agent, graph: GraphSession, config: dict[str, Any], approval: ApprovalRequest) -> Resumed:
+    def _deliver(self, agent: Agent, graph: GraphSession, config: RunnableConfig, approval: ApprovalRequest) -> Resumed:
         """Resume the graph with the decision, and count it delivered only once the interrupt is answered."""
         adapter = adapter_for_kind(approval.kind)
         if approval.delivery_started_at is not None and adapter.acts_in_node(approval):
             approval = self._fail_closed(approval)
-        approval = deliverable(approval)
-        if approval is None:
+        ready = deliverable(approval)
+        if ready is None:
             return Resumed.STOPPED
+        approval = ready
         self.store.start_delivery(approval)
         resumed = adapter.resume(graph, config, approval, agent)
         if resumed is Resumed.STOPPED:

@@ -170,7 +170,7 @@ def _ajournalled(execute: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
-def install(graph: Pregel) -> None:
+def install(graph: Pregel[Any, Any, Any, Any]) -> None:
     """Journal every ToolNode of a compiled graph (the innermost step, beneath any middleware)."""
     for node in graph.nodes.values():
         tool_node = getattr(node, "bound", None)

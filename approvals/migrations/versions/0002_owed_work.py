@@ -8,6 +8,8 @@ Create Date: 2026-11-22
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -17,8 +19,8 @@ branch_labels = None
 depends_on = None
 
 
-def _at(name: str, nullable: bool = True, **kwargs: object) -> sa.Column:
-    return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable, **kwargs)
+def _at(name: str, nullable: bool = True, primary_key: bool = False) -> sa.Column[datetime]:
+    return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable, primary_key=primary_key)
 
 
 def upgrade() -> None:
