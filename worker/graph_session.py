@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
-from langgraph.types import StateSnapshot
+from langgraph.types import Durability, StateSnapshot
 
 from approvals.settings import Settings
 from worker.checkpointer import open_async_checkpointer, open_checkpointer
@@ -20,6 +20,11 @@ from worker.event_loop import EventLoop, event_loop
 from worker.registry import Agent, AnyGraph
 
 StepListener = Callable[[dict[str, Any]], None]
+
+# Each step's checkpoint is committed before the next step starts (LangGraph's default, "async", writes it
+# while the next step runs): a worker killed mid-step leaves the thread at the step before, never at an
+# older checkpoint with some of a step's writes, which reads as a run that ended.
+DURABILITY: Durability = "sync"
 
 
 class GraphSession:
@@ -51,18 +56,18 @@ class GraphSession:
         """Run the graph until it pauses or ends, telling the listener what each step did."""
         if self.on_step is None:
             if self.loop is None:
-                self.graph.invoke(input, config)
+                self.graph.invoke(input, config, durability=DURABILITY)
             else:
-                self.loop.run(self.graph.ainvoke(input, config))
+                self.loop.run(self.graph.ainvoke(input, config, durability=DURABILITY))
             return
         for update in self._stream(input, config):
             self.on_step(update)
 
     def _stream(self, input: Any, config: RunnableConfig) -> Iterator[dict[str, Any]]:
         if self.loop is None:
-            yield from self.graph.stream(input, config, stream_mode="updates")
+            yield from self.graph.stream(input, config, stream_mode="updates", durability=DURABILITY)
             return
-        updates = self.graph.astream(input, config, stream_mode="updates")
+        updates = self.graph.astream(input, config, stream_mode="updates", durability=DURABILITY)
 
         # The loop runs coroutines; an async iterator's step is only promised to be awaitable.
         async def next_update() -> dict[str, Any]:

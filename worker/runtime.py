@@ -235,8 +235,9 @@ class AgentRuntime:
             state = graph.get_state(config)
             if not state.values:
                 graph.invoke({"messages": [{"role": "user", "content": run.input_text}]}, config)
-            elif state.next and not pauses(graph, state):
-                # An earlier attempt died half-way: carry on from its last checkpoint.
+            elif state.tasks and not pauses(graph, state):
+                # An earlier attempt died half-way: carry on from its last checkpoint. (`tasks`, not `next`:
+                # a task whose writes were saved before the kill is left out of `next`, yet still to apply.)
                 graph.invoke(None, config)
             outcome = self._settle(agent, graph, run, progress)
         self._tell_uncertain(run, journal.uncertain)
@@ -278,7 +279,7 @@ class AgentRuntime:
             elif approval.delivery_started_at is not None:
                 # An earlier attempt delivered it and died before saying so: the checkpoint moved on.
                 self.store.mark_resumed(approval)
-                if state.next and not stops:
+                if state.tasks and not stops:
                     graph.invoke(None, config)
             else:
                 log.warning(
