@@ -921,14 +921,15 @@ def test_every_edit_submission_gets_inline_errors_or_arguments_the_schema_accept
 ) -> None:
     decided = decisions.count
 
-    @fuzz(examples=200)
+    # With the two properties below, 1,000 generated submissions on each database the suite runs on.
+    @fuzz(examples=500)
     @given(case=cases())
     def every_submission(case: Case) -> None:
         check(case.approval, case.values, case.schema, decisions)
 
     every_submission()
     # Not met vacuously: many generated submissions were valid, decided and read back.
-    assert decisions.count - decided >= 40 * SCALE
+    assert decisions.count - decided >= 100 * SCALE
 
 
 @st.composite
@@ -947,14 +948,14 @@ def test_hostile_text_in_any_kind_of_field_gets_an_inline_error_or_a_value_the_s
 ) -> None:
     decided = decisions.count
 
-    @fuzz(examples=200)
+    @fuzz(examples=400)
     @given(case=hostile_cases())
     def hostile_submission(case: Case) -> None:
         check(case.approval, case.values, case.schema, decisions)
 
     hostile_submission()
     # Most hostile text is refused, but some is a fine value for its field.
-    assert decisions.count - decided >= 8 * SCALE
+    assert decisions.count - decided >= 20 * SCALE
 
 
 INFERRED = {bool: "boolean", int: "integer", float: "number", str: "string"}
@@ -989,11 +990,11 @@ def schemaless_cases(draw: st.DrawFn) -> tuple[ApprovalRequest, Any, dict[str, A
 def test_edits_of_a_tool_without_a_schema_keep_the_proposed_types_or_get_inline_errors(decisions: Decisions) -> None:
     decided = decisions.count
 
-    @fuzz(examples=60)
+    @fuzz(examples=100)
     @given(case=schemaless_cases())
     def schemaless_submission(case: tuple[ApprovalRequest, Any, dict[str, Any]]) -> None:
         approval, values, implied = case
         check(approval, values, implied, decisions)
 
     schemaless_submission()
-    assert decisions.count - decided >= 8 * SCALE
+    assert decisions.count - decided >= 15 * SCALE

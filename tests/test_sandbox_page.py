@@ -164,6 +164,7 @@ def test_a_soft_refund_nobody_rejects_goes_ahead_at_its_deadline(page: Page, dev
 
 def test_the_app_home_lists_what_waits_on_an_approver_who_approves_from_there(page: Page, dev_sandbox: DevSandbox) -> None:
     run = start_run(page, 306, 250)
+    waiting_request(page, 306)  # Home shows what waits when it is opened, as Slack's does
     act_as(page, ALEX)
     page.click("#home-link")
     home = page.locator("#home")
