@@ -6,7 +6,8 @@ from bot.home import NEW_SETTING
 from bot.ids import ActionId, BlockId
 from bot.metadata import ApprovalRef
 from sandbox.driver import plain_text_value, static_select_value
-from tests.stack import Stack
+from tests.local import Local
+from tests.policies import FINANCE_REFUNDS
 
 
 def _names(element: dict, approval_id: str) -> bool:
@@ -26,61 +27,62 @@ def _value(home: dict, action: str, approval_id: str) -> str:
     raise AssertionError(f"no {action} button for {approval_id} on the Home tab")
 
 
-def _open_home(stack: Stack, user: str) -> dict:
+def _open_home(local: Local, user: str) -> dict:
     """Open the user's Home tab as Slack does (an app_home_opened event) and return what the app published."""
 
     def for_user(call) -> bool:
         return call.params.get("user_id") == user
 
-    before = len([c for c in stack.slack.calls_to("views.publish") if for_user(c)])
-    stack.driver.event({"type": "app_home_opened", "user": user, "channel": "D0HOME", "tab": "home"})
-    stack.slack.wait_for("views.publish", for_user, count=before + 1)
-    return stack.slack.home_view(user)
+    before = len([c for c in local.slack.calls_to("views.publish") if for_user(c)])
+    local.driver.event({"type": "app_home_opened", "user": user, "channel": "D0HOME", "tab": "home"})
+    local.slack.wait_for("views.publish", for_user, count=before + 1)
+    return local.slack.home_view(user)
 
 
-def test_home_lists_the_requests_waiting_on_the_user_with_their_buttons(stack: Stack) -> None:
-    approval = stack.start_run("Refund order #195 for $250", user="U0HOMEASKER")
+def test_home_lists_the_requests_waiting_on_the_user_with_their_buttons(local: Local) -> None:
+    approval = local.start_run("Refund order #195 for $250", user="U0HOMEASKER")
 
-    home = _open_home(stack, "U0HOMER")
+    home = _open_home(local, "U0HOMER")
 
     buttons = [e for b in home["blocks"] if b["type"] == "actions" for e in b["elements"] if _names(e, approval.id)]
     assert [b["action_id"] for b in buttons] == [ActionId.APPROVE, ActionId.EDIT, ActionId.RESPOND, ActionId.REJECT]
     assert "asked by <@U0HOMEASKER>" in str(home["blocks"])
 
 
-def test_home_leaves_out_requests_the_user_may_not_decide(stack: Stack) -> None:
-    mine = stack.start_run("Refund order #196 for $250", user="U0HOMESELF")
-    finance = stack.start_run("Refund order #197 for $5000", user="U0HOMEASKER")
+def test_home_leaves_out_requests_the_user_may_not_decide(local: Local) -> None:
+    local.policies(FINANCE_REFUNDS)
+    mine = local.start_run("Refund order #196 for $250", user="U0HOMESELF")
+    finance = local.start_run("Refund order #197 for $5000", user="U0HOMEASKER")
 
-    home = str(_open_home(stack, "U0HOMESELF")["blocks"])
+    home = str(_open_home(local, "U0HOMESELF")["blocks"])
 
     assert mine.id not in home and finance.id not in home
 
 
-def test_approve_from_home_decides_the_request_and_redraws_the_tab(stack: Stack) -> None:
-    approval = stack.start_run("Refund order #198 for $250", user="U0HOMEASKER")
-    home = _open_home(stack, "U0HOMEAPPROVER")
+def test_approve_from_home_decides_the_request_and_redraws_the_tab(local: Local) -> None:
+    approval = local.start_run("Refund order #198 for $250", user="U0HOMEASKER")
+    home = _open_home(local, "U0HOMEAPPROVER")
 
-    stack.driver.home_action("U0HOMEAPPROVER", ActionId.APPROVE, _value(home, ActionId.APPROVE, approval.id), view=home)
+    local.driver.home_action("U0HOMEAPPROVER", ActionId.APPROVE, _value(home, ActionId.APPROVE, approval.id), view=home)
 
-    assert "Refunded $250.00 for order #198" in stack.outcome(approval)
-    stack.slack.wait_for(
+    assert "Refunded $250.00 for order #198" in local.outcome(approval)
+    local.slack.wait_for(
         "views.publish",
         lambda c: c.params.get("user_id") == "U0HOMEAPPROVER" and approval.id not in str(c.params["view"]),
         timeout=10,
     )
 
 
-def test_admin_home_has_the_settings_and_others_do_not(stack: Stack) -> None:
-    assert "Settings set in Slack" in str(_open_home(stack, "U0ADMIN")["blocks"])
-    assert "Settings set in Slack" not in str(_open_home(stack, "U0NOBODY")["blocks"])
+def test_admin_home_has_the_settings_and_others_do_not(local: Local) -> None:
+    assert "Settings set in Slack" in str(_open_home(local, "U0ADMIN")["blocks"])
+    assert "Settings set in Slack" not in str(_open_home(local, "U0NOBODY")["blocks"])
 
 
-def _settings_form(stack: Stack) -> dict:
-    home = _open_home(stack, "U0ADMIN")
-    response = stack.driver.home_action("U0ADMIN", ActionId.EDIT_SETTING, NEW_SETTING, view=home)
+def _settings_form(local: Local) -> dict:
+    home = _open_home(local, "U0ADMIN")
+    response = local.driver.home_action("U0ADMIN", ActionId.EDIT_SETTING, NEW_SETTING, view=home)
     trigger = response.payload["trigger_id"]
-    return stack.slack.wait_for("views.open", lambda c: c.params.get("trigger_id") == trigger).response["view"]
+    return local.slack.wait_for("views.open", lambda c: c.params.get("trigger_id") == trigger).response["view"]
 
 
 def _form_values(scope: str, timeout: str, outcome: str | None) -> dict:
@@ -92,53 +94,53 @@ def _form_values(scope: str, timeout: str, outcome: str | None) -> dict:
     }
 
 
-def test_settings_form_refuses_a_bad_timeout_inline(stack: Stack) -> None:
-    view = _settings_form(stack)
+def test_settings_form_refuses_a_bad_timeout_inline(local: Local) -> None:
+    view = _settings_form(local)
 
-    response = stack.driver.view_submission("U0ADMIN", view, _form_values("homeagent.refund", "tomorrow", "reject"))
+    response = local.driver.view_submission("U0ADMIN", view, _form_values("homeagent.refund", "tomorrow", "reject"))
 
     assert response.json()["errors"] == {BlockId.SETTING_TIMEOUT: "'tomorrow' is not a duration like 30s, 15m, 4h or 2d"}
 
 
-def test_settings_form_saves_and_audits_the_change(stack: Stack) -> None:
-    view = _settings_form(stack)
+def test_settings_form_saves_and_audits_the_change(local: Local) -> None:
+    view = _settings_form(local)
 
-    response = stack.driver.view_submission("U0ADMIN", view, _form_values("homeagent.refund", "20m", "reject"))
+    response = local.driver.view_submission("U0ADMIN", view, _form_values("homeagent.refund", "20m", "reject"))
 
     assert response.status == 200 and not response.body
-    change = [e for e in stack.store.audit_events() if e.event == "setting_changed"][-1]
+    change = [e for e in local.store.audit_events() if e.event == "setting_changed"][-1]
     assert change.detail == {
         "scope": "homeagent.refund",
         "from": {},
         "to": {"timeout": "20m", "on_timeout": "reject", "channel": "C0HOMESET"},
     }
-    stack.slack.wait_for(
+    local.slack.wait_for(
         "views.publish",
         lambda c: "`homeagent.refund`: timeout 20m, then reject, channel <#C0HOMESET>" in str(c.params["view"]),
     )
 
 
-def test_reject_in_a_modal_opened_from_home_redraws_the_tab(stack: Stack) -> None:
-    approval = stack.start_run("Refund order #199 for $250", user="U0HOMEASKER")
-    home = _open_home(stack, "U0HOMEREJECTER")
-    click = stack.driver.home_action("U0HOMEREJECTER", ActionId.REJECT, _value(home, ActionId.REJECT, approval.id), view=home)
-    view = stack.slack.wait_for("views.open", lambda c: c.params.get("trigger_id") == click.payload["trigger_id"])
+def test_reject_in_a_modal_opened_from_home_redraws_the_tab(local: Local) -> None:
+    approval = local.start_run("Refund order #199 for $250", user="U0HOMEASKER")
+    home = _open_home(local, "U0HOMEREJECTER")
+    click = local.driver.home_action("U0HOMEREJECTER", ActionId.REJECT, _value(home, ActionId.REJECT, approval.id), view=home)
+    view = local.slack.wait_for("views.open", lambda c: c.params.get("trigger_id") == click.payload["trigger_id"])
 
-    stack.driver.view_submission(
+    local.driver.view_submission(
         "U0HOMEREJECTER", view.response["view"], {BlockId.REJECT_REASON: {ActionId.REJECT_REASON: plain_text_value("No")}}
     )
 
-    stack.slack.wait_for(
+    local.slack.wait_for(
         "views.publish",
         lambda c: c.params.get("user_id") == "U0HOMEREJECTER" and approval.id not in str(c.params["view"]),
         timeout=10,
     )
 
 
-def test_a_click_in_the_channel_leaves_the_home_tab_alone(stack: Stack) -> None:
-    approval = stack.start_run("Refund order #200 for $250", user="U0HOMEASKER")
+def test_a_click_in_the_channel_leaves_the_home_tab_alone(local: Local) -> None:
+    approval = local.start_run("Refund order #200 for $250", user="U0HOMEASKER")
 
-    stack.click("U0CHANNELONLY", ActionId.APPROVE, approval)
-    stack.outcome(approval)
+    local.click("U0CHANNELONLY", ActionId.APPROVE, approval)
+    local.outcome(approval)
 
-    assert not [c for c in stack.slack.calls_to("views.publish") if c.params.get("user_id") == "U0CHANNELONLY"]
+    assert not [c for c in local.slack.calls_to("views.publish") if c.params.get("user_id") == "U0CHANNELONLY"]

@@ -4,33 +4,33 @@ the sync path: a Reject never runs the call, an approval runs it once."""
 from __future__ import annotations
 
 from bot.ids import ActionId
-from tests.stack import Stack
+from tests.local import Local
 
 
-def test_async_only_tool_runs_once_after_approval(stack: Stack) -> None:
-    approval = stack.start_run("Refund order #320 for $250", agent="payments_async")
+def test_async_only_tool_runs_once_after_approval(local: Local) -> None:
+    approval = local.start_run("Refund order #320 for $250", agent="payments_async")
 
-    stack.click("U0APPROVER", ActionId.APPROVE, approval)
+    local.click("U0APPROVER", ActionId.APPROVE, approval)
 
-    assert "Refunded $250.00 for order #320" in stack.outcome(approval)
-    assert stack.refunds_of("320") == 1
+    assert "Refunded $250.00 for order #320" in local.outcome(approval)
+    assert local.refunds_of("320") == 1
 
 
-def test_async_only_tool_never_runs_after_a_reject(stack: Stack) -> None:
-    approval = stack.start_run("Refund order #321 for $250", agent="payments_async")
+def test_async_only_tool_never_runs_after_a_reject(local: Local) -> None:
+    approval = local.start_run("Refund order #321 for $250", agent="payments_async")
 
-    stack.answer("U0APPROVER", ActionId.REJECT, approval, "Chargeback pending")
+    local.answer("U0APPROVER", ActionId.REJECT, approval, "Chargeback pending")
 
-    outcome = stack.outcome(approval)
+    outcome = local.outcome(approval)
     assert "I did not refund order #321" in outcome and "Chargeback pending" in outcome
-    assert stack.refunds_of("321") == 0
+    assert local.refunds_of("321") == 0
 
 
-def test_async_node_with_a_bare_interrupt_reads_the_decision(stack: Stack) -> None:
-    approval = stack.start_run("Ship search", agent="deploy_async")
-    deploys = len(stack.effects_of("deploys"))
+def test_async_node_with_a_bare_interrupt_reads_the_decision(local: Local) -> None:
+    approval = local.start_run("Ship search", agent="deploy_async")
+    deploys = len(local.effects_of("deploys"))
 
-    stack.answer("U0APPROVER", ActionId.REJECT, approval, "Freeze until Monday")
+    local.answer("U0APPROVER", ActionId.REJECT, approval, "Freeze until Monday")
 
-    assert "Not deployed: Freeze until Monday" in stack.outcome(approval)
-    assert len(stack.effects_of("deploys")) == deploys
+    assert "Not deployed: Freeze until Monday" in local.outcome(approval)
+    assert len(local.effects_of("deploys")) == deploys

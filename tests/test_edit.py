@@ -8,7 +8,7 @@ import pytest
 
 from bot.ids import ActionId, BlockId
 from sandbox.driver import number_value, plain_text_value
-from tests.stack import Stack
+from tests.local import Local
 
 
 def _values(order_id: str, amount: str, reason: str) -> dict:
@@ -19,10 +19,10 @@ def _values(order_id: str, amount: str, reason: str) -> dict:
     }
 
 
-def test_edit_modal_has_one_typed_input_per_argument_prefilled_with_the_proposal(stack: Stack) -> None:
-    approval = stack.start_run("Refund order #50 for $250")
+def test_edit_modal_has_one_typed_input_per_argument_prefilled_with_the_proposal(local: Local) -> None:
+    approval = local.start_run("Refund order #50 for $250")
 
-    view = stack.open_modal("U0APPROVER", ActionId.EDIT, approval).params["view"]
+    view = local.open_modal("U0APPROVER", ActionId.EDIT, approval).params["view"]
 
     inputs = {b["block_id"]: b["element"] for b in view["blocks"] if b["type"] == "input"}
     assert inputs[BlockId.for_arg("amount")]["type"] == "number_input"
@@ -32,27 +32,27 @@ def test_edit_modal_has_one_typed_input_per_argument_prefilled_with_the_proposal
     assert inputs[BlockId.for_arg("order_id")]["initial_value"] == "50"
 
 
-def test_invalid_edit_shows_an_inline_error_and_decides_nothing(stack: Stack) -> None:
-    approval = stack.start_run("Refund order #51 for $250")
-    view = stack.open_modal("U0APPROVER", ActionId.EDIT, approval).response["view"]
+def test_invalid_edit_shows_an_inline_error_and_decides_nothing(local: Local) -> None:
+    approval = local.start_run("Refund order #51 for $250")
+    view = local.open_modal("U0APPROVER", ActionId.EDIT, approval).response["view"]
 
-    response = stack.driver.view_submission("U0APPROVER", view, _values("51", "a lot", "too much"))
+    response = local.driver.view_submission("U0APPROVER", view, _values("51", "a lot", "too much"))
 
     assert response.status == 200
     assert response.json() == {"response_action": "errors", "errors": {BlockId.for_arg("amount"): "Enter a number."}}
-    assert stack.store.get(approval.id).is_pending
+    assert local.store.get(approval.id).is_pending
 
 
-def test_valid_edit_after_an_invalid_one_runs_the_tool_with_the_edited_arguments(stack: Stack) -> None:
-    approval = stack.start_run("Refund order #52 for $250")
-    view = stack.open_modal("U0APPROVER", ActionId.EDIT, approval).response["view"]
-    stack.driver.view_submission("U0APPROVER", view, _values("52", "a lot", "partial"))
+def test_valid_edit_after_an_invalid_one_runs_the_tool_with_the_edited_arguments(local: Local) -> None:
+    approval = local.start_run("Refund order #52 for $250")
+    view = local.open_modal("U0APPROVER", ActionId.EDIT, approval).response["view"]
+    local.driver.view_submission("U0APPROVER", view, _values("52", "a lot", "partial"))
 
-    response = stack.driver.view_submission("U0APPROVER", view, _values("52", "100", "partial refund"))
+    response = local.driver.view_submission("U0APPROVER", view, _values("52", "100", "partial refund"))
 
     assert response.status == 200 and not response.body  # an empty ack closes the modal
-    assert "Refunded $100.00 for order #52 (reason: partial refund)" in stack.outcome(approval)
-    decision = stack.store.get(approval.id).action.decision
+    assert "Refunded $100.00 for order #52 (reason: partial refund)" in local.outcome(approval)
+    decision = local.store.get(approval.id).action.decision
     assert (
         decision
         and decision.type == "edit"
@@ -65,28 +65,28 @@ def test_valid_edit_after_an_invalid_one_runs_the_tool_with_the_edited_arguments
     )
 
 
-def test_edited_message_shows_what_was_proposed_and_what_was_approved(stack: Stack) -> None:
-    approval = stack.start_run("Refund order #53 for $250")
-    view = stack.open_modal("U0APPROVER", ActionId.EDIT, approval).response["view"]
+def test_edited_message_shows_what_was_proposed_and_what_was_approved(local: Local) -> None:
+    approval = local.start_run("Refund order #53 for $250")
+    view = local.open_modal("U0APPROVER", ActionId.EDIT, approval).response["view"]
 
-    stack.driver.view_submission("U0APPROVER", view, _values("53", "75.5", "goodwill"))
+    local.driver.view_submission("U0APPROVER", view, _values("53", "75.5", "goodwill"))
 
-    text = str(stack.wait_for_update(approval).params["blocks"])
+    text = str(local.wait_for_update(approval).params["blocks"])
     assert "proposed `250.0`" in text and "approved `75.5`" in text
     assert "Approved with edits* by <@U0APPROVER>" in text
 
 
-def test_edit_submitted_after_someone_else_decided_shows_who_on_the_form(stack: Stack) -> None:
-    approval = stack.start_run("Refund order #54 for $250")
-    view = stack.open_modal("U0SLOW", ActionId.EDIT, approval).response["view"]
-    stack.click("U0FAST", ActionId.APPROVE, approval)
-    stack.wait_for_update(approval)
+def test_edit_submitted_after_someone_else_decided_shows_who_on_the_form(local: Local) -> None:
+    approval = local.start_run("Refund order #54 for $250")
+    view = local.open_modal("U0SLOW", ActionId.EDIT, approval).response["view"]
+    local.click("U0FAST", ActionId.APPROVE, approval)
+    local.wait_for_update(approval)
 
-    response = stack.driver.view_submission("U0SLOW", view, _values("54", "10", "less"))
+    response = local.driver.view_submission("U0SLOW", view, _values("54", "10", "less"))
 
     errors = response.json()["errors"]
     assert "Approved* by <@U0FAST>" in next(iter(errors.values()))
-    assert stack.store.get(approval.id).action.decision.decided_by == "U0FAST"
+    assert local.store.get(approval.id).action.decision.decided_by == "U0FAST"
 
 
 # --- Hostile values (issue 9): each gets its inline error, the request stays pending, the tool never runs ---
@@ -100,10 +100,10 @@ def _restock_values(sku: str, quantity: str, warehouses: str) -> dict[str, Any]:
     }
 
 
-def _reject_and_wait_for_the_outcome(stack: Stack, approval: Any) -> None:
+def _reject_and_wait_for_the_outcome(local: Local, approval: Any) -> None:
     # Once the run has ended, a tool that did not run by then never will.
-    stack.answer("U0APPROVER", ActionId.REJECT, approval, "not with these values")
-    stack.outcome(approval)
+    local.answer("U0APPROVER", ActionId.REJECT, approval, "not with these values")
+    local.outcome(approval)
 
 
 @pytest.mark.parametrize(
@@ -118,21 +118,21 @@ def _reject_and_wait_for_the_outcome(stack: Stack, approval: Any) -> None:
     ],
 )
 def test_a_hostile_refund_edit_gets_an_inline_error_on_its_field_and_the_refund_never_runs(
-    stack: Stack, order: str, field: str, typed: str, error: str
+    local: Local, order: str, field: str, typed: str, error: str
 ) -> None:
-    approval = stack.start_run(f"Refund order #{order} for $250", agent="payments_effects")
-    view = stack.open_modal("U0APPROVER", ActionId.EDIT, approval).response["view"]
+    approval = local.start_run(f"Refund order #{order} for $250", agent="payments_effects")
+    view = local.open_modal("U0APPROVER", ActionId.EDIT, approval).response["view"]
     values = _values(order, "250", "goodwill")
     values[BlockId.for_arg(field)][ActionId.ARG_VALUE]["value"] = typed
 
-    response = stack.driver.view_submission("U0APPROVER", view, values)
+    response = local.driver.view_submission("U0APPROVER", view, values)
 
     assert response.status == 200
     errors = response.json()["errors"]
     assert list(errors) == [BlockId.for_arg(field)] and errors[BlockId.for_arg(field)].startswith(error)
-    assert stack.store.get(approval.id).is_pending
-    _reject_and_wait_for_the_outcome(stack, approval)
-    assert stack.refunds_of(order) == 0
+    assert local.store.get(approval.id).is_pending
+    _reject_and_wait_for_the_outcome(local, approval)
+    assert local.refunds_of(order) == 0
 
 
 @pytest.mark.parametrize(
@@ -148,29 +148,29 @@ def test_a_hostile_refund_edit_gets_an_inline_error_on_its_field_and_the_refund_
     ],
 )
 def test_a_hostile_restock_edit_gets_an_inline_error_on_its_field_and_the_restock_never_runs(
-    stack: Stack, sku: str, field: str, typed: str, error: str
+    local: Local, sku: str, field: str, typed: str, error: str
 ) -> None:
-    approval = stack.start_run(f"Restock {sku} with 12 units", agent="restocks")
-    view = stack.open_modal("U0APPROVER", ActionId.EDIT, approval).response["view"]
+    approval = local.start_run(f"Restock {sku} with 12 units", agent="restocks")
+    view = local.open_modal("U0APPROVER", ActionId.EDIT, approval).response["view"]
     values = _restock_values(sku, "12", '["eu-1"]')
     values[BlockId.for_arg(field)][ActionId.ARG_VALUE]["value"] = typed
 
-    response = stack.driver.view_submission("U0APPROVER", view, values)
+    response = local.driver.view_submission("U0APPROVER", view, values)
 
     assert response.status == 200
     errors = response.json()["errors"]
     assert list(errors) == [BlockId.for_arg(field)] and errors[BlockId.for_arg(field)].startswith(error)
-    assert stack.store.get(approval.id).is_pending
-    _reject_and_wait_for_the_outcome(stack, approval)
-    assert not [line for line in stack.effects_of("restocks") if line.startswith(f"{sku}:")]
+    assert local.store.get(approval.id).is_pending
+    _reject_and_wait_for_the_outcome(local, approval)
+    assert not [line for line in local.effects_of("restocks") if line.startswith(f"{sku}:")]
 
 
-def test_an_edited_whole_number_and_list_reach_the_tool_as_an_int_and_a_list(stack: Stack) -> None:
-    approval = stack.start_run("Restock SKU-9210 with 12 units", agent="restocks")
-    view = stack.open_modal("U0APPROVER", ActionId.EDIT, approval).response["view"]
+def test_an_edited_whole_number_and_list_reach_the_tool_as_an_int_and_a_list(local: Local) -> None:
+    approval = local.start_run("Restock SKU-9210 with 12 units", agent="restocks")
+    view = local.open_modal("U0APPROVER", ActionId.EDIT, approval).response["view"]
 
-    response = stack.driver.view_submission("U0APPROVER", view, _restock_values("SKU-9210", "20", '["eu-1", "us-2"]'))
+    response = local.driver.view_submission("U0APPROVER", view, _restock_values("SKU-9210", "20", '["eu-1", "us-2"]'))
 
     assert response.status == 200 and not response.body
-    assert "Ordered 20 more of SKU-9210 for eu-1, us-2." in stack.outcome(approval)
-    assert stack.effects_of("restocks").count("SKU-9210:20") == 1
+    assert "Ordered 20 more of SKU-9210 for eu-1, us-2." in local.outcome(approval)
+    assert local.effects_of("restocks").count("SKU-9210:20") == 1

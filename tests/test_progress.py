@@ -5,33 +5,33 @@ from __future__ import annotations
 from approvals.models import ApprovalRequest
 from bot.ids import ActionId
 from sandbox.emulator import Call
-from tests.stack import Stack
+from tests.local import Local
 
 
-def _progress_post(stack: Stack, approval: ApprovalRequest) -> Call:
-    return stack.slack.wait_for(
+def _progress_post(local: Local, approval: ApprovalRequest) -> Call:
+    return local.slack.wait_for(
         "chat.postMessage",
         lambda call: call.params.get("thread_ts") == approval.message_ts and call.params["text"].startswith(":gear:"),
     )
 
 
-def test_what_led_to_a_request_is_in_its_thread(stack: Stack) -> None:
-    approval = stack.start_run("Refund order #330 for $250", agent="payments_effects")
+def test_what_led_to_a_request_is_in_its_thread(local: Local) -> None:
+    approval = local.start_run("Refund order #330 for $250", agent="payments_effects")
 
-    text = _progress_post(stack, approval).params["text"]
+    text = _progress_post(local, approval).params["text"]
 
     assert text.startswith(":gear: *What the agent did so far*")
     assert '1. `lookup_order` `{"order_id": "330"}` :white_check_mark: Order #330: delivered, paid $500.00.' in text
     assert "2. `refund`" in text and "not run yet" in text
 
 
-def test_the_progress_message_is_updated_with_what_the_approved_call_did(stack: Stack) -> None:
-    approval = stack.start_run("Refund order #331 for $250", agent="payments_effects")
-    posted = _progress_post(stack, approval)
+def test_the_progress_message_is_updated_with_what_the_approved_call_did(local: Local) -> None:
+    approval = local.start_run("Refund order #331 for $250", agent="payments_effects")
+    posted = _progress_post(local, approval)
 
-    stack.click("U0APPROVER", ActionId.APPROVE, approval)
+    local.click("U0APPROVER", ActionId.APPROVE, approval)
 
-    update = stack.slack.wait_for(
+    update = local.slack.wait_for(
         "chat.update",
         lambda call: call.params.get("ts") == posted.response["ts"] and "Refunded $250.00" in call.params["text"],
         timeout=20,
@@ -43,7 +43,7 @@ def test_the_progress_message_is_updated_with_what_the_approved_call_did(stack: 
         len(
             [
                 c
-                for c in stack.slack.calls_to("chat.postMessage")
+                for c in local.slack.calls_to("chat.postMessage")
                 if c.params["text"].startswith(":gear:") and c.params.get("thread_ts") == approval.message_ts
             ]
         )
@@ -51,11 +51,11 @@ def test_the_progress_message_is_updated_with_what_the_approved_call_did(stack: 
     )
 
 
-def test_an_agent_registered_without_progress_posts_none(stack: Stack) -> None:
-    approval = stack.start_run("Refund order #332 for $250", agent="payments_quiet")
+def test_an_agent_registered_without_progress_posts_none(local: Local) -> None:
+    approval = local.start_run("Refund order #332 for $250", agent="payments_quiet")
 
-    stack.click("U0APPROVER", ActionId.APPROVE, approval)
-    stack.outcome(approval)
+    local.click("U0APPROVER", ActionId.APPROVE, approval)
+    local.outcome(approval)
 
-    thread = stack.slack.thread_replies(approval.channel or "", approval.message_ts or "")
+    thread = local.slack.thread_replies(approval.channel or "", approval.message_ts or "")
     assert not [m for m in thread if m["text"].startswith(":gear:")]

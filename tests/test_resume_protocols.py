@@ -87,52 +87,52 @@ def test_tutorial_review_node_edit_reaches_the_executor_as_its_correction(stack:
 # A tool reading the answer as a boolean (`if not approval: return "cancelled"`), undeclared: fail closed.
 
 
-def test_undeclared_interrupt_offers_approve_and_reject_and_says_how_to_declare(stack: Stack) -> None:
-    approval = stack.start_run("Pay $5000", agent="transfers")
+def test_undeclared_interrupt_offers_approve_and_reject_and_says_how_to_declare(local: Local) -> None:
+    approval = local.start_run("Pay $5000", agent="transfers")
 
     assert approval.kind == "interrupt:undeclared"
-    assert _buttons(stack, approval) == ["Approve", "Reject"]
-    text = _text(stack, approval)
+    assert _buttons(local, approval) == ["Approve", "Reject"]
+    text = _text(local, approval)
     assert "Reject stops the run without resuming the agent" in text
     assert 'agent(graph, resume=\\"boolean\\")' in text or 'agent(graph, resume="boolean")' in text
 
 
-def test_undeclared_interrupt_reject_stops_the_run_and_never_transfers(stack: Stack) -> None:
-    approval = stack.start_run("Pay $5001", agent="transfers")
+def test_undeclared_interrupt_reject_stops_the_run_and_never_transfers(local: Local) -> None:
+    approval = local.start_run("Pay $5001", agent="transfers")
 
-    stack.answer("U0APPROVER", ActionId.REJECT, approval, "Not authorised")
+    local.answer("U0APPROVER", ActionId.REJECT, approval, "Not authorised")
 
-    outcome = _run_outcome(stack, approval)
+    outcome = _run_outcome(local, approval)
     assert outcome.startswith(":no_entry: The `transfers` run was stopped: <@U0APPROVER> said no: Not authorised.")
-    assert stack.store.get_run(approval.thread_id).status == "done"
-    assert "ACME-001:5001.0" not in stack.effects_of("transfers")
+    assert local.store.get_run(approval.thread_id).status == "done"
+    assert "ACME-001:5001.0" not in local.effects_of("transfers")
 
 
-def test_undeclared_interrupt_approve_runs_the_tool(stack: Stack) -> None:
-    approval = stack.start_run("Pay $5002", agent="transfers")
+def test_undeclared_interrupt_approve_runs_the_tool(local: Local) -> None:
+    approval = local.start_run("Pay $5002", agent="transfers")
 
-    stack.click("U0APPROVER", ActionId.APPROVE, approval)
+    local.click("U0APPROVER", ActionId.APPROVE, approval)
 
-    assert "Transferred $5002.00 to ACME-001." in stack.outcome(approval)
-    assert stack.effects_of("transfers").count("ACME-001:5002.0") == 1
+    assert "Transferred $5002.00 to ACME-001." in local.outcome(approval)
+    assert local.effects_of("transfers").count("ACME-001:5002.0") == 1
 
 
-def test_declared_boolean_reject_is_read_as_false_and_the_agent_says_cancelled(stack: Stack) -> None:
-    approval = stack.start_run("Pay $5003", agent="transfers_declared")
+def test_declared_boolean_reject_is_read_as_false_and_the_agent_says_cancelled(local: Local) -> None:
+    approval = local.start_run("Pay $5003", agent="transfers_declared")
     assert approval.kind == "interrupt:boolean"
 
-    stack.answer("U0APPROVER", ActionId.REJECT, approval, "Not authorised")
+    local.answer("U0APPROVER", ActionId.REJECT, approval, "Not authorised")
 
-    assert "Transfer cancelled." in stack.outcome(approval)
-    assert "ACME-001:5003.0" not in stack.effects_of("transfers")
+    assert "Transfer cancelled." in local.outcome(approval)
+    assert "ACME-001:5003.0" not in local.effects_of("transfers")
 
 
-def test_declared_boolean_approve_is_read_as_true(stack: Stack) -> None:
-    approval = stack.start_run("Pay $5004", agent="transfers_declared")
+def test_declared_boolean_approve_is_read_as_true(local: Local) -> None:
+    approval = local.start_run("Pay $5004", agent="transfers_declared")
 
-    stack.click("U0APPROVER", ActionId.APPROVE, approval)
+    local.click("U0APPROVER", ActionId.APPROVE, approval)
 
-    assert "Transferred $5004.00 to ACME-001." in stack.outcome(approval)
+    assert "Transferred $5004.00 to ACME-001." in local.outcome(approval)
 
 
 # Deadlines respect what each call allows (in this process, the clock moved to the deadline).
@@ -173,10 +173,10 @@ def local_refunds() -> list[str]:
     return record.read_text().split() if record.exists() else []
 
 
-def test_run_started_from_python_with_a_declared_protocol_needs_nothing_else(stack: Stack) -> None:
+def test_run_started_from_python_with_a_declared_protocol_needs_nothing_else(local: Local) -> None:
     request = RunRequest(agent="transfers_declared", input_text="Pay $5005", requested_by="U0ASKER")
-    start_run(request, stack.store, stack.queue)
+    start_run(request, local.store, local.queue)
 
-    approval = stack.wait_for_request(request.thread_id)
+    approval = local.wait_for_request(request.thread_id)
 
-    wait_until(lambda: _buttons(stack, approval) == ["Approve", "Reject"], 5, "the buttons")
+    wait_until(lambda: _buttons(local, approval) == ["Approve", "Reject"], 5, "the buttons")

@@ -12,7 +12,7 @@ from approvals.runs import RunRequest, start_run
 from bot.ids import ActionId, CallbackId
 from bot.metadata import ProposalRef
 from sandbox.emulator import Call
-from tests.stack import Stack
+from tests.local import Local
 
 AGENT = "payments_stats"
 # Where the stats reply's buttons are: an ephemeral message in the channel the command was typed in.
@@ -20,23 +20,24 @@ _IN_THE_REPLY: dict[str, Any] = {"channel_id": "C0REQUESTS", "container_message_
 
 
 @pytest.fixture(scope="module")
-def approved_unchanged(stack: Stack) -> None:
+def approved_unchanged(local_countersign_session: Local) -> None:
     """Ten refunds by the `payments_stats` agent, each approved as proposed by a person."""
+    local = local_countersign_session
     requests = [
         RunRequest(agent=AGENT, input_text=f"Refund order #{300 + n} for $250", requested_by="U0ASKER") for n in range(10)
     ]
     for request in requests:
-        start_run(request, stack.store, stack.queue)
+        start_run(request, local.store, local.queue)
     for request in requests:
-        stack.click("U0STATSAPPROVER", ActionId.APPROVE, stack.wait_for_request(request.thread_id))
+        local.click("U0STATSAPPROVER", ActionId.APPROVE, local.wait_for_request(request.thread_id))
 
 
-def _stats(stack: Stack, text: str, user: str = "U0ADMIN") -> Call:
+def _stats(local: Local, text: str, user: str = "U0ADMIN") -> Call:
     """Run `/countersign <text>` and return what the bot answered through the response_url."""
-    before = len(stack.slack.calls_to("response_url"))
-    response = stack.driver.slash_command(user, "/countersign", text)
+    before = len(local.slack.calls_to("response_url"))
+    response = local.driver.slash_command(user, "/countersign", text)
     assert response.status == 200 and not response.body  # acked at once, answered after
-    found = stack.slack.wait_for("response_url", count=before + 1)
+    found = local.slack.wait_for("response_url", count=before + 1)
     return found[-1] if isinstance(found, list) else found
 
 
@@ -55,20 +56,20 @@ def _proposal_button(blocks: list[dict[str, Any]]) -> dict[str, Any]:
     return button
 
 
-def test_stats_are_for_admins_only(stack: Stack) -> None:
-    text = stack.slash("U0NOTADMIN", "stats")
+def test_stats_are_for_admins_only(local: Local) -> None:
+    text = local.slash("U0NOTADMIN", "stats")
 
     assert text.startswith("Only Countersign's admins may use `/countersign stats`.")
 
 
-def test_stats_with_a_bad_window_get_the_usage_line(stack: Stack) -> None:
-    answer = _stats(stack, "stats payments 400d")
+def test_stats_with_a_bad_window_get_the_usage_line(local: Local) -> None:
+    answer = _stats(local, "stats payments 400d")
 
     assert answer.params["text"].startswith("`400d` is not a window between 1s and 366d.")
 
 
-def test_admin_sees_a_checkpoints_figures_and_flag(stack: Stack, approved_unchanged: None) -> None:
-    answer = _stats(stack, f"stats {AGENT}.refund 30d")
+def test_admin_sees_a_checkpoints_figures_and_flag(local: Local, approved_unchanged: None) -> None:
+    answer = _stats(local, f"stats {AGENT}.refund 30d")
 
     blocks = answer.params["blocks"]
     text = _texts(blocks)
@@ -80,36 +81,36 @@ def test_admin_sees_a_checkpoints_figures_and_flag(stack: Stack, approved_unchan
     assert _proposal_button(blocks)["text"]["text"] == "Make it soft…"
 
 
-def test_admin_home_shows_the_figures_as_bar_charts(stack: Stack, approved_unchanged: None) -> None:
-    before = len([c for c in stack.slack.calls_to("views.publish") if c.params.get("user_id") == "U0ADMIN"])
-    stack.driver.event({"type": "app_home_opened", "user": "U0ADMIN", "channel": "D0HOME", "tab": "home"})
-    stack.slack.wait_for("views.publish", lambda c: c.params.get("user_id") == "U0ADMIN", count=before + 1)
+def test_admin_home_shows_the_figures_as_bar_charts(local: Local, approved_unchanged: None) -> None:
+    before = len([c for c in local.slack.calls_to("views.publish") if c.params.get("user_id") == "U0ADMIN"])
+    local.driver.event({"type": "app_home_opened", "user": "U0ADMIN", "channel": "D0HOME", "tab": "home"})
+    local.slack.wait_for("views.publish", lambda c: c.params.get("user_id") == "U0ADMIN", count=before + 1)
 
-    blocks = stack.slack.home_view("U0ADMIN")["blocks"]
+    blocks = local.slack.home_view("U0ADMIN")["blocks"]
 
     assert "Approvals, last 7d" in [b["text"]["text"] for b in blocks if b["type"] == "header"]
     assert f"*{AGENT}.refund* · rule _default (no rule matched)_ (hard)" in _texts(blocks)
     assert "█" in _texts(blocks)
 
 
-def test_acting_on_a_flag_asks_first_then_changes_the_setting_with_an_audit_row(stack: Stack, approved_unchanged: None) -> None:
-    blocks = _stats(stack, f"stats {AGENT}").params["blocks"]
+def test_acting_on_a_flag_asks_first_then_changes_the_setting_with_an_audit_row(local: Local, approved_unchanged: None) -> None:
+    blocks = _stats(local, f"stats {AGENT}").params["blocks"]
     button = _proposal_button(blocks)
-    settings = AdminSettings(stack.store.engine)
+    settings = AdminSettings(local.store.engine)
 
-    click = stack.driver.block_action("U0ADMIN", ActionId.PROPOSE_CHANGE, button["value"], **_IN_THE_REPLY)
-    opened = stack.slack.wait_for("views.open", lambda c: c.params.get("trigger_id") == click.payload["trigger_id"])
+    click = local.driver.block_action("U0ADMIN", ActionId.PROPOSE_CHANGE, button["value"], **_IN_THE_REPLY)
+    opened = local.slack.wait_for("views.open", lambda c: c.params.get("trigger_id") == click.payload["trigger_id"])
     view = opened.response["view"]
 
     assert view["callback_id"] == CallbackId.PROPOSAL_MODAL
     assert f"Make *{AGENT}.refund* a *soft* checkpoint for new requests?" in _texts(view["blocks"])
     assert settings.get(f"{AGENT}.refund").level is None  # nothing changed yet
 
-    submitted = stack.driver.view_submission("U0ADMIN", view, {})
+    submitted = local.driver.view_submission("U0ADMIN", view, {})
 
     assert submitted.status == 200 and not submitted.body
     assert settings.get(f"{AGENT}.refund").level == "soft"
-    change = [e for e in stack.store.audit_events() if e.event == "setting_changed"][-1]
+    change = [e for e in local.store.audit_events() if e.event == "setting_changed"][-1]
     assert change.actor == "U0ADMIN"
     assert change.detail == {
         "scope": f"{AGENT}.refund",
@@ -117,17 +118,17 @@ def test_acting_on_a_flag_asks_first_then_changes_the_setting_with_an_audit_row(
         "to": {"level": "soft"},
         "because": "100 % approved unchanged (10 of 10) over 7d",
     }
-    told = stack.ephemeral_to("U0ADMIN")
+    told = local.ephemeral_to("U0ADMIN")
     assert any(f"`{AGENT}.refund` now: level soft (was: policy defaults)" in t for t in told)
-    later = stack.start_run("Refund order #320 for $250", agent=AGENT)
+    later = local.start_run("Refund order #320 for $250", agent=AGENT)
     assert (later.gate.level, later.gate.on_timeout) == ("soft", "approve")
 
 
-def test_a_proposal_from_someone_not_an_admin_changes_nothing(stack: Stack) -> None:
+def test_a_proposal_from_someone_not_an_admin_changes_nothing(local: Local) -> None:
     ref = ProposalRef(scope=f"{AGENT}.lookup_order", level="soft", because="forged")
-    settings = AdminSettings(stack.store.engine)
+    settings = AdminSettings(local.store.engine)
 
-    click = stack.driver.block_action("U0NOTADMIN", ActionId.PROPOSE_CHANGE, ref.dump(), **_IN_THE_REPLY)
+    click = local.driver.block_action("U0NOTADMIN", ActionId.PROPOSE_CHANGE, ref.dump(), **_IN_THE_REPLY)
     view = {
         "id": "V0FORGED",
         "type": "modal",
@@ -135,10 +136,10 @@ def test_a_proposal_from_someone_not_an_admin_changes_nothing(stack: Stack) -> N
         "private_metadata": ref.dump(),
         "blocks": [],
     }
-    stack.driver.view_submission("U0NOTADMIN", view, {})
+    local.driver.view_submission("U0NOTADMIN", view, {})
 
     assert click.status == 200
-    assert not stack.slack.calls_to("views.open") or all(
-        c.params.get("trigger_id") != click.payload["trigger_id"] for c in stack.slack.calls_to("views.open")
+    assert not local.slack.calls_to("views.open") or all(
+        c.params.get("trigger_id") != click.payload["trigger_id"] for c in local.slack.calls_to("views.open")
     )
     assert settings.get(f"{AGENT}.lookup_order").level is None

@@ -1,0 +1,25 @@
+"""Named policy rules for the in-process tests: a test says which it uses with `local.policies(...)`.
+
+The same rules, with their conditions, are in tests/policies.yml for the real processes."""
+
+from __future__ import annotations
+
+from approvals.policies import Rule
+
+TINY_REFUNDS = Rule(name="tiny refunds", agent="payments*", tool="refund", when="amount <= 1", level="auto")
+TWO_PERSON_REFUNDS = Rule(
+    name="two-person refunds", agent="payments", tool="refund", when="amount >= 10000", level="manual", quorum=2
+)
+CAREFUL_REFUNDS = Rule(name="careful refunds", agent="payments", tool="refund", when="amount == 666", level="manual")
+FINANCE_REFUNDS = Rule(
+    name="finance refunds",
+    agent="payments",
+    tool="refund",
+    when="amount >= 5000",
+    approvers=["U0CFO", "@finance"],
+    channel="C0FINANCE",
+)
+SOFT_REFUNDS = Rule(name="soft refunds", agent="payments", tool="refund", when="amount == 3", level="soft", timeout="15m")
+SELF_SERVICE_REFUNDS = Rule(
+    name="self-service refunds", agent="payments", tool="refund", when="amount == 7", allow_self_approval=True
+)
