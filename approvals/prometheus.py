@@ -40,9 +40,9 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def use_multiprocess_directory(role: str, base: str | None = None, *, sequential_children: bool = False) -> Path:
+def use_multiprocess_directory(role: str, base: str | None = None) -> Path:
     """Point prometheus_client at a fresh directory for this process and the processes it forks, removed
-    at exit. `sequential_children`: the children run one at a time (RQ's job processes) and share files."""
+    at exit."""
     root = Path(base or tempfile.gettempdir())
     if _DIRECTORY.match(root.name):
         root = root.parent  # inherited from a Countersign process that started this one
@@ -59,15 +59,7 @@ def use_multiprocess_directory(role: str, base: str | None = None, *, sequential
 
     from prometheus_client import values
 
-    if sequential_children:
-
-        def identifier() -> str:
-            pid = os.getpid()
-            return str(pid) if pid == owner else f"{owner}-jobs"
-
-        values.ValueClass = values.MultiProcessValue(identifier)
-    else:
-        values.ValueClass = values.MultiProcessValue()
+    values.ValueClass = values.MultiProcessValue()
 
     def remove() -> None:
         # Forked children inherit this hook: only the process that made the directory removes it.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import timedelta
 
@@ -62,6 +63,24 @@ class Settings(BaseSettings):
     port: int = Field(3000, ge=1, le=65535, description="HTTP port of the bot; Slack posts to /slack/events.")
     web_concurrency: int = Field(
         2, ge=1, validation_alias=AliasChoices("WEB_CONCURRENCY"), description="Bot HTTP worker processes."
+    )
+    worker_processes: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=1,
+        validation_alias=AliasChoices("COUNTERSIGN_WORKER_PROCESSES"),
+        description="Job processes each `countersign worker` keeps (`--processes`); default: the cores.",
+    )
+    worker_max_jobs: int = Field(
+        1000,
+        ge=1,
+        validation_alias=AliasChoices("COUNTERSIGN_WORKER_MAX_JOBS"),
+        description="Jobs a job process runs before it is replaced by a fresh one.",
+    )
+    worker_max_rss_mb: int = Field(
+        1024,
+        ge=64,
+        validation_alias=AliasChoices("COUNTERSIGN_WORKER_MAX_RSS_MB"),
+        description="Resident memory (MB) past which a job process is replaced after its job.",
     )
     run_timeout: int = Field(
         600,

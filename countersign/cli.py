@@ -14,10 +14,10 @@ from countersign import audit, stats
 def _worker(args: argparse.Namespace) -> None:
     settings = load_settings()
     # Before anything imports a metric: the worker and its job processes count in files a scrape adds up.
-    use_multiprocess_directory("worker", settings.prometheus_multiproc_dir, sequential_children=True)
+    use_multiprocess_directory("worker", settings.prometheus_multiproc_dir)
     from worker.main import run_worker
 
-    run_worker(settings, burst=args.burst)
+    run_worker(settings, burst=args.burst, processes=args.processes)
 
 
 def _bot(args: argparse.Namespace) -> None:
@@ -77,6 +77,12 @@ def parser() -> argparse.ArgumentParser:
     commands = root.add_subparsers(dest="command", required=True)
     worker = commands.add_parser("worker", help="run an RQ worker (with the scheduler) that runs the agents")
     worker.add_argument("--burst", action="store_true", help="quit when the queue is empty")
+    worker.add_argument(
+        "--processes",
+        type=int,
+        metavar="N",
+        help="job processes to keep (default: COUNTERSIGN_WORKER_PROCESSES, else the number of cores)",
+    )
     worker.set_defaults(func=_worker)
     commands.add_parser("bot", help="serve Slack (HTTP on PORT, or Socket Mode with SLACK_APP_TOKEN)").set_defaults(func=_bot)
     commands.add_parser("dev", help="run Valkey (if REDIS_URL is unset), the worker and the bot together").set_defaults(func=_dev)

@@ -52,7 +52,7 @@ def wait_until(check: Callable[[], T | None], timeout: float = 20.0, what: str =
         time.sleep(0.02)
 
 
-def _children(pid: int) -> list[int]:
+def children_of(pid: int) -> list[int]:
     """Pids of a process's children (Linux /proc)."""
     try:
         return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
@@ -76,6 +76,8 @@ def process_env(settings: Settings, port: int) -> dict[str, str]:
         COUNTERSIGN_AGENTS="tests.agents:AGENTS",
         COUNTERSIGN_POLICIES=str(REPO_ROOT / "tests" / "policies.yml"),
         COUNTERSIGN_ADMINS="U0ADMIN,@countersign-admins",
+        # One job process, so "kill the job process" means the one running the job.
+        COUNTERSIGN_WORKER_PROCESSES="1",
         # Short leases, so a killed worker's run is taken up again within seconds (the default is 10 s).
         COUNTERSIGN_LEASE_SECONDS="3",
         # Tests create user groups as they go, so the processes remember none (tests/test_user_groups.py
@@ -284,8 +286,8 @@ class Stack(SlackUser):
     def kill_worker(self) -> None:
         """SIGKILL the worker and every job process it forked, as a crashed machine would."""
         if self.worker is not None:
-            # RQ starts each job process in a session of its own, outside the worker's process group.
-            for child in _children(self.worker.pid):
+            # The job processes first, by pid: nothing the worker forked outlives it, whatever its process group.
+            for child in children_of(self.worker.pid):
                 os.kill(child, signal.SIGKILL)
         self._kill_group(self.worker)
         self.worker = None
@@ -293,7 +295,7 @@ class Stack(SlackUser):
     def kill_job_process(self) -> int:
         """SIGKILL the worker's running job process alone (its parent lives on); returns its pid."""
         assert self.worker is not None
-        children = wait_until(lambda: _children(self.worker.pid), 10, "the worker's job process")
+        children = wait_until(lambda: children_of(self.worker.pid), 10, "the worker's job process")
         os.kill(children[0], signal.SIGKILL)
         return children[0]
 

@@ -6,13 +6,11 @@ from __future__ import annotations
 import gc
 import logging
 import os
-import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Worker
 
 from approvals.admin_settings import AdminSettings
 from approvals.approval_store import ApprovalStore, create_db_engine
@@ -29,13 +27,11 @@ from worker import jobs, metrics
 from worker.deadlines import DeadlineService
 from worker.dispatcher import Dispatcher
 from worker.policy_check import unappliable_rules
+from worker.pool import job_process_class, run_pool
 from worker.registry import AgentRegistry
 from worker.runtime import AgentRuntime
 
 log = logging.getLogger(__name__)
-
-# After Redis comes back, a worker waits at most this long before dequeuing again (RQ's default is 60 s).
-_MAX_REDIS_RETRY_WAIT = 2.0
 
 
 def build_services(settings: Settings | None = None, clock: Callable[[], datetime] = utcnow) -> jobs.Services:
@@ -71,8 +67,8 @@ def build_services(settings: Settings | None = None, clock: Callable[[], datetim
     return jobs.Services(runtime=runtime, deadlines=DeadlineService(store, notifier, queue, clock))
 
 
-def run_worker(settings: Settings, *, burst: bool = False) -> None:
-    """Preload, start the dispatcher, then work the queue until stopped."""
+def run_worker(settings: Settings, *, burst: bool = False, processes: int | None = None) -> None:
+    """Preload, start the dispatcher, then keep a pool of job processes working the queue until stopped."""
     services = build_services(settings)
     jobs.install(services)
     runtime = services.runtime
@@ -83,7 +79,13 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
         raise SystemExit(f"countersign: REDIS_URL: cannot reach {settings.redis_url}: {error}") from None
     queue = JobQueue(connection, settings.countersign_queue, settings.run_timeout)
     queue.publish_agents(runtime.registry.names())
-    log.info("worker ready: agents %s, queue %r", ", ".join(runtime.registry.names()), settings.countersign_queue)
+    count = processes or settings.worker_processes
+    log.info(
+        "worker ready: agents %s, queue %r, %d job processes",
+        ", ".join(runtime.registry.names()),
+        settings.countersign_queue,
+        count,
+    )
     dispatcher = Dispatcher(
         runtime.store,
         queue,
@@ -94,35 +96,17 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
     dispatcher.start()
     if settings.metrics_port:
         serve(settings.metrics_port, metrics.registry(runtime.store))
-    # Each job runs in a fork of this process. Without this, the fork's first garbage collection
-    # walks the whole preloaded heap (~100 ms a job) and dirties every page it shares with us.
+    # The job processes are forks of this one. Without this, each one's first garbage collection walks
+    # the whole preloaded heap and dirties every page it shares with us.
     gc.collect()
     gc.freeze()
     try:
-        while not _work(queue, connection, burst):
-            _wait_for(connection)
+        run_pool(
+            queue.queue,
+            connection,
+            count,
+            job_process_class(settings.worker_max_jobs, settings.worker_max_rss_mb),
+            burst=burst,
+        )
     finally:
         dispatcher.stop()
-
-
-def _work(queue: JobQueue, connection: Redis, burst: bool) -> bool:
-    """Work the queue until stopped (True), or until Redis went away (False)."""
-    worker = Worker([queue.queue], connection=connection)
-    worker.max_connection_wait_time = _MAX_REDIS_RETRY_WAIT
-    try:
-        worker.work(burst=burst, logging_level="INFO")
-    except RedisError as error:
-        # RQ waits out a lost connection only while dequeuing; anywhere else (a heartbeat, its own
-        # registration) it stops the worker. What is owed is in SQL: work again once Redis is back.
-        log.warning("the queue went away (%s); this worker carries on when it is back", error)
-        return False
-    return True
-
-
-def _wait_for(connection: Redis) -> None:
-    while True:
-        try:
-            connection.ping()
-            return
-        except RedisError:
-            time.sleep(_MAX_REDIS_RETRY_WAIT)
