@@ -64,6 +64,8 @@ from approvals.tables import (
 
 # Ids per IN (...) when loading requests in batches: well under every database's limit on parameters.
 _BATCH = 500
+# Pending lists count this far and no further ("1000+ more"): the count must not grow with the backlog.
+COUNT_CAP = 1000
 # "Earlier steps" a run's request message shows: the last few decided, not the whole history.
 EARLIER_STEPS = 10
 
@@ -759,13 +761,13 @@ class ApprovalStore:
         """One page of `pending`, and how many requests wait in all."""
         order = (approvals.c.deadline_at, approvals.c.created_at, approvals.c.id)
         with self.engine.connect() as conn:
-            total = conn.execute(select(func.count()).select_from(approvals).where(*self._posted_pending)).scalar_one()
+            total = self._capped_count(conn, select(approvals.c.id).where(*self._posted_pending), offset + limit)
             ids = list(
                 conn.execute(
                     select(approvals.c.id).where(*self._posted_pending).order_by(*order).limit(limit).offset(offset)
                 ).scalars()
             )
-            return Page(self._load(conn, ids), total)
+            return Page(self._load(conn, ids), *total)
 
     def pending_for(self, user_id: str, groups: list[str], limit: int = 50, offset: int = 0) -> Page:
         """One page of the pending requests `user_id` may decide, the oldest deadline first, and how many
@@ -782,13 +784,20 @@ class ApprovalStore:
         joined = approvals.join(runs, runs.c.thread_id == approvals.c.thread_id)
         order = (approvals.c.deadline_at, approvals.c.created_at, approvals.c.id)
         with self.engine.connect() as conn:
-            total = conn.execute(select(func.count()).select_from(joined).where(*may_decide)).scalar_one()
+            total = self._capped_count(conn, select(approvals.c.id).select_from(joined).where(*may_decide), offset + limit)
             ids = list(
                 conn.execute(
                     select(approvals.c.id).select_from(joined).where(*may_decide).order_by(*order).limit(limit).offset(offset)
                 ).scalars()
             )
-            return Page(self._load(conn, ids), total)
+            return Page(self._load(conn, ids), *total)
+
+    @staticmethod
+    def _capped_count(conn: Connection, query: Any, shown: int) -> tuple[int, bool]:
+        """How many rows `query` has, counted up to COUNT_CAP past what is shown; (count, whether it stopped there)."""
+        cap = shown + COUNT_CAP
+        counted = conn.execute(select(func.count()).select_from(query.limit(cap + 1).subquery())).scalar_one()
+        return min(counted, cap), counted > cap
 
     def pending_group_approvers(self) -> list[str]:
         """The user groups (`@handle`, `S…`) named as approvers of pending requests: those whose members

@@ -267,6 +267,8 @@ class Page(NamedTuple):
 
     requests: list[ApprovalRequest]
     total: int
+    # The total was counted only this far (a long list is not counted to its end): "at least `total`".
+    capped: bool = False
 
 
 class AuditEvent(BaseModel):

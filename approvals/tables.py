@@ -112,7 +112,7 @@ approvals = Table(
     # The gate's allow_self_approval, as a column: the App Home filters who may decide in SQL.
     Column("allow_self_approval", Boolean, nullable=False, default=False, server_default=false()),
     # Pending lists read the pending rows in deadline order without sorting the whole history.
-    Index("ix_countersign_approvals_pending", "status", "deadline_at", "created_at"),
+    Index("ix_countersign_approvals_pending", "status", "deadline_at", "created_at", "id"),
 )
 
 # Who may decide a request (its gate's approvers: user ids, user groups as `@handle` or `S…` id),

@@ -174,7 +174,7 @@ class AdminCommands:
         if len(words) > 1 or (words and not (words[0].isdigit() and 0 < int(words[0]) <= self.MAX_PENDING_PAGE)):
             raise UsageError("`pending` takes at most a page number, e.g. `pending 2`.")
         number = int(words[0]) if words else 1
-        pending, total = self.store.pending_page(PENDING_PAGE, (number - 1) * PENDING_PAGE)
+        pending, total, capped = self.store.pending_page(PENDING_PAGE, (number - 1) * PENDING_PAGE)
         if not pending:
             return "Nothing is waiting for a decision." if total == 0 else f"There are only {total} requests waiting."
         lines = []
@@ -186,7 +186,8 @@ class AdminCommands:
             lines.append(f"• <{approval.permalink}|{what}>{due}" if approval.permalink else f"• {what}{due}")
         after = total - (number - 1) * PENDING_PAGE - len(pending)
         if after > 0:
-            lines.append(f"…and {after} more: `/countersign pending {number + 1}` lists the next {min(after, PENDING_PAGE)}.")
+            more = f"{after}+" if capped else str(after)
+            lines.append(f"…and {more} more: `/countersign pending {number + 1}` lists the next {min(after, PENDING_PAGE)}.")
         heading = "*Waiting for a decision:*" if number == 1 else f"*Waiting for a decision (page {number}):*"
         return heading + "\n" + "\n".join(lines)
 

@@ -43,7 +43,8 @@ def home_view(
     """The Home tab: page `page` of the requests waiting on the user (`waiting`: that page and how many in
     all, or the whole list); with `settings` and `stats` (admins only), the settings section and the
     approval figures (in the blocks left)."""
-    shown, total = (waiting.requests, waiting.total) if isinstance(waiting, Page) else (waiting, len(waiting))
+    page_of = waiting if isinstance(waiting, Page) else Page(waiting, len(waiting))
+    shown, total = page_of.requests, page_of.total
     shown = shown[:HOME_REQUESTS]
     blocks: list[Block] = [HeaderBlock(text="Waiting on you")]
     if not shown:
@@ -52,7 +53,7 @@ def home_view(
         blocks.extend(_request_blocks(approval))
     after = total - page * HOME_REQUESTS - len(shown)
     if after > 0:
-        more = f"…and {after} more; `/countersign pending` lists them all."
+        more = f"…and {after}{'+' if page_of.capped else ''} more; `/countersign pending` lists them all."
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=more)]))
     if page > 0 or after > 0:
         blocks.append(_page_buttons(page, after))

@@ -29,7 +29,7 @@ def upgrade() -> None:
         sa.Column("approver", sa.String(64), primary_key=True),
         sa.Column("approval_id", sa.String(32), sa.ForeignKey("countersign_approvals.id"), primary_key=True),
     )
-    op.create_index("ix_countersign_approvals_pending", "countersign_approvals", ["status", "deadline_at", "created_at"])
+    op.create_index("ix_countersign_approvals_pending", "countersign_approvals", ["status", "deadline_at", "created_at", "id"])
     _fill_from_gates()
 
 
