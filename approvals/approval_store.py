@@ -42,6 +42,7 @@ from approvals.models import (
     Escalation,
     Gate,
     NewApprovalRequest,
+    Page,
     ProposedAction,
     Run,
     RunStatus,
@@ -49,7 +50,9 @@ from approvals.models import (
     utcnow,
 )
 from approvals.tables import (
+    ANYONE,
     approval_actions,
+    approval_approvers,
     approval_escalations,
     approval_reminders,
     approval_votes,
@@ -58,6 +61,13 @@ from approvals.tables import (
     runs,
     tool_calls,
 )
+
+# Ids per IN (...) when loading requests in batches: well under every database's limit on parameters.
+_BATCH = 500
+# Pending lists count this far and no further ("1000+ more"): the count must not grow with the backlog.
+COUNT_CAP = 1000
+# "Earlier steps" a run's request message shows: the last few decided, not the whole history.
+EARLIER_STEPS = 10
 
 _OWED_STATUSES = [RunStatus.QUEUED.value, RunStatus.RUNNING.value]
 _FINISHED_STATUSES = [RunStatus.DONE.value, RunStatus.FAILED.value]
@@ -364,7 +374,12 @@ class ApprovalStore:
                     stage=0,
                     timeout_action=new.gate.action_at_deadline(0),
                     created_at=now,
+                    allow_self_approval=new.gate.allow_self_approval,
                 )
+            )
+            conn.execute(
+                insert(approval_approvers),
+                [{"approver": a, "approval_id": approval_id} for a in dict.fromkeys(new.gate.approvers or [ANYONE])],
             )
             conn.execute(
                 insert(approval_actions),
@@ -408,58 +423,75 @@ class ApprovalStore:
     def get(self, approval_id: str) -> ApprovalRequest:
         """One request with its actions (and their decisions) and its run."""
         with self.engine.connect() as conn:
-            row = conn.execute(select(approvals).where(approvals.c.id == approval_id)).mappings().first()
-            # Queried even for a missing request, so `warm_up` compiles every statement of this method.
-            action_rows = (
-                conn.execute(
-                    select(approval_actions)
-                    .where(approval_actions.c.approval_id == approval_id)
-                    .order_by(approval_actions.c.position)
-                )
-                .mappings()
-                .all()
+            # Loaded even for a missing request, so `warm_up` compiles every statement of the loader.
+            found = self._load(conn, [approval_id])
+        if not found:
+            raise ApprovalNotFound(approval_id)
+        return found[0]
+
+    def get_many(self, approval_ids: list[str]) -> list[ApprovalRequest]:
+        """These requests (missing ones left out), in the order given, in five statements per 500."""
+        with self.engine.connect() as conn:
+            return self._load(conn, approval_ids)
+
+    def _load(self, conn: Connection, approval_ids: list[str]) -> list[ApprovalRequest]:
+        """Requests with their actions, votes, escalations and runs: one statement per table and batch,
+        however many requests (a list of requests must not cost five round trips per row)."""
+        loaded: dict[str, ApprovalRequest] = {}
+        for start in range(0, max(len(approval_ids), 1), _BATCH):
+            batch = approval_ids[start : start + _BATCH]
+            loaded |= self._load_batch(conn, batch)
+        return [loaded[i] for i in approval_ids if i in loaded]
+
+    def _load_batch(self, conn: Connection, ids: list[str]) -> dict[str, ApprovalRequest]:
+        rows = conn.execute(select(approvals).where(approvals.c.id.in_(ids))).mappings().all()
+        actions: dict[str, list[RowMapping]] = {}
+        for a in conn.execute(
+            select(approval_actions)
+            .where(approval_actions.c.approval_id.in_(ids))
+            .order_by(approval_actions.c.approval_id, approval_actions.c.position)
+        ).mappings():
+            actions.setdefault(a["approval_id"], []).append(a)
+        votes: dict[tuple[str, int], list[str]] = {}
+        for vote in conn.execute(
+            select(approval_votes).where(approval_votes.c.approval_id.in_(ids)).order_by(approval_votes.c.at)
+        ).mappings():
+            votes.setdefault((vote["approval_id"], vote["position"]), []).append(vote["user_id"])
+        escalations: dict[str, list[Escalation]] = {}
+        for e in conn.execute(
+            select(approval_escalations)
+            .where(approval_escalations.c.approval_id.in_(ids))
+            .order_by(approval_escalations.c.approval_id, approval_escalations.c.stage)
+        ).mappings():
+            escalations.setdefault(e["approval_id"], []).append(
+                Escalation(stage=e["stage"], channel=e["channel"], message_ts=e["message_ts"], at=e["at"])
             )
-            votes: dict[int, list[str]] = {}
-            for vote in conn.execute(
-                select(approval_votes).where(approval_votes.c.approval_id == approval_id).order_by(approval_votes.c.at)
-            ).mappings():
-                votes.setdefault(vote["position"], []).append(vote["user_id"])
-            escalations = (
-                conn.execute(
-                    select(approval_escalations)
-                    .where(approval_escalations.c.approval_id == approval_id)
-                    .order_by(approval_escalations.c.stage)
-                )
-                .mappings()
-                .all()
+        threads = sorted({row["thread_id"] for row in rows})
+        run_of = {r["thread_id"]: _run(r) for r in conn.execute(select(runs).where(runs.c.thread_id.in_(threads))).mappings()}
+        return {
+            row["id"]: ApprovalRequest(
+                id=row["id"],
+                thread_id=row["thread_id"],
+                interrupt_id=row["interrupt_id"],
+                kind=row["kind"],
+                agent_message=row["agent_message"],
+                gate=row["gate"],
+                actions=[_action(a, votes.get((row["id"], a["position"]), [])) for a in actions.get(row["id"], [])],
+                run=run_of[row["thread_id"]],
+                status=row["status"],
+                channel=row["channel"],
+                message_ts=row["message_ts"],
+                permalink=row["permalink"],
+                deadline_at=row["deadline_at"],
+                stage=row["stage"],
+                escalations=escalations.get(row["id"], []),
+                decided_at=row["decided_at"],
+                resumed_at=row["resumed_at"],
+                delivery_started_at=row["delivery_started_at"],
+                created_at=row["created_at"],
             )
-            if row is None:
-                raise ApprovalNotFound(approval_id)
-            actions = [_action(a, votes.get(a["position"], [])) for a in action_rows]
-            run = self.get_run(row["thread_id"], conn)
-        return ApprovalRequest(
-            id=row["id"],
-            thread_id=row["thread_id"],
-            interrupt_id=row["interrupt_id"],
-            kind=row["kind"],
-            agent_message=row["agent_message"],
-            gate=row["gate"],
-            actions=actions,
-            run=run,
-            status=row["status"],
-            channel=row["channel"],
-            message_ts=row["message_ts"],
-            permalink=row["permalink"],
-            deadline_at=row["deadline_at"],
-            stage=row["stage"],
-            escalations=[
-                Escalation(stage=e["stage"], channel=e["channel"], message_ts=e["message_ts"], at=e["at"]) for e in escalations
-            ],
-            decided_at=row["decided_at"],
-            resumed_at=row["resumed_at"],
-            delivery_started_at=row["delivery_started_at"],
-            created_at=row["created_at"],
-        )
+            for row in rows
+        }
 
     def decide(self, approval_id: str, decision: Decision, positions: list[int] | None = None, quorum: int = 1) -> Decided:
         """Record `decision` on the given actions (all undecided ones when None), first decision wins.
@@ -719,20 +751,68 @@ class ApprovalStore:
 
     # Reading requests
 
-    def pending(self, limit: int = 50) -> list[ApprovalRequest]:
-        """Requests still waiting for a decision, the oldest deadline first."""
+    _posted_pending = (approvals.c.status == Status.PENDING.value, approvals.c.message_ts.is_not(None))
+
+    def pending(self, limit: int = 50, offset: int = 0) -> list[ApprovalRequest]:
+        """Requests still waiting for a decision (posted ones), the oldest deadline first."""
+        return self.pending_page(limit, offset).requests
+
+    def pending_page(self, limit: int = 50, offset: int = 0) -> Page:
+        """One page of `pending`, and how many requests wait in all."""
+        order = (approvals.c.deadline_at, approvals.c.created_at, approvals.c.id)
         with self.engine.connect() as conn:
-            ids = (
+            total = self._capped_count(conn, select(approvals.c.id).where(*self._posted_pending), offset + limit)
+            ids = list(
                 conn.execute(
-                    select(approvals.c.id)
-                    .where(approvals.c.status == Status.PENDING.value, approvals.c.message_ts.is_not(None))
-                    .order_by(approvals.c.deadline_at, approvals.c.created_at)
-                    .limit(limit)
-                )
-                .scalars()
-                .all()
+                    select(approvals.c.id).where(*self._posted_pending).order_by(*order).limit(limit).offset(offset)
+                ).scalars()
             )
-        return [self.get(i) for i in ids]
+            return Page(self._load(conn, ids), *total)
+
+    def pending_for(self, user_id: str, groups: list[str], limit: int = 50, offset: int = 0) -> Page:
+        """One page of the pending requests `user_id` may decide, the oldest deadline first, and how many
+        there are: the gate's approvers (`groups` are the approver entries whose groups hold the user)
+        and the four-eyes rule applied in SQL, before the LIMIT."""
+        may_decide = (
+            *self._posted_pending,
+            exists().where(
+                approval_approvers.c.approval_id == approvals.c.id,
+                approval_approvers.c.approver.in_([ANYONE, user_id, *groups]),
+            ),
+            or_(approvals.c.allow_self_approval, runs.c.requested_by.is_(None), runs.c.requested_by != user_id),
+        )
+        joined = approvals.join(runs, runs.c.thread_id == approvals.c.thread_id)
+        order = (approvals.c.deadline_at, approvals.c.created_at, approvals.c.id)
+        with self.engine.connect() as conn:
+            total = self._capped_count(conn, select(approvals.c.id).select_from(joined).where(*may_decide), offset + limit)
+            ids = list(
+                conn.execute(
+                    select(approvals.c.id).select_from(joined).where(*may_decide).order_by(*order).limit(limit).offset(offset)
+                ).scalars()
+            )
+            return Page(self._load(conn, ids), *total)
+
+    @staticmethod
+    def _capped_count(conn: Connection, query: Any, shown: int) -> tuple[int, bool]:
+        """How many rows `query` has, counted up to COUNT_CAP past what is shown; (count, whether it stopped there)."""
+        cap = shown + COUNT_CAP
+        counted = conn.execute(select(func.count()).select_from(query.limit(cap + 1).subquery())).scalar_one()
+        return min(counted, cap), counted > cap
+
+    def pending_group_approvers(self) -> list[str]:
+        """The user groups (`@handle`, `S…`) named as approvers of pending requests: those whose members
+        the caller resolves before asking `pending_for`."""
+        is_group = or_(approval_approvers.c.approver.like("@%"), approval_approvers.c.approver.like("S%"))
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    select(approval_approvers.c.approver)
+                    .distinct()
+                    .join(approvals, approvals.c.id == approval_approvers.c.approval_id)
+                    .where(is_group, approvals.c.status == Status.PENDING.value)
+                    .order_by(approval_approvers.c.approver)
+                ).scalars()
+            )
 
     def pending_summary(self) -> tuple[int, datetime | None]:
         """How many requests wait for a decision, and when the oldest of them was created."""
@@ -753,20 +833,35 @@ class ApprovalStore:
     def requests_for_thread(self, thread_id: str) -> list[ApprovalRequest]:
         """Every request of a run, oldest first."""
         with self.engine.connect() as conn:
-            ids = (
-                conn.execute(select(approvals.c.id).where(approvals.c.thread_id == thread_id).order_by(approvals.c.created_at))
-                .scalars()
-                .all()
+            ids = list(
+                conn.execute(
+                    select(approvals.c.id)
+                    .where(approvals.c.thread_id == thread_id)
+                    .order_by(approvals.c.created_at, approvals.c.id)
+                ).scalars()
             )
-        return [self.get(i) for i in ids]
+            return self._load(conn, ids)
 
-    def decided_before(self, approval: ApprovalRequest) -> list[ApprovalRequest]:
-        """The run's decided requests from before this one, oldest first (the "earlier steps" of its message)."""
-        return [
-            r
-            for r in self.requests_for_thread(approval.thread_id)
-            if r.created_at < approval.created_at and r.id != approval.id and not r.is_pending
-        ]
+    def decided_before(self, approval: ApprovalRequest, limit: int = EARLIER_STEPS) -> Page:
+        """The run's last `limit` decided requests from before this one, oldest first, and how many there
+        are (the "earlier steps" of its message): a bounded read however long the run."""
+        before = (
+            approvals.c.thread_id == approval.thread_id,
+            approvals.c.created_at < approval.created_at,
+            approvals.c.id != approval.id,
+            approvals.c.status != Status.PENDING.value,
+        )
+        with self.engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(approvals).where(*before)).scalar_one()
+            ids = list(
+                conn.execute(
+                    select(approvals.c.id)
+                    .where(*before)
+                    .order_by(approvals.c.created_at.desc(), approvals.c.id.desc())
+                    .limit(limit)
+                ).scalars()
+            )
+            return Page(self._load(conn, ids[::-1]), total)
 
     def has_requests(self, thread_id: str) -> bool:
         """True once the run has asked for any approval."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
@@ -260,6 +260,15 @@ class ApprovalRequest(NewApprovalRequest):
     def undecided(self) -> list[int]:
         """Positions of the actions still waiting for a decision."""
         return [position for position, action in enumerate(self.actions) if action.decision is None]
+
+
+class Page(NamedTuple):
+    """Some requests of a longer list (one page, the last few), and how many the whole list holds."""
+
+    requests: list[ApprovalRequest]
+    total: int
+    # The total was counted only this far (a long list is not counted to its end): "at least `total`".
+    capped: bool = False
 
 
 class AuditEvent(BaseModel):

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     DateTime,
     Dialect,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -107,6 +109,21 @@ approvals = Table(
     # When a worker began handing the decision to the agent; a later attempt that finds it set
     # knows an earlier one may have got part of the way.
     Column("delivery_started_at", UTCDateTime),
+    # The gate's allow_self_approval, as a column: the App Home filters who may decide in SQL.
+    Column("allow_self_approval", Boolean, nullable=False, default=False, server_default=false()),
+    # Pending lists read the pending rows in deadline order without sorting the whole history.
+    Index("ix_countersign_approvals_pending", "status", "deadline_at", "created_at", "id"),
+)
+
+# Who may decide a request (its gate's approvers: user ids, user groups as `@handle` or `S…` id),
+# one row each, or one row `*` when anyone may. Keyed by approver first: the App Home looks up a
+# user's requests by it.
+ANYONE = "*"
+approval_approvers = Table(
+    "countersign_approval_approvers",
+    metadata,
+    Column("approver", String(64), primary_key=True),
+    Column("approval_id", String(32), ForeignKey(approvals.c.id), primary_key=True),
 )
 
 approval_actions = Table(

@@ -30,10 +30,13 @@ ADMIN_USAGE = (
     "e.g. `timeout payments.refund 15m`\n"
     "• `/countersign escalation <agent>[.<tool>] <#channel> <duration> [@group] [; <#channel> <duration> [@group]]…`: "
     "escalate at the deadline through these stages; `escalation <scope> off` stops escalating\n"
-    "• `/countersign pending`: requests waiting for a decision\n"
+    "• `/countersign pending [page]`: requests waiting for a decision, 20 a page\n"
     "• `/countersign settings`: the rules in force\n"
     "• `/countersign stats [<agent>[.<tool>]] [7d|30d]`: approval figures and flags per checkpoint (default 7d)"
 )
+
+# Requests per reply of `/countersign pending` (each a line; a reply stays short enough to read).
+PENDING_PAGE = 20
 
 _CHANNEL = re.compile(r"^<#(C[A-Z0-9]+)(?:\|[^>]*)?>$|^(C[A-Z0-9]{2,})$")
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$|^<!subteam\^(S[A-Z0-9]+)(?:\|[^>]*)?>$|^(@[a-z0-9._-]+)$")
@@ -47,6 +50,8 @@ class AdminCommands:
     """Admin subcommands of `/countersign`: each returns the ephemeral reply."""
 
     NAMES = ("timeout", "escalation", "pending", "settings", "stats")
+    # A page number past this is a typo (a million pending requests would be a bigger problem).
+    MAX_PENDING_PAGE = 10_000
     # The longest window `stats` counts over.
     MAX_STATS_WINDOW = timedelta(days=366)
 
@@ -166,9 +171,12 @@ class AdminCommands:
         return str(self.stats(" ".join(words))["text"])
 
     def _pending(self, words: list[str], user_id: str) -> str:
-        pending = self.store.pending(limit=20)
+        if len(words) > 1 or (words and not (words[0].isdigit() and 0 < int(words[0]) <= self.MAX_PENDING_PAGE)):
+            raise UsageError("`pending` takes at most a page number, e.g. `pending 2`.")
+        number = int(words[0]) if words else 1
+        pending, total, capped = self.store.pending_page(PENDING_PAGE, (number - 1) * PENDING_PAGE)
         if not pending:
-            return "Nothing is waiting for a decision."
+            return "Nothing is waiting for a decision." if total == 0 else f"There are only {total} requests waiting."
         lines = []
         for approval in pending:
             tools = ", ".join(f"`{escape(a.tool)}`" for a in approval.actions)
@@ -176,7 +184,12 @@ class AdminCommands:
             due = f", due {slack_date(approval.deadline_at)}" if approval.deadline_at else ""
             # The link the worker stored when it posted the request (no Slack call per line here).
             lines.append(f"• <{approval.permalink}|{what}>{due}" if approval.permalink else f"• {what}{due}")
-        return "*Waiting for a decision:*\n" + "\n".join(lines)
+        after = total - (number - 1) * PENDING_PAGE - len(pending)
+        if after > 0:
+            more = f"{after}+" if capped else str(after)
+            lines.append(f"…and {more} more: `/countersign pending {number + 1}` lists the next {min(after, PENDING_PAGE)}.")
+        heading = "*Waiting for a decision:*" if number == 1 else f"*Waiting for a decision (page {number}):*"
+        return heading + "\n" + "\n".join(lines)
 
     def _settings(self, words: list[str], user_id: str) -> str:
         lines = ["*Policy rules* (first match wins):"]

@@ -36,9 +36,9 @@ from bot.confirm_modal import CONFIRM_WORD, confirm_modal, confirmed
 from bot.decisions import QUEUE_DOWN_NOTE, Decider, Recorded
 from bot.edit_modal import edit_modal, parse_edit_submission
 from bot.explain import explain
-from bot.home import NEW_SETTING, home_view
+from bot.home import HOME_REQUESTS, NEW_SETTING, home_view
 from bot.ids import ActionId, BlockId, CallbackId
-from bot.metadata import ApprovalRef, MetadataSigner, ProposalRef
+from bot.metadata import ApprovalRef, HomePageRef, MetadataSigner, ProposalRef
 from bot.proposal_modal import proposal_modal
 from bot.references import References
 from bot.reject_modal import reject_modal, reject_reason
@@ -116,12 +116,10 @@ def create_app(
             raise
         return ref, approval
 
-    def may_decide(approval: ApprovalRequest, user: str) -> bool:
-        try:
-            check_may_decide(approval, user, directory.members(approval.gate.approvers))
-        except NotAnApprover:
-            return False
-        return True
+    def groups_of(user: str) -> list[str]:
+        """The user groups named as approvers of pending requests that hold `user` (membership is Slack's, so
+        resolved here; the store then filters by approver in SQL)."""
+        return [entry for entry in store.pending_group_approvers() if user in directory.members([entry])]
 
     def open_view(body: dict[str, Any], view: dict[str, Any]) -> None:
         """Open a modal for the click (on top of the modal it came from, if any), its references signed so
@@ -139,14 +137,16 @@ def create_app(
         except SlackApiError:
             log.warning("could not redraw the calls of approval %s", approval_id, exc_info=True)
 
-    def publish_home(user: str) -> None:
-        """(Re)draw a user's Home tab: what waits on them, and for admins the settings and the approval figures."""
-        waiting = [a for a in store.pending(limit=100) if may_decide(a, user)]
+    def publish_home(user: str, page: int = 0) -> None:
+        """(Re)draw a user's Home tab: a page of what waits on them, and for admins the settings and the
+        approval figures."""
+        waiting = store.pending_for(user, groups_of(user), HOME_REQUESTS, page * HOME_REQUESTS)
         is_admin = admin.is_admin(user)
         settings_rows = admin_settings.all() if is_admin else None
         stats = approval_stats(store.engine) if is_admin else None
         try:
-            client.views_publish(user_id=user, view=signer.sign_view(home_view(waiting, settings_rows, stats)))
+            view = home_view(waiting, settings_rows, stats, page=page)
+            client.views_publish(user_id=user, view=signer.sign_view(view))
         except SlackApiError:
             # A refresh: what it shows is in SQL already, and the next open redraws it.
             log.exception("could not publish the Home tab of %s", user)
@@ -357,6 +357,12 @@ def create_app(
         user = event.get("user")
         if event.get("tab", "home") == "home" and isinstance(user, str):
             publish_home(user)
+
+    @app.action(ActionId.HOME_PAGE)
+    @explained
+    def on_home_page(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        publish_home(body["user"]["id"], HomePageRef.load(body["actions"][0].get("value")).page)
 
     @app.action(ActionId.EDIT_SETTING)
     @explained

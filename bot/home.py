@@ -18,11 +18,12 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from approvals.admin_settings import ScopedOverride
-from approvals.models import ApprovalRequest
+from approvals.models import ApprovalRequest, Page
 from approvals.stats import StatsReport
 from bot.admin_commands import describe
 from bot.formatting import approver, as_code, escape, mention, shorten, slack_date
 from bot.ids import ActionId, BlockId
+from bot.metadata import HomePageRef
 from bot.request_message import decision_buttons
 from bot.stats_view import stats_home_blocks
 
@@ -33,23 +34,50 @@ HOME_MAX_BLOCKS = 100
 
 
 def home_view(
-    waiting: list[ApprovalRequest], settings: list[ScopedOverride] | None, stats: StatsReport | None = None
+    waiting: list[ApprovalRequest] | Page,
+    settings: list[ScopedOverride] | None,
+    stats: StatsReport | None = None,
+    *,
+    page: int = 0,
 ) -> dict[str, Any]:
-    """The Home tab: requests waiting on the user; with `settings` and `stats` (admins only), the settings
-    section and the approval figures (in the blocks left)."""
+    """The Home tab: page `page` of the requests waiting on the user (`waiting`: that page and how many in
+    all, or the whole list); with `settings` and `stats` (admins only), the settings section and the
+    approval figures (in the blocks left)."""
+    page_of = waiting if isinstance(waiting, Page) else Page(waiting, len(waiting))
+    shown, total = page_of.requests, page_of.total
+    shown = shown[:HOME_REQUESTS]
     blocks: list[Block] = [HeaderBlock(text="Waiting on you")]
-    if not waiting:
+    if not shown:
         blocks.append(SectionBlock(text=MarkdownTextObject(text="_Nothing is waiting for your decision._")))
-    for approval in waiting[:HOME_REQUESTS]:
+    for approval in shown:
         blocks.extend(_request_blocks(approval))
-    if len(waiting) > HOME_REQUESTS:
-        more = f"…and {len(waiting) - HOME_REQUESTS} more; `/countersign pending` lists them all."
+    after = total - page * HOME_REQUESTS - len(shown)
+    if after > 0:
+        more = f"…and {after}{'+' if page_of.capped else ''} more; `/countersign pending` lists them all."
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=more)]))
+    if page > 0 or after > 0:
+        blocks.append(_page_buttons(page, after))
     if settings is not None:
         blocks.extend(_settings_blocks(settings))
     if stats is not None:
         blocks.extend(stats_home_blocks(stats, HOME_MAX_BLOCKS - len(blocks)))
     return View(type="home", blocks=blocks).to_dict()
+
+
+def _page_buttons(page: int, after: int) -> ActionsBlock:
+    """Previous / Next between pages of the waiting requests (a Home tab cannot hold them all)."""
+    buttons = (
+        [ButtonElement(text=f"Previous {HOME_REQUESTS}", action_id=ActionId.HOME_PAGE, value=HomePageRef(page=page - 1).dump())]
+        if page > 0
+        else []
+    )
+    if after > 0:
+        buttons.append(
+            ButtonElement(
+                text=f"Next {min(after, HOME_REQUESTS)}", action_id=ActionId.HOME_PAGE, value=HomePageRef(page=page + 1).dump()
+            )
+        )
+    return ActionsBlock(block_id=BlockId.HOME_PAGES, elements=buttons)
 
 
 def _request_blocks(approval: ApprovalRequest) -> list[Block]:

@@ -22,6 +22,7 @@ class ActionId(StrEnum):
     EDIT_SETTING = "countersign.edit_setting"
     SETTING_VALUE = "countersign.setting_value"
     PROPOSE_CHANGE = "countersign.propose_change"
+    HOME_PAGE = "countersign.home_page"
 
 
 class CallbackId(StrEnum):
@@ -46,6 +47,7 @@ class BlockId(StrEnum):
     CONFIRM = "countersign.confirm"
     ARG_PREFIX = "countersign.arg:"
     CALLS_PAGES = "countersign.calls_pages"
+    HOME_PAGES = "countersign.home_pages"
     SETTING_SCOPE = "countersign.setting_scope"
     SETTING_CHANNEL = "countersign.setting_channel"
     SETTING_TIMEOUT = "countersign.setting_timeout"

@@ -133,3 +133,26 @@ class ProposalRef(BaseModel):
             return cls.model_validate_json(raw)
         except ValidationError:
             raise BadReference("this button or form does not name a change") from None
+
+
+class HomePageRef(BaseModel):
+    """Which page of the waiting requests a Home tab's Previous / Next button shows: its `value`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Bounded: a forged value must not make the store skip past millions of rows.
+    page: int = Field(ge=0, le=10_000)
+
+    def dump(self) -> str:
+        """The compact JSON Slack stores for us."""
+        return self.model_dump_json()
+
+    @classmethod
+    def load(cls, raw: Any) -> HomePageRef:
+        """Parse what `dump` wrote; `BadReference` otherwise."""
+        if not isinstance(raw, str) or len(raw) > 100:
+            raise BadReference("this button does not name a page")
+        try:
+            return cls.model_validate_json(raw)
+        except ValidationError:
+            raise BadReference("this button does not name a page") from None

@@ -12,7 +12,7 @@ from typing import NamedTuple
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from approvals.models import ApprovalRequest, Run, format_duration
+from approvals.models import ApprovalRequest, Page, Run, format_duration
 from bot.formatting import approver, shorten, slack_date
 from bot.request_message import request_message
 from bot.user_groups import UserGroupDirectory
@@ -43,7 +43,7 @@ class SlackNotifier:
             raise RuntimeError("APPROVALS_CHANNEL is not set, so there is nowhere to post the request")
         return channel
 
-    def post_request(self, approval: ApprovalRequest, earlier: list[ApprovalRequest]) -> Posted:
+    def post_request(self, approval: ApprovalRequest, earlier: list[ApprovalRequest] | Page) -> Posted:
         """Post a new request: top level for a run's first, in the run's Slack thread after that."""
         response = self.client.chat_postMessage(
             channel=self.channel_for(approval),
@@ -61,7 +61,7 @@ class SlackNotifier:
             log.warning("no permalink for message %s in %s", posted.ts, posted.channel)
             return None
 
-    def update_request(self, approval: ApprovalRequest, earlier: list[ApprovalRequest]) -> None:
+    def update_request(self, approval: ApprovalRequest, earlier: list[ApprovalRequest] | Page) -> None:
         """Re-render a request's messages (the first post and any escalations) from its current state."""
         message = request_message(approval, earlier)
         if approval.channel and approval.message_ts:
@@ -70,7 +70,7 @@ class SlackNotifier:
             if escalation.message_ts:
                 self.client.chat_update(channel=escalation.channel, ts=escalation.message_ts, **message)
 
-    def post_escalation(self, approval: ApprovalRequest, stage: int, earlier: list[ApprovalRequest]) -> Posted:
+    def post_escalation(self, approval: ApprovalRequest, stage: int, earlier: list[ApprovalRequest] | Page) -> Posted:
         """Re-post an escalated request in its stage's channel and mention the stage's group in its thread."""
         escalation = next(e for e in approval.escalations if e.stage == stage)
         step = approval.gate.escalation[stage - 1]

@@ -25,6 +25,7 @@ from approvals.models import (
     ApprovalRequest,
     DecisionType,
     Level,
+    Page,
     ProposedAction,
     Status,
 )
@@ -41,13 +42,14 @@ COMPACT_ROWS = 10
 _QUOTE_CHARS = 1500
 
 
-def request_message(approval: ApprovalRequest, earlier: list[ApprovalRequest] | None = None) -> dict[str, Any]:
+def request_message(approval: ApprovalRequest, earlier: list[ApprovalRequest] | Page | None = None) -> dict[str, Any]:
     """`text` and `blocks` for `chat.postMessage` / `chat.update` of this request in its current state;
-    `earlier` are the run's previous requests, listed so approvers see the steps already decided."""
+    `earlier` are the run's previous requests (or the last of them, with how many), listed so approvers
+    see the steps already decided."""
     blocks: list[Block] = [
         HeaderBlock(text=shorten(f"{_status_emoji(approval.status)} {visible(_headline(approval))}", 150)),
         *_context_blocks(approval),
-        *_earlier_steps(earlier or []),
+        *_earlier_steps(earlier if isinstance(earlier, Page) else Page(earlier or [], len(earlier or []))),
     ]
     blocks.extend(_protocol_note(approval))
     calls: list[Block] = []
@@ -155,11 +157,13 @@ def _protocol_note(approval: ApprovalRequest) -> list[Block]:
 _EARLIER_SHOWN = 10
 
 
-def _earlier_steps(earlier: list[ApprovalRequest]) -> list[Block]:
-    if not earlier:
+def _earlier_steps(earlier: Page) -> list[Block]:
+    if not earlier.requests:
         return []
     lines = []
-    for step, request in enumerate(earlier[-_EARLIER_SHOWN:], start=max(1, len(earlier) - _EARLIER_SHOWN + 1)):
+    # Numbered as steps of the whole run: the last ones shown are the run's steps total-9 .. total.
+    shown = earlier.requests[-_EARLIER_SHOWN:]
+    for step, request in enumerate(shown, start=max(1, earlier.total - len(shown) + 1)):
         for action in request.actions:
             call = f"`{escape(action.tool)}` {as_code(action.args, 120)[0]}"
             lines.append(f"{step}. {call}: {action_decision_line(action)}")

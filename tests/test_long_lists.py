@@ -1,0 +1,245 @@
+"""Lists that stay right and cheap however much waits: the App Home and `/countersign pending` page through
+any number of pending requests, find an approver's requests wherever they sort, and read them in a fixed
+number of SQL statements (counted, not timed)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from redis import Redis
+from sqlalchemy import event
+
+from approvals.approval_store import ApprovalStore
+from approvals.job_queue import JobQueue
+from approvals.models import (
+    ApprovalRequest,
+    Decision,
+    DecisionType,
+    Gate,
+    NewApprovalRequest,
+    ProposedAction,
+    Run,
+)
+from approvals.settings import Settings
+from bot.app import create_app
+from bot.home import HOME_REQUESTS
+from bot.ids import ActionId
+from bot.request_message import request_message
+from bot.server import CountersignRequestHandler
+from bot.slack_client import create_slack_client
+from sandbox.emulator import SlackEmulator
+from tests.conftest import SIGNING_SECRET
+from tests.local import WsgiDriver
+from tests.stack import SlackUser
+
+ADMIN = "U0LISTADMIN"
+
+
+class Crowd(SlackUser):
+    """The bot's Bolt app in this process on a database of its own, into which a test puts as many pending
+    requests as it likes (straight through the store: no agent needs to run for a list to grow)."""
+
+    def __init__(self, settings: Settings, store: ApprovalStore, slack: SlackEmulator) -> None:
+        self.store = store
+        self.slack = slack
+        self.queue = JobQueue(Redis.from_url(settings.redis_url or ""), f"lists-{uuid.uuid4().hex[:8]}")
+        self.effects = Path()
+        app = create_app(settings, store, self.queue, create_slack_client(settings))
+        self.driver = WsgiDriver(CountersignRequestHandler(app, SIGNING_SECRET), SIGNING_SECRET, slack.response_url())
+
+    def add(self, count: int, *, asked_by: str = "U0LISTASKER", approvers: list[str] | None = None) -> list[ApprovalRequest]:
+        """`count` posted, pending refund requests, one run each."""
+        added = []
+        for n in range(count):
+            run = self.store.create_run(Run(thread_id=uuid.uuid4().hex, agent="payments", input_text="r", requested_by=asked_by))
+            request = self.store.create_request(
+                NewApprovalRequest(
+                    thread_id=run.thread_id,
+                    interrupt_id=uuid.uuid4().hex,
+                    kind="langchain_hitl",
+                    actions=[ProposedAction(tool="refund", args={"order_id": str(n), "amount": 25.0})],
+                    gate=Gate(approvers=approvers or []),
+                )
+            )
+            self.store.set_message(request.id, "C0LISTS", f"{n}.{uuid.uuid4().int % 10**6:06d}")
+            added.append(request)
+        return added
+
+    def open_home(self, user: str, page_button: str | None = None, view: dict | None = None) -> dict:
+        """Open the user's Home tab (or click its Previous / Next button) and return what the app published."""
+        seen = len([c for c in self.slack.calls_to("views.publish") if c.params.get("user_id") == user])
+        if page_button is None:
+            self.driver.event({"type": "app_home_opened", "user": user, "channel": "D0HOME", "tab": "home"})
+        else:
+            assert view is not None
+            self.driver.home_action(user, ActionId.HOME_PAGE, page_button, view=view)
+        self.slack.wait_for("views.publish", lambda c: c.params.get("user_id") == user, count=seen + 1)
+        return self.slack.home_view(user)
+
+
+@pytest.fixture
+def crowd(settings: Settings, empty_store: ApprovalStore, slack: SlackEmulator) -> Crowd:
+    own = settings.model_copy(
+        update={"database_url": str(empty_store.engine.url), "countersign_admins": ADMIN, "usergroup_cache_seconds": 0.0}
+    )
+    return Crowd(own, empty_store, slack)
+
+
+@contextmanager
+def statements(store: ApprovalStore) -> Iterator[Callable[[], int]]:
+    """Count the SQL statements the store's engine runs inside the block."""
+    seen: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        seen.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", count)
+    try:
+        yield lambda: len(seen)
+    finally:
+        event.remove(store.engine, "before_cursor_execute", count)
+
+
+def _shown(home: dict, requests: list[ApprovalRequest]) -> list[ApprovalRequest]:
+    text = str(home["blocks"])
+    return [r for r in requests if r.id in text]
+
+
+def _button(home: dict, label: str) -> str:
+    for block in home["blocks"]:
+        for element in block.get("elements", []):
+            if element.get("action_id") == ActionId.HOME_PAGE and element["text"]["text"].startswith(label):
+                return str(element["value"])
+    raise AssertionError(f"no {label} button on the Home tab")
+
+
+def test_approver_whose_request_sorts_after_the_first_hundred_still_sees_it_on_home(crowd: Crowd) -> None:
+    crowd.add(110, approvers=["U0LISTFINANCE"])
+    mine = crowd.add(1, approvers=["U0LISTLATE"])
+
+    home = crowd.open_home("U0LISTLATE")
+
+    assert _shown(home, mine) == mine
+    assert "…and" not in str(home["blocks"])
+
+
+def test_member_of_an_approving_group_sees_its_requests_on_home_past_the_first_hundred(crowd: Crowd) -> None:
+    crowd.slack.add_usergroup("list-approvers", ["U0LISTGROUPIE"])
+    crowd.add(110, approvers=["U0LISTFINANCE"])
+    theirs = crowd.add(1, approvers=["@list-approvers"])
+
+    home = crowd.open_home("U0LISTGROUPIE")
+
+    assert _shown(home, theirs) == theirs
+
+
+def test_requester_does_not_see_their_own_requests_on_home_however_many_others_wait(crowd: Crowd) -> None:
+    crowd.add(HOME_REQUESTS + 5, asked_by="U0LISTSELF")
+    others = crowd.add(2)
+
+    home = crowd.open_home("U0LISTSELF")
+
+    assert _shown(home, others) == others
+    assert "…and" not in str(home["blocks"])
+
+
+def test_home_pages_through_more_requests_than_one_tab_holds(crowd: Crowd) -> None:
+    waiting = crowd.add(HOME_REQUESTS * 2 + 3)
+
+    first = crowd.open_home("U0LISTPAGER")
+    second = crowd.open_home("U0LISTPAGER", _button(first, "Next"), first)
+    third = crowd.open_home("U0LISTPAGER", _button(second, "Next"), second)
+    back = crowd.open_home("U0LISTPAGER", _button(third, "Previous"), third)
+
+    assert _shown(first, waiting) == waiting[:HOME_REQUESTS]
+    assert f"…and {HOME_REQUESTS + 3} more" in str(first["blocks"])
+    assert _shown(second, waiting) == waiting[HOME_REQUESTS : HOME_REQUESTS * 2]
+    assert _shown(third, waiting) == waiting[HOME_REQUESTS * 2 :]
+    assert "…and" not in str(third["blocks"])
+    assert _shown(back, waiting) == waiting[HOME_REQUESTS : HOME_REQUESTS * 2]
+
+
+def test_pending_pages_through_more_requests_than_one_reply_holds(crowd: Crowd) -> None:
+    crowd.add(45)
+
+    first = crowd.slash(ADMIN, "pending")
+    third = crowd.slash(ADMIN, "pending 3")
+
+    assert first.count("\n• ") == 20
+    assert first.endswith("…and 25 more: `/countersign pending 2` lists the next 20.")
+    assert third.startswith("*Waiting for a decision (page 3):*")
+    assert third.count("\n• ") == 5 and "more:" not in third
+
+
+def test_pending_refuses_a_page_that_is_not_a_number(crowd: Crowd) -> None:
+    assert crowd.slash(ADMIN, "pending two").startswith("`pending` takes at most a page number")
+
+
+def test_home_reads_the_same_number_of_statements_with_ten_or_two_hundred_pending(crowd: Crowd) -> None:
+    crowd.add(10)
+    with statements(crowd.store) as few:
+        crowd.open_home("U0LISTCOUNT")
+    crowd.add(190)
+    with statements(crowd.store) as many:
+        crowd.open_home("U0LISTCOUNT")
+
+    assert many() == few()
+
+
+def test_pending_reads_the_same_number_of_statements_with_ten_or_two_hundred_pending(crowd: Crowd) -> None:
+    crowd.add(10)
+    with statements(crowd.store) as few:
+        crowd.slash(ADMIN, "pending")
+    crowd.add(190)
+    with statements(crowd.store) as many:
+        crowd.slash(ADMIN, "pending")
+
+    assert many() == few()
+
+
+def test_requests_of_a_run_load_in_the_same_number_of_statements_however_many(empty_store: ApprovalStore) -> None:
+    crowd_run = Run(thread_id=uuid.uuid4().hex, agent="payments", input_text="r", requested_by="U0LISTASKER")
+    empty_store.create_run(crowd_run)
+    for _ in range(30):
+        empty_store.create_request(
+            NewApprovalRequest(
+                thread_id=crowd_run.thread_id,
+                interrupt_id=uuid.uuid4().hex,
+                kind="langchain_hitl",
+                actions=[ProposedAction(tool="refund", args={"amount": 1.0}), ProposedAction(tool="notify", args={})],
+            )
+        )
+    with statements(empty_store) as counted:
+        requests = empty_store.requests_for_thread(crowd_run.thread_id)
+
+    assert len(requests) == 30 and all(len(r.actions) == 2 for r in requests)
+    assert counted() == 6  # the ids, then requests, actions, votes, escalations and runs
+
+
+def test_a_long_run_shows_its_last_ten_earlier_steps_numbered_as_steps_of_the_run(empty_store: ApprovalStore) -> None:
+    run = empty_store.create_run(Run(thread_id=uuid.uuid4().hex, agent="payments", input_text="r", requested_by="U0A"))
+    requests = []
+    for n in range(13):
+        request = empty_store.create_request(
+            NewApprovalRequest(
+                thread_id=run.thread_id,
+                interrupt_id=uuid.uuid4().hex,
+                kind="langchain_hitl",
+                actions=[ProposedAction(tool="refund", args={"order_id": f"#{n}"})],
+            )
+        )
+        if n < 12:
+            empty_store.decide(request.id, Decision(type=DecisionType.APPROVE, decided_by="U0B"))
+        requests.append(request)
+
+    earlier = empty_store.decided_before(requests[-1])
+    blocks = request_message(requests[-1], earlier)["blocks"]
+
+    assert earlier.total == 12 and [r.id for r in earlier.requests] == [r.id for r in requests[2:12]]
+    steps = next(b["elements"][0]["text"] for b in blocks if "Earlier steps" in str(b)).splitlines()[1:]
+    assert [line.split(".")[0] for line in steps] == [str(n) for n in range(3, 13)]
+    assert steps[0].startswith('3. `refund` `{"order_id": "#2"}`')
