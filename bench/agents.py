@@ -114,12 +114,6 @@ def bench_payments_agent() -> CompiledStateGraph:
 
 AGENTS = {AGENT_NAME: bench_payments_agent}
 
-if os.environ.get("BENCH_EXPERIMENT"):
-    from bench import experiments as _experiments
-
-    _experiments.install(os.environ["BENCH_EXPERIMENT"])
-
-# After the experiments, so the marks wrap whatever they installed.
 if os.environ.get("BENCH_PROFILE") == "1":
     from bench import profile_hooks as _profile_hooks
 

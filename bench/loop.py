@@ -28,9 +28,6 @@ Options beyond `--cycles`:
   --profile            also time each step inside the worker (bench/profile_hooks.py wraps RQ, the
                        store, the lock, the checkpointer, get_state, invoke, SQL and GC in the worker
                        process's memory; the marks are shipped after the tool took its start time).
-  --experiment NAME    try a what-if in the worker's memory (bench/experiments.py): `no-fork` (jobs
-                       run in the worker process, as RQ's SimpleWorker). Reported as such; files stay
-                       as they are.
 
 Everything is torn down in `finally` (also on SIGINT/SIGTERM); every wait is bounded, and a
 watchdog stops the run if it takes far longer than it should (90 s + 3 s a cycle).
@@ -66,7 +63,6 @@ from approvals.approval_store import ApprovalStore, create_db_engine  # noqa: E4
 from approvals.job_queue import JobQueue  # noqa: E402
 from approvals.models import ApprovalRequest, RunStatus  # noqa: E402
 from approvals.settings import Settings  # noqa: E402
-from bench import experiments  # noqa: E402
 from bench.agents import AGENT_NAME, tool_start_key  # noqa: E402
 from bench.profile_hooks import profile_key  # noqa: E402
 from bot.ids import ActionId  # noqa: E402
@@ -138,7 +134,7 @@ def _bench_stack_class(extra_env: dict[str, str]) -> type[Stack]:
 
 
 @contextmanager
-def running_system(tmp: Path, profile: bool, experiment: str | None) -> Iterator[tuple[Stack, Redis]]:
+def running_system(tmp: Path, profile: bool) -> Iterator[tuple[Stack, Redis]]:
     """Valkey, the Slack emulator, a SQLite file, and the worker and bot processes, as tests/conftest.py builds them."""
     server = ValkeyServer()
     server.start()
@@ -163,8 +159,6 @@ def running_system(tmp: Path, profile: bool, experiment: str | None) -> Iterator
             }
             if profile:
                 extra_env["BENCH_PROFILE"] = "1"
-            if experiment:
-                extra_env["BENCH_EXPERIMENT"] = experiment
             logs = tmp / "logs"
             logs.mkdir()
             stack_class = _bench_stack_class(extra_env)
@@ -209,10 +203,10 @@ def one_cycle(stack: Stack, redis: Redis, number: int, profile: bool) -> Cycle:
     return cycle
 
 
-def measure_loop(cycles: int, tmp: Path, profile: bool, experiment: str | None) -> tuple[list[Cycle], float]:
+def measure_loop(cycles: int, tmp: Path, profile: bool) -> tuple[list[Cycle], float]:
     """Warm up, then run `cycles` counted approval cycles; returns them and the set-up time."""
     started = time.monotonic()
-    with running_system(tmp, profile, experiment) as (stack, redis):
+    with running_system(tmp, profile) as (stack, redis):
         setup = time.monotonic() - started
         for number in range(WARMUP):
             one_cycle(stack, redis, number, profile)
@@ -352,17 +346,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Approve-click to tool-start latency through the real bot and worker.")
     parser.add_argument("--cycles", type=int, default=50, help="counted approval cycles (default 50; +3 warm-up)")
     parser.add_argument("--profile", action="store_true", help="also mark each step inside the worker (BENCH_PROFILE=1 hooks)")
-    parser.add_argument(
-        "--experiment",
-        metavar="NAME[,NAME]",
-        help=f"try an in-memory what-if in the worker (bench/experiments.py): {', '.join(sorted(experiments.KNOWN))}",
-    )
     args = parser.parse_args(argv)
     if args.cycles < 1:
         parser.error("--cycles must be at least 1")
-    unknown = {n.strip() for n in (args.experiment or "").split(",") if n.strip()} - experiments.KNOWN
-    if unknown:
-        parser.error(f"--experiment: unknown {', '.join(sorted(unknown))}")
 
     def on_alarm(signum: int, frame: Any) -> None:
         raise Stopped(f"bench still running after {limit} s; giving up")
@@ -378,10 +364,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     try:
         with tempfile.TemporaryDirectory(prefix="countersign-bench-") as tmp:
-            cycles, setup = measure_loop(args.cycles, Path(tmp), args.profile, args.experiment)
+            cycles, setup = measure_loop(args.cycles, Path(tmp), args.profile)
             floor = measure_floor(args.cycles, Path(tmp))
-            if args.experiment:
-                print(f"\nEXPERIMENT (worker patched in memory, not the shipped code): {args.experiment}")
             report(cycles, floor, setup, time.monotonic() - started, args.profile)
     finally:
         signal.alarm(0)

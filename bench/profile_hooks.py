@@ -2,11 +2,10 @@
 
 Installed by `bench.agents` when the worker runs with `BENCH_PROFILE=1`. Wraps (in this process
 only, nothing on disk changes) the steps between RQ dequeuing a resume job and the gated tool
-starting: the RQ parent's fork, the work horse's job preparation, and each step of
-`AgentRuntime.resume` (store reads and writes, the Redis thread lock, the checkpointer, get_state,
-invoke). Each wrapped call appends `(label, time.time())` marks to a list in this process; the
-forked work horse inherits the parent's marks, and the gated tool ships them with its start time
-(after it has taken that time, so shipping costs nothing measured).
+starting: the job process's job preparation and each step of `AgentRuntime.resume` (store reads
+and writes, the checkpointer, get_state, invoke). Each wrapped call appends `(label, time.time())`
+marks to a list in the job process, and the gated tool ships them with its start time (after it
+has taken that time, so shipping costs nothing measured).
 """
 
 from __future__ import annotations
@@ -63,18 +62,17 @@ def install() -> None:
         return
     _installed = True
 
-    import redis.lock
     from langgraph.pregel import Pregel
     from rq.job import Job
-    from rq.worker import Worker
+    from rq.worker import SimpleWorker
     from rq.worker.base import BaseWorker
 
+    import worker.graph_session
     import worker.jobs
-    import worker.runtime
     from approvals.approval_store import ApprovalStore
 
-    # RQ parent: a job was dequeued (execute_job starts right after); reset the marks for it.
-    original_execute = Worker.execute_job
+    # A job process dequeued a job (execute_job starts right after); reset the marks for it.
+    original_execute = SimpleWorker.execute_job
 
     @functools.wraps(original_execute)
     def execute_job(self: Any, job: Any, queue: Any) -> Any:
@@ -84,23 +82,20 @@ def install() -> None:
             if enqueued.tzinfo is None:
                 enqueued = enqueued.replace(tzinfo=UTC)
             mark("bot: job enqueued (rq enqueued_at)", enqueued.timestamp())
-        mark("rq parent: execute_job (dequeued)")
+        mark("job process: execute_job (dequeued)")
         return original_execute(self, job, queue)
 
-    Worker.execute_job = execute_job  # type: ignore[method-assign]
-    _timed(Worker, "fork_work_horse", "rq parent: fork_work_horse", end=False)
-    _timed(BaseWorker, "main_work_horse", "horse: main_work_horse", end=False)
-    _timed(BaseWorker, "prepare_job_execution", "horse: prepare_job_execution")
-    _timed(Job, "perform", "horse: job.perform", end=False)
-    _timed(worker.jobs, "resume_run", "job: resume_run", end=False)
+    SimpleWorker.execute_job = execute_job  # type: ignore[method-assign]
+    _timed(BaseWorker, "prepare_execution", "job process: prepare_execution")
+    _timed(Job, "perform", "job process: job.perform", end=False)
+    _timed(worker.jobs, "resume", "job: resume", end=False)
     _timed(ApprovalStore, "get", "store.get")
     _timed(ApprovalStore, "update_run", "store.update_run")
     _timed(ApprovalStore, "mark_resumed", "store.mark_resumed")
-    _timed(redis.lock.Lock, "acquire", "redis lock acquire")
     _timed(Pregel, "get_state", "graph.get_state")
     _timed(Pregel, "invoke", "graph.invoke", end=False)
 
-    original_open = worker.runtime.open_checkpointer
+    original_open = worker.graph_session.open_checkpointer
 
     @contextmanager
     def open_checkpointer(settings: Any) -> Iterator[Any]:
@@ -109,7 +104,7 @@ def install() -> None:
             mark("open_checkpointer<")
             yield saver
 
-    worker.runtime.open_checkpointer = open_checkpointer  # type: ignore[assignment]
+    worker.graph_session.open_checkpointer = open_checkpointer  # type: ignore[assignment]
 
     # Inside the graph: when each step's tasks start (the HITL middleware re-runs, then the tools).
     _wrap_node_starts()

@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from approvals.approval_store import ApprovalStore
 from approvals.job_queue import AGENTS_KEY, FIRE_DUE, RESUME, RUN, JobQueue, resume_job_id, run_job_id
 from approvals.models import utcnow
+from worker.fork_guard import between_forks
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,8 @@ class Dispatcher:
         while not self._stop.is_set():
             wait = self.interval
             try:
-                report = self.dispatch()
+                with between_forks():
+                    report = self.dispatch()
                 if report.runs or report.resumes:
                     log.info("dispatched %d runs and %d resumes owed in SQL", len(report.runs), len(report.resumes))
                 if self._failing:

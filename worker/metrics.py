@@ -23,6 +23,7 @@ from approvals.models import (
     utcnow,
 )
 from approvals.prometheus import scrape_registry
+from worker.fork_guard import between_forks
 
 RUNS = Counter("countersign_worker_runs_total", "Run jobs (start a run or take it further), by outcome.", ["outcome"])
 RESUMES = Counter("countersign_worker_resumes_total", "Resume jobs (hand a decision to its agent), by outcome.", ["outcome"])
@@ -60,7 +61,8 @@ class PendingCollector(Collector):
         self.store = store
 
     def collect(self) -> Iterator[Any]:
-        count, oldest = self.store.pending_summary()
+        with between_forks():
+            count, oldest = self.store.pending_summary()
         pending = GaugeMetricFamily("countersign_pending_requests", "Approval requests waiting for a decision.")
         pending.add_metric([], count)
         age = GaugeMetricFamily(
