@@ -228,9 +228,9 @@ def worker_chaos(running: Stack, valkey: Valkey, requests: int, kills: int) -> b
 
 
 def _has_job(running: Stack) -> bool:
-    from tests.stack import _children
+    from tests.stack import children_of
 
-    return running.worker is not None and bool(_children(running.worker.pid))
+    return running.worker is not None and bool(children_of(running.worker.pid))
 
 
 def _in_flight(store: ApprovalStore, threads: list[str]) -> dict[str, tuple[str, str | None]]:

@@ -41,7 +41,7 @@ from bot.ids import ActionId  # noqa: E402
 from bot.metadata import ApprovalRef  # noqa: E402
 from countersign.migrate import migrate  # noqa: E402
 from sandbox.emulator import SlackEmulator  # noqa: E402
-from tests.stack import Stack, _children, wait_until  # noqa: E402
+from tests.stack import Stack, children_of, wait_until  # noqa: E402
 
 ADMIN = "U0ADMIN"  # an admin in tests.stack's environment
 VIEWER = "U0BENCHVIEWER"  # not an admin (an admin's Home also computes the approval figures)
@@ -154,7 +154,7 @@ def rss_mb(pid: int) -> float:
     total, todo = 0, [pid]
     while todo:
         current = todo.pop()
-        todo.extend(_children(current))
+        todo.extend(children_of(current))
         try:
             for line in Path(f"/proc/{current}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
