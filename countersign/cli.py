@@ -71,6 +71,16 @@ def _run(args: argparse.Namespace) -> None:
     print(f"queued run {request.thread_id} of {request.agent}{later}")
 
 
+def _at_least_one(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of processes (1 or more)")
+    return number
+
+
 def parser() -> argparse.ArgumentParser:
     """The command line: one subcommand per process or action."""
     root = argparse.ArgumentParser(prog="countersign", description="Human approval for AI agents' risky tool calls, in Slack.")
@@ -79,7 +89,7 @@ def parser() -> argparse.ArgumentParser:
     worker.add_argument("--burst", action="store_true", help="quit when the queue is empty")
     worker.add_argument(
         "--processes",
-        type=int,
+        type=_at_least_one,
         metavar="N",
         help="job processes to keep (default: COUNTERSIGN_WORKER_PROCESSES, else the number of cores)",
     )

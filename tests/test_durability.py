@@ -3,12 +3,15 @@ Redis going away; and no approved call runs twice (through the real processes)."
 
 from __future__ import annotations
 
+import os
+import signal
+
 from approvals.models import Decision, DecisionType
 from approvals.runs import RunRequest, start_run
 from bot.decisions import QUEUE_DOWN_NOTE
 from bot.ids import ActionId
 from tests.conftest import Valkey
-from tests.stack import Stack, wait_until
+from tests.stack import Stack, children_of, wait_until
 
 
 def test_run_stored_while_the_queue_lost_its_job_is_started_by_the_dispatcher(stack: Stack) -> None:
@@ -89,6 +92,27 @@ def test_job_process_killed_alone_is_taken_up_again_within_seconds(stack: Stack)
 
     approval = stack.wait_for_request(request.thread_id, timeout=15)
     assert len(stack.store.requests_for_thread(approval.thread_id)) == 1
+
+
+def test_worker_killed_alone_leaves_no_job_process_working_without_it(stack: Stack) -> None:
+    assert stack.worker is not None
+    job_processes = children_of(stack.worker.pid)
+    assert job_processes
+
+    os.kill(stack.worker.pid, signal.SIGKILL)  # the parent only, as the OOM killer would
+    stack.worker.wait()
+    stack.worker = None
+
+    wait_until(lambda: not [pid for pid in job_processes if _running(pid)], 10, "the job processes to stop")
+    stack.start_worker()
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def test_bot_killed_right_after_acking_a_click_loses_no_decision(stack: Stack) -> None:

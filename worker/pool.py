@@ -10,8 +10,10 @@ nothing a job leaks lives long.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
+import signal
 import time
 from typing import Any
 
@@ -26,6 +28,7 @@ log = logging.getLogger(__name__)
 # After Redis comes back, a process waits at most this long before dequeuing again (RQ's default is 60 s).
 REDIS_RETRY_WAIT = 2.0
 _PAGE = os.sysconf("SC_PAGE_SIZE")
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def resident_bytes() -> int:
@@ -42,6 +45,7 @@ class JobProcess(SimpleWorker):
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         """Work until stopped or retired; a lost Redis is waited out here rather than ending the process."""
+        stop_with_parent()
         kwargs["max_jobs"] = self.max_jobs
         self.max_connection_wait_time = REDIS_RETRY_WAIT
         while True:
@@ -59,6 +63,18 @@ class JobProcess(SimpleWorker):
         if self.max_rss_bytes is not None and (rss := resident_bytes()) > self.max_rss_bytes:
             log.info("job process %s: %d MB resident, over the ceiling; retiring", os.getpid(), rss // 2**20)
             self._stop_requested = True
+
+
+def stop_with_parent() -> None:
+    """Ask Linux for a SIGTERM (RQ's warm shutdown: finish the job, then exit) when the worker that forked
+    this process dies, so a SIGKILLed worker leaves no job processes working on without its dispatcher."""
+    prctl = getattr(ctypes.CDLL(None), "prctl", None)
+    if prctl is None:
+        return  # not Linux: the pool's own SIGTERM on a clean stop is all there is
+    parent = os.getppid()
+    prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent or parent == 1:
+        os.kill(os.getpid(), signal.SIGTERM)  # the parent died before the request took effect
 
 
 def job_process_class(max_jobs: int | None, max_rss_mb: int | None) -> type[JobProcess]:
