@@ -65,7 +65,8 @@ class Settings(BaseSettings):
         2, ge=1, validation_alias=AliasChoices("WEB_CONCURRENCY"), description="Bot HTTP worker processes."
     )
     worker_processes: int = Field(
-        default_factory=lambda: os.cpu_count() or 1,
+        # The cores this process may run on (os.cpu_count() counts the whole machine's).
+        default_factory=lambda: len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1,
         ge=1,
         validation_alias=AliasChoices("COUNTERSIGN_WORKER_PROCESSES"),
         description="Job processes each `countersign worker` keeps (`--processes`); default: the cores.",

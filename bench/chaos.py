@@ -47,7 +47,6 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-import psycopg  # noqa: E402
 from redis import Redis  # noqa: E402
 
 from approvals.approval_store import ApprovalStore, create_db_engine  # noqa: E402
@@ -60,6 +59,7 @@ from bot.ids import ActionId  # noqa: E402
 from countersign.migrate import migrate  # noqa: E402
 from sandbox.emulator import SlackEmulator  # noqa: E402
 from tests.conftest import Valkey  # noqa: E402
+from tests.databases import fresh_database  # noqa: E402
 from tests.stack import Stack, free_port, wait_until  # noqa: E402
 
 AGENT = "payments_effects"
@@ -70,23 +70,6 @@ SECRET = "chaos-signing-secret"
 def _percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
-@contextmanager
-def database(tmp: Path, postgres: str | None, name: str) -> Iterator[str]:
-    """A fresh database: a SQLite file, or a new schema in the given PostgreSQL."""
-    if postgres is None:
-        yield f"sqlite:///{tmp / f'{name}.db'}"
-        return
-    schema = f"countersign_chaos_{name}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(postgres, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    separator = "&" if "?" in postgres else "?"
-    try:
-        yield f"{postgres}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(postgres, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 @contextmanager
@@ -333,7 +316,7 @@ def starts(tmp: Path, postgres: str | None, valkey: Valkey, slack: SlackEmulator
     )
     failed = 0
     for n in range(rounds):
-        with database(tmp, postgres, f"start{n}") as url:
+        with fresh_database(tmp, f"chaos_start{n}", postgres) as url:
             env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "COUNTERSIGN_", "DATABASE_"))}
             port = free_port()
             env |= {
@@ -423,7 +406,7 @@ def main() -> None:
         tmp = Path(tmp_dir)
         valkey = Valkey()
         try:
-            with database(tmp, args.postgres, "chaos") as url, stack(tmp, url, valkey, slack) as running:
+            with fresh_database(tmp, "chaos", args.postgres) as url, stack(tmp, url, valkey, slack) as running:
                 results.append(worker_chaos(running, valkey, args.requests, args.worker_kills))
                 results.append(bot_chaos(running, args.bot_kills))
                 results.append(valkey_down_click(running, valkey))

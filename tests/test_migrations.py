@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
-import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -25,23 +24,15 @@ from approvals.tables import metadata
 from countersign.migrate import migrate
 from sandbox.emulator import SlackEmulator
 from tests import legacy_schema
+from tests.databases import fresh_database
 from tests.stack import REPO_ROOT, free_port, wait_until
 
 
 @pytest.fixture
 def fresh_url(tmp_path: Path) -> Iterator[str]:
     """An empty database: a new SQLite file, or a new schema in TEST_DATABASE_URL's PostgreSQL."""
-    server = os.environ.get("TEST_DATABASE_URL")
-    if not server:
-        yield f"sqlite:///{tmp_path / 'fresh.db'}"
-        return
-    schema = f"countersign_fresh_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    separator = "&" if "?" in server else "?"
-    yield f"{server}{separator}options=-csearch_path%3D{schema}"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    with fresh_database(tmp_path, "fresh") as url:
+        yield url
 
 
 def _env(url: str, **extra: str) -> dict[str, str]:
