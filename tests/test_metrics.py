@@ -4,13 +4,16 @@ of each is counted, and the README and the sample dashboard name only metrics th
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import tempfile
 import threading
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from approvals.runs import RunRequest, start_run
 from bot.ids import ActionId
 from sandbox.driver import SlackDriver
 from tests.stack import REPO_ROOT, Stack, children_of, wait_until
@@ -147,6 +150,33 @@ def test_the_workers_metrics_files_do_not_grow_with_its_jobs(stack: Stack) -> No
     # One set for the worker and one for each of its job processes (one here): not one per job.
     owners = {re.fullmatch(r"\w+_(\d+)\.db", p.name)[1] for p in directory.glob("*.db")}  # type: ignore[index]
     assert owners and owners <= {str(stack.worker.pid), *map(str, children_of(stack.worker.pid))}, owners
+
+
+def test_a_worker_restarted_while_its_old_job_process_still_works_is_scraped(stack: Stack) -> None:
+    assert stack.worker is not None
+    stack.hold("lookup-409")
+    request = RunRequest(agent="payments_effects", input_text="Refund order #409 for $250", requested_by="U0ASKER")
+    start_run(request, stack.store, stack.queue)
+    stack.wait_until_held("lookup-409")
+    old_job_processes = children_of(stack.worker.pid)
+
+    os.kill(stack.worker.pid, signal.SIGKILL)  # the parent only: its job process finishes its job first
+    stack.worker.wait()
+    stack.worker = None
+    try:
+        stack.start_worker()
+        assert "countersign_pending_requests" in stack.scrape("worker")
+    finally:
+        stack.release("lookup-409")
+        wait_until(lambda: not [pid for pid in old_job_processes if _running(pid)], 15, "the old job process to finish")
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def _defined_metrics() -> set[str]:

@@ -78,14 +78,7 @@ def run_worker(settings: Settings, *, burst: bool = False, processes: int | None
     except RedisError as error:
         raise SystemExit(f"countersign: REDIS_URL: cannot reach {settings.redis_url}: {error}") from None
     queue = JobQueue(connection, settings.countersign_queue, settings.run_timeout)
-    queue.publish_agents(runtime.registry.names())
     count = processes or settings.worker_processes
-    log.info(
-        "worker ready: agents %s, queue %r, %d job processes",
-        ", ".join(runtime.registry.names()),
-        settings.countersign_queue,
-        count,
-    )
     dispatcher = Dispatcher(
         runtime.store,
         queue,
@@ -96,6 +89,14 @@ def run_worker(settings: Settings, *, burst: bool = False, processes: int | None
     dispatcher.start()
     if settings.metrics_port:
         serve(settings.metrics_port, metrics.registry(runtime.store))
+    # Published last: whoever waits for the agents (the CLI, the tests) finds the dispatcher and /metrics up.
+    queue.publish_agents(runtime.registry.names())
+    log.info(
+        "worker ready: agents %s, queue %r, %d job processes",
+        ", ".join(runtime.registry.names()),
+        settings.countersign_queue,
+        count,
+    )
     # The job processes are forks of this one. Without this, each one's first garbage collection walks
     # the whole preloaded heap and dirties every page it shares with us.
     gc.collect()
