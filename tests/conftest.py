@@ -177,3 +177,15 @@ def local(local_countersign_session: Local) -> Iterator[Local]:
     local_countersign_session.policies()
     local_countersign_session.clock.reset()
     yield local_countersign_session
+
+
+# Under xdist, the tests of one session-wide set of processes share a test process, so each set starts once.
+_SHARED_PROCESSES = {"stack": "stack", "dev_sandbox": "sandbox"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for fixture, group in _SHARED_PROCESSES.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(pytest.mark.xdist_group(group))
+                break

@@ -233,8 +233,9 @@ class Stack(SlackUser):
             stack.start_bot()
             yield stack
         finally:
+            # Nothing after the session reads their state: no warm shutdown to wait for.
             for process in (stack.bot, stack.worker):
-                stack._stop(process)
+                stack._kill_group(process)
 
     def _spawn(self, command: str) -> subprocess.Popen[bytes]:
         log = open(self.logs / f"{command}.log", "ab")  # noqa: SIM115 - the process owns it
