@@ -9,6 +9,8 @@ The tables themselves are in `approvals.tables`.
 
 from __future__ import annotations
 
+import os
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -64,8 +66,9 @@ from approvals.tables import (
 
 # Ids per IN (...) when loading requests in batches: well under every database's limit on parameters.
 _BATCH = 500
-# Pending lists count this far and no further ("1000+ more"): the count must not grow with the backlog.
-COUNT_CAP = 1000
+# Pending lists count this far past the page and no further ("100+ more"): the count must not grow with
+# the backlog (counting 1,000 past it doubled the Home tab's time at 10,000 pending on PostgreSQL).
+COUNT_CAP = 100
 # "Earlier steps" a run's request message shows: the last few decided, not the whole history.
 EARLIER_STEPS = 10
 
@@ -163,9 +166,31 @@ class ApprovalStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # SQLite lets one connection write at a time, and a writer that finds it busy sleeps in steps of
+        # up to 100 ms before trying again: under a burst of clicks the acks queued for a second. This
+        # process's writers queue on a lock instead, which hands over at once (reentrant: a write may
+        # open another inside it, as it could before).
+        self._one_writer = engine.dialect.name == "sqlite"
+        self._lock = threading.RLock()
+        self._lock_pid = os.getpid()
+
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        """A write transaction, committed when the block ends (on SQLite, one of this process's at a time)."""
+        if not self._one_writer:
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        if self._lock_pid != os.getpid():
+            # Forked (a job process): the parent's lock is not ours to wait on.
+            self._lock, self._lock_pid = threading.RLock(), os.getpid()
+        with self._lock, self.engine.begin() as conn:
+            yield conn
 
     def warm_up(self) -> None:
         """Compile the statements a resume job runs first, so jobs find them in the engine's cache."""
+        with suppress(ApprovalNotFound):
+            self.thread_of("")
         with suppress(ApprovalNotFound):
             self.get("")
         with suppress(KeyError):
@@ -175,7 +200,7 @@ class ApprovalStore:
 
     def create_run(self, run: Run) -> Run:
         """Record a new run (queued: owed to a worker); storing the same thread twice keeps the first record."""
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             existing = conn.execute(select(runs).where(runs.c.thread_id == run.thread_id)).mappings().first()
             if existing is not None:
                 return _run(existing)
@@ -196,12 +221,12 @@ class ApprovalStore:
         """Set fields of a run (status, outcome, where its Slack thread is)."""
         if "status" in values:
             values["status"] = RunStatus(values["status"]).value
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             conn.execute(update(runs).where(runs.c.thread_id == thread_id).values(**values, updated_at=utcnow()))
 
     def finish_run(self, thread_id: str, status: RunStatus, outcome: str) -> None:
         """Record how a run ended; its outcome is then owed to Slack until `outcome_posted`."""
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             conn.execute(
                 update(runs)
                 .where(runs.c.thread_id == thread_id)
@@ -211,12 +236,12 @@ class ApprovalStore:
 
     def outcome_posted(self, thread_id: str) -> None:
         """The run's final outcome reached Slack (or had nowhere to go): nothing more is owed."""
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             conn.execute(update(runs).where(runs.c.thread_id == thread_id).values(outcome_posted_at=utcnow()))
 
     def set_run_thread(self, thread_id: str, channel: str, ts: str) -> None:
         """Remember the Slack thread the run's requests and outcome go to, if none yet."""
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             conn.execute(
                 update(runs)
                 .where(runs.c.thread_id == thread_id, runs.c.slack_thread_ts.is_(None))
@@ -225,7 +250,7 @@ class ApprovalStore:
 
     def set_progress_message(self, thread_id: str, ts: str) -> None:
         """Remember the run's progress message, so later steps update it."""
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             conn.execute(update(runs).where(runs.c.thread_id == thread_id).values(progress_ts=ts))
 
     # Leases: one worker at a time takes a thread further
@@ -233,7 +258,7 @@ class ApprovalStore:
     def claim(self, thread_id: str, owner: str, ttl: timedelta) -> Run | None:
         """Take the thread's lease for `ttl` if nobody holds a live one; counts an attempt. None if held."""
         now = utcnow()
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             taken = conn.execute(
                 update(runs)
                 .where(
@@ -248,7 +273,7 @@ class ApprovalStore:
 
     def renew(self, thread_id: str, owner: str, ttl: timedelta) -> bool:
         """Extend a held lease; False when it was lost (expired and taken by another worker)."""
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             return bool(
                 conn.execute(
                     update(runs)
@@ -259,7 +284,7 @@ class ApprovalStore:
 
     def release(self, thread_id: str, owner: str) -> None:
         """Give the lease back."""
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             conn.execute(
                 update(runs)
                 .where(runs.c.thread_id == thread_id, runs.c.lease_owner == owner)
@@ -268,12 +293,12 @@ class ApprovalStore:
 
     def progressed(self, thread_id: str) -> None:
         """The run got somewhere (paused, delivered a decision, finished): its attempts start again."""
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             conn.execute(update(runs).where(runs.c.thread_id == thread_id).values(attempts=0, next_attempt_at=None))
 
     def failed_attempt(self, thread_id: str, retry_at: datetime, detail: dict[str, Any]) -> None:
         """An attempt raised: try again no sooner than `retry_at`, and keep the reason in the audit log."""
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             conn.execute(update(runs).where(runs.c.thread_id == thread_id).values(next_attempt_at=retry_at))
             self._audit(conn, "attempt_failed", None, None, {"thread_id": thread_id, **detail})
 
@@ -360,7 +385,7 @@ class ApprovalStore:
         approval_id = uuid.uuid4().hex
         now = utcnow()
         deadline = now + new.gate.timeout
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             conn.execute(
                 insert(approvals).values(
                     id=approval_id,
@@ -415,7 +440,7 @@ class ApprovalStore:
 
     def set_message(self, approval_id: str, channel: str, ts: str, permalink: str | None = None) -> None:
         """Remember where the request's Slack message is (and its link), so later updates and lists find it."""
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             conn.execute(
                 update(approvals).where(approvals.c.id == approval_id).values(channel=channel, message_ts=ts, permalink=permalink)
             )
@@ -428,6 +453,14 @@ class ApprovalStore:
         if not found:
             raise ApprovalNotFound(approval_id)
         return found[0]
+
+    def thread_of(self, approval_id: str) -> str:
+        """The run (thread id) a request belongs to: one indexed read, for a job that needs nothing else yet."""
+        with self.engine.connect() as conn:
+            thread_id = conn.execute(select(approvals.c.thread_id).where(approvals.c.id == approval_id)).scalar()
+        if thread_id is None:
+            raise ApprovalNotFound(approval_id)
+        return str(thread_id)
 
     def get_many(self, approval_ids: list[str]) -> list[ApprovalRequest]:
         """These requests (missing ones left out), in the order given, in five statements per 500."""
@@ -502,7 +535,7 @@ class ApprovalStore:
         its last action is decided; exactly one caller sees `completed`, and the resume it owes is
         committed with it (decided and not resumed).
         """
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             # A no-op write on the request row: it serialises deciders of one request (a row lock on
             # PostgreSQL, the write lock on SQLite) so exactly one of them sees it complete.
             open_ = conn.execute(
@@ -601,7 +634,7 @@ class ApprovalStore:
     def start_delivery(self, approval: ApprovalRequest) -> None:
         """Note that a worker is handing the decision to the agent (kept if an earlier attempt set it)."""
         now = utcnow()
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             conn.execute(
                 update(approvals)
                 .where(approvals.c.id == approval.id, approvals.c.delivery_started_at.is_(None))
@@ -614,7 +647,7 @@ class ApprovalStore:
     def mark_resumed(self, approval: ApprovalRequest, *, run_continues: bool = True) -> None:
         """The decision reached the agent (its checkpoint moved past the interrupt): nothing more is owed for it."""
         now = utcnow()
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             conn.execute(update(approvals).where(approvals.c.id == approval.id).values(resumed_at=now))
             values: dict[str, Any] = {"attempts": 0, "next_attempt_at": None, "updated_at": now}
             if run_continues:
@@ -631,7 +664,7 @@ class ApprovalStore:
             approvals.c.deadline_at <= now,
             approvals.c.timeout_action.in_(["reject", "approve"]),
         )
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             # Write first, as `decide` does: it locks the due rows (PostgreSQL) or the database (SQLite)
             # before anything is read, so a racing click and this deadline serialise; first one wins.
             conn.execute(update(approvals).where(*is_due).values(status=Status.PENDING.value))
@@ -683,7 +716,7 @@ class ApprovalStore:
             approvals.c.timeout_action == "escalate",
         )
         moved: list[Escalated] = []
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             conn.execute(update(approvals).where(*is_due).values(status=Status.PENDING.value))
             for row in conn.execute(select(approvals.c.id, approvals.c.stage, approvals.c.gate).where(*is_due)).all():
                 gate = Gate.model_validate(row.gate)
@@ -713,7 +746,7 @@ class ApprovalStore:
 
     def set_escalation_message(self, approval_id: str, stage: int, ts: str) -> None:
         """Remember the message an escalation posted, so decisions update it too."""
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             conn.execute(
                 update(approval_escalations)
                 .where(approval_escalations.c.approval_id == approval_id, approval_escalations.c.stage == stage)
@@ -738,7 +771,7 @@ class ApprovalStore:
 
     def reminder_sent(self, approval_id: str, stage: int, due_at: datetime) -> None:
         """A reminder is in Slack: it is not owed any more."""
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             conn.execute(
                 update(approval_reminders)
                 .where(
@@ -883,7 +916,7 @@ class ApprovalStore:
     def tool_call_started(self, thread_id: str, task: str, tool_call_id: str, tool: str) -> bool:
         """Journal that a call is about to run; False if it was already journalled (by an earlier attempt)."""
         try:
-            with self.engine.begin() as conn:
+            with self._writing() as conn:
                 conn.execute(
                     insert(tool_calls).values(
                         thread_id=thread_id, task=task, tool_call_id=tool_call_id, tool=tool, started_at=utcnow()
@@ -895,7 +928,7 @@ class ApprovalStore:
 
     def tool_call_finished(self, thread_id: str, task: str, tool_call_id: str, result: dict[str, Any] | None) -> None:
         """Journal what a call returned, to replay instead of running it again."""
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             conn.execute(
                 update(tool_calls)
                 .where(tool_calls.c.thread_id == thread_id, tool_calls.c.task == task, tool_calls.c.tool_call_id == tool_call_id)
@@ -904,7 +937,7 @@ class ApprovalStore:
 
     def tool_call_forgotten(self, thread_id: str, task: str, tool_call_id: str) -> None:
         """Drop a journal entry: the call paused (an interrupt inside the tool) before doing anything."""
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             conn.execute(
                 delete(tool_calls).where(
                     tool_calls.c.thread_id == thread_id, tool_calls.c.task == task, tool_calls.c.tool_call_id == tool_call_id
@@ -913,7 +946,7 @@ class ApprovalStore:
 
     def tool_call_uncertain(self, thread_id: str, task: str, tool_call_id: str, tool: str) -> None:
         """A re-run found the call started and never finished: it is not run again; keep that on record."""
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             conn.execute(
                 update(tool_calls)
                 .where(tool_calls.c.thread_id == thread_id, tool_calls.c.task == task, tool_calls.c.tool_call_id == tool_call_id)
@@ -927,7 +960,7 @@ class ApprovalStore:
 
     def audit(self, event: str, approval_id: str | None, actor: str | None, detail: dict[str, Any]) -> None:
         """Append one row to the audit log."""
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             self._audit(conn, event, approval_id, actor, detail)
 
     def audit_events(self, approval_id: str | None = None) -> list[AuditEvent]:

