@@ -4,6 +4,7 @@ and for the page tests `countersign dev`'s sandbox with a headless Chromium."""
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -152,6 +153,16 @@ def empty_store(empty_database_url: str) -> Iterator[ApprovalStore]:
     engine = create_db_engine(settings.sqlalchemy_url)
     yield ApprovalStore(engine)
     engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def private_settings(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """The session's settings on a database and a queue of their own (migrated), for tests that drive the
+    worker's runtime by hand: the stack's worker must not take their runs up first."""
+    with fresh_database(tmp_path_factory.mktemp("private"), "private") as url:
+        private = settings.model_copy(update={"database_url": url, "countersign_queue": f"private-{uuid.uuid4().hex[:8]}"})
+        migrate(private)
+        yield private
 
 
 @pytest.fixture(scope="session")

@@ -14,9 +14,10 @@ from worker.main import build_services
 
 
 def test_a_run_that_fails_for_good_tells_its_channel_a_reference_not_the_error(
-    settings: Settings, store: object, slack: SlackEmulator, caplog: pytest.LogCaptureFixture
+    private_settings: Settings, slack: SlackEmulator, caplog: pytest.LogCaptureFixture
 ) -> None:
-    runtime = build_services(settings.model_copy(update={"countersign_agents": "tests.agents:AGENTS", "max_attempts": 1})).runtime
+    settings = private_settings.model_copy(update={"countersign_agents": "tests.agents:AGENTS", "max_attempts": 1})
+    runtime = build_services(settings).runtime
     request = RunRequest(agent="ledger", input_text="Post it", requested_by="U0ASKER", reply_channel="C0LEDGER")
     start_run(request, runtime.store, None)
 

@@ -21,8 +21,8 @@ from worker.runtime import AgentRuntime
 
 
 @pytest.fixture(scope="module")
-def runtime(settings: Settings, store: object) -> Iterator[AgentRuntime]:
-    yield build_services(settings).runtime
+def runtime(private_settings: Settings) -> Iterator[AgentRuntime]:
+    yield build_services(private_settings).runtime
 
 
 def _waiting_request(runtime: AgentRuntime, text: str) -> ApprovalRequest:

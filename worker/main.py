@@ -86,9 +86,10 @@ def run_worker(settings: Settings, *, burst: bool = False, processes: int | None
         interval=settings.dispatch_interval,
         lease=timedelta(seconds=settings.lease_seconds),
     )
-    dispatcher.start()
     if settings.metrics_port:
         serve(settings.metrics_port, metrics.registry(runtime.store))
+    # After /metrics: the dispatcher publishes the agents too, if it finds them missing.
+    dispatcher.start()
     # Published last: whoever waits for the agents (the CLI, the tests) finds the dispatcher and /metrics up.
     queue.publish_agents(runtime.registry.names())
     log.info(
