@@ -35,7 +35,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from redis import Redis  # noqa: E402
-from sqlalchemy import insert  # noqa: E402
+from sqlalchemy import insert, text  # noqa: E402
 
 from approvals.approval_store import ApprovalStore, create_db_engine  # noqa: E402
 from approvals.job_queue import JobQueue  # noqa: E402
@@ -129,6 +129,11 @@ def add_pending(store: ApprovalStore, count: int) -> list[tuple[str, str]]:
             )
             conn.execute(insert(approval_approvers), [{"approver": ANYONE, "approval_id": a} for a, _, _ in rows])
         made.extend((approval, ts) for approval, _, ts in rows)
+    if store.engine.dialect.name == "postgresql":
+        # What autovacuum does within a minute of a change this size. Timed at once without it, the planner
+        # has no statistics for the new rows and sorts the whole backlog for a page (25 ms at 10,000).
+        with store.engine.begin() as conn:
+            conn.execute(text("ANALYZE"))
     return made
 
 
