@@ -1,16 +1,14 @@
 """Prometheus plumbing the bot and the worker share: prometheus_client's multiprocess mode, set up for the
 user, and what a scrape returns.
 
-Both processes fork (gunicorn's workers; RQ's one job process at a time), so their metrics live in files
-of a multiprocess directory that a scrape adds up. Each `countersign bot` and `countersign worker` makes
-its own directory, `countersign-metrics-<role>-<pid>` under PROMETHEUS_MULTIPROC_DIR (default: the
-temporary directory), and removes it when it exits; one left by a process that was killed is removed by
-the next start. Call `use_multiprocess_directory` before anything creates a metric (this module imports
-prometheus_client only inside its functions, so importing it early is safe).
-
-RQ forks a new job process for every job, and prometheus_client writes a file per process: a worker
-would collect thousands. Its job processes run one at a time, so they share one set of files, named for
-the worker (`<worker pid>-jobs`), each carrying the counts on from the one before.
+Both processes fork (gunicorn's workers; the worker's job processes), so their metrics live in files
+of a multiprocess directory that a scrape adds up, one set per process (`<type>_<pid>.db`; a job process
+serves many jobs, so they do not pile up). Each `countersign bot` and `countersign worker` makes its own
+directory, `countersign-metrics-<role>-<pid>` under PROMETHEUS_MULTIPROC_DIR (default: the temporary
+directory), and removes it when it exits; one left by a process that was killed is removed by the next
+start, once no process it forked is left (they inherit a lock on its `in-use` file). Call
+`use_multiprocess_directory` before anything creates a metric (this module imports prometheus_client
+only inside its functions, so importing it early is safe).
 """
 
 from __future__ import annotations
@@ -34,18 +32,19 @@ _in_use: IO[bytes] | None = None
 
 
 def _abandoned(directory: Path) -> bool:
-    """True for a directory no live process uses: its maker holds a shared lock on its `in-use` file, and
-    every process it forks inherits that lock (a job process may outlive its killed worker while it finishes
-    a job, and its metric files must stay where it opens them)."""
+    """True for a directory no live process uses: its maker is gone, and so is every process it forked (they
+    inherit its shared lock on the `in-use` file; a job process may outlive its killed worker while it
+    finishes a job, and its metric files must stay where it opens them)."""
+    found = _DIRECTORY.match(directory.name)
+    if found is None or _alive(int(found[1])):
+        return False
     try:
         with open(directory / IN_USE, "rb") as marker:
             fcntl.flock(marker, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return False
     except FileNotFoundError:
-        # Made by an older release (no lock file): abandoned once its maker is gone.
-        found = _DIRECTORY.match(directory.name)
-        return found is not None and not _alive(int(found[1]))
+        pass  # made by an older release, or its maker died before taking the lock
     return True
 
 
@@ -67,7 +66,7 @@ def use_multiprocess_directory(role: str, base: str | None = None) -> Path:
         root = root.parent  # inherited from a Countersign process that started this one
     root.mkdir(parents=True, exist_ok=True)
     for leftover in root.glob("countersign-metrics-*"):
-        if _DIRECTORY.match(leftover.name) and _abandoned(leftover):
+        if _abandoned(leftover):
             shutil.rmtree(leftover, ignore_errors=True)
     owner = os.getpid()
     path = root / f"countersign-metrics-{role}-{owner}"

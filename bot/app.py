@@ -194,19 +194,24 @@ def create_app(
 
         return ack_once, answered
 
-    def answer_once_acked(work: Callable[[], None], answered: threading.Event) -> None:
-        """Run `work` on the listener threads and return as soon as it has acked, so Bolt answers Slack then
-        while the work after the ack goes on (Bolt's own way to do this polls for the ack every 10 ms)."""
+    def in_background(work: Callable[[], None], answered: threading.Event | None = None) -> None:
+        """Run `work` on the listener threads, logging what it raises (nothing above that thread would)."""
 
         def logged() -> None:
             try:
                 work()
-            except Exception as error:  # noqa: BLE001 - nothing above this thread would report it
+            except Exception as error:  # noqa: BLE001 - logged with a reference; the user was already answered
                 _unexpected(error, "after answering Slack")
             finally:
-                answered.set()
+                if answered is not None:
+                    answered.set()
 
         listener_threads.submit(logged)
+
+    def answer_once_acked(work: Callable[[], None], answered: threading.Event) -> None:
+        """Run `work` on the listener threads and return as soon as it has acked, so Bolt answers Slack then
+        while the work after the ack goes on (Bolt's own way to do this polls for the ack every 10 ms)."""
+        in_background(work, answered)
         answered.wait(ACK_TIMEOUT_SECONDS)
 
     def explained(listener: Callable[..., None]) -> Callable[..., None]:
@@ -393,7 +398,7 @@ def create_app(
         ack()
         user = event.get("user")
         if event.get("tab", "home") == "home" and isinstance(user, str):
-            listener_threads.submit(publish_home, user)
+            in_background(lambda: publish_home(user))
 
     @app.action(ActionId.HOME_PAGE)
     @explained
