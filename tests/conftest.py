@@ -194,6 +194,7 @@ def local(local_countersign_session: Local) -> Iterator[Local]:
 _SHARED_PROCESSES = {"stack": "stack", "dev_sandbox": "sandbox"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         for fixture, group in _SHARED_PROCESSES.items():
