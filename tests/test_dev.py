@@ -8,10 +8,13 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from redis import Redis
 
+from countersign.embedded_valkey import start_valkey
 from sandbox.emulator import SlackEmulator
 from tests.sandbox_stack import DevSandbox, clean_env
 from tests.stack import free_port, wait_until
@@ -83,3 +86,14 @@ def test_sandbox_page_answers_only_requests_addressed_to_this_machine(dev_sandbo
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(elsewhere, timeout=5)
     assert refused.value.code == 421
+
+
+def test_embedded_valkeys_started_at_once_each_serve_on_a_port_of_their_own() -> None:
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        servers = list(pool.map(lambda _: start_valkey(), range(4)))
+    try:
+        assert len({server.port for server in servers}) == 4
+        assert all(Redis.from_url(server.connection_url).ping() for server in servers)
+    finally:
+        for server in servers:
+            server.stop()
