@@ -33,6 +33,15 @@ T = TypeVar("T")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+def is_running(pid: int) -> bool:
+    """Whether process `pid` exists and is not a zombie (Linux /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def wait_until(check: Callable[[], T | None], timeout: float = 20.0, what: str = "condition") -> T:
     """Poll `check` until it returns something truthy; fail the test after `timeout` seconds."""
     deadline = time.monotonic() + timeout

@@ -11,7 +11,7 @@ from approvals.runs import RunRequest, start_run
 from bot.decisions import QUEUE_DOWN_NOTE
 from bot.ids import ActionId
 from tests.conftest import Valkey
-from tests.stack import Stack, children_of, wait_until
+from tests.stack import Stack, children_of, is_running, wait_until
 
 
 def test_run_stored_while_the_queue_lost_its_job_is_started_by_the_dispatcher(stack: Stack) -> None:
@@ -103,16 +103,8 @@ def test_worker_killed_alone_leaves_no_job_process_working_without_it(stack: Sta
     stack.worker.wait()
     stack.worker = None
 
-    wait_until(lambda: not [pid for pid in job_processes if _running(pid)], 10, "the job processes to stop")
+    wait_until(lambda: not [pid for pid in job_processes if is_running(pid)], 10, "the job processes to stop")
     stack.start_worker()
-
-
-def _running(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def test_bot_killed_right_after_acking_a_click_loses_no_decision(stack: Stack) -> None:

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from approvals.runs import RunRequest, start_run
 from bot.ids import ActionId
 from sandbox.driver import SlackDriver
-from tests.stack import REPO_ROOT, Stack, children_of, wait_until
+from tests.stack import REPO_ROOT, Stack, children_of, is_running, wait_until
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -168,15 +168,7 @@ def test_a_worker_restarted_while_its_old_job_process_still_works_is_scraped(sta
         assert "countersign_pending_requests" in stack.scrape("worker")
     finally:
         stack.release("lookup-409")
-        wait_until(lambda: not [pid for pid in old_job_processes if _running(pid)], 15, "the old job process to finish")
-
-
-def _running(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
+        wait_until(lambda: not [pid for pid in old_job_processes if is_running(pid)], 15, "the old job process to finish")
 
 
 def _defined_metrics() -> set[str]:
