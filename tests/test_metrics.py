@@ -12,7 +12,9 @@ import threading
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
+from rq.registry import FailedJobRegistry
 
+from approvals.job_queue import run_job_id
 from approvals.runs import RunRequest, start_run
 from bot.ids import ActionId
 from sandbox.driver import SlackDriver
@@ -169,6 +171,9 @@ def test_a_worker_restarted_while_its_old_job_process_still_works_is_scraped(sta
     finally:
         stack.release("lookup-409")
         wait_until(lambda: not [pid for pid in old_job_processes if is_running(pid)], 15, "the old job process to finish")
+    # The old job process finished its job (its metrics directory was left to it), and its job did not fail.
+    stack.wait_for_request(request.thread_id)
+    assert run_job_id(request.thread_id) not in FailedJobRegistry(queue=stack.queue.queue).get_job_ids()
 
 
 def _defined_metrics() -> set[str]:
