@@ -19,9 +19,10 @@ from countersign.embedded_valkey import start_valkey
 from countersign.migrate import migrate
 from sandbox.emulator import SlackEmulator
 from tests.databases import fresh_database
+from tests.forkserver import ForkServer
 from tests.local import Local, local_countersign
 from tests.sandbox_stack import DevSandbox, browser_context
-from tests.stack import Stack
+from tests.stack import REPO_ROOT, Stack
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Page
@@ -104,12 +105,26 @@ def queue(settings: Settings) -> JobQueue:
 
 
 @pytest.fixture(scope="session")
+def fork_server() -> Iterator[ForkServer]:
+    """Starts `countersign` processes as forks of one that has imported their libraries (tests/forkserver.py)."""
+    server = ForkServer(REPO_ROOT)
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
 def stack(
-    settings: Settings, slack: SlackEmulator, store: ApprovalStore, queue: JobQueue, tmp_path_factory: pytest.TempPathFactory
+    settings: Settings,
+    slack: SlackEmulator,
+    store: ApprovalStore,
+    queue: JobQueue,
+    fork_server: ForkServer,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
-    """The real worker and bot processes (`countersign worker`, `countersign bot`), started once."""
+    """The real worker and bot processes (`countersign worker`, `countersign bot`), started once (and again
+    by the tests that kill them)."""
     logs = Path(tmp_path_factory.mktemp("logs"))
-    with Stack.start(settings, slack, store, queue, logs, SIGNING_SECRET) as running:
+    with Stack.start(settings, slack, store, queue, logs, SIGNING_SECRET, fork_server) as running:
         yield running
 
 

@@ -28,8 +28,11 @@ from bot.metadata import ApprovalRef
 from countersign.ports import free_port
 from sandbox.driver import Response, SlackDriver, plain_text_value
 from sandbox.emulator import Call, SlackEmulator
+from tests.forkserver import ForkedProcess, ForkServer
 
 T = TypeVar("T")
+# A `countersign` process: started by Popen, or forked by a fork server.
+Process = subprocess.Popen[bytes] | ForkedProcess
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -227,16 +230,26 @@ class Stack(SlackUser):
             "COUNTERSIGN_TEST_EFFECTS": str(self.effects),
             "COUNTERSIGN_METRICS_PORT": str(self.metrics_port),
         }
-        self.worker: subprocess.Popen[bytes] | None = None
-        self.bot: subprocess.Popen[bytes] | None = None
+        self.worker: Process | None = None
+        self.bot: Process | None = None
+        self.fork_server: ForkServer | None = None
 
     @classmethod
     @contextmanager
     def start(
-        cls, settings: Settings, slack: SlackEmulator, store: ApprovalStore, queue: JobQueue, logs: Path, secret: str
+        cls,
+        settings: Settings,
+        slack: SlackEmulator,
+        store: ApprovalStore,
+        queue: JobQueue,
+        logs: Path,
+        secret: str,
+        fork_server: ForkServer | None = None,
     ) -> Iterator[Stack]:
-        """Start the worker and the bot, wait until both serve, and stop them afterwards."""
+        """Start the worker and the bot, wait until both serve, and stop them afterwards. With a fork
+        server, each (re)start forks it instead of starting a new interpreter (tests/forkserver.py)."""
         stack = cls(settings, slack, store, queue, logs, secret)
+        stack.fork_server = fork_server
         try:
             stack.start_worker()
             stack.start_bot()
@@ -246,7 +259,9 @@ class Stack(SlackUser):
             for process in (stack.bot, stack.worker):
                 stack._kill_group(process)
 
-    def _spawn(self, command: str) -> subprocess.Popen[bytes]:
+    def _spawn(self, command: str) -> Process:
+        if self.fork_server is not None:
+            return self.fork_server.start([command], self.env, self.logs / f"{command}.log")
         log = open(self.logs / f"{command}.log", "ab")  # noqa: SIM115 - the process owns it
         # A process group of its own, so "kill the worker" can mean its job children too.
         return subprocess.Popen(
@@ -258,14 +273,14 @@ class Stack(SlackUser):
         )
 
     @staticmethod
-    def _kill_group(process: subprocess.Popen[bytes] | None) -> None:
+    def _kill_group(process: Process | None) -> None:
         if process is None or process.poll() is not None:
             return
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
 
     @staticmethod
-    def _stop(process: subprocess.Popen[bytes] | None) -> None:
+    def _stop(process: Process | None) -> None:
         if process is None or process.poll() is not None:
             return
         process.terminate()
@@ -274,6 +289,13 @@ class Stack(SlackUser):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+    def countersign(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run `countersign <args>` (e.g. `run`, `audit verify`) with the stack's settings, to its end."""
+        if self.fork_server is not None:
+            return self.fork_server.run(list(args), self.env, timeout=120)
+        command = [sys.executable, "-m", "countersign.cli", *args]
+        return subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=120)
 
     def start_worker(self) -> None:
         """Start `countersign worker` and wait until it has published its agents."""
@@ -312,7 +334,7 @@ class Stack(SlackUser):
         self._kill_group(self.bot)
         self.bot = None
 
-    def _died(self, process: subprocess.Popen[bytes] | None, name: str) -> None:
+    def _died(self, process: Process | None, name: str) -> None:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"{name} exited with {process.returncode}:\n{self.log(name)[-3000:]}")
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import subprocess
-import sys
 import threading
 import tracemalloc
 from datetime import timedelta
@@ -292,8 +290,8 @@ def test_the_audit_export_of_an_end_to_end_run_verifies_and_fails_after_any_sing
     stack.outcome(approval)
     export = tmp_path / "audit.jsonl"
 
-    exported = _countersign(stack, "audit", "export", "--output", str(export))
-    verified = _countersign(stack, "audit", "verify", str(export))
+    exported = stack.countersign("audit", "export", "--output", str(export))
+    verified = stack.countersign("audit", "verify", str(export))
 
     assert exported.returncode == 0, exported.stderr
     assert verified.returncode == 0 and verified.stdout.startswith("audit chain intact: "), verified.stdout
@@ -307,14 +305,8 @@ def test_the_audit_export_of_an_end_to_end_run_verifies_and_fails_after_any_sing
         assert verdict.row == f"line {number} (row {record['id']})", verdict.summary()
 
     (tmp_path / "changed.jsonl").write_text("".join(lines[:2] + lines[3:]))
-    refused = _countersign(stack, "audit", "verify", str(tmp_path / "changed.jsonl"))
+    refused = stack.countersign("audit", "verify", str(tmp_path / "changed.jsonl"))
     assert refused.returncode == 1
     assert refused.stdout.startswith("audit chain BROKEN at row 3: row 3 removed: line 3 (row 4) does not follow line 2 (row 2)")
-    database = _countersign(stack, "audit", "verify")
+    database = stack.countersign("audit", "verify")
     assert database.returncode == 0 and database.stdout.startswith("audit chain intact: "), database.stdout
-
-
-def _countersign(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "countersign.cli", *args], env=stack.env, capture_output=True, text=True, timeout=120
-    )

@@ -4,8 +4,6 @@ database made by release a43d289 keeps its pending requests. The bot and worker 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -25,6 +23,7 @@ from countersign.migrate import migrate
 from sandbox.emulator import SlackEmulator
 from tests import legacy_schema
 from tests.databases import fresh_database
+from tests.forkserver import ForkedProcess, ForkServer
 from tests.stack import REPO_ROOT, free_port, wait_until
 
 
@@ -125,33 +124,24 @@ def test_database_made_by_release_a43d289_migrates_with_its_pending_request_inta
     assert store.resumes_owed(utcnow()) == [pending.id]
 
 
-def test_many_migrates_at_once_on_an_empty_database_all_succeed(fresh_url: str) -> None:
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-m", "countersign.cli", "migrate"],
-            env=_env(fresh_url),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for _ in range(3)
-    ]
-    outputs = [process.communicate(timeout=120)[0] for process in processes]
+def test_many_migrates_at_once_on_an_empty_database_all_succeed(fresh_url: str, fork_server: ForkServer, tmp_path: Path) -> None:
+    logs = [tmp_path / f"migrate-{n}.log" for n in range(3)]
+    processes = [fork_server.start(["migrate"], _env(fresh_url), log) for log in logs]
+    codes = [process.wait(timeout=120) for process in processes]
+    outputs = [log.read_text() for log in logs]
 
-    assert [process.returncode for process in processes] == [0] * 3, outputs
+    assert codes == [0] * 3, outputs
     assert sum("upgraded the database from empty" in output for output in outputs) == 1
     check_schema(create_db_engine(Settings(database_url=fresh_url).sqlalchemy_url))
 
 
 @pytest.mark.parametrize("command", ["bot", "worker"])
-def test_a_process_on_a_database_that_is_behind_stops_with_one_line(fresh_url: str, command: str, valkey: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "countersign.cli", command],
-        env=_env(fresh_url, REDIS_URL=valkey, SLACK_SIGNING_SECRET="s", SLACK_BOT_TOKEN="xoxb-t", PORT=str(free_port())),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+def test_a_process_on_a_database_that_is_behind_stops_with_one_line(
+    fresh_url: str, command: str, valkey: str, fork_server: ForkServer
+) -> None:
+    env = _env(fresh_url, REDIS_URL=valkey, SLACK_SIGNING_SECRET="s", SLACK_BOT_TOKEN="xoxb-t", PORT=str(free_port()))
+
+    done = fork_server.run([command], env)
 
     assert done.returncode == 1
     assert done.stderr.strip().splitlines()[-1] == (
@@ -160,7 +150,7 @@ def test_a_process_on_a_database_that_is_behind_stops_with_one_line(fresh_url: s
 
 
 def test_bot_with_four_processes_and_worker_started_together_all_serve(
-    fresh_url: str, valkey: str, slack: SlackEmulator, tmp_path: Path
+    fresh_url: str, valkey: str, slack: SlackEmulator, fork_server: ForkServer, tmp_path: Path
 ) -> None:
     # One round here; bench/chaos.py starts them together twenty times.
     migrate(Settings(database_url=fresh_url))
@@ -175,11 +165,7 @@ def test_bot_with_four_processes_and_worker_started_together_all_serve(
         WEB_CONCURRENCY="4",
         COUNTERSIGN_QUEUE=f"start-{uuid.uuid4().hex[:6]}",
     )
-    logs = [open(tmp_path / f"{name}.log", "w") for name in ("bot", "worker")]  # noqa: SIM115
-    processes = [
-        subprocess.Popen([sys.executable, "-m", "countersign.cli", name], env=env, stdout=log, stderr=subprocess.STDOUT)
-        for name, log in zip(("bot", "worker"), logs, strict=True)
-    ]
+    processes = [fork_server.start([name], env, tmp_path / f"{name}.log") for name in ("bot", "worker")]
     try:
         wait_until(lambda: _serving(port) or _exited(processes), 60, "the bot to serve")
         wait_until(
@@ -208,5 +194,5 @@ def _serving(port: int) -> bool:
         return False
 
 
-def _exited(processes: list[subprocess.Popen[str]]) -> bool:
+def _exited(processes: list[ForkedProcess]) -> bool:
     return any(process.poll() is not None for process in processes)

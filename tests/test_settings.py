@@ -7,30 +7,23 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from approvals.settings import load_settings
+from tests.forkserver import ForkServer
 from tests.stack import REPO_ROOT
 from worker.main import build_services
 
 
-def _countersign(command: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+def _countersign(fork_server: ForkServer, command: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "COUNTERSIGN_", "REDIS_", "DATABASE_"))}
-    return subprocess.run(
-        [sys.executable, "-m", "countersign.cli", command],
-        env=clean | {"PYTHONPATH": str(REPO_ROOT)} | env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return fork_server.run([command], clean | {"PYTHONPATH": str(REPO_ROOT)} | env, cwd=tmp_path)
 
 
-def test_malformed_database_url_is_named_in_one_line(tmp_path: Path) -> None:
-    done = _countersign("worker", tmp_path, DATABASE_URL="mysql://db/countersign")
+def test_malformed_database_url_is_named_in_one_line(fork_server: ForkServer, tmp_path: Path) -> None:
+    done = _countersign(fork_server, "worker", tmp_path, DATABASE_URL="mysql://db/countersign")
 
     assert done.returncode == 1
     assert done.stderr.strip() == "countersign: DATABASE_URL: Value error, must be a sqlite:/// or postgresql:// URL"
@@ -57,8 +50,8 @@ def test_agent_registry_that_cannot_be_imported_is_named_in_one_line(
     assert line == "countersign: COUNTERSIGN_AGENTS='no_such_module:AGENTS' cannot be loaded: No module named 'no_such_module'"
 
 
-def test_bot_over_http_without_a_signing_secret_says_so(tmp_path: Path, valkey: str) -> None:
-    done = _countersign("bot", tmp_path, REDIS_URL=valkey, SLACK_BOT_TOKEN="xoxb-x")
+def test_bot_over_http_without_a_signing_secret_says_so(fork_server: ForkServer, tmp_path: Path, valkey: str) -> None:
+    done = _countersign(fork_server, "bot", tmp_path, REDIS_URL=valkey, SLACK_BOT_TOKEN="xoxb-x")
 
     assert done.returncode == 1
     assert done.stderr.strip().splitlines()[-1] == (

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 from approvals.runs import RunRequest, start_run
 from tests.stack import Stack
@@ -50,13 +48,7 @@ def test_slash_command_without_a_request_answers_with_usage(stack: Stack) -> Non
 
 
 def test_cli_run_queues_a_run_that_reaches_slack(stack: Stack) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "countersign.cli", "run", "payments", "Refund order #92 for $12", "--user", "U0CLI"],
-        env=stack.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = stack.countersign("run", "payments", "Refund order #92 for $12", "--user", "U0CLI")
 
     assert done.returncode == 0, done.stderr
     thread_id = re.search(r"queued run ([0-9a-f]{32}) of payments", done.stdout)
@@ -65,13 +57,7 @@ def test_cli_run_queues_a_run_that_reaches_slack(stack: Stack) -> None:
 
 
 def test_cli_run_with_an_unknown_agent_fails_with_one_line(stack: Stack) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "countersign.cli", "run", "payroll", "Pay everyone"],
-        env=stack.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = stack.countersign("run", "payroll", "Pay everyone")
 
     assert done.returncode == 1
     line = done.stderr.strip()

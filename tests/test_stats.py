@@ -4,8 +4,6 @@ in the shell, and the flags that say a gate is wrong."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -26,6 +24,7 @@ from approvals.models import (
     utcnow,
 )
 from approvals.stats import approval_stats
+from tests.forkserver import ForkServer
 from tests.stack import REPO_ROOT
 
 
@@ -184,22 +183,14 @@ def test_figures_are_per_checkpoint_within_the_window_and_scope(empty_store: App
     assert later.checkpoints == [] and month_later.total.requests == 3
 
 
-def test_countersign_stats_prints_a_table_and_json(empty_store: ApprovalStore) -> None:
+def test_countersign_stats_prints_a_table_and_json(empty_store: ApprovalStore, fork_server: ForkServer) -> None:
     for _ in range(12):
         _decide(empty_store, _request(empty_store), DecisionType.APPROVE)
     env = {"DATABASE_URL": str(empty_store.engine.url.render_as_string(hide_password=False)), "PYTHONPATH": str(REPO_ROOT)}
     env["DATABASE_URL"] = env["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
 
-    shown = subprocess.run(
-        [sys.executable, "-m", "countersign.cli", "stats"], env=env, capture_output=True, text=True, timeout=60
-    )
-    as_json = subprocess.run(
-        [sys.executable, "-m", "countersign.cli", "stats", "payments.refund", "--window", "30d", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    shown = fork_server.run(["stats"], env)
+    as_json = fork_server.run(["stats", "payments.refund", "--window", "30d", "--json"], env)
 
     assert shown.returncode == 0, shown.stderr
     lines = shown.stdout.splitlines()
