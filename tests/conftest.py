@@ -3,6 +3,14 @@ and for the page tests `countersign dev`'s sandbox with a headless Chromium."""
 
 from __future__ import annotations
 
+import sys
+
+# Cache compiled bytecode even where the environment says not to (PYTHONDONTWRITEBYTECODE, as this
+# machine's image sets): pytest rewrites the asserts of every module of each pytest plugin's package
+# (langsmith's 224 modules among them) and, without a cache, does it again in every test process,
+# about 5 s of CPU each. Set before the imports below, so they are cached too.
+sys.dont_write_bytecode = False
+
 import os
 import uuid
 from collections.abc import Iterator
