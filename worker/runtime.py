@@ -232,31 +232,37 @@ class AgentRuntime:
         agent = self.registry.get(run.agent)
         self.store.update_run(run.thread_id, status=RunStatus.RUNNING)
         config = _config(run.thread_id)
-        with self._session(agent, run.thread_id) as (graph, progress), journalling(self.store, run.thread_id) as journal:
-            state = graph.get_state(config)
+        with (
+            self._session(agent, run.thread_id) as (graph, progress, state),
+            journalling(self.store, run.thread_id) as journal,
+        ):
+            current: StateSnapshot | None = state
             if not state.values:
                 graph.invoke({"messages": [{"role": "user", "content": run.input_text}]}, config)
+                current = None
             elif state.tasks and not pauses(graph, state):
                 # An earlier attempt died half-way: carry on from its last checkpoint. (`tasks`, not `next`:
                 # a task whose writes were saved before the kill is left out of `next`, yet still to apply.)
                 graph.invoke(None, config)
-            outcome = self._settle(agent, graph, run, progress)
+                current = None
+            outcome = self._settle(agent, graph, run, progress, current)
         self._tell_uncertain(run, journal.uncertain)
         return outcome
 
     @contextmanager
-    def _session(self, agent: Agent, thread_id: str) -> Iterator[tuple[GraphSession, RunProgress | None]]:
-        """The job's graph, and the run's progress message following its steps (unless the agent is quiet)."""
+    def _session(self, agent: Agent, thread_id: str) -> Iterator[tuple[GraphSession, RunProgress | None, StateSnapshot]]:
+        """The job's graph, the run's progress message following its steps (unless the agent is quiet), and
+        the thread's state as the job starts (read once: each read loads and decodes the checkpoint)."""
         if not agent.progress:
             with graph_session(agent, self.settings) as graph:
-                yield graph, None
+                yield graph, None, graph.get_state(_config(thread_id))
             return
         with graph_session(agent, self.settings) as graph:
-            values = graph.get_state(_config(thread_id)).values
-            progress = RunProgress(self.store, self.notifier, thread_id, _messages(values))
+            state = graph.get_state(_config(thread_id))
+            progress = RunProgress(self.store, self.notifier, thread_id, _messages(state.values))
             graph.on_step = progress.on_step
             try:
-                yield graph, progress
+                yield graph, progress, state
             finally:
                 progress.flush()
 
@@ -270,12 +276,16 @@ class AgentRuntime:
             return "already resumed"
         agent = self.registry.get(run.agent)
         config = _config(approval.thread_id)
-        with self._session(agent, run.thread_id) as (graph, progress), journalling(self.store, run.thread_id) as journal:
-            state = graph.get_state(config)
+        with (
+            self._session(agent, run.thread_id) as (graph, progress, state),
+            journalling(self.store, run.thread_id) as journal,
+        ):
             stops = pauses(graph, state)
             journal.clicked_at = worker_metrics.click_time(approval)  # metrics: click -> tool start
+            after: StateSnapshot | None = None
             if approval.interrupt_id in {pause.id for pause in stops}:
-                if self._deliver(agent, graph, config, approval) is Resumed.STOPPED:
+                resumed, after = self._deliver(agent, graph, config, approval)
+                if resumed is Resumed.STOPPED:
                     return self._stopped(approval)
             elif approval.delivery_started_at is not None:
                 # An earlier attempt delivered it and died before saying so: the checkpoint moved on.
@@ -293,24 +303,28 @@ class AgentRuntime:
                 self.store.mark_resumed(approval, run_continues=False)
                 return "stale"
             self._refresh_message(approval.id)
-            outcome = self._settle(agent, graph, self.store.get_run(approval.thread_id), progress)
+            outcome = self._settle(agent, graph, self.store.get_run(approval.thread_id), progress, after)
         self._tell_uncertain(run, journal.uncertain)
         return outcome
 
-    def _deliver(self, agent: Agent, graph: GraphSession, config: RunnableConfig, approval: ApprovalRequest) -> Resumed:
-        """Resume the graph with the decision, and count it delivered only once the interrupt is answered."""
+    def _deliver(
+        self, agent: Agent, graph: GraphSession, config: RunnableConfig, approval: ApprovalRequest
+    ) -> tuple[Resumed, StateSnapshot | None]:
+        """Resume the graph with the decision, and count it delivered only once the interrupt is answered.
+        Returns how, and the thread's state after it (None when it stopped)."""
         adapter = adapter_for_kind(approval.kind)
         if approval.delivery_started_at is not None and adapter.acts_in_node(approval):
             approval = self._fail_closed(approval)
         ready = deliverable(approval)
         if ready is None:
-            return Resumed.STOPPED
+            return Resumed.STOPPED, None
         approval = ready
         self.store.start_delivery(approval)
         resumed = adapter.resume(graph, config, approval, agent)
         if resumed is Resumed.STOPPED:
-            return resumed
-        if approval.interrupt_id in {pause.id for pause in pauses(graph, graph.get_state(config))}:
+            return resumed, None
+        after = graph.get_state(config)
+        if approval.interrupt_id in {pause.id for pause in pauses(graph, after)}:
             raise DeliveryFailed(f"approval {approval.id}: the graph still waits on interrupt {approval.interrupt_id}")
         self.store.mark_resumed(approval)
         if resumed is Resumed.SKIPPED:
@@ -320,7 +334,7 @@ class AgentRuntime:
                 f":no_entry: `{escape(approval.action.tool)}` did not run: {_by(refusal.decided_by)} rejected it"
                 + (f": {escape(refusal.message)}" if refusal.message else "."),
             )
-        return resumed
+        return resumed, after
 
     def _stopped(self, approval: ApprovalRequest) -> str:
         """Nothing the agent reads could carry the "no": the run stops where it is, never resumed."""
@@ -368,12 +382,20 @@ class AgentRuntime:
 
     # Where the run stopped
 
-    def _settle(self, agent: Agent, graph: GraphSession, run: Run, progress: RunProgress | None = None) -> str:
+    def _settle(
+        self,
+        agent: Agent,
+        graph: GraphSession,
+        run: Run,
+        progress: RunProgress | None = None,
+        current: StateSnapshot | None = None,
+    ) -> str:
         """After an invoke: ask humans about each new interrupt, resume at once what policy auto-approves,
-        or record and post the final answer."""
+        or record and post the final answer. `current` is the thread's state if the caller just read it."""
         config = _config(run.thread_id)
         while True:
-            state = graph.get_state(config)
+            state = current if current is not None else graph.get_state(config)
+            current = None
             stops = pauses(graph, state)
             if not stops:
                 break
@@ -394,7 +416,8 @@ class AgentRuntime:
                 self.store.progressed(run.thread_id)
                 return "waiting"
             for decided in auto_approved:
-                if self._deliver(agent, graph, config, decided) is Resumed.STOPPED:
+                resumed, current = self._deliver(agent, graph, config, decided)
+                if resumed is Resumed.STOPPED:
                     return self._stopped(decided)
         answer = latest_agent_message(state.values) or "The run finished without a final message."
         self._finish(self.store.get_run(run.thread_id), RunStatus.DONE, outcome_text(run.agent, answer), answer)
