@@ -58,6 +58,9 @@ def _exit_code(status: BaseException | None) -> int:
     """The status a plain `python -m` would exit with after `status` ended its main."""
     if status is None:
         return 0
+    if isinstance(status, KeyboardInterrupt):
+        traceback.print_exception(status)
+        return 130
     if isinstance(status, SystemExit):
         if status.code is None:
             return 0
@@ -116,6 +119,10 @@ def _child(request: dict[str, Any]) -> None:
     with contextlib.suppress(BaseException):
         sys.stdout.flush()
         sys.stderr.flush()
+    if isinstance(status, KeyboardInterrupt):
+        # As CPython does: a process an unhandled Ctrl-C ended says so in its exit status.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
     os._exit(code)
 
 
@@ -138,7 +145,7 @@ def serve() -> None:
         readable, _, _ = select.select([requests], [], [], 0.05)
         if readable:
             chunk = os.read(requests.fileno(), 65536)
-            if not chunk:  # the test process went away: so do we (children live on to be killed by it)
+            if not chunk:  # the test process went away: so do we (stopping the children is the tests' job)
                 return
             pending += chunk
             while b"\n" in pending:
