@@ -93,24 +93,32 @@ class Dispatcher:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            wait = self.interval
-            try:
-                with between_forks():
-                    report = self.dispatch()
-                if report.runs or report.resumes:
-                    log.info("dispatched %d runs and %d resumes owed in SQL", len(report.runs), len(report.resumes))
-                if self._failing:
-                    log.info("dispatcher: the queue and the database answer again")
-                self._failing = False
-                if report.next_due is not None:
-                    # Wake for the next deadline; one already due is being applied, so look again shortly.
-                    until_due = (report.next_due - self.clock()).total_seconds()
-                    wait = min(wait, until_due if until_due > 0 else 0.25)
-            except (RedisError, SQLAlchemyError, OSError) as error:
-                # Said once, not every pass: what is owed stays in SQL until this clears.
-                if not self._failing:
-                    log.warning("dispatcher: %s; work waits until it answers again", error)
-                self._failing = True
-            except Exception:
-                log.exception("dispatcher pass failed")
+            # The pass and what it logs happen between forks: a log line half-written to a buffered
+            # stderr as the pool forks a job process would leave the child that stream's lock held, and
+            # the job process would hang on its first log line.
+            with between_forks():
+                wait = self._pass()
             self._stop.wait(wait)
+
+    def _pass(self) -> float:
+        """One dispatch pass and what it says; returns how long to wait before the next."""
+        wait = self.interval
+        try:
+            report = self.dispatch()
+            if report.runs or report.resumes:
+                log.info("dispatched %d runs and %d resumes owed in SQL", len(report.runs), len(report.resumes))
+            if self._failing:
+                log.info("dispatcher: the queue and the database answer again")
+            self._failing = False
+            if report.next_due is not None:
+                # Wake for the next deadline; one already due is being applied, so look again shortly.
+                until_due = (report.next_due - self.clock()).total_seconds()
+                wait = min(wait, until_due if until_due > 0 else 0.25)
+        except (RedisError, SQLAlchemyError, OSError) as error:
+            # Said once, not every pass: what is owed stays in SQL until this clears.
+            if not self._failing:
+                log.warning("dispatcher: %s; work waits until it answers again", error)
+            self._failing = True
+        except Exception:
+            log.exception("dispatcher pass failed")
+        return wait

@@ -3,8 +3,9 @@
 The worker's main process forks its job processes (at start, and again whenever one dies or
 retires) while its dispatcher thread and /metrics server run. A fork copies every lock as it is
 at that moment: had a thread been inside SQLAlchemy's statement cache or a connection pool, the
-child would wait on a lock nobody will release (seen: a job process hung on its first job). So
-those threads do their work inside `between_forks()`, and a fork takes the same lock first.
+child would wait on a lock nobody will release (seen: a job process hung on its first job; and one
+hung on its first log line, forked while the dispatcher wrote to a buffered stderr). So those threads
+do their work, and their logging, inside `between_forks()`, and a fork takes the same lock first.
 """
 
 from __future__ import annotations
