@@ -430,8 +430,26 @@ function receive(state) {
     if (!state.sandbox.people.some((p) => p.id === ui.me)) ui.me = state.sandbox.people[0].id;
     ui.place = { kind: "channel", id: state.sandbox.approvals_channel };
   }
-  render();
+  if (pointer.held()) setTimeout(render, 1000);
+  else render();
 }
+
+// An update drawn between a press and its release can move what was pressed (a message grows as the
+// run goes on), and the browser then drops the click. So updates wait for the release and the click
+// it makes; a press never released (the pointer left the window) holds them for a second at most.
+const pointer = {
+  since: null,
+  held() {
+    return pointer.since !== null && performance.now() - pointer.since < 1000;
+  },
+  release() {
+    // After this event's click listeners, not before them.
+    setTimeout(() => { pointer.since = null; render(); }, 0);
+  },
+};
+document.addEventListener("pointerdown", () => { pointer.since = performance.now(); }, true);
+document.addEventListener("pointerup", pointer.release, true);
+document.addEventListener("pointercancel", pointer.release, true);
 
 function listen() {
   const events = new EventSource("/api/events");
