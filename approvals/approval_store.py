@@ -471,7 +471,7 @@ class ApprovalStore:
         """Requests with their actions, votes, escalations and runs: one statement per table and batch,
         however many requests (a list of requests must not cost five round trips per row)."""
         loaded: dict[str, ApprovalRequest] = {}
-        for start in range(0, max(len(approval_ids), 1), _BATCH):
+        for start in range(0, len(approval_ids), _BATCH):
             batch = approval_ids[start : start + _BATCH]
             loaded |= self._load_batch(conn, batch)
         return [loaded[i] for i in approval_ids if i in loaded]
@@ -885,7 +885,6 @@ class ApprovalStore:
             approvals.c.status != Status.PENDING.value,
         )
         with self.engine.connect() as conn:
-            total = conn.execute(select(func.count()).select_from(approvals).where(*before)).scalar_one()
             ids = list(
                 conn.execute(
                     select(approvals.c.id)
@@ -894,6 +893,12 @@ class ApprovalStore:
                     .limit(limit)
                 ).scalars()
             )
+            if not ids:
+                # A run's first step (most requests): one statement, not seven.
+                return Page([], 0)
+            total = len(ids)
+            if total == limit:
+                total = conn.execute(select(func.count()).select_from(approvals).where(*before)).scalar_one()
             return Page(self._load(conn, ids[::-1]), total)
 
     def has_requests(self, thread_id: str) -> bool:

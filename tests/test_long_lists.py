@@ -243,3 +243,44 @@ def test_a_long_run_shows_its_last_ten_earlier_steps_numbered_as_steps_of_the_ru
     steps = next(b["elements"][0]["text"] for b in blocks if "Earlier steps" in str(b)).splitlines()[1:]
     assert [line.split(".")[0] for line in steps] == [str(n) for n in range(3, 13)]
     assert steps[0].startswith('3. `refund` `{"order_id": "#2"}`')
+
+
+def test_a_runs_first_request_finds_no_earlier_steps_in_one_statement(empty_store: ApprovalStore) -> None:
+    run = empty_store.create_run(Run(thread_id=uuid.uuid4().hex, agent="payments", input_text="r", requested_by="U0A"))
+    first = empty_store.create_request(
+        NewApprovalRequest(
+            thread_id=run.thread_id,
+            interrupt_id=uuid.uuid4().hex,
+            kind="langchain_hitl",
+            actions=[ProposedAction(tool="refund", args={"order_id": "#1"})],
+        )
+    )
+
+    with statements(empty_store) as counted:
+        earlier = empty_store.decided_before(first)
+
+    assert earlier.requests == [] and earlier.total == 0
+    assert counted() == 1
+
+
+def test_a_short_run_counts_its_earlier_steps_without_a_count_query(empty_store: ApprovalStore) -> None:
+    run = empty_store.create_run(Run(thread_id=uuid.uuid4().hex, agent="payments", input_text="r", requested_by="U0A"))
+    requests = []
+    for n in range(4):
+        request = empty_store.create_request(
+            NewApprovalRequest(
+                thread_id=run.thread_id,
+                interrupt_id=uuid.uuid4().hex,
+                kind="langchain_hitl",
+                actions=[ProposedAction(tool="refund", args={"order_id": f"#{n}"})],
+            )
+        )
+        if n < 3:
+            empty_store.decide(request.id, Decision(type=DecisionType.APPROVE, decided_by="U0B"))
+        requests.append(request)
+
+    with statements(empty_store) as counted:
+        earlier = empty_store.decided_before(requests[-1])
+
+    assert earlier.total == 3 and [r.id for r in earlier.requests] == [r.id for r in requests[:3]]
+    assert counted() == 6  # the ids, then requests, actions, votes, escalations and runs
