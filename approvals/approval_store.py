@@ -463,12 +463,12 @@ class ApprovalStore:
         return str(thread_id)
 
     def get_many(self, approval_ids: list[str]) -> list[ApprovalRequest]:
-        """These requests (missing ones left out), in the order given, in five statements per 500."""
+        """These requests (missing ones left out), in the order given, in at most five statements per 500."""
         with self.engine.connect() as conn:
             return self._load(conn, approval_ids)
 
     def _load(self, conn: Connection, approval_ids: list[str]) -> list[ApprovalRequest]:
-        """Requests with their actions, votes, escalations and runs: one statement per table and batch,
+        """Requests with their actions, votes, escalations and runs: at most one statement per table and batch,
         however many requests (a list of requests must not cost five round trips per row)."""
         loaded: dict[str, ApprovalRequest] = {}
         for start in range(0, len(approval_ids), _BATCH):
@@ -485,20 +485,26 @@ class ApprovalStore:
             .order_by(approval_actions.c.approval_id, approval_actions.c.position)
         ).mappings():
             actions.setdefault(a["approval_id"], []).append(a)
+        # Votes are cast only under a gate that needs more than one approver, and an escalation row is
+        # written with each stage past the first: most requests have neither, and skip both statements.
+        voting = [row["id"] for row in rows if (row["gate"] or {}).get("quorum", 1) > 1]
+        escalated = [row["id"] for row in rows if row["stage"]]
         votes: dict[tuple[str, int], list[str]] = {}
-        for vote in conn.execute(
-            select(approval_votes).where(approval_votes.c.approval_id.in_(ids)).order_by(approval_votes.c.at)
-        ).mappings():
-            votes.setdefault((vote["approval_id"], vote["position"]), []).append(vote["user_id"])
+        if voting:
+            for vote in conn.execute(
+                select(approval_votes).where(approval_votes.c.approval_id.in_(voting)).order_by(approval_votes.c.at)
+            ).mappings():
+                votes.setdefault((vote["approval_id"], vote["position"]), []).append(vote["user_id"])
         escalations: dict[str, list[Escalation]] = {}
-        for e in conn.execute(
-            select(approval_escalations)
-            .where(approval_escalations.c.approval_id.in_(ids))
-            .order_by(approval_escalations.c.approval_id, approval_escalations.c.stage)
-        ).mappings():
-            escalations.setdefault(e["approval_id"], []).append(
-                Escalation(stage=e["stage"], channel=e["channel"], message_ts=e["message_ts"], at=e["at"])
-            )
+        if escalated:
+            for e in conn.execute(
+                select(approval_escalations)
+                .where(approval_escalations.c.approval_id.in_(escalated))
+                .order_by(approval_escalations.c.approval_id, approval_escalations.c.stage)
+            ).mappings():
+                escalations.setdefault(e["approval_id"], []).append(
+                    Escalation(stage=e["stage"], channel=e["channel"], message_ts=e["message_ts"], at=e["at"])
+                )
         threads = sorted({row["thread_id"] for row in rows})
         run_of = {r["thread_id"]: _run(r) for r in conn.execute(select(runs).where(runs.c.thread_id.in_(threads))).mappings()}
         return {

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from approvals.models import (
     ApprovalRequest,
     Decision,
     DecisionType,
+    EscalationStage,
     Gate,
     NewApprovalRequest,
     ProposedAction,
@@ -217,7 +219,7 @@ def test_requests_of_a_run_load_in_the_same_number_of_statements_however_many(em
         requests = empty_store.requests_for_thread(crowd_run.thread_id)
 
     assert len(requests) == 30 and all(len(r.actions) == 2 for r in requests)
-    assert counted() == 6  # the ids, then requests, actions, votes, escalations and runs
+    assert counted() == 4  # the ids, then requests, actions and runs (none votes or was escalated)
 
 
 def test_a_long_run_shows_its_last_ten_earlier_steps_numbered_as_steps_of_the_run(empty_store: ApprovalStore) -> None:
@@ -283,4 +285,44 @@ def test_a_short_run_counts_its_earlier_steps_without_a_count_query(empty_store:
         earlier = empty_store.decided_before(requests[-1])
 
     assert earlier.total == 3 and [r.id for r in earlier.requests] == [r.id for r in requests[:3]]
-    assert counted() == 6  # the ids, then requests, actions, votes, escalations and runs
+    assert counted() == 4  # the ids, then requests, actions and runs (none votes or was escalated)
+
+
+def _refund_request(store: ApprovalStore, gate: Gate) -> ApprovalRequest:
+    run = store.create_run(Run(thread_id=uuid.uuid4().hex, agent="payments", input_text="r", requested_by="U0A"))
+    return store.create_request(
+        NewApprovalRequest(
+            thread_id=run.thread_id,
+            interrupt_id=uuid.uuid4().hex,
+            kind="langchain_hitl",
+            actions=[ProposedAction(tool="refund", args={"order_id": "#1"})],
+            gate=gate,
+        )
+    )
+
+
+def test_a_request_needing_two_approvers_loads_with_its_votes(empty_store: ApprovalStore) -> None:
+    request = _refund_request(empty_store, Gate(quorum=2))
+    empty_store.decide(request.id, Decision(type=DecisionType.APPROVE, decided_by="U0B"), quorum=2)
+
+    with statements(empty_store) as counted:
+        loaded = empty_store.get(request.id)
+
+    assert loaded.actions[0].votes == ["U0B"]
+    assert counted() == 4  # requests, actions, votes and runs
+
+
+def test_an_escalated_request_loads_with_its_escalations(empty_store: ApprovalStore) -> None:
+    gate = Gate(
+        timeout=timedelta(minutes=30),
+        on_timeout="escalate",
+        escalation=[EscalationStage(channel="C0ONCALL", timeout=timedelta(hours=1))],
+    )
+    request = _refund_request(empty_store, gate)
+    empty_store.escalate_due(request.created_at + timedelta(minutes=31))
+
+    with statements(empty_store) as counted:
+        loaded = empty_store.get(request.id)
+
+    assert [(e.stage, e.channel) for e in loaded.escalations] == [(1, "C0ONCALL")]
+    assert counted() == 4  # requests, actions, escalations and runs

@@ -166,17 +166,18 @@ def test_bot_with_four_processes_and_worker_started_together_all_serve(
         COUNTERSIGN_QUEUE=f"start-{uuid.uuid4().hex[:6]}",
     )
     processes = [fork_server.start([name], env, tmp_path / f"{name}.log") for name in ("bot", "worker")]
+
+    def logs() -> str:
+        return "\n".join(f"--- {n}.log\n" + (tmp_path / f"{n}.log").read_text()[-3000:] for n in ("bot", "worker"))
+
     try:
-        wait_until(lambda: _serving(port) or _exited(processes), 60, "the bot to serve")
-        wait_until(
-            lambda: "worker ready" in (tmp_path / "worker.log").read_text() or _exited(processes),
-            60,
-            "the worker",
-        )
-        assert [process.poll() for process in processes] == [None, None], [
-            (tmp_path / f"{n}.log").read_text()[-2000:] for n in ("bot", "worker")
-        ]
-        assert "Worker failed to boot" not in (tmp_path / "bot.log").read_text()
+        try:
+            wait_until(lambda: _serving(port) or _exited(processes), 60, "the bot to serve")
+            wait_until(lambda: "worker ready" in (tmp_path / "worker.log").read_text() or _exited(processes), 60, "the worker")
+        except TimeoutError as error:
+            raise AssertionError(f"{error}\n{logs()}") from None
+        assert [process.poll() for process in processes] == [None, None], logs()
+        assert "Worker failed to boot" not in (tmp_path / "bot.log").read_text(), logs()
     finally:
         for process in processes:
             process.terminate()
