@@ -48,7 +48,8 @@ def check(headers: Mapping[str, str], body: bytes, secret: str | None, now: Call
 
 
 def parse(content_type: str, body: bytes) -> Refused | dict[str, Any]:
-    """The request's fields (for an interactivity post, its payload as `payload`), or why it is malformed."""
+    """What the app's listeners read (an interaction's payload, a slash command's fields, an Events API
+    object), or why it is malformed."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
@@ -65,7 +66,7 @@ def parse(content_type: str, body: bytes) -> Refused | dict[str, Any]:
     if isinstance(payload, Refused):
         return payload
     problem = _interaction_problem(payload)
-    return Refused(400, problem) if problem else {**fields, "payload": payload}
+    return Refused(400, problem) if problem else payload
 
 
 def _object(text: str, what: str) -> Refused | dict[str, Any]:
