@@ -86,9 +86,11 @@ def create_app(
     client: WebClient,
     policies: PolicySet | None = None,
     clock: Callable[[], datetime] = utcnow,
+    ack_timeout: float = ACK_TIMEOUT_SECONDS,
 ) -> App:
     """The Bolt app wired to the store, the job queue, the Slack client and the policy rules (shown to admins);
-    `clock` says what time it is (tests move it to a deadline instead of waiting)."""
+    `clock` says what time it is (tests move it to a deadline instead of waiting); `ack_timeout` is how long a
+    request waits for its listener to answer before answering for it (Slack waits 3 s)."""
     # Listeners run on these threads; the request's thread answers Slack as soon as they ack
     # (`answer_once_acked`), and what follows the ack goes on here.
     listener_threads = ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="listener")
@@ -178,19 +180,20 @@ def create_app(
         except SlackApiError:
             log.exception("could not tell %s why their click changed nothing", user)
 
-    def once(ack: Ack) -> tuple[Callable[..., None], threading.Event]:
-        """An ack that answers at most once, and the event that says it has answered."""
+    def once(ack: Ack) -> tuple[Callable[..., bool], threading.Event]:
+        """An ack that answers at most once (True when this call answered), and the event that says it has."""
         answered = threading.Event()
         lock = threading.Lock()
 
-        def ack_once(*args: Any, **options: Any) -> None:
+        def ack_once(*args: Any, **options: Any) -> bool:
             with lock:
                 if answered.is_set():
-                    return
+                    return False
                 try:
                     ack(*args, **options)
                 finally:
                     answered.set()
+                return True
 
         return ack_once, answered
 
@@ -208,11 +211,15 @@ def create_app(
 
         listener_threads.submit(logged)
 
-    def answer_once_acked(work: Callable[[], None], answered: threading.Event) -> None:
+    def answer_once_acked(work: Callable[[], None], ack_once: Callable[..., bool], answered: threading.Event) -> None:
         """Run `work` on the listener threads and return as soon as it has acked, so Bolt answers Slack then
         while the work after the ack goes on (Bolt's own way to do this polls for the ack every 10 ms)."""
         in_background(work, answered)
-        answered.wait(ACK_TIMEOUT_SECONDS)
+        if not answered.wait(ack_timeout) and ack_once():
+            # Slack has stopped waiting and shown the person a timeout. The work goes on, and tells its
+            # outcome another way (the request message, an ephemeral, the response_url); answering here
+            # keeps Bolt from reporting an "unhandled request", which this is not.
+            log.warning("a request was not acknowledged within %.1f s; its work goes on and reports its outcome", ack_timeout)
 
     def explained(listener: Callable[..., None]) -> Callable[..., None]:
         """Run a button listener, turning any error into words for the clicker; the click is always acked."""
@@ -230,7 +237,7 @@ def create_app(
                 finally:
                     ack_once()
 
-            answer_once_acked(work, answered)
+            answer_once_acked(work, ack_once, answered)
 
         return run
 
@@ -257,7 +264,7 @@ def create_app(
                 finally:
                     ack_once()
 
-            answer_once_acked(work, answered)
+            answer_once_acked(work, ack_once, answered)
 
         return run
 
@@ -441,19 +448,19 @@ def create_app(
         def work() -> None:
             try:
                 if not slash.is_admin_command(command):
-                    ack_once(**slash.handle(command))  # quick; a run is stored before this says it started
+                    reply = slash.handle(command)  # quick; a run is stored before this says it started
+                    if not ack_once(**reply):
+                        respond(**reply)  # answered for at the timeout: the outcome goes to the response_url
                     return
                 # Admin commands may read a lot (pending requests, settings): acked first, answered after.
                 ack_once()
                 respond(**slash.admin_reply(command))
             except Exception as error:  # noqa: BLE001 - the person who typed it is told, with a reference
                 text = _unexpected(error, "running a slash command")
-                if answered.is_set():
-                    respond(response_type="ephemeral", text=text)  # already acked: through response_url
-                else:
-                    ack_once(response_type="ephemeral", text=text)
+                if not ack_once(response_type="ephemeral", text=text):
+                    respond(response_type="ephemeral", text=text)  # already acked: through the response_url
 
-        answer_once_acked(work, answered)
+        answer_once_acked(work, ack_once, answered)
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> None:
