@@ -94,6 +94,9 @@ def create_app(
     # Listeners run on these threads; the request's thread answers Slack as soon as they ack
     # (`answer_once_acked`), and what follows the ack goes on here.
     listener_threads = ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="listener")
+    # What follows a decision's ack (the message update, a redrawn modal or Home tab) runs here, one at a
+    # time: under a burst of clicks the listener threads go on to record and ack the next clicks first.
+    after_ack_threads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="after-ack")
     app = App(
         client=client,
         signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None,
@@ -197,8 +200,10 @@ def create_app(
 
         return ack_once, answered
 
-    def in_background(work: Callable[[], None], answered: threading.Event | None = None) -> None:
-        """Run `work` on the listener threads, logging what it raises (nothing above that thread would)."""
+    def in_background(
+        work: Callable[[], None], answered: threading.Event | None = None, on: ThreadPoolExecutor = listener_threads
+    ) -> None:
+        """Run `work` on the listener threads (or `on`), logging what it raises (nothing above that thread would)."""
 
         def logged() -> None:
             try:
@@ -209,7 +214,7 @@ def create_app(
                 if answered is not None:
                     answered.set()
 
-        listener_threads.submit(logged)
+        on.submit(logged)
 
     def answer_once_acked(work: Callable[[], None], ack_once: Callable[..., bool], answered: threading.Event) -> None:
         """Run `work` on the listener threads and return as soon as it has acked, so Bolt answers Slack then
@@ -269,7 +274,11 @@ def create_app(
         return run
 
     def after_decision(body: dict[str, Any], recorded: Recorded) -> None:
-        """Once the decision is committed and acked: say so truthfully if the queue was down, update the message."""
+        """Once the decision is committed and acked: say so truthfully if the queue was down, update the message
+        (on the after-ack thread; the decision stands whatever happens there, so failures are logged)."""
+        in_background(lambda: show_decision(body, recorded), on=after_ack_threads)
+
+    def show_decision(body: dict[str, Any], recorded: Recorded) -> None:
         user = body["user"]["id"]
         if recorded.handed_over is False:
             channel = _where(body)
