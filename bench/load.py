@@ -190,12 +190,13 @@ def post_messages(store: ApprovalStore, settings: Settings, targets: list[tuple[
     """Post each target's request message as the app does and point its row at it: the bulk-inserted rows
     carry made-up message ts, and the bot's update of a message Slack does not have fails (and logs)."""
     client = create_slack_client(settings)
-    posted = []
+    posted = [
+        (approval, str(client.chat_postMessage(channel=CHANNEL, text=f"payments wants to call refund ({approval[:6]})")["ts"]))
+        for approval, _ in targets
+    ]
     with store.engine.begin() as conn:
-        for approval, _ in targets:
-            ts = str(client.chat_postMessage(channel=CHANNEL, text=f"payments wants to call refund ({approval[:6]})")["ts"])
+        for approval, ts in posted:
             conn.execute(update(approvals).where(approvals.c.id == approval).values(message_ts=ts))
-            posted.append((approval, ts))
     return posted
 
 

@@ -218,7 +218,8 @@ def create_app(
 
     def answer_once_acked(work: Callable[[], None], ack_once: Callable[..., bool], answered: threading.Event) -> None:
         """Run `work` on the listener threads and return as soon as it has acked, so Bolt answers Slack then
-        while the work after the ack goes on (Bolt's own way to do this polls for the ack every 10 ms)."""
+        while the work after the ack goes on (Bolt's own way to do this polls for the ack every 10 ms);
+        past `ack_timeout`, answer for it."""
         in_background(work, answered)
         if not answered.wait(ack_timeout) and ack_once():
             # Slack has stopped waiting and shown the person a timeout. The work goes on, and tells its

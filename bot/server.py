@@ -32,9 +32,10 @@ log = logging.getLogger(__name__)
 def _bolt_request(raw_body: str, body: dict[str, Any], query: Any, headers: Any) -> BoltRequest:
     """A BoltRequest carrying the body `bot.inbound.parse` read (`body`), not parsed again.
 
-    Parsing a click's form body (its whole message, URL-encoded) was an eighth of the click's work, and
-    it was done twice. Bolt's own parse would also treat any form body containing the substring
-    "payload" as an interactive payload and drop a slash command whose text says it.
+    A click's form body carries its whole message, URL-encoded, and parsing it is one of the dearer
+    steps of reading a click; it was done twice. Bolt's own parse would also treat any form body
+    containing the substring "payload" as an interactive payload and drop a slash command whose text
+    says it.
     """
     request = BoltRequest(body="", query=query, headers=headers)
     # The raw body stays what Slack signed: Bolt's request verification reads it.
