@@ -7,9 +7,12 @@ the agent did: the tool results in the agent's own checkpoint, or the store's re
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
+import time
+import urllib.request
 from pathlib import Path
 
 from playwright.sync_api import Locator, Page, expect
@@ -243,3 +246,31 @@ def test_text_from_the_app_never_becomes_html(page: Page) -> None:
     assert drawn["scripts"] == 0
     assert drawn["text"].startswith("<script>alert(1)</script> ")
     assert drawn["text"].endswith(" &lt;")
+
+
+def test_an_update_arriving_while_the_mouse_is_pressed_is_drawn_after_the_release(page: Page, dev_sandbox: DevSandbox) -> None:
+    # Drawn at once, it could move what is pressed from under the pointer, and the browser would drop the click.
+    act_as(page, ALEX)
+    text = "said while Alex held the mouse down"
+    box = page.locator("#place-title").bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + 5, box["y"] + 5)
+    page.mouse.down()
+    try:
+        _gesture(dev_sandbox, "send", {"user": SAM, "channel": "C0APPROVALS", "text": text})
+        time.sleep(0.5)  # the page has had the update for a while
+        held = page.inner_text("#timeline")
+    finally:
+        page.mouse.up()
+
+    assert text not in held
+    expect(page.locator("#timeline")).to_contain_text(text)
+
+
+def _gesture(sandbox: DevSandbox, name: str, body: dict[str, str]) -> None:
+    """What the page POSTs for a gesture, sent by the test."""
+    request = urllib.request.Request(
+        f"{sandbox.url.rstrip('/')}/api/{name}", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert json.load(response).get("ok") is not False

@@ -430,17 +430,18 @@ function receive(state) {
     if (!state.sandbox.people.some((p) => p.id === ui.me)) ui.me = state.sandbox.people[0].id;
     ui.place = { kind: "channel", id: state.sandbox.approvals_channel };
   }
-  if (pointer.held()) setTimeout(render, 1000);
+  if (pointer.held()) setTimeout(render, pointer.HOLD_MS);
   else render();
 }
 
 // An update drawn between a press and its release can move what was pressed (a message grows as the
 // run goes on), and the browser then drops the click. So updates wait for the release and the click
-// it makes; a press never released (the pointer left the window) holds them for a second at most.
+// it makes; a press never released (the pointer left the window) holds them for a few seconds at most.
 const pointer = {
+  HOLD_MS: 3000,
   since: null,
   held() {
-    return pointer.since !== null && performance.now() - pointer.since < 1000;
+    return pointer.since !== null && performance.now() - pointer.since < pointer.HOLD_MS;
   },
   release() {
     // After this event's click listeners, not before them.
