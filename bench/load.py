@@ -6,7 +6,8 @@ a fresh schema in PostgreSQL with `--postgres URL`), puts
 signed HTTP as Slack sends them: an App Home open (the `app_home_opened` event until the emulator receives
 `views.publish`) and `/countersign pending` (the command until its answer reaches the `response_url`).
 Prints p50/p99 of each, the bot's and the worker's RSS (each process tree) at 100 and 10,000 pending,
-and each figure next to its aim from issue 11. Then, 50 clicks on Approve at once: click → ack p50/p99, and the bot's CPU per click.
+and each figure next to its aim from issue 11. Then, 50 clicks on Approve at once: click → ack p50/p99,
+and the bot's CPU per click.
 First of all, on the empty database, approval cycles per second: 100 runs of the test suite's `payments`
 agent started at once (agent → request posted → Approve → tool → outcome), the worker with its
 default job processes (one per core), and the worker's RSS before and after; with `--soak 5000`, that
