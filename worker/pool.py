@@ -45,6 +45,15 @@ class JobProcess(SimpleWorker):
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         """Work until stopped or retired; a lost Redis is waited out here rather than ending the process."""
+        # A stop can come while RQ is still starting (the pool's shutdown command when the worker is
+        # stopped at once, or the SIGTERM below), before RQ installs its own handlers. Python's default
+        # would raise KeyboardInterrupt wherever this process was (inside a lock's release, just after
+        # starting RQ's scheduler process, which this process's exit then waited for forever, and the
+        # pool for it). Until RQ's handlers replace these, a stop is only noted: RQ's loop sees it first
+        # thing and stops cleanly, its scheduler with it.
+        self._starting_pid = os.getpid()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._stop_while_starting)
         stop_with_parent()
         kwargs["max_jobs"] = self.max_jobs
         self.max_connection_wait_time = REDIS_RETRY_WAIT
@@ -52,10 +61,30 @@ class JobProcess(SimpleWorker):
             try:
                 return bool(super().work(*args, **kwargs))
             except RedisError as error:
+                if self._stop_requested:
+                    # Stopping: RQ's stop is an exception raised wherever the process was, and one raised
+                    # inside a Redis pipeline makes the next command on that connection fail. Not a reason
+                    # to start again.
+                    return False
                 # RQ waits out a lost connection only while dequeuing; anywhere else (a heartbeat, its own
                 # registration) it gives up. What is owed is in SQL: work again once Redis is back.
                 log.warning("the queue went away (%s); this process carries on when it is back", error)
                 wait_for(self.connection)
+
+    def _stop_while_starting(self, signum: int, frame: object) -> None:
+        if os.getpid() != self._starting_pid:
+            # RQ's scheduler, forked before RQ's handlers replaced these and before it installed its own:
+            # stopped as it would have been without them (a stop noted on a copy of the worker would be
+            # lost, and the worker's teardown waits for the scheduler to end).
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        self._stop_requested = True
+
+    def request_stop(self, signum: int, frame: Any) -> None:
+        """RQ's warm shutdown, noted first: idle, RQ stops by raising, and does not note it."""
+        self._stop_requested = True
+        super().request_stop(signum, frame)  # type: ignore[no-untyped-call]  # RQ's method is untyped
 
     def execute_job(self, job: Job, queue: Queue) -> None:
         """Run the job here, then retire if this process has grown past its ceiling."""

@@ -1,0 +1,93 @@
+"""A worker stopped while it is still starting stops, and takes its job processes and RQ's scheduler with it.
+
+A deploy or a restart can stop a worker the moment it came up. RQ's job processes install their stop
+handlers only once they have started RQ's scheduler process, so a stop in between used to leave the
+scheduler running and the worker waiting for it forever (about 4 stops in 10 at that moment, here;
+this test stops three workers there).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from approvals.settings import Settings
+from countersign.migrate import migrate
+from tests.databases import fresh_database
+from tests.forkserver import ForkServer
+from tests.stack import REPO_ROOT, children_of, wait_until
+
+ROUNDS = 3
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Iterator[str]:
+    with fresh_database(tmp_path, "stop") as url:
+        migrate(Settings(database_url=url))
+        yield url
+
+
+def _descendants(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        for child in children_of(todo.pop()):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def test_a_worker_stopped_as_its_job_processes_start_their_scheduler_exits_with_all_of_them(
+    database: str, valkey: str, fork_server: ForkServer, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "COUNTERSIGN_", "DATABASE_", "REDIS_"))}
+    for round_ in range(ROUNDS):
+        log = tmp_path / f"worker-{round_}.log"
+        worker = fork_server.start(
+            ["worker"],
+            env
+            | {
+                "DATABASE_URL": database,
+                "REDIS_URL": valkey,
+                "PYTHONPATH": str(REPO_ROOT),
+                "COUNTERSIGN_AGENTS": "tests.agents:AGENTS",
+                "COUNTERSIGN_QUEUE": f"stop-{uuid.uuid4().hex[:6]}",
+            },
+            log,
+        )
+        wait_until(lambda: "Acquired scheduler lock" in _text(log) or worker.poll() is not None, 60, "the scheduler")
+        family = _descendants(worker.pid)
+
+        worker.send_signal(signal.SIGTERM)
+
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            for pid in [worker.pid, *_descendants(worker.pid), *family]:
+                _kill_quietly(pid)
+            raise AssertionError(f"round {round_}: the worker did not stop\n{log.read_text()[-3000:]}") from None
+        left = [pid for pid in family if _running(pid)]
+        assert left == [], f"round {round_}: processes left running: {left}\n{log.read_text()[-3000:]}"
+
+
+def _text(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
+
+
+def _running(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "State:\tZ" not in status
+
+
+def _kill_quietly(pid: int) -> None:
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGKILL)
