@@ -62,6 +62,7 @@ def test_a_worker_stopped_as_its_job_processes_start_their_scheduler_exits_with_
             log,
         )
         wait_until(lambda: "Acquired scheduler lock" in _text(log) or worker.poll() is not None, 60, "the scheduler")
+        assert worker.poll() is None, f"round {round_}: the worker did not start\n{_text(log)[-3000:]}"
         family = _descendants(worker.pid)
 
         worker.send_signal(signal.SIGTERM)
