@@ -52,7 +52,7 @@ from countersign.embedded_valkey import start_valkey  # noqa: E402
 from countersign.migrate import migrate  # noqa: E402
 from sandbox.emulator import SlackEmulator  # noqa: E402
 from tests.databases import fresh_database  # noqa: E402
-from tests.stack import Stack, children_of, wait_until  # noqa: E402
+from tests.stack import Stack, descendants_of, wait_until  # noqa: E402
 
 ADMIN = "U0ADMIN"  # an admin in tests.stack's environment
 VIEWER = "U0BENCHVIEWER"  # not an admin (an admin's Home also computes the approval figures)
@@ -175,10 +175,8 @@ def time_pending(stack: Stack, samples: int) -> list[float]:
 
 def rss_mb(pid: int) -> float:
     """Resident memory of a process and its descendants, in MB (Linux /proc)."""
-    total, todo = 0, [pid]
-    while todo:
-        current = todo.pop()
-        todo.extend(children_of(current))
+    total = 0
+    for current in [pid, *descendants_of(pid)]:
         try:
             for line in Path(f"/proc/{current}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -204,10 +202,8 @@ def post_messages(store: ApprovalStore, settings: Settings, targets: list[tuple[
 
 def cpu_seconds(pid: int) -> float:
     """CPU time (user and system) a process and its descendants have used so far (Linux /proc)."""
-    total, todo = 0, [pid]
-    while todo:
-        current = todo.pop()
-        todo.extend(children_of(current))
+    total = 0
+    for current in [pid, *descendants_of(pid)]:
         try:
             fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:

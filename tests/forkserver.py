@@ -58,9 +58,6 @@ def _exit_code(status: BaseException | None) -> int:
     """The status a plain `python -m` would exit with after `status` ended its main."""
     if status is None:
         return 0
-    if isinstance(status, KeyboardInterrupt):
-        traceback.print_exception(status)
-        return 130
     if isinstance(status, SystemExit):
         if status.code is None:
             return 0

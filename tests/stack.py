@@ -65,6 +65,16 @@ def children_of(pid: int) -> list[int]:
         return []
 
 
+def descendants_of(pid: int) -> list[int]:
+    """Pids of a process's children, their children, and so on (Linux /proc)."""
+    found, todo = [], [pid]
+    while todo:
+        children = children_of(todo.pop())
+        found += children
+        todo += children
+    return found
+
+
 def process_env(settings: Settings, port: int) -> dict[str, str]:
     """The environment a `countersign` process reads its settings from."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "COUNTERSIGN_"))}

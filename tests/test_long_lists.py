@@ -223,20 +223,7 @@ def test_requests_of_a_run_load_in_the_same_number_of_statements_however_many(em
 
 
 def test_a_long_run_shows_its_last_ten_earlier_steps_numbered_as_steps_of_the_run(empty_store: ApprovalStore) -> None:
-    run = empty_store.create_run(Run(thread_id=uuid.uuid4().hex, agent="payments", input_text="r", requested_by="U0A"))
-    requests = []
-    for n in range(13):
-        request = empty_store.create_request(
-            NewApprovalRequest(
-                thread_id=run.thread_id,
-                interrupt_id=uuid.uuid4().hex,
-                kind="langchain_hitl",
-                actions=[ProposedAction(tool="refund", args={"order_id": f"#{n}"})],
-            )
-        )
-        if n < 12:
-            empty_store.decide(request.id, Decision(type=DecisionType.APPROVE, decided_by="U0B"))
-        requests.append(request)
+    requests = _run_of_steps(empty_store, 13)
 
     earlier = empty_store.decided_before(requests[-1])
     blocks = request_message(requests[-1], earlier)["blocks"]
@@ -248,15 +235,7 @@ def test_a_long_run_shows_its_last_ten_earlier_steps_numbered_as_steps_of_the_ru
 
 
 def test_a_runs_first_request_finds_no_earlier_steps_in_one_statement(empty_store: ApprovalStore) -> None:
-    run = empty_store.create_run(Run(thread_id=uuid.uuid4().hex, agent="payments", input_text="r", requested_by="U0A"))
-    first = empty_store.create_request(
-        NewApprovalRequest(
-            thread_id=run.thread_id,
-            interrupt_id=uuid.uuid4().hex,
-            kind="langchain_hitl",
-            actions=[ProposedAction(tool="refund", args={"order_id": "#1"})],
-        )
-    )
+    [first] = _run_of_steps(empty_store, 1)
 
     with statements(empty_store) as counted:
         earlier = empty_store.decided_before(first)
@@ -266,20 +245,7 @@ def test_a_runs_first_request_finds_no_earlier_steps_in_one_statement(empty_stor
 
 
 def test_a_short_run_counts_its_earlier_steps_without_a_count_query(empty_store: ApprovalStore) -> None:
-    run = empty_store.create_run(Run(thread_id=uuid.uuid4().hex, agent="payments", input_text="r", requested_by="U0A"))
-    requests = []
-    for n in range(4):
-        request = empty_store.create_request(
-            NewApprovalRequest(
-                thread_id=run.thread_id,
-                interrupt_id=uuid.uuid4().hex,
-                kind="langchain_hitl",
-                actions=[ProposedAction(tool="refund", args={"order_id": f"#{n}"})],
-            )
-        )
-        if n < 3:
-            empty_store.decide(request.id, Decision(type=DecisionType.APPROVE, decided_by="U0B"))
-        requests.append(request)
+    requests = _run_of_steps(empty_store, 4)
 
     with statements(empty_store) as counted:
         earlier = empty_store.decided_before(requests[-1])
@@ -288,21 +254,8 @@ def test_a_short_run_counts_its_earlier_steps_without_a_count_query(empty_store:
     assert counted() == 4  # the ids, then requests, actions and runs (none votes or was escalated)
 
 
-def _refund_request(store: ApprovalStore, gate: Gate) -> ApprovalRequest:
-    run = store.create_run(Run(thread_id=uuid.uuid4().hex, agent="payments", input_text="r", requested_by="U0A"))
-    return store.create_request(
-        NewApprovalRequest(
-            thread_id=run.thread_id,
-            interrupt_id=uuid.uuid4().hex,
-            kind="langchain_hitl",
-            actions=[ProposedAction(tool="refund", args={"order_id": "#1"})],
-            gate=gate,
-        )
-    )
-
-
 def test_a_request_needing_two_approvers_loads_with_its_votes(empty_store: ApprovalStore) -> None:
-    request = _refund_request(empty_store, Gate(quorum=2))
+    [request] = _run_of_steps(empty_store, 1, Gate(quorum=2))
     empty_store.decide(request.id, Decision(type=DecisionType.APPROVE, decided_by="U0B"), quorum=2)
 
     with statements(empty_store) as counted:
@@ -318,7 +271,7 @@ def test_an_escalated_request_loads_with_its_escalations(empty_store: ApprovalSt
         on_timeout="escalate",
         escalation=[EscalationStage(channel="C0ONCALL", timeout=timedelta(hours=1))],
     )
-    request = _refund_request(empty_store, gate)
+    [request] = _run_of_steps(empty_store, 1, gate)
     empty_store.escalate_due(request.created_at + timedelta(minutes=31))
 
     with statements(empty_store) as counted:
@@ -326,3 +279,23 @@ def test_an_escalated_request_loads_with_its_escalations(empty_store: ApprovalSt
 
     assert [(e.stage, e.channel) for e in loaded.escalations] == [(1, "C0ONCALL")]
     assert counted() == 4  # requests, actions, escalations and runs
+
+
+def _run_of_steps(store: ApprovalStore, steps: int, gate: Gate | None = None) -> list[ApprovalRequest]:
+    """A run that asked for `steps` refunds (orders #0, #1, ...) one after another, each but the last approved."""
+    run = store.create_run(Run(thread_id=uuid.uuid4().hex, agent="payments", input_text="r", requested_by="U0A"))
+    requests = []
+    for n in range(steps):
+        request = store.create_request(
+            NewApprovalRequest(
+                thread_id=run.thread_id,
+                interrupt_id=uuid.uuid4().hex,
+                kind="langchain_hitl",
+                actions=[ProposedAction(tool="refund", args={"order_id": f"#{n}"})],
+                gate=gate or Gate(),
+            )
+        )
+        if n < steps - 1:
+            store.decide(request.id, Decision(type=DecisionType.APPROVE, decided_by="U0B"))
+        requests.append(request)
+    return requests

@@ -22,7 +22,7 @@ from approvals.settings import Settings
 from countersign.migrate import migrate
 from tests.databases import fresh_database
 from tests.forkserver import ForkServer
-from tests.stack import REPO_ROOT, children_of, wait_until
+from tests.stack import REPO_ROOT, descendants_of, wait_until
 
 ROUNDS = 3
 
@@ -32,15 +32,6 @@ def database(tmp_path: Path) -> Iterator[str]:
     with fresh_database(tmp_path, "stop") as url:
         migrate(Settings(database_url=url))
         yield url
-
-
-def _descendants(pid: int) -> list[int]:
-    found, todo = [], [pid]
-    while todo:
-        for child in children_of(todo.pop()):
-            found.append(child)
-            todo.append(child)
-    return found
 
 
 def test_a_worker_stopped_as_its_job_processes_start_their_scheduler_exits_with_all_of_them(
@@ -63,14 +54,14 @@ def test_a_worker_stopped_as_its_job_processes_start_their_scheduler_exits_with_
         )
         wait_until(lambda: "Acquired scheduler lock" in _text(log) or worker.poll() is not None, 60, "the scheduler")
         assert worker.poll() is None, f"round {round_}: the worker did not start\n{_text(log)[-3000:]}"
-        family = _descendants(worker.pid)
+        family = descendants_of(worker.pid)
 
         worker.send_signal(signal.SIGTERM)
 
         try:
             worker.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            for pid in [worker.pid, *_descendants(worker.pid), *family]:
+            for pid in [worker.pid, *descendants_of(worker.pid), *family]:
                 _kill_quietly(pid)
             raise AssertionError(f"round {round_}: the worker did not stop\n{log.read_text()[-3000:]}") from None
         left = [pid for pid in family if _running(pid)]
