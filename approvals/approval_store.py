@@ -310,6 +310,16 @@ class ApprovalStore:
                 .values(lease_owner=None, lease_expires_at=None)
             )
 
+    def release_held_by(self, owner_prefix: str) -> list[str]:
+        """Give back every lease whose owner starts with `owner_prefix` (a process known dead); returns
+        the threads."""
+        held = runs.c.lease_owner.startswith(owner_prefix, autoescape=True)
+        with self._writing() as conn:
+            threads = list(conn.execute(select(runs.c.thread_id).where(held)).scalars())
+            if threads:
+                conn.execute(update(runs).where(held).values(lease_owner=None, lease_expires_at=None))
+        return threads
+
     def progressed(self, thread_id: str) -> None:
         """The run got somewhere (paused, delivered a decision, finished): its attempts start again."""
         with self._writing() as conn:

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import os
 import signal
+import uuid
+from datetime import timedelta
 
-from approvals.models import Decision, DecisionType
+from approvals.approval_store import ApprovalStore
+from approvals.models import Decision, DecisionType, Run
 from approvals.runs import RunRequest, start_run
 from bot.decisions import QUEUE_DOWN_NOTE
 from bot.ids import ActionId
@@ -81,17 +84,35 @@ def test_worker_killed_while_an_approved_call_runs_never_runs_it_again_and_says_
     assert stack.refunds_of("305") == 1
 
 
-def test_job_process_killed_alone_is_taken_up_again_within_seconds(stack: Stack) -> None:
+def test_job_process_killed_alone_is_taken_up_again_without_waiting_out_its_lease(stack: Stack) -> None:
     stack.hold("lookup-306")
     request = RunRequest(agent="payments_effects", input_text="Refund order #306 for $250", requested_by="U0ASKER")
     start_run(request, stack.store, stack.queue)
     stack.wait_until_held("lookup-306")
 
-    stack.kill_job_process()
+    pid = stack.kill_job_process()
     stack.release("lookup-306")
 
     approval = stack.wait_for_request(request.thread_id, timeout=15)
     assert len(stack.store.requests_for_thread(approval.thread_id)) == 1
+    # The worker saw its job process die and let go of the run at once.
+    assert f"job process {pid} died (exit code -9) working on run {request.thread_id}; it is taken up again" in stack.log(
+        "worker"
+    )
+
+
+def test_a_dead_job_process_gives_back_only_its_own_leases(empty_store: ApprovalStore) -> None:
+    dead, neighbour, lookalike = (
+        empty_store.create_run(Run(thread_id=uuid.uuid4().hex, agent="payments", input_text="x")) for _ in range(3)
+    )
+    empty_store.claim(dead.thread_id, "host_1:123:aaaa", timedelta(minutes=5))
+    empty_store.claim(neighbour.thread_id, "host_1:1234:bbbb", timedelta(minutes=5))
+    empty_store.claim(lookalike.thread_id, "hostx1:123:cccc", timedelta(minutes=5))  # "_" is no wildcard
+
+    assert empty_store.release_held_by("host_1:123:") == [dead.thread_id]
+    assert empty_store.claim(dead.thread_id, "another:1:dddd", timedelta(minutes=5)) is not None
+    assert empty_store.claim(neighbour.thread_id, "another:1:dddd", timedelta(minutes=5)) is None
+    assert empty_store.claim(lookalike.thread_id, "another:1:dddd", timedelta(minutes=5)) is None
 
 
 def test_worker_killed_alone_leaves_no_job_process_working_without_it(stack: Stack) -> None:

@@ -18,9 +18,14 @@ from approvals.models import Run
 log = logging.getLogger(__name__)
 
 
+def owner_prefix(pid: int) -> str:
+    """How the leases a process on this host holds begin."""
+    return f"{socket.gethostname()[:30]}:{pid}:"
+
+
 def new_owner() -> str:
     """An id naming this attempt: which host and process holds a lease, told apart from its other jobs."""
-    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    return f"{owner_prefix(os.getpid())}{uuid.uuid4().hex[:8]}"
 
 
 @contextmanager

@@ -25,9 +25,9 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
 from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
-from rq.job import Job
+from rq.job import Job, JobStatus
 from rq.logutils import setup_loghandlers
-from rq.worker_pool import WorkerPool
+from rq.worker_pool import WorkerData, WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -150,11 +150,50 @@ def wait_for(connection: Redis) -> None:
 
 
 class JobPool(WorkerPool):
-    """RQ's `WorkerPool`, which stops as soon as its processes have stopped."""
+    """RQ's `WorkerPool`, which lets go at once of what a job process that died held, and stops as soon
+    as its processes have stopped."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, on_death: Callable[[int], list[str]] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._stopping = threading.Event()
+        # Gives back the SQL leases of a dead job process (by pid); returns their runs.
+        self.on_death = on_death
+
+    def handle_dead_worker(self, worker_data: WorkerData) -> None:
+        """RQ's, and a job process that died mid-job has its job failed and its leases given back, so the
+        dispatcher's next pass hands its run on (RQ's pool leaves the job "started", and the run's lease
+        would hold it until it ran out)."""
+        super().handle_dead_worker(worker_data)
+        exit_code = worker_data.process.exitcode
+        if exit_code == 0:
+            return  # stopped or retired: it finished its job and let go of its leases itself
+        try:
+            self._fail_current_job(worker_data.name, exit_code)
+            threads = self.on_death(worker_data.pid) if self.on_death else []
+        except Exception:  # the leases run out, and the dispatcher hands the runs on then
+            log.warning("could not let go of what job process %d held", worker_data.pid, exc_info=True)
+            return
+        if threads:
+            log.warning(
+                "job process %d died (exit code %s) working on run %s; it is taken up again",
+                worker_data.pid,
+                exit_code,
+                ", ".join(threads),
+            )
+
+    def _fail_current_job(self, name: str, exit_code: int | None) -> None:
+        """Do for a dead pool process what RQ's forking worker does for a dead work horse."""
+        dead = self.worker_class.find_by_key(self.worker_class.redis_worker_namespace_prefix + name, connection=self.connection)
+        if dead is None:
+            return
+        execution = dead.execution
+        job = dead.get_current_job() if execution else None
+        if job is not None and job.get_status() not in (JobStatus.FINISHED, JobStatus.FAILED):
+            queue = self.queue_class(job.origin, connection=self.connection)
+            dead.handle_job_failure(
+                job, queue=queue, exc_string=f"the job process died (exit code {exit_code})", execution=execution
+            )
+        dead.register_death()  # type: ignore[no-untyped-call]  # RQ's method is untyped
 
     def get_worker_process(self, name: str, burst: bool, _sleep: float = 0, logging_level: str = "INFO") -> BaseProcess:
         """RQ's job process, which notes a stop from its first line (`_start_job_process`)."""
@@ -194,8 +233,16 @@ class JobPool(WorkerPool):
         self.log.info("All workers stopped, exiting...")
 
 
-def run_pool(queue: Queue, connection: Redis, processes: int, worker_class: type[JobProcess], *, burst: bool) -> None:
+def run_pool(
+    queue: Queue,
+    connection: Redis,
+    processes: int,
+    worker_class: type[JobProcess],
+    *,
+    burst: bool,
+    on_death: Callable[[int], list[str]] | None = None,
+) -> None:
     """Fork `processes` job processes and keep that many alive until SIGTERM/SIGINT (or, in burst mode, until
-    the queue is empty)."""
-    pool = JobPool([queue], connection=connection, num_workers=processes, worker_class=worker_class)
+    the queue is empty); `on_death(pid)` gives back the leases of one that died."""
+    pool = JobPool([queue], connection=connection, num_workers=processes, worker_class=worker_class, on_death=on_death)
     pool.start(burst=burst, logging_level="INFO")
