@@ -93,8 +93,10 @@ def process_env(settings: Settings, port: int) -> dict[str, str]:
         COUNTERSIGN_ADMINS="U0ADMIN,@countersign-admins",
         # One job process, so "kill the job process" means the one running the job.
         COUNTERSIGN_WORKER_PROCESSES="1",
-        # Short leases, so a killed worker's run is taken up again within seconds (the default is 10 s).
-        COUNTERSIGN_LEASE_SECONDS="3",
+        # The shortest leases and frequent dispatcher passes, so a killed worker's run is taken up again
+        # within seconds (the defaults are 10 s and 1 s).
+        COUNTERSIGN_LEASE_SECONDS="2",
+        COUNTERSIGN_DISPATCH_INTERVAL="0.25",
         # Tests create user groups as they go, so the processes remember none (tests/test_user_groups.py
         # covers the cache).
         COUNTERSIGN_USERGROUP_CACHE_SECONDS="0",
