@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from redis import Redis
+from redis.exceptions import RedisError
 from slack_sdk import WebClient
 
 from approvals.approval_store import ApprovalStore, create_db_engine
@@ -126,8 +127,16 @@ class Local(SlackUser):
         self._worker.start()
 
     def _work_continuously(self) -> None:
-        # What the worker and its dispatcher would do, every few milliseconds (without Redis in between).
-        while not self._stop.wait(0.02):
+        # What the worker and its dispatcher would do: woken by a job the app enqueues (taken off the queue
+        # here; `work` reads what is owed from SQL), with a pass over SQL at least every 0.2 s for what is
+        # owed without a job, as the dispatcher's. Polling SQL every few milliseconds instead cost 7 % of a
+        # core for the whole session.
+        queue = self.queue.connection
+        while not self._stop.is_set():
+            try:
+                queue.blpop([self.queue.queue.key], timeout=0.2)
+            except RedisError:
+                self._stop.wait(0.2)
             try:
                 self.work()
             except Exception:
