@@ -18,22 +18,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from redis import Redis
 
-from approvals.approval_store import ApprovalStore, create_db_engine
-from approvals.job_queue import JobQueue
-from approvals.settings import Settings
 from countersign.embedded_valkey import start_valkey
-from countersign.migrate import migrate
-from sandbox.emulator import SlackEmulator
-from tests.databases import fresh_database
 from tests.forkserver import ForkServer
-from tests.local import Local, local_countersign
-from tests.sandbox_stack import DevSandbox, browser_context
-from tests.stack import REPO_ROOT, Stack
 
+# The rest is imported by the fixtures that use it: under xdist this module is imported by the process
+# that only hands out tests too, and importing LangChain, SQLAlchemy and Alembic there held up the
+# start of the test processes by more than a second.
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Page
+
+    from approvals.approval_store import ApprovalStore
+    from approvals.job_queue import JobQueue
+    from approvals.settings import Settings
+    from sandbox.emulator import SlackEmulator
+    from tests.local import Local
+    from tests.sandbox_stack import DevSandbox
+    from tests.stack import Stack
 
 SIGNING_SECRET = "test-signing-secret"
 BOT_TOKEN = "xoxb-test-token"
@@ -75,6 +76,8 @@ def valkey(valkey_server: Valkey) -> str:
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A fresh schema in TEST_DATABASE_URL's PostgreSQL when set, else a fresh SQLite file."""
+    from tests.databases import fresh_database
+
     with fresh_database(tmp_path_factory.mktemp("db"), "test") as url:
         yield url
 
@@ -82,6 +85,8 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def slack() -> Iterator[SlackEmulator]:
     """The loopback Slack Web API emulator."""
+    from sandbox.emulator import SlackEmulator
+
     with SlackEmulator() as emulator:
         yield emulator
 
@@ -89,6 +94,8 @@ def slack() -> Iterator[SlackEmulator]:
 @pytest.fixture(scope="session")
 def settings(valkey: str, database_url: str, slack: SlackEmulator) -> Settings:
     """Settings pointing every part at the test's Valkey, database and emulator."""
+    from approvals.settings import Settings
+
     return Settings(
         slack_bot_token=BOT_TOKEN,
         slack_signing_secret=SIGNING_SECRET,
@@ -102,6 +109,9 @@ def settings(valkey: str, database_url: str, slack: SlackEmulator) -> Settings:
 @pytest.fixture(scope="session")
 def store(settings: Settings) -> ApprovalStore:
     """The approval store the processes share, opened from the test (after `countersign migrate`, as a deploy does)."""
+    from approvals.approval_store import ApprovalStore, create_db_engine
+    from countersign.migrate import migrate
+
     migrate(settings)
     return ApprovalStore(create_db_engine(settings.sqlalchemy_url))
 
@@ -109,13 +119,17 @@ def store(settings: Settings) -> ApprovalStore:
 @pytest.fixture(scope="session")
 def queue(settings: Settings) -> JobQueue:
     """The job queue, as the bot and CLI use it."""
+    from redis import Redis
+
+    from approvals.job_queue import JobQueue
+
     return JobQueue(Redis.from_url(settings.redis_url or ""), settings.countersign_queue, settings.run_timeout)
 
 
 @pytest.fixture(scope="session")
 def fork_server() -> Iterator[ForkServer]:
     """Starts `countersign` processes as forks of one that has imported their libraries (tests/forkserver.py)."""
-    server = ForkServer(REPO_ROOT)
+    server = ForkServer(Path(__file__).resolve().parent.parent)
     yield server
     server.close()
 
@@ -131,6 +145,8 @@ def stack(
 ) -> Iterator[Stack]:
     """The real worker and bot processes (`countersign worker`, `countersign bot`), started once (and again
     by the tests that kill them)."""
+    from tests.stack import Stack
+
     logs = Path(tmp_path_factory.mktemp("logs"))
     with Stack.start(settings, slack, store, queue, logs, SIGNING_SECRET, fork_server) as running:
         yield running
@@ -139,6 +155,8 @@ def stack(
 @pytest.fixture(scope="session")
 def dev_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevSandbox]:
     """`countersign dev` without Slack settings: the sandbox page, a real bot and a real worker."""
+    from tests.sandbox_stack import DevSandbox
+
     with DevSandbox.start(Path(tmp_path_factory.mktemp("sandbox"))) as running:
         yield running
 
@@ -146,6 +164,8 @@ def dev_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevSandbox
 @pytest.fixture(scope="session")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
     """One headless Chromium for the session (skipped without one, except under .ci/run)."""
+    from tests.sandbox_stack import browser_context
+
     with browser_context(Path(tmp_path_factory.mktemp("chromium"))) as context:
         yield context
 
@@ -164,6 +184,8 @@ def page(dev_sandbox: DevSandbox, browser: BrowserContext) -> Iterator[Page]:
 def empty_database_url(tmp_path: Path) -> Iterator[str]:
     """A database of the test's own, with nothing in it: a new SQLite file, or a new schema in
     TEST_DATABASE_URL's PostgreSQL."""
+    from tests.databases import fresh_database
+
     with fresh_database(tmp_path, "empty") as url:
         yield url
 
@@ -171,6 +193,10 @@ def empty_database_url(tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def empty_store(empty_database_url: str) -> Iterator[ApprovalStore]:
     """A store on a database of the test's own, migrated and empty (for tests that count everything in it)."""
+    from approvals.approval_store import ApprovalStore, create_db_engine
+    from approvals.settings import Settings
+    from countersign.migrate import migrate
+
     settings = Settings(database_url=empty_database_url)
     migrate(settings)
     engine = create_db_engine(settings.sqlalchemy_url)
@@ -182,6 +208,9 @@ def empty_store(empty_database_url: str) -> Iterator[ApprovalStore]:
 def private_settings(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """The session's settings on a database and a queue of their own (migrated), for tests that drive the
     worker's runtime by hand: the stack's worker must not take their runs up first."""
+    from countersign.migrate import migrate
+    from tests.databases import fresh_database
+
     with fresh_database(tmp_path_factory.mktemp("private"), "private") as url:
         private = settings.model_copy(update={"database_url": url, "countersign_queue": f"private-{uuid.uuid4().hex[:8]}"})
         migrate(private)
@@ -191,6 +220,8 @@ def private_settings(settings: Settings, tmp_path_factory: pytest.TempPathFactor
 @pytest.fixture(scope="session")
 def local_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The in-process tier's own database: a fresh SQLite file, or a fresh schema in TEST_DATABASE_URL."""
+    from tests.databases import fresh_database
+
     with fresh_database(tmp_path_factory.mktemp("localdb"), "local") as url:
         yield url
 
@@ -200,6 +231,8 @@ def local_countersign_session(
     settings: Settings, slack: SlackEmulator, local_database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Local]:
     """Countersign's runtime and Bolt app in this process (tests/local.py), built once."""
+    from tests.local import local_countersign
+
     os.environ.setdefault("COUNTERSIGN_TEST_EFFECTS", str(tmp_path_factory.mktemp("local-effects")))
     with local_countersign(settings, slack, local_database_url, SIGNING_SECRET) as local:
         yield local
