@@ -101,6 +101,7 @@ class JobProcess(SimpleWorker):
             self._stop_requested = True
 
 
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 # Set by a stop that came before this job process had a worker to tell.
 _stop_noted = False
 
@@ -114,10 +115,12 @@ def _start_job_process(run: Callable[..., None], *args: Any, **kwargs: Any) -> N
     """Run RQ's job process body, a stop meanwhile only noted."""
     # A stop can come while RQ is still starting the process (the pool's shutdown command when the
     # worker is stopped at once), before RQ installs its own handlers. Python's default would raise
-    # KeyboardInterrupt wherever the process was (connecting to Redis, inside a lock's release) and
-    # it would die with a traceback.
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    # KeyboardInterrupt wherever the process was (in the fork's own clean-up, connecting to Redis,
+    # inside a lock's release) and it would die with a traceback. The pool forked this process with
+    # the stop signals held back (`JobPool.start_worker`); one sent meanwhile arrives here.
+    for signum in _STOP_SIGNALS:
         signal.signal(signum, _note_stop)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
     run(*args, **kwargs)
 
 
@@ -156,6 +159,7 @@ class JobPool(WorkerPool):
     def __init__(self, *args: Any, on_death: Callable[[int], list[str]] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._stopping = threading.Event()
+        self._told: set[str] = set()  # the processes sent the stop
         # Gives back the SQL leases of a dead job process (by pid); returns their runs.
         self.on_death = on_death
 
@@ -202,6 +206,20 @@ class JobPool(WorkerPool):
         process._target = functools.partial(_start_job_process, process._target)  # type: ignore[attr-defined]
         return process
 
+    def start_worker(self, *args: Any, **kwargs: Any) -> None:
+        """RQ's, forking with the stop signals held back: the job process takes one sent meanwhile once
+        it can (`_start_job_process`)."""
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            super().start_worker(*args, **kwargs)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+    def stop_worker(self, worker_data: WorkerData, sig: int = signal.SIGINT) -> None:
+        """RQ's, noting that this process was told."""
+        self._told.add(worker_data.name)
+        super().stop_worker(worker_data, sig)
+
     def request_stop(self, signum: int | None = None, frame: Any = None) -> None:
         """RQ's stop (the processes are told to finish their jobs), which also wakes the loop."""
         super().request_stop(signum, frame)  # type: ignore[no-untyped-call]  # RQ's method is untyped
@@ -214,8 +232,8 @@ class JobPool(WorkerPool):
         setup_loghandlers(logging_level, DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT, name="rq.worker_pool")
         self.log.info("Starting worker pool %s with pid %d...", self.name, os.getpid())
         self.status = self.Status.STARTED
-        self.start_workers(burst=burst, logging_level=logging_level)
         self._install_signal_handlers()  # type: ignore[no-untyped-call]
+        self.start_workers(burst=burst, logging_level=logging_level)
         while self.status != self.Status.STOPPED:
             self.check_workers(respawn=not burst)
             if burst and self.number_of_active_workers == 0:
@@ -225,6 +243,10 @@ class JobPool(WorkerPool):
         deadline = time.monotonic() + 1
         while True:
             for data in list(self.worker_dict.values()):
+                if data.name not in self._told:
+                    # Forked as the stop came (RQ's pool told only the processes it had then); told
+                    # once only, as a second stop is RQ's cold shutdown, which abandons the job.
+                    self.stop_worker(data)
                 data.process.join(max(0.0, deadline - time.monotonic()))
             if self.all_workers_have_stopped():
                 break
