@@ -123,6 +123,7 @@ class SlackApiFailure(Exception):
 class _RateLimit:
     times: int
     retry_after: int
+    token: str | None
 
 
 @dataclass
@@ -184,7 +185,7 @@ class SlackEmulator:
         self._users = {user.id: user for user in users}
         self._channels = {channel.id: channel for channel in channels}
         self._rate_limits: dict[str, _RateLimit] = {}
-        self._failures: dict[str, list[str]] = {}
+        self._failures: dict[str, list[tuple[str, str | None]]] = {}
         self._last_ts = 0
         self._id_counter = itertools.count(1)
         self._handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
@@ -265,15 +266,17 @@ class SlackEmulator:
             self._failures.clear()
             self._bump()
 
-    def rate_limit(self, method: str, times: int = 1, retry_after: int = 1) -> None:
-        """Answer the next ``times`` calls to ``method`` with HTTP 429 and ``Retry-After``."""
+    def rate_limit(self, method: str, times: int = 1, retry_after: int = 1, token: str | None = None) -> None:
+        """Answer the next ``times`` calls to ``method`` (made with ``token``, if given: an app of its own)
+        with HTTP 429 and ``Retry-After``."""
         with self._lock:
-            self._rate_limits[method] = _RateLimit(times=times, retry_after=retry_after)
+            self._rate_limits[method] = _RateLimit(times=times, retry_after=retry_after, token=token)
 
-    def fail(self, method: str, error: str, times: int = 1) -> None:
-        """Answer the next ``times`` calls to ``method`` with ``{"ok": false, "error": error}`` (HTTP 200)."""
+    def fail(self, method: str, error: str, times: int = 1, token: str | None = None) -> None:
+        """Answer the next ``times`` calls to ``method`` (made with ``token``, if given) with
+        ``{"ok": false, "error": error}`` (HTTP 200)."""
         with self._lock:
-            self._failures.setdefault(method, []).extend([error] * times)
+            self._failures.setdefault(method, []).extend([(error, token)] * times)
 
     def add_usergroup(self, handle: str, users: list[str]) -> str:
         """Create (or replace) a user group with these members; returns its id (S…)."""
@@ -576,7 +579,10 @@ class SlackEmulator:
             headers: dict[str, str] = {}
             status = 200
             limit = self._rate_limits.get(method)
-            if limit is not None and limit.times > 0:
+            failure = next(
+                (i for i, (_, only) in enumerate(self._failures.get(method, [])) if only is None or only == token), None
+            )
+            if limit is not None and limit.times > 0 and limit.token in (None, token):
                 limit.times -= 1
                 if limit.times == 0:
                     del self._rate_limits[method]
@@ -588,8 +594,8 @@ class SlackEmulator:
                 body = {"ok": False, "error": "not_authed"}
             elif not token.startswith("xox"):
                 body = {"ok": False, "error": "invalid_auth"}
-            elif self._failures.get(method):
-                body = {"ok": False, "error": self._failures[method].pop(0)}
+            elif failure is not None:
+                body = {"ok": False, "error": self._failures[method].pop(failure)[0]}
             elif method not in self._handlers:
                 body = {"ok": False, "error": "unknown_method"}
             else:

@@ -246,6 +246,11 @@ class Stack(SlackUser):
         self.bot: Process | None = None
         self.fork_server: ForkServer | None = None
 
+    @property
+    def bot_token(self) -> str:
+        """The token the stack's processes call Slack with (the in-process tier has its own)."""
+        return self.settings.slack_bot_token.get_secret_value() if self.settings.slack_bot_token else ""
+
     @classmethod
     @contextmanager
     def start(
@@ -263,8 +268,11 @@ class Stack(SlackUser):
         stack = cls(settings, slack, store, queue, logs, secret)
         stack.fork_server = fork_server
         try:
-            stack.start_worker()
-            stack.start_bot()
+            # Both at once: each waits for its own imports.
+            stack.queue.connection.delete("countersign:agents")
+            stack.worker, stack.bot = stack._spawn("worker"), stack._spawn("bot")
+            stack._wait_for_worker()
+            stack._wait_for_bot()
             yield stack
         finally:
             # Nothing after the session reads their state: no warm shutdown to wait for.
@@ -313,6 +321,9 @@ class Stack(SlackUser):
         """Start `countersign worker` and wait until it has published its agents."""
         self.queue.connection.delete("countersign:agents")
         self.worker = self._spawn("worker")
+        self._wait_for_worker()
+
+    def _wait_for_worker(self) -> None:
         wait_until(lambda: self.queue.known_agents() or self._died(self.worker, "worker"), 60, "the worker")
 
     def stop_worker(self) -> None:
@@ -339,6 +350,9 @@ class Stack(SlackUser):
     def start_bot(self) -> None:
         """Start `countersign bot` and wait until it serves."""
         self.bot = self._spawn("bot")
+        self._wait_for_bot()
+
+    def _wait_for_bot(self) -> None:
         wait_until(self._bot_ready, 30, "the bot to serve /healthz")
 
     def kill_bot(self) -> None:

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from tests.local import Local
 
 
+@pytest.mark.slow
 def test_request_is_posted_after_slack_answers_429(local: Local) -> None:
     since = time.monotonic()
-    local.slack.rate_limit("chat.postMessage", times=1, retry_after=1)
+    local.slack.rate_limit("chat.postMessage", times=1, retry_after=1, token=local.bot_token)
 
     approval = local.start_run("Refund order #95 for $250")
 
     posts = local.slack.wait_for(
         "chat.postMessage",
-        lambda call: call.time >= since and call.params.get("channel") == approval.channel,
+        lambda call: call.time >= since and call.token == local.bot_token and call.params.get("channel") == approval.channel,
         count=2,
         include_rate_limited=True,
     )

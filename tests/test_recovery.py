@@ -20,7 +20,7 @@ def test_decision_whose_resume_job_redis_lost_is_resumed_when_a_worker_starts(st
 
 
 def test_request_that_slack_failed_to_take_is_posted_when_the_job_is_retried(stack: Stack) -> None:
-    stack.slack.fail("chat.postMessage", "internal_error", times=1)
+    stack.slack.fail("chat.postMessage", "internal_error", times=1, token=stack.bot_token)
 
     approval = stack.start_run("Refund order #121 for $250")
 

@@ -105,6 +105,22 @@ def test_rate_limit_answers_429_with_retry_after(emulator: SlackEmulator) -> Non
         assert json.loads(resp.read())["user_id"] == "U0BOT"
 
 
+def test_faults_set_for_one_token_leave_the_calls_of_another_alone(emulator: SlackEmulator) -> None:
+    emulator.rate_limit("chat.postMessage", retry_after=0, token="xoxb-mine")
+    emulator.fail("chat.postMessage", "internal_error", token="xoxb-mine")
+    theirs = WebClient(token="xoxb-theirs", base_url=emulator.base_url)
+    mine = WebClient(token="xoxb-mine", base_url=emulator.base_url)
+
+    assert theirs.chat_postMessage(channel="C1", text="theirs")["ok"]
+    with pytest.raises(SlackApiError) as limited:
+        mine.chat_postMessage(channel="C1", text="mine")
+    assert limited.value.response.status_code == 429
+    with pytest.raises(SlackApiError) as failed:
+        mine.chat_postMessage(channel="C1", text="mine")
+    assert failed.value.response["error"] == "internal_error"
+    assert mine.chat_postMessage(channel="C1", text="mine")["ok"]
+
+
 def test_auth_and_unknown_method_and_wait_for_timeout(emulator: SlackEmulator, client: WebClient) -> None:
     with pytest.raises(SlackApiError) as err:
         WebClient(base_url=emulator.base_url).api_call("auth.test")
