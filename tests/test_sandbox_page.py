@@ -54,9 +54,12 @@ def request(page: Page, order: int) -> Locator:
 
 
 def waiting_request(page: Page, order: int) -> Locator:
-    """The request for `order`, once it is posted and waits for a decision."""
+    """The request for `order`, once it is posted, waits for a decision, and has the agent's progress in
+    its thread (posted just after it: the message changes then, and a click while the page redraws it
+    can miss)."""
     message = request(page, order)
     expect(message).to_contain_text("payments wants to call refund")
+    expect(message.locator(".replies-link")).to_be_visible()
     return message
 
 
