@@ -257,3 +257,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             if fixture in getattr(item, "fixturenames", ()):
                 item.add_marker(pytest.mark.xdist_group(group))
                 break
+    # xdist hands the groups out first (the most tests first), then the other tests in this order: the
+    # slow ones go first, so that none of them is left running alone at the end while the other test
+    # processes have nothing more to do.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

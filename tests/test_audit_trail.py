@@ -11,6 +11,7 @@ import tracemalloc
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import insert, text
 
 from approvals.approval_store import ApprovalStore, create_db_engine
@@ -241,6 +242,7 @@ def test_audit_rows_from_before_the_chain_are_chained_by_the_migration(empty_dat
     engine.dispose()
 
 
+@pytest.mark.slow
 def test_export_memory_stays_flat_as_the_log_grows(empty_store: ApprovalStore) -> None:
     def peak_while_exporting() -> int:
         with open(os.devnull, "w") as sink:

@@ -31,6 +31,7 @@ def _dev(env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
     )
 
 
+@pytest.mark.slow
 def test_dev_serves_slack_with_an_embedded_valkey_and_sqlite(tmp_path: Path, slack: SlackEmulator) -> None:
     port = free_port()
     env = clean_env() | {
@@ -60,6 +61,7 @@ def test_dev_serves_slack_with_an_embedded_valkey_and_sqlite(tmp_path: Path, sla
     assert "sandbox" not in output
 
 
+@pytest.mark.slow
 def test_dev_with_some_slack_settings_names_the_missing_ones_and_opens_no_sandbox(tmp_path: Path) -> None:
     dev = _dev(clean_env() | {"SLACK_BOT_TOKEN": "xoxb-dev"}, tmp_path)
     try:

@@ -916,6 +916,7 @@ def check(approval: ApprovalRequest, values: Any, schema: dict[str, Any], decisi
     assert same(CHECKPOINTS.loads_typed(CHECKPOINTS.dumps_typed(edited)), edited)
 
 
+@pytest.mark.slow
 def test_every_edit_submission_gets_inline_errors_or_arguments_the_schema_accepts_and_the_store_keeps(
     decisions: Decisions,
 ) -> None:
@@ -943,6 +944,7 @@ def hostile_cases(draw: st.DrawFn) -> Case:
     return Case(request({"arg": None}, schema), values)
 
 
+@pytest.mark.slow
 def test_hostile_text_in_any_kind_of_field_gets_an_inline_error_or_a_value_the_schema_accepts(
     decisions: Decisions,
 ) -> None:
@@ -987,6 +989,7 @@ def schemaless_cases(draw: st.DrawFn) -> tuple[ApprovalRequest, Any, dict[str, A
     return request(proposed, None), values, implied
 
 
+@pytest.mark.slow
 def test_edits_of_a_tool_without_a_schema_keep_the_proposed_types_or_get_inline_errors(decisions: Decisions) -> None:
     decided = decisions.count
 

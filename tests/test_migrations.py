@@ -124,6 +124,7 @@ def test_database_made_by_release_a43d289_migrates_with_its_pending_request_inta
     assert store.resumes_owed(utcnow()) == [pending.id]
 
 
+@pytest.mark.slow
 def test_many_migrates_at_once_on_an_empty_database_all_succeed(fresh_url: str, fork_server: ForkServer, tmp_path: Path) -> None:
     logs = [tmp_path / f"migrate-{n}.log" for n in range(3)]
     processes = [fork_server.start(["migrate"], _env(fresh_url), log) for log in logs]
@@ -149,6 +150,7 @@ def test_a_process_on_a_database_that_is_behind_stops_with_one_line(
     )
 
 
+@pytest.mark.slow
 def test_bot_with_four_processes_and_worker_started_together_all_serve(
     fresh_url: str, valkey: str, slack: SlackEmulator, fork_server: ForkServer, tmp_path: Path
 ) -> None:
