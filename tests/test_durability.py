@@ -15,6 +15,7 @@ from bot.decisions import QUEUE_DOWN_NOTE
 from bot.ids import ActionId
 from tests.conftest import Valkey
 from tests.stack import Stack, children_of, is_running, wait_until
+from worker.leases import owner_prefix
 
 
 def test_run_stored_while_the_queue_lost_its_job_is_started_by_the_dispatcher(stack: Stack) -> None:
@@ -102,17 +103,18 @@ def test_job_process_killed_alone_is_taken_up_again_without_waiting_out_its_leas
 
 
 def test_a_dead_job_process_gives_back_only_its_own_leases(empty_store: ApprovalStore) -> None:
-    dead, neighbour, lookalike = (
+    dead, same_pid_elsewhere, lookalike = (
         empty_store.create_run(Run(thread_id=uuid.uuid4().hex, agent="payments", input_text="x")) for _ in range(3)
     )
-    empty_store.claim(dead.thread_id, "host_1:123:aaaa", timedelta(minutes=5))
-    empty_store.claim(neighbour.thread_id, "host_1:1234:bbbb", timedelta(minutes=5))
-    empty_store.claim(lookalike.thread_id, "hostx1:123:cccc", timedelta(minutes=5))  # "_" is no wildcard
+    # Pods of one deployment share a host name prefix and small pids: the job process's tag tells them apart.
+    empty_store.claim(dead.thread_id, owner_prefix(9, "1f3a_9c2e0b7d") + "aaaa", timedelta(minutes=5))
+    empty_store.claim(same_pid_elsewhere.thread_id, owner_prefix(9, "77c0e1d2a9b4") + "bbbb", timedelta(minutes=5))
+    empty_store.claim(lookalike.thread_id, owner_prefix(9, "1f3ax9c2e0b7d") + "cccc", timedelta(minutes=5))  # "_" is no wildcard
 
-    assert empty_store.release_held_by("host_1:123:") == [dead.thread_id]
-    assert empty_store.claim(dead.thread_id, "another:1:dddd", timedelta(minutes=5)) is not None
-    assert empty_store.claim(neighbour.thread_id, "another:1:dddd", timedelta(minutes=5)) is None
-    assert empty_store.claim(lookalike.thread_id, "another:1:dddd", timedelta(minutes=5)) is None
+    assert empty_store.release_held_by(owner_prefix(9, "1f3a_9c2e0b7d")) == [dead.thread_id]
+    assert empty_store.claim(dead.thread_id, "another:1:t:dddd", timedelta(minutes=5)) is not None
+    assert empty_store.claim(same_pid_elsewhere.thread_id, "another:1:t:dddd", timedelta(minutes=5)) is None
+    assert empty_store.claim(lookalike.thread_id, "another:1:t:dddd", timedelta(minutes=5)) is None
 
 
 def test_worker_killed_alone_leaves_no_job_process_working_without_it(stack: Stack) -> None:

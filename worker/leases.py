@@ -18,14 +18,31 @@ from approvals.models import Run
 log = logging.getLogger(__name__)
 
 
-def owner_prefix(pid: int) -> str:
-    """How the leases a process on this host holds begin."""
-    return f"{socket.gethostname()[:30]}:{pid}:"
+# This process's tag in the owners of its leases: a job process's RQ worker name (random), so that its
+# owners are its own even where host names and pids repeat (the pods of one deployment share a long
+# name prefix, and their processes the same small pids).
+_tag = ""
+
+
+def process_tag(worker_name: str) -> str:
+    """The tag of the job process RQ knows as `worker_name`."""
+    return worker_name[:12]
+
+
+def tag_process(worker_name: str) -> None:
+    """Tag the leases this process takes from now on as those of the job process `worker_name`."""
+    global _tag
+    _tag = process_tag(worker_name)
+
+
+def owner_prefix(pid: int, tag: str) -> str:
+    """How the leases a process of this host holds begin."""
+    return f"{socket.gethostname()[:24]}:{pid}:{tag}:"
 
 
 def new_owner() -> str:
     """An id naming this attempt: which host and process holds a lease, told apart from its other jobs."""
-    return f"{owner_prefix(os.getpid())}{uuid.uuid4().hex[:8]}"
+    return f"{owner_prefix(os.getpid(), _tag)}{uuid.uuid4().hex[:8]}"
 
 
 @contextmanager

@@ -26,7 +26,6 @@ from bot.user_groups import UserGroupDirectory
 from worker import jobs, metrics
 from worker.deadlines import DeadlineService
 from worker.dispatcher import Dispatcher
-from worker.leases import owner_prefix
 from worker.policy_check import unappliable_rules
 from worker.pool import job_process_class, run_pool
 from worker.registry import AgentRegistry
@@ -110,7 +109,7 @@ def run_worker(settings: Settings, *, burst: bool = False, processes: int | None
             count,
             job_process_class(settings.worker_max_jobs, settings.worker_max_rss_mb),
             burst=burst,
-            on_death=lambda pid: runtime.store.release_held_by(owner_prefix(pid)),
+            on_death=runtime.store.release_held_by,
         )
     finally:
         dispatcher.stop()

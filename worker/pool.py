@@ -29,6 +29,8 @@ from rq.job import Job, JobStatus
 from rq.logutils import setup_loghandlers
 from rq.worker_pool import WorkerData, WorkerPool
 
+from worker.leases import owner_prefix, process_tag, tag_process
+
 log = logging.getLogger(__name__)
 
 # After Redis comes back, a process waits at most this long before dequeuing again (RQ's default is 60 s).
@@ -56,6 +58,7 @@ class JobProcess(SimpleWorker):
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self._stop_while_starting)
         self._stop_requested = self._stop_requested or _stop_noted
+        tag_process(self.name)
         stop_with_parent()
         kwargs["max_jobs"] = self.max_jobs
         # RQ's pool asks every process for RQ's scheduler, a process of its own that moves jobs enqueued
@@ -156,11 +159,11 @@ class JobPool(WorkerPool):
     """RQ's `WorkerPool`, which lets go at once of what a job process that died held, and stops as soon
     as its processes have stopped."""
 
-    def __init__(self, *args: Any, on_death: Callable[[int], list[str]] | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, on_death: Callable[[str], list[str]] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._stopping = threading.Event()
         self._told: set[str] = set()  # the processes sent the stop
-        # Gives back the SQL leases of a dead job process (by pid); returns their runs.
+        # Gives back the SQL leases of a dead job process (given how their owners begin); returns their runs.
         self.on_death = on_death
 
     def handle_dead_worker(self, worker_data: WorkerData) -> None:
@@ -173,7 +176,8 @@ class JobPool(WorkerPool):
             return  # stopped or retired: it finished its job and let go of its leases itself
         try:
             self._fail_current_job(worker_data.name, exit_code)
-            threads = self.on_death(worker_data.pid) if self.on_death else []
+            prefix = owner_prefix(worker_data.pid, process_tag(worker_data.name))
+            threads = self.on_death(prefix) if self.on_death else []
         except Exception:  # the leases run out, and the dispatcher hands the runs on then
             log.warning("could not let go of what job process %d held", worker_data.pid, exc_info=True)
             return
@@ -262,9 +266,9 @@ def run_pool(
     worker_class: type[JobProcess],
     *,
     burst: bool,
-    on_death: Callable[[int], list[str]] | None = None,
+    on_death: Callable[[str], list[str]] | None = None,
 ) -> None:
     """Fork `processes` job processes and keep that many alive until SIGTERM/SIGINT (or, in burst mode, until
-    the queue is empty); `on_death(pid)` gives back the leases of one that died."""
+    the queue is empty); `on_death(owner_prefix)` gives back the leases of one that died."""
     pool = JobPool([queue], connection=connection, num_workers=processes, worker_class=worker_class, on_death=on_death)
     pool.start(burst=burst, logging_level="INFO")
