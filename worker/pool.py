@@ -3,7 +3,8 @@ each running its jobs in-process (RQ's `SimpleWorker`: no fork per job), and rec
 
 What forking a process per job bought is kept: RQ's job timeout still applies (a SIGALRM in the
 process); a process that crashed or was killed mid-job is replaced by the pool within a second, and
-its job is taken up again from SQL (the run's lease runs out, the dispatcher enqueues what is owed);
+its job is taken up again from SQL (the pool fails its RQ job and gives back its leases, as RQ's
+forking worker does for a dead work horse, and the dispatcher's next pass enqueues what is owed);
 and a process retires after `max_jobs` jobs or once its resident memory passes `max_rss_mb`, so
 nothing a job leaks lives long.
 """
@@ -174,12 +175,17 @@ class JobPool(WorkerPool):
         exit_code = worker_data.process.exitcode
         if exit_code == 0:
             return  # stopped or retired: it finished its job and let go of its leases itself
+        # Each on its own: whatever is not let go of here is once the leases run out (the dispatcher
+        # replaces a job left started by a worker that holds no lease).
         try:
             self._fail_current_job(worker_data.name, exit_code)
+        except Exception:
+            log.warning("could not fail the RQ job of job process %d", worker_data.pid, exc_info=True)
+        try:
             prefix = owner_prefix(worker_data.pid, process_tag(worker_data.name))
             threads = self.on_death(prefix) if self.on_death else []
-        except Exception:  # the leases run out, and the dispatcher hands the runs on then
-            log.warning("could not let go of what job process %d held", worker_data.pid, exc_info=True)
+        except Exception:
+            log.warning("could not give back the leases of job process %d", worker_data.pid, exc_info=True)
             return
         if threads:
             log.warning(
