@@ -15,6 +15,7 @@ from redis import Redis
 from rq import Queue
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
+from rq.utils import str_to_date
 
 RUN = "worker.jobs.run"
 RESUME = "worker.jobs.resume"
@@ -44,6 +45,11 @@ def _older(moment: datetime | None, than: timedelta) -> bool:
     return datetime.now(UTC) - aware > than
 
 
+def _moment(stored: bytes | str | None) -> datetime | None:
+    """A time as RQ stores it in a job's hash (empty when unset)."""
+    return str_to_date(stored) if stored else None
+
+
 class JobQueue:
     """The RQ queue workers take Countersign's jobs from."""
 
@@ -68,6 +74,30 @@ class JobQueue:
         """Make sure owed work has a live job: enqueue it, or keep the one there is; a job left started
         longer than `started_grace` by a worker that no longer holds the work's lease is dead and replaced.
         Returns what it found: `enqueued`, `waiting`, `started` or `replaced`."""
+        return self.ensure_all(func, [(args, job_id)], started_grace)[0]
+
+    def ensure_all(self, func: str, owed: list[tuple[tuple[str, ...], str]], started_grace: timedelta) -> list[str]:
+        """`ensure` for many (args, job id) pairs of one kind, in order. The jobs are read in one round trip,
+        and only the missing or doubtful ones cost more: a dispatcher pass over a busy backlog is cheap."""
+        with self.connection.pipeline(transaction=False) as pipe:
+            for _, job_id in owed:
+                pipe.hmget(Job.key_for(job_id), "status", "enqueued_at", "started_at")
+            states = pipe.execute()
+        found = []
+        for (args, job_id), (status, enqueued_at, started_at) in zip(owed, states, strict=True):
+            if status is not None:
+                state = JobStatus(status.decode() if isinstance(status, bytes) else status)
+                # Young jobs, waiting or started, are live; anything else is looked at closely below.
+                if state in _WAITING and not _older(_moment(enqueued_at), started_grace):
+                    found.append("waiting")
+                    continue
+                if state == JobStatus.STARTED and not _older(_moment(started_at), started_grace):
+                    found.append("started")
+                    continue
+            found.append(self._ensure_one(func, args, job_id, started_grace))
+        return found
+
+    def _ensure_one(self, func: str, args: tuple[str, ...], job_id: str, started_grace: timedelta) -> str:
         if self._enqueue(func, *args, job_id=job_id):
             return "enqueued"
         try:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+import pytest
 from redis import Redis
+from redis.client import Pipeline
 from rq.job import Job
 
 from approvals.job_queue import RUN, JobQueue, run_job_id
@@ -48,3 +50,31 @@ def test_job_left_started_by_a_dead_worker_is_replaced_after_the_grace(valkey: s
     assert queue.ensure(RUN, ("t3",), run_job_id("t3"), timedelta(hours=1)) == "started"
     assert queue.ensure(RUN, ("t3",), run_job_id("t3"), timedelta(0)) == "replaced"
     assert queue.queue.get_job_ids() == [run_job_id("t3")]
+
+
+def test_checking_many_waiting_jobs_takes_one_round_trip(valkey: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    queue = _queue(valkey)
+    threads = [f"t4-{n}" for n in range(50)]
+    for thread in threads:
+        queue.enqueue_run(thread)
+    trips: list[str] = []
+    single, batched = Redis.execute_command, Pipeline.execute
+    monkeypatch.setattr(Redis, "execute_command", lambda self, *a, **k: trips.append(str(a[0])) or single(self, *a, **k))
+    monkeypatch.setattr(Pipeline, "execute", lambda self, *a, **k: trips.append("pipeline") or batched(self, *a, **k))
+
+    found = queue.ensure_all(RUN, [((t,), run_job_id(t)) for t in threads], timedelta(seconds=10))
+
+    assert found == ["waiting"] * 50
+    assert trips == ["pipeline"]
+    assert queue.queue.get_job_ids() == [run_job_id(t) for t in threads]
+
+
+def test_checking_many_jobs_hands_over_only_the_missing_and_the_dead(valkey: str) -> None:
+    queue = _queue(valkey)
+    queue.enqueue_run("t5-live")
+    queue.enqueue_run("t5-dead")
+    queue.connection.lrem(queue.queue.key, 0, run_job_id("t5-dead"))  # taken off by a worker that died
+    owed = [((t,), run_job_id(t)) for t in ("t5-live", "t5-missing", "t5-dead")]
+
+    assert queue.ensure_all(RUN, owed, timedelta(0)) == ["waiting", "enqueued", "replaced"]
+    assert sorted(queue.queue.get_job_ids()) == sorted(run_job_id(t) for t in ("t5-live", "t5-missing", "t5-dead"))

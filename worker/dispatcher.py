@@ -67,12 +67,12 @@ class Dispatcher:
         """One pass: hand over every owed run, resume and due deadline that has no live job."""
         now = self.clock()
         report = DispatchReport()
-        for thread_id in self.store.runs_owed(now):
-            if self.queue.ensure(RUN, (thread_id,), run_job_id(thread_id), self.lease) in ("enqueued", "replaced"):
-                report.runs.append(thread_id)
-        for approval_id in self.store.resumes_owed(now):
-            if self.queue.ensure(RESUME, (approval_id,), resume_job_id(approval_id), self.lease) in ("enqueued", "replaced"):
-                report.resumes.append(approval_id)
+        threads = self.store.runs_owed(now)
+        handed = self.queue.ensure_all(RUN, [((t,), run_job_id(t)) for t in threads], self.lease)
+        report.runs = [t for t, how in zip(threads, handed, strict=True) if how in ("enqueued", "replaced")]
+        decided = self.store.resumes_owed(now)
+        handed = self.queue.ensure_all(RESUME, [((a,), resume_job_id(a)) for a in decided], self.lease)
+        report.resumes = [a for a, how in zip(decided, handed, strict=True) if how in ("enqueued", "replaced")]
         report.next_due = self.store.next_due()
         if report.next_due is not None and report.next_due <= now:
             report.fired = self.queue.ensure(FIRE_DUE, (), _CLOCK_JOB, _CLOCK_GRACE) in ("enqueued", "replaced")
