@@ -128,6 +128,9 @@ def _bench_stack_class(extra_env: dict[str, str]) -> type[Stack]:
     class BenchStack(Stack):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)  # self.env = tests.stack.process_env(settings, port)
+            # The worker's production lease and dispatch interval (the suite shortens both).
+            for name in ("COUNTERSIGN_LEASE_SECONDS", "COUNTERSIGN_DISPATCH_INTERVAL"):
+                self.env.pop(name, None)
             self.env.update(extra_env)
 
     return BenchStack
