@@ -164,6 +164,15 @@ class Decided(NamedTuple):
     voted: list[int]
 
 
+class DecisionRecord(NamedTuple):
+    """What `record_decision` did: which actions this call decided, whether it completed the request, and
+    which actions it only voted on (`Decided` without the request read back)."""
+
+    positions: list[int]
+    completed: bool
+    voted: list[int]
+
+
 class ToolCallRecord(NamedTuple):
     """One journalled tool call: finished (with the result to replay) or not."""
 
@@ -552,6 +561,13 @@ class ApprovalStore:
         }
 
     def decide(self, approval_id: str, decision: Decision, positions: list[int] | None = None, quorum: int = 1) -> Decided:
+        """`record_decision`, then the request as it now stands."""
+        recorded = self.record_decision(approval_id, decision, positions, quorum)
+        return Decided(self.get(approval_id), *recorded)
+
+    def record_decision(
+        self, approval_id: str, decision: Decision, positions: list[int] | None = None, quorum: int = 1
+    ) -> DecisionRecord:
         """Record `decision` on the given actions (all undecided ones when None), first decision wins.
 
         With a `quorum` above one, an approval is a vote: the action is approved once that many
@@ -613,12 +629,13 @@ class ApprovalStore:
                         .where(approvals.c.id == approval_id)
                         .values(status=Status.summarising([DecisionType(k) for k in kinds]).value, decided_at=utcnow())
                     )
-        current = self.get(approval_id)
         if not won and not voted:
+            current = self.get(approval_id)
             if open_ and decision.type is DecisionType.APPROVE and quorum > 1:
                 raise AlreadyVoted(current, decision.decided_by)
             raise AlreadyDecided(current, positions)
-        return Decided(approval=current, positions=won, completed=completed, voted=voted)
+        # Not read back here: the bot acks a click right after this, and reads the request once it has.
+        return DecisionRecord(positions=won, completed=completed, voted=voted)
 
     def _vote(
         self, conn: Connection, approval_id: str, decision: Decision, positions: list[int], quorum: int

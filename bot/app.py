@@ -275,29 +275,31 @@ def create_app(
         return run
 
     def after_decision(body: dict[str, Any], recorded: Recorded) -> None:
-        """Once the decision is committed and acked: say so truthfully if the queue was down, update the message
-        (on the after-ack thread; the decision stands whatever happens there, so failures are logged)."""
-        in_background(lambda: show_decision(body, recorded), on=after_ack_threads)
+        """Once the decision is committed and acked: hand the resume to a worker at once, then (on the after-ack
+        thread) say so truthfully if the queue was down and update the message; the decision stands whatever
+        happens there, so failures are logged."""
+        handed_over = decider.hand_over(recorded)
+        in_background(lambda: show_decision(body, recorded, handed_over), on=after_ack_threads)
 
-    def show_decision(body: dict[str, Any], recorded: Recorded) -> None:
+    def show_decision(body: dict[str, Any], recorded: Recorded, handed_over: bool | None) -> None:
         user = body["user"]["id"]
-        if recorded.handed_over is False:
+        if handed_over is False:
             channel = _where(body)
             try:
                 if channel:
                     client.chat_postEphemeral(channel=channel, user=user, text=QUEUE_DOWN_NOTE)
             except SlackApiError:
                 log.exception("could not tell %s their decision waits for the queue", user)
-        decider.announce(recorded.approval)
+        decider.announce(recorded.approval_id)
         view = body.get("view") or {}
         if view.get("callback_id") == CallbackId.CALLS_MODAL:
             # Decided with a button in the "all calls" modal: redraw its page.
             page = references.ref({"type": "view_submission", "view": view}).page or 0
-            show_calls(view["id"], recorded.approval.id, page, references.on_home(body))
+            show_calls(view["id"], recorded.approval_id, page, references.on_home(body))
         elif body.get("type") == "view_submission" and view.get("previous_view_id"):
             # A form pushed on top of the "all calls" modal: the modal below shows the call's page.
             ref = references.ref(body)
-            show_calls(view["previous_view_id"], recorded.approval.id, (ref.action or 0) // CALLS_PER_PAGE, ref.home)
+            show_calls(view["previous_view_id"], recorded.approval_id, (ref.action or 0) // CALLS_PER_PAGE, ref.home)
         if references.on_home(body):
             publish_home(user)
 

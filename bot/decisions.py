@@ -1,8 +1,9 @@
 """Turning a click or a submitted modal into a decision: record it (first wins), then hand the resume over.
 
-The decision and the resume it owes commit in one transaction, before the click is acked. The
-enqueue after it is the fast path only: when the queue cannot be reached, the dispatcher beside
-the workers delivers the decision as soon as it can, and the clicker is told exactly that.
+The decision and the resume it owes commit in one transaction, before the click is acked; nothing
+else comes before the ack. The enqueue after it is the fast path only: when the queue cannot be
+reached (or the bot dies between the ack and the enqueue), the dispatcher beside the workers delivers
+the decision as soon as it can, and a clicker whose enqueue failed is told exactly that.
 """
 
 from __future__ import annotations
@@ -30,11 +31,10 @@ QUEUE_DOWN_NOTE = (
 
 
 class Recorded(NamedTuple):
-    """A committed decision: the request as it now stands, and whether the resume it owes was handed
-    to a worker at once (None when it owes none yet, e.g. other calls still wait)."""
+    """A committed decision: on which request, and whether it completed the request (then it owes a resume)."""
 
-    approval: ApprovalRequest
-    handed_over: bool | None
+    approval_id: str
+    completed: bool
 
 
 class Decider:
@@ -59,27 +59,35 @@ class Decider:
 
     def decide(self, approval: ApprovalRequest, decision: Decision, positions: list[int] | None = None) -> Recorded:
         """Commit the decision on the targeted actions (all undecided ones when None), or raise
-        `AlreadyDecided`; once every action is decided, hand the resume to a worker."""
+        `AlreadyDecided`. Once acked, `hand_over` the resume it owes."""
         self.check_allowed(approval, decision.type, positions)
-        decided = self.store.decide(approval.id, decision, positions, quorum=approval.gate.quorum)
-        metrics.decided(decision.type, vote_only=not decided.positions)
-        if not decided.completed:
-            return Recorded(decided.approval, None)
+        recorded = self.store.record_decision(approval.id, decision, positions, quorum=approval.gate.quorum)
+        metrics.decided(decision.type, vote_only=not recorded.positions)
+        return Recorded(approval.id, recorded.completed)
+
+    def hand_over(self, recorded: Recorded) -> bool | None:
+        """Enqueue the resume a completed request owes: True when a worker has it, False when the queue could
+        not be reached (the dispatcher delivers it later), None when the request owes none yet."""
+        if not recorded.completed:
+            return None
         try:
-            self.queue.enqueue_resume(approval.id)
+            self.queue.enqueue_resume(recorded.approval_id)
         except RedisError as error:
             log.warning(
-                "approval %s: decision committed, queue unreachable (%s); the dispatcher will resume it", approval.id, error
+                "approval %s: decision committed, queue unreachable (%s); the dispatcher will resume it",
+                recorded.approval_id,
+                error,
             )
-            return Recorded(decided.approval, False)
-        return Recorded(decided.approval, True)
+            return False
+        return True
 
-    def announce(self, decided: ApprovalRequest) -> None:
+    def announce(self, approval_id: str) -> None:
         """Update the request's message: decided actions lose their buttons and say who decided what.
 
         The decision already stands, so a Slack failure here is logged rather than reported as
         "nothing changed" (the worker re-renders the message when it delivers the decision).
         """
+        decided = self.store.get(approval_id)
         try:
             self.notifier.update_request(decided, self.store.decided_before(decided))
         except SlackApiError:
