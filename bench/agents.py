@@ -1,5 +1,6 @@
 """The bench agent registry (`COUNTERSIGN_AGENTS=bench.agents:AGENTS`): the demo payments agent whose
-gated `refund` tool records, as its very first statement, the wall-clock time its body starts.
+gated `refund` tool records, as its very first statement, the wall-clock time its body starts; the time
+the HITL middleware pauses the graph is recorded too (`interrupt_key`).
 
 Where the time goes is `sink`: by default a Redis list per LangGraph thread
 (`tool_start_key(thread_id)`, `RPUSH`ed on `REDIS_URL` from the environment), so the bench process
@@ -17,20 +18,27 @@ import time
 from typing import Any, Protocol
 
 from langchain.agents import create_agent
-from langchain.agents.middleware import HumanInTheLoopMiddleware
+from langchain.agents.middleware import HumanInTheLoopMiddleware, human_in_the_loop
 from langchain_core.tools import tool
 from langgraph.config import get_config
+from langgraph.errors import GraphInterrupt
 from langgraph.graph.state import CompiledStateGraph
 
 from worker.demo_agents import SYSTEM_PROMPT, ScriptedPaymentsModel, lookup_order
 
 AGENT_NAME = "payments"
 _KEY_PREFIX = "countersign:bench:tool-start:"
+_INTERRUPT_PREFIX = "countersign:bench:interrupt:"
 
 
 def tool_start_key(thread_id: str) -> str:
     """The Redis list the gated tool pushes its start times to, for one thread."""
     return _KEY_PREFIX + thread_id
+
+
+def interrupt_key(thread_id: str) -> str:
+    """The Redis list the HITL middleware's pauses push their times to, for one thread."""
+    return _INTERRUPT_PREFIX + thread_id
 
 
 class Sink(Protocol):
@@ -91,6 +99,32 @@ def record_tool_start(started: float) -> None:
         sink = _default_sink()
     thread_id = str(get_config()["configurable"]["thread_id"])
     sink.record(thread_id, started)
+
+
+def _timed_interrupt(value: Any) -> Any:
+    """LangGraph's `interrupt`, as the HITL middleware calls it, noting when it pauses the graph (the
+    moment the request exists for the agent; the bench times from here to the request's chat.postMessage)."""
+    try:
+        return _interrupt(value)
+    except GraphInterrupt:
+        paused = time.time()
+        url = os.environ.get("REDIS_URL")
+        if url:
+            global _interrupt_redis
+            if _interrupt_redis is None or _interrupt_redis[0] != os.getpid():
+                from redis import Redis
+
+                _interrupt_redis = (os.getpid(), Redis.from_url(url))
+            key = interrupt_key(str(get_config()["configurable"]["thread_id"]))
+            _interrupt_redis[1].rpush(key, repr(paused))
+            _interrupt_redis[1].expire(key, 3600)
+        raise
+
+
+_interrupt = human_in_the_loop.interrupt
+_interrupt_redis: tuple[int, Any] | None = None
+# The middleware looks `interrupt` up in its module when it pauses; only the worker importing this registry sees it.
+human_in_the_loop.interrupt = _timed_interrupt
 
 
 @tool

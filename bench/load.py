@@ -8,10 +8,12 @@ signed HTTP as Slack sends them: an App Home open (the `app_home_opened` event u
 Prints p50/p99 of each, the bot's and the worker's RSS (each process tree) at 100 and 10,000 pending,
 and each figure next to its aim from issue 11. Then, 50 clicks on Approve at once: click → ack p50/p99,
 and the bot's CPU per click.
-First of all, on the empty database, approval cycles per second: 100 runs of the test suite's `payments`
-agent started at once (agent → request posted → Approve → tool → outcome), the worker with its
-default job processes (one per core), and the worker's RSS before and after; with `--soak 5000`, that
-many more cycles, 100 at a time, and the worker's RSS along the way.
+First of all, on the empty database, approval cycles per second: 100 runs of the demo `payments` agent
+(bench/agents.py: its HITL pauses are timed) started at once (agent → request posted → Approve → tool →
+outcome), the worker with its production defaults (one job process per core), and the worker's RSS before
+and after; over those runs, interrupt → chat.postMessage (the HITL middleware's pause in the worker to the
+request reaching the emulator); with `--soak 5000`, that many more cycles, 100 at a time, and the worker's
+RSS along the way.
 
     python bench/load.py [--samples 50] [--soak 5000] [--postgres postgresql://postgres@127.0.0.1:5432/test]
 
@@ -45,6 +47,7 @@ from approvals.models import Gate, RunStatus, utcnow  # noqa: E402
 from approvals.runs import RunRequest, start_run  # noqa: E402
 from approvals.settings import Settings  # noqa: E402
 from approvals.tables import ANYONE, approval_actions, approval_approvers, approvals, runs  # noqa: E402
+from bench.agents import interrupt_key  # noqa: E402
 from bot.ids import ActionId  # noqa: E402
 from bot.metadata import ApprovalRef  # noqa: E402
 from bot.slack_client import create_slack_client  # noqa: E402
@@ -68,6 +71,9 @@ class DefaultWorkerStack(Stack):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         for name in ("COUNTERSIGN_WORKER_PROCESSES", "COUNTERSIGN_LEASE_SECONDS", "COUNTERSIGN_DISPATCH_INTERVAL"):
             self.env.pop(name, None)
+        # The demo `payments` agent whose HITL pauses are timed (bench/agents.py), not an installed package.
+        self.env["COUNTERSIGN_AGENTS"] = "bench.agents:AGENTS"
+        self.env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
 
 
 def add_pending(store: ApprovalStore, count: int) -> list[tuple[str, str]]:
@@ -259,8 +265,30 @@ def click_approve(stack: Stack, channel: str, ts: str) -> None:
                 return
 
 
-def time_cycles(stack: Stack, count: int) -> float:
-    """Start `count` runs at once, approve each request as it is posted; seconds until every run is done."""
+def interrupt_to_post(stack: Stack, threads: list[str]) -> list[float]:
+    """Seconds from each run's HITL pause in the worker (bench/agents.py) to its request's chat.postMessage."""
+    with stack.store.engine.connect() as conn:
+        posted = dict(
+            conn.execute(select(approvals.c.message_ts, approvals.c.thread_id).where(approvals.c.thread_id.in_(threads))).all()
+        )
+    # The emulator keeps monotonic times; this process's clock pair turns them into wall-clock time.
+    offset = time.time() - time.monotonic()
+    at = {
+        posted[c.response["ts"]]: c.time + offset
+        for c in stack.slack.calls_to("chat.postMessage")
+        if c.response and c.response.get("ts") in posted
+    }
+    took = []
+    for thread in threads:
+        paused = stack.queue.connection.lpop(interrupt_key(thread))
+        if paused is not None and thread in at:
+            took.append(at[thread] - float(paused))
+    return took
+
+
+def time_cycles(stack: Stack, count: int) -> tuple[float, list[str]]:
+    """Start `count` runs at once, approve each request as it is posted; seconds until every run is done, and
+    the runs' threads."""
     requests = [
         RunRequest(agent="payments", input_text=f"Refund order #{n} for $250", requested_by="U0BENCHASKER")
         for n in range(1, count + 1)
@@ -301,7 +329,7 @@ def time_cycles(stack: Stack, count: int) -> float:
     finally:
         done.set()
         clicking.join(timeout=10)
-    return time.monotonic() - started
+    return time.monotonic() - started, [r.thread_id for r in requests]
 
 
 def soak(stack: Stack, total: int, batch: int = 100) -> None:
@@ -358,13 +386,19 @@ def main() -> None:
                 assert stack.bot is not None and stack.worker is not None
                 if args.cycles:
                     before = rss_mb(stack.worker.pid)
-                    took = time_cycles(stack, args.cycles)
+                    took, threads = time_cycles(stack, args.cycles)
                     after = rss_mb(stack.worker.pid)
                     rate = args.cycles / took
                     print(
                         f"{args.cycles} approval cycles at once, {settings.worker_processes} job processes: {took:.1f} s, "
                         f"{rate:.1f} cycles/s ({verdict(rate >= 50)} the aim of ≥ 50); "
                         f"worker RSS {before:.0f} → {after:.0f} MB"
+                    )
+                    posts = interrupt_to_post(stack, threads)
+                    p50 = pct(posts, 50)
+                    print(
+                        f"  interrupt → chat.postMessage over those {len(posts)} runs: p50 {p50:.1f} ms, "
+                        f"p99 {pct(posts, 99):.1f} ms ({verdict(p50 < 100)} the aim of p50 < 100 ms)"
                     )
                 if args.soak:
                     print(f"{args.soak} more approval cycles, 100 at a time:")
