@@ -220,6 +220,12 @@ def cpu_seconds(pid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def _own_cpu() -> float:
+    """CPU time (user and system) this process has used so far."""
+    times = os.times()
+    return times.user + times.system
+
+
 def time_clicks(stack: Stack, targets: list[tuple[str, str]]) -> list[float]:
     """Click Approve on each target at once (one thread each): seconds from sending to the HTTP answer (the ack)."""
 
@@ -386,13 +392,25 @@ def main() -> None:
                 assert stack.bot is not None and stack.worker is not None
                 if args.cycles:
                     before = rss_mb(stack.worker.pid)
+                    cpu_before = cpu_seconds(stack.worker.pid), cpu_seconds(stack.bot.pid), _own_cpu()
                     took, threads = time_cycles(stack, args.cycles)
+                    worker_cpu, bot_cpu, own_cpu = (
+                        (now - then) / args.cycles * 1000
+                        for now, then in zip(
+                            (cpu_seconds(stack.worker.pid), cpu_seconds(stack.bot.pid), _own_cpu()), cpu_before, strict=True
+                        )
+                    )
                     after = rss_mb(stack.worker.pid)
                     rate = args.cycles / took
                     print(
                         f"{args.cycles} approval cycles at once, {settings.worker_processes} job processes: {took:.1f} s, "
                         f"{rate:.1f} cycles/s ({verdict(rate >= 50)} the aim of ≥ 50); "
                         f"worker RSS {before:.0f} → {after:.0f} MB"
+                    )
+                    # What bounds the rate on this machine: every process here shares its cores.
+                    print(
+                        f"  CPU per cycle: worker {worker_cpu:.1f} ms, bot {bot_cpu:.1f} ms, this process (the Slack "
+                        f"emulator and the approver) {own_cpu:.1f} ms; {os.cpu_count()} cores"
                     )
                     posts = interrupt_to_post(stack, threads)
                     p50 = pct(posts, 50)
