@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
+import pytest
+
 from approvals.models import ApprovalRequest
 from bot.ids import ActionId
 from sandbox.emulator import Call
@@ -59,3 +64,24 @@ def test_an_agent_registered_without_progress_posts_none(local: Local) -> None:
 
     thread = local.slack.thread_replies(approval.channel or "", approval.message_ts or "")
     assert not [m for m in thread if m["text"].startswith(":gear:")]
+
+
+def test_the_progress_message_reads_the_run_once_a_job_once_the_run_has_a_thread(
+    local: Local, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read_by_progress: list[str] = []
+    get_run = local.store.get_run
+
+    def counted(thread_id: str, conn: Any = None) -> Any:
+        if sys._getframe(1).f_code.co_filename.endswith("progress.py"):
+            read_by_progress.append(thread_id)
+        return get_run(thread_id, conn)
+
+    monkeypatch.setattr(local.store, "get_run", counted)
+    approval = local.start_run("Refund order #333 for $250", agent="payments_effects")
+    local.click("U0APPROVER", ActionId.APPROVE, approval)
+
+    # The first job: once while the run has no thread (its steps then skip the read), once after its request
+    # made the thread. The resume job: once. Every step read it before (eight times in this run).
+    local.slack.wait_for("chat.update", lambda call: "Refunded $250.00 for order #333" in str(call.params.get("text")))
+    assert len(read_by_progress) == 3

@@ -17,6 +17,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMe
 from slack_sdk.errors import SlackApiError
 
 from approvals.approval_store import ApprovalStore
+from approvals.models import Run
 from bot.formatting import escape, shorten
 from bot.outbound import SlackNotifier
 
@@ -75,6 +76,12 @@ class RunProgress:
         self.clock = clock
         self._shown: str | None = None
         self._last = float("-inf")
+        # The run as last read, once it has a thread (its channel and thread never change after, and only
+        # this job, which holds the run's lease, sets its progress message).
+        self._run: Run | None = None
+        # Known to have no thread yet: only this job's first request makes one (and flushes right after), so
+        # steps before it need not ask the database again.
+        self._threadless = False
 
     def on_step(self, update: dict[str, Any]) -> None:
         """A streamed step (`{node: its update}`): keep its messages, and refresh the message when it may."""
@@ -83,7 +90,7 @@ class RunProgress:
                 for message in node_update.get("messages") or []:
                     if isinstance(message, BaseMessage):
                         self._keep(message)
-        if self.clock() - self._last >= UPDATE_INTERVAL:
+        if not self._threadless and self.clock() - self._last >= UPDATE_INTERVAL:
             self.flush()
 
     def _keep(self, message: BaseMessage) -> None:
@@ -99,15 +106,19 @@ class RunProgress:
         text = progress_text(self.messages)
         if text is None or text == self._shown:
             return
-        run = self.store.get_run(self.thread_id)
-        if not (run.slack_channel and run.slack_thread_ts):
+        run = self._run or self.store.get_run(self.thread_id)
+        self._threadless = not (run.slack_channel and run.slack_thread_ts)
+        if self._threadless:
             return  # posted once the run's first request makes its thread
+        self._run = run
         self._last = self.clock()
         try:
             if run.progress_ts:
                 self.notifier.update_progress(run, run.progress_ts, text)
             else:
-                self.store.set_progress_message(self.thread_id, self.notifier.post_progress(run, text).ts)
+                posted = self.notifier.post_progress(run, text).ts
+                self.store.set_progress_message(self.thread_id, posted)
+                self._run = run.model_copy(update={"progress_ts": posted})
             self._shown = text
         except SlackApiError:
             log.warning("could not update the progress of run %s", self.thread_id, exc_info=True)
