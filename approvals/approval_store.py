@@ -85,6 +85,28 @@ _LOAD_ESCALATIONS = (
     .order_by(approval_escalations.c.approval_id, approval_escalations.c.stage)
 )
 _LOAD_RUNS = select(runs).where(runs.c.thread_id.in_(_IDS))
+# Recording a decision, before a click is acked: built once, as building them was half of that step's CPU.
+_ID: BindParameter[str] = bindparam("request")
+_HOLD_PENDING = (
+    update(approvals).where(approvals.c.id == _ID, approvals.c.status == Status.PENDING.value).values(status=Status.PENDING.value)
+)
+_UNDECIDED = select(approval_actions.c.position).where(
+    approval_actions.c.approval_id == _ID, approval_actions.c.decision_type.is_(None)
+)
+_UNDECIDED_OF = _UNDECIDED.where(approval_actions.c.position.in_(bindparam("positions", expanding=True)))
+_DECIDE_ACTIONS = (
+    update(approval_actions)
+    .where(approval_actions.c.approval_id == _ID, approval_actions.c.position.in_(bindparam("positions", expanding=True)))
+    .values(
+        decision_type=bindparam("type"),
+        decided_by=bindparam("by"),
+        decided_at=bindparam("at"),
+        edited_args=bindparam("edited"),
+        decision_message=bindparam("message"),
+    )
+)
+_DECISION_KINDS = select(approval_actions.c.decision_type).where(approval_actions.c.approval_id == _ID)
+_COMPLETE = update(approvals).where(approvals.c.id == _ID).values(status=bindparam("summary"), decided_at=bindparam("when"))
 # A run, and taking its lease: read by every job, so built once (building them was a visible share of a job's CPU).
 _GET_RUN = select(runs).where(runs.c.thread_id == bindparam("thread"))
 _CLAIM = (
@@ -593,36 +615,30 @@ class ApprovalStore:
         with self._writing() as conn:
             # A no-op write on the request row: it serialises deciders of one request (a row lock on
             # PostgreSQL, the write lock on SQLite) so exactly one of them sees it complete.
-            open_ = conn.execute(
-                update(approvals)
-                .where(approvals.c.id == approval_id, approvals.c.status == Status.PENDING.value)
-                .values(status=Status.PENDING.value)
-            ).rowcount
+            open_ = conn.execute(_HOLD_PENDING, {"request": approval_id}).rowcount
             won: list[int] = []
             completed = False
             if open_:
-                targets = approval_actions.c.approval_id == approval_id
-                if positions is not None:
-                    targets &= approval_actions.c.position.in_(positions)
-                won = list(
-                    conn.execute(
-                        select(approval_actions.c.position).where(targets, approval_actions.c.decision_type.is_(None))
-                    ).scalars()
-                )
+                if positions is None:
+                    undecided = conn.execute(_UNDECIDED, {"request": approval_id})
+                else:
+                    undecided = conn.execute(_UNDECIDED_OF, {"request": approval_id, "positions": positions})
+                won = list(undecided.scalars())
             voted: list[int] = []
             if won and decision.type is DecisionType.APPROVE and quorum > 1:
                 voted, won = self._vote(conn, approval_id, decision, won, quorum)
             if won:
                 conn.execute(
-                    update(approval_actions)
-                    .where(approval_actions.c.approval_id == approval_id, approval_actions.c.position.in_(won))
-                    .values(
-                        decision_type=decision.type.value,
-                        decided_by=decision.decided_by,
-                        decided_at=decision.decided_at,
-                        edited_args=decision.edited_args,
-                        decision_message=decision.message,
-                    )
+                    _DECIDE_ACTIONS,
+                    {
+                        "request": approval_id,
+                        "positions": won,
+                        "type": decision.type.value,
+                        "by": decision.decided_by,
+                        "at": decision.decided_at,
+                        "edited": decision.edited_args,
+                        "message": decision.message,
+                    },
                 )
                 self._audit(
                     conn,
@@ -631,18 +647,11 @@ class ApprovalStore:
                     decision.decided_by,
                     {"actions": won, **decision.model_dump(mode="json", exclude={"decided_by", "decided_at"})},
                 )
-                kinds = (
-                    conn.execute(select(approval_actions.c.decision_type).where(approval_actions.c.approval_id == approval_id))
-                    .scalars()
-                    .all()
-                )
+                kinds = conn.execute(_DECISION_KINDS, {"request": approval_id}).scalars().all()
                 completed = None not in kinds
                 if completed:
-                    conn.execute(
-                        update(approvals)
-                        .where(approvals.c.id == approval_id)
-                        .values(status=Status.summarising([DecisionType(k) for k in kinds]).value, decided_at=utcnow())
-                    )
+                    status = Status.summarising([DecisionType(k) for k in kinds]).value
+                    conn.execute(_COMPLETE, {"request": approval_id, "summary": status, "when": utcnow()})
         if not won and not voted:
             current = self.get(approval_id)
             if open_ and decision.type is DecisionType.APPROVE and quorum > 1:

@@ -21,7 +21,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, insert, update
+from sqlalchemy import Connection, bindparam, insert, update
 
 from approvals.models import utcnow
 from approvals.tables import audit_head, audit_log
@@ -29,6 +29,15 @@ from approvals.tables import audit_head, audit_log
 # The `prev_hash` of the first row.
 GENESIS = "0" * 64
 _HEAD = 1
+# Every decision and run step appends here: the statements are built once.
+_TAKE_HEAD = (
+    update(audit_head)
+    .where(audit_head.c.id == _HEAD)
+    .values(last_id=audit_head.c.last_id)
+    .returning(audit_head.c.last_id, audit_head.c.last_hash)
+)
+_APPEND = insert(audit_log)
+_MOVE_HEAD = update(audit_head).where(audit_head.c.id == _HEAD).values(last_id=bindparam("to_id"), last_hash=bindparam("to_hash"))
 
 
 class AuditEntry(NamedTuple):
@@ -86,12 +95,7 @@ def append_audit(conn: Connection, entries: list[AuditEntry]) -> None:
     # A write first: it takes the head's row lock (PostgreSQL) or the database's write lock (SQLite)
     # before anything is read, so the head read here is the latest committed one and stays ours until
     # the caller commits.
-    head = conn.execute(
-        update(audit_head)
-        .where(audit_head.c.id == _HEAD)
-        .values(last_id=audit_head.c.last_id)
-        .returning(audit_head.c.last_id, audit_head.c.last_hash)
-    ).first()
+    head = conn.execute(_TAKE_HEAD).first()
     if head is None:
         raise ChainUnavailable("the audit chain has no head row: run `countersign migrate`")
     last_id, last_hash = head
@@ -115,5 +119,5 @@ def append_audit(conn: Connection, entries: list[AuditEntry]) -> None:
             }
         )
         last_hash = digest
-    conn.execute(insert(audit_log), rows)
-    conn.execute(update(audit_head).where(audit_head.c.id == _HEAD).values(last_id=last_id, last_hash=last_hash))
+    conn.execute(_APPEND, rows)
+    conn.execute(_MOVE_HEAD, {"to_id": last_id, "to_hash": last_hash})
