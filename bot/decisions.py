@@ -79,6 +79,9 @@ class Decider:
                 error,
             )
             return False
+        except Exception:  # after the ack the decision stands, and the dispatcher still delivers it
+            log.exception("approval %s: decision committed, enqueue failed; the dispatcher will resume it", recorded.approval_id)
+            return False
         return True
 
     def announce(self, approval_id: str) -> None:
