@@ -300,7 +300,7 @@ def time_cycles(stack: Stack, count: int) -> tuple[float, list[str]]:
         for n in range(1, count + 1)
     ]
     done = threading.Event()
-    seen = len(stack.slack.calls_to("chat.postMessage"))
+    seen = len(stack.slack.calls)
     started = time.monotonic()
     for request in requests:
         start_run(request, stack.store, stack.queue)
@@ -312,11 +312,11 @@ def time_cycles(stack: Stack, count: int) -> tuple[float, list[str]]:
         version = stack.slack.version
         while not done.is_set():
             version = stack.slack.wait_for_change(version, 0.5)
-            for post in stack.slack.calls_to("chat.postMessage")[seen:]:
-                if post.response is None:
+            for call in stack.slack.calls_since(seen):
+                if call.response is None:
                     break  # recorded, not yet answered: looked at again on the next change
-                if post.ok and not post.params.get("thread_ts"):  # replies carry no buttons
-                    click_approve(stack, post.response["channel"], post.response["ts"])
+                if call.method == "chat.postMessage" and call.ok and not call.params.get("thread_ts"):  # replies carry no buttons
+                    click_approve(stack, call.response["channel"], call.response["ts"])
                 seen += 1
 
     clicking = threading.Thread(target=approver, daemon=True)

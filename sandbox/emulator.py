@@ -302,6 +302,11 @@ class SlackEmulator:
         with self._lock:
             return list(self._calls)
 
+    def calls_since(self, position: int) -> list[Call]:
+        """The recorded calls from `position` on, oldest first: a watcher keeps its place without copying them all."""
+        with self._lock:
+            return self._calls[position:]
+
     def calls_to(self, method: str) -> list[Call]:
         """Recorded calls to ``method`` (rate-limited attempts included), oldest first."""
         with self._lock:

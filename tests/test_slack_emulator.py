@@ -269,3 +269,11 @@ def test_driver_view_submission_round_trip(bolt_app: tuple[str, list[dict]], emu
     submitted = seen[-1]
     assert submitted["private_metadata"] == "req-1" and submitted["id"] == opened.response["view"]["id"]
     assert submitted["state"]["values"]["b"]["a"]["value"] == "why"
+
+
+def test_a_watcher_reads_only_the_calls_after_its_place(emulator: SlackEmulator, client: WebClient) -> None:
+    client.chat_postMessage(channel="C0EMU", text="first")
+    place = len(emulator.calls)
+    client.chat_postMessage(channel="C0EMU", text="second")
+
+    assert [call.params["text"] for call in emulator.calls_since(place)] == ["second"]
