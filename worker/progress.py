@@ -1,5 +1,8 @@
 """A run's progress in its Slack thread: one message listing the tools it called and what they returned,
-updated as the run streams its steps, at most once a second (well inside what `chat.update` allows).
+updated as the run streams its steps, at most once a second (well inside what `chat.update` allows)
+counting from the job's start, and once more as the job ends. A job that takes less than a second
+updates it once, at its end: an update between its first steps would hold up its tool (a Slack round
+trip between the approval's delivery and the approved call) to show what the next update shows anyway.
 
 The run has a thread once its first request is posted; steps from before are shown then, so approvers
 see what led to the request. Off for an agent registered with `agent(graph, progress=False)`.
@@ -75,7 +78,7 @@ class RunProgress:
         self.messages = list(messages)
         self.clock = clock
         self._shown: str | None = None
-        self._last = float("-inf")
+        self._last = clock()
         # The run as last read, once it has a thread (its channel and thread never change after, and only
         # this job, which holds the run's lease, sets its progress message).
         self._run: Run | None = None
