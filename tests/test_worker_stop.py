@@ -11,6 +11,8 @@ workers as their pools fork, each a little later than the one before.
 from __future__ import annotations
 
 import contextlib
+import io
+import logging
 import os
 import signal
 import subprocess
@@ -20,12 +22,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from rq.exceptions import StopRequested
 
 from approvals.settings import Settings
 from countersign.migrate import migrate
 from tests.databases import fresh_database
 from tests.forkserver import ForkServer
 from tests.stack import REPO_ROOT, descendants_of, wait_until
+from worker.pool import let_stops_through
 
 ROUNDS = 6
 
@@ -90,3 +94,25 @@ def _running(pid: int) -> bool:
 def _kill_quietly(pid: int) -> None:
     with contextlib.suppress(OSError):
         os.kill(pid, signal.SIGKILL)
+
+
+class _InterruptedStream(io.StringIO):
+    """A stream whose next write is interrupted by RQ's stop, as when the signal lands mid-line."""
+
+    def write(self, text: str) -> int:
+        raise StopRequested()
+
+
+def test_a_stop_that_lands_while_a_job_process_logs_stops_it_instead_of_failing_the_log_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    handler = logging.StreamHandler(_InterruptedStream())
+    let_stops_through(handler)
+    logger = logging.getLogger(f"test-stop-{uuid.uuid4().hex[:6]}")
+    logger.addHandler(handler)
+    logger.propagate = False
+
+    with pytest.raises(StopRequested):
+        logger.warning("Worker %s: cleaning registries", "w1")
+
+    assert "Logging error" not in capsys.readouterr().err

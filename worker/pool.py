@@ -16,6 +16,7 @@ import functools
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
 from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
+from rq.exceptions import StopRequested
 from rq.job import Job, JobStatus
 from rq.logutils import setup_loghandlers
 from rq.worker_pool import WorkerData, WorkerPool
@@ -124,8 +126,27 @@ def _start_job_process(run: Callable[..., None], *args: Any, **kwargs: Any) -> N
     # the stop signals held back (`JobPool.start_worker`); one sent meanwhile arrives here.
     for signum in _STOP_SIGNALS:
         signal.signal(signum, _note_stop)
+    for handler in logging.getLogger().handlers:
+        let_stops_through(handler)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
     run(*args, **kwargs)
+
+
+def let_stops_through(handler: logging.Handler) -> None:
+    """Have `handler` pass on RQ's `StopRequested` instead of reporting it as a failure to log.
+
+    An idle job process stops by RQ's signal handler raising `StopRequested` wherever the process is,
+    so its loop can break out of a blocking dequeue. When that is in the middle of writing a log line,
+    logging caught it as its own error: a "--- Logging error ---" traceback, and the stop swallowed.
+    """
+    report = handler.handleError
+
+    def handle_error(record: logging.LogRecord) -> None:
+        if isinstance(sys.exc_info()[1], StopRequested):
+            raise  # handleError runs inside logging's `except`: this re-raises the stop it caught
+        report(record)
+
+    handler.handleError = handle_error  # type: ignore[method-assign]
 
 
 def stop_with_parent() -> None:
