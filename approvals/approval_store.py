@@ -122,6 +122,55 @@ _CLAIM = (
     .values(lease_owner=bindparam("owner"), lease_expires_at=bindparam("until"), attempts=runs.c.attempts + 1)
     .returning(*runs.c)
 )
+# What a job writes at each step of a run, built once like the above.
+_THREAD: BindParameter[str] = bindparam("thread")
+_NOW: BindParameter[datetime] = bindparam("now")
+_FINISH_RUN = (
+    update(runs)
+    .where(runs.c.thread_id == _THREAD)
+    .values(status=bindparam("b_status"), outcome=bindparam("b_outcome"), attempts=0, next_attempt_at=None, updated_at=_NOW)
+)
+_OUTCOME_POSTED = update(runs).where(runs.c.thread_id == _THREAD).values(outcome_posted_at=_NOW)
+_SET_RUN_THREAD = (
+    update(runs)
+    .where(runs.c.thread_id == _THREAD, runs.c.slack_thread_ts.is_(None))
+    .values(slack_channel=bindparam("b_channel"), slack_thread_ts=bindparam("b_ts"), updated_at=_NOW)
+)
+_SET_PROGRESS = update(runs).where(runs.c.thread_id == _THREAD).values(progress_ts=bindparam("b_ts"))
+_RELEASE = (
+    update(runs)
+    .where(runs.c.thread_id == _THREAD, runs.c.lease_owner == bindparam("owner"))
+    .values(lease_owner=None, lease_expires_at=None)
+)
+_PROGRESSED = update(runs).where(runs.c.thread_id == _THREAD).values(attempts=0, next_attempt_at=None)
+_RUN_RUNNING = update(runs).where(runs.c.thread_id == _THREAD).values(status=RunStatus.RUNNING.value, updated_at=_NOW)
+_RUN_PROGRESSED_AT = update(runs).where(runs.c.thread_id == _THREAD).values(attempts=0, next_attempt_at=None, updated_at=_NOW)
+_RUN_GOES_ON = _RUN_PROGRESSED_AT.values(status=RunStatus.RUNNING.value)
+_OTHER_RESUMES_OWED = (
+    select(approvals.c.id)
+    .where(approvals.c.thread_id == _THREAD, approvals.c.status != Status.PENDING.value, approvals.c.resumed_at.is_(None))
+    .order_by(approvals.c.decided_at)
+)
+_SET_MESSAGE = (
+    update(approvals)
+    .where(approvals.c.id == _ID)
+    .values(channel=bindparam("b_channel"), message_ts=bindparam("b_ts"), permalink=bindparam("b_permalink"))
+)
+_THREAD_OF = select(approvals.c.thread_id).where(approvals.c.id == _ID)
+_START_DELIVERY = (
+    update(approvals).where(approvals.c.id == _ID, approvals.c.delivery_started_at.is_(None)).values(delivery_started_at=_NOW)
+)
+_RESUMED = update(approvals).where(approvals.c.id == _ID).values(resumed_at=_NOW)
+_TOOL_CALL_STARTED = insert(tool_calls)
+_TOOL_CALL_FINISHED = (
+    update(tool_calls)
+    .where(
+        tool_calls.c.thread_id == _THREAD,
+        tool_calls.c.task == bindparam("b_task"),
+        tool_calls.c.tool_call_id == bindparam("b_call"),
+    )
+    .values(finished_at=_NOW, result=bindparam("b_result"))
+)
 # Pending lists count this far past the page and no further ("100+ more"): the count must not grow with
 # the backlog (counting 1,000 past it made `/countersign pending` 2.3x slower at 10,000 pending on PostgreSQL).
 COUNT_CAP = 100
@@ -292,31 +341,23 @@ class ApprovalStore:
     def finish_run(self, thread_id: str, status: RunStatus, outcome: str) -> None:
         """Record how a run ended; its outcome is then owed to Slack until `outcome_posted`."""
         with self._writing() as conn:
-            conn.execute(
-                update(runs)
-                .where(runs.c.thread_id == thread_id)
-                .values(status=status.value, outcome=outcome, attempts=0, next_attempt_at=None, updated_at=utcnow())
-            )
+            conn.execute(_FINISH_RUN, {"thread": thread_id, "b_status": status.value, "b_outcome": outcome, "now": utcnow()})
             self._audit(conn, f"run_{status.value}", None, None, {"thread_id": thread_id})
 
     def outcome_posted(self, thread_id: str) -> None:
         """The run's final outcome reached Slack (or had nowhere to go): nothing more is owed."""
         with self._writing() as conn:
-            conn.execute(update(runs).where(runs.c.thread_id == thread_id).values(outcome_posted_at=utcnow()))
+            conn.execute(_OUTCOME_POSTED, {"thread": thread_id, "now": utcnow()})
 
     def set_run_thread(self, thread_id: str, channel: str, ts: str) -> None:
         """Remember the Slack thread the run's requests and outcome go to, if none yet."""
         with self._writing() as conn:
-            conn.execute(
-                update(runs)
-                .where(runs.c.thread_id == thread_id, runs.c.slack_thread_ts.is_(None))
-                .values(slack_channel=channel, slack_thread_ts=ts, updated_at=utcnow())
-            )
+            conn.execute(_SET_RUN_THREAD, {"thread": thread_id, "b_channel": channel, "b_ts": ts, "now": utcnow()})
 
     def set_progress_message(self, thread_id: str, ts: str) -> None:
         """Remember the run's progress message, so later steps update it."""
         with self._writing() as conn:
-            conn.execute(update(runs).where(runs.c.thread_id == thread_id).values(progress_ts=ts))
+            conn.execute(_SET_PROGRESS, {"thread": thread_id, "b_ts": ts})
 
     # Leases: one worker at a time takes a thread further
 
@@ -349,11 +390,7 @@ class ApprovalStore:
     def release(self, thread_id: str, owner: str) -> None:
         """Give the lease back."""
         with self._writing() as conn:
-            conn.execute(
-                update(runs)
-                .where(runs.c.thread_id == thread_id, runs.c.lease_owner == owner)
-                .values(lease_owner=None, lease_expires_at=None)
-            )
+            conn.execute(_RELEASE, {"thread": thread_id, "owner": owner})
 
     def release_held_by(self, owner_prefix: str) -> list[str]:
         """Give back every lease whose owner starts with `owner_prefix` (a process known dead); returns
@@ -368,7 +405,7 @@ class ApprovalStore:
     def progressed(self, thread_id: str) -> None:
         """The run got somewhere (paused, delivered a decision, finished): its attempts start again."""
         with self._writing() as conn:
-            conn.execute(update(runs).where(runs.c.thread_id == thread_id).values(attempts=0, next_attempt_at=None))
+            conn.execute(_PROGRESSED, {"thread": thread_id})
 
     def failed_attempt(self, thread_id: str, retry_at: datetime, detail: dict[str, Any]) -> None:
         """An attempt raised: try again no sooner than `retry_at`, and keep the reason in the audit log."""
@@ -418,17 +455,7 @@ class ApprovalStore:
     def other_resumes_owed(self, thread_id: str) -> list[str]:
         """Decided, not yet resumed requests of one thread (handed on when a worker lets the thread go)."""
         with self.engine.connect() as conn:
-            return list(
-                conn.execute(
-                    select(approvals.c.id)
-                    .where(
-                        approvals.c.thread_id == thread_id,
-                        approvals.c.status != Status.PENDING.value,
-                        approvals.c.resumed_at.is_(None),
-                    )
-                    .order_by(approvals.c.decided_at)
-                ).scalars()
-            )
+            return list(conn.execute(_OTHER_RESUMES_OWED, {"thread": thread_id}).scalars())
 
     def next_due(self) -> datetime | None:
         """The earliest moment something timed falls due: a pending deadline, an unsent reminder, an unposted
@@ -515,9 +542,7 @@ class ApprovalStore:
     def set_message(self, approval_id: str, channel: str, ts: str, permalink: str | None = None) -> None:
         """Remember where the request's Slack message is (and its link), so later updates and lists find it."""
         with self._writing() as conn:
-            conn.execute(
-                update(approvals).where(approvals.c.id == approval_id).values(channel=channel, message_ts=ts, permalink=permalink)
-            )
+            conn.execute(_SET_MESSAGE, {"request": approval_id, "b_channel": channel, "b_ts": ts, "b_permalink": permalink})
 
     def get(self, approval_id: str) -> ApprovalRequest:
         """One request with its actions (and their decisions) and its run."""
@@ -531,7 +556,7 @@ class ApprovalStore:
     def thread_of(self, approval_id: str) -> str:
         """The run (thread id) a request belongs to: one indexed read, for a job that needs nothing else yet."""
         with self.engine.connect() as conn:
-            thread_id = conn.execute(select(approvals.c.thread_id).where(approvals.c.id == approval_id)).scalar()
+            thread_id = conn.execute(_THREAD_OF, {"request": approval_id}).scalar()
         if thread_id is None:
             raise ApprovalNotFound(approval_id)
         return str(thread_id)
@@ -700,24 +725,15 @@ class ApprovalStore:
         """Note that a worker is handing the decision to the agent (kept if an earlier attempt set it)."""
         now = utcnow()
         with self._writing() as conn:
-            conn.execute(
-                update(approvals)
-                .where(approvals.c.id == approval.id, approvals.c.delivery_started_at.is_(None))
-                .values(delivery_started_at=now)
-            )
-            conn.execute(
-                update(runs).where(runs.c.thread_id == approval.thread_id).values(status=RunStatus.RUNNING.value, updated_at=now)
-            )
+            conn.execute(_START_DELIVERY, {"request": approval.id, "now": now})
+            conn.execute(_RUN_RUNNING, {"thread": approval.thread_id, "now": now})
 
     def mark_resumed(self, approval: ApprovalRequest, *, run_continues: bool = True) -> None:
         """The decision reached the agent (its checkpoint moved past the interrupt): nothing more is owed for it."""
         now = utcnow()
         with self._writing() as conn:
-            conn.execute(update(approvals).where(approvals.c.id == approval.id).values(resumed_at=now))
-            values: dict[str, Any] = {"attempts": 0, "next_attempt_at": None, "updated_at": now}
-            if run_continues:
-                values["status"] = RunStatus.RUNNING.value
-            conn.execute(update(runs).where(runs.c.thread_id == approval.thread_id).values(**values))
+            conn.execute(_RESUMED, {"request": approval.id, "now": now})
+            conn.execute(_RUN_GOES_ON if run_continues else _RUN_PROGRESSED_AT, {"thread": approval.thread_id, "now": now})
 
     # Deadlines, escalations and reminders
 
@@ -988,9 +1004,8 @@ class ApprovalStore:
         try:
             with self._writing() as conn:
                 conn.execute(
-                    insert(tool_calls).values(
-                        thread_id=thread_id, task=task, tool_call_id=tool_call_id, tool=tool, started_at=utcnow()
-                    )
+                    _TOOL_CALL_STARTED,
+                    {"thread_id": thread_id, "task": task, "tool_call_id": tool_call_id, "tool": tool, "started_at": utcnow()},
                 )
         except IntegrityError:
             return False
@@ -1000,9 +1015,8 @@ class ApprovalStore:
         """Journal what a call returned, to replay instead of running it again."""
         with self._writing() as conn:
             conn.execute(
-                update(tool_calls)
-                .where(tool_calls.c.thread_id == thread_id, tool_calls.c.task == task, tool_calls.c.tool_call_id == tool_call_id)
-                .values(finished_at=utcnow(), result=result)
+                _TOOL_CALL_FINISHED,
+                {"thread": thread_id, "b_task": task, "b_call": tool_call_id, "now": utcnow(), "b_result": result},
             )
 
     def tool_call_forgotten(self, thread_id: str, task: str, tool_call_id: str) -> None:
