@@ -107,24 +107,20 @@ _DECIDE_ACTIONS = (
 )
 _DECISION_KINDS = select(approval_actions.c.decision_type).where(approval_actions.c.approval_id == _ID)
 _COMPLETE = update(approvals).where(approvals.c.id == _ID).values(status=bindparam("summary"), decided_at=bindparam("when"))
-# A run, and taking its lease: read by every job, so built once (building them was a visible share of a job's CPU).
-_GET_RUN = select(runs).where(runs.c.thread_id == bindparam("thread"))
+# A run, taking its lease, and what a job writes at each step of it: built once (building them was a
+# visible share of a job's CPU).
+_THREAD: BindParameter[str] = bindparam("thread")
+_NOW: BindParameter[datetime] = bindparam("now")
+_GET_RUN = select(runs).where(runs.c.thread_id == _THREAD)
 _CLAIM = (
     update(runs)
     .where(
-        runs.c.thread_id == bindparam("thread"),
-        or_(
-            runs.c.lease_owner.is_(None),
-            runs.c.lease_expires_at < bindparam("now"),
-            runs.c.lease_owner == bindparam("owner"),
-        ),
+        runs.c.thread_id == _THREAD,
+        or_(runs.c.lease_owner.is_(None), runs.c.lease_expires_at < _NOW, runs.c.lease_owner == bindparam("owner")),
     )
     .values(lease_owner=bindparam("owner"), lease_expires_at=bindparam("until"), attempts=runs.c.attempts + 1)
     .returning(*runs.c)
 )
-# What a job writes at each step of a run, built once like the above.
-_THREAD: BindParameter[str] = bindparam("thread")
-_NOW: BindParameter[datetime] = bindparam("now")
 _FINISH_RUN = (
     update(runs)
     .where(runs.c.thread_id == _THREAD)

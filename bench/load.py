@@ -305,7 +305,15 @@ def time_cycles(stack: Stack, count: int) -> tuple[float, list[str]]:
     for request in requests:
         start_run(request, stack.store, stack.queue)
 
+    failed: list[Exception] = []
+
     def approver() -> None:
+        try:
+            approve_as_posted()
+        except Exception as error:  # noqa: BLE001 - shown by the wait below, not lost with this thread
+            failed.append(error)
+
+    def approve_as_posted() -> None:
         # As an approver watching the channel: each request message is clicked once it is posted. Woken by the
         # emulator, not by polling SQL (the bench's own CPU is taken from the processes it measures).
         nonlocal seen
@@ -328,6 +336,8 @@ def time_cycles(stack: Stack, count: int) -> tuple[float, list[str]]:
         )
 
         def finished() -> bool:
+            if failed:
+                raise RuntimeError("the approver stopped") from failed[0]
             with stack.store.engine.connect() as conn:
                 return conn.execute(unfinished).scalar_one() == 0
 
