@@ -83,19 +83,28 @@ class JobQueue:
             for _, job_id in owed:
                 pipe.hmget(Job.key_for(job_id), "status", "enqueued_at", "started_at")
             states = pipe.execute()
-        found = []
-        for (args, job_id), (status, enqueued_at, started_at) in zip(owed, states, strict=True):
+        found: list[str | None] = []
+        for status, enqueued_at, started_at in states:
+            found.append(None)
             if status is not None:
                 state = JobStatus(status.decode() if isinstance(status, bytes) else status)
                 # Young jobs, waiting or started, are live; anything else is looked at closely below.
-                if state in _WAITING and not _older(_moment(enqueued_at), started_grace):
-                    found.append("waiting")
-                    continue
-                if state == JobStatus.STARTED and not _older(_moment(started_at), started_grace):
-                    found.append("started")
-                    continue
-            found.append(self._ensure_one(func, args, job_id, started_grace))
-        return found
+                if state in _WAITING:
+                    found[-1] = "waiting" if not _older(_moment(enqueued_at), started_grace) else "long waiting"
+                elif state == JobStatus.STARTED and not _older(_moment(started_at), started_grace):
+                    found[-1] = "started"
+        if "long waiting" in found:
+            # A backlog older than the grace is normal under load: a job still on the queue is live. One read
+            # of the queue (a job per owed item) instead of a fetch and a search of the queue for each.
+            listed = set(self.connection.lrange(self.queue.key, 0, -1))
+            found = [
+                "waiting" if how == "long waiting" and job_id.encode() in listed else how
+                for how, (_, job_id) in zip(found, owed, strict=True)
+            ]
+        return [
+            how if how in ("waiting", "started") else self._ensure_one(func, args, job_id, started_grace)
+            for how, (args, job_id) in zip(found, owed, strict=True)
+        ]
 
     def _ensure_one(self, func: str, args: tuple[str, ...], job_id: str, started_grace: timedelta) -> str:
         if self._enqueue(func, *args, job_id=job_id):

@@ -69,6 +69,24 @@ def test_checking_many_waiting_jobs_takes_one_round_trip(valkey: str, monkeypatc
     assert queue.queue.get_job_ids() == [run_job_id(t) for t in threads]
 
 
+def test_a_backlog_waiting_past_the_grace_is_checked_in_one_more_round_trip(valkey: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    queue = _queue(valkey)
+    threads = [f"t6-{n}" for n in range(50)]
+    for thread in threads:
+        queue.enqueue_run(thread)
+    trips: list[str] = []
+    single, batched = Redis.execute_command, Pipeline.execute
+    monkeypatch.setattr(Redis, "execute_command", lambda self, *a, **k: trips.append(str(a[0])) or single(self, *a, **k))
+    monkeypatch.setattr(Pipeline, "execute", lambda self, *a, **k: trips.append("pipeline") or batched(self, *a, **k))
+
+    # Every job has waited longer than the grace (a busy worker), and every one is still on the queue.
+    found = queue.ensure_all(RUN, [((t,), run_job_id(t)) for t in threads], timedelta(0))
+
+    assert found == ["waiting"] * 50
+    assert trips == ["pipeline", "LRANGE"]
+    assert queue.queue.get_job_ids() == [run_job_id(t) for t in threads]
+
+
 def test_checking_many_jobs_hands_over_only_the_missing_and_the_dead(valkey: str) -> None:
     queue = _queue(valkey)
     queue.enqueue_run("t5-live")
