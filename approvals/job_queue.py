@@ -8,14 +8,17 @@ so however often the same work is handed over it is one job.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from redis import Redis
 from rq import Queue
-from rq.exceptions import DuplicateJobError, NoSuchJobError
+from rq.exceptions import DeserializationError, DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.utils import str_to_date
+
+log = logging.getLogger(__name__)
 
 RUN = "worker.jobs.run"
 RESUME = "worker.jobs.resume"
@@ -43,6 +46,14 @@ def _older(moment: datetime | None, than: timedelta) -> bool:
         return False
     aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
     return datetime.now(UTC) - aware > than
+
+
+def _status(stored: bytes | str | None) -> JobStatus | None:
+    """A job's status as its hash holds it; None when it has none, or one RQ does not know (damage)."""
+    try:
+        return JobStatus(stored.decode() if isinstance(stored, bytes) else stored) if stored else None
+    except ValueError:
+        return None
 
 
 def _moment(stored: bytes | str | None) -> datetime | None:
@@ -86,8 +97,8 @@ class JobQueue:
         found: list[str | None] = []
         for status, enqueued_at, started_at in states:
             found.append(None)
-            if status is not None:
-                state = JobStatus(status.decode() if isinstance(status, bytes) else status)
+            state = _status(status)
+            if state is not None:
                 # Young jobs, waiting or started, are live; anything else is looked at closely below.
                 if state in _WAITING:
                     found[-1] = "waiting" if not _older(_moment(enqueued_at), started_grace) else "long waiting"
@@ -114,6 +125,16 @@ class JobQueue:
             status = job.get_status(refresh=False)
         except NoSuchJobError:
             return "enqueued" if self._enqueue(func, *args, job_id=job_id) else "waiting"
+        except (ValueError, DeserializationError) as error:
+            # A job RQ cannot read (only by damage) would never run, and would stop every pass here.
+            log.warning("job %s in Redis cannot be read (%s); it is replaced", job_id, error)
+            with self.connection.pipeline() as pipe:
+                pipe.delete(Job.key_for(job_id))
+                pipe.lrem(self.queue.key, 0, job_id)
+                pipe.lrem(self.queue.intermediate_queue_key, 0, job_id)
+                pipe.execute()
+            self._enqueue(func, *args, job_id=job_id)
+            return "replaced"
         if status in _WAITING:
             # A worker that dies between taking the id off the queue and starting the job leaves it
             # "queued" on no list (RQ's intermediate list, cleaned every ten minutes): nothing would run it.

@@ -96,3 +96,15 @@ def test_checking_many_jobs_hands_over_only_the_missing_and_the_dead(valkey: str
 
     assert queue.ensure_all(RUN, owed, timedelta(0)) == ["waiting", "enqueued", "replaced"]
     assert sorted(queue.queue.get_job_ids()) == sorted(run_job_id(t) for t in ("t5-live", "t5-missing", "t5-dead"))
+
+
+def test_a_job_redis_holds_damaged_is_replaced_and_does_not_stop_the_others(valkey: str) -> None:
+    queue = _queue(valkey)
+    queue.enqueue_run("t7-damaged")
+    queue.enqueue_run("t7-fine")
+    queue.connection.hset(Job.key_for(run_job_id("t7-damaged")), "status", "no-such-status")
+    owed = [((t,), run_job_id(t)) for t in ("t7-damaged", "t7-fine")]
+
+    assert queue.ensure_all(RUN, owed, timedelta(seconds=10)) == ["replaced", "waiting"]
+    assert Job.fetch(run_job_id("t7-damaged"), connection=queue.connection).get_status() == "queued"
+    assert sorted(queue.queue.get_job_ids()) == sorted(run_job_id(t) for t in ("t7-damaged", "t7-fine"))
