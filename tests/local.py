@@ -207,6 +207,7 @@ def local_countersign(base: Settings, slack: SlackEmulator, database_url: str, s
         yield local
     finally:
         local.stop()
+        local.runtime.checkpointer.close()
         local.store.engine.dispose()
         Redis.from_url(settings.redis_url or "").delete(local.queue.queue.key)
 

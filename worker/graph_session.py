@@ -15,7 +15,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.types import Durability, StateSnapshot
 
 from approvals.settings import Settings
-from worker.checkpointer import open_async_checkpointer, open_checkpointer
+from worker.checkpointer import KeptCheckpointer, open_async_checkpointer, open_checkpointer
 from worker.event_loop import EventLoop, event_loop
 from worker.registry import Agent, AnyGraph
 
@@ -81,10 +81,13 @@ class GraphSession:
 
 
 @contextmanager
-def graph_session(agent: Agent, settings: Settings, on_step: StepListener | None = None) -> Iterator[GraphSession]:
-    """The agent's graph on a checkpointer of its own for this job (async savers for async agents)."""
+def graph_session(
+    agent: Agent, settings: Settings, on_step: StepListener | None = None, kept: KeptCheckpointer | None = None
+) -> Iterator[GraphSession]:
+    """The agent's graph on the job process's `kept` checkpointer, or on one of its own for this job (async
+    savers, for async agents, are always the job's own: they belong to the loop they were opened on)."""
     if not agent.asynchronous:
-        with open_checkpointer(settings) as saver:
+        with kept.session() if kept is not None else open_checkpointer(settings) as saver:
             yield GraphSession(agent.bind(saver), None, on_step)
         return
     loop = event_loop()

@@ -44,6 +44,12 @@ def services() -> Services:
     return _services
 
 
+def retire() -> None:
+    """Close what this process kept open across its jobs (its checkpointer's connection), as it exits."""
+    if _services is not None:
+        _services.runtime.checkpointer.close()
+
+
 def run(thread_id: str) -> str:
     """Job: take a run further (start it, carry on after a crash, post where it stopped or how it ended)."""
     outcome = services().runtime.advance(thread_id)

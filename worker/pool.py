@@ -32,6 +32,7 @@ from rq.job import Job, JobStatus
 from rq.logutils import setup_loghandlers
 from rq.worker_pool import WorkerData, WorkerPool
 
+from worker import jobs
 from worker.leases import owner_prefix, process_tag, tag_process
 
 log = logging.getLogger(__name__)
@@ -69,19 +70,22 @@ class JobProcess(SimpleWorker):
         # dispatcher), and each scheduler held its process's stop up by up to a second.
         kwargs["with_scheduler"] = False
         self.max_connection_wait_time = REDIS_RETRY_WAIT
-        while True:
-            try:
-                return bool(super().work(*args, **kwargs))
-            except RedisError as error:
-                if self._stop_requested:
-                    # Stopping: RQ's stop is an exception raised wherever the process was, and one raised
-                    # inside a Redis pipeline makes the next command on that connection fail. Not a reason
-                    # to start again.
-                    return False
-                # RQ waits out a lost connection only while dequeuing; anywhere else (a heartbeat, its own
-                # registration) it gives up. What is owed is in SQL: work again once Redis is back.
-                log.warning("the queue went away (%s); this process carries on when it is back", error)
-                wait_for(self.connection)
+        try:
+            while True:
+                try:
+                    return bool(super().work(*args, **kwargs))
+                except RedisError as error:
+                    if self._stop_requested:
+                        # Stopping: RQ's stop is an exception raised wherever the process was, and one raised
+                        # inside a Redis pipeline makes the next command on that connection fail. Not a reason
+                        # to start again.
+                        return False
+                    # RQ waits out a lost connection only while dequeuing; anywhere else (a heartbeat, its own
+                    # registration) it gives up. What is owed is in SQL: work again once Redis is back.
+                    log.warning("the queue went away (%s); this process carries on when it is back", error)
+                    wait_for(self.connection)
+        finally:
+            jobs.retire()
 
     def _stop_while_starting(self, signum: int, frame: object) -> None:
         self._stop_requested = True

@@ -44,6 +44,7 @@ from approvals.settings import Settings
 from bot.formatting import escape
 from bot.outbound import SlackNotifier
 from worker import metrics as worker_metrics
+from worker.checkpointer import KeptCheckpointer
 from worker.graph_session import GraphSession, graph_session
 from worker.interrupts import Pause, Resumed, adapter_for, adapter_for_kind, pause_key
 from worker.leases import lease
@@ -145,6 +146,7 @@ class AgentRuntime:
         self.registry = registry
         self.notifier = notifier
         self.lease_ttl = timedelta(seconds=settings.lease_seconds)
+        self.checkpointer = KeptCheckpointer(settings)
 
     # Jobs
 
@@ -254,10 +256,10 @@ class AgentRuntime:
         """The job's graph, the run's progress message following its steps (unless the agent is quiet), and
         the thread's state as the job starts (read once: each read loads and decodes the checkpoint)."""
         if not agent.progress:
-            with graph_session(agent, self.settings) as graph:
+            with graph_session(agent, self.settings, kept=self.checkpointer) as graph:
                 yield graph, None, graph.get_state(_config(thread_id))
             return
-        with graph_session(agent, self.settings) as graph:
+        with graph_session(agent, self.settings, kept=self.checkpointer) as graph:
             state = graph.get_state(_config(thread_id))
             progress = RunProgress(self.store, self.notifier, thread_id, _messages(state.values))
             graph.on_step = progress.on_step
