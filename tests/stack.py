@@ -45,8 +45,8 @@ def is_running(pid: int) -> bool:
         return False
 
 
-def wait_until(check: Callable[[], T | None], timeout: float = 20.0, what: str = "condition") -> T:
-    """Poll `check` until it returns something truthy; fail the test after `timeout` seconds."""
+def wait_until(check: Callable[[], T | None], timeout: float = 20.0, what: str = "condition", interval: float = 0.02) -> T:
+    """Poll `check` every `interval` seconds until it returns something truthy; fail the test after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
         result = check()
@@ -54,7 +54,7 @@ def wait_until(check: Callable[[], T | None], timeout: float = 20.0, what: str =
             return result
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
+        time.sleep(interval)
 
 
 def children_of(pid: int) -> list[int]:
