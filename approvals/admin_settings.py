@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, bindparam, insert, select, update
 
 from approvals.audit import AuditEntry, append_audit
 from approvals.models import (
@@ -23,6 +23,9 @@ from approvals.models import (
 from approvals.tables import overrides
 
 # A scope names an agent ("payments") or one of its tools ("payments.refund").
+# Read for every new request (twice: the agent's scope and the call's), so built once.
+_SETTINGS_OF = select(overrides.c.settings).where(overrides.c.scope == bindparam("scope"))
+
 SCOPE = re.compile(r"^[\w-]+(\.[\w-]+)?$")
 
 
@@ -87,7 +90,7 @@ class AdminSettings:
     def get(self, scope: str) -> Override:
         """One scope's override (empty when none was set)."""
         with self.engine.connect() as conn:
-            values = conn.execute(select(overrides.c.settings).where(overrides.c.scope == scope)).scalar()
+            values = conn.execute(_SETTINGS_OF, {"scope": scope}).scalar()
         return Override(**(values or {}))
 
     def for_call(self, agent: str, tool: str) -> Override:

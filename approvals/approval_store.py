@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import (
     Connection,
     Engine,
+    Integer,
     RowMapping,
     and_,
     bindparam,
@@ -168,6 +169,26 @@ _TOOL_CALL_FINISHED = (
     )
     .values(finished_at=_NOW, result=bindparam("b_result"))
 )
+_TOOL_CALL = select(tool_calls.c.tool, tool_calls.c.finished_at, tool_calls.c.result).where(
+    tool_calls.c.thread_id == _THREAD, tool_calls.c.task == bindparam("b_task"), tool_calls.c.tool_call_id == bindparam("b_call")
+)
+_REQUESTS_OF_THREAD = (
+    select(approvals.c.id).where(approvals.c.thread_id == _THREAD).order_by(approvals.c.created_at, approvals.c.id)
+)
+# A request's "earlier steps": its run's decided requests from before it, newest first.
+_BEFORE = (
+    approvals.c.thread_id == _THREAD,
+    approvals.c.created_at < bindparam("b_created"),
+    approvals.c.id != _ID,
+    approvals.c.status != Status.PENDING.value,
+)
+_DECIDED_BEFORE = (
+    select(approvals.c.id)
+    .where(*_BEFORE)
+    .order_by(approvals.c.created_at.desc(), approvals.c.id.desc())
+    .limit(bindparam("b_limit", type_=Integer))
+)
+_COUNT_DECIDED_BEFORE = select(func.count()).select_from(approvals).where(*_BEFORE)
 # Pending lists count this far past the page and no further ("100+ more"): the count must not grow with
 # the backlog (counting 1,000 past it made `/countersign pending` 2.3x slower at 10,000 pending on PostgreSQL).
 COUNT_CAP = 100
@@ -972,39 +993,20 @@ class ApprovalStore:
     def requests_for_thread(self, thread_id: str) -> list[ApprovalRequest]:
         """Every request of a run, oldest first."""
         with self.engine.connect() as conn:
-            ids = list(
-                conn.execute(
-                    select(approvals.c.id)
-                    .where(approvals.c.thread_id == thread_id)
-                    .order_by(approvals.c.created_at, approvals.c.id)
-                ).scalars()
-            )
-            return self._load(conn, ids)
+            return self._load(conn, list(conn.execute(_REQUESTS_OF_THREAD, {"thread": thread_id}).scalars()))
 
     def decided_before(self, approval: ApprovalRequest, limit: int = EARLIER_STEPS) -> Page:
         """The run's last `limit` decided requests from before this one, oldest first, and how many there
         are (the "earlier steps" of its message): a bounded read however long the run."""
-        before = (
-            approvals.c.thread_id == approval.thread_id,
-            approvals.c.created_at < approval.created_at,
-            approvals.c.id != approval.id,
-            approvals.c.status != Status.PENDING.value,
-        )
+        before = {"thread": approval.thread_id, "b_created": approval.created_at, "request": approval.id}
         with self.engine.connect() as conn:
-            ids = list(
-                conn.execute(
-                    select(approvals.c.id)
-                    .where(*before)
-                    .order_by(approvals.c.created_at.desc(), approvals.c.id.desc())
-                    .limit(limit)
-                ).scalars()
-            )
+            ids = list(conn.execute(_DECIDED_BEFORE, {**before, "b_limit": limit}).scalars())
             if not ids:
                 # A run's first step (most requests): one statement, not seven.
                 return Page([], 0)
             total = len(ids)
             if total == limit:
-                total = conn.execute(select(func.count()).select_from(approvals).where(*before)).scalar_one()
+                total = conn.execute(_COUNT_DECIDED_BEFORE, before).scalar_one()
             return Page(self._load(conn, ids[::-1]), total)
 
     def has_requests(self, thread_id: str) -> bool:
@@ -1017,11 +1019,7 @@ class ApprovalStore:
     def tool_call(self, thread_id: str, task: str, tool_call_id: str) -> ToolCallRecord | None:
         """The journal entry of one call of one task, if it was ever started."""
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(tool_calls.c.tool, tool_calls.c.finished_at, tool_calls.c.result).where(
-                    tool_calls.c.thread_id == thread_id, tool_calls.c.task == task, tool_calls.c.tool_call_id == tool_call_id
-                )
-            ).first()
+            row = conn.execute(_TOOL_CALL, {"thread": thread_id, "b_task": task, "b_call": tool_call_id}).first()
         return None if row is None else ToolCallRecord(row.tool, row.finished_at is not None, row.result)
 
     def tool_call_started(self, thread_id: str, task: str, tool_call_id: str, tool: str) -> bool:
