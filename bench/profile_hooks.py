@@ -21,6 +21,8 @@ from typing import Any
 PROFILE_KEY_PREFIX = "countersign:bench:profile:"
 
 _marks: list[tuple[str, float]] = []
+# Marks taken while a job is dequeued, before `execute_job` starts the job's own list.
+_dequeue_marks: list[tuple[str, float]] = []
 _installed = False
 
 
@@ -64,12 +66,13 @@ def install() -> None:
 
     from langgraph.pregel import Pregel
     from rq.job import Job
+    from rq.queue import Queue
     from rq.worker import SimpleWorker
     from rq.worker.base import BaseWorker
 
-    import worker.graph_session
     import worker.jobs
     from approvals.approval_store import ApprovalStore
+    from worker.checkpointer import KeptCheckpointer
 
     # A job process dequeued a job (execute_job starts right after); reset the marks for it.
     original_execute = SimpleWorker.execute_job
@@ -82,10 +85,30 @@ def install() -> None:
             if enqueued.tzinfo is None:
                 enqueued = enqueued.replace(tzinfo=UTC)
             mark("bot: job enqueued (rq enqueued_at)", enqueued.timestamp())
+        _marks.extend(_dequeue_marks)
         mark("job process: execute_job (dequeued)")
         return original_execute(self, job, queue)
 
     SimpleWorker.execute_job = execute_job  # type: ignore[method-assign]
+
+    # How the dequeue itself goes: BLMOVE's return, the job's fetch, the worker's heartbeat after it.
+    original_lmove = Queue.lmove.__func__  # type: ignore[attr-defined]
+
+    def lmove(cls: Any, *args: Any, **kwargs: Any) -> Any:
+        _dequeue_marks.clear()
+        result = original_lmove(cls, *args, **kwargs)
+        _dequeue_marks.append(("job process: BLMOVE returned", time.time()))
+        return result
+
+    Queue.lmove = classmethod(lmove)  # type: ignore[method-assign,assignment]
+    original_fetch = Queue._fetch_dequeued_job.__func__  # type: ignore[attr-defined]
+
+    def fetch(cls: Any, *args: Any, **kwargs: Any) -> Any:
+        result = original_fetch(cls, *args, **kwargs)
+        _dequeue_marks.append(("job process: job fetched", time.time()))
+        return result
+
+    Queue._fetch_dequeued_job = classmethod(fetch)  # type: ignore[method-assign,assignment]
     _timed(BaseWorker, "prepare_execution", "job process: prepare_execution")
     _timed(Job, "perform", "job process: job.perform", end=False)
     _timed(worker.jobs, "resume", "job: resume", end=False)
@@ -95,16 +118,16 @@ def install() -> None:
     _timed(Pregel, "get_state", "graph.get_state")
     _timed(Pregel, "invoke", "graph.invoke", end=False)
 
-    original_open = worker.graph_session.open_checkpointer
+    original_session = KeptCheckpointer.session
 
     @contextmanager
-    def open_checkpointer(settings: Any) -> Iterator[Any]:
-        mark("open_checkpointer>")
-        with original_open(settings) as saver:
-            mark("open_checkpointer<")
+    def session(self: Any) -> Iterator[Any]:
+        mark("checkpointer>")
+        with original_session(self) as saver:
+            mark("checkpointer<")
             yield saver
 
-    worker.graph_session.open_checkpointer = open_checkpointer  # type: ignore[assignment]
+    KeptCheckpointer.session = session  # type: ignore[method-assign,assignment]
 
     # Inside the graph: when each step's tasks start (the HITL middleware re-runs, then the tools).
     _wrap_node_starts()
