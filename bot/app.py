@@ -32,6 +32,7 @@ from approvals.settings import Settings
 from approvals.stats import approval_stats
 from bot import metrics
 from bot.admin_commands import AdminCommands, changed_text
+from bot.answering import ANSWERING
 from bot.args_modal import args_modal
 from bot.calls_modal import CALLS_PER_PAGE, calls_modal
 from bot.confirm_modal import CONFIRM_WORD, confirm_modal, confirmed
@@ -51,6 +52,9 @@ from bot.user_groups import UserGroupDirectory
 log = logging.getLogger(__name__)
 
 ACK_TIMEOUT_SECONDS = 3.0  # Slack's wait for an answer
+# What follows a decision's ack waits at most this long for the process to have no request left to
+# answer: a burst is acked first, and a steady stream of requests still lets each update through.
+AFTER_ACK_YIELD_SECONDS = 1.0
 LISTENER_THREADS = 16
 
 
@@ -95,7 +99,8 @@ def create_app(
     # (`answer_once_acked`), and what follows the ack goes on here.
     listener_threads = ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="listener")
     # What follows a decision's ack (the message update, a redrawn modal or Home tab) runs here, one at a
-    # time: under a burst of clicks the listener threads go on to record and ack the next clicks first.
+    # time, once no request of this process is left to answer (`ANSWERING`, up to AFTER_ACK_YIELD_SECONDS):
+    # under a burst of clicks the listener threads record and ack the next clicks first.
     after_ack_threads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="after-ack")
     app = App(
         client=client,
@@ -279,7 +284,12 @@ def create_app(
         thread) say so truthfully if the queue was down and update the message; the decision stands whatever
         happens there, so failures are logged."""
         handed_over = decider.hand_over(recorded)
-        in_background(lambda: show_decision(body, recorded, handed_over), on=after_ack_threads)
+
+        def when_answered() -> None:
+            ANSWERING.wait_for_none(AFTER_ACK_YIELD_SECONDS)
+            show_decision(body, recorded, handed_over)
+
+        in_background(when_answered, on=after_ack_threads)
 
     def show_decision(body: dict[str, Any], recorded: Recorded, handed_over: bool | None) -> None:
         user = body["user"]["id"]

@@ -22,6 +22,7 @@ from approvals.prometheus import process_exited, scrape_registry, serve
 from approvals.schema import SchemaNotCurrent, check_schema
 from approvals.settings import Settings
 from bot import metrics
+from bot.answering import ANSWERING
 from bot.app import create_app
 from bot.inbound import MAX_BODY_BYTES, Refused, check, parse
 from bot.slack_client import create_slack_client
@@ -83,7 +84,8 @@ class CountersignRequestHandler(SlackRequestHandler):
             return _answer(start_response, outcome.status, _REASONS[outcome.status])
         started = time.perf_counter()
         bolt_request = _bolt_request(body.decode("utf-8"), outcome, request.query_string, headers)
-        response = self.app.dispatch(bolt_request)
+        with ANSWERING.request():
+            response = self.app.dispatch(bolt_request)
         # Bolt answers once the listener acked: this is the ack's latency.
         metrics.answered(metrics.kind_of(bolt_request.body), time.perf_counter() - started, response.status)
         wsgi = WsgiHttpResponse(status=response.status, headers=response.headers, body=response.body)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
+from bot.answering import ANSWERING
+from bot.app import AFTER_ACK_YIELD_SECONDS
 from bot.ids import ActionId
 from tests.local import Local
 
@@ -52,3 +55,46 @@ def test_a_click_is_acked_once_its_decision_is_committed_without_waiting_for_the
     assert response.status == 200 and response.elapsed < 1.5  # Slack's timeout is 3 s; the bot's fallback answer too
     assert at_ack == ["approved"]
     assert "Refunded $30.00 for order #44" in local.outcome(approval)
+
+
+def _updates_of(local: Local, approval_ts: str | None) -> list[object]:
+    return [c for c in local.slack.calls_to("chat.update") if c.params.get("ts") == approval_ts]
+
+
+def test_a_clicks_message_update_waits_while_the_bot_is_still_answering_other_requests(
+    local: Local, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    approval = local.start_run("Refund order #45 for $40")
+    # The agent is resumed once the test has looked: the worker redraws the message too.
+    resumed, resume = threading.Event(), local.runtime.resume
+    monkeypatch.setattr(local.runtime, "resume", lambda approval_id: resumed.wait(10) and resume(approval_id))
+
+    with ANSWERING.request():  # another click, its decision still being recorded
+        response = local.click("U0APPROVER", ActionId.APPROVE, approval)
+        time.sleep(0.3)
+        while_answering = _updates_of(local, approval.message_ts)
+    update = local.wait_for_update(approval)
+    resumed.set()
+
+    assert response.status == 200
+    assert while_answering == []
+    assert any("Approved* by <@U0APPROVER>" in str(b) for b in update.params["blocks"])
+    assert "Refunded $40.00 for order #45" in local.outcome(approval)
+
+
+def test_a_clicks_message_is_updated_within_a_second_however_busy_the_bot_is(
+    local: Local, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    approval = local.start_run("Refund order #46 for $50")
+    resumed, resume = threading.Event(), local.runtime.resume
+    monkeypatch.setattr(local.runtime, "resume", lambda approval_id: resumed.wait(10) and resume(approval_id))
+
+    with ANSWERING.request():  # requests to answer all along
+        started = time.monotonic()
+        local.click("U0APPROVER", ActionId.APPROVE, approval)
+        update = local.wait_for_update(approval)
+        waited = time.monotonic() - started
+    resumed.set()
+
+    assert AFTER_ACK_YIELD_SECONDS <= waited < AFTER_ACK_YIELD_SECONDS + 1.5
+    assert any("Approved* by <@U0APPROVER>" in str(b) for b in update.params["blocks"])
