@@ -252,6 +252,23 @@ def test_driver_signing(bolt_app: tuple[str, list[dict]], emulator: SlackEmulato
     assert len(seen) == 1
 
 
+def test_a_request_held_before_sending_is_timed_from_when_it_is_sent(bolt_app: tuple[str, list[dict]]) -> None:
+    url, seen = bolt_app
+    before, held = len(seen), []
+
+    def hold() -> None:
+        held.append(len(seen))  # built and signed, not yet sent
+        time.sleep(0.3)
+
+    clicked = SlackDriver(url, SIGNING_SECRET).block_action(
+        "U1", "ping", "v", channel_id="C1", container_message_ts="1700000000.000100", before_send=hold
+    )
+
+    assert clicked.status == 200, clicked.body
+    assert held == [before] and len(seen) == before + 1
+    assert clicked.elapsed < 0.3
+
+
 def test_driver_view_submission_round_trip(bolt_app: tuple[str, list[dict]], emulator: SlackEmulator, client: WebClient) -> None:
     url, seen = bolt_app
     view = {
