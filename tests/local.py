@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -76,6 +76,7 @@ class WsgiDriver(SlackDriver):
         signature: str | None = None,
         headers: dict[str, str] | None = None,
         payload: dict[str, Any] | None = None,
+        before_send: Callable[[], object] | None = None,
     ) -> Response:
         data = body.encode() if isinstance(body, str) else body
         ts = str(int(time.time()) if timestamp is None else timestamp)
@@ -92,6 +93,8 @@ class WsgiDriver(SlackDriver):
         for name, value in (headers or {}).items():
             environ["HTTP_" + name.upper().replace("-", "_")] = value
         status: list[str] = []
+        if before_send is not None:
+            before_send()
         started = time.monotonic()
         chunks = self.handler(environ, lambda line, _headers: status.append(line))
         raw = b"".join(chunks)
