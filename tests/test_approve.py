@@ -57,6 +57,13 @@ def test_a_click_is_acked_once_its_decision_is_committed_without_waiting_for_the
     assert "Refunded $30.00 for order #44" in local.outcome(approval)
 
 
+def _resumes_held(local: Local, monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """Hold the agent's resume until the returned event is set: the worker redraws the message too."""
+    resumed, resume = threading.Event(), local.runtime.resume
+    monkeypatch.setattr(local.runtime, "resume", lambda approval_id: resumed.wait(10) and resume(approval_id))
+    return resumed
+
+
 def _updates_of(local: Local, approval_ts: str | None) -> list[object]:
     return [c for c in local.slack.calls_to("chat.update") if c.params.get("ts") == approval_ts]
 
@@ -65,9 +72,7 @@ def test_a_clicks_message_update_waits_while_the_bot_is_still_answering_other_re
     local: Local, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     approval = local.start_run("Refund order #45 for $40")
-    # The agent is resumed once the test has looked: the worker redraws the message too.
-    resumed, resume = threading.Event(), local.runtime.resume
-    monkeypatch.setattr(local.runtime, "resume", lambda approval_id: resumed.wait(10) and resume(approval_id))
+    resumed = _resumes_held(local, monkeypatch)
 
     with ANSWERING.request():  # another click, its decision still being recorded
         response = local.click("U0APPROVER", ActionId.APPROVE, approval)
@@ -86,8 +91,7 @@ def test_a_clicks_message_is_updated_within_a_second_however_busy_the_bot_is(
     local: Local, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     approval = local.start_run("Refund order #46 for $50")
-    resumed, resume = threading.Event(), local.runtime.resume
-    monkeypatch.setattr(local.runtime, "resume", lambda approval_id: resumed.wait(10) and resume(approval_id))
+    resumed = _resumes_held(local, monkeypatch)
 
     with ANSWERING.request():  # requests to answer all along
         started = time.monotonic()

@@ -18,6 +18,22 @@ def _queue(valkey: str) -> JobQueue:
     return JobQueue(Redis.from_url(valkey), f"test-{uuid.uuid4().hex[:8]}")
 
 
+def _runs_enqueued(queue: JobQueue, prefix: str, count: int) -> list[str]:
+    threads = [f"{prefix}-{n}" for n in range(count)]
+    for thread in threads:
+        queue.enqueue_run(thread)
+    return threads
+
+
+def _round_trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What goes to Redis from here on: each command sent alone by name, each pipeline as "pipeline"."""
+    trips: list[str] = []
+    single, batched = Redis.execute_command, Pipeline.execute
+    monkeypatch.setattr(Redis, "execute_command", lambda self, *a, **k: trips.append(str(a[0])) or single(self, *a, **k))
+    monkeypatch.setattr(Pipeline, "execute", lambda self, *a, **k: trips.append("pipeline") or batched(self, *a, **k))
+    return trips
+
+
 def test_handing_over_the_same_work_twice_makes_one_job(valkey: str) -> None:
     queue = _queue(valkey)
 
@@ -54,13 +70,8 @@ def test_job_left_started_by_a_dead_worker_is_replaced_after_the_grace(valkey: s
 
 def test_checking_many_waiting_jobs_takes_one_round_trip(valkey: str, monkeypatch: pytest.MonkeyPatch) -> None:
     queue = _queue(valkey)
-    threads = [f"t4-{n}" for n in range(50)]
-    for thread in threads:
-        queue.enqueue_run(thread)
-    trips: list[str] = []
-    single, batched = Redis.execute_command, Pipeline.execute
-    monkeypatch.setattr(Redis, "execute_command", lambda self, *a, **k: trips.append(str(a[0])) or single(self, *a, **k))
-    monkeypatch.setattr(Pipeline, "execute", lambda self, *a, **k: trips.append("pipeline") or batched(self, *a, **k))
+    threads = _runs_enqueued(queue, "t4", 50)
+    trips = _round_trips(monkeypatch)
 
     found = queue.ensure_all(RUN, [((t,), run_job_id(t)) for t in threads], timedelta(seconds=10))
 
@@ -71,13 +82,8 @@ def test_checking_many_waiting_jobs_takes_one_round_trip(valkey: str, monkeypatc
 
 def test_a_backlog_waiting_past_the_grace_is_checked_in_one_more_round_trip(valkey: str, monkeypatch: pytest.MonkeyPatch) -> None:
     queue = _queue(valkey)
-    threads = [f"t6-{n}" for n in range(50)]
-    for thread in threads:
-        queue.enqueue_run(thread)
-    trips: list[str] = []
-    single, batched = Redis.execute_command, Pipeline.execute
-    monkeypatch.setattr(Redis, "execute_command", lambda self, *a, **k: trips.append(str(a[0])) or single(self, *a, **k))
-    monkeypatch.setattr(Pipeline, "execute", lambda self, *a, **k: trips.append("pipeline") or batched(self, *a, **k))
+    threads = _runs_enqueued(queue, "t6", 50)
+    trips = _round_trips(monkeypatch)
 
     # Every job has waited longer than the grace (a busy worker), and every one is still on the queue.
     found = queue.ensure_all(RUN, [((t,), run_job_id(t)) for t in threads], timedelta(0))
