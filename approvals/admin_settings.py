@@ -23,10 +23,9 @@ from approvals.models import (
 from approvals.tables import overrides
 
 # A scope names an agent ("payments") or one of its tools ("payments.refund").
+SCOPE = re.compile(r"^[\w-]+(\.[\w-]+)?$")
 # Read for every new request (twice: the agent's scope and the call's), so built once.
 _SETTINGS_OF = select(overrides.c.settings).where(overrides.c.scope == bindparam("scope"))
-
-SCOPE = re.compile(r"^[\w-]+(\.[\w-]+)?$")
 
 
 class Override(BaseModel):

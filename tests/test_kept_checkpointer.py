@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from approvals.settings import Settings
+from worker import checkpointer
 from worker.checkpointer import KeptCheckpointer, open_checkpointer
 
 # The checkpoint tables are made by `countersign migrate`, as the store fixture runs it.
@@ -63,7 +64,9 @@ def test_a_forked_process_opens_its_own_connection(settings: Settings, monkeypat
         kept.close()
 
 
-def test_a_postgresql_connection_the_server_dropped_is_replaced_before_the_next_job(settings: Settings) -> None:
+def test_a_postgresql_connection_the_server_dropped_while_idle_is_replaced_before_the_next_job(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     if not settings.is_postgres:
         pytest.skip("PostgreSQL only: a SQLite file has no server to drop the connection")
     kept = KeptCheckpointer(settings)
@@ -73,6 +76,7 @@ def test_a_postgresql_connection_the_server_dropped_is_replaced_before_the_next_
             backend = first.conn.info.backend_pid  # type: ignore[union-attr]
         with open_checkpointer(settings) as other:
             other.conn.execute("SELECT pg_terminate_backend(%s)", (backend,))  # type: ignore[union-attr]
+        monkeypatch.setattr(checkpointer, "PING_AFTER_IDLE_SECONDS", 0.0)  # as after a second between jobs
 
         with kept.session() as second:
             assert second.get_tuple(CONFIG) is None

@@ -7,6 +7,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
@@ -18,6 +19,7 @@ from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
+from approvals.approval_store import PING_AFTER_IDLE_SECONDS
 from approvals.settings import Settings
 from worker.event_loop import EventLoop
 
@@ -69,6 +71,7 @@ class KeptCheckpointer:
         self._pid = 0
         self._users = 0
         self._doubtful = False
+        self._idle_since = 0.0
 
     @contextmanager
     def session(self) -> Iterator[PostgresSaver | SqliteSaver]:
@@ -97,6 +100,7 @@ class KeptCheckpointer:
         finally:
             with self._lock:
                 self._users -= 1
+                self._idle_since = time.monotonic()
 
     def close(self) -> None:
         """Close the connection, if this process opened one (a new one is opened on the next use)."""
@@ -112,16 +116,16 @@ class KeptCheckpointer:
             except Exception:  # a connection already gone may fail to close; a new one is opened anyway
                 log.debug("closing a kept checkpointer failed", exc_info=True)
 
-    @staticmethod
-    def _answers(saver: PostgresSaver | SqliteSaver) -> bool:
-        """A PostgreSQL connection still answers (as the store's pool pings before use); a SQLite file always does."""
-        if not isinstance(saver, PostgresSaver):
-            return True
-        conn = saver.conn
+    def _answers(self, saver: PostgresSaver | SqliteSaver) -> bool:
+        """A PostgreSQL connection still answers (pinged when it sat idle, as the store's pool does); a SQLite
+        file always does."""
+        conn = saver.conn if isinstance(saver, PostgresSaver) else None
         if not isinstance(conn, psycopg.Connection):
-            return True  # a pool checks its own connections
+            return True  # SQLite, or a pool, which checks its own connections
         if conn.closed or conn.broken:
             return False
+        if time.monotonic() - self._idle_since < PING_AFTER_IDLE_SECONDS:
+            return True
         try:
             with saver.lock:
                 conn.execute("SELECT 1")
