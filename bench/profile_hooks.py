@@ -91,7 +91,7 @@ def install() -> None:
 
     SimpleWorker.execute_job = execute_job  # type: ignore[method-assign]
 
-    # How the dequeue itself goes: BLMOVE's return, the job's fetch, the worker's heartbeat after it.
+    # How the dequeue itself goes: BLMOVE's return, then the job's fetch.
     original_lmove = Queue.lmove.__func__  # type: ignore[attr-defined]
 
     def lmove(cls: Any, *args: Any, **kwargs: Any) -> Any:
