@@ -48,6 +48,7 @@ from approvals.runs import RunRequest, start_run  # noqa: E402
 from approvals.settings import Settings  # noqa: E402
 from approvals.tables import ANYONE, approval_actions, approval_approvers, approvals, runs  # noqa: E402
 from bench.agents import interrupt_key  # noqa: E402
+from bench.calibration import machine_line  # noqa: E402
 from bot.ids import ActionId  # noqa: E402
 from bot.metadata import ApprovalRef  # noqa: E402
 from bot.slack_client import create_slack_client  # noqa: E402
@@ -387,6 +388,7 @@ def main() -> None:
     parser.add_argument("--postgres", help="a PostgreSQL URL (a fresh schema is made in it) instead of SQLite")
     parser.add_argument("--soak", type=int, default=0, help="then this many more cycles, 100 at a time, for the worker's RSS")
     args = parser.parse_args()
+    print(machine_line(), flush=True)
 
     with (
         tempfile.TemporaryDirectory() as tmp,

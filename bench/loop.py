@@ -70,6 +70,7 @@ from approvals.job_queue import JobQueue  # noqa: E402
 from approvals.models import ApprovalRequest, RunStatus  # noqa: E402
 from approvals.settings import Settings  # noqa: E402
 from bench.agents import AGENT_NAME, interrupt_key, tool_start_key  # noqa: E402
+from bench.calibration import machine_line  # noqa: E402
 from bench.profile_hooks import profile_key  # noqa: E402
 from bot.ids import ActionId  # noqa: E402
 from countersign.migrate import migrate  # noqa: E402
@@ -290,6 +291,7 @@ def report(cycles: list[Cycle], floor: list[float], floor_sync: list[float], set
     width = 30
     print()
     print(f"Countersign approval loop: {len(cycles)} cycles (+{WARMUP} warm-up), real bot + worker processes")
+    print(f"  ({machine_line()})")
     print(f"  {'':<{width}} {'p50 ms':>9} {'p99 ms':>9} {'mean ms':>9}")
     print(_row("click -> ack", ack, width))
     print(_row("click -> tool start", tool, width))
