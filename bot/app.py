@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -284,9 +285,12 @@ def create_app(
         thread) say so truthfully if the queue was down and update the message; the decision stands whatever
         happens there, so failures are logged."""
         handed_over = decider.hand_over(recorded)
+        # The bound counts from the ack, not from when this work's turn comes: updates queued behind one
+        # another on the after-ack thread would otherwise each wait it in full.
+        until = time.monotonic() + AFTER_ACK_YIELD_SECONDS
 
         def when_answered() -> None:
-            ANSWERING.wait_for_none(AFTER_ACK_YIELD_SECONDS)
+            ANSWERING.wait_for_none(max(0.0, until - time.monotonic()))
             show_decision(body, recorded, handed_over)
 
         in_background(when_answered, on=after_ack_threads)

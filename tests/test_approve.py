@@ -87,18 +87,20 @@ def test_a_clicks_message_update_waits_while_the_bot_is_still_answering_other_re
     assert "Refunded $40.00 for order #45" in local.outcome(approval)
 
 
-def test_a_clicks_message_is_updated_within_a_second_however_busy_the_bot_is(
+def test_each_clicks_message_is_updated_within_a_second_of_its_click_however_busy_the_bot_is(
     local: Local, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    approval = local.start_run("Refund order #46 for $50")
+    first, second = local.start_run("Refund order #46 for $50"), local.start_run("Refund order #47 for $60")
     resumed = _resumes_held(local, monkeypatch)
 
     with ANSWERING.request():  # requests to answer all along
         started = time.monotonic()
-        local.click("U0APPROVER", ActionId.APPROVE, approval)
-        update = local.wait_for_update(approval)
+        local.click("U0APPROVER", ActionId.APPROVE, first)
+        local.click("U0APPROVER", ActionId.APPROVE, second)
+        updates = [local.wait_for_update(first), local.wait_for_update(second)]
         waited = time.monotonic() - started
     resumed.set()
 
-    assert AFTER_ACK_YIELD_SECONDS <= waited < AFTER_ACK_YIELD_SECONDS + 1.5
-    assert any("Approved* by <@U0APPROVER>" in str(b) for b in update.params["blocks"])
+    # Both within the bound of their own clicks: the second did not wait it out again after the first.
+    assert AFTER_ACK_YIELD_SECONDS <= waited < AFTER_ACK_YIELD_SECONDS + 0.8
+    assert all(any("Approved* by <@U0APPROVER>" in str(b) for b in u.params["blocks"]) for u in updates)
