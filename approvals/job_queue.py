@@ -29,6 +29,17 @@ AGENTS_KEY = "countersign:agents"
 
 _WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 
+# How long a command waits on a Redis that took the connection but does not answer (paused, or behind a
+# network path that drops packets). redis-py before 8.0 waits for ever: a bot's thread handing over a
+# resume would hang with it, and the message update queued behind it.
+REDIS_TIMEOUT_SECONDS = 5.0
+
+
+def connect(url: str) -> Redis:
+    """A Redis client for the job queue that gives up on a silent server after REDIS_TIMEOUT_SECONDS (a
+    `RedisError`, which callers take as "the queue is unreachable"), whatever redis-py's default."""
+    return Redis.from_url(url, socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS)
+
 
 def run_job_id(thread_id: str) -> str:
     """The one job that takes a run further."""

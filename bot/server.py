@@ -7,7 +7,6 @@ import time
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
-from redis import Redis
 from slack_bolt import App, BoltContext
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
@@ -16,7 +15,7 @@ from slack_bolt.request import BoltRequest
 from slack_bolt.request.internals import build_context
 
 from approvals.approval_store import ApprovalStore, create_db_engine
-from approvals.job_queue import JobQueue
+from approvals.job_queue import JobQueue, connect
 from approvals.policies import PolicyError, load_policies
 from approvals.prometheus import process_exited, scrape_registry, serve
 from approvals.schema import SchemaNotCurrent, check_schema
@@ -107,7 +106,7 @@ def build_app(settings: Settings) -> App:
     if settings.redis_url is None:
         raise SystemExit("countersign: REDIS_URL: not set (the bot enqueues decisions on it)")
     store = ApprovalStore(create_db_engine(settings.sqlalchemy_url))
-    queue = JobQueue(Redis.from_url(settings.redis_url), settings.countersign_queue, settings.run_timeout)
+    queue = JobQueue(connect(settings.redis_url), settings.countersign_queue, settings.run_timeout)
     try:
         policies = load_policies(settings.countersign_policies)
     except PolicyError as error:

@@ -42,11 +42,10 @@ def _migrate(args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
-    from redis import Redis
     from redis.exceptions import RedisError
 
     from approvals.approval_store import ApprovalStore, create_db_engine
-    from approvals.job_queue import JobQueue
+    from approvals.job_queue import JobQueue, connect
     from approvals.runs import RunRequest, start_run
     from approvals.schema import SchemaNotCurrent, check_schema
 
@@ -54,7 +53,7 @@ def _run(args: argparse.Namespace) -> None:
     if settings.redis_url is None:
         sys.exit("countersign: REDIS_URL: not set (use the one `countersign dev` printed, or your Redis)")
     request = RunRequest(agent=args.agent, input_text=args.request, requested_by=args.user, reply_channel=args.channel)
-    queue = JobQueue(Redis.from_url(settings.redis_url), settings.countersign_queue, settings.run_timeout)
+    queue = JobQueue(connect(settings.redis_url), settings.countersign_queue, settings.run_timeout)
     try:
         known = queue.known_agents()
     except RedisError:

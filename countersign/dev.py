@@ -185,12 +185,11 @@ def _sandbox_plan(settings: Settings, env: dict[str, str], cleanup: ExitStack) -
 
 def _watch_readiness(sandbox: Sandbox, settings: Settings, redis_url: str, bot_port: int) -> None:
     """Tell the page when the bot serves and when the worker has published its agents."""
-    from redis import Redis
     from redis.exceptions import RedisError
 
-    from approvals.job_queue import JobQueue
+    from approvals.job_queue import JobQueue, connect
 
-    queue = JobQueue(Redis.from_url(redis_url), settings.countersign_queue)
+    queue = JobQueue(connect(redis_url), settings.countersign_queue)
     bot = worker = False
     while not (bot and worker):
         if not bot:

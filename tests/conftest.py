@@ -12,6 +12,7 @@ import sys
 sys.dont_write_bytecode = False
 
 import os
+import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,6 +58,17 @@ class Valkey:
     def start(self) -> None:
         """Bring a fresh, empty server up on the same port."""
         self.server = start_valkey(self.port)
+
+    def pause(self) -> None:
+        """Freeze the server: it still accepts connections but answers nothing (a hung Redis)."""
+        from redis import Redis
+
+        self._pid = int(Redis.from_url(self.url).info("server")["process_id"])
+        os.kill(self._pid, signal.SIGSTOP)
+
+    def unpause(self) -> None:
+        """Let a paused server answer again, with all it held."""
+        os.kill(self._pid, signal.SIGCONT)
 
 
 @pytest.fixture(scope="session")

@@ -167,3 +167,22 @@ def test_click_while_valkey_is_down_is_recorded_told_truthfully_and_resumed_when
     # The same worker process works on: a new run after the outage is taken up too.
     assert stack.worker is not None and stack.worker.poll() is None
     assert stack.start_run("Refund order #309 for $250").action.args["order_id"] == "309"
+
+
+def test_click_while_valkey_hangs_is_recorded_told_truthfully_and_resumed_once_it_answers(
+    stack: Stack, valkey_server: Valkey
+) -> None:
+    approval = stack.start_run("Refund order #310 for $250", agent="payments_effects")
+    valkey_server.pause()  # connections are accepted, nothing is answered
+    try:
+        response = stack.click("U0VALKEYHUNG", ActionId.APPROVE, approval)
+
+        assert response.status == 200
+        assert stack.ephemeral_to("U0VALKEYHUNG") == [QUEUE_DOWN_NOTE]
+        stack.wait_for_update(approval, lambda call: "Approved* by <@U0VALKEYHUNG>" in str(call.params["blocks"]))
+        assert not stack.store.get(approval.id).is_pending
+    finally:
+        valkey_server.unpause()
+
+    assert "Refunded $250.00 for order #310" in stack.outcome(approval, timeout=15)
+    assert stack.refunds_of("310") == 1

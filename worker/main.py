@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 
 from approvals.admin_settings import AdminSettings
 from approvals.approval_store import ApprovalStore, create_db_engine
-from approvals.job_queue import JobQueue
+from approvals.job_queue import JobQueue, connect
 from approvals.models import utcnow
 from approvals.policies import PolicyError, load_policies
 from approvals.prometheus import serve
@@ -62,7 +62,7 @@ def build_services(settings: Settings | None = None, clock: Callable[[], datetim
     store.warm_up()
     client = create_slack_client(settings)
     notifier = SlackNotifier(client, settings.approvals_channel, UserGroupDirectory(client, settings.usergroup_cache_seconds))
-    queue = JobQueue(Redis.from_url(settings.redis_url), settings.countersign_queue, settings.run_timeout)
+    queue = JobQueue(connect(settings.redis_url), settings.countersign_queue, settings.run_timeout)
     runtime = AgentRuntime(settings, store, registry, notifier, policies, queue, AdminSettings(engine))
     return jobs.Services(runtime=runtime, deadlines=DeadlineService(store, notifier, queue, clock))
 
