@@ -50,9 +50,11 @@ class Valkey:
         self.server = start_valkey()
         self.port = self.server.port
         self.url = self.server.connection_url
+        self.paused_pid: int | None = None
 
     def stop(self) -> None:
         """Take the server down (clients get connection errors)."""
+        self.unpause()  # a stopped process would not act on the signal that ends it
         self.server.stop()
 
     def start(self) -> None:
@@ -63,12 +65,14 @@ class Valkey:
         """Freeze the server: it still accepts connections but answers nothing (a hung Redis)."""
         from redis import Redis
 
-        self._pid = int(Redis.from_url(self.url).info("server")["process_id"])
-        os.kill(self._pid, signal.SIGSTOP)
+        self.paused_pid = int(Redis.from_url(self.url).info("server")["process_id"])
+        os.kill(self.paused_pid, signal.SIGSTOP)
 
     def unpause(self) -> None:
         """Let a paused server answer again, with all it held."""
-        os.kill(self._pid, signal.SIGCONT)
+        if self.paused_pid is not None:
+            os.kill(self.paused_pid, signal.SIGCONT)
+            self.paused_pid = None
 
 
 @pytest.fixture(scope="session")
