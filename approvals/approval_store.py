@@ -35,6 +35,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError, IntegrityError
 from sqlalchemy.sql.elements import BindParameter
 
@@ -55,6 +56,7 @@ from approvals.models import (
     Status,
     utcnow,
 )
+from approvals.postgres_timeouts import missing_timeouts
 from approvals.tables import (
     ANYONE,
     approval_actions,
@@ -206,9 +208,10 @@ PING_AFTER_IDLE_SECONDS = 1.0
 
 
 def create_db_engine(url: str) -> Engine:
-    """An engine for the store; SQLite waits for locks (bot and workers share the file) and enforces foreign keys."""
+    """An engine for the store; SQLite waits for locks (bot and workers share the file) and enforces foreign keys;
+    PostgreSQL gives up on a silent server (`approvals.postgres_timeouts`)."""
     if not url.startswith("sqlite"):
-        engine = create_engine(url)
+        engine = create_engine(url, connect_args=missing_timeouts(make_url(url).query))
         _ping_when_idle(engine)
         return engine
     engine = create_engine(url, connect_args={"timeout": 30})

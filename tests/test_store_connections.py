@@ -1,18 +1,22 @@
 """The store's PostgreSQL connections: pinged before use only after sitting idle, and a dropped one is
-replaced rather than failing the store's next call (against TEST_DATABASE_URL's PostgreSQL)."""
+replaced rather than failing the store's next call (against TEST_DATABASE_URL's PostgreSQL); a server
+that never answers is given up on, by the store and by a job's checkpointer alike (no server needed)."""
 
 from __future__ import annotations
 
+import socket
+import time
 from collections.abc import Iterator
 
 import psycopg
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
 
-from approvals import approval_store
+from approvals import approval_store, postgres_timeouts
 from approvals.approval_store import create_db_engine
 from approvals.settings import Settings
-from worker.checkpointer import postgres_conninfo
+from worker.checkpointer import open_checkpointer, postgres_conninfo
 
 
 @pytest.fixture
@@ -70,3 +74,39 @@ def test_a_connection_the_server_dropped_while_idle_is_replaced(
         now_on = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
 
     assert now_on != dropped
+
+
+@pytest.fixture
+def silent_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """host:port of a server that takes connections and never says a word; connections give up on it
+    after 2 s here (libpq's shortest), not the 10 s they wait in production."""
+    monkeypatch.setattr(postgres_timeouts, "CONNECT_TIMEOUT_SECONDS", 2)
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        yield f"127.0.0.1:{listener.getsockname()[1]}"
+
+
+def test_the_store_gives_up_on_a_database_server_that_never_answers(silent_server: str) -> None:
+    engine = create_db_engine(f"postgresql+psycopg://countersign@{silent_server}/countersign")
+    started = time.monotonic()
+
+    with pytest.raises(OperationalError, match="timeout"):
+        engine.connect()
+
+    assert time.monotonic() - started < 5
+
+
+def test_a_jobs_checkpointer_gives_up_on_a_database_server_that_never_answers(silent_server: str) -> None:
+    settings = Settings(database_url=f"postgresql://countersign@{silent_server}/countersign")
+    started = time.monotonic()
+
+    with pytest.raises(psycopg.OperationalError, match="timeout"), open_checkpointer(settings):
+        pass
+
+    assert time.monotonic() - started < 5
+
+
+def test_a_database_url_that_sets_its_own_timeouts_keeps_them() -> None:
+    conninfo = psycopg.conninfo.conninfo_to_dict(postgres_conninfo("postgresql://u@db/x?connect_timeout=3"))
+
+    assert conninfo["connect_timeout"] == "3"
+    assert conninfo["tcp_user_timeout"] == str(postgres_timeouts.TCP_USER_TIMEOUT_MS)

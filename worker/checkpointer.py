@@ -20,6 +20,7 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from approvals.approval_store import PING_AFTER_IDLE_SECONDS
+from approvals.postgres_timeouts import with_timeouts
 from approvals.settings import Settings
 from worker.event_loop import EventLoop
 
@@ -33,9 +34,10 @@ def sqlite_path(database_url: str) -> str:
 
 
 def postgres_conninfo(database_url: str) -> str:
-    """A libpq URL for psycopg (without SQLAlchemy's `+psycopg` driver suffix)."""
+    """libpq connection parameters for psycopg (without SQLAlchemy's `+psycopg` driver suffix), with the
+    timeouts that keep a silent server from holding a job for ever (`approvals.postgres_timeouts`)."""
     scheme, rest = database_url.split("://", 1)
-    return "postgresql://" + rest if scheme.startswith("postgres") else database_url
+    return with_timeouts("postgresql://" + rest if scheme.startswith("postgres") else database_url)
 
 
 @contextmanager
