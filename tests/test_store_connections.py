@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import OperationalError
 
 from approvals import approval_store, postgres_timeouts
@@ -106,7 +106,18 @@ def test_a_jobs_checkpointer_gives_up_on_a_database_server_that_never_answers(si
 
 
 def test_a_database_url_that_sets_its_own_timeouts_keeps_them() -> None:
-    conninfo = psycopg.conninfo.conninfo_to_dict(postgres_conninfo("postgresql://u@db/x?connect_timeout=3"))
+    engine = create_db_engine("postgresql+psycopg://u@db/x?connect_timeout=3")
+    store_params: dict[str, object] = {}
 
-    assert conninfo["connect_timeout"] == "3"
-    assert conninfo["tcp_user_timeout"] == str(postgres_timeouts.TCP_USER_TIMEOUT_MS)
+    @event.listens_for(engine, "do_connect")
+    def _capture(_dialect: object, _record: object, _args: object, params: dict[str, object]) -> None:
+        store_params.update(params)
+        raise ConnectionAbortedError("captured")  # no connection is made
+
+    with pytest.raises(ConnectionAbortedError):
+        engine.connect()
+    checkpointer_params = psycopg.conninfo.conninfo_to_dict(postgres_conninfo("postgresql://u@db/x?connect_timeout=3"))
+
+    for params in (store_params, checkpointer_params):
+        assert str(params["connect_timeout"]) == "3"
+        assert str(params["tcp_user_timeout"]) == str(postgres_timeouts.TCP_USER_TIMEOUT_MS)
