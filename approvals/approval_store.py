@@ -207,14 +207,16 @@ _FINISHED_STATUSES = [RunStatus.DONE.value, RunStatus.FAILED.value]
 PING_AFTER_IDLE_SECONDS = 1.0
 
 
-def create_db_engine(url: str) -> Engine:
+def create_db_engine(url: str, pool_size: int = 5) -> Engine:
     """An engine for the store; SQLite waits for locks (bot and workers share the file) and enforces foreign keys;
-    PostgreSQL gives up on a silent server (`approvals.postgres_timeouts`)."""
+    PostgreSQL gives up on a silent server (`approvals.postgres_timeouts`). `pool_size`: the connections kept
+    open between uses; a process whose threads use more at once than that opens and closes the others each
+    time (SQLAlchemy's overflow), which on PostgreSQL starts and ends a server process every time."""
     if not url.startswith("sqlite"):
-        engine = create_engine(url, connect_args=missing_timeouts(make_url(url).query))
+        engine = create_engine(url, connect_args=missing_timeouts(make_url(url).query), pool_size=pool_size)
         _ping_when_idle(engine)
         return engine
-    engine = create_engine(url, connect_args={"timeout": 30})
+    engine = create_engine(url, connect_args={"timeout": 30}, pool_size=pool_size)
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -22,7 +22,7 @@ from approvals.schema import SchemaNotCurrent, check_schema
 from approvals.settings import Settings
 from bot import metrics
 from bot.answering import ANSWERING
-from bot.app import create_app
+from bot.app import LISTENER_THREADS, create_app
 from bot.inbound import MAX_BODY_BYTES, Refused, check, parse
 from bot.slack_client import create_slack_client
 
@@ -101,11 +101,18 @@ def _answer(start_response: Any, status: int, text: str) -> list[bytes]:
     return [text.encode()]
 
 
+def bot_store(settings: Settings) -> ApprovalStore:
+    """The bot's store, keeping a connection open for each listener thread: under a burst of clicks they all
+    record at once, and SQLAlchemy's default of 5 opened and closed the rest for every burst (on PostgreSQL,
+    a server process started and ended each time)."""
+    return ApprovalStore(create_db_engine(settings.sqlalchemy_url, pool_size=LISTENER_THREADS))
+
+
 def build_app(settings: Settings) -> App:
     """The Bolt app with its store, queue and Slack client, from settings."""
     if settings.redis_url is None:
         raise SystemExit("countersign: REDIS_URL: not set (the bot enqueues decisions on it)")
-    store = ApprovalStore(create_db_engine(settings.sqlalchemy_url))
+    store = bot_store(settings)
     queue = JobQueue(connect(settings.redis_url), settings.countersign_queue, settings.run_timeout)
     try:
         policies = load_policies(settings.countersign_policies)

@@ -1,12 +1,15 @@
 """The store's PostgreSQL connections: pinged before use only after sitting idle, and a dropped one is
 replaced rather than failing the store's next call (against TEST_DATABASE_URL's PostgreSQL); a server
-that never answers is given up on, by the store and by a job's checkpointer alike (no server needed)."""
+that never answers is given up on, by the store and by a job's checkpointer alike (no server needed); the
+bot keeps a connection for each of its listener threads."""
 
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
@@ -16,6 +19,8 @@ from sqlalchemy.exc import OperationalError
 from approvals import approval_store, postgres_timeouts
 from approvals.approval_store import create_db_engine
 from approvals.settings import Settings
+from bot.app import LISTENER_THREADS
+from bot.server import bot_store
 from worker.checkpointer import open_checkpointer, postgres_conninfo
 
 
@@ -121,3 +126,26 @@ def test_a_database_url_that_sets_its_own_timeouts_keeps_them() -> None:
     for params in (store_params, checkpointer_params):
         assert str(params["connect_timeout"]) == "3"
         assert str(params["tcp_user_timeout"]) == str(postgres_timeouts.TCP_USER_TIMEOUT_MS)
+
+
+def test_the_bots_store_opens_no_connection_for_a_second_burst_as_wide_as_its_listener_threads(
+    settings: Settings,
+) -> None:
+    engine = bot_store(settings).engine
+    opened: list[object] = []
+    event.listen(engine, "connect", lambda *_: opened.append(1))
+    together = threading.Barrier(LISTENER_THREADS)
+
+    def use_a_connection(_: int) -> None:
+        with engine.connect() as conn:
+            together.wait(10)  # every thread holds its connection at the same time
+            conn.execute(text("SELECT 1"))
+
+    bursts = []
+    for _ in range(2):
+        with ThreadPoolExecutor(LISTENER_THREADS) as threads:
+            list(threads.map(use_a_connection, range(LISTENER_THREADS)))
+        bursts.append(len(opened))
+    engine.dispose()
+
+    assert bursts == [LISTENER_THREADS, LISTENER_THREADS]  # the first burst opened them all; the second, none
