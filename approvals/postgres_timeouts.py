@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import psycopg.conninfo
-
 CONNECT_TIMEOUT_SECONDS = 10
 # A send not acknowledged by the server within this long drops the connection (TCP_USER_TIMEOUT).
 TCP_USER_TIMEOUT_MS = 30_000
@@ -26,4 +24,8 @@ def missing_timeouts(given: Mapping[str, object]) -> dict[str, int]:
 
 def with_timeouts(conninfo: str) -> str:
     """`conninfo` (a libpq URL or key=value string) with the timeouts it does not set itself."""
+    # Imported here: every process imports this module through the store, and psycopg (with its libpq) is
+    # some 10 MB of RSS a process that runs on SQLite has no use for.
+    import psycopg.conninfo
+
     return psycopg.conninfo.make_conninfo(conninfo, **missing_timeouts(psycopg.conninfo.conninfo_to_dict(conninfo)))

@@ -6,6 +6,8 @@ bot keeps a connection for each of its listener threads."""
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -149,3 +151,12 @@ def test_the_bots_store_opens_no_connection_for_a_second_burst_as_wide_as_its_li
     engine.dispose()
 
     assert bursts == [LISTENER_THREADS, LISTENER_THREADS]  # the first burst opened them all; the second, none
+
+
+def test_the_bot_loads_no_postgresql_driver_until_it_connects_to_postgresql() -> None:
+    # psycopg and its libpq are some 10 MB of RSS in each of the bot's processes, which on SQLite never use it.
+    script = "import sys, bot.server; print('psycopg' in sys.modules)"
+
+    loaded = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60)
+
+    assert loaded.stdout.strip() == "False"
