@@ -67,6 +67,19 @@ def _status(stored: bytes | str | None) -> JobStatus | None:
         return None
 
 
+def _looks_live(
+    status: bytes | None, enqueued_at: bytes | None, started_at: bytes | None, started_grace: timedelta
+) -> str | None:
+    """What a job's hash says at a glance: young jobs, waiting or started, are live ("waiting", "started");
+    a job waiting longer than the grace is "long waiting"; anything else (None) is looked at closely."""
+    state = _status(status)
+    if state in _WAITING:
+        return "long waiting" if _older(_moment(enqueued_at), started_grace) else "waiting"
+    if state == JobStatus.STARTED and not _older(_moment(started_at), started_grace):
+        return "started"
+    return None
+
+
 def _moment(stored: bytes | str | None) -> datetime | None:
     """A time as RQ stores it in a job's hash (empty when unset)."""
     return str_to_date(stored) if stored else None
@@ -105,16 +118,7 @@ class JobQueue:
             for _, job_id in owed:
                 pipe.hmget(Job.key_for(job_id), "status", "enqueued_at", "started_at")
             states = pipe.execute()
-        found: list[str | None] = []
-        for status, enqueued_at, started_at in states:
-            found.append(None)
-            state = _status(status)
-            if state is not None:
-                # Young jobs, waiting or started, are live; anything else is looked at closely below.
-                if state in _WAITING:
-                    found[-1] = "waiting" if not _older(_moment(enqueued_at), started_grace) else "long waiting"
-                elif state == JobStatus.STARTED and not _older(_moment(started_at), started_grace):
-                    found[-1] = "started"
+        found = [_looks_live(status, enqueued, started, started_grace) for status, enqueued, started in states]
         if "long waiting" in found:
             # A backlog older than the grace is normal under load: a job still on the queue is live. One read
             # of the queue (a job per owed item) instead of a fetch and a search of the queue for each.
