@@ -9,7 +9,7 @@ import uuid
 from datetime import timedelta
 
 from approvals.approval_store import ApprovalStore
-from approvals.models import Decision, DecisionType, Run
+from approvals.models import ApprovalRequest, Decision, DecisionType, Run
 from approvals.runs import RunRequest, start_run
 from bot.decisions import QUEUE_DOWN_NOTE
 from bot.ids import ActionId
@@ -146,18 +146,24 @@ def test_bot_killed_right_after_acking_a_click_loses_no_decision(stack: Stack) -
     stack.start_bot()
 
 
+def _approve_while_the_queue_is_out(stack: Stack, approval: ApprovalRequest, user: str) -> None:
+    """Click Approve while the queue cannot take the resume: acked, recorded, the clicker told so, and the
+    message shows the decision."""
+    response = stack.click(user, ActionId.APPROVE, approval)
+
+    assert response.status == 200
+    assert stack.ephemeral_to(user) == [QUEUE_DOWN_NOTE]
+    stack.wait_for_update(approval, lambda call: f"Approved* by <@{user}>" in str(call.params["blocks"]))
+    assert not stack.store.get(approval.id).is_pending
+
+
 def test_click_while_valkey_is_down_is_recorded_told_truthfully_and_resumed_when_it_is_back(
     stack: Stack, valkey_server: Valkey
 ) -> None:
     approval = stack.start_run("Refund order #308 for $250", agent="payments_effects")
     valkey_server.stop()
     try:
-        response = stack.click("U0VALKEYDOWN", ActionId.APPROVE, approval)
-
-        assert response.status == 200
-        assert stack.ephemeral_to("U0VALKEYDOWN") == [QUEUE_DOWN_NOTE]
-        stack.wait_for_update(approval, lambda call: "Approved* by <@U0VALKEYDOWN>" in str(call.params["blocks"]))
-        assert not stack.store.get(approval.id).is_pending
+        _approve_while_the_queue_is_out(stack, approval, "U0VALKEYDOWN")
     finally:
         valkey_server.start()
 
@@ -175,12 +181,7 @@ def test_click_while_valkey_hangs_is_recorded_told_truthfully_and_resumed_once_i
     approval = stack.start_run("Refund order #310 for $250", agent="payments_effects")
     valkey_server.pause()  # connections are accepted, nothing is answered
     try:
-        response = stack.click("U0VALKEYHUNG", ActionId.APPROVE, approval)
-
-        assert response.status == 200
-        assert stack.ephemeral_to("U0VALKEYHUNG") == [QUEUE_DOWN_NOTE]
-        stack.wait_for_update(approval, lambda call: "Approved* by <@U0VALKEYHUNG>" in str(call.params["blocks"]))
-        assert not stack.store.get(approval.id).is_pending
+        _approve_while_the_queue_is_out(stack, approval, "U0VALKEYHUNG")
     finally:
         valkey_server.unpause()
 
