@@ -299,16 +299,19 @@ class Stack(SlackUser):
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
 
-    @staticmethod
-    def _stop(process: Process | None) -> None:
+    def _stop(self, process: Process | None) -> None:
+        """SIGTERM, and fail loudly (after killing it) if it has not exited within 15 s: a stop that hangs
+        is a defect a deploy would meet, not something to paper over with a kill."""
         if process is None or process.poll() is not None:
             return
         process.terminate()
         try:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            for child in children_of(process.pid):
+                os.kill(child, signal.SIGKILL)
+            self._kill_group(process)
+            raise AssertionError(f"{process.args!r} did not stop within 15 s of SIGTERM") from None
 
     def countersign(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run `countersign <args>` (e.g. `run`, `audit verify`) with the stack's settings, to its end."""

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import uuid
 from datetime import timedelta
+
+import pytest
 
 from approvals.approval_store import ApprovalStore
 from approvals.models import ApprovalRequest, Decision, DecisionType, Run
@@ -63,6 +66,26 @@ def test_worker_killed_mid_run_carries_on_after_restart_and_asks_once(stack: Sta
     approval = stack.wait_for_request(request.thread_id, timeout=20)
     assert len(stack.store.requests_for_thread(request.thread_id)) == 1
     assert stack.message(approval)["blocks"]
+
+
+def test_worker_stopped_while_an_approved_call_runs_finishes_the_call_then_exits(stack: Stack) -> None:
+    approval = stack.start_run("Refund order #360 for $250", agent="payments_effects")
+    stack.hold("refund-360")
+    stack.click("U0APPROVER", ActionId.APPROVE, approval)
+    stack.wait_until_held("refund-360")
+    worker = stack.worker
+    assert worker is not None
+
+    worker.send_signal(signal.SIGTERM)  # a deploy: RQ's warm shutdown
+    with pytest.raises(subprocess.TimeoutExpired):
+        worker.wait(timeout=1)  # still inside the approved call
+    stack.release("refund-360")
+    worker.wait(timeout=10)  # the call done, it exits
+
+    stack.worker = None
+    stack.start_worker()
+    assert "Refunded $250.00 for order #360" in stack.outcome(approval, timeout=20)
+    assert stack.refunds_of("360") == 1
 
 
 def test_worker_killed_while_an_approved_call_runs_never_runs_it_again_and_says_so(stack: Stack) -> None:

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from redis import Redis
 from rq.exceptions import StopRequested
 
 from approvals.settings import Settings
@@ -29,7 +30,7 @@ from countersign.migrate import migrate
 from tests.databases import fresh_database
 from tests.forkserver import ForkServer
 from tests.stack import REPO_ROOT, descendants_of, wait_until
-from worker.pool import let_stops_through
+from worker.pool import JobProcess, let_stops_through
 
 ROUNDS = 6
 
@@ -116,3 +117,17 @@ def test_a_stop_that_lands_while_a_job_process_logs_stops_it_instead_of_failing_
         logger.warning("Worker %s: cleaning registries", "w1")
 
     assert "Logging error" not in capsys.readouterr().err
+
+
+def test_an_idle_job_process_lets_go_of_its_command_channel_at_once(valkey: str) -> None:
+    # RQ listens for commands on a pub/sub thread blocked in a 60 s read; a stop must not wait that out.
+    worker = JobProcess([f"idle-{uuid.uuid4().hex[:6]}"], connection=Redis.from_url(valkey))
+    worker.subscribe()
+    thread = worker.pubsub_thread
+    wait_until(lambda: worker.pubsub is not None and worker.pubsub.subscribed, 5, "the subscription")
+
+    started = time.monotonic()
+    worker.unsubscribe()
+
+    assert time.monotonic() - started < 2
+    assert not thread.is_alive()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import inspect
 import logging
 import os
 import signal
@@ -24,6 +25,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from redis import Redis
+from redis.client import PubSubWorkerThread
 from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
 from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
@@ -98,10 +100,16 @@ class JobProcess(SimpleWorker):
     def unsubscribe(self) -> None:
         """RQ's, with its listening thread told to end before the unsubscribe whose reply wakes it."""
         # In RQ's order the reply could wake the thread before it was told, and it went back to a
-        # 60 s read: the process then waited a second for it on every other stop or so.
-        if self.pubsub_thread:
-            self.pubsub_thread.stop()
-        super().unsubscribe()  # type: ignore[no-untyped-call]  # RQ's method is untyped
+        # 60 s read: the process then waited for it on every other stop or so (a second under
+        # redis-py 8.1; under 8.2, whose `stop()` joins the thread with no limit, the whole read).
+        thread = self.pubsub_thread
+        if thread is None:
+            return
+        self.log.info("Worker %s: unsubscribing from channel %s", self.name, self.pubsub_channel_name)
+        tell_to_stop(thread)
+        self.pubsub.unsubscribe()
+        thread.join(timeout=1)
+        self.pubsub.close()
 
     def execute_job(self, job: Job, queue: Queue) -> None:
         """Run the job here, then retire if this process has grown past its ceiling."""
@@ -169,6 +177,19 @@ def job_process_class(max_jobs: int | None, max_rss_mb: int | None) -> type[JobP
     """A `JobProcess` with these limits (the pool forks its processes with the class as it is)."""
     limits = {"max_jobs": max_jobs, "max_rss_bytes": max_rss_mb * 2**20 if max_rss_mb else None}
     return type("JobProcess", (JobProcess,), limits)
+
+
+def tell_to_stop(thread: PubSubWorkerThread) -> None:
+    """Clear a pub/sub thread's running flag without waiting for it to end.
+
+    redis-py 8.2's `stop()` also joins the thread, with no limit unless given a timeout; before 8.2 it
+    takes no argument and only clears the flag. Joining before the unsubscribe whose reply wakes the
+    thread would wait out its whole read.
+    """
+    if "timeout" in inspect.signature(thread.stop).parameters:
+        thread.stop(timeout=0)
+    else:
+        thread.stop()
 
 
 def wait_for(connection: Redis) -> None:
