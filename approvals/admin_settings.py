@@ -22,8 +22,9 @@ from approvals.models import (
 )
 from approvals.tables import overrides
 
-# A scope names an agent ("payments") or one of its tools ("payments.refund").
-SCOPE = re.compile(r"^[\w-]+(\.[\w-]+)?$")
+# A scope names an agent ("payments"), one of its tools ("payments.refund"), or one rule of a tool
+# ("payments.refund#other refunds": only the calls of that tool that rule governs).
+SCOPE = re.compile(r"^[\w-]+(\.[\w-]+(#[^#\n]{1,200})?)?$")
 # Read for every new request (twice: the agent's scope and the call's), so built once.
 _SETTINGS_OF = select(overrides.c.settings).where(overrides.c.scope == bindparam("scope"))
 
@@ -42,13 +43,14 @@ class Override(BaseModel):
     level: Level | None = None
 
     def apply(self, gate: Gate) -> Gate:
-        """The gate with these settings on top; deadlines never approve a hard or manual call (fail closed)."""
+        """The gate with these settings on top. A manual rule (its CONFIRM and its quorum) is never lowered,
+        and deadlines never approve a hard or manual call (fail closed)."""
         values = {**gate.model_dump(), **self.model_dump(exclude_none=True)}
-        if self.level is Level.SOFT and self.on_timeout is None:
+        if gate.level is Level.MANUAL:
+            values["level"] = Level.MANUAL
+        elif self.level is Level.SOFT and self.on_timeout is None:
             # What makes a call soft: it goes ahead at its deadline unless someone rejects it.
             values["on_timeout"] = "approve"
-        if self.level is not None and self.level is not Level.MANUAL:
-            values["quorum"] = 1  # several approvers are a manual rule's extra friction
         if values["level"] in (Level.HARD, Level.MANUAL):
             for field in ("on_timeout", "final_on_timeout"):
                 if values[field] == "approve":
@@ -92,9 +94,13 @@ class AdminSettings:
             values = conn.execute(_SETTINGS_OF, {"scope": scope}).scalar()
         return Override(**(values or {}))
 
-    def for_call(self, agent: str, tool: str) -> Override:
-        """The override that applies to a call: the agent's, with the agent.tool's on top."""
-        merged = {**self.get(agent).model_dump(exclude_none=True), **self.get(f"{agent}.{tool}").model_dump(exclude_none=True)}
+    def for_call(self, agent: str, tool: str, rule: str | None = None) -> Override:
+        """The override that applies to a call: the agent's, with the agent.tool's on top, and that of the
+        rule governing it (`rule`, its label) on top of both."""
+        scopes = [agent, f"{agent}.{tool}", *([f"{agent}.{tool}#{rule}"] if rule else [])]
+        merged: dict[str, Any] = {}
+        for scope in scopes:
+            merged.update(self.get(scope).model_dump(exclude_none=True))
         return Override(**merged)
 
     def change(self, scope: str, by: str, *, because: str | None = None, **values: Any) -> tuple[Override, Override]:

@@ -13,7 +13,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -23,8 +23,10 @@ from sqlalchemy import (
     Engine,
     Integer,
     RowMapping,
+    String,
     and_,
     bindparam,
+    case,
     create_engine,
     delete,
     event,
@@ -98,14 +100,30 @@ _UNDECIDED = select(approval_actions.c.position).where(
     approval_actions.c.approval_id == _ID, approval_actions.c.decision_type.is_(None)
 )
 _UNDECIDED_OF = _UNDECIDED.where(approval_actions.c.position.in_(bindparam("positions", expanding=True)))
+_APPROVING_A_REPROPOSAL = and_(
+    bindparam("type", type_=String) == DecisionType.APPROVE.value, approval_actions.c.proposed_args.is_not(None)
+)
 _DECIDE_ACTIONS = (
     update(approval_actions)
     .where(approval_actions.c.approval_id == _ID, approval_actions.c.position.in_(bindparam("positions", expanding=True)))
     .values(
-        decision_type=bindparam("type"),
+        # Approving a call an edit re-proposed under another rule runs it with the edit's arguments.
+        decision_type=case(
+            (
+                and_(bindparam("type") == DecisionType.APPROVE.value, approval_actions.c.proposed_args.is_not(None)),
+                DecisionType.EDIT.value,
+            ),
+            else_=bindparam("type", type_=String),
+        ),
         decided_by=bindparam("by"),
         decided_at=bindparam("at"),
-        edited_args=bindparam("edited"),
+        edited_args=case(
+            (
+                and_(bindparam("type") == DecisionType.APPROVE.value, approval_actions.c.proposed_args.is_not(None)),
+                approval_actions.c.proposed_args,
+            ),
+            else_=bindparam("edited", type_=approval_actions.c.edited_args.type),
+        ),
         decision_message=bindparam("message"),
     )
 )
@@ -265,7 +283,19 @@ def _action(row: RowMapping, votes: list[str]) -> ProposedAction:
         votes=votes,
         result=row["result"],
         call_id=row["call_id"],
+        gate=row["gate"],
+        proposed_args=row["proposed_args"],
+        proposed_by=row["proposed_by"],
     )
+
+
+def _listed_to(new: NewApprovalRequest) -> list[str]:
+    """Whom the lists (App Home, pending) show a request to: the approvers of its calls' rules, or anyone
+    when one of its calls has no approver list."""
+    gates = [action.gate or new.gate for action in new.actions]
+    if any(not gate.approvers for gate in gates):
+        return [ANYONE]
+    return list(dict.fromkeys(approver for gate in gates for approver in gate.approvers))
 
 
 def _run(row: RowMapping) -> Run:
@@ -556,7 +586,7 @@ class ApprovalStore:
             )
             conn.execute(
                 insert(approval_approvers),
-                [{"approver": a, "approval_id": approval_id} for a in dict.fromkeys(new.gate.approvers or [ANYONE])],
+                [{"approver": a, "approval_id": approval_id} for a in _listed_to(new)],
             )
             conn.execute(
                 insert(approval_actions),
@@ -571,6 +601,7 @@ class ApprovalStore:
                         "args_schema": action.args_schema,
                         "result": action.result,
                         "call_id": action.call_id,
+                        "gate": action.gate.model_dump(mode="json") if action.gate else None,
                     }
                     for position, action in enumerate(new.actions)
                 ],
@@ -672,18 +703,20 @@ class ApprovalStore:
             for row in rows
         }
 
-    def decide(self, approval_id: str, decision: Decision, positions: list[int] | None = None, quorum: int = 1) -> Decided:
+    def decide(
+        self, approval_id: str, decision: Decision, positions: list[int] | None = None, quorum: int | Mapping[int, int] = 1
+    ) -> Decided:
         """`record_decision`, then the request as it now stands."""
         recorded = self.record_decision(approval_id, decision, positions, quorum)
         return Decided(self.get(approval_id), *recorded)
 
     def record_decision(
-        self, approval_id: str, decision: Decision, positions: list[int] | None = None, quorum: int = 1
+        self, approval_id: str, decision: Decision, positions: list[int] | None = None, quorum: int | Mapping[int, int] = 1
     ) -> DecisionRecord:
         """Record `decision` on the given actions (all undecided ones when None), first decision wins.
 
-        With a `quorum` above one, an approval is a vote: the action is approved once that many
-        distinct people approved it (`AlreadyVoted` for a second vote by the same person). Raises
+        With a `quorum` above one (for every action, or by position), an approval is a vote: the action is
+        approved once that many distinct people approved it (`AlreadyVoted` for a second vote by the same person). Raises
         `AlreadyDecided` when every targeted action was decided first. The request is complete when
         its last action is decided; exactly one caller sees `completed`, and the resume it owes is
         committed with it (decided and not resumed).
@@ -701,8 +734,11 @@ class ApprovalStore:
                     undecided = conn.execute(_UNDECIDED_OF, {"request": approval_id, "positions": positions})
                 won = list(undecided.scalars())
             voted: list[int] = []
-            if won and decision.type is DecisionType.APPROVE and quorum > 1:
-                voted, won = self._vote(conn, approval_id, decision, won, quorum)
+            quorums = quorum if isinstance(quorum, Mapping) else dict.fromkeys(won, quorum)
+            counted = [p for p in won if quorums.get(p, 1) > 1] if decision.type is DecisionType.APPROVE else []
+            if counted:
+                voted, reached = self._vote(conn, approval_id, decision, counted, quorums)
+                won = [p for p in won if p not in counted or p in reached]
             if won:
                 conn.execute(
                     _DECIDE_ACTIONS,
@@ -730,14 +766,14 @@ class ApprovalStore:
                     conn.execute(_COMPLETE, {"request": approval_id, "summary": status, "when": utcnow()})
         if not won and not voted:
             current = self.get(approval_id)
-            if open_ and decision.type is DecisionType.APPROVE and quorum > 1:
+            if open_ and counted:
                 raise AlreadyVoted(current, decision.decided_by)
             raise AlreadyDecided(current, positions)
         # Not read back here: the bot acks a click right after this, and reads the request once it has.
         return DecisionRecord(positions=won, completed=completed, voted=voted)
 
     def _vote(
-        self, conn: Connection, approval_id: str, decision: Decision, positions: list[int], quorum: int
+        self, conn: Connection, approval_id: str, decision: Decision, positions: list[int], quorums: Mapping[int, int]
     ) -> tuple[list[int], list[int]]:
         """Add this approver's vote on each action; returns (voted only, reached the quorum)."""
         voter = decision.decided_by
@@ -754,7 +790,7 @@ class ApprovalStore:
                 insert(approval_votes),
                 [{"approval_id": approval_id, "position": p, "user_id": voter, "at": decision.decided_at} for p in new],
             )
-            self._audit(conn, "voted", approval_id, voter, {"actions": new, "quorum": quorum})
+            self._audit(conn, "voted", approval_id, voter, {"actions": new, "quorum": max(quorums[p] for p in new)})
         reached = []
         for position in new:
             votes = (
@@ -766,7 +802,7 @@ class ApprovalStore:
                 .scalars()
                 .all()
             )
-            if len(votes) >= quorum:
+            if len(votes) >= quorums[position]:
                 reached.append(position)
         return [p for p in new if p not in reached], reached
 

@@ -52,12 +52,14 @@ class AlreadyVoted(CountersignError):
 class NotAnApprover(CountersignError):
     """The clicker may not decide this request (not among its approvers, or asked for the run)."""
 
-    def __init__(self, approval: ApprovalRequest, user_id: str, *, self_approval: bool) -> None:
-        why = "asked for the run and the rule forbids self-approval" if self_approval else "is not an approver"
-        super().__init__(f"{user_id} may not decide approval {approval.id}: {why} (rule {approval.gate.rule!r}).")
+    def __init__(self, approval: ApprovalRequest, user_id: str, *, self_approval: bool, position: int | None = None) -> None:
+        why = "proposed the call and the rule forbids self-approval" if self_approval else "is not an approver"
+        self.gate = approval.gate if position is None else approval.gate_of(position)
+        super().__init__(f"{user_id} may not decide approval {approval.id}: {why} (rule {self.gate.rule!r}).")
         self.approval = approval
         self.user_id = user_id
         self.self_approval = self_approval
+        self.position = position
 
 
 class DecisionNotAllowed(CountersignError):

@@ -69,6 +69,10 @@ class ExpressionError(ValueError):
     """An expression that is not allowed, or that cannot be evaluated on these arguments."""
 
 
+class MissingArgument(ExpressionError):
+    """The expression names an argument the call does not have (the condition is about other calls)."""
+
+
 class Expression:
     """A parsed, checked condition; `evaluate(args)` answers it for one tool call's arguments."""
 
@@ -122,11 +126,12 @@ def _eval(node: ast.AST, args: Mapping[str, Any]) -> Any:
     if isinstance(node, ast.Constant):
         return node.value
     if isinstance(node, ast.Name):
-        if node.id in args:
-            return args[node.id]
+        # Constants first: an argument named `true` must not turn `dry_run == true` into a comparison with it.
         if node.id in _CONSTANTS:
             return _CONSTANTS[node.id]
-        raise ExpressionError(f"the call has no argument {node.id!r}")
+        if node.id in args:
+            return args[node.id]
+        raise MissingArgument(f"the call has no argument {node.id!r}")
     if isinstance(node, ast.BoolOp):
         if isinstance(node.op, ast.And):
             return all(_eval(value, args) for value in node.values)

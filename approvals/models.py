@@ -202,6 +202,18 @@ class ProposedAction(BaseModel):
     result: str | None = None
     # The id of the tool call this action proposes, when the interrupt says which one.
     call_id: str | None = None
+    # What the rule that governs this call asks (None on requests stored before calls had their own:
+    # the request's gate then governs every call).
+    gate: Gate | None = None
+    # Arguments an approver's edit proposed under another rule than the call's own: the call now waits
+    # for that rule's deciders, and runs with these if approved. `proposed_by` made that edit.
+    proposed_args: dict[str, Any] | None = None
+    proposed_by: str | None = None
+
+    @property
+    def args_to_run(self) -> dict[str, Any]:
+        """The arguments the call runs with if approved as it stands."""
+        return self.proposed_args if self.proposed_args is not None else self.args
 
 
 class Escalation(BaseModel):
@@ -260,6 +272,15 @@ class ApprovalRequest(NewApprovalRequest):
     def undecided(self) -> list[int]:
         """Positions of the actions still waiting for a decision."""
         return [position for position, action in enumerate(self.actions) if action.decision is None]
+
+    def gate_of(self, position: int) -> Gate:
+        """The gate that governs one call: its own rule's, or the request's on requests stored before that."""
+        return self.actions[position].gate or self.gate
+
+    def proposers_of(self, position: int) -> set[str]:
+        """Who proposed the call as it stands: the run's requester, and the editor who re-proposed it."""
+        action = self.actions[position]
+        return {who for who in (self.run.requested_by, action.proposed_by) if who}
 
 
 class Page(NamedTuple):

@@ -1,8 +1,9 @@
 """Approval policies: which tool calls need which humans, from a YAML file or the same rules in Python.
 
 Rules are checked in order and the first whose agent, tool (shell-style wildcards) and `when`
-condition match decides. A call no rule matches, or whose condition cannot be evaluated,
-gets the strictest treatment (`hard`), never `auto`.
+condition match decides, on the arguments as the tool will receive them. A call no rule matches
+gets `hard`, never `auto`; a condition that cannot be evaluated never lets a call through with less
+than the strictest rule it might fall under.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from approvals.expressions import Expression, ExpressionError
+from approvals.expressions import Expression, ExpressionError, MissingArgument
 from approvals.models import Duration, EscalationStage, FinalTimeoutAction, Gate, Level, TimeoutAction
+from approvals.tool_arguments import as_received
 
 log = logging.getLogger(__name__)
 
@@ -123,23 +125,41 @@ class PolicySet(BaseModel):
 
     rules: list[Rule] = Field(default_factory=list)
 
-    def rule_for(self, agent: str, tool: str, args: Mapping[str, Any]) -> Rule:
-        """The rule that governs this call (fail closed: `hard` when none matches or one errs)."""
+    def rule_for(self, agent: str, tool: str, args: Mapping[str, Any], schema: Mapping[str, Any] | None = None) -> Rule:
+        """The rule that governs this call, judged on the arguments as the tool will receive them (`schema`:
+        the tool's JSON schema). Fail closed: `hard` when no rule matches; when a condition cannot be
+        evaluated, the strictest of that rule, any later one that also cannot, and the first that matches."""
+        received = as_received(args, schema)
+        unsure: list[Rule] = []
         for rule in self.rules:
             if not rule.covers(agent, tool):
                 continue
             try:
-                if rule.condition_holds(args):
-                    return rule
+                holds = rule.condition_holds(received)
+            except MissingArgument:
+                continue  # a condition on an argument this call does not have (even by default) is about other calls
             except Exception as error:  # noqa: BLE001 - a Python condition may raise anything
-                log.warning("rule %r cannot decide %s.%s (%s); a human decides", rule.label, agent, tool, error)
-                return FAIL_CLOSED.model_copy(update={"name": f"{rule.label} (condition failed)"})
-        return FAIL_CLOSED
+                log.warning(
+                    "rule %r cannot decide %s.%s (%s); the strictest rule it might be decides", rule.label, agent, tool, error
+                )
+                unsure.append(rule)
+                continue
+            if holds:
+                return _strictest_of(unsure, rule) if unsure else rule
+        return _strictest_of(unsure, FAIL_CLOSED) if unsure else FAIL_CLOSED
 
 
-def strictest(rules: list[Rule]) -> Rule:
-    """Of the rules governing the calls of one request, the one asking for the most attention."""
-    return max(rules, key=lambda rule: rule.level.strictness)
+def _demands(rule: Rule) -> tuple[int, int, bool, bool]:
+    """How much a rule asks of its deciders, to compare rules a call might fall under."""
+    return (rule.level.strictness, rule.quorum, bool(rule.approvers), not rule.allow_self_approval)
+
+
+def _strictest_of(unsure: list[Rule], matched: Rule) -> Rule:
+    """Of the rules whose conditions could not be evaluated and the one that matched, the one asking the
+    most (the earliest of equals), named so the message says a condition could not be evaluated."""
+    chosen = max([*unsure, matched], key=_demands)
+    names = ", ".join(repr(rule.label) for rule in unsure)
+    return chosen.model_copy(update={"name": f"{chosen.label} (the condition of {names} could not be evaluated)"})
 
 
 class PolicyError(ValueError):

@@ -143,8 +143,13 @@ class CheckpointStats(BaseModel):
 
     @property
     def scope(self) -> str:
-        """The admin-settings scope of this checkpoint."""
+        """The checkpoint's agent.tool."""
         return f"{self.agent}.{self.tool}"
+
+    @property
+    def rule_scope(self) -> str:
+        """The admin-settings scope of this checkpoint's own calls: its agent.tool under its rule, no others."""
+        return f"{self.scope}#{self.rule}"
 
 
 class StatsReport(BaseModel):
@@ -226,7 +231,7 @@ def flags(checkpoint: CheckpointStats, thresholds: Thresholds, window: str) -> l
                         f"approved unchanged {percent(unchanged)} (> {percent(thresholds.unchanged_above)}): "
                         "consider soft or auto"
                     ),
-                    proposal=Proposal(scope=checkpoint.scope, level=lighter, because=because) if lighter else None,
+                    proposal=Proposal(scope=checkpoint.rule_scope, level=lighter, because=because) if lighter else None,
                 )
             )
         modified = figures.modification_rate or 0.0

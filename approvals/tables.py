@@ -138,6 +138,11 @@ approval_actions = Table(
     Column("args_schema", JSON),
     Column("result", Text),
     Column("call_id", String(128)),
+    # The gate of the call's own rule (null on requests stored before calls had their own).
+    Column("gate", JSON),
+    # An edit re-proposed under another rule: the arguments it runs with if approved, and who proposed them.
+    Column("proposed_args", JSON),
+    Column("proposed_by", String(64)),
     Column("decision_type", String(16)),
     Column("decided_by", String(64)),
     Column("decided_at", UTCDateTime),

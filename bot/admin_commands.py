@@ -216,9 +216,15 @@ class AdminCommands:
         return "\n".join(lines)
 
 
+def scope_text(scope: str) -> str:
+    """A scope as people read it: `payments`, `payments.refund`, or the calls one rule of a tool governs."""
+    calls, _, rule = scope.partition("#")
+    return f"`{escape(calls)}` calls under rule *{escape(rule)}*" if rule else f"`{escape(calls)}`"
+
+
 def changed_text(scope: str, before: Override, after: Override) -> str:
     """What an admin is told after changing a scope's settings."""
-    return f"`{scope}` now: {describe(after)} (was: {describe(before)}). New requests follow it at once."
+    return f"{scope_text(scope)} now: {describe(after)} (was: {describe(before)}). New requests follow it at once."
 
 
 def describe(override: Override) -> str:

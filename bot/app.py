@@ -24,7 +24,7 @@ from slack_sdk.errors import SlackApiError
 
 from approvals.admin_settings import AdminSettings, Override
 from approvals.approval_store import ApprovalStore
-from approvals.authorization import check_may_decide
+from approvals.authorization import decidable
 from approvals.errors import AlreadyDecided, CountersignError, DeadlinePassed, NotAnApprover
 from approvals.job_queue import JobQueue
 from approvals.models import ApprovalRequest, DecisionType, Level, utcnow
@@ -46,6 +46,7 @@ from bot.metadata import ApprovalRef, HomePageRef, MetadataSigner, ProposalRef
 from bot.proposal_modal import proposal_modal
 from bot.references import References
 from bot.reject_modal import reject_modal, reject_reason
+from bot.request_message import still_waiting_text
 from bot.settings_modal import parse_settings_submission, settings_modal
 from bot.slash_command import SlashCommand
 from bot.user_groups import UserGroupDirectory
@@ -118,22 +119,24 @@ def create_app(
     signer = MetadataSigner(_signing_key(settings))
     references = References(store, signer)
 
-    def load(body: dict[str, Any], intent: DecisionType) -> tuple[ApprovalRef, ApprovalRequest]:
-        """The request a click is about, if the targeted actions still wait, accept this kind of
-        decision, and the clicker may decide (a refused clicker leaves an audit row)."""
+    def load(body: dict[str, Any], intent: DecisionType) -> tuple[ApprovalRef, ApprovalRequest, list[int]]:
+        """The request a click is about, if the targeted actions still wait and accept this kind of decision,
+        and of them the calls the clicker may decide, each by its own rule (none: `NotAnApprover`, and a
+        refused clicker leaves an audit row; the others stay for their own deciders)."""
         ref, approval = references.request(body)
         if not approval.is_pending or (ref.action is not None and approval.actions[ref.action].decision):
             raise AlreadyDecided(approval, ref.positions())
         if approval.deadline_at is not None and approval.deadline_at <= clock():
             raise DeadlinePassed(approval, approval.deadline_at)
-        decider.check_allowed(approval, intent, ref.positions() or approval.undecided())
+        targeted = ref.positions() or approval.undecided()
+        decider.check_allowed(approval, intent, targeted)
         user = body["user"]["id"]
         try:
-            check_may_decide(approval, user, directory.members(approval.gate.approvers))
+            positions = decidable(approval, user, targeted, directory.members)
         except NotAnApprover as refused:
             store.audit("click_refused", approval.id, user, {"intent": intent.value, "reason": str(refused)})
             raise
-        return ref, approval
+        return ref, approval, positions
 
     def groups_of(user: str) -> list[str]:
         """The user groups named as approvers of pending requests that hold `user` (membership is Slack's, so
@@ -280,6 +283,19 @@ def create_app(
 
         return run
 
+    def still_waiting(body: dict[str, Any], approval: ApprovalRequest, decided: list[int]) -> None:
+        """Tell a clicker whose "all" covered calls under other rules which of them still wait, and for whom."""
+        ref = references.ref(body)
+        others = [p for p in (ref.positions() or approval.undecided()) if p not in decided]
+        channel = _where(body)
+        if not others or channel is None:
+            return
+        text = still_waiting_text(approval, others)
+        try:
+            client.chat_postEphemeral(channel=channel, user=body["user"]["id"], text=text)
+        except SlackApiError:
+            log.exception("could not tell %s which calls still wait", body["user"]["id"])
+
     def after_decision(body: dict[str, Any], recorded: Recorded) -> None:
         """Once the decision is committed and acked: hand the resume to a worker at once, then (on the after-ack
         thread) say so truthfully if the queue was down and update the message; the decision stands whatever
@@ -321,22 +337,23 @@ def create_app(
     @app.action(ActionId.APPROVE_ALL)
     @explained
     def on_approve(ack: Ack, body: dict[str, Any]) -> None:
-        ref, approval = load(body, DecisionType.APPROVE)
+        ref, approval, positions = load(body, DecisionType.APPROVE)
         home = references.on_home(body)
-        if approval.gate.level is Level.MANUAL:
+        if any(approval.gate_of(p).level is Level.MANUAL for p in positions):
             # Extra friction: the approval counts once the approver typed CONFIRM.
             ack()
             open_view(body, confirm_modal(approval, ref.action, from_home=home))
             return
-        recorded = decider.approve(approval, body["user"]["id"], ref.positions())
+        recorded = decider.approve(approval, body["user"]["id"], positions)
         ack()  # only now: the decision is committed
         after_decision(body, recorded)
+        still_waiting(body, approval, positions)
 
     @app.action(ActionId.EDIT)
     @explained
     def on_edit(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        ref, approval = load(body, DecisionType.EDIT)
+        ref, approval, _ = load(body, DecisionType.EDIT)
         open_view(body, edit_modal(approval, ref.action or 0, from_home=references.on_home(body)))
 
     @app.action(ActionId.REJECT)
@@ -345,7 +362,7 @@ def create_app(
     def on_reject_or_reply(ack: Ack, body: dict[str, Any]) -> None:
         ack()
         kind = DecisionType.RESPOND if body["actions"][0]["action_id"] == ActionId.RESPOND else DecisionType.REJECT
-        ref, approval = load(body, kind)
+        ref, approval, _ = load(body, kind)
         open_view(body, reject_modal(approval, ref.action, kind, from_home=references.on_home(body)))
 
     @app.action(ActionId.VIEW_ARGS)
@@ -373,13 +390,15 @@ def create_app(
         """Decide from a modal: inline error on the form if it is too late, else close it once committed."""
         try:
             # Decide before closing the modal, so a lost race shows on the form, not silently.
-            recorded = decide(load(body, intent)[1])
+            _, approval, positions = load(body, intent)
+            recorded = decide(approval, positions)
         except CountersignError as error:
             metrics.refused(error)
             ack(response_action="errors", errors={first_block: explain(error)[:150]})
             return
         ack()
         after_decision(body, recorded)
+        still_waiting(body, approval, positions)
 
     @app.view(CallbackId.EDIT_MODAL)
     @explained_form
@@ -387,20 +406,20 @@ def create_app(
         values = view["state"]["values"]
         first = next(iter(values), BlockId.CONFIRM)
         try:
-            ref, approval = load(body, DecisionType.EDIT)
+            ref, approval, _ = load(body, DecisionType.EDIT)
         except CountersignError as error:
             metrics.refused(error)
             ack(response_action="errors", errors={first: explain(error)[:150]})
             return
         position = ref.action or 0
         edited, errors = parse_edit_submission(approval, position, values)
-        if approval.gate.level is Level.MANUAL and not confirmed(values):
+        if approval.gate_of(position).level is Level.MANUAL and not confirmed(values):
             errors[BlockId.CONFIRM] = f"Type {CONFIRM_WORD} to approve with these values."
         if errors:
             ack(response_action="errors", errors=errors)
             return
         user = body["user"]["id"]
-        submit(ack, body, DecisionType.EDIT, lambda a: decider.edit(a, user, position, edited), first)
+        submit(ack, body, DecisionType.EDIT, lambda a, _: decider.edit(a, user, position, edited), first)
 
     @app.view(CallbackId.REJECT_MODAL)
     @app.view(CallbackId.RESPOND_MODAL)
@@ -412,9 +431,8 @@ def create_app(
             missing = "Say why, so the agent can answer." if kind is DecisionType.REJECT else "Type your answer."
             ack(response_action="errors", errors={BlockId.REJECT_REASON: missing})
             return
-        positions = references.ref(body).positions()
         user = body["user"]["id"]
-        submit(ack, body, kind, lambda a: decider.answer(a, user, positions, kind, text), BlockId.REJECT_REASON)
+        submit(ack, body, kind, lambda a, positions: decider.answer(a, user, positions, kind, text), BlockId.REJECT_REASON)
 
     @app.view(CallbackId.CONFIRM_MODAL)
     @explained_form
@@ -422,9 +440,8 @@ def create_app(
         if not confirmed(view["state"]["values"]):
             ack(response_action="errors", errors={BlockId.CONFIRM: f"Type {CONFIRM_WORD} (in capitals) to approve."})
             return
-        positions = references.ref(body).positions()
         user = body["user"]["id"]
-        submit(ack, body, DecisionType.APPROVE, lambda a: decider.approve(a, user, positions), BlockId.CONFIRM)
+        submit(ack, body, DecisionType.APPROVE, lambda a, positions: decider.approve(a, user, positions), BlockId.CONFIRM)
 
     @app.event("app_home_opened")
     def on_home_opened(ack: Ack, event: dict[str, Any]) -> None:

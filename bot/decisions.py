@@ -52,16 +52,19 @@ class Decider:
             action = approval.actions[position]
             if decision not in action.allowed_decisions:
                 raise DecisionNotAllowed(f"`{action.tool}` does not allow {decision.value}.")
-        if decision is DecisionType.EDIT and approval.gate.quorum > 1:
-            raise DecisionNotAllowed(
-                f"edits are off: rule {approval.gate.rule!r} needs {approval.gate.quorum} approvers to approve the same call."
-            )
+            gate = approval.gate_of(position)
+            if decision is DecisionType.EDIT and gate.quorum > 1:
+                raise DecisionNotAllowed(
+                    f"edits are off: rule {gate.rule!r} needs {gate.quorum} approvers to approve the same call."
+                )
 
     def decide(self, approval: ApprovalRequest, decision: Decision, positions: list[int] | None = None) -> Recorded:
         """Commit the decision on the targeted actions (all undecided ones when None), or raise
         `AlreadyDecided`. Once acked, `hand_over` the resume it owes."""
         self.check_allowed(approval, decision.type, positions)
-        recorded = self.store.record_decision(approval.id, decision, positions, quorum=approval.gate.quorum)
+        targeted = positions if positions is not None else approval.undecided()
+        quorums = {position: approval.gate_of(position).quorum for position in targeted}
+        recorded = self.store.record_decision(approval.id, decision, positions, quorum=quorums)
         metrics.decided(decision.type, vote_only=not recorded.positions)
         return Recorded(approval.id, recorded.completed)
 

@@ -24,14 +24,22 @@ def explain(error: Exception) -> str:
             "approvers, so someone else has to approve too."
         )
     if isinstance(error, NotAnApprover):
-        gate = error.approval.gate
-        if error.self_approval:
+        gate = error.gate
+        action = None if error.position is None else error.approval.actions[error.position]
+        if error.self_approval and (action is None or error.user_id != action.proposed_by):
             return (
                 "Nothing changed: you asked for this run, so someone else has to decide its calls "
                 f"(rule _{escape(gate.rule)}_ does not allow self-approval)."
             )
+        if error.self_approval:
+            return (
+                "Nothing changed: you proposed these arguments, so someone else has to decide them "
+                f"(rule _{escape(gate.rule)}_ does not allow self-approval)."
+            )
         names = ", ".join(approver(entry) for entry in gate.approvers)
-        return f"Nothing changed: only {names} may decide this request (rule _{escape(gate.rule)}_)."
+        several = action is not None and len(error.approval.actions) > 1
+        what = f"`{escape(action.tool)}`" if several and action is not None else "this request"
+        return f"Nothing changed: only {names} may decide {what} (rule _{escape(gate.rule)}_)."
     if isinstance(error, BadReference):
         return f"Nothing changed: this request can't be handled here ({error})."
     return f"Nothing changed: {escape(str(error))}"

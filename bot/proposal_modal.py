@@ -10,7 +10,7 @@ from slack_sdk.models.views import View
 
 from approvals.admin_settings import Override
 from approvals.models import Level
-from bot.admin_commands import describe
+from bot.admin_commands import describe, scope_text
 from bot.formatting import escape
 from bot.ids import CallbackId
 from bot.metadata import ProposalRef
@@ -23,8 +23,16 @@ _MEANING = {
 }
 
 
+_ONLY = {
+    True: "Only the calls this rule governs change: the tool's calls under its other rules keep theirs, and a manual "
+    "rule's CONFIRM and quorum are never lowered.",
+    False: "Every call of this scope changes, except under a manual rule, whose CONFIRM and quorum are never lowered.",
+}
+
+
 def proposal_modal(ref: ProposalRef, current: Override) -> dict[str, Any]:
     """Confirm making `ref.scope` a `ref.level` checkpoint; `current` is what admins set for it so far."""
+    rule = ref.scope.partition("#")[2]
     view = View(
         type="modal",
         callback_id=CallbackId.PROPOSAL_MODAL,
@@ -35,14 +43,15 @@ def proposal_modal(ref: ProposalRef, current: Override) -> dict[str, Any]:
         blocks=[
             SectionBlock(
                 text=MarkdownTextObject(
-                    text=f"Make *{escape(ref.scope)}* a *{ref.level.value}* checkpoint for new requests?\n{_MEANING[ref.level]}"
+                    text=f"Make {scope_text(ref.scope)} a *{ref.level.value}* checkpoint for new requests?\n"
+                    f"{_MEANING[ref.level]}\n{_ONLY[bool(rule)]}"
                 )
             ),
             SectionBlock(text=MarkdownTextObject(text=f"*Why:* {escape(ref.because)}.")),
             ContextBlock(
                 elements=[
                     MarkdownTextObject(
-                        text=f"Set in Slack for `{escape(ref.scope)}` now: {describe(current)}. The change overrides the "
+                        text=f"Set in Slack for {scope_text(ref.scope)} now: {describe(current)}. The change overrides the "
                         "policy file, is recorded in the audit log with your name, and can be undone from the Home "
                         "tab's settings."
                     )

@@ -174,7 +174,7 @@ def _earlier_steps(earlier: Page) -> list[Block]:
 def _action_blocks(approval: ApprovalRequest, position: int, action: ProposedAction) -> list[Block]:
     blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=f"*Tool:* `{escape(action.tool)}`"))]
     decision = action.decision
-    edited = decision.edited_args if decision and decision.type is DecisionType.EDIT else None
+    edited = decision.edited_args if decision and decision.type is DecisionType.EDIT else action.proposed_args
     fields = _arg_fields(action.args, edited)
     if not fields:
         blocks.append(SectionBlock(text=MarkdownTextObject(text="_No arguments._")))
@@ -185,12 +185,20 @@ def _action_blocks(approval: ApprovalRequest, position: int, action: ProposedAct
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=shorten(escape(description), 2000))]))
     if action.result is not None:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=f"*What it did:*\n{quote(action.result, _QUOTE_CHARS)}")))
+    if decision is None and action.proposed_by:
+        proposed = (
+            f":pencil2: {mention(action.proposed_by)} edited these arguments; they fall under another rule, so they wait for it."
+        )
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=proposed)]))
+    if decision is None and (action.proposed_by or len({approval.gate_of(p).rule for p in range(len(approval.actions))}) > 1):
+        # The calls of this request follow different rules: each says its own.
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_who_decides(approval, position))]))
     if decision is not None:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=action_decision_line(action))))
     elif approval.is_pending:
         if action.votes:
             approved = ", ".join(mention(user) for user in action.votes)
-            progress = f"{len(action.votes)} of {approval.gate.quorum} approvals so far: {approved}."
+            progress = f"{len(action.votes)} of {approval.gate_of(position).quorum} approvals so far: {approved}."
             blocks.append(ContextBlock(elements=[MarkdownTextObject(text=progress)]))
         # One action: the buttons decide the request; several: each action has its own.
         target = None if len(approval.actions) == 1 else position
@@ -209,7 +217,7 @@ def decision_buttons(approval: ApprovalRequest, action: ProposedAction, position
     if DecisionType.APPROVE in allowed:
         label = "Acknowledge" if ran else "Approve"
         buttons.append(ButtonElement(text=label, action_id=ActionId.APPROVE, value=ref, style="primary"))
-    if DecisionType.EDIT in allowed and approval.gate.quorum == 1:
+    if DecisionType.EDIT in allowed and approval.gate_of(position or 0).quorum == 1:
         # With a quorum, every approver must approve the same call, so edits are off.
         buttons.append(ButtonElement(text="Edit", action_id=ActionId.EDIT, value=ref))
     if DecisionType.RESPOND in allowed:
@@ -309,11 +317,12 @@ def _escalation_lines(approval: ApprovalRequest) -> list[str]:
     return [f":arrow_heading_up: Escalated to <#{e.channel}> {slack_date(e.at)}." for e in approval.escalations]
 
 
-def _who_decides(approval: ApprovalRequest) -> str:
-    gate = approval.gate
+def _who_decides(approval: ApprovalRequest, position: int | None = None) -> str:
+    gate = approval.gate if position is None else approval.gate_of(position)
     who = ", ".join(approver(a) for a in gate.approvers) if gate.approvers else "anyone here"
-    if not gate.allow_self_approval and approval.run.requested_by:
-        who += f" but {mention(approval.run.requested_by)}"
+    proposers = {approval.run.requested_by} if position is None else approval.proposers_of(position)
+    if not gate.allow_self_approval and any(proposers):
+        who += " but " + ", ".join(mention(p) for p in sorted(p for p in proposers if p))
     friction = {
         Level.MANUAL: f" (typing CONFIRM{f', {gate.quorum} approvers' if gate.quorum > 1 else ''})",
         Level.SOFT: " (soft)",
@@ -326,6 +335,16 @@ def decision_line(approval: ApprovalRequest) -> str:
     if len(approval.actions) == 1:
         return action_decision_line(approval.action)
     return "\n".join(f"`{escape(a.tool)}`: {action_decision_line(a)}" for a in approval.actions)
+
+
+def still_waiting_text(approval: ApprovalRequest, positions: list[int]) -> str:
+    """What a clicker is told when their "all" left calls that other people's rules govern."""
+    lines = []
+    for position in positions:
+        gate = approval.gate_of(position)
+        who = ", ".join(approver(a) for a in gate.approvers) or "someone else"
+        lines.append(f"• `{escape(approval.actions[position].tool)}`: {who} (rule _{escape(gate.rule)}_)")
+    return "You decided the calls your role covers. Still waiting, under their own rules:\n" + "\n".join(lines)
 
 
 def action_decision_line(action: ProposedAction) -> str:

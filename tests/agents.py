@@ -573,3 +573,61 @@ def restocks() -> CompiledStateGraph:
 
 
 AGENTS.update(restocks=restocks)
+
+
+# --- Calls under different rules in one interrupt, and arguments a model sends as text -------------------
+
+
+class LookupAndRefundModel(ScriptedPaymentsModel):
+    """Proposes the lookup and the refund together, in one turn ("Refund order #42 for $250"), then sums up."""
+
+    def _generate(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> ChatResult:
+        results = [m for m in messages if isinstance(m, ToolMessage)]
+        if results:
+            text = "\n".join(str(m.content).rpartition("Tool response:")[2].strip() for m in results)
+            return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+        request = next(m for m in reversed(messages) if isinstance(m, HumanMessage))
+        asked = re.search(r"#(\d+) for \$(\d+)", str(request.content))
+        assert asked, "ask like 'Refund order #42 for $250'"
+        calls = [
+            {"name": "lookup_order", "args": {"order_id": asked[1]}, "id": f"lookup-{asked[1]}"},
+            {
+                "name": "refund",
+                "args": {"order_id": asked[1], "amount": float(asked[2]), "reason": "asked"},
+                "id": f"refund-{asked[1]}",
+            },
+        ]
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content="Checking and refunding.", tool_calls=calls))])
+
+
+def lookup_and_refund() -> CompiledStateGraph:
+    """Two gated calls in one interrupt, each of which policy may put under a different rule."""
+    return create_agent(
+        LookupAndRefundModel(),
+        tools=[effect_lookup, effect_refund],
+        middleware=[HumanInTheLoopMiddleware(interrupt_on={"lookup_order": True, "refund": True})],
+    )
+
+
+class TextAmountModel(ScriptedPaymentsModel):
+    """The payments script, but the refund's amount comes as text ("25000"), as some models send numbers."""
+
+    def _next_message(self, messages: list[BaseMessage]) -> AIMessage:
+        message = super()._next_message(messages)
+        for call in message.tool_calls:
+            if "amount" in call["args"]:
+                call["args"]["amount"] = f"{call['args']['amount']:g}"
+        return message
+
+
+def payments_text_amounts() -> CompiledStateGraph:
+    """The payments agent whose model sends amounts as text; the refund tool receives a float."""
+    return create_agent(
+        TextAmountModel(),
+        tools=[effect_lookup, effect_refund],
+        middleware=[HumanInTheLoopMiddleware(interrupt_on={"refund": True})],
+    )
+
+
+# `payments_rules`: the payments agent under a name of its own, for rule-scoped admin settings to reach nothing else.
+AGENTS.update(lookup_and_refund=lookup_and_refund, payments_text_amounts=payments_text_amounts, payments_rules=payments_agent)

@@ -83,7 +83,7 @@ def test_one_rule_approved_unchanged_nearly_always_is_flagged_with_a_proposal_to
     assert (figures.p50_seconds, figures.p90_seconds) == (600.0, 1080.0)
     [flag] = checkpoint.flags
     assert flag.text == "approved unchanged 100 % (> 95 %): consider soft or auto"
-    assert flag.proposal is not None and (flag.proposal.scope, flag.proposal.level) == ("payments.refund", Level.SOFT)
+    assert flag.proposal is not None and (flag.proposal.scope, flag.proposal.level) == ("payments.refund#refunds", Level.SOFT)
     assert flag.proposal.because == "100 % approved unchanged (20 of 20) over 7d"
 
 

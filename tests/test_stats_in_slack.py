@@ -103,23 +103,26 @@ def test_acting_on_a_flag_asks_first_then_changes_the_setting_with_an_audit_row(
     view = opened.response["view"]
 
     assert view["callback_id"] == CallbackId.PROPOSAL_MODAL
-    assert f"Make *{AGENT}.refund* a *soft* checkpoint for new requests?" in _texts(view["blocks"])
-    assert settings.get(f"{AGENT}.refund").level is None  # nothing changed yet
+    rule = "default (no rule matched)"
+    assert f"Make `{AGENT}.refund` calls under rule *{rule}* a *soft* checkpoint for new requests?" in _texts(view["blocks"])
+    assert "Only the calls this rule governs change" in _texts(view["blocks"])
+    assert settings.get(f"{AGENT}.refund#{rule}").level is None  # nothing changed yet
 
     submitted = local.driver.view_submission("U0ADMIN", view, {})
 
     assert submitted.status == 200 and not submitted.body
-    assert settings.get(f"{AGENT}.refund").level == "soft"
+    assert settings.get(f"{AGENT}.refund#{rule}").level == "soft"
+    assert settings.get(f"{AGENT}.refund").level is None  # the tool's calls under other rules keep theirs
     change = [e for e in local.store.audit_events() if e.event == "setting_changed"][-1]
     assert change.actor == "U0ADMIN"
     assert change.detail == {
-        "scope": f"{AGENT}.refund",
+        "scope": f"{AGENT}.refund#{rule}",
         "from": {},
         "to": {"level": "soft"},
         "because": "100 % approved unchanged (10 of 10) over 7d",
     }
     told = local.ephemeral_to("U0ADMIN")
-    assert any(f"`{AGENT}.refund` now: level soft (was: policy defaults)" in t for t in told)
+    assert any(f"`{AGENT}.refund` calls under rule *{rule}* now: level soft (was: policy defaults)" in t for t in told)
     later = local.start_run("Refund order #320 for $250", agent=AGENT)
     assert (later.gate.level, later.gate.on_timeout) == ("soft", "approve")
 

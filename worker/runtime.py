@@ -26,6 +26,7 @@ from slack_sdk.errors import SlackApiError
 from approvals.admin_settings import AdminSettings
 from approvals.approval_store import ApprovalStore
 from approvals.errors import ApprovalNotFound, UnknownAgent
+from approvals.gates import call_gate, request_gate
 from approvals.job_queue import JobQueue
 from approvals.models import (
     DEADLINE_DECIDER,
@@ -33,13 +34,14 @@ from approvals.models import (
     ApprovalRequest,
     Decision,
     DecisionType,
+    Gate,
     Level,
     NewApprovalRequest,
     Run,
     RunStatus,
     utcnow,
 )
-from approvals.policies import PolicySet, strictest
+from approvals.policies import PolicySet
 from approvals.settings import Settings
 from bot.formatting import escape
 from bot.outbound import SlackNotifier
@@ -405,10 +407,16 @@ class AgentRuntime:
             auto_approved = []
             for pause in stops:
                 request = stored.get(pause.id) or self._store_request(agent, run, pause, state.values)
-                if request.gate.level is Level.AUTO and request.is_pending:
+                automatic = [p for p in request.undecided() if request.gate_of(p).level is Level.AUTO]
+                if automatic and request.is_pending:
+                    # The calls whose own rule is `auto`; the others of the request still wait for people.
                     decision = Decision(type=DecisionType.APPROVE, decided_by=POLICY_DECIDER)
-                    auto_approved.append(self.store.decide(request.id, decision).approval)
-                elif request.message_ts is None:
+                    by_policy = self.store.decide(request.id, decision, automatic)
+                    request = by_policy.approval
+                    if by_policy.completed:
+                        auto_approved.append(request)
+                        continue
+                if request.message_ts is None:
                     # New, or a retried job whose first attempt stored the request but could not post it.
                     self._post_request(request)
                     if progress is not None:
@@ -455,14 +463,19 @@ class AgentRuntime:
         self.store.set_run_thread(request.thread_id, posted.channel, posted.ts)
         self.store.set_message(request.id, posted.channel, posted.ts, self.notifier.permalink(posted))
 
+    def _gate(self, agent: str, tool: str, args: dict[str, Any], schema: dict[str, Any] | None) -> Gate:
+        default = self.settings.countersign_default_timeout
+        return call_gate(self.policies, self.admin_settings, agent, tool, args, schema, default)
+
     def _store_request(self, agent: Agent, run: Run, pause: Pause, values: Any) -> ApprovalRequest:
         adapter = adapter_for(pause)
-        kind, actions = adapter.to_actions(pause, agent)
-        rule = strictest([self.policies.rule_for(run.agent, action.tool, action.args) for action in actions])
-        # Admins' settings from Slack apply to new requests at once, on top of the policy file.
-        gate = self.admin_settings.for_call(run.agent, actions[0].tool).apply(
-            rule.gate(self.settings.countersign_default_timeout)
-        )
+        kind, proposed = adapter.to_actions(pause, agent)
+        # Each call under its own rule, judged on the arguments the tool will receive, with the admins'
+        # settings for that call's tool and rule on top.
+        actions = [
+            action.model_copy(update={"gate": self._gate(run.agent, action.tool, action.args, action.args_schema)})
+            for action in proposed
+        ]
         return self.store.create_request(
             NewApprovalRequest(
                 thread_id=run.thread_id,
@@ -470,6 +483,6 @@ class AgentRuntime:
                 kind=kind,
                 actions=actions,
                 agent_message=latest_agent_message(values),
-                gate=gate,
+                gate=request_gate([action.gate for action in actions if action.gate]),
             )
         )

@@ -1,0 +1,31 @@
+"""Each call of a request under its own rule: the call's gate, and an edit re-proposed under another rule
+(its arguments and who proposed them). Existing calls keep null: their request's gate governs them.
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-12-04
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0007"
+down_revision = "0006"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    # Plain ALTER TABLE ADD COLUMN (nullable, no default) on SQLite too: no batch rebuild of a table others reference.
+    op.add_column("countersign_approval_actions", sa.Column("gate", sa.JSON))
+    op.add_column("countersign_approval_actions", sa.Column("proposed_args", sa.JSON))
+    op.add_column("countersign_approval_actions", sa.Column("proposed_by", sa.String(64)))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("countersign_approval_actions") as actions:
+        actions.drop_column("proposed_by")
+        actions.drop_column("proposed_args")
+        actions.drop_column("gate")

@@ -1,0 +1,134 @@
+"""Every call is governed by its own rule, on the arguments the tool will receive: several calls in one
+interrupt each follow theirs, admins' settings and "Make it soft…" reach only the calls of the rule they
+name and never lower a manual rule, and an amount a model sends as text is judged as the number it is."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+
+from approvals.admin_settings import AdminSettings
+from approvals.models import POLICY_DECIDER, Level
+from approvals.policies import Rule
+from bot.ids import ActionId
+from tests.local import Local
+from tests.stack import Stack
+
+CFO_REFUNDS = Rule(name="cfo refunds", agent="lookup_and_refund", tool="refund", approvers=["U0CFO"])
+SELF_SERVICE_LOOKUPS = Rule(name="self-service lookups", agent="lookup_and_refund", tool="lookup_order", allow_self_approval=True)
+TWO_PERSON = Rule(
+    name="two-person refunds", agent="payments_rules", tool="refund", when="amount >= 10000", level="manual", quorum=2
+)
+OTHER_REFUNDS = Rule(name="other refunds", agent="payments_rules", tool="refund")
+TWO_PERSON_TEXT = Rule(
+    name="two-person refunds", agent="payments_text_amounts", tool="refund", when="amount >= 10000", level="manual", quorum=2
+)
+TINY_TEXT = Rule(name="tiny refunds", agent="payments_text_amounts", tool="refund", when="amount <= 1", level="auto")
+
+
+@pytest.fixture
+def admin_settings(local: Local) -> Iterator[AdminSettings]:
+    """The admins' settings, emptied again after the test (the in-process tier's database is shared)."""
+    settings = AdminSettings(local.store.engine)
+    yield settings
+    for scoped in settings.all():
+        settings.change(scoped.scope, "U0ADMIN", **dict.fromkeys(scoped.override.model_dump(exclude_none=True)))
+
+
+def test_approve_all_by_the_requester_decides_only_the_call_their_rule_lets_them(local: Local) -> None:
+    local.policies(SELF_SERVICE_LOOKUPS, CFO_REFUNDS)
+    approval = local.start_run("Refund order #9001 for $9000", user="U0REQ9001", agent="lookup_and_refund")
+
+    local.click("U0REQ9001", ActionId.APPROVE_ALL, approval)
+
+    now = local.store.get(approval.id)
+    lookup, refund = now.actions
+    assert lookup.decision is not None and lookup.decision.decided_by == "U0REQ9001"
+    assert refund.decision is None and now.is_pending
+    assert "`refund`: <@U0CFO> (rule _cfo refunds_)" in local.ephemeral_to("U0REQ9001")[0]
+    assert local.refunds_of("9001") == 0
+
+
+def test_the_call_the_clicker_may_not_decide_runs_once_its_own_approver_approves(local: Local) -> None:
+    local.policies(SELF_SERVICE_LOOKUPS, CFO_REFUNDS)
+    approval = local.start_run("Refund order #9002 for $9000", user="U0REQ9002", agent="lookup_and_refund")
+    local.click("U0REQ9002", ActionId.APPROVE_ALL, approval)
+
+    local.click("U0CFO", ActionId.APPROVE_ALL, local.store.get(approval.id))
+
+    assert "Refunded $9000.00 for order #9002" in local.outcome(approval)
+    assert local.refunds_of("9002") == 1
+
+
+def test_each_call_of_a_request_under_several_rules_shows_its_own_rule(local: Local) -> None:
+    local.policies(SELF_SERVICE_LOOKUPS, CFO_REFUNDS)
+    approval = local.start_run("Refund order #9003 for $9000", user="U0REQ9003", agent="lookup_and_refund")
+
+    text = str(local.message(approval)["blocks"])
+
+    assert "Rule _self-service lookups_: anyone here may decide" in text
+    assert "Rule _cfo refunds_: <@U0CFO> but <@U0REQ9003> may decide" in text
+
+
+def test_an_admin_setting_for_one_tool_governs_only_that_tools_calls(local: Local, admin_settings: AdminSettings) -> None:
+    local.policies(CFO_REFUNDS)
+    admin_settings.change("lookup_and_refund.lookup_order", "U0ADMIN", level="auto")
+
+    approval = local.start_run("Refund order #9004 for $9000", user="U0REQ9004", agent="lookup_and_refund")
+
+    lookup, refund = approval.actions
+    assert lookup.decision is not None and lookup.decision.decided_by == POLICY_DECIDER
+    assert refund.decision is None and approval.is_pending and approval.gate_of(1).approvers == ["U0CFO"]
+    assert local.refunds_of("9004") == 0
+
+
+def test_making_one_rule_soft_leaves_the_tools_other_rules_alone(local: Local, admin_settings: AdminSettings) -> None:
+    local.policies(TWO_PERSON, OTHER_REFUNDS)
+    admin_settings.change("payments_rules.refund#other refunds", "U0ADMIN", level="soft")
+
+    small = local.start_run("Refund order #9005 for $250", agent="payments_rules")
+    big = local.start_run("Refund order #9006 for $20000", agent="payments_rules")
+
+    assert (small.gate.rule, small.gate.level, small.gate.on_timeout) == ("other refunds", Level.SOFT, "approve")
+    assert (big.gate.rule, big.gate.level, big.gate.quorum, big.gate.on_timeout) == (
+        "two-person refunds",
+        Level.MANUAL,
+        2,
+        "reject",
+    )
+
+
+def test_a_setting_for_a_whole_tool_never_lowers_a_manual_rule_or_its_quorum(local: Local, admin_settings: AdminSettings) -> None:
+    local.policies(TWO_PERSON, OTHER_REFUNDS)
+    admin_settings.change("payments_rules.refund", "U0ADMIN", level="soft", on_timeout="approve")
+
+    big = local.start_run("Refund order #9007 for $20000", agent="payments_rules")
+    assert big.deadline_at is not None
+    local.fire_due(big.deadline_at + timedelta(seconds=1))
+
+    assert (big.gate.level, big.gate.quorum, big.gate.on_timeout) == (Level.MANUAL, 2, "reject")
+    assert "Refunded" not in str(local.store.get(big.id).run.outcome)
+
+
+def test_an_amount_sent_as_text_is_judged_as_the_number_the_tool_receives(local: Local) -> None:
+    local.policies(TINY_TEXT, TWO_PERSON_TEXT)
+
+    approval = local.start_run("Refund order #9008 for $25000", agent="payments_text_amounts")
+
+    assert approval.action.args["amount"] == "25000"
+    assert (approval.gate.rule, approval.gate.level, approval.gate.quorum) == ("two-person refunds", Level.MANUAL, 2)
+
+
+def test_requester_approve_all_through_the_real_processes_leaves_the_cfos_call_waiting(stack: Stack) -> None:
+    # tests/policies.yml: `lookup_and_refund`'s lookups are self-service, its refunds the CFO's.
+    approval = stack.start_run("Refund order #9009 for $9000", user="U0REQ9009", agent="lookup_and_refund")
+
+    stack.click("U0REQ9009", ActionId.APPROVE_ALL, approval)
+    assert "`refund`: <@U0CFO>" in stack.ephemeral_to("U0REQ9009")[0]
+    assert stack.refunds_of("9009") == 0
+
+    stack.click("U0CFO", ActionId.APPROVE_ALL, stack.store.get(approval.id))
+    assert "Refunded $9000.00 for order #9009" in stack.outcome(approval)
+    assert stack.refunds_of("9009") == 1
