@@ -43,6 +43,7 @@ from sqlalchemy.sql.elements import BindParameter
 
 from approvals.audit import AuditEntry, append_audit
 from approvals.errors import AlreadyDecided, AlreadyVoted, ApprovalNotFound
+from approvals.gates import request_gate
 from approvals.models import (
     ApprovalRequest,
     AuditEvent,
@@ -289,10 +290,9 @@ def _action(row: RowMapping, votes: list[str]) -> ProposedAction:
     )
 
 
-def _listed_to(new: NewApprovalRequest) -> list[str]:
+def _listed_to(gates: list[Gate]) -> list[str]:
     """Whom the lists (App Home, pending) show a request to: the approvers of its calls' rules, or anyone
     when one of its calls has no approver list."""
-    gates = [action.gate or new.gate for action in new.actions]
     if any(not gate.approvers for gate in gates):
         return [ANYONE]
     return list(dict.fromkeys(approver for gate in gates for approver in gate.approvers))
@@ -586,7 +586,7 @@ class ApprovalStore:
             )
             conn.execute(
                 insert(approval_approvers),
-                [{"approver": a, "approval_id": approval_id} for a in _listed_to(new)],
+                [{"approver": a, "approval_id": approval_id} for a in _listed_to([a.gate or new.gate for a in new.actions])],
             )
             conn.execute(
                 insert(approval_actions),
@@ -620,6 +620,46 @@ class ApprovalStore:
                 insert(approval_reminders),
                 [{"approval_id": approval_id, "stage": stage, "due_at": at} for at in due],
             )
+
+    def repropose(self, approval: ApprovalRequest, position: int, args: dict[str, Any], gate: Gate, by: str) -> ApprovalRequest:
+        """An edit whose arguments fall under another rule than the call's: the call now waits for that rule's
+        deciders (its votes so far dropped), runs with `args` if approved, and `by` counts as its proposer.
+        The request's own gate (its deadline's outcome, who lists it) is combined again; `AlreadyDecided`
+        when the call was decided first."""
+        gates = [gate if p == position else approval.gate_of(p) for p in range(len(approval.actions))]
+        combined = request_gate(gates)
+        with self._writing() as conn:
+            changed = conn.execute(
+                update(approval_actions)
+                .where(
+                    approval_actions.c.approval_id == approval.id,
+                    approval_actions.c.position == position,
+                    approval_actions.c.decision_type.is_(None),
+                    exists().where(approvals.c.id == approval.id, approvals.c.status == Status.PENDING.value),
+                )
+                .values(gate=gate.model_dump(mode="json"), proposed_args=args, proposed_by=by)
+            ).rowcount
+            if changed:
+                conn.execute(
+                    delete(approval_votes).where(
+                        approval_votes.c.approval_id == approval.id, approval_votes.c.position == position
+                    )
+                )
+                conn.execute(
+                    update(approvals)
+                    .where(approvals.c.id == approval.id)
+                    .values(
+                        gate=combined.model_dump(mode="json"),
+                        timeout_action=combined.action_at_deadline(approval.stage),
+                        allow_self_approval=combined.allow_self_approval,
+                    )
+                )
+                conn.execute(delete(approval_approvers).where(approval_approvers.c.approval_id == approval.id))
+                conn.execute(insert(approval_approvers), [{"approver": a, "approval_id": approval.id} for a in _listed_to(gates)])
+                self._audit(conn, "reproposed", approval.id, by, {"action": position, "args": args, "rule": gate.rule})
+        if not changed:
+            raise AlreadyDecided(self.get(approval.id), [position])
+        return self.get(approval.id)
 
     def set_message(self, approval_id: str, channel: str, ts: str, permalink: str | None = None) -> None:
         """Remember where the request's Slack message is (and its link), so later updates and lists find it."""

@@ -26,8 +26,9 @@ from approvals.admin_settings import AdminSettings, Override
 from approvals.approval_store import ApprovalStore
 from approvals.authorization import decidable
 from approvals.errors import AlreadyDecided, CountersignError, DeadlinePassed, NotAnApprover
+from approvals.gates import call_gate
 from approvals.job_queue import JobQueue
-from approvals.models import ApprovalRequest, DecisionType, Level, utcnow
+from approvals.models import ApprovalRequest, DecisionType, Gate, Level, utcnow
 from approvals.policies import PolicySet
 from approvals.settings import Settings
 from approvals.stats import approval_stats
@@ -46,7 +47,7 @@ from bot.metadata import ApprovalRef, HomePageRef, MetadataSigner, ProposalRef
 from bot.proposal_modal import proposal_modal
 from bot.references import References
 from bot.reject_modal import reject_modal, reject_reason
-from bot.request_message import still_waiting_text
+from bot.request_message import reproposed_text, still_waiting_text
 from bot.settings_modal import parse_settings_submission, settings_modal
 from bot.slash_command import SlashCommand
 from bot.user_groups import UserGroupDirectory
@@ -114,7 +115,8 @@ def create_app(
     decider = Decider(store, queue, client, settings.approvals_channel)
     directory = UserGroupDirectory(client, settings.usergroup_cache_seconds)
     admin_settings = AdminSettings(store.engine)
-    admin = AdminCommands(settings.admins, store, admin_settings, policies or PolicySet(), client, directory)
+    rules = policies or PolicySet()
+    admin = AdminCommands(settings.admins, store, admin_settings, rules, client, directory)
     slash = SlashCommand(store, queue, settings, admin)
     signer = MetadataSigner(_signing_key(settings))
     references = References(store, signer)
@@ -413,13 +415,38 @@ def create_app(
             return
         position = ref.action or 0
         edited, errors = parse_edit_submission(approval, position, values)
-        if approval.gate_of(position).level is Level.MANUAL and not confirmed(values):
-            errors[BlockId.CONFIRM] = f"Type {CONFIRM_WORD} to approve with these values."
         if errors:
             ack(response_action="errors", errors=errors)
             return
+        # The edited call is judged again, as a new proposal: under another rule, the edit does not decide.
+        action = approval.actions[position]
+        default = settings.countersign_default_timeout
+        gate = call_gate(rules, admin_settings, approval.run.agent, action.tool, edited, action.args_schema, default)
         user = body["user"]["id"]
+        if gate.rule != approval.gate_of(position).rule:
+            reproposed: list[Recorded] = []
+
+            def repropose(current: ApprovalRequest, _: list[int]) -> Recorded:
+                reproposed.append(decider.repropose(current, user, position, edited, gate))
+                return reproposed[-1]
+
+            submit(ack, body, DecisionType.EDIT, repropose, first)
+            if reproposed:
+                tell_reproposed(approval, position, user, gate)
+            return
+        if approval.gate_of(position).level is Level.MANUAL and not confirmed(values):
+            ack(response_action="errors", errors={BlockId.CONFIRM: f"Type {CONFIRM_WORD} to approve with these values."})
+            return
         submit(ack, body, DecisionType.EDIT, lambda a, _: decider.edit(a, user, position, edited), first)
+
+    def tell_reproposed(approval: ApprovalRequest, position: int, user: str, gate: Gate) -> None:
+        """Say where an edit that fell under another rule went, to its editor, where the request is."""
+        if approval.channel is None:
+            return
+        try:
+            client.chat_postEphemeral(channel=approval.channel, user=user, text=reproposed_text(approval, position, gate))
+        except SlackApiError:
+            log.exception("could not tell %s where their edit went", user)
 
     @app.view(CallbackId.REJECT_MODAL)
     @app.view(CallbackId.RESPOND_MODAL)

@@ -18,7 +18,7 @@ from slack_sdk.errors import SlackApiError
 from approvals.approval_store import ApprovalStore
 from approvals.errors import DecisionNotAllowed
 from approvals.job_queue import JobQueue
-from approvals.models import ApprovalRequest, Decision, DecisionType
+from approvals.models import POLICY_DECIDER, ApprovalRequest, Decision, DecisionType, Gate, Level
 from bot import metrics
 from bot.outbound import SlackNotifier
 
@@ -106,6 +106,19 @@ class Decider:
     def edit(self, approval: ApprovalRequest, user_id: str, position: int, edited_args: dict[str, Any]) -> Recorded:
         """Approve one call with the approver's arguments."""
         return self.decide(approval, Decision(type=DecisionType.EDIT, decided_by=user_id, edited_args=edited_args), [position])
+
+    def repropose(
+        self, approval: ApprovalRequest, user_id: str, position: int, edited_args: dict[str, Any], gate: Gate
+    ) -> Recorded:
+        """An edit whose arguments fall under another rule (`gate`): the call waits for that rule's deciders with
+        `user_id` as its proposer; a rule that is `auto` approves it at once."""
+        self.store.repropose(approval, position, edited_args, gate, user_id)
+        if gate.level is not Level.AUTO:
+            return Recorded(approval.id, False)
+        recorded = self.store.record_decision(
+            approval.id, Decision(type=DecisionType.APPROVE, decided_by=POLICY_DECIDER), [position]
+        )
+        return Recorded(approval.id, recorded.completed)
 
     def answer(
         self, approval: ApprovalRequest, user_id: str, positions: list[int] | None, kind: DecisionType, text: str

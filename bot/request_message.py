@@ -24,6 +24,7 @@ from approvals.models import (
     POLICY_DECIDER,
     ApprovalRequest,
     DecisionType,
+    Gate,
     Level,
     Page,
     ProposedAction,
@@ -345,6 +346,17 @@ def still_waiting_text(approval: ApprovalRequest, positions: list[int]) -> str:
         who = ", ".join(approver(a) for a in gate.approvers) or "someone else"
         lines.append(f"• `{escape(approval.actions[position].tool)}`: {who} (rule _{escape(gate.rule)}_)")
     return "You decided the calls your role covers. Still waiting, under their own rules:\n" + "\n".join(lines)
+
+
+def reproposed_text(approval: ApprovalRequest, position: int, gate: Gate) -> str:
+    """What an editor is told when their edit fell under another rule than the call's, and so did not decide."""
+    tool = escape(approval.actions[position].tool)
+    rules = f"rule _{escape(gate.rule)}_ (not _{escape(approval.gate_of(position).rule)}_)"
+    if gate.level is Level.AUTO:
+        return f"Your edit of `{tool}` falls under {rules}, which approves it."
+    who = ", ".join(approver(a) for a in gate.approvers) or "anyone here"
+    not_you = "" if gate.allow_self_approval else ", not you"
+    return f"Your edit of `{tool}` did not decide it: its arguments fall under {rules}, so it now waits for {who}{not_you}."
 
 
 def action_decision_line(action: ProposedAction) -> str:

@@ -52,8 +52,9 @@ def test_edit_on_a_manual_rule_needs_confirm_too(local: Local) -> None:
     view = local.open_modal("U0APPROVER", ActionId.EDIT, approval).response["view"]
     values = {
         BlockId.for_arg("order_id"): {ActionId.ARG_VALUE: plain_text_value("163")},
-        BlockId.for_arg("amount"): {ActionId.ARG_VALUE: number_value("600")},
-        BlockId.for_arg("reason"): {ActionId.ARG_VALUE: plain_text_value("less")},
+        # Still $666, so still the careful rule's (an edit into another rule's call is a new proposal).
+        BlockId.for_arg("amount"): {ActionId.ARG_VALUE: number_value("666")},
+        BlockId.for_arg("reason"): {ActionId.ARG_VALUE: plain_text_value("reworded")},
     }
 
     refused = local.driver.view_submission("U0APPROVER", view, values)
@@ -61,7 +62,7 @@ def test_edit_on_a_manual_rule_needs_confirm_too(local: Local) -> None:
     local.driver.view_submission("U0APPROVER", view, values)
 
     assert BlockId.CONFIRM in refused.json()["errors"]
-    assert "Refunded $600.00 for order #163" in local.outcome(approval)
+    assert "Refunded $666.00 for order #163 (reason: reworded)" in local.outcome(approval)
 
 
 def test_quorum_waits_for_the_second_approver_and_shows_progress(local: Local) -> None:

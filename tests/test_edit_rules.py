@@ -1,0 +1,108 @@
+"""An edit is judged again, as a new proposal: under the call's own rule it decides as before; under
+another rule it does not decide, and the call waits for that rule's deciders, its editor counted as a
+proposer."""
+
+from __future__ import annotations
+
+from approvals.models import ApprovalRequest, DecisionType
+from bot.ids import ActionId, BlockId
+from sandbox.driver import Response, number_value, plain_text_value
+from tests.local import Local
+from tests.policies import SELF_SERVICE_REFUNDS, TWO_PERSON_REFUNDS
+from tests.stack import Stack
+
+
+def _edit_amount(who: Local | Stack, user: str, approval: ApprovalRequest, amount: str) -> Response:
+    view = who.open_modal(user, ActionId.EDIT, approval).response["view"]
+    values = {
+        BlockId.for_arg("order_id"): {ActionId.ARG_VALUE: plain_text_value(str(approval.action.args["order_id"]))},
+        BlockId.for_arg("amount"): {ActionId.ARG_VALUE: number_value(amount)},
+        BlockId.for_arg("reason"): {ActionId.ARG_VALUE: plain_text_value("edited")},
+    }
+    return who.driver.view_submission(user, view, values)
+
+
+def _confirm(who: Local | Stack, user: str, approval: ApprovalRequest) -> Response:
+    view = who.open_modal(user, ActionId.APPROVE, approval).response["view"]
+    return who.driver.view_submission(user, view, {BlockId.CONFIRM: {ActionId.CONFIRM: plain_text_value("CONFIRM")}})
+
+
+def test_a_requester_editing_their_self_service_refund_into_a_big_one_does_not_decide_it(local: Local) -> None:
+    local.policies(SELF_SERVICE_REFUNDS, TWO_PERSON_REFUNDS)
+    approval = local.start_run("Refund order #9101 for $7", user="U0SELF9101")
+
+    submitted = _edit_amount(local, "U0SELF9101", approval, "50000")
+
+    assert submitted.status == 200 and not submitted.body  # the modal closes: the edit was taken, as a proposal
+    now = local.store.get(approval.id)
+    assert now.is_pending and now.action.decision is None
+    assert now.action.proposed_args == {"order_id": "9101", "amount": 50000, "reason": "edited"}
+    assert (now.gate_of(0).rule, now.gate_of(0).quorum) == ("two-person refunds", 2)
+    assert "did not decide it" in local.ephemeral_to("U0SELF9101")[0]
+    assert any(e.event == "reproposed" and e.actor == "U0SELF9101" for e in local.store.audit_events(approval.id))
+
+
+def test_the_editor_of_a_reproposed_call_cannot_approve_it(local: Local) -> None:
+    local.policies(SELF_SERVICE_REFUNDS, TWO_PERSON_REFUNDS)
+    approval = local.start_run("Refund order #9102 for $7", user="U0SELF9102")
+    _edit_amount(local, "U0SELF9102", approval, "50000")
+
+    local.click("U0SELF9102", ActionId.APPROVE, local.store.get(approval.id))
+
+    assert "Nothing changed" in local.ephemeral_to("U0SELF9102", count=2)[-1]
+    assert local.store.get(approval.id).is_pending
+
+
+def test_a_reproposed_call_runs_with_the_edited_arguments_once_its_new_rule_is_satisfied(local: Local) -> None:
+    local.policies(SELF_SERVICE_REFUNDS, TWO_PERSON_REFUNDS)
+    approval = local.start_run("Refund order #9103 for $7", user="U0SELF9103")
+    _edit_amount(local, "U0SELF9103", approval, "50000")
+
+    _confirm(local, "U0APPROVER", local.store.get(approval.id))
+    assert local.store.get(approval.id).is_pending  # one of two
+    _confirm(local, "U0APPROVER2", local.store.get(approval.id))
+
+    assert "Refunded $50000.00 for order #9103" in local.outcome(approval)
+    decided = local.store.get(approval.id).action.decision
+    assert (
+        decided is not None
+        and decided.type is DecisionType.EDIT
+        and decided.edited_args
+        == {
+            "order_id": "9103",
+            "amount": 50000,
+            "reason": "edited",
+        }
+    )
+
+
+def test_an_edit_that_stays_under_the_calls_rule_decides_as_before(local: Local) -> None:
+    local.policies(SELF_SERVICE_REFUNDS, TWO_PERSON_REFUNDS)
+    approval = local.start_run("Refund order #9104 for $250")
+
+    _edit_amount(local, "U0APPROVER", approval, "200")
+
+    assert "Refunded $200.00 for order #9104" in local.outcome(approval)
+
+
+def test_the_message_shows_a_reproposed_call_with_its_new_rule_and_editor(local: Local) -> None:
+    local.policies(SELF_SERVICE_REFUNDS, TWO_PERSON_REFUNDS)
+    approval = local.start_run("Refund order #9105 for $7", user="U0SELF9105")
+
+    _edit_amount(local, "U0SELF9105", approval, "50000")
+
+    update = local.wait_for_update(approval, lambda call: "edited these arguments" in str(call.params.get("blocks")))
+    text = str(update.params["blocks"])
+    assert "<@U0SELF9105> edited these arguments" in text and "Rule _two-person refunds_" in text
+
+
+def test_a_self_service_edit_into_a_big_refund_through_the_real_processes_waits_for_two_people(stack: Stack) -> None:
+    # tests/policies.yml: `amount == 7` self-service, `amount >= 10000` manual with a quorum of two.
+    approval = stack.start_run("Refund order #9106 for $7", user="U0SELF9106")
+
+    _edit_amount(stack, "U0SELF9106", approval, "50000")
+    assert "did not decide it" in stack.ephemeral_to("U0SELF9106")[0]
+    _confirm(stack, "U0APPROVER", stack.store.get(approval.id))
+    _confirm(stack, "U0APPROVER2", stack.store.get(approval.id))
+
+    assert "Refunded $50000.00 for order #9106" in stack.outcome(approval)
