@@ -131,6 +131,15 @@ class Settings(BaseSettings):
         description="Attempts at taking a run one step further before it fails for good.",
     )
 
+    @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token")
+    @classmethod
+    def _not_empty(cls, secret: SecretStr | None) -> SecretStr | None:
+        # An empty secret is not a missing one: a signing secret of "" would key the Home tab's and modals'
+        # signed references with "", and anything set, even to "", counts as "use my Slack".
+        if secret is not None and not secret.get_secret_value().strip():
+            raise ValueError("is empty (set it, or unset the variable)")
+        return secret
+
     @field_validator("slack_api_url")
     @classmethod
     def _trailing_slash(cls, url: str) -> str:

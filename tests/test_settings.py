@@ -59,6 +59,13 @@ def test_bot_over_http_without_a_signing_secret_says_so(fork_server: ForkServer,
     )
 
 
+def test_bot_with_an_empty_signing_secret_stops_naming_it(fork_server: ForkServer, tmp_path: Path, valkey: str) -> None:
+    done = _countersign(fork_server, "bot", tmp_path, REDIS_URL=valkey, SLACK_BOT_TOKEN="xoxb-x", SLACK_SIGNING_SECRET="")
+
+    assert done.returncode == 1
+    assert done.stderr.strip() == "countersign: SLACK_SIGNING_SECRET: Value error, is empty (set it, or unset the variable)"
+
+
 def test_bad_policy_file_stops_the_worker_naming_the_rule_and_field(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, valkey: str
 ) -> None:
