@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from datetime import timedelta
 
@@ -190,6 +191,24 @@ class Settings(BaseSettings):
         if self.approvals_channel is None:
             missing.append("APPROVALS_CHANNEL")
         return missing
+
+
+def masked_url(url: str) -> str:
+    """`url` as it may be logged, raised or shown: its password, if any, as `***` (`redis://:***@host:6379`).
+
+    A URL's password is the credential to the queue or the database; terminals, logs and the sandbox page
+    are read by more people than should hold it."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        return url
+    end = next((i for i, char in enumerate(rest) if char in "/?#"), len(rest))
+    authority, path = rest[:end], rest[end:]
+    userinfo, at, host = authority.rpartition("@")
+    if at and ":" in userinfo:
+        authority = f"{userinfo.partition(':')[0]}:***@{host}"
+    # libpq and redis-py also take the password as a query parameter.
+    path = re.sub(r"(?i)([?&]password=)[^&#]*", r"\1***", path)
+    return f"{scheme}://{authority}{path}"
 
 
 def load_settings() -> Settings:

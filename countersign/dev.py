@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from approvals.models import format_duration
-from approvals.settings import Settings, load_settings
+from approvals.settings import Settings, load_settings, masked_url
 from countersign.ports import free_port
 
 if TYPE_CHECKING:
@@ -100,15 +100,20 @@ def run_dev() -> int:
             cleanup.callback(valkey.stop)
             env["REDIS_URL"] = valkey.connection_url
             if not sandboxed:
-                print(f"countersign dev: embedded Valkey at {valkey.connection_url}")
-                print(f"  to start runs from another shell: export REDIS_URL={valkey.connection_url}")
+                # The URL carries the Valkey's password: the terminal shows it masked, and another shell of
+                # this user reads it from a file only they can read, removed when this stops.
+                private = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="countersign-dev-")))
+                url_file = private / "redis-url"
+                url_file.write_text(valkey.connection_url)
+                print(f"countersign dev: embedded Valkey at {masked_url(valkey.connection_url)}")
+                print(f'  to start runs from another shell: export REDIS_URL="$(cat {url_file})"')
         plan = _sandbox_plan(settings, env, cleanup) if sandboxed else _slack_plan(settings, env)
         return _run(plan)
 
 
 def _slack_plan(settings: Settings, env: dict[str, str]) -> _Plan:
     """Serve the Slack workspace the settings name (or run the worker alone, saying what is missing)."""
-    print(f"countersign dev: database {settings.database_url}")
+    print(f"countersign dev: database {masked_url(settings.database_url)}")
     socket_mode = settings.slack_app_token is not None
     missing = settings.missing_slack_settings(socket_mode=socket_mode)
     commands = [_command("worker")]
@@ -140,8 +145,8 @@ def _sandbox_plan(settings: Settings, env: dict[str, str], cleanup: ExitStack) -
     notes = [
         "The bot and the worker are the real ones; this page plays Slack for them, with signed requests.",
         _demo_policy_note(soft_timeout) if soft_timeout else f"Policy: `{policies}`.",
-        f"Database: `{env['DATABASE_URL']}`" + ("." if "database_url" in given else " (fresh each session)."),
-        f"Redis: `{env['REDIS_URL']}`.",
+        f"Database: `{masked_url(env['DATABASE_URL'])}`" + ("." if "database_url" in given else " (fresh each session)."),
+        f"Redis: `{masked_url(env['REDIS_URL'])}`.",
         f"What the bot and the worker print: `{log}`.",
     ]
     bot_port = free_port()

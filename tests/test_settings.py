@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from approvals.approval_store import ApprovalStore
 from approvals.settings import load_settings
+from countersign.ports import free_port
 from tests.forkserver import ForkServer
 from tests.stack import REPO_ROOT
 from worker.main import build_services
@@ -64,6 +66,19 @@ def test_bot_with_an_empty_signing_secret_stops_naming_it(fork_server: ForkServe
 
     assert done.returncode == 1
     assert done.stderr.strip() == "countersign: SLACK_SIGNING_SECRET: Value error, is empty (set it, or unset the variable)"
+
+
+def test_worker_that_cannot_reach_redis_names_it_without_its_password(
+    fork_server: ForkServer, tmp_path: Path, store: ApprovalStore, database_url: str
+) -> None:
+    unreachable = f"redis://:s3cret-password@127.0.0.1:{free_port()}/0"
+
+    done = _countersign(fork_server, "worker", tmp_path, REDIS_URL=unreachable, DATABASE_URL=database_url)
+
+    assert done.returncode == 1
+    line = done.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"countersign: REDIS_URL: cannot reach redis://:***@127.0.0.1:{unreachable.rsplit(':', 1)[1]}: ")
+    assert "s3cret-password" not in done.stdout + done.stderr
 
 
 def test_bad_policy_file_stops_the_worker_naming_the_rule_and_field(

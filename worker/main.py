@@ -19,7 +19,7 @@ from approvals.models import utcnow
 from approvals.policies import PolicyError, load_policies
 from approvals.prometheus import serve
 from approvals.schema import SchemaNotCurrent, check_schema
-from approvals.settings import Settings, load_settings
+from approvals.settings import Settings, load_settings, masked_url
 from bot.outbound import SlackNotifier
 from bot.slack_client import create_slack_client
 from bot.user_groups import UserGroupDirectory
@@ -76,7 +76,7 @@ def run_worker(settings: Settings, *, burst: bool = False, processes: int | None
     try:
         connection.ping()
     except RedisError as error:
-        raise SystemExit(f"countersign: REDIS_URL: cannot reach {settings.redis_url}: {error}") from None
+        raise SystemExit(f"countersign: REDIS_URL: cannot reach {masked_url(settings.redis_url or '')}: {error}") from None
     queue = JobQueue(connection, settings.countersign_queue, settings.run_timeout)
     count = processes or settings.worker_processes
     dispatcher = Dispatcher(
