@@ -62,6 +62,12 @@ class Settings(BaseSettings):
         "countersign", validation_alias=AliasChoices("COUNTERSIGN_QUEUE"), description="RQ queue name."
     )
     port: int = Field(3000, ge=1, le=65535, description="HTTP port of the bot; Slack posts to /slack/events.")
+    host: str = Field(
+        "0.0.0.0",
+        min_length=1,
+        validation_alias=AliasChoices("COUNTERSIGN_HOST"),
+        description="Address the bot's HTTP server and the worker's /metrics listen on (`countersign dev`: 127.0.0.1).",
+    )
     web_concurrency: int = Field(
         2, ge=1, validation_alias=AliasChoices("WEB_CONCURRENCY"), description="Bot HTTP worker processes."
     )

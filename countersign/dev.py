@@ -117,6 +117,9 @@ def _slack_plan(settings: Settings, env: dict[str, str]) -> _Plan:
     socket_mode = settings.slack_app_token is not None
     missing = settings.missing_slack_settings(socket_mode=socket_mode)
     commands = [_command("worker")]
+    if "host" not in settings.model_fields_set:
+        # A development machine's bot and metrics stay on it; Slack reaches them through a tunnel or Socket Mode.
+        env["COUNTERSIGN_HOST"] = "127.0.0.1"
     if missing:
         print(f"countersign dev: Slack is not configured; missing {', '.join(missing)}.")
         print("  See README, 'Create the Slack app'. Starting the worker only.")
@@ -168,6 +171,8 @@ def _sandbox_plan(settings: Settings, env: dict[str, str], cleanup: ExitStack) -
         SLACK_API_URL=sandbox.api_url,
         APPROVALS_CHANNEL=workspace.APPROVALS_CHANNEL.id,
         PORT=str(bot_port),
+        # The page is the sandbox's only door: its bot (and its /metrics) is not on the network.
+        COUNTERSIGN_HOST="127.0.0.1",
         # One web process starts fastest, and one person's clicks need no more.
         WEB_CONCURRENCY=str(settings.web_concurrency if "web_concurrency" in given else 1),
         COUNTERSIGN_ADMINS=settings.countersign_admins or workspace.admin().id,

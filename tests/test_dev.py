@@ -57,6 +57,7 @@ def test_dev_serves_slack_with_an_embedded_valkey_and_sqlite(tmp_path: Path, sla
         dev.send_signal(signal.SIGINT)
         output = dev.communicate(timeout=30)[0]
     assert "embedded Valkey at redis://:***@127.0.0.1:" in output
+    assert f"Listening at: http://127.0.0.1:{port} " in output
     assert "database sqlite:///countersign.db" in output
     assert (tmp_path / "countersign.db").exists()
     assert "sandbox" not in output
@@ -86,6 +87,15 @@ def test_sandbox_page_shows_the_redis_url_without_its_password(dev_sandbox: DevS
 
     redis = next(note for note in notes if note.startswith("Redis: "))
     assert re.fullmatch(r"Redis: `redis://:\*\*\*@127\.0\.0\.1:\d+`\.", redis)
+
+
+def test_sandbox_bot_listens_on_this_machine_only(dev_sandbox: DevSandbox) -> None:
+    dev_sandbox.wait_ready()
+    notes = dev_sandbox.state()["sandbox"]["notes"]
+    log = Path(next(re.findall(r"`(.+)`", note)[0] for note in notes if note.startswith("What the bot and the worker print")))
+
+    listening = re.findall(r"Listening at: (\S+)", log.read_text())
+    assert listening and all(re.fullmatch(r"http://127\.0\.0\.1:\d+", address) for address in listening)
 
 
 def test_sandbox_page_answers_only_requests_addressed_to_this_machine(dev_sandbox: DevSandbox) -> None:

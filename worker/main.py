@@ -87,7 +87,7 @@ def run_worker(settings: Settings, *, burst: bool = False, processes: int | None
         lease=timedelta(seconds=settings.lease_seconds),
     )
     if settings.metrics_port:
-        serve(settings.metrics_port, metrics.registry(runtime.store))
+        serve(settings.metrics_port, metrics.registry(runtime.store), settings.host)
     # After /metrics: the dispatcher publishes the agents too, if it finds them missing.
     dispatcher.start()
     # Published last: whoever waits for the agents (the CLI, the tests) finds the dispatcher and /metrics up.
