@@ -113,8 +113,9 @@ def create_app(
     decider = Decider(store, queue, client, settings.approvals_channel)
     directory = UserGroupDirectory(client, settings.usergroup_cache_seconds)
     admin_settings = AdminSettings(store.engine)
-    admin = AdminCommands(settings.admins, store, admin_settings, policies or PolicySet(), client, directory)
-    slash = SlashCommand(store, queue, settings, admin)
+    rules = policies or PolicySet()
+    admin = AdminCommands(settings.admins, store, admin_settings, rules, client, directory)
+    slash = SlashCommand(store, queue, settings, admin, rules, directory)
     signer = MetadataSigner(_signing_key(settings))
     references = References(store, signer)
 

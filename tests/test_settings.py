@@ -109,3 +109,17 @@ def test_policy_whose_deadline_outcome_no_covered_call_allows_stops_the_worker(
         "countersign: COUNTERSIGN_POLICIES: rule 'soft questions' goes ahead at its deadline, but warehouse.ask_human "
         "cannot be approved (its interrupt does not allow approve), so that could never apply"
     )
+
+
+def test_starters_for_an_agent_the_registry_does_not_have_stop_the_worker(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, valkey: str
+) -> None:
+    policies = tmp_path / "policies.yml"
+    policies.write_text("agents:\n  paymnts:\n    starters: [U0TREASURER]\n")
+
+    line = _worker_start_up_line(
+        monkeypatch, tmp_path, REDIS_URL=valkey, COUNTERSIGN_POLICIES=str(policies), COUNTERSIGN_AGENTS="tests.agents:AGENTS"
+    )
+
+    assert line.startswith("countersign: COUNTERSIGN_POLICIES: agents: 'paymnts' is not an agent of COUNTERSIGN_AGENTS (")
+    assert "payments" in line

@@ -26,7 +26,7 @@ from bot.user_groups import UserGroupDirectory
 from worker import jobs, metrics
 from worker.deadlines import DeadlineService
 from worker.dispatcher import Dispatcher
-from worker.policy_check import unappliable_rules
+from worker.policy_check import unappliable_rules, unknown_agents
 from worker.pool import job_process_class, run_pool
 from worker.registry import AgentRegistry
 from worker.runtime import AgentRuntime
@@ -49,7 +49,7 @@ def build_services(settings: Settings | None = None, clock: Callable[[], datetim
         policies = load_policies(settings.countersign_policies)
     except PolicyError as error:
         raise SystemExit(f"countersign: COUNTERSIGN_POLICIES: {error}") from None
-    if problems := unappliable_rules(policies, registry):
+    if problems := unappliable_rules(policies, registry) + unknown_agents(policies, registry):
         raise SystemExit(f"countersign: COUNTERSIGN_POLICIES: {'; '.join(problems)}")
     engine = create_db_engine(settings.sqlalchemy_url)
     try:
