@@ -9,7 +9,8 @@ from pathlib import Path
 from rq import Queue
 from rq.job import Job
 
-from approvals.job_queue import RUN, SERIALIZER
+from approvals.job_queue import RUN, SERIALIZER, run_job_id
+from approvals.runs import RunRequest, start_run
 from tests.stack import Stack, wait_until
 
 
@@ -37,3 +38,14 @@ def test_job_written_to_redis_with_pickle_is_recorded_as_failed_and_runs_nothing
     assert not ran.exists()
     failure = Job.fetch(job_id, connection=stack.queue.connection, serializer=SERIALIZER).latest_result()
     assert failure is not None and "DeserializationError" in (failure.exc_string or "")
+
+
+def test_run_whose_job_was_queued_with_pickle_by_an_earlier_release_still_reaches_its_request(stack: Stack) -> None:
+    request = RunRequest(agent="payments", input_text="Refund order #370 for $250", requested_by="U0UPGRADE")
+    Queue(stack.queue.queue.name, connection=stack.queue.connection).enqueue(
+        RUN, request.thread_id, job_id=run_job_id(request.thread_id)
+    )
+
+    start_run(request, stack.store, None)
+
+    assert stack.wait_for_request(request.thread_id).action.args["order_id"] == "370"
