@@ -4,6 +4,10 @@
 Redis is the fast path only: every job stands for work SQL says is owed, a job carries ids and
 nothing else, and its id is deterministic (`run-<thread>`, `resume-<request>`, `clock`),
 so however often the same work is handed over it is one job.
+
+Jobs are written and read as JSON (RQ's `JSONSerializer`), never pickle: a job in Redis is a dotted name
+and strings, and cannot carry code. One written with pickle (by anyone who can write that Redis) fails
+to deserialize when a worker takes it, is recorded as failed, and runs nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from redis import Redis
 from rq import Queue
 from rq.exceptions import DeserializationError, DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
+from rq.serializers import JSONSerializer
 from rq.utils import str_to_date
 
 log = logging.getLogger(__name__)
@@ -33,6 +38,19 @@ _WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 # network path that drops packets). redis-py before 8.0 waits for ever: a bot's thread handing over a
 # resume would hang with it, and the message update queued behind it.
 REDIS_TIMEOUT_SECONDS = 5.0
+
+
+# Every queue, job fetch and job process of Countersign's reads and writes jobs with this.
+SERIALIZER = JSONSerializer
+
+
+class JsonQueue(Queue):
+    """RQ's `Queue` with JSON as its serializer whoever builds it: RQ's pool builds its job processes'
+    queues itself, by class and name, and RQ builds the queue of each job it takes the same way."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["serializer"] = SERIALIZER
+        super().__init__(*args, **kwargs)
 
 
 def connect(url: str) -> Redis:
@@ -89,7 +107,7 @@ class JobQueue:
     """The RQ queue workers take Countersign's jobs from."""
 
     def __init__(self, connection: Redis, name: str = "countersign", job_timeout: int = 600) -> None:
-        self.queue = Queue(name, connection=connection)
+        self.queue: Queue = JsonQueue(name, connection=connection)
         self.job_timeout = job_timeout
 
     @property
@@ -136,7 +154,7 @@ class JobQueue:
         if self._enqueue(func, *args, job_id=job_id):
             return "enqueued"
         try:
-            job = Job.fetch(job_id, connection=self.connection)
+            job = Job.fetch(job_id, connection=self.connection, serializer=SERIALIZER)
             status = job.get_status(refresh=False)
         except NoSuchJobError:
             return "enqueued" if self._enqueue(func, *args, job_id=job_id) else "waiting"

@@ -118,12 +118,31 @@ class Rule(BaseModel):
 FAIL_CLOSED = Rule(name="default (no rule matched)", level=Level.HARD)
 
 
+class AgentAccess(BaseModel):
+    """Who may start one agent from Slack (`agents: {name: {starters: [...]}}` in the policy file)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # User ids and user groups; unset: anyone in the workspace, an empty list: nobody.
+    starters: list[Approver] | None = None
+
+
 class PolicySet(BaseModel):
-    """An ordered list of rules; the first that matches a call decides."""
+    """An ordered list of rules; the first that matches a call decides. Beside them, per agent (by name,
+    or `*` for the others), who may start it."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     rules: list[Rule] = Field(default_factory=list)
+    agents: dict[str, AgentAccess] = Field(default_factory=dict)
+
+    def starters(self, agent: str) -> list[str] | None:
+        """Who may start `agent` from Slack (user ids and user groups); None: anyone in the workspace."""
+        for name in (agent, "*"):
+            access = self.agents.get(name)
+            if access is not None and access.starters is not None:
+                return list(access.starters)
+        return None
 
     def rule_for(self, agent: str, tool: str, args: Mapping[str, Any], schema: Mapping[str, Any] | None = None) -> Rule:
         """The rule that governs this call, judged on the arguments as the tool will receive them (`schema`:

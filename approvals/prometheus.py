@@ -123,13 +123,13 @@ def process_exited(pid: int) -> None:
         mark_process_dead(pid)
 
 
-def serve(port: int, registry: Any) -> bool:
-    """Serve `registry` on 0.0.0.0:`port` (any path) from a daemon thread; False, said once, when the port
+def serve(port: int, registry: Any, host: str = "0.0.0.0") -> bool:
+    """Serve `registry` on `host`:`port` (any path) from a daemon thread; False, said once, when the port
     is taken (e.g. a second worker on one machine: give each its own COUNTERSIGN_METRICS_PORT)."""
     from prometheus_client import start_http_server
 
     try:
-        server, _thread = start_http_server(port, registry=registry)
+        server, _thread = start_http_server(port, addr=host, registry=registry)
     except OSError as error:
         log.warning("metrics: cannot serve /metrics on port %s (%s); this process is not scraped", port, error.strerror)
         return False

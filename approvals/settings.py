@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from datetime import timedelta
 
@@ -61,6 +62,12 @@ class Settings(BaseSettings):
         "countersign", validation_alias=AliasChoices("COUNTERSIGN_QUEUE"), description="RQ queue name."
     )
     port: int = Field(3000, ge=1, le=65535, description="HTTP port of the bot; Slack posts to /slack/events.")
+    host: str = Field(
+        "0.0.0.0",
+        min_length=1,
+        validation_alias=AliasChoices("COUNTERSIGN_HOST"),
+        description="Address the bot's HTTP server and the worker's /metrics listen on (`countersign dev`: 127.0.0.1).",
+    )
     web_concurrency: int = Field(
         2, ge=1, validation_alias=AliasChoices("WEB_CONCURRENCY"), description="Bot HTTP worker processes."
     )
@@ -131,6 +138,15 @@ class Settings(BaseSettings):
         description="Attempts at taking a run one step further before it fails for good.",
     )
 
+    @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token")
+    @classmethod
+    def _not_empty(cls, secret: SecretStr | None) -> SecretStr | None:
+        # An empty secret is not a missing one: a signing secret of "" would key the Home tab's and modals'
+        # signed references with "", and anything set, even to "", counts as "use my Slack".
+        if secret is not None and not secret.get_secret_value().strip():
+            raise ValueError("is empty (set it, or unset the variable)")
+        return secret
+
     @field_validator("slack_api_url")
     @classmethod
     def _trailing_slash(cls, url: str) -> str:
@@ -181,6 +197,24 @@ class Settings(BaseSettings):
         if self.approvals_channel is None:
             missing.append("APPROVALS_CHANNEL")
         return missing
+
+
+def masked_url(url: str) -> str:
+    """`url` as it may be logged, raised or shown: its password, if any, as `***` (`redis://:***@host:6379`).
+
+    A URL's password is the credential to the queue or the database; terminals, logs and the sandbox page
+    are read by more people than should hold it."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        return url
+    end = next((i for i, char in enumerate(rest) if char in "/?#"), len(rest))
+    authority, path = rest[:end], rest[end:]
+    userinfo, at, host = authority.rpartition("@")
+    if at and ":" in userinfo:
+        authority = f"{userinfo.partition(':')[0]}:***@{host}"
+    # libpq and redis-py also take the password as a query parameter.
+    path = re.sub(r"(?i)([?&]password=)[^&#]*", r"\1***", path)
+    return f"{scheme}://{authority}{path}"
 
 
 def load_settings() -> Settings:

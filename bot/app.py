@@ -117,7 +117,7 @@ def create_app(
     admin_settings = AdminSettings(store.engine)
     rules = policies or PolicySet()
     admin = AdminCommands(settings.admins, store, admin_settings, rules, client, directory)
-    slash = SlashCommand(store, queue, settings, admin)
+    slash = SlashCommand(store, queue, settings, admin, rules, directory)
     signer = MetadataSigner(_signing_key(settings))
     references = References(store, signer)
 

@@ -10,6 +10,7 @@ and nothing changes. What passes is exactly what the Bolt app's listeners can re
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
@@ -20,6 +21,10 @@ from slack_sdk.signature import SignatureVerifier
 # Slack's own payloads are a few kilobytes; a modal's state with every field at its limit is well under this.
 MAX_BODY_BYTES = 1_000_000
 _MAX_SKEW_SECONDS = 300
+# What Slack sends, and only that, so no header reaches a conversion that can raise on hostile input (`int()`
+# past 4,300 digits, `hmac.compare_digest` on non-ASCII text): whole seconds, and a lowercase SHA-256 hex digest.
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+_SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
 
 
 class Refused(NamedTuple):
@@ -36,8 +41,10 @@ def check(headers: Mapping[str, str], body: bytes, secret: str | None, now: Call
         return Refused(401, "no signing secret configured")
     timestamp = headers.get("x-slack-request-timestamp", "")
     signature = headers.get("x-slack-signature", "")
-    if not (timestamp.isascii() and timestamp.isdigit()) or abs(now() - int(timestamp)) > _MAX_SKEW_SECONDS:
+    if not _TIMESTAMP.fullmatch(timestamp) or abs(now() - int(timestamp)) > _MAX_SKEW_SECONDS:
         return Refused(401, "missing, malformed or stale timestamp")
+    if not _SIGNATURE.fullmatch(signature):
+        return Refused(401, "missing or malformed signature")
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:

@@ -129,7 +129,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]  # gunicorn ships no typ
         super().__init__()
 
     def load_config(self) -> None:
-        self.cfg.set("bind", f"0.0.0.0:{self.settings.port}")
+        self.cfg.set("bind", f"{self.settings.host}:{self.settings.port}")
         self.cfg.set("workers", self.settings.web_concurrency)
         self.cfg.set("worker_class", "gthread")
         self.cfg.set("threads", 8)
@@ -161,9 +161,9 @@ def run_bot(settings: Settings) -> None:
 
         assert settings.slack_app_token is not None
         log.info("bot: Socket Mode")
-        serve(settings.port, scrape_registry())  # no HTTP for Slack: PORT serves /metrics alone
+        serve(settings.port, scrape_registry(), settings.host)  # no HTTP for Slack: PORT serves /metrics alone
         handler = SocketModeHandler(build_app(settings), settings.slack_app_token.get_secret_value())
         handler.start()  # type: ignore[no-untyped-call]  # slack_bolt leaves start() unannotated
         return
-    log.info("bot: HTTP on port %s at /slack/events", settings.port)
+    log.info("bot: HTTP on %s:%s at /slack/events", settings.host, settings.port)
     _Gunicorn(settings).run()

@@ -10,10 +10,12 @@ from redis.exceptions import RedisError
 
 from approvals.approval_store import ApprovalStore
 from approvals.job_queue import JobQueue
+from approvals.policies import PolicySet
 from approvals.runs import RunRequest, start_run
 from approvals.settings import Settings
 from bot.admin_commands import ADMIN_USAGE, AdminCommands
 from bot.formatting import escape, quote, shorten
+from bot.user_groups import UserGroupDirectory
 
 log = logging.getLogger(__name__)
 
@@ -23,11 +25,26 @@ USAGE = "Usage: `/countersign run <agent> <request>` (e.g. `/countersign run pay
 class SlashCommand:
     """Parses a `/countersign` invocation and answers with what the ack should say."""
 
-    def __init__(self, store: ApprovalStore, queue: JobQueue, settings: Settings, admin: AdminCommands) -> None:
+    def __init__(
+        self,
+        store: ApprovalStore,
+        queue: JobQueue,
+        settings: Settings,
+        admin: AdminCommands,
+        policies: PolicySet,
+        directory: UserGroupDirectory,
+    ) -> None:
         self.store = store
         self.queue = queue
         self.settings = settings
         self.admin = admin
+        self.policies = policies
+        self.directory = directory
+
+    def may_start(self, user: str, agent: str) -> bool:
+        """Whether `user` may start `agent`: anyone, unless the policy names its starters."""
+        starters = self.policies.starters(agent)
+        return starters is None or user in starters or user in self.directory.members(starters)
 
     @staticmethod
     def is_admin_command(command: dict[str, Any]) -> bool:
@@ -70,6 +87,9 @@ class SlashCommand:
             )
         except ValidationError:
             return _ephemeral(f"`{escape(shorten(agent, 100))}` is not an agent name. {USAGE}")
+        if not self.may_start(user, agent):
+            log.info("%s may not start %s; nothing was started", user, agent)
+            return _ephemeral(f"You may not start `{escape(agent)}`: its policy names who may.")
         # Stored before the reply says so: from here the run is owed and a worker will take it.
         started = start_run(request, self.store, self.queue)
         where = f"Approval requests go to <#{self.settings.approvals_channel}>." if self.settings.approvals_channel else ""

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from approvals.models import format_duration
-from approvals.settings import Settings, load_settings
+from approvals.settings import Settings, load_settings, masked_url
 from countersign.ports import free_port
 
 if TYPE_CHECKING:
@@ -100,18 +100,26 @@ def run_dev() -> int:
             cleanup.callback(valkey.stop)
             env["REDIS_URL"] = valkey.connection_url
             if not sandboxed:
-                print(f"countersign dev: embedded Valkey at {valkey.connection_url}")
-                print(f"  to start runs from another shell: export REDIS_URL={valkey.connection_url}")
+                # The URL carries the Valkey's password: the terminal shows it masked, and another shell of
+                # this user reads it from a file only they can read, removed when this stops.
+                private = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="countersign-dev-")))
+                url_file = private / "redis-url"
+                url_file.write_text(valkey.connection_url)
+                print(f"countersign dev: embedded Valkey at {masked_url(valkey.connection_url)}")
+                print(f'  to start runs from another shell: export REDIS_URL="$(cat {url_file})"')
         plan = _sandbox_plan(settings, env, cleanup) if sandboxed else _slack_plan(settings, env)
         return _run(plan)
 
 
 def _slack_plan(settings: Settings, env: dict[str, str]) -> _Plan:
     """Serve the Slack workspace the settings name (or run the worker alone, saying what is missing)."""
-    print(f"countersign dev: database {settings.database_url}")
+    print(f"countersign dev: database {masked_url(settings.database_url)}")
     socket_mode = settings.slack_app_token is not None
     missing = settings.missing_slack_settings(socket_mode=socket_mode)
     commands = [_command("worker")]
+    if "host" not in settings.model_fields_set:
+        # A development machine's bot and metrics stay on it; Slack reaches them through a tunnel or Socket Mode.
+        env["COUNTERSIGN_HOST"] = "127.0.0.1"
     if missing:
         print(f"countersign dev: Slack is not configured; missing {', '.join(missing)}.")
         print("  See README, 'Create the Slack app'. Starting the worker only.")
@@ -140,8 +148,8 @@ def _sandbox_plan(settings: Settings, env: dict[str, str], cleanup: ExitStack) -
     notes = [
         "The bot and the worker are the real ones; this page plays Slack for them, with signed requests.",
         _demo_policy_note(soft_timeout) if soft_timeout else f"Policy: `{policies}`.",
-        f"Database: `{env['DATABASE_URL']}`" + ("." if "database_url" in given else " (fresh each session)."),
-        f"Redis: `{env['REDIS_URL']}`.",
+        f"Database: `{masked_url(env['DATABASE_URL'])}`" + ("." if "database_url" in given else " (fresh each session)."),
+        f"Redis: `{masked_url(env['REDIS_URL'])}`.",
         f"What the bot and the worker print: `{log}`.",
     ]
     bot_port = free_port()
@@ -163,6 +171,8 @@ def _sandbox_plan(settings: Settings, env: dict[str, str], cleanup: ExitStack) -
         SLACK_API_URL=sandbox.api_url,
         APPROVALS_CHANNEL=workspace.APPROVALS_CHANNEL.id,
         PORT=str(bot_port),
+        # The page is the sandbox's only door: its bot (and its /metrics) is not on the network.
+        COUNTERSIGN_HOST="127.0.0.1",
         # One web process starts fastest, and one person's clicks need no more.
         WEB_CONCURRENCY=str(settings.web_concurrency if "web_concurrency" in given else 1),
         COUNTERSIGN_ADMINS=settings.countersign_admins or workspace.admin().id,

@@ -43,12 +43,13 @@ APPROVALS_CHANNEL = "C0APPROVALS"
 
 
 class Valkey:
-    """A real Valkey (Redis protocol) on a free port, which a test may stop and start again on that port
-    (coming back empty, as a Redis without persistence does)."""
+    """A real Valkey (Redis protocol) on a free port, with a password, which a test may stop and start again
+    on that port with that password (coming back empty, as a Redis without persistence does)."""
 
     def __init__(self) -> None:
         self.server = start_valkey()
         self.port = self.server.port
+        self.password = self.server.password
         self.url = self.server.connection_url
         self.paused_pid: int | None = None
 
@@ -59,7 +60,7 @@ class Valkey:
 
     def start(self) -> None:
         """Bring a fresh, empty server up on the same port."""
-        self.server = start_valkey(self.port)
+        self.server = start_valkey(self.port, self.password)
 
     def pause(self) -> None:
         """Freeze the server: it still accepts connections but answers nothing (a hung Redis)."""

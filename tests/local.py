@@ -27,7 +27,7 @@ from slack_sdk import WebClient
 from approvals.approval_store import ApprovalStore, create_db_engine
 from approvals.job_queue import JobQueue
 from approvals.models import ApprovalRequest, utcnow
-from approvals.policies import PolicySet, Rule
+from approvals.policies import AgentAccess, PolicySet, Rule
 from approvals.runs import RunRequest, start_run
 from approvals.settings import Settings
 from bot.app import create_app
@@ -156,9 +156,12 @@ class Local(SlackUser):
         self._stop.set()
         self._worker.join(timeout=10)
 
-    def policies(self, *rules: Rule) -> None:
-        """The policy rules new requests follow (named, so a test says which it uses)."""
+    def policies(self, *rules: Rule, agents: dict[str, AgentAccess] | None = None) -> None:
+        """The policy rules new requests follow (named, so a test says which it uses), and who may start
+        which agent (anyone, without `agents`)."""
         self.rules.rules[:] = rules
+        self.rules.agents.clear()
+        self.rules.agents.update(agents or {})
 
     def work(self, rounds: int = 10) -> None:
         """Do what a worker would now: every owed run and resume, until nothing is owed."""

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from redis import Redis
+from redis.exceptions import AuthenticationError
 
 from countersign.embedded_valkey import start_valkey
 from sandbox.emulator import SlackEmulator
@@ -55,7 +56,8 @@ def test_dev_serves_slack_with_an_embedded_valkey_and_sqlite(tmp_path: Path, sla
     finally:
         dev.send_signal(signal.SIGINT)
         output = dev.communicate(timeout=30)[0]
-    assert "embedded Valkey at redis://127.0.0.1:" in output
+    assert "embedded Valkey at redis://:***@127.0.0.1:" in output
+    assert f"Listening at: http://127.0.0.1:{port} " in output
     assert "database sqlite:///countersign.db" in output
     assert (tmp_path / "countersign.db").exists()
     assert "sandbox" not in output
@@ -80,6 +82,22 @@ def test_dev_without_slack_settings_prints_one_line_with_the_sandbox_url(dev_san
     assert len(dev_sandbox.output) == 1
 
 
+def test_sandbox_page_shows_the_redis_url_without_its_password(dev_sandbox: DevSandbox) -> None:
+    notes = dev_sandbox.state()["sandbox"]["notes"]
+
+    redis = next(note for note in notes if note.startswith("Redis: "))
+    assert re.fullmatch(r"Redis: `redis://:\*\*\*@127\.0\.0\.1:\d+`\.", redis)
+
+
+def test_sandbox_bot_listens_on_this_machine_only(dev_sandbox: DevSandbox) -> None:
+    dev_sandbox.wait_ready()
+    notes = dev_sandbox.state()["sandbox"]["notes"]
+    log = Path(next(re.findall(r"`(.+)`", note)[0] for note in notes if note.startswith("What the bot and the worker print")))
+
+    listening = re.findall(r"Listening at: (\S+)", log.read_text())
+    assert listening and all(re.fullmatch(r"http://127\.0\.0\.1:\d+", address) for address in listening)
+
+
 def test_sandbox_page_answers_only_requests_addressed_to_this_machine(dev_sandbox: DevSandbox) -> None:
     with urllib.request.urlopen(dev_sandbox.url, timeout=5) as page:
         assert "Local sandbox" in page.read().decode()
@@ -88,6 +106,16 @@ def test_sandbox_page_answers_only_requests_addressed_to_this_machine(dev_sandbo
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(elsewhere, timeout=5)
     assert refused.value.code == 421
+
+
+def test_embedded_valkey_refuses_clients_without_its_password() -> None:
+    server = start_valkey()
+    try:
+        with pytest.raises(AuthenticationError):
+            Redis(host="127.0.0.1", port=server.port).set("job", "anything")
+        assert Redis.from_url(server.connection_url).ping()
+    finally:
+        server.stop()
 
 
 def test_embedded_valkeys_started_at_once_each_serve_on_a_port_of_their_own() -> None:

@@ -71,6 +71,30 @@ def test_non_numeric_timestamp_is_a_401(stack: Stack, waiting: ApprovalRequest) 
     assert stack.driver.post("payload=%7B%7D", FORM, timestamp="abc").status == 401
 
 
+@pytest.mark.parametrize(
+    ("timestamp", "signature"),
+    [
+        ("1" * 5000, None),
+        (" 1", None),
+        ("now", "v0=\xe9" + "0" * 63),
+        ("now", "v0=" + "0" * 5000),
+        ("now", "v0=" + "A" * 64),
+    ],
+    ids=["5,000-digit timestamp", "spaced timestamp", "non-ASCII signature", "5,000-digit signature", "upper-case signature"],
+)
+def test_malformed_signature_headers_are_a_401_without_a_traceback(
+    stack: Stack, waiting: ApprovalRequest, timestamp: str, signature: str | None
+) -> None:
+    body = b"payload=%7B%7D"
+    when = str(int(time.time())) if timestamp == "now" else timestamp
+    headers = {"Content-Type": FORM, "X-Slack-Request-Timestamp": when, "X-Slack-Signature": signature or "v0=" + "0" * 64}
+    logged = len(stack.log("bot"))
+
+    assert _raw(stack, body, headers) == 401
+    assert "Traceback" not in stack.log("bot")[logged:]
+    _untouched(stack, waiting)
+
+
 def test_body_over_a_megabyte_is_a_413_before_any_check(stack: Stack, waiting: ApprovalRequest) -> None:
     # Only the headers are sent: the answer must come before the 5 MB would have been read.
     connection = http.client.HTTPConnection("127.0.0.1", stack.port, timeout=10)

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+import zlib
 from datetime import timedelta
 
 import pytest
@@ -11,7 +13,7 @@ from redis import Redis
 from redis.client import Pipeline
 from rq.job import Job
 
-from approvals.job_queue import RUN, JobQueue, run_job_id
+from approvals.job_queue import RUN, SERIALIZER, JobQueue, run_job_id
 
 
 def _queue(valkey: str) -> JobQueue:
@@ -57,7 +59,7 @@ def test_job_taken_off_the_queue_by_a_worker_that_died_is_enqueued_again(valkey:
 def test_job_left_started_by_a_dead_worker_is_replaced_after_the_grace(valkey: str) -> None:
     queue = _queue(valkey)
     queue.enqueue_run("t3")
-    job = Job.fetch(run_job_id("t3"), connection=queue.connection)
+    job = Job.fetch(run_job_id("t3"), connection=queue.connection, serializer=SERIALIZER)
     queue.connection.lmove(queue.queue.key, queue.queue.intermediate_queue_key)
     job.set_status("started")
     job.started_at = job.enqueued_at
@@ -112,5 +114,14 @@ def test_a_job_redis_holds_damaged_is_replaced_and_does_not_stop_the_others(valk
     owed = [((t,), run_job_id(t)) for t in ("t7-damaged", "t7-fine")]
 
     assert queue.ensure_all(RUN, owed, timedelta(seconds=10)) == ["replaced", "waiting"]
-    assert Job.fetch(run_job_id("t7-damaged"), connection=queue.connection).get_status() == "queued"
+    assert Job.fetch(run_job_id("t7-damaged"), connection=queue.connection, serializer=SERIALIZER).get_status() == "queued"
     assert sorted(queue.queue.get_job_ids()) == sorted(run_job_id(t) for t in ("t7-damaged", "t7-fine"))
+
+
+def test_a_job_in_redis_is_a_dotted_name_and_ids_in_json(valkey: str) -> None:
+    queue = _queue(valkey)
+
+    queue.enqueue_run("t8")
+
+    stored = queue.connection.hget(Job.key_for(run_job_id("t8")), "data")
+    assert json.loads(zlib.decompress(stored or b"")) == [RUN, None, ["t8"], {}]

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from approvals.approval_store import ApprovalStore
 from approvals.settings import load_settings
+from countersign.ports import free_port
 from tests.forkserver import ForkServer
 from tests.stack import REPO_ROOT
 from worker.main import build_services
@@ -59,6 +61,26 @@ def test_bot_over_http_without_a_signing_secret_says_so(fork_server: ForkServer,
     )
 
 
+def test_bot_with_an_empty_signing_secret_stops_naming_it(fork_server: ForkServer, tmp_path: Path, valkey: str) -> None:
+    done = _countersign(fork_server, "bot", tmp_path, REDIS_URL=valkey, SLACK_BOT_TOKEN="xoxb-x", SLACK_SIGNING_SECRET="")
+
+    assert done.returncode == 1
+    assert done.stderr.strip() == "countersign: SLACK_SIGNING_SECRET: Value error, is empty (set it, or unset the variable)"
+
+
+def test_worker_that_cannot_reach_redis_names_it_without_its_password(
+    fork_server: ForkServer, tmp_path: Path, store: ApprovalStore, database_url: str
+) -> None:
+    unreachable = f"redis://:s3cret-password@127.0.0.1:{free_port()}/0"
+
+    done = _countersign(fork_server, "worker", tmp_path, REDIS_URL=unreachable, DATABASE_URL=database_url)
+
+    assert done.returncode == 1
+    line = done.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"countersign: REDIS_URL: cannot reach redis://:***@127.0.0.1:{unreachable.rsplit(':', 1)[1]}: ")
+    assert "s3cret-password" not in done.stdout + done.stderr
+
+
 def test_bad_policy_file_stops_the_worker_naming_the_rule_and_field(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, valkey: str
 ) -> None:
@@ -87,3 +109,17 @@ def test_policy_whose_deadline_outcome_no_covered_call_allows_stops_the_worker(
         "countersign: COUNTERSIGN_POLICIES: rule 'soft questions' goes ahead at its deadline, but warehouse.ask_human "
         "cannot be approved (its interrupt does not allow approve), so that could never apply"
     )
+
+
+def test_starters_for_an_agent_the_registry_does_not_have_stop_the_worker(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, valkey: str
+) -> None:
+    policies = tmp_path / "policies.yml"
+    policies.write_text("agents:\n  paymnts:\n    starters: [U0TREASURER]\n")
+
+    line = _worker_start_up_line(
+        monkeypatch, tmp_path, REDIS_URL=valkey, COUNTERSIGN_POLICIES=str(policies), COUNTERSIGN_AGENTS="tests.agents:AGENTS"
+    )
+
+    assert line.startswith("countersign: COUNTERSIGN_POLICIES: agents: 'paymnts' is not an agent of COUNTERSIGN_AGENTS (")
+    assert "payments" in line

@@ -1,7 +1,8 @@
 """The RQ jobs, enqueued by dotted name (see `approvals.job_queue`); each takes ids and opens what it needs.
 
 They use the `Worker` services the worker process built and preloaded (`install`), so a job pays
-no import or set-up cost; run under a plain `rq worker`, they build them on first use. A job never
+no import or set-up cost; run under a plain `rq worker` (with `--serializer rq.serializers.JSONSerializer`,
+as jobs are JSON), they build them on first use. A job never
 raises for a failed attempt: the runtime records it in SQL, which decides the retry.
 """
 

@@ -19,14 +19,14 @@ from approvals.models import utcnow
 from approvals.policies import PolicyError, load_policies
 from approvals.prometheus import serve
 from approvals.schema import SchemaNotCurrent, check_schema
-from approvals.settings import Settings, load_settings
+from approvals.settings import Settings, load_settings, masked_url
 from bot.outbound import SlackNotifier
 from bot.slack_client import create_slack_client
 from bot.user_groups import UserGroupDirectory
 from worker import jobs, metrics
 from worker.deadlines import DeadlineService
 from worker.dispatcher import Dispatcher
-from worker.policy_check import unappliable_rules
+from worker.policy_check import unappliable_rules, unknown_agents
 from worker.pool import job_process_class, run_pool
 from worker.registry import AgentRegistry
 from worker.runtime import AgentRuntime
@@ -49,7 +49,7 @@ def build_services(settings: Settings | None = None, clock: Callable[[], datetim
         policies = load_policies(settings.countersign_policies)
     except PolicyError as error:
         raise SystemExit(f"countersign: COUNTERSIGN_POLICIES: {error}") from None
-    if problems := unappliable_rules(policies, registry):
+    if problems := unappliable_rules(policies, registry) + unknown_agents(policies, registry):
         raise SystemExit(f"countersign: COUNTERSIGN_POLICIES: {'; '.join(problems)}")
     engine = create_db_engine(settings.sqlalchemy_url)
     try:
@@ -76,7 +76,7 @@ def run_worker(settings: Settings, *, burst: bool = False, processes: int | None
     try:
         connection.ping()
     except RedisError as error:
-        raise SystemExit(f"countersign: REDIS_URL: cannot reach {settings.redis_url}: {error}") from None
+        raise SystemExit(f"countersign: REDIS_URL: cannot reach {masked_url(settings.redis_url or '')}: {error}") from None
     queue = JobQueue(connection, settings.countersign_queue, settings.run_timeout)
     count = processes or settings.worker_processes
     dispatcher = Dispatcher(
@@ -87,7 +87,7 @@ def run_worker(settings: Settings, *, burst: bool = False, processes: int | None
         lease=timedelta(seconds=settings.lease_seconds),
     )
     if settings.metrics_port:
-        serve(settings.metrics_port, metrics.registry(runtime.store))
+        serve(settings.metrics_port, metrics.registry(runtime.store), settings.host)
     # After /metrics: the dispatcher publishes the agents too, if it finds them missing.
     dispatcher.start()
     # Published last: whoever waits for the agents (the CLI, the tests) finds the dispatcher and /metrics up.

@@ -1,5 +1,7 @@
 """Policies checked against the agents they govern, at worker start: a rule whose deadline outcome no
-call it covers can take is refused (it would only ever fall back), with one line naming it."""
+call it covers can take is refused (it would only ever fall back), and so are starters set for an agent
+the registry does not have (a misspelt name would leave the real agent open to anyone), each with one
+line naming it."""
 
 from __future__ import annotations
 
@@ -34,3 +36,13 @@ def unappliable_rules(policies: PolicySet, registry: AgentRegistry) -> list[str]
         elif refusing:
             log.warning("rule %r goes ahead at its deadline; for %s it rejects instead", rule.label, ", ".join(refusing))
     return problems
+
+
+def unknown_agents(policies: PolicySet, registry: AgentRegistry) -> list[str]:
+    """One problem per `agents:` entry naming no agent of the registry (`*`, the others, names none)."""
+    names = registry.names()
+    return [
+        f"agents: {name!r} is not an agent of COUNTERSIGN_AGENTS ({', '.join(names)})"
+        for name in policies.agents
+        if name != "*" and name not in names
+    ]

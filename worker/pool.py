@@ -34,6 +34,7 @@ from rq.job import Job, JobStatus
 from rq.logutils import setup_loghandlers
 from rq.worker_pool import WorkerData, WorkerPool
 
+from approvals.job_queue import SERIALIZER, JsonQueue
 from worker import jobs
 from worker.leases import owner_prefix, process_tag, tag_process
 
@@ -243,7 +244,12 @@ class JobPool(WorkerPool):
 
     def _fail_current_job(self, name: str, exit_code: int | None) -> None:
         """Do for a dead pool process what RQ's forking worker does for a dead work horse."""
-        dead = self.worker_class.find_by_key(self.worker_class.redis_worker_namespace_prefix + name, connection=self.connection)
+        dead = self.worker_class.find_by_key(
+            self.worker_class.redis_worker_namespace_prefix + name,
+            connection=self.connection,
+            queue_class=self.queue_class,
+            serializer=self.serializer,
+        )
         if dead is None:
             return
         execution = dead.execution
@@ -322,5 +328,14 @@ def run_pool(
 ) -> None:
     """Fork `processes` job processes and keep that many alive until SIGTERM/SIGINT (or, in burst mode, until
     the queue is empty); `on_death(owner_prefix)` gives back the leases of one that died."""
-    pool = JobPool([queue], connection=connection, num_workers=processes, worker_class=worker_class, on_death=on_death)
+    pool = JobPool(
+        [queue],
+        connection=connection,
+        num_workers=processes,
+        worker_class=worker_class,
+        # What the job processes dequeue with, and the queues RQ builds for them: JSON, as `JobQueue` enqueues.
+        serializer=SERIALIZER,
+        queue_class=JsonQueue,
+        on_death=on_death,
+    )
     pool.start(burst=burst, logging_level="INFO")
