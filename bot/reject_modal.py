@@ -35,6 +35,9 @@ def reject_modal(
         context = (
             f"{agent} asks: {escape(str(question))}" if question else (f"{names} will not run; {agent} reads your reply instead.")
         )
+    elif approval.kind == "breakpoint_after":
+        title, submit, label, callback = "Stop the run here", "Stop the run", "Reason", CallbackId.REJECT_MODAL
+        context = f"{names} already ran; nothing after it runs, and {agent} is not resumed."
     elif all(a.result is not None for a in actions):
         title, submit, label, callback = "Flag the result", "Flag", "What is wrong", CallbackId.REJECT_MODAL
         context = f"{names} already ran. {agent} reads your note with its result."

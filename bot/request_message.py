@@ -87,8 +87,18 @@ def compact_rows(approval: ApprovalRequest) -> list[Block]:
     ]
 
 
+# Request kinds (see worker.interrupts) whose message reads differently from a proposed call.
+ANSWERED_WITH_TEXT = "interrupt:text"
+AFTER_NODE = "breakpoint_after"
+
+
 def _headline(approval: ApprovalRequest) -> str:
     tools = ", ".join(action.tool for action in approval.actions)
+    if approval.kind == ANSWERED_WITH_TEXT:
+        return f"{approval.run.agent} asks a question" + ("" if approval.is_pending else " (answered)")
+    if approval.kind == AFTER_NODE:
+        after = {Status.APPROVED: "may carry on after", Status.REJECTED: "was stopped after"}
+        return f"{approval.run.agent} {after.get(approval.status, 'ran')} {tools}"
     verb = {
         Status.PENDING: "wants to call",
         Status.APPROVED: "may call",
@@ -140,11 +150,26 @@ _UNDECLARED_NOTE = (
 )
 
 
+_APPROVE_OR_STOP_NOTE = (
+    ":warning: `{agent}` asks in the shape of LangGraph's tutorial review node, whose executors read a rejection "
+    'differently (`tool_executor_with_edits` runs the call on `"reject"`), so Countersign does not guess: '
+    '*Reject stops the run without resuming the agent*, Approve resumes it with `"approve"`, and Edit is not offered. '
+    'To have it told and rerouted, declare `agent(graph, resume={{"tool_approval_request": "action"}})` in the agent '
+    "registry (README: Resume protocols)."
+)
+
+
 def _protocol_note(approval: ApprovalRequest) -> list[Block]:
     """What the approver should know about how this agent reads their answer."""
     protocol = approval.kind.partition(":")[2] if approval.kind.startswith("interrupt") else ""
     if protocol == "undeclared":
         text = _UNDECLARED_NOTE.format(agent=escape(approval.run.agent))
+    elif protocol == "approve_or_stop":
+        text = _APPROVE_OR_STOP_NOTE.format(agent=escape(approval.run.agent))
+    elif protocol == "text":
+        text = "Answer the question; the agent reads your answer as plain text. There is nothing to approve or reject."
+    elif approval.kind == AFTER_NODE:
+        text = "This step already ran. *Approve* lets the run carry on; *Reject* stops it here, and nothing after it runs."
     elif protocol in ("boolean", "string") and len(approval.actions) > 1:
         text = "This agent reads one answer for all these calls: rejecting any of them rejects them all."
     elif protocol in ("boolean", "string"):
@@ -212,7 +237,10 @@ def decision_buttons(approval: ApprovalRequest, action: ProposedAction, position
     if DecisionType.EDIT in allowed and approval.gate.quorum == 1:
         # With a quorum, every approver must approve the same call, so edits are off.
         buttons.append(ButtonElement(text="Edit", action_id=ActionId.EDIT, value=ref))
-    if DecisionType.RESPOND in allowed:
+    if DecisionType.RESPOND in allowed and approval.kind == ANSWERED_WITH_TEXT:
+        # A question: the answer is what the agent reads, with nothing to approve or reject.
+        buttons.append(ButtonElement(text="Answer", action_id=ActionId.ANSWER, value=ref, style="primary"))
+    elif DecisionType.RESPOND in allowed:
         buttons.append(ButtonElement(text="Reply", action_id=ActionId.RESPOND, value=ref))
     if DecisionType.REJECT in allowed:
         label = "Flag" if ran else "Reject"
