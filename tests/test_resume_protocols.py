@@ -7,9 +7,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from approvals.policies import Rule
 from approvals.runs import RunRequest, start_run
+from approvals.tables import approvals
 from bot.ids import ActionId, BlockId
 from sandbox.driver import number_value, plain_text_value
 from tests.agents import effects_dir
@@ -108,6 +110,17 @@ def test_tutorial_executor_with_edits_declared_action_runs_the_edited_call(local
     assert "Created a purchase order with Globex for $906.00." in local.outcome(approval)
     assert "Acme:1206.0" not in local.effects_of("orders")
     assert local.effects_of("orders").count("Globex:906.0") == 1
+
+
+def test_tutorial_review_node_posted_as_string_by_an_earlier_release_is_not_resumed_by_a_reject(local: Local) -> None:
+    approval = local.start_run("Order supplies for $1208", agent="purchase_orders_with_edits")
+    with local.store.engine.begin() as conn:  # as an earlier release stored it: recognised as "string"
+        conn.execute(update(approvals).where(approvals.c.id == approval.id).values(kind="interrupt:string"))
+
+    local.answer("U0APPROVER", ActionId.REJECT, approval, "Wrong supplier")
+
+    assert _run_outcome(local, approval).startswith(":no_entry: The `purchase_orders_with_edits` run was stopped")
+    assert "Acme:1208.0" not in local.effects_of("orders")
 
 
 def test_tutorial_executor_with_edits_reject_through_the_processes_creates_no_order(stack: Stack) -> None:

@@ -519,13 +519,18 @@ class InterruptValue:
     def protocol(approval: ApprovalRequest, agent: Agent) -> ResumeProtocol:
         """The protocol the request was posted with (kind `interrupt:<name>`; plain `interrupt` before protocols)."""
         name = approval.kind.partition(":")[2] or "typed"
-        if name in BUILT_IN:
-            return BUILT_IN[name]
         declared = agent.resume
         choices = list(declared.values()) if isinstance(declared, Mapping) else [declared]
-        for choice in choices:
-            if choice is not None and resolve(choice).name == name:
-                return resolve(choice)
+        declares = [resolve(choice) for choice in choices if choice is not None]
+        if name == "string" and all(protocol.name != "string" for protocol in declares):
+            # Recognised as "string" when it was posted, which the tutorial's `tool_executor_with_edits` reads
+            # "reject" of as a yes: answered as that shape is now, so no Reject resumes it.
+            return BUILT_IN["approve_or_stop"]
+        if name in BUILT_IN:
+            return BUILT_IN[name]
+        for protocol in declares:
+            if protocol.name == name:
+                return protocol
         raise ValueError(f"agent {agent.name!r} no longer declares the resume protocol {name!r}")
 
     def acts_in_node(self, approval: ApprovalRequest) -> bool:
