@@ -29,6 +29,7 @@ from approvals.models import (
     ProposedAction,
     Status,
 )
+from bot.answer_modal import question_of
 from bot.formatting import approver, as_code, escape, mention, quote, shorten, slack_date, visible
 from bot.ids import ActionId, BlockId
 from bot.metadata import ApprovalRef
@@ -197,11 +198,19 @@ def _earlier_steps(earlier: Page) -> list[Block]:
 
 
 def _action_blocks(approval: ApprovalRequest, position: int, action: ProposedAction) -> list[Block]:
-    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=f"*Tool:* `{escape(action.tool)}`"))]
     decision = action.decision
     edited = decision.edited_args if decision and decision.type is DecisionType.EDIT else None
-    fields = _arg_fields(action.args, edited)
-    if not fields:
+    args = action.args
+    if approval.kind == ANSWERED_WITH_TEXT:
+        # The question itself, not a tool; what else its value holds (its options) follows as fields.
+        asked = question_of(action)
+        blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=f"*Question:*\n{quote(asked, _QUOTE_CHARS)}"))]
+        args = {name: value for name, value in args.items() if value != asked}
+    else:
+        label = "Step" if approval.kind == AFTER_NODE else "Tool"
+        blocks = [SectionBlock(text=MarkdownTextObject(text=f"*{label}:* `{escape(action.tool)}`"))]
+    fields = _arg_fields(args, edited)
+    if not fields and approval.kind != ANSWERED_WITH_TEXT:
         blocks.append(SectionBlock(text=MarkdownTextObject(text="_No arguments._")))
     for start in range(0, len(fields), _FIELDS_PER_SECTION):
         blocks.append(SectionBlock(fields=fields[start : start + _FIELDS_PER_SECTION]))
@@ -323,12 +332,13 @@ def _footer_blocks(approval: ApprovalRequest, *, compact: bool) -> list[Block]:
 def _deadline_line(approval: ApprovalRequest) -> str:
     assert approval.deadline_at is not None
     gate = approval.gate
+    # A question is never answered for anyone (worker.protocols.TextAnswer); a step that ran stops the run.
+    no = {ANSWERED_WITH_TEXT: "the run stops, unanswered", AFTER_NODE: "the run stops here"}.get(approval.kind, "it is rejected")
+    yes = "the run stops, unanswered" if approval.kind == ANSWERED_WITH_TEXT else "it goes ahead"
     then = {
-        "reject": "it is rejected",
-        "approve": "it goes ahead",
-        "escalate": f"it goes to <#{gate.escalation[approval.stage].channel}>"
-        if approval.stage < len(gate.escalation)
-        else "it is rejected",
+        "reject": no,
+        "approve": yes,
+        "escalate": f"it goes to <#{gate.escalation[approval.stage].channel}>" if approval.stage < len(gate.escalation) else no,
     }[gate.action_at_deadline(approval.stage)]
     return f":alarm_clock: Decide by {slack_date(approval.deadline_at)}; then {then}."
 
@@ -380,6 +390,9 @@ def action_decision_line(action: ProposedAction) -> str:
     if decision.type is DecisionType.EDIT:
         return f"{_status_emoji(Status.EDITED)} *Approved with edits* by {who} {when}."
     reason = f"\n{quote(decision.message, _QUOTE_CHARS)}" if decision.message else ""
+    if decision.type is DecisionType.RESPOND and action.allowed_decisions == [DecisionType.RESPOND]:
+        # A question (nothing else could be decided): the answer is all there is.
+        return f":speech_balloon: *Answered* by {who} {when}:{reason}"
     if decision.type is DecisionType.RESPOND:
         return f":speech_balloon: *Answered instead of running the tool* by {who} {when}:{reason}"
     if ran:

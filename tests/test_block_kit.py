@@ -742,3 +742,28 @@ def test_answer_modal_reads_a_choice_that_is_not_an_option_as_no_answer() -> Non
     for value in ("2", "-1", "²", "production"):
         picked = {BlockId.ANSWER_OPTION: {ActionId.ANSWER_OPTION: {"selected_option": {"value": value}}}}
         assert submitted_answer(asked.action, picked) == ""
+
+
+def test_question_message_shows_the_question_and_its_options_and_the_deadline_answers_nothing() -> None:
+    asked = question({"question": "Which environment?", "options": ["staging", "production"]})
+    asked = asked.model_copy(update={"deadline_at": utcnow() + timedelta(hours=1)})
+
+    blocks = valid_message(request_message(asked))
+
+    shown = texts(blocks)
+    assert "*Question:*\n>Which environment?" in shown
+    assert any("*options*" in text for text in shown) and not any("*question*" in text for text in shown)
+    assert any("then the run stops, unanswered." in text for text in shown)
+
+
+def test_answered_question_says_who_answered_what() -> None:
+    answer = Decision(type=DecisionType.RESPOND, decided_by="U0APPROVER", message="T-4821")
+    asked = question({"question": "What is the ticket number?"})
+    answered = asked.model_copy(
+        update={"status": Status.DECIDED, "actions": [asked.action.model_copy(update={"decision": answer})]}
+    )
+
+    shown = texts(valid_message(request_message(answered)))
+
+    assert any(text.startswith(":speech_balloon: *Answered* by <@U0APPROVER>") and ">T-4821" in text for text in shown)
+    assert not [b for b in buttons(valid_message(request_message(answered)))]
