@@ -16,6 +16,9 @@ from bot.formatting import escape, shorten
 from bot.ids import ActionId, BlockId, CallbackId
 from bot.metadata import ApprovalRef
 
+# Request kinds whose Reject stops the run without resuming the agent (worker.protocols: no value it reads as no).
+STOPS_ON_REJECT = ("interrupt:undeclared", "interrupt:approve_or_stop")
+
 
 def reject_modal(
     approval: ApprovalRequest,
@@ -45,6 +48,11 @@ def reject_modal(
         tool = actions[0].tool if len(actions) == 1 else f"{len(actions)} calls"
         title, submit, label, callback = f"Reject {tool}", "Reject", "Reason", CallbackId.REJECT_MODAL
         context = f"{agent} will not call {names}; it reads your reason and answers accordingly."
+        if approval.kind in STOPS_ON_REJECT:
+            context = (
+                f"{agent} will not call {names}: the run stops without resuming it, "
+                "so your reason is kept in the thread, not read by it."
+            )
     view = View(
         type="modal",
         callback_id=callback,

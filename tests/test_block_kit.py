@@ -767,3 +767,12 @@ def test_answered_question_says_who_answered_what() -> None:
 
     assert any(text.startswith(":speech_balloon: *Answered* by <@U0APPROVER>") and ">T-4821" in text for text in shown)
     assert not [b for b in buttons(valid_message(request_message(answered)))]
+
+
+def test_reject_modal_of_a_pause_whose_reject_stops_the_run_says_the_agent_does_not_read_the_reason() -> None:
+    tutorial = approval().model_copy(update={"kind": "interrupt:approve_or_stop"})
+
+    view = valid_modal(reject_modal(tutorial))
+
+    assert "the run stops without resuming it" in str(view["blocks"])
+    assert "it reads your reason" not in str(view["blocks"])
