@@ -4,13 +4,18 @@ and a breakpoint before a plain node shows what it will act on and can be reject
 
 from __future__ import annotations
 
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.memory import InMemorySaver
+
 from approvals.models import ApprovalRequest
 from bot.ids import ActionId, BlockId
 from bot.metadata import ApprovalRef
 from sandbox.driver import plain_text_value
+from tests.agents import AGENTS as AGENTS_UNDER_TEST
 from tests.local import Local
 from tests.stack import SlackUser, Stack
 from worker.graph_session import graph_session
+from worker.runtime import pauses
 
 
 def _decide(local: Local, user: str, action: ActionId, approval: ApprovalRequest, position: int) -> str:
@@ -172,3 +177,14 @@ def test_breakpoint_after_a_node_through_the_processes_sends_only_once_approved(
     assert [line for line in _sent(stack) if "outage-506" in line] == [
         "all@customers.example:Dear customers, outage-506 is over."
     ]
+
+
+def test_a_run_that_stopped_before_its_first_node_is_no_stop_after_its_input() -> None:
+    # As a worker killed in the first node leaves it: the input written, nothing run yet.
+    graph = AGENTS_UNDER_TEST["draft_send_every_step"]().copy(update={"checkpointer": InMemorySaver()})
+    config: RunnableConfig = {"configurable": {"thread_id": "killed-in-draft"}}
+    graph.invoke({"messages": [{"role": "user", "content": "outage-507 is over"}]}, config, interrupt_before=["draft"])
+    state = graph.get_state(config)
+    assert state.next == ("draft",)
+
+    assert pauses(graph, state) == []

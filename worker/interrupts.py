@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+from langgraph.constants import START
 from langgraph.types import Command, StateSnapshot
 
 from approvals.models import ApprovalRequest, Decision, DecisionType, ProposedAction
@@ -341,7 +342,11 @@ def after_pause(graph: GraphSession | AnyGraph, state: StateSnapshot) -> Pause |
     if not after or not state.next or state.parent_config is None:
         return None
     before = graph.get_state(state.parent_config)
-    ran = tuple((t.name, t.result) for t in before.tasks if t.error is None and (after == "*" or t.name in after))
+    # START "runs" to write the input: a thread stopped before its first node (a worker killed in it) stands
+    # after START, which no one compiled a stop after.
+    ran = tuple(
+        (t.name, t.result) for t in before.tasks if t.error is None and t.name != START and (after == "*" or t.name in after)
+    )
     if not ran:
         return None
     # The checkpoint id names this stop: once the run carries on, the thread stands at another.
