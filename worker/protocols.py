@@ -2,14 +2,15 @@
 
 A bare interrupt has no standard answer. Agents in the wild read `"approve"` / `"reject"` strings,
 `True` / `False`, or `{"type": ...}` dicts, and a wrong guess can turn a Reject into a run (a dict
-is truthy; an executor that falls back to approving reads anything unknown as yes). So the
-protocol is recognised only where the value says so unambiguously, and otherwise declared by the
-agent's author in the registry:
+is truthy; an executor that falls back to approving reads anything unknown as yes). So a protocol
+is declared by the agent's author in the registry:
 
-    AGENTS = {"transfers": agent(transfer_graph, resume="boolean")}
+    AGENTS = {"transfers": agent(transfer_graph, resume="boolean"), "helpdesk": agent(graph, resume="text")}
 
-Undeclared and unrecognised, Countersign fails closed: Reject stops the run without resuming the
-agent at all, and the message says how to declare the protocol.
+Undeclared, a value is answered only with what every reader known for its shape takes the same way
+(LangGraph's tutorial review node: `"approve"`), and a Reject that no value says to all of them, like
+any Reject of an unrecognised value, stops the run without resuming the agent at all; the message
+says how to declare the protocol.
 """
 
 from __future__ import annotations
