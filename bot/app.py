@@ -34,6 +34,7 @@ from approvals.settings import Settings
 from approvals.stats import approval_stats
 from bot import metrics
 from bot.admin_commands import AdminCommands, changed_text
+from bot.answer_modal import answer_modal, submitted_answer
 from bot.answering import ANSWERING
 from bot.args_modal import args_modal
 from bot.calls_modal import CALLS_PER_PAGE, calls_modal
@@ -367,6 +368,13 @@ def create_app(
         ref, approval, _ = load(body, kind)
         open_view(body, reject_modal(approval, ref.action, kind, from_home=references.on_home(body)))
 
+    @app.action(ActionId.ANSWER)
+    @explained
+    def on_answer(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        ref, approval = load(body, DecisionType.RESPOND)
+        open_view(body, answer_modal(approval, ref.action, from_home=references.on_home(body)))
+
     @app.action(ActionId.VIEW_ARGS)
     @explained
     def on_view_args(ack: Ack, body: dict[str, Any]) -> None:
@@ -460,6 +468,19 @@ def create_app(
             return
         user = body["user"]["id"]
         submit(ack, body, kind, lambda a, positions: decider.answer(a, user, positions, kind, text), BlockId.REJECT_REASON)
+
+    @app.view(CallbackId.ANSWER_MODAL)
+    @explained_form
+    def on_answer_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        values = view["state"]["values"]
+        first = next(iter(values), BlockId.ANSWER_TEXT)
+        ref, approval = references.request(body)
+        text = submitted_answer(approval.actions[ref.action or 0], values)
+        if not text:
+            ack(response_action="errors", errors={first: "Type your answer, or choose one."})
+            return
+        user, answer = body["user"]["id"], DecisionType.RESPOND
+        submit(ack, body, answer, lambda a: decider.answer(a, user, ref.positions(), answer, text), first)
 
     @app.view(CallbackId.CONFIRM_MODAL)
     @explained_form

@@ -16,6 +16,9 @@ from bot.formatting import escape, shorten
 from bot.ids import ActionId, BlockId, CallbackId
 from bot.metadata import ApprovalRef
 
+# Request kinds whose Reject stops the run without resuming the agent (worker.protocols: no value it reads as no).
+STOPS_ON_REJECT = ("interrupt:undeclared", "interrupt:approve_or_stop")
+
 
 def reject_modal(
     approval: ApprovalRequest,
@@ -35,6 +38,9 @@ def reject_modal(
         context = (
             f"{agent} asks: {escape(str(question))}" if question else (f"{names} will not run; {agent} reads your reply instead.")
         )
+    elif approval.kind == "breakpoint_after":
+        title, submit, label, callback = "Stop the run here", "Stop the run", "Reason", CallbackId.REJECT_MODAL
+        context = f"{names} already ran; nothing after it runs, and {agent} is not resumed."
     elif all(a.result is not None for a in actions):
         title, submit, label, callback = "Flag the result", "Flag", "What is wrong", CallbackId.REJECT_MODAL
         context = f"{names} already ran. {agent} reads your note with its result."
@@ -42,6 +48,11 @@ def reject_modal(
         tool = actions[0].tool if len(actions) == 1 else f"{len(actions)} calls"
         title, submit, label, callback = f"Reject {tool}", "Reject", "Reason", CallbackId.REJECT_MODAL
         context = f"{agent} will not call {names}; it reads your reason and answers accordingly."
+        if approval.kind in STOPS_ON_REJECT:
+            context = (
+                f"{agent} will not call {names}: the run stops without resuming it, "
+                "so your reason is kept in the thread, not read by it."
+            )
     view = View(
         type="modal",
         callback_id=callback,

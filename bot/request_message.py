@@ -30,6 +30,7 @@ from approvals.models import (
     ProposedAction,
     Status,
 )
+from bot.answer_modal import question_of
 from bot.formatting import approver, as_code, escape, mention, quote, shorten, slack_date, visible
 from bot.ids import ActionId, BlockId
 from bot.metadata import ApprovalRef
@@ -88,8 +89,18 @@ def compact_rows(approval: ApprovalRequest) -> list[Block]:
     ]
 
 
+# Request kinds (see worker.interrupts) whose message reads differently from a proposed call.
+ANSWERED_WITH_TEXT = "interrupt:text"
+AFTER_NODE = "breakpoint_after"
+
+
 def _headline(approval: ApprovalRequest) -> str:
     tools = ", ".join(action.tool for action in approval.actions)
+    if approval.kind == ANSWERED_WITH_TEXT:
+        return f"{approval.run.agent} asks a question" + ("" if approval.is_pending else " (answered)")
+    if approval.kind == AFTER_NODE:
+        after = {Status.APPROVED: "may carry on after", Status.REJECTED: "was stopped after"}
+        return f"{approval.run.agent} {after.get(approval.status, 'ran')} {tools}"
     verb = {
         Status.PENDING: "wants to call",
         Status.APPROVED: "may call",
@@ -141,11 +152,26 @@ _UNDECLARED_NOTE = (
 )
 
 
+_APPROVE_OR_STOP_NOTE = (
+    ":warning: `{agent}` asks in the shape of LangGraph's tutorial review node, whose executors read a rejection "
+    'differently (`tool_executor_with_edits` runs the call on `"reject"`), so Countersign does not guess: '
+    '*Reject stops the run without resuming the agent*, Approve resumes it with `"approve"`, and Edit is not offered. '
+    'To have it told and rerouted, declare `agent(graph, resume={{"tool_approval_request": "action"}})` in the agent '
+    "registry (README: Resume protocols)."
+)
+
+
 def _protocol_note(approval: ApprovalRequest) -> list[Block]:
     """What the approver should know about how this agent reads their answer."""
     protocol = approval.kind.partition(":")[2] if approval.kind.startswith("interrupt") else ""
     if protocol == "undeclared":
         text = _UNDECLARED_NOTE.format(agent=escape(approval.run.agent))
+    elif protocol == "approve_or_stop":
+        text = _APPROVE_OR_STOP_NOTE.format(agent=escape(approval.run.agent))
+    elif protocol == "text":
+        text = "Answer the question; the agent reads your answer as plain text. There is nothing to approve or reject."
+    elif approval.kind == AFTER_NODE:
+        text = "This step already ran. *Approve* lets the run carry on; *Reject* stops it here, and nothing after it runs."
     elif protocol in ("boolean", "string") and len(approval.actions) > 1:
         text = "This agent reads one answer for all these calls: rejecting any of them rejects them all."
     elif protocol in ("boolean", "string"):
@@ -173,11 +199,19 @@ def _earlier_steps(earlier: Page) -> list[Block]:
 
 
 def _action_blocks(approval: ApprovalRequest, position: int, action: ProposedAction) -> list[Block]:
-    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=f"*Tool:* `{escape(action.tool)}`"))]
     decision = action.decision
     edited = decision.edited_args if decision and decision.type is DecisionType.EDIT else action.proposed_args
-    fields = _arg_fields(action.args, edited)
-    if not fields:
+    args = action.args
+    if approval.kind == ANSWERED_WITH_TEXT:
+        # The question itself, not a tool; what else its value holds (its options) follows as fields.
+        asked = question_of(action)
+        blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=f"*Question:*\n{quote(asked, _QUOTE_CHARS)}"))]
+        args = {name: value for name, value in args.items() if value != asked}
+    else:
+        label = "Step" if approval.kind == AFTER_NODE else "Tool"
+        blocks = [SectionBlock(text=MarkdownTextObject(text=f"*{label}:* `{escape(action.tool)}`"))]
+    fields = _arg_fields(args, edited)
+    if not fields and approval.kind != ANSWERED_WITH_TEXT:
         blocks.append(SectionBlock(text=MarkdownTextObject(text="_No arguments._")))
     for start in range(0, len(fields), _FIELDS_PER_SECTION):
         blocks.append(SectionBlock(fields=fields[start : start + _FIELDS_PER_SECTION]))
@@ -221,7 +255,10 @@ def decision_buttons(approval: ApprovalRequest, action: ProposedAction, position
     if DecisionType.EDIT in allowed and approval.gate_of(position or 0).quorum == 1:
         # With a quorum, every approver must approve the same call, so edits are off.
         buttons.append(ButtonElement(text="Edit", action_id=ActionId.EDIT, value=ref))
-    if DecisionType.RESPOND in allowed:
+    if DecisionType.RESPOND in allowed and approval.kind == ANSWERED_WITH_TEXT:
+        # A question: the answer is what the agent reads, with nothing to approve or reject.
+        buttons.append(ButtonElement(text="Answer", action_id=ActionId.ANSWER, value=ref, style="primary"))
+    elif DecisionType.RESPOND in allowed:
         buttons.append(ButtonElement(text="Reply", action_id=ActionId.RESPOND, value=ref))
     if DecisionType.REJECT in allowed:
         label = "Flag" if ran else "Reject"
@@ -304,12 +341,13 @@ def _footer_blocks(approval: ApprovalRequest, *, compact: bool) -> list[Block]:
 def _deadline_line(approval: ApprovalRequest) -> str:
     assert approval.deadline_at is not None
     gate = approval.gate
+    # A question is never answered for anyone (worker.protocols.TextAnswer); a step that ran stops the run.
+    no = {ANSWERED_WITH_TEXT: "the run stops, unanswered", AFTER_NODE: "the run stops here"}.get(approval.kind, "it is rejected")
+    yes = "the run stops, unanswered" if approval.kind == ANSWERED_WITH_TEXT else "it goes ahead"
     then = {
-        "reject": "it is rejected",
-        "approve": "it goes ahead",
-        "escalate": f"it goes to <#{gate.escalation[approval.stage].channel}>"
-        if approval.stage < len(gate.escalation)
-        else "it is rejected",
+        "reject": no,
+        "approve": yes,
+        "escalate": f"it goes to <#{gate.escalation[approval.stage].channel}>" if approval.stage < len(gate.escalation) else no,
     }[gate.action_at_deadline(approval.stage)]
     return f":alarm_clock: Decide by {slack_date(approval.deadline_at)}; then {then}."
 
@@ -383,6 +421,9 @@ def action_decision_line(action: ProposedAction) -> str:
     if decision.type is DecisionType.EDIT:
         return f"{_status_emoji(Status.EDITED)} *Approved with edits* by {who} {when}."
     reason = f"\n{quote(decision.message, _QUOTE_CHARS)}" if decision.message else ""
+    if decision.type is DecisionType.RESPOND and action.allowed_decisions == [DecisionType.RESPOND]:
+        # A question (nothing else could be decided): the answer is all there is.
+        return f":speech_balloon: *Answered* by {who} {when}:{reason}"
     if decision.type is DecisionType.RESPOND:
         return f":speech_balloon: *Answered instead of running the tool* by {who} {when}:{reason}"
     if ran:

@@ -308,50 +308,77 @@ def create_purchase_order(supplier: str, amount: float) -> str:
 
 
 class PurchaseState(TypedDict):
-    tool_calls: list[dict]
-    decision: Any
     messages: Annotated[list[BaseMessage], add_messages]
+    tool_calls: list[dict]
+    human_decision: Any
+
+
+def _propose_purchase(state: PurchaseState) -> dict:
+    # The scripted model: one purchase order for the amount asked.
+    amount = float(re.search(r"\$(\d+)", str(state["messages"][-1].content))[1])  # type: ignore[index]
+    return {"tool_calls": [{"name": "create_purchase_order", "args": {"supplier": "Acme", "amount": amount}, "id": "po-1"}]}
+
+
+# LangGraph's `interrupt()` tutorial: a review node asks with the tool calls and instructions, and one of two
+# executors reads the answer. Written as the issue quotes them (the published page was not in the reference
+# corpus): `tool_executor` reads a string or `decision.get("action")`; `tool_executor_with_edits` rejects only
+# a dict whose action is "reject", runs edited calls, and approves anything else.
+
+
+def human_review_node(state: PurchaseState) -> dict:
+    decision = _interrupt(
+        {
+            "type": "tool_approval_request",
+            "tool_calls": state["tool_calls"],
+            "instructions": "Reply with one of: 'approve', 'reject', or 'edit:<corrected_json>'",
+        }
+    )
+    return {"human_decision": decision}
+
+
+_PURCHASE_TOOLS = {"create_purchase_order": create_purchase_order}
+
+
+def tool_executor(state: PurchaseState) -> dict:
+    decision = state["human_decision"]
+    action = decision if isinstance(decision, str) else decision.get("action")
+    if action == "reject":
+        return {"messages": [AIMessage(content="Tool call rejected by the human reviewer.")]}
+    results = [_PURCHASE_TOOLS[call["name"]].invoke(call["args"]) for call in state["tool_calls"]]
+    return {"messages": [AIMessage(content="\n".join(results))]}
+
+
+def tool_executor_with_edits(state: PurchaseState) -> dict:
+    decision = state["human_decision"]
+    if isinstance(decision, dict) and decision.get("action") == "reject":
+        return {"messages": [AIMessage(content="Tool call rejected by the human reviewer.")]}
+    tool_calls = state["tool_calls"]
+    if isinstance(decision, dict) and decision.get("action") == "edit":
+        tool_calls = decision["tool_calls"]
+    results = [_PURCHASE_TOOLS[call["name"]].invoke(call["args"]) for call in tool_calls]
+    return {"messages": [AIMessage(content="\n".join(results))]}
+
+
+def _purchase_graph(executor: Callable[[PurchaseState], dict]) -> StateGraph:
+    graph = StateGraph(PurchaseState)
+    graph.add_node("propose", _propose_purchase)
+    graph.add_node("human_review", human_review_node)
+    graph.add_node("execute", executor)
+    graph.add_edge(START, "propose")
+    graph.add_edge("propose", "human_review")
+    graph.add_edge("human_review", "execute")
+    graph.add_edge("execute", END)
+    return graph
 
 
 def purchase_orders() -> StateGraph:
-    """LangGraph's tutorial shape: a review node asks with the tool calls and instructions, an executor
-    reads 'approve' / 'reject' / {"action": "edit", "correction": ...} and falls back to approving."""
+    """The tutorial's review node read by its `tool_executor`."""
+    return _purchase_graph(tool_executor)
 
-    def propose(state: PurchaseState) -> dict:
-        amount = float(re.search(r"\$(\d+)", str(state["messages"][-1].content))[1])  # type: ignore[index]
-        call = {"name": "create_purchase_order", "args": {"supplier": "Acme", "amount": amount}, "id": "po-1"}
-        return {"tool_calls": [call]}
 
-    def review(state: PurchaseState) -> dict:
-        decision = _interrupt(
-            {
-                "type": "tool_approval_request",
-                "tool_calls": state["tool_calls"],
-                "instructions": "Reply with one of: 'approve', 'reject', or 'edit:<corrected_json>'",
-            }
-        )
-        return {"decision": decision}
-
-    def execute(state: PurchaseState) -> dict:
-        decision = state["decision"]
-        if decision == "reject":
-            return {"messages": [AIMessage(content="Purchase order cancelled.")]}
-        calls = state["tool_calls"]
-        if isinstance(decision, dict) and decision.get("action") == "edit":
-            calls = [{**calls[0], "args": decision["correction"]}]
-        # Anything else counts as approval, as in the tutorial.
-        results = [create_purchase_order.invoke(call["args"]) for call in calls]
-        return {"messages": [AIMessage(content="\n".join(results))]}
-
-    graph = StateGraph(PurchaseState)
-    graph.add_node("propose", propose)
-    graph.add_node("review", review)
-    graph.add_node("execute", execute)
-    graph.add_edge(START, "propose")
-    graph.add_edge("propose", "review")
-    graph.add_edge("review", "execute")
-    graph.add_edge("execute", END)
-    return graph
+def purchase_orders_with_edits() -> StateGraph:
+    """The tutorial's review node read by its `tool_executor_with_edits`."""
+    return _purchase_graph(tool_executor_with_edits)
 
 
 @tool
@@ -398,6 +425,11 @@ def payments_allowing(*decisions: str) -> Callable[[], CompiledStateGraph]:
 AGENTS.update(
     # Recognised from its value: nothing declared.
     purchase_orders=agent(purchase_orders, tools=[create_purchase_order]),
+    purchase_orders_with_edits=agent(purchase_orders_with_edits, tools=[create_purchase_order]),
+    # The one line that gets the tutorial's executors told of a Reject (and, with edits, an Edit).
+    purchase_orders_declared=agent(
+        purchase_orders_with_edits, resume={"tool_approval_request": "action"}, tools=[create_purchase_order]
+    ),
     transfers=transfers,
     transfers_declared=agent(transfers, resume="boolean"),
     payments_approve_or_edit=payments_allowing("approve", "edit"),
@@ -631,3 +663,101 @@ def payments_text_amounts() -> CompiledStateGraph:
 
 # `payments_rules`: the payments agent under a name of its own, for rule-scoped admin settings to reach nothing else.
 AGENTS.update(lookup_and_refund=lookup_and_refund, payments_text_amounts=payments_text_amounts, payments_rules=payments_agent)
+
+
+# --- Static breakpoints after a node (`interrupt_after`) ------------------------------------------------
+
+
+class EmailState(TypedDict):
+    messages: Annotated[list[BaseMessage], add_messages]
+    to: str
+    email: str
+
+
+def _draft_then_send(interrupt_after: list[str] | str) -> Callable[[], CompiledStateGraph]:
+    """Draft, then send (the HITL-patterns article's example): `draft` writes an e-mail, `send` sends it."""
+
+    def build() -> CompiledStateGraph:
+        def draft(state: EmailState) -> dict:
+            topic = str(state["messages"][-1].content)
+            return {
+                "to": "all@customers.example",
+                "email": f"Dear customers, {topic}.",
+                "messages": [AIMessage(content=f"Drafted an e-mail about {topic}.")],
+            }
+
+        def send(state: EmailState) -> dict:
+            _record("emails", f"{state['to']}:{state['email']}")
+            return {"messages": [AIMessage(content=f"Sent to {state['to']}: {state['email']}")]}
+
+        graph = StateGraph(EmailState)
+        graph.add_node("draft", draft)
+        graph.add_node("send", send)
+        graph.add_edge(START, "draft")
+        graph.add_edge("draft", "send")
+        graph.add_edge("send", END)
+        return graph.compile(interrupt_after=interrupt_after)
+
+    return build
+
+
+def lookups_reviewed_after() -> CompiledStateGraph:
+    """A hand-built ReAct graph stopped after its ToolNode: what the tools returned is reviewed before the model reads it."""
+    model = ScriptedPaymentsModel()
+    graph = StateGraph(Messages)
+    graph.add_node("agent", lambda state: {"messages": [model.invoke(state["messages"])]})
+    graph.add_node("tools", ToolNode([effect_lookup, effect_refund]))
+    graph.add_edge(START, "agent")
+    graph.add_conditional_edges("agent", tools_condition)
+    graph.add_edge("tools", "agent")
+    return graph.compile(interrupt_after=["tools"])
+
+
+AGENTS.update(
+    draft_send=_draft_then_send(["draft"]),
+    draft_send_every_step=_draft_then_send("*"),
+    lookups_reviewed_after=lookups_reviewed_after,
+)
+
+
+# --- A question answered with text (LangGraph's first human-input example) ---------------------------------
+
+
+class TicketState(TypedDict):
+    messages: Annotated[list[BaseMessage], add_messages]
+
+
+def ticket_lookup() -> StateGraph:
+    """`answer = interrupt("What is the ticket number?")`, resumed with the text the person types."""
+
+    def ask(state: TicketState) -> dict:
+        answer = _interrupt("What is the ticket number?")
+        _record("tickets", str(answer))
+        return {"messages": [AIMessage(content=f"Looking up ticket {answer}.")]}
+
+    graph = StateGraph(TicketState)
+    graph.add_node("ask", ask)
+    graph.add_edge(START, "ask")
+    graph.add_edge("ask", END)
+    return graph
+
+
+def deploy_target() -> StateGraph:
+    """A question listing its options, declared per interrupt type; another interrupt of the agent is typed."""
+
+    def choose(state: TicketState) -> dict:
+        target = _interrupt({"type": "choice", "question": "Deploy to which environment?", "options": ["staging", "production"]})
+        return {"messages": [AIMessage(content=f"Deploying to {target}.")]}
+
+    graph = StateGraph(TicketState)
+    graph.add_node("choose", choose)
+    graph.add_edge(START, "choose")
+    graph.add_edge("choose", END)
+    return graph
+
+
+AGENTS.update(
+    ticket_lookup=agent(ticket_lookup, resume="text"),
+    ticket_lookup_undeclared=ticket_lookup,
+    deploy_target=agent(deploy_target, resume={"choice": "text", "*": "typed"}),
+)

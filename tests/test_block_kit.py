@@ -30,6 +30,7 @@ from approvals.models import (
     Status,
     utcnow,
 )
+from bot.answer_modal import answer_modal, submitted_answer
 from bot.args_modal import args_modal
 from bot.confirm_modal import confirm_modal
 from bot.edit_modal import edit_modal, parse_edit_submission
@@ -695,3 +696,83 @@ def test_settings_modal_prefills_what_is_set() -> None:
     assert blocks[BlockId.SETTING_TIMEOUT]["initial_value"] == "4h"
     assert blocks[BlockId.SETTING_CHANNEL]["initial_conversation"] == "C0X"
     assert blocks[BlockId.SETTING_ON_TIMEOUT]["initial_option"]["value"] == "reject"
+
+
+# --- the Answer modal and the question message ------------------------------------------------------
+
+
+def question(args: dict[str, Any]) -> ApprovalRequest:
+    """A pending question asked with `interrupt(...)`, declared `resume="text"`."""
+    asked = approval(args, tool="interrupt")
+    actions = [asked.action.model_copy(update={"allowed_decisions": [DecisionType.RESPOND], "description": ""})]
+    return asked.model_copy(update={"kind": "interrupt:text", "actions": actions})
+
+
+def test_question_message_offers_only_an_answer_button() -> None:
+    blocks = valid_message(request_message(question({"question": "What is the ticket number?"})))
+
+    assert list(buttons(blocks)) == [ActionId.ANSWER]
+    assert "payments asks a question" in blocks[0]["text"]["text"]
+
+
+def test_answer_modal_asks_the_question_with_a_required_text_answer() -> None:
+    view = valid_modal(answer_modal(question({"question": "What is the ticket number? " + MARKUP})))
+
+    (answer,) = [block for block in view["blocks"] if block["type"] == "input"]
+    assert view["callback_id"] == CallbackId.ANSWER_MODAL
+    assert answer["block_id"] == BlockId.ANSWER_TEXT and answer["element"]["min_length"] == 1
+    assert "What is the ticket number?" in str(view["blocks"]) and "<!channel>" not in str(view["blocks"])
+
+
+def test_answer_modal_offers_listed_options_in_a_select_and_reads_the_choice_back_as_written() -> None:
+    long_option = "x" * 200
+    asked = question({"question": "Which one?", "options": ["staging", long_option]})
+    view = valid_modal(answer_modal(asked))
+
+    (answer,) = [block for block in view["blocks"] if block["type"] == "input"]
+    assert answer["block_id"] == BlockId.ANSWER_OPTION
+    assert [o["value"] for o in answer["element"]["options"]] == ["0", "1"]
+    picked = {BlockId.ANSWER_OPTION: {ActionId.ANSWER_OPTION: {"selected_option": {"value": "1"}}}}
+    assert submitted_answer(asked.action, picked) == long_option
+
+
+def test_answer_modal_reads_a_choice_that_is_not_an_option_as_no_answer() -> None:
+    asked = question({"question": "Which one?", "options": ["staging", "production"]})
+
+    for value in ("2", "-1", "²", "production"):
+        picked = {BlockId.ANSWER_OPTION: {ActionId.ANSWER_OPTION: {"selected_option": {"value": value}}}}
+        assert submitted_answer(asked.action, picked) == ""
+
+
+def test_question_message_shows_the_question_and_its_options_and_the_deadline_answers_nothing() -> None:
+    asked = question({"question": "Which environment?", "options": ["staging", "production"]})
+    asked = asked.model_copy(update={"deadline_at": utcnow() + timedelta(hours=1)})
+
+    blocks = valid_message(request_message(asked))
+
+    shown = texts(blocks)
+    assert "*Question:*\n>Which environment?" in shown
+    assert any("*options*" in text for text in shown) and not any("*question*" in text for text in shown)
+    assert any("then the run stops, unanswered." in text for text in shown)
+
+
+def test_answered_question_says_who_answered_what() -> None:
+    answer = Decision(type=DecisionType.RESPOND, decided_by="U0APPROVER", message="T-4821")
+    asked = question({"question": "What is the ticket number?"})
+    answered = asked.model_copy(
+        update={"status": Status.DECIDED, "actions": [asked.action.model_copy(update={"decision": answer})]}
+    )
+
+    shown = texts(valid_message(request_message(answered)))
+
+    assert any(text.startswith(":speech_balloon: *Answered* by <@U0APPROVER>") and ">T-4821" in text for text in shown)
+    assert not [b for b in buttons(valid_message(request_message(answered)))]
+
+
+def test_reject_modal_of_a_pause_whose_reject_stops_the_run_says_the_agent_does_not_read_the_reason() -> None:
+    tutorial = approval().model_copy(update={"kind": "interrupt:approve_or_stop"})
+
+    view = valid_modal(reject_modal(tutorial))
+
+    assert "the run stops without resuming it" in str(view["blocks"])
+    assert "it reads your reason" not in str(view["blocks"])

@@ -6,8 +6,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
+from sqlalchemy import update
+
 from approvals.policies import Rule
 from approvals.runs import RunRequest, start_run
+from approvals.tables import approvals
 from bot.ids import ActionId, BlockId
 from sandbox.driver import number_value, plain_text_value
 from tests.agents import effects_dir
@@ -35,53 +39,99 @@ def _run_outcome(stack: SlackUser, approval: Any) -> str:
     return str(call.params["text"])
 
 
-# The tutorial's review node: tool calls plus instructions naming 'approve' and 'reject' (recognised).
+# LangGraph's tutorial review node (tool calls plus instructions naming 'approve' and 'reject'), read by either
+# of its two executors: recognised without a declaration, and answered only with what both read the same way.
+
+TUTORIAL_EXECUTORS = ["purchase_orders", "purchase_orders_with_edits"]
 
 
-def test_tutorial_review_node_shows_each_proposed_call_with_approve_edit_and_reject(stack: Stack) -> None:
-    approval = stack.start_run("Order supplies for $1200", agent="purchase_orders")
+@pytest.mark.parametrize("agent", TUTORIAL_EXECUTORS)
+def test_tutorial_review_node_offers_approve_and_reject_without_edit_and_says_how_to_declare(local: Local, agent: str) -> None:
+    approval = local.start_run("Order supplies for $1200", agent=agent)
 
-    assert approval.kind == "interrupt:string"
+    assert approval.kind == "interrupt:approve_or_stop"
     assert approval.action.tool == "create_purchase_order"
     assert approval.action.args == {"supplier": "Acme", "amount": 1200.0}
-    assert _buttons(stack, approval) == ["Approve", "Edit", "Reject"]
+    assert _buttons(local, approval) == ["Approve", "Reject"]
+    text = _text(local, approval)
+    assert "Reject stops the run without resuming the agent" in text
+    assert 'agent(graph, resume={"tool_approval_request": "action"})' in text
 
 
-def test_tutorial_review_node_reject_never_creates_the_order(stack: Stack) -> None:
-    approval = stack.start_run("Order supplies for $1201", agent="purchase_orders")
+@pytest.mark.parametrize(("agent", "amount"), [("purchase_orders", 1201), ("purchase_orders_with_edits", 1202)])
+def test_tutorial_review_node_reject_stops_the_run_and_never_creates_the_order(local: Local, agent: str, amount: int) -> None:
+    approval = local.start_run(f"Order supplies for ${amount}", agent=agent)
 
-    stack.answer("U0APPROVER", ActionId.REJECT, approval, "Wrong supplier")
+    local.answer("U0APPROVER", ActionId.REJECT, approval, "Wrong supplier")
 
-    assert "Purchase order cancelled." in stack.outcome(approval)
-    assert stack.effects_of("orders").count("Acme:1201.0") == 0
-
-
-def test_tutorial_review_node_approve_creates_the_order_once(stack: Stack) -> None:
-    approval = stack.start_run("Order supplies for $1202", agent="purchase_orders")
-
-    stack.click("U0APPROVER", ActionId.APPROVE, approval)
-
-    assert "Created a purchase order with Acme for $1202.00." in stack.outcome(approval)
-    assert stack.effects_of("orders").count("Acme:1202.0") == 1
+    outcome = _run_outcome(local, approval)
+    assert outcome.startswith(f":no_entry: The `{agent}` run was stopped: <@U0APPROVER> said no: Wrong supplier.")
+    assert 'resume={"tool_approval_request": "action"}' in outcome  # what to declare, in the thread
+    assert f"Acme:{amount}.0" not in local.effects_of("orders")
+    assert local.store.get_run(approval.thread_id).status == "done"
 
 
-def test_tutorial_review_node_edit_reaches_the_executor_as_its_correction(stack: Stack) -> None:
-    approval = stack.start_run("Order supplies for $1203", agent="purchase_orders")
-    view = stack.open_modal("U0APPROVER", ActionId.EDIT, approval).response["view"]
+@pytest.mark.parametrize(("agent", "amount"), [("purchase_orders", 1203), ("purchase_orders_with_edits", 1204)])
+def test_tutorial_review_node_approve_creates_the_order_once(local: Local, agent: str, amount: int) -> None:
+    approval = local.start_run(f"Order supplies for ${amount}", agent=agent)
+
+    local.click("U0APPROVER", ActionId.APPROVE, approval)
+
+    assert f"Created a purchase order with Acme for ${amount}.00." in local.outcome(approval)
+    assert local.effects_of("orders").count(f"Acme:{amount}.0") == 1
+
+
+def test_tutorial_executor_with_edits_declared_action_reads_reject_and_reroutes(local: Local) -> None:
+    approval = local.start_run("Order supplies for $1205", agent="purchase_orders_declared")
+    assert approval.kind == "interrupt:action"
+    assert _buttons(local, approval) == ["Approve", "Edit", "Reject"]
+
+    local.answer("U0APPROVER", ActionId.REJECT, approval, "Wrong supplier")
+
+    assert "Tool call rejected by the human reviewer." in local.outcome(approval)
+    assert "Acme:1205.0" not in local.effects_of("orders")
+
+
+def test_tutorial_executor_with_edits_declared_action_runs_the_edited_call(local: Local) -> None:
+    approval = local.start_run("Order supplies for $1206", agent="purchase_orders_declared")
+    view = local.open_modal("U0APPROVER", ActionId.EDIT, approval).response["view"]
     inputs = {b["block_id"]: b["element"]["type"] for b in view["blocks"] if b["type"] == "input"}
     assert inputs[BlockId.for_arg("amount")] == "number_input"  # typed from the declared tool's schema
 
-    stack.driver.view_submission(
+    local.driver.view_submission(
         "U0APPROVER",
         view,
         {
             BlockId.for_arg("supplier"): {ActionId.ARG_VALUE: plain_text_value("Globex")},
-            BlockId.for_arg("amount"): {ActionId.ARG_VALUE: number_value("900")},
+            BlockId.for_arg("amount"): {ActionId.ARG_VALUE: number_value("906")},
         },
     )
 
-    assert "Created a purchase order with Globex for $900.00." in stack.outcome(approval)
-    assert stack.effects_of("orders").count("Globex:900.0") == 1
+    assert "Created a purchase order with Globex for $906.00." in local.outcome(approval)
+    assert "Acme:1206.0" not in local.effects_of("orders")
+    assert local.effects_of("orders").count("Globex:906.0") == 1
+
+
+def test_tutorial_review_node_posted_as_string_by_an_earlier_release_is_not_resumed_by_a_reject(local: Local) -> None:
+    approval = local.start_run("Order supplies for $1208", agent="purchase_orders_with_edits")
+    with local.store.engine.begin() as conn:  # as an earlier release stored it: recognised as "string"
+        conn.execute(update(approvals).where(approvals.c.id == approval.id).values(kind="interrupt:string"))
+
+    local.answer("U0APPROVER", ActionId.REJECT, approval, "Wrong supplier")
+
+    assert _run_outcome(local, approval).startswith(":no_entry: The `purchase_orders_with_edits` run was stopped")
+    assert "Acme:1208.0" not in local.effects_of("orders")
+
+
+def test_tutorial_executor_with_edits_reject_through_the_processes_creates_no_order(stack: Stack) -> None:
+    approval = stack.start_run("Order supplies for $1207", agent="purchase_orders_with_edits")
+    assert _buttons(stack, approval) == ["Approve", "Reject"]
+
+    stack.answer("U0APPROVER", ActionId.REJECT, approval, "Wrong supplier")
+
+    assert _run_outcome(stack, approval).startswith(":no_entry: The `purchase_orders_with_edits` run was stopped")
+    assert stack.store.get_run(approval.thread_id).status == "done"
+    assert "Acme:1207.0" not in stack.effects_of("orders")
 
 
 # A tool reading the answer as a boolean (`if not approval: return "cancelled"`), undeclared: fail closed.

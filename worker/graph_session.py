@@ -40,6 +40,11 @@ class GraphSession:
         """The nodes the graph was compiled to stop before (static breakpoints)."""
         return self.graph.interrupt_before_nodes
 
+    @property
+    def interrupt_after_nodes(self) -> Any:
+        """The nodes the graph was compiled to stop after (static breakpoints)."""
+        return self.graph.interrupt_after_nodes
+
     def get_state(self, config: RunnableConfig) -> StateSnapshot:
         """The thread's current state."""
         if self.loop is None:

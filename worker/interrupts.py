@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
-from langgraph.types import Command
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+from langgraph.constants import START
+from langgraph.types import Command, StateSnapshot
 
 from approvals.models import ApprovalRequest, Decision, DecisionType, ProposedAction
 from worker.protocols import BUILT_IN, ResumeProtocol, TypedDecisions, protocol_for, resolve
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from langchain_core.runnables import RunnableConfig
 
     from worker.graph_session import GraphSession
-    from worker.registry import Agent
+    from worker.registry import Agent, AnyGraph
 
 APPROVE, EDIT, REJECT, RESPOND = DecisionType.APPROVE, DecisionType.EDIT, DecisionType.REJECT, DecisionType.RESPOND
 
@@ -60,6 +61,8 @@ class Pause:
     interrupt_id: str | None = None
     # For a breakpoint before a node that proposes no tool calls: what that node will act on.
     state: Any = None
+    # Static breakpoints after nodes (`interrupt_after=[node]`): the nodes that ran, with what each wrote.
+    ran: tuple[tuple[str, Any], ...] = ()
 
 
 class Resumed(StrEnum):
@@ -242,7 +245,7 @@ class StaticBreakpoint:
     kind = "breakpoint"
 
     def matches(self, pause: Pause) -> bool:
-        return pause.breakpoint_node is not None
+        return pause.breakpoint_node is not None and not pause.ran
 
     def to_actions(self, pause: Pause, agent: Agent) -> tuple[str, list[ProposedAction]]:
         node = pause.breakpoint_node
@@ -330,6 +333,114 @@ class StaticBreakpoint:
         return Resumed.RESUMED
 
 
+def after_pause(graph: GraphSession | AnyGraph, state: StateSnapshot) -> Pause | None:
+    """A stop after nodes the graph was compiled to stop after (`interrupt_after=[node]` or `"*"`). LangGraph
+    raises nothing there: the thread just stands at the checkpoint the node wrote, with the next node to run,
+    and the checkpoint before it says which nodes ran and what each wrote. At the end of the graph there is
+    nothing left to hold back, so that is no stop."""
+    after = graph.interrupt_after_nodes
+    if not after or not state.next or state.parent_config is None:
+        return None
+    before = graph.get_state(state.parent_config)
+    # START "runs" to write the input: a thread stopped before its first node (a worker killed in it) stands
+    # after START, which no one compiled a stop after.
+    ran = tuple(
+        (t.name, t.result) for t in before.tasks if t.error is None and t.name != START and (after == "*" or t.name in after)
+    )
+    if not ran:
+        return None
+    # The checkpoint id names this stop: once the run carries on, the thread stands at another.
+    return Pause(state.config["configurable"]["checkpoint_id"], None, breakpoint_node=state.next[0], state=state.values, ran=ran)
+
+
+def _message_line(message: Any) -> Any:
+    if not isinstance(message, BaseMessage):
+        return jsonable(message)
+    text = message.text if isinstance(message.content, (str, list)) else str(message.content)
+    if isinstance(message, ToolMessage):
+        return f"{message.name or 'tool'} returned: {text}"
+    if isinstance(message, AIMessage) and message.tool_calls:
+        calls = ", ".join(f"`{call['name']}`" for call in message.tool_calls)
+        return f"{text} (calls {calls})" if text else f"calls {calls}"
+    return text
+
+
+def produced(writes: Any) -> dict[str, Any]:
+    """What a node wrote, as an approver reads it: its state changes, the messages it added, and what its
+    tools returned (a ToolNode's messages are tool results)."""
+    if writes is None:
+        return {}
+    if not isinstance(writes, Mapping):
+        return {"output": jsonable(writes)}
+    shown: dict[str, Any] = {}
+    for key, value in writes.items():
+        if key != "messages":
+            shown[key] = jsonable(value)
+            continue
+        messages = value if isinstance(value, list) else [value]
+        added = [_message_line(m) for m in messages if not isinstance(m, ToolMessage)]
+        results = [_message_line(m) for m in messages if isinstance(m, ToolMessage)]
+        if added:
+            shown["messages added"] = added
+        if results:
+            shown["tool results"] = results
+    return shown
+
+
+class AfterNode:
+    """A graph compiled with `interrupt_after=[node]` (or `"*"`): the node ran, and approvers review what it
+    produced before anything after it runs. Approve carries on (`invoke(None)`); Reject stops the run there,
+    never resumed, and an agent whose state has messages finds a note saying why."""
+
+    kind = "breakpoint_after"
+
+    def matches(self, pause: Pause) -> bool:
+        return bool(pause.ran)
+
+    def to_actions(self, pause: Pause, agent: Agent) -> tuple[str, list[ProposedAction]]:
+        return self.kind, [
+            ProposedAction(
+                tool=node,
+                args=produced(writes),
+                description=f"`{node}` ran and produced this; nothing after it runs until you decide. "
+                "Approve carries on; Reject stops the run here.",
+                allowed_decisions=[APPROVE, REJECT],
+            )
+            for node, writes in pause.ran
+        ]
+
+    def acts_in_node(self, approval: ApprovalRequest) -> bool:
+        # What runs after the pause is any node, not a journalled ToolNode.
+        return True
+
+    def resume(self, graph: GraphSession, config: RunnableConfig, approval: ApprovalRequest, agent: Agent) -> Resumed:
+        refusal = next((a for a in approval.actions if _decision(a).type is not APPROVE), None)
+        if refusal is None:
+            graph.invoke(None, config)
+            return Resumed.RESUMED
+        state = graph.get_state(config)
+        if isinstance(state.values, dict) and "messages" in state.values:
+            reason = _decision(refusal).message or "no reason given"
+            note = f"A human reviewer stopped the run after `{refusal.tool}`, so nothing after it ran: {reason}"
+            graph.update_state(config, {"messages": [HumanMessage(content=note)]}, as_node=refusal.tool)
+        return Resumed.STOPPED
+
+
+def why_stopped(approval: ApprovalRequest) -> str:
+    """What the thread is told, beyond who said no, when a decision stopped the run instead of resuming it."""
+    if approval.kind == "interrupt:approve_or_stop":
+        return (
+            " Its executors read a rejection in different ways (LangGraph's `tool_executor_with_edits` runs the call "
+            'on `"reject"`), so it was not resumed. Declare `agent(graph, resume={"tool_approval_request": "action"})` '
+            "in the agent registry to have it told, and rerouted, instead."
+        )
+    if approval.kind == "interrupt:text":
+        return " Nobody answered its question, and Countersign does not make up an answer."
+    if approval.kind == AfterNode.kind:
+        return " What the reviewed step produced is kept; no step after it ran."
+    return ""
+
+
 def _refusal_note(node: str, action: ProposedAction) -> str:
     decision = _decision(action)
     return f"A human reviewer rejected the `{node}` step, so it did not run: {decision.message or 'no reason given'}"
@@ -379,14 +490,17 @@ class InterruptValue:
     kind = "interrupt"
 
     def matches(self, pause: Pause) -> bool:
-        return pause.breakpoint_node is None
+        return pause.breakpoint_node is None and not pause.ran
 
     def to_actions(self, pause: Pause, agent: Agent) -> tuple[str, list[ProposedAction]]:
         value = pause.value
         protocol = protocol_for(value, agent.resume)
         prompt = next((str(value[k]) for k in _PROMPT_KEYS if isinstance(value, Mapping) and isinstance(value.get(k), str)), "")
-        calls = proposed_calls(value)
-        if calls:
+        calls = [] if protocol.name == "text" else proposed_calls(value)
+        if protocol.name == "text" and not isinstance(value, Mapping):
+            # A question asked as a bare string (`interrupt("What is the ticket number?")`).
+            actions = [ProposedAction(tool="interrupt", args={"question": str(value)}, allowed_decisions=[RESPOND])]
+        elif calls:
             allowed = protocol.decisions(calls=True)
             actions = [
                 ProposedAction(
@@ -410,13 +524,18 @@ class InterruptValue:
     def protocol(approval: ApprovalRequest, agent: Agent) -> ResumeProtocol:
         """The protocol the request was posted with (kind `interrupt:<name>`; plain `interrupt` before protocols)."""
         name = approval.kind.partition(":")[2] or "typed"
-        if name in BUILT_IN:
-            return BUILT_IN[name]
         declared = agent.resume
         choices = list(declared.values()) if isinstance(declared, Mapping) else [declared]
-        for choice in choices:
-            if choice is not None and resolve(choice).name == name:
-                return resolve(choice)
+        declares = [resolve(choice) for choice in choices if choice is not None]
+        if name == "string" and all(protocol.name != "string" for protocol in declares):
+            # Recognised as "string" when it was posted, which the tutorial's `tool_executor_with_edits` reads
+            # "reject" of as a yes: answered as that shape is now, so no Reject resumes it.
+            return BUILT_IN["approve_or_stop"]
+        if name in BUILT_IN:
+            return BUILT_IN[name]
+        for protocol in declares:
+            if protocol.name == name:
+                return protocol
         raise ValueError(f"agent {agent.name!r} no longer declares the resume protocol {name!r}")
 
     def acts_in_node(self, approval: ApprovalRequest) -> bool:
@@ -430,6 +549,7 @@ class InterruptValue:
 
 
 ADAPTERS: list[InterruptAdapter] = [
+    AfterNode(),
     StaticBreakpoint(),
     HumanInTheLoopBatched(),
     HumanInTheLoopPerCall(),

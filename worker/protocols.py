@@ -2,14 +2,15 @@
 
 A bare interrupt has no standard answer. Agents in the wild read `"approve"` / `"reject"` strings,
 `True` / `False`, or `{"type": ...}` dicts, and a wrong guess can turn a Reject into a run (a dict
-is truthy; an executor that falls back to approving reads anything unknown as yes). So the
-protocol is recognised only where the value says so unambiguously, and otherwise declared by the
-agent's author in the registry:
+is truthy; an executor that falls back to approving reads anything unknown as yes). So a protocol
+is declared by the agent's author in the registry:
 
-    AGENTS = {"transfers": agent(transfer_graph, resume="boolean")}
+    AGENTS = {"transfers": agent(transfer_graph, resume="boolean"), "helpdesk": agent(graph, resume="text")}
 
-Undeclared and unrecognised, Countersign fails closed: Reject stops the run without resuming the
-agent at all, and the message says how to declare the protocol.
+Undeclared, a value is answered only with what every reader known for its shape takes the same way
+(LangGraph's tutorial review node: `"approve"`), and a Reject that no value says to all of them, like
+any Reject of an unrecognised value, stops the run without resuming the agent at all; the message
+says how to declare the protocol.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from approvals.models import ApprovalRequest, Decision, DecisionType, ProposedAction
+from approvals.models import DEADLINE_DECIDER, POLICY_DECIDER, ApprovalRequest, Decision, DecisionType, ProposedAction
 
 APPROVE, EDIT, REJECT, RESPOND = DecisionType.APPROVE, DecisionType.EDIT, DecisionType.REJECT, DecisionType.RESPOND
 
@@ -112,6 +113,61 @@ class StringAnswer:
         return {"action": "edit", "correction": {"tool_calls": [_edited_call(action) for action in approval.actions]}}
 
 
+class ActionDecisions:
+    """`{"action": "approve"}`, `{"action": "reject", "message": ...}`, or `{"action": "edit", "tool_calls": [...]}`
+    with every proposed call as it should run: what both of LangGraph's tutorial executors read as a reject
+    (`decision.get("action") == "reject"`). One answer for all calls: rejecting any rejects them all."""
+
+    name = "action"
+
+    def decisions(self, *, calls: bool) -> list[DecisionType]:
+        return [APPROVE, EDIT, REJECT] if calls else [APPROVE, REJECT]
+
+    def answer(self, approval: ApprovalRequest) -> Any:
+        refusals = [d for d in (_decision(a) for a in approval.actions) if d.type in (REJECT, RESPOND)]
+        if refusals:
+            return {"action": "reject", "message": refusals[0].message or ""}
+        if all(_decision(action).type is APPROVE for action in approval.actions):
+            return {"action": "approve"}
+        return {"action": "edit", "tool_calls": [_edited_call(action) for action in approval.actions]}
+
+
+class ApproveOrStop:
+    """A value recognised without a declaration whose known readers disagree on what a "no" looks like:
+    LangGraph's tutorial review node (`tool_approval_request`) is read by a `tool_executor` that rejects on
+    `"reject"` or `{"action": "reject"}`, by a `tool_executor_with_edits` that runs anything but
+    `{"action": "reject"}`, and by executors that compare with `"reject"` only. `"approve"` means yes to all
+    of them; no value means no to all, so Reject does not resume the agent (the run stops where it is), and
+    Edit, which they read differently again, is not offered."""
+
+    name = "approve_or_stop"
+
+    def decisions(self, *, calls: bool) -> list[DecisionType]:
+        return [APPROVE, REJECT]
+
+    def answer(self, approval: ApprovalRequest) -> Any:
+        if all(_decision(action).type is APPROVE for action in approval.actions):
+            return "approve"
+        return None
+
+
+class TextAnswer:
+    """A question answered with text (`answer = interrupt("What is the ticket number?")`): the typed text, or
+    the chosen one of the options the value lists, as a plain string. There is nothing to approve or reject;
+    an answer nobody typed (a deadline's, or a policy's) is not made up: the run stops instead."""
+
+    name = "text"
+
+    def decisions(self, *, calls: bool) -> list[DecisionType]:
+        return [RESPOND]
+
+    def answer(self, approval: ApprovalRequest) -> Any:
+        decision = _decision(approval.action)
+        if decision.type is not RESPOND or decision.decided_by in (DEADLINE_DECIDER, POLICY_DECIDER):
+            return None
+        return decision.message or ""
+
+
 class Undeclared:
     """Neither recognised nor declared: Approve resumes with `{"type": "approve"}` (truthy, and LangChain's
     shape), and Reject does not resume the agent at all: the run stops where it is, so whatever the node
@@ -128,7 +184,12 @@ class Undeclared:
         return None
 
 
-BUILT_IN: dict[str, ResumeProtocol] = {p.name: p for p in (TypedDecisions(), BooleanAnswer(), StringAnswer(), Undeclared())}
+BUILT_IN: dict[str, ResumeProtocol] = {
+    p.name: p
+    for p in (TypedDecisions(), BooleanAnswer(), StringAnswer(), ActionDecisions(), TextAnswer(), ApproveOrStop(), Undeclared())
+}
+# What only recognition (or failing closed) picks: declaring one of these would not say how the agent reads.
+_NOT_DECLARABLE = ("undeclared", "approve_or_stop")
 UNDECLARED = BUILT_IN["undeclared"]
 
 ProtocolChoice = str | ResumeProtocol
@@ -136,10 +197,11 @@ Declaration = ProtocolChoice | Mapping[str, ProtocolChoice] | None
 
 
 def resolve(choice: ProtocolChoice) -> ResumeProtocol:
-    """A protocol given by name (`typed`, `boolean`, `string`) or as an object with `name`, `decisions`, `answer`."""
+    """A protocol given by name (`typed`, `boolean`, `string`, `action`, `text`) or as an object with `name`,
+    `decisions`, `answer`."""
     if isinstance(choice, str):
-        if choice not in BUILT_IN or choice == "undeclared":
-            raise ValueError(f"unknown resume protocol {choice!r}; built in: typed, boolean, string")
+        if choice not in BUILT_IN or choice in _NOT_DECLARABLE:
+            raise ValueError(f"unknown resume protocol {choice!r}; built in: typed, boolean, string, action, text")
         return BUILT_IN[choice]
     for attribute in ("name", "decisions", "answer"):
         if not hasattr(choice, attribute):
@@ -154,7 +216,8 @@ _REJECT_WORD = re.compile(r"\breject\b", re.I)
 
 
 def recognised(value: Any) -> ResumeProtocol | None:
-    """The protocol a value states unambiguously: tool calls with instructions to reply 'approve' or 'reject'."""
+    """What a value says about its readers: tool calls with instructions to reply 'approve' or 'reject' (LangGraph's
+    tutorial review node) are read by executors that all take `"approve"` as yes and disagree on the rest."""
     if not isinstance(value, Mapping):
         return None
     instructions = value.get("instructions")
@@ -164,7 +227,7 @@ def recognised(value: Any) -> ResumeProtocol | None:
         and _APPROVE_WORD.search(instructions)
         and _REJECT_WORD.search(instructions)
     ):
-        return BUILT_IN["string"]
+        return BUILT_IN["approve_or_stop"]
     return None
 
 

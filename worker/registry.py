@@ -4,7 +4,8 @@
     AGENTS = {
         "payments": payments_agent,                              # LangChain's HITL middleware: nothing to declare
         "transfers": agent(transfer_graph, resume="boolean"),   # its interrupt() is answered True / False
-        "orders": agent(order_graph, resume={"tool_approval_request": "string"}, progress=False),
+        "orders": agent(order_graph, resume={"tool_approval_request": "action"}, progress=False),
+        "helpdesk": agent(helpdesk_graph, resume="text"),       # its interrupt("...?") wants the typed text
     }
 """
 
@@ -54,8 +55,10 @@ def agent(
     """Declare how Countersign runs a graph.
 
     `resume`: how its bare `interrupt(value)` reads an answer: `"typed"` (`{"type": "approve"}`...),
-    `"boolean"` (True / False), `"string"` (`"approve"` / `"reject"` / `{"action": "edit", ...}`), an object
-    with `name`, `decisions` and `answer`, or a mapping of the value's `type` (or `"*"`) to one of those.
+    `"boolean"` (True / False), `"string"` (`"approve"` / `"reject"` / `{"action": "edit", ...}`), `"action"`
+    (`{"action": "approve" | "reject" | "edit", ...}`), `"text"` (a question: the typed answer, a plain
+    string), an object with `name`, `decisions` and `answer`, or a mapping of the value's `type` (or `"*"`)
+    to one of those.
     `progress`: post its steps in the run's thread (on by default). `tools`: tools it calls outside a
     ToolNode, so edits of their arguments are typed. `asynchronous`: run it with `ainvoke` (found out from
     the graph when not given)."""

@@ -48,7 +48,7 @@ from bot.outbound import SlackNotifier
 from worker import metrics as worker_metrics
 from worker.checkpointer import KeptCheckpointer
 from worker.graph_session import GraphSession, graph_session
-from worker.interrupts import Pause, Resumed, adapter_for, adapter_for_kind, pause_key
+from worker.interrupts import Pause, Resumed, adapter_for, adapter_for_kind, after_pause, pause_key, why_stopped
 from worker.leases import lease
 from worker.progress import RunProgress
 from worker.registry import Agent, AgentRegistry, AnyGraph
@@ -65,13 +65,16 @@ def _config(thread_id: str) -> RunnableConfig:
 
 
 def pauses(graph: AnyGraph | GraphSession, state: StateSnapshot) -> list[Pause]:
-    """Where a run stopped: its pending interrupts, or a static breakpoint before a node. Empty when it
-    finished, or when a crashed attempt left it half-way (then `invoke(None)` carries on)."""
+    """Where a run stopped: its pending interrupts, or a static breakpoint after or before a node. Empty when
+    it finished, or when a crashed attempt left it half-way (then `invoke(None)` carries on)."""
     if state.interrupts:
         return [
             Pause(pause_key(i.id, i.value), i.value, getattr(i, "response_schema", None), interrupt_id=i.id)
             for i in state.interrupts
         ]
+    stopped_after = after_pause(graph, state)
+    if stopped_after is not None:
+        return [stopped_after]
     before = graph.interrupt_before_nodes
     if state.next and (before == "*" or state.next[0] in before):
         message = next((m for m in reversed(_messages(state.values)) if isinstance(m, AIMessage)), None)
@@ -354,7 +357,7 @@ class AgentRuntime:
             self.store.get_run(approval.thread_id),
             RunStatus.DONE,
             f":no_entry: The `{escape(approval.run.agent)}` run was stopped: {who} said no{reason}. The agent was not resumed, "
-            "so nothing after its pause ran.",
+            f"so nothing after its pause ran.{why_stopped(approval)}",
         )
         return "stopped"
 
