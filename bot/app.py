@@ -372,7 +372,7 @@ def create_app(
     @explained
     def on_answer(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        ref, approval = load(body, DecisionType.RESPOND)
+        ref, approval, _ = load(body, DecisionType.RESPOND)
         open_view(body, answer_modal(approval, ref.action, from_home=references.on_home(body)))
 
     @app.action(ActionId.VIEW_ARGS)
@@ -396,7 +396,13 @@ def create_app(
         ref, _ = references.request(body)
         show_calls(body["view"]["id"], ref.approval_id, ref.page or 0, references.on_home(body))
 
-    def submit(ack: Ack, body: dict[str, Any], intent: DecisionType, decide: Any, first_block: str) -> None:
+    def submit(
+        ack: Ack,
+        body: dict[str, Any],
+        intent: DecisionType,
+        decide: Callable[[ApprovalRequest, list[int]], Recorded],
+        first_block: str,
+    ) -> None:
         """Decide from a modal: inline error on the form if it is too late, else close it once committed."""
         try:
             # Decide before closing the modal, so a lost race shows on the form, not silently.
@@ -480,7 +486,7 @@ def create_app(
             ack(response_action="errors", errors={first: "Type your answer, or choose one."})
             return
         user, answer = body["user"]["id"], DecisionType.RESPOND
-        submit(ack, body, answer, lambda a: decider.answer(a, user, ref.positions(), answer, text), first)
+        submit(ack, body, answer, lambda a, positions: decider.answer(a, user, positions, answer, text), first)
 
     @app.view(CallbackId.CONFIRM_MODAL)
     @explained_form
