@@ -13,7 +13,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from approvals.models import ApprovalRequest, Page, Run, format_duration
-from bot.formatting import approver, shorten, slack_date
+from bot.formatting import approver, escape, shorten, slack_date
 from bot.request_message import request_message
 from bot.user_groups import UserGroupDirectory
 
@@ -36,22 +36,44 @@ class SlackNotifier:
         self.user_groups = user_groups or UserGroupDirectory(client)
 
     def channel_for(self, approval: ApprovalRequest) -> str:
-        """Where a new request goes: its run's thread, else its rule's channel, else the approvals channel."""
+        """Where a new request goes: its rule's channel, else its run's thread, else the approvals channel."""
         run = approval.run
-        channel = run.slack_channel or approval.gate.channel or self.approvals_channel or run.reply_channel
+        channel = approval.gate.channel or run.slack_channel or self.approvals_channel or run.reply_channel
         if channel is None:
             raise RuntimeError("APPROVALS_CHANNEL is not set, so there is nowhere to post the request")
         return channel
 
     def post_request(self, approval: ApprovalRequest, earlier: list[ApprovalRequest] | Page) -> Posted:
-        """Post a new request: top level for a run's first, in the run's Slack thread after that."""
+        """Post a new request: top level for a run's first, in the run's Slack thread after that, unless its
+        rule names another channel (whose members may be the only ones who may decide it): then top level
+        there, linked from the run's thread."""
+        run = approval.run
+        channel = self.channel_for(approval)
+        elsewhere = run.slack_channel is not None and channel != run.slack_channel
         response = self.client.chat_postMessage(
-            channel=self.channel_for(approval),
-            thread_ts=approval.run.slack_thread_ts,
+            channel=channel,
+            thread_ts=None if elsewhere else run.slack_thread_ts,
             unfurl_links=False,
             **request_message(approval, earlier),
         )
-        return Posted(response["channel"], response["ts"])
+        posted = Posted(response["channel"], response["ts"])
+        if elsewhere:
+            self._link_from_thread(approval, posted)
+        return posted
+
+    def _link_from_thread(self, approval: ApprovalRequest, posted: Posted) -> None:
+        # The request stands where it was posted; a missing link is logged, not a reason to post it again.
+        run = approval.run
+        assert run.slack_channel is not None  # only a run with a thread has a request posted elsewhere
+        where = self.permalink(posted)
+        tools = ", ".join(f"`{escape(a.tool)}`" for a in approval.actions)
+        text = f":arrow_right: {tools} waits for a decision in <#{posted.channel}>" + (
+            f": <{where}|the request>" if where else "."
+        )
+        try:
+            self.client.chat_postMessage(channel=run.slack_channel, thread_ts=run.slack_thread_ts, text=text, unfurl_links=False)
+        except SlackApiError:
+            log.warning("could not link request %s from its run's thread", approval.id, exc_info=True)
 
     def permalink(self, posted: Posted) -> str | None:
         """The link to a posted message (None when Slack will not say; lists then show it unlinked)."""

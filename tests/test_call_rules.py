@@ -132,3 +132,20 @@ def test_requester_approve_all_through_the_real_processes_leaves_the_cfos_call_w
     stack.click("U0CFO", ActionId.APPROVE_ALL, stack.store.get(approval.id))
     assert "Refunded $9000.00 for order #9009" in stack.outcome(approval)
     assert stack.refunds_of("9009") == 1
+
+
+FINANCE_STEP = Rule(name="finance step", agent="breakpoint_refunds", tool="refund", channel="C0FINANCE")
+
+
+def test_a_later_request_of_a_run_goes_to_its_rules_channel_linked_from_the_runs_thread(local: Local) -> None:
+    local.policies(FINANCE_STEP)
+    lookup = local.start_run("Refund order #9010 for $250", agent="breakpoint_refunds")
+    local.click("U0APPROVER", ActionId.APPROVE, lookup)
+
+    refund = local.wait_for_request(lookup.thread_id, count=2)
+
+    assert refund.channel == "C0FINANCE" and "thread_ts" not in local.message(refund)
+    link = local.slack.wait_for(
+        "chat.postMessage", lambda c: c.params.get("thread_ts") == lookup.message_ts and "waits for a decision" in str(c.params)
+    )
+    assert "`refund` waits for a decision in <#C0FINANCE>" in link.params["text"]
