@@ -934,15 +934,31 @@ class ApprovalStore:
             )
             return Page(self._load(conn, ids), *total)
 
-    def pending_for(self, user_id: str, groups: list[str], limit: int = 50, offset: int = 0) -> Page:
+    def pending_for(
+        self, user_id: str, groups: list[str], limit: int = 50, offset: int = 0, *, channels: list[str] | None = None
+    ) -> Page:
         """One page of the pending requests `user_id` may decide, the oldest deadline first, and how many
-        there are: the gate's approvers (`groups` are the approver entries whose groups hold the user)
-        and the four-eyes rule applied in SQL, before the LIMIT."""
+        there are: the gate's approvers (`groups` are the approver entries whose groups hold the user), or,
+        for a gate without approvers, the channels it is shown in (`channels` are those that hold the user),
+        and the four-eyes rule, applied in SQL before the LIMIT."""
+        shown_in = list(channels or [])
         may_decide = (
             *self._posted_pending,
-            exists().where(
-                approval_approvers.c.approval_id == approvals.c.id,
-                approval_approvers.c.approver.in_([ANYONE, user_id, *groups]),
+            or_(
+                exists().where(
+                    approval_approvers.c.approval_id == approvals.c.id,
+                    approval_approvers.c.approver.in_([user_id, *groups]),
+                ),
+                and_(
+                    exists().where(approval_approvers.c.approval_id == approvals.c.id, approval_approvers.c.approver == ANYONE),
+                    or_(
+                        approvals.c.channel.in_(shown_in),
+                        exists().where(
+                            approval_escalations.c.approval_id == approvals.c.id,
+                            approval_escalations.c.channel.in_(shown_in),
+                        ),
+                    ),
+                ),
             ),
             or_(approvals.c.allow_self_approval, runs.c.requested_by.is_(None), runs.c.requested_by != user_id),
         )
@@ -978,6 +994,20 @@ class ApprovalStore:
                     .order_by(approval_approvers.c.approver)
                 ).scalars()
             )
+
+    def pending_member_channels(self) -> list[str]:
+        """The channels pending requests without approvers are shown in (posted or escalated to): those whose
+        members the caller resolves before asking `pending_for`."""
+        anyone = exists().where(approval_approvers.c.approval_id == approvals.c.id, approval_approvers.c.approver == ANYONE)
+        pending = (approvals.c.status == Status.PENDING.value, anyone)
+        posted = select(approvals.c.channel.label("channel")).where(*pending, approvals.c.channel.is_not(None))
+        escalated = (
+            select(approval_escalations.c.channel.label("channel"))
+            .join(approvals, approvals.c.id == approval_escalations.c.approval_id)
+            .where(*pending)
+        )
+        with self.engine.connect() as conn:
+            return sorted(set(conn.execute(posted.union(escalated)).scalars()))
 
     def pending_summary(self) -> tuple[int, datetime | None]:
         """How many requests wait for a decision, and when the oldest of them was created."""

@@ -1,19 +1,58 @@
-"""Who may decide an approval request, by the gate its policy rule set."""
+"""Who may decide an approval request, by the gate its policy rule set.
+
+A rule's approvers (user ids and user groups) decide its requests; a rule without approvers is decided
+by the members of the channels the request is shown in (the channel it was posted in, and the channels
+it was escalated to), so who can see a request is who can decide it. Memberships are Slack's: the
+caller resolves them and hands them in (the core does not talk to Slack). A channel whose members could
+not be read counts as holding nobody: a request is never opened to more people because Slack failed.
+"""
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 from approvals.errors import NotAnApprover
 from approvals.models import ApprovalRequest
 
 
-def check_may_decide(approval: ApprovalRequest, user_id: str, group_members: set[str] | None = None) -> None:
+class ChannelMembers(NamedTuple):
+    """The members of some channels, as the caller could read them."""
+
+    members: frozenset[str]
+    # Channels whose members could not be read, with why (Slack's error): nobody is let in through them.
+    unreadable: dict[str, str]
+
+
+def deciding_channels(approval: ApprovalRequest) -> tuple[str, ...]:
+    """The channels whose members decide `approval`: none when its rule names approvers; else the channel it
+    was posted in and those it was escalated to (where it is shown, with its buttons)."""
+    if approval.gate.approvers:
+        return ()
+    shown_in = [approval.channel, *(escalation.channel for escalation in approval.escalations)]
+    return tuple(dict.fromkeys(channel for channel in shown_in if channel))
+
+
+def check_may_decide(
+    approval: ApprovalRequest,
+    user_id: str,
+    group_members: set[str] | None = None,
+    channel_members: ChannelMembers | None = None,
+) -> None:
     """Raise `NotAnApprover` unless `user_id` may decide `approval`.
 
-    `group_members` holds the users of the gate's user groups, resolved by the caller (the core
-    does not talk to Slack); without approvers, anyone who can see the request may decide.
+    `group_members` holds the users of the gate's user groups, and `channel_members` the members of its
+    `deciding_channels`, both resolved by the caller; without them, nobody outside the gate's approvers
+    may decide (fail closed).
     """
     gate = approval.gate
     if user_id == approval.run.requested_by and not gate.allow_self_approval:
         raise NotAnApprover(approval, user_id, self_approval=True)
-    if gate.approvers and user_id not in gate.approvers and user_id not in (group_members or set()):
-        raise NotAnApprover(approval, user_id, self_approval=False)
+    if gate.approvers:
+        if user_id not in gate.approvers and user_id not in (group_members or set()):
+            raise NotAnApprover(approval, user_id, self_approval=False)
+        return
+    channels = deciding_channels(approval)
+    known = channel_members or ChannelMembers(frozenset(), {channel: "not looked up" for channel in channels})
+    if user_id not in known.members:
+        unreadable = {channel: why for channel, why in known.unreadable.items() if channel in channels}
+        raise NotAnApprover(approval, user_id, self_approval=False, channels=channels, unreadable=unreadable)

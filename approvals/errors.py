@@ -50,14 +50,33 @@ class AlreadyVoted(CountersignError):
 
 
 class NotAnApprover(CountersignError):
-    """The clicker may not decide this request (not among its approvers, or asked for the run)."""
+    """The clicker may not decide this request: not among its approvers, not in the channels whose members
+    decide it (`channels`, when its rule names no approvers), or asked for the run. `unreadable` holds the
+    channels whose members could not be read, with Slack's reason: their members are refused too."""
 
-    def __init__(self, approval: ApprovalRequest, user_id: str, *, self_approval: bool) -> None:
-        why = "asked for the run and the rule forbids self-approval" if self_approval else "is not an approver"
+    def __init__(
+        self,
+        approval: ApprovalRequest,
+        user_id: str,
+        *,
+        self_approval: bool,
+        channels: tuple[str, ...] = (),
+        unreadable: dict[str, str] | None = None,
+    ) -> None:
+        if self_approval:
+            why = "asked for the run and the rule forbids self-approval"
+        elif unreadable:
+            why = f"the members of {', '.join(unreadable)} could not be read ({', '.join(unreadable.values())})"
+        elif channels:
+            why = f"is not a member of {', '.join(channels) or 'its channel'}"
+        else:
+            why = "is not an approver"
         super().__init__(f"{user_id} may not decide approval {approval.id}: {why} (rule {approval.gate.rule!r}).")
         self.approval = approval
         self.user_id = user_id
         self.self_approval = self_approval
+        self.channels = channels
+        self.unreadable = unreadable or {}
 
 
 class DecisionNotAllowed(CountersignError):

@@ -24,7 +24,6 @@ from slack_sdk.errors import SlackApiError
 
 from approvals.admin_settings import AdminSettings, Override
 from approvals.approval_store import ApprovalStore
-from approvals.authorization import check_may_decide
 from approvals.errors import AlreadyDecided, CountersignError, DeadlinePassed, NotAnApprover
 from approvals.job_queue import JobQueue
 from approvals.models import ApprovalRequest, DecisionType, Level, utcnow
@@ -36,6 +35,7 @@ from bot.admin_commands import AdminCommands, changed_text
 from bot.answering import ANSWERING
 from bot.args_modal import args_modal
 from bot.calls_modal import CALLS_PER_PAGE, calls_modal
+from bot.channel_members import ChannelDirectory, Deciders
 from bot.confirm_modal import CONFIRM_WORD, confirm_modal, confirmed
 from bot.decisions import QUEUE_DOWN_NOTE, Decider, Recorded
 from bot.edit_modal import edit_modal, parse_edit_submission
@@ -112,8 +112,9 @@ def create_app(
     )
     decider = Decider(store, queue, client, settings.approvals_channel)
     directory = UserGroupDirectory(client, settings.usergroup_cache_seconds)
+    deciders = Deciders(store, directory, ChannelDirectory(client, settings.channel_members_cache_seconds))
     admin_settings = AdminSettings(store.engine)
-    admin = AdminCommands(settings.admins, store, admin_settings, policies or PolicySet(), client, directory)
+    admin = AdminCommands(settings.admins, store, admin_settings, policies or PolicySet(), client, directory, deciders)
     slash = SlashCommand(store, queue, settings, admin)
     signer = MetadataSigner(_signing_key(settings))
     references = References(store, signer)
@@ -129,16 +130,11 @@ def create_app(
         decider.check_allowed(approval, intent, ref.positions() or approval.undecided())
         user = body["user"]["id"]
         try:
-            check_may_decide(approval, user, directory.members(approval.gate.approvers))
+            deciders.check(approval, user)
         except NotAnApprover as refused:
             store.audit("click_refused", approval.id, user, {"intent": intent.value, "reason": str(refused)})
             raise
         return ref, approval
-
-    def groups_of(user: str) -> list[str]:
-        """The user groups named as approvers of pending requests that hold `user` (membership is Slack's, so
-        resolved here; the store then filters by approver in SQL)."""
-        return [entry for entry in store.pending_group_approvers() if user in directory.members([entry])]
 
     def open_view(body: dict[str, Any], view: dict[str, Any]) -> None:
         """Open a modal for the click (on top of the modal it came from, if any), its references signed so
@@ -159,7 +155,7 @@ def create_app(
     def publish_home(user: str, page: int = 0) -> None:
         """(Re)draw a user's Home tab: a page of what waits on them, and for admins the settings and the
         approval figures."""
-        waiting = store.pending_for(user, groups_of(user), HOME_REQUESTS, page * HOME_REQUESTS)
+        waiting = deciders.pending_for(user, HOME_REQUESTS, page * HOME_REQUESTS)
         is_admin = admin.is_admin(user)
         settings_rows = admin_settings.all() if is_admin else None
         stats = approval_stats(store.engine) if is_admin else None
