@@ -1,0 +1,218 @@
+"""Who can see a request is who can decide it: a rule without an approver list is decided by the members of
+the channel its request is posted in, and only they find it on their Home tab and in `/countersign pending`.
+
+The requests here follow the "ops refunds" rule (tests/policies.py): no approvers, posted in #ops, a private
+channel that U0OPSMEMBER is in and U0OUTSIDER is not (nor, unless a test adds them, the admin U0ADMIN).
+"""
+
+from __future__ import annotations
+
+import pytest
+from slack_sdk import WebClient
+from slack_sdk.models.views import View
+
+from approvals.models import ApprovalRequest
+from bot.channel_members import ChannelDirectory
+from bot.ids import ActionId
+from bot.metadata import ApprovalRef
+from sandbox.emulator import BOT_USER_ID, Channel, SlackEmulator
+from tests.local import Local
+from tests.policies import OPS_REFUNDS
+from tests.stack import Stack, wait_until
+
+OPS = "C0OPS"
+MEMBER = "U0OPSMEMBER"
+OUTSIDER = "U0OUTSIDER"
+ADMIN = "U0ADMIN"  # in COUNTERSIGN_ADMINS
+LONG_REASON = "Refund order #2310 for $19. " + "The customer explains at length why. " * 20
+
+
+@pytest.fixture
+def ops(local: Local) -> Local:
+    """The in-process tier with the ops rule and a private #ops that the member is in."""
+    local.slack.add_channel(Channel(OPS, "ops", members=(MEMBER,), private=True))
+    local.policies(OPS_REFUNDS)
+    return local
+
+
+def _open_home(countersign: Local | Stack, user: str) -> dict:
+    """Open the user's Home tab as Slack does (an app_home_opened event) and return what the app published."""
+
+    def for_user(call) -> bool:
+        return call.params.get("user_id") == user
+
+    before = len([c for c in countersign.slack.calls_to("views.publish") if for_user(c)])
+    countersign.driver.event({"type": "app_home_opened", "user": user, "channel": "D0HOME", "tab": "home"})
+    countersign.slack.wait_for("views.publish", for_user, count=before + 1)
+    return countersign.slack.home_view(user)
+
+
+def _button(home: dict, action: str, approval: ApprovalRequest) -> dict:
+    """A request's button on the Home tab, as the bot signed it."""
+    for block in home["blocks"]:
+        for element in block.get("elements", []):
+            value = element.get("value") or ""
+            names_it = value.startswith("{") and ApprovalRef.load(value).approval_id == approval.id
+            if element.get("action_id") == action and names_it:
+                return element
+    raise AssertionError(f"no {action} button for {approval.id} on the Home tab")
+
+
+def _refused(countersign: Local | Stack, approval: ApprovalRequest) -> list:
+    return [event for event in countersign.store.audit_events(approval.id) if event.event == "click_refused"]
+
+
+def test_a_member_of_the_requests_channel_finds_it_on_their_home_tab_with_its_buttons(ops: Local) -> None:
+    approval = ops.start_run("Refund order #2301 for $19")
+
+    home = _open_home(ops, MEMBER)
+
+    assert approval.channel == OPS
+    assert _button(home, ActionId.APPROVE, approval)
+
+
+def test_someone_outside_the_requests_channel_does_not_find_it_on_their_home_tab(ops: Local) -> None:
+    approval = ops.start_run("Refund order #2302 for $19")
+
+    home = _open_home(ops, OUTSIDER)
+
+    assert approval.id not in str(home["blocks"])
+
+
+def test_an_admin_in_the_requests_channel_finds_it_in_countersign_pending(ops: Local) -> None:
+    approval = ops.start_run("Refund order #2303 for $19")
+    ops.slack.join(OPS, ADMIN)
+
+    answer = ops.slash(ADMIN, "pending")
+
+    assert approval.permalink and approval.permalink in answer
+
+
+def test_an_admin_outside_the_requests_channel_does_not_find_it_in_countersign_pending(ops: Local) -> None:
+    approval = ops.start_run("Refund order #2304 for $19")
+
+    answer = ops.slash(ADMIN, "pending")
+
+    assert approval.permalink and approval.permalink not in answer
+
+
+def test_a_forged_home_click_by_someone_outside_the_channel_decides_nothing(ops: Local) -> None:
+    approval = ops.start_run("Refund order #2305 for $19")
+    seen_by_member = _open_home(ops, MEMBER)
+    outsiders_home = _open_home(ops, OUTSIDER)
+
+    # The member's signed Approve button, clicked from the outsider's own Home tab.
+    value = _button(seen_by_member, ActionId.APPROVE, approval)["value"]
+    ops.driver.home_action(OUTSIDER, ActionId.APPROVE, value, view=outsiders_home)
+
+    [refused] = wait_until(lambda: _refused(ops, approval), 10, "the refused click's audit row")
+    assert refused.actor == OUTSIDER
+    assert ops.store.get(approval.id).is_pending
+    assert approval.id not in str(ops.slack.home_view(OUTSIDER)["blocks"])
+
+
+@pytest.mark.parametrize("action", [ActionId.APPROVE, ActionId.EDIT, ActionId.REJECT])
+def test_a_click_on_the_message_by_someone_outside_the_channel_is_told_only_its_members_may_decide(
+    ops: Local, action: ActionId
+) -> None:
+    approval = ops.start_run("Refund order #2306 for $19")
+    outsider = f"{OUTSIDER}{action.name}"
+
+    click = ops.click(outsider, action, approval)
+
+    [told] = ops.ephemeral_to(outsider)
+    assert told == "Nothing changed: only the members of <#C0OPS> may decide this request (rule _ops refunds_)."
+    assert ops.store.get(approval.id).is_pending
+    assert [event.actor for event in _refused(ops, approval)] == [outsider]
+    assert not [c for c in ops.slack.calls_to("views.open") if c.params.get("trigger_id") == click.payload["trigger_id"]]
+
+
+def test_a_member_of_the_requests_channel_approves_it_from_home(ops: Local) -> None:
+    approval = ops.start_run("Refund order #2307 for $19")
+    home = _open_home(ops, MEMBER)
+
+    ops.driver.home_action(MEMBER, ActionId.APPROVE, _button(home, ActionId.APPROVE, approval)["value"], view=home)
+
+    assert "Refunded $19.00 for order #2307" in ops.outcome(approval)
+
+
+def test_when_slack_will_not_list_the_channels_members_nobody_decides_and_the_clicker_is_told_why(ops: Local) -> None:
+    approval = ops.start_run("Refund order #2308 for $19")
+    ops.slack.fail("conversations.members", "internal_error", times=1, token=ops.bot_token)
+
+    ops.click(MEMBER, ActionId.APPROVE, approval)
+
+    [told] = ops.ephemeral_to(MEMBER)
+    assert told.startswith("Nothing changed: only the members of <#C0OPS> may decide this request (rule _ops refunds_)")
+    assert "could not read who they are (Slack said `internal_error`)" in told
+    assert ops.store.get(approval.id).is_pending
+
+
+def test_a_channel_the_app_was_taken_out_of_shows_its_requests_to_nobody(ops: Local) -> None:
+    approval = ops.start_run("Refund order #2309 for $19")
+    ops.slack.leave(OPS, BOT_USER_ID)
+
+    home = _open_home(ops, MEMBER)
+
+    assert approval.id not in str(home["blocks"])
+
+
+def test_home_offers_the_whole_arguments_beside_approve_when_it_cuts_them(ops: Local) -> None:
+    approval = ops.start_run(LONG_REASON)
+    home = _open_home(ops, MEMBER)
+    View(**home).validate_json()  # what Slack would accept
+
+    click = ops.driver.home_action(MEMBER, ActionId.VIEW_ARGS, _button(home, ActionId.VIEW_ARGS, approval)["value"], view=home)
+
+    opened = ops.slack.wait_for("views.open", lambda c: c.params.get("trigger_id") == click.payload["trigger_id"])
+    shown = "".join(block["text"]["text"] for block in opened.params["view"]["blocks"] if block["type"] == "section")
+    assert LONG_REASON.strip() in shown.replace("```", "")
+    buttons = next(b for b in home["blocks"] if b["type"] == "actions" and approval.id in str(b))
+    assert [e["action_id"] for e in buttons["elements"]][:1] == [ActionId.APPROVE]
+
+
+# The directory the bot reads channels' members through
+
+
+def test_a_channels_members_are_read_past_the_first_page(slack: SlackEmulator) -> None:
+    crowd = tuple(f"U0CROWD{n:04d}" for n in range(450))
+    slack.add_channel(Channel("C0CROWD", "crowd", members=crowd))
+    directory = ChannelDirectory(WebClient(token="xoxb-test", base_url=slack.base_url), ttl=0)
+
+    members = directory.members(["C0CROWD"])
+
+    assert members.members == {BOT_USER_ID, *crowd} and not members.unreadable
+
+
+def test_a_channels_members_are_asked_of_slack_once_within_the_cache_time(slack: SlackEmulator) -> None:
+    slack.add_channel(Channel("C0CACHED", "cached", members=("U0CACHED",)))
+    directory = ChannelDirectory(WebClient(token="xoxb-test", base_url=slack.base_url), ttl=60)
+    before = len([c for c in slack.calls_to("conversations.members") if c.params.get("channel") == "C0CACHED"])
+
+    assert "U0CACHED" in directory.members(["C0CACHED"]).members
+    assert "U0CACHED" in directory.members(["C0CACHED"]).members
+
+    assert len([c for c in slack.calls_to("conversations.members") if c.params.get("channel") == "C0CACHED"]) == before + 1
+
+
+# Through the real processes
+
+
+@pytest.fixture
+def stack_ops(stack: Stack) -> Stack:
+    stack.slack.add_channel(Channel(OPS, "ops", members=(MEMBER,), private=True))
+    return stack
+
+
+def test_a_home_click_by_someone_outside_the_requests_channel_is_refused_by_the_real_bot(stack_ops: Stack) -> None:
+    approval = stack_ops.start_run("Refund order #2311 for $19")
+    seen_by_member = _open_home(stack_ops, MEMBER)
+    outsiders_home = _open_home(stack_ops, OUTSIDER)
+    assert approval.id not in str(outsiders_home["blocks"])
+
+    value = _button(seen_by_member, ActionId.APPROVE, approval)["value"]
+    stack_ops.driver.home_action(OUTSIDER, ActionId.APPROVE, value, view=outsiders_home)
+
+    [refused] = wait_until(lambda: _refused(stack_ops, approval), 20, "the refused click's audit row")
+    assert refused.actor == OUTSIDER and approval.channel == OPS
+    assert stack_ops.store.get(approval.id).is_pending
