@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from approvals.errors import NotAnApprover
-from approvals.models import ApprovalRequest
+from approvals.models import ApprovalRequest, Gate
 
 
 class ChannelMembers(NamedTuple):
@@ -23,10 +23,11 @@ class ChannelMembers(NamedTuple):
     unreadable: dict[str, str]
 
 
-def deciding_channels(approval: ApprovalRequest) -> tuple[str, ...]:
-    """The channels whose members decide `approval`: none when its rule names approvers; else the channel it
-    was posted in and those it was escalated to (where it is shown, with its buttons)."""
-    if approval.gate.approvers:
+def deciding_channels(approval: ApprovalRequest, gate: Gate | None = None) -> tuple[str, ...]:
+    """The channels whose members decide `approval` under `gate` (default: the request's): none when the gate
+    names approvers; else the channel it was posted in and those it was escalated to (where it is shown,
+    with its buttons)."""
+    if (gate or approval.gate).approvers:
         return ()
     shown_in = [approval.channel, *(escalation.channel for escalation in approval.escalations)]
     return tuple(dict.fromkeys(channel for channel in shown_in if channel))
@@ -37,22 +38,25 @@ def check_may_decide(
     user_id: str,
     group_members: set[str] | None = None,
     channel_members: ChannelMembers | None = None,
+    *,
+    gate: Gate | None = None,
 ) -> None:
-    """Raise `NotAnApprover` unless `user_id` may decide `approval`.
+    """Raise `NotAnApprover` unless `user_id` may decide `approval` under `gate` (default: the request's; a
+    call with a gate of its own passes that one).
 
     `group_members` holds the users of the gate's user groups, and `channel_members` the members of its
     `deciding_channels`, both resolved by the caller; without them, nobody outside the gate's approvers
     may decide (fail closed).
     """
-    gate = approval.gate
+    gate = gate or approval.gate
     if user_id == approval.run.requested_by and not gate.allow_self_approval:
-        raise NotAnApprover(approval, user_id, self_approval=True)
+        raise NotAnApprover(approval, user_id, self_approval=True, gate=gate)
     if gate.approvers:
         if user_id not in gate.approvers and user_id not in (group_members or set()):
-            raise NotAnApprover(approval, user_id, self_approval=False)
+            raise NotAnApprover(approval, user_id, self_approval=False, gate=gate)
         return
-    channels = deciding_channels(approval)
+    channels = deciding_channels(approval, gate)
     known = channel_members or ChannelMembers(frozenset(), {channel: "not looked up" for channel in channels})
     if user_id not in known.members:
         unreadable = {channel: why for channel, why in known.unreadable.items() if channel in channels}
-        raise NotAnApprover(approval, user_id, self_approval=False, channels=channels, unreadable=unreadable)
+        raise NotAnApprover(approval, user_id, self_approval=False, gate=gate, channels=channels, unreadable=unreadable)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from approvals.models import ApprovalRequest
+    from approvals.models import ApprovalRequest, Gate
 
 
 class CountersignError(Exception):
@@ -60,6 +60,7 @@ class NotAnApprover(CountersignError):
         user_id: str,
         *,
         self_approval: bool,
+        gate: Gate | None = None,
         channels: tuple[str, ...] = (),
         unreadable: dict[str, str] | None = None,
     ) -> None:
@@ -71,7 +72,9 @@ class NotAnApprover(CountersignError):
             why = f"is not a member of {', '.join(channels) or 'its channel'}"
         else:
             why = "is not an approver"
-        super().__init__(f"{user_id} may not decide approval {approval.id}: {why} (rule {approval.gate.rule!r}).")
+        # The gate that refused: the request's, or one call's own.
+        self.gate = gate or approval.gate
+        super().__init__(f"{user_id} may not decide approval {approval.id}: {why} (rule {self.gate.rule!r}).")
         self.approval = approval
         self.user_id = user_id
         self.self_approval = self_approval

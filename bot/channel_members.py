@@ -40,6 +40,9 @@ class ChannelDirectory:
             except SlackApiError as error:
                 unreadable[channel] = str(error.response.get("error") or "unknown_error")
                 log.warning("could not read the members of %s: %s", channel, unreadable[channel])
+            except OSError as error:  # Slack unreachable, after the client's retries
+                unreadable[channel] = "unreachable"
+                log.warning("could not read the members of %s: %s", channel, error)
         return ChannelMembers(frozenset(members), unreadable)
 
     def _channel_members(self, channel: str) -> frozenset[str]:

@@ -24,7 +24,7 @@ def explain(error: Exception) -> str:
             "approvers, so someone else has to approve too."
         )
     if isinstance(error, NotAnApprover):
-        gate = error.approval.gate
+        gate = error.gate
         if error.self_approval:
             return (
                 "Nothing changed: you asked for this run, so someone else has to decide its calls "

@@ -25,3 +25,13 @@ SELF_SERVICE_REFUNDS = Rule(
 )
 # No approver list: decided by the members of its (private) channel, tests/test_who_sees_a_request.py.
 OPS_REFUNDS = Rule(name="ops refunds", agent="payments", tool="refund", when="amount == 19", channel="C0OPS")
+ESCALATING_OPS_REFUNDS = Rule(
+    name="escalating ops refunds",
+    agent="payments",
+    tool="refund",
+    when="amount == 19",
+    channel="C0OPS",
+    timeout="1h",
+    on_timeout="escalate",
+    escalation=[{"channel": "C0OPSLEADS", "timeout": "2h"}],
+)

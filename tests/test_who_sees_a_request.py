@@ -8,6 +8,7 @@ channel that U0OPSMEMBER is in and U0OUTSIDER is not (nor, unless a test adds th
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from functools import partial
 
 import pytest
@@ -20,7 +21,7 @@ from bot.ids import ActionId, BlockId
 from bot.metadata import ApprovalRef, BadReference
 from sandbox.emulator import BOT_USER_ID, Call, Channel, SlackEmulator
 from tests.local import Local
-from tests.policies import OPS_REFUNDS
+from tests.policies import ESCALATING_OPS_REFUNDS, OPS_REFUNDS
 from tests.stack import Stack, wait_until
 
 OPS = "C0OPS"
@@ -206,6 +207,26 @@ def test_home_offers_the_whole_arguments_beside_approve_when_it_cuts_them(ops: L
     assert LONG_REASON.strip() in shown.replace("```", "")
     buttons = next(b for b in home["blocks"] if b["type"] == "actions" and approval.id in str(b))
     assert [e["action_id"] for e in buttons["elements"]][:1] == [ActionId.APPROVE]
+
+
+def test_a_member_of_the_channel_a_request_was_escalated_to_may_decide_it(ops: Local) -> None:
+    ops.slack.add_channel(Channel("C0OPSLEADS", "ops-leads", members=("U0OPSLEAD",), private=True))
+    ops.policies(ESCALATING_OPS_REFUNDS)
+    approval = ops.start_run("Refund order #2312 for $19")
+    assert approval.deadline_at is not None
+    ops.fire_due(approval.deadline_at + timedelta(seconds=1))
+    ops.clock.reset()
+    escalated = ops.store.get(approval.id)
+
+    ops.driver.block_action(
+        "U0OPSLEAD",
+        ActionId.APPROVE,
+        ApprovalRef(approval_id=approval.id).dump(),
+        channel_id="C0OPSLEADS",
+        container_message_ts=escalated.escalations[0].message_ts,
+    )
+
+    assert "Refunded $19.00 for order #2312" in ops.outcome(approval)
 
 
 # The directory the bot reads channels' members through
