@@ -39,7 +39,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError, IntegrityError
-from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from approvals.audit import AuditEntry, append_audit
 from approvals.errors import AlreadyDecided, AlreadyVoted, ApprovalNotFound
@@ -1010,16 +1010,28 @@ class ApprovalStore:
             )
             return Page(self._load(conn, ids), *total)
 
-    def pending_for(self, user_id: str, groups: list[str], limit: int = 50, offset: int = 0) -> Page:
+    def pending_for(
+        self, user_id: str, groups: list[str], limit: int = 50, offset: int = 0, *, channels: list[str] | None = None
+    ) -> Page:
         """One page of the pending requests `user_id` may decide, the oldest deadline first, and how many
-        there are: the gate's approvers (`groups` are the approver entries whose groups hold the user)
-        and the four-eyes rule applied in SQL, before the LIMIT."""
+        there are: the gate's approvers (`groups` are the approver entries whose groups hold the user), or,
+        for a gate without approvers, the channels it is shown in (`channels` are those that hold the user),
+        and the four-eyes rule, applied in SQL before the LIMIT."""
+        approver: ColumnElement[bool] = exists().where(
+            approval_approvers.c.approval_id == approvals.c.id, approval_approvers.c.approver.in_([user_id, *groups])
+        )
+        if channels:
+            shown_in = or_(
+                approvals.c.channel.in_(channels),
+                exists().where(
+                    approval_escalations.c.approval_id == approvals.c.id, approval_escalations.c.channel.in_(channels)
+                ),
+            )
+            anyone = exists().where(approval_approvers.c.approval_id == approvals.c.id, approval_approvers.c.approver == ANYONE)
+            approver = or_(approver, and_(anyone, shown_in))
         may_decide = (
             *self._posted_pending,
-            exists().where(
-                approval_approvers.c.approval_id == approvals.c.id,
-                approval_approvers.c.approver.in_([ANYONE, user_id, *groups]),
-            ),
+            approver,
             or_(approvals.c.allow_self_approval, runs.c.requested_by.is_(None), runs.c.requested_by != user_id),
         )
         joined = approvals.join(runs, runs.c.thread_id == approvals.c.thread_id)
@@ -1054,6 +1066,23 @@ class ApprovalStore:
                     .order_by(approval_approvers.c.approver)
                 ).scalars()
             )
+
+    def pending_member_channels(self) -> list[str]:
+        """The channels pending requests without approvers are shown in (posted or escalated to): those whose
+        members the caller resolves before asking `pending_for`."""
+        # From the approvers' key (`*` first), not from the pending rows: the rows of requests with approvers
+        # are never read.
+        anyone = approval_approvers.join(approvals, approvals.c.id == approval_approvers.c.approval_id)
+        pending = (approval_approvers.c.approver == ANYONE, approvals.c.status == Status.PENDING.value)
+        posted = select(approvals.c.channel).distinct().select_from(anyone).where(*pending, approvals.c.channel.is_not(None))
+        escalated = (
+            select(approval_escalations.c.channel)
+            .distinct()
+            .select_from(anyone.join(approval_escalations, approval_escalations.c.approval_id == approvals.c.id))
+            .where(*pending)
+        )
+        with self.engine.connect() as conn:
+            return sorted({*conn.execute(posted).scalars(), *conn.execute(escalated).scalars()})
 
     def pending_summary(self) -> tuple[int, datetime | None]:
         """How many requests wait for a decision, and when the oldest of them was created."""

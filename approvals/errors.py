@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from approvals.models import ApprovalRequest
+    from approvals.models import ApprovalRequest, Gate
 
 
 class CountersignError(Exception):
@@ -50,16 +50,38 @@ class AlreadyVoted(CountersignError):
 
 
 class NotAnApprover(CountersignError):
-    """The clicker may not decide this request (not among its approvers, or asked for the run)."""
+    """The clicker may not decide this request: not among its approvers, not in the channels whose members
+    decide it (`channels`, when its rule names no approvers), or asked for the run. `unreadable` holds the
+    channels whose members could not be read, with Slack's reason: their members are refused too."""
 
-    def __init__(self, approval: ApprovalRequest, user_id: str, *, self_approval: bool, position: int | None = None) -> None:
-        why = "proposed the call and the rule forbids self-approval" if self_approval else "is not an approver"
-        self.gate = approval.gate if position is None else approval.gate_of(position)
+    def __init__(
+        self,
+        approval: ApprovalRequest,
+        user_id: str,
+        *,
+        self_approval: bool,
+        gate: Gate | None = None,
+        channels: tuple[str, ...] = (),
+        unreadable: dict[str, str] | None = None,
+        position: int | None = None,
+    ) -> None:
+        if self_approval:
+            why = "proposed the call and the rule forbids self-approval"
+        elif unreadable:
+            why = f"the members of {', '.join(unreadable)} could not be read ({', '.join(unreadable.values())})"
+        elif channels:
+            why = f"is not a member of {', '.join(channels) or 'its channel'}"
+        else:
+            why = "is not an approver"
+        # The gate that refused: the request's, or one call's own (`position`).
+        self.gate = gate or (approval.gate if position is None else approval.gate_of(position))
+        self.position = position
         super().__init__(f"{user_id} may not decide approval {approval.id}: {why} (rule {self.gate.rule!r}).")
         self.approval = approval
         self.user_id = user_id
         self.self_approval = self_approval
-        self.position = position
+        self.channels = channels
+        self.unreadable = unreadable or {}
 
 
 class DecisionNotAllowed(CountersignError):

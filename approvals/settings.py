@@ -102,6 +102,13 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("COUNTERSIGN_USERGROUP_CACHE_SECONDS"),
         description="How long user-group members and handles (found or not) are remembered before Slack is asked again.",
     )
+    channel_members_cache_seconds: float = Field(
+        30.0,
+        ge=0,
+        validation_alias=AliasChoices("COUNTERSIGN_CHANNEL_MEMBERS_CACHE_SECONDS"),
+        description="How long a channel's members (who decide its requests when a rule names no approvers) are "
+        "remembered before Slack is asked again; a channel Slack would not list is asked again at once.",
+    )
     lease_seconds: int = Field(
         10,
         ge=2,

@@ -57,7 +57,7 @@ from approvals.settings import Settings  # noqa: E402
 from bot.decisions import QUEUE_DOWN_NOTE  # noqa: E402
 from bot.ids import ActionId  # noqa: E402
 from countersign.migrate import migrate  # noqa: E402
-from sandbox.emulator import SlackEmulator  # noqa: E402
+from sandbox.emulator import Channel, SlackEmulator  # noqa: E402
 from tests.conftest import Valkey  # noqa: E402
 from tests.databases import fresh_database  # noqa: E402
 from tests.stack import Stack, free_port, wait_until  # noqa: E402
@@ -402,7 +402,9 @@ def main() -> None:
     args = parser.parse_args()
     started = time.monotonic()
     results = []
-    with tempfile.TemporaryDirectory() as tmp_dir, SlackEmulator() as slack:
+    # The requests have no approver list: the approvals channel's members decide them.
+    channel = Channel("C0CHAOS", "chaos", members=(APPROVER, "U0CHAOSDOWN"))
+    with tempfile.TemporaryDirectory() as tmp_dir, SlackEmulator(channels=[channel]) as slack:
         tmp = Path(tmp_dir)
         valkey = Valkey()
         try:

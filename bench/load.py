@@ -54,12 +54,14 @@ from bot.metadata import ApprovalRef  # noqa: E402
 from bot.slack_client import create_slack_client  # noqa: E402
 from countersign.embedded_valkey import start_valkey  # noqa: E402
 from countersign.migrate import migrate  # noqa: E402
-from sandbox.emulator import SlackEmulator  # noqa: E402
+from sandbox.emulator import Channel, SlackEmulator  # noqa: E402
 from tests.databases import fresh_database  # noqa: E402
 from tests.stack import Stack, descendants_of, wait_until  # noqa: E402
 
 ADMIN = "U0ADMIN"  # an admin in tests.stack's environment
 VIEWER = "U0BENCHVIEWER"  # not an admin (an admin's Home also computes the approval figures)
+CLICKER = "U0BENCHCLICKER"
+APPROVER = "U0BENCHAPPROVER"
 CHANNEL = "C0BENCH"
 BATCH = 1000
 
@@ -70,7 +72,13 @@ class DefaultWorkerStack(Stack):
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        for name in ("COUNTERSIGN_WORKER_PROCESSES", "COUNTERSIGN_LEASE_SECONDS", "COUNTERSIGN_DISPATCH_INTERVAL"):
+        for name in (
+            "COUNTERSIGN_WORKER_PROCESSES",
+            "COUNTERSIGN_LEASE_SECONDS",
+            "COUNTERSIGN_DISPATCH_INTERVAL",
+            # The channel's members do not change here: the bot remembers them as in production.
+            "COUNTERSIGN_CHANNEL_MEMBERS_CACHE_SECONDS",
+        ):
             self.env.pop(name, None)
         # The demo `payments` agent whose HITL pauses are timed (bench/agents.py), not an installed package.
         self.env["COUNTERSIGN_AGENTS"] = "bench.agents:AGENTS"
@@ -236,7 +244,7 @@ def time_clicks(stack: Stack, targets: list[tuple[str, str]]) -> list[float]:
     def click(target: tuple[str, str]) -> float:
         approval, ts = target
         response = stack.driver.block_action(
-            "U0BENCHCLICKER",
+            CLICKER,
             ActionId.APPROVE,
             ApprovalRef(approval_id=approval).dump(),
             channel_id=CHANNEL,
@@ -265,7 +273,7 @@ def click_approve(stack: Stack, channel: str, ts: str) -> None:
 
                 wait_until(posted, 30, "the request's message to be noted")
                 response = stack.driver.block_action(
-                    "U0BENCHAPPROVER",
+                    APPROVER,
                     ActionId.APPROVE,
                     element["value"],
                     channel_id=channel,
@@ -392,7 +400,8 @@ def main() -> None:
 
     with (
         tempfile.TemporaryDirectory() as tmp,
-        SlackEmulator() as slack,
+        # The requests have no approver list: the channel's members decide them, and see them on Home.
+        SlackEmulator(channels=[Channel(CHANNEL, "bench", members=(ADMIN, VIEWER, CLICKER, APPROVER))]) as slack,
         fresh_database(Path(tmp), "load", args.postgres) as database_url,
     ):
         valkey = start_valkey()

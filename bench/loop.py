@@ -74,7 +74,7 @@ from bench.calibration import machine_line  # noqa: E402
 from bench.profile_hooks import profile_key  # noqa: E402
 from bot.ids import ActionId  # noqa: E402
 from countersign.migrate import migrate  # noqa: E402
-from sandbox.emulator import SlackEmulator  # noqa: E402
+from sandbox.emulator import Channel, SlackEmulator  # noqa: E402
 from tests.databases import fresh_database  # noqa: E402
 from tests.stack import Stack, wait_until  # noqa: E402
 from worker.graph_session import DURABILITY  # noqa: E402
@@ -139,8 +139,13 @@ def _bench_stack_class(extra_env: dict[str, str]) -> type[Stack]:
     class BenchStack(Stack):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)  # self.env = tests.stack.process_env(settings, port)
-            # The worker's production lease and dispatch interval (the suite shortens both).
-            for name in ("COUNTERSIGN_LEASE_SECONDS", "COUNTERSIGN_DISPATCH_INTERVAL"):
+            # The worker's production lease and dispatch interval (the suite shortens both), and the bot's
+            # cache of the approvals channel's members (they do not change here).
+            for name in (
+                "COUNTERSIGN_LEASE_SECONDS",
+                "COUNTERSIGN_DISPATCH_INTERVAL",
+                "COUNTERSIGN_CHANNEL_MEMBERS_CACHE_SECONDS",
+            ):
                 self.env.pop(name, None)
             self.env.update(extra_env)
 
@@ -153,7 +158,8 @@ def running_system(tmp: Path, database_url: str, profile: bool) -> Iterator[tupl
     server = ValkeyServer()
     server.start()
     try:
-        with SlackEmulator() as slack:
+        # The requests have no approver list: the approvals channel's members decide them.
+        with SlackEmulator(channels=[Channel(APPROVALS_CHANNEL, "approvals", members=(APPROVER,))]) as slack:
             settings = Settings(
                 slack_bot_token=BOT_TOKEN,
                 slack_signing_secret=SIGNING_SECRET,

@@ -20,6 +20,7 @@ from approvals.expressions import Expression
 from approvals.models import EscalationStage, format_duration, parse_duration
 from approvals.policies import PolicySet
 from approvals.stats import DEFAULT_WINDOWS, approval_stats
+from bot.channel_members import Deciders
 from bot.formatting import approver, escape, slack_date
 from bot.stats_view import stats_message
 from bot.user_groups import UserGroupDirectory
@@ -30,7 +31,7 @@ ADMIN_USAGE = (
     "e.g. `timeout payments.refund 15m`\n"
     "• `/countersign escalation <agent>[.<tool>] <#channel> <duration> [@group] [; <#channel> <duration> [@group]]…`: "
     "escalate at the deadline through these stages; `escalation <scope> off` stops escalating\n"
-    "• `/countersign pending [page]`: requests waiting for a decision, 20 a page\n"
+    "• `/countersign pending [page]`: requests waiting for your decision, 20 a page\n"
     "• `/countersign settings`: the rules in force\n"
     "• `/countersign stats [<agent>[.<tool>]] [7d|30d]`: approval figures and flags per checkpoint (default 7d)"
 )
@@ -63,6 +64,7 @@ class AdminCommands:
         policies: PolicySet,
         client: WebClient,
         directory: UserGroupDirectory,
+        deciders: Deciders,
     ) -> None:
         self.admins = admins
         self.store = store
@@ -70,6 +72,7 @@ class AdminCommands:
         self.policies = policies
         self.client = client
         self.directory = directory
+        self.deciders = deciders
 
     def is_admin(self, user_id: str) -> bool:
         """True for the admins in COUNTERSIGN_ADMINS (directly or through a user group)."""
@@ -174,9 +177,10 @@ class AdminCommands:
         if len(words) > 1 or (words and not (words[0].isdigit() and 0 < int(words[0]) <= self.MAX_PENDING_PAGE)):
             raise UsageError("`pending` takes at most a page number, e.g. `pending 2`.")
         number = int(words[0]) if words else 1
-        pending, total, capped = self.store.pending_page(PENDING_PAGE, (number - 1) * PENDING_PAGE)
+        # The requests this admin may decide, as on their Home tab: being an admin shows no one else's.
+        pending, total, capped = self.deciders.pending_for(user_id, PENDING_PAGE, (number - 1) * PENDING_PAGE)
         if not pending:
-            return "Nothing is waiting for a decision." if total == 0 else f"There are only {total} requests waiting."
+            return "Nothing is waiting for your decision." if total == 0 else f"There are only {total} requests waiting."
         lines = []
         for approval in pending:
             tools = ", ".join(f"`{escape(a.tool)}`" for a in approval.actions)

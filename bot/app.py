@@ -24,7 +24,6 @@ from slack_sdk.errors import SlackApiError
 
 from approvals.admin_settings import AdminSettings, Override
 from approvals.approval_store import ApprovalStore
-from approvals.authorization import decidable
 from approvals.errors import AlreadyDecided, CountersignError, DeadlinePassed, NotAnApprover
 from approvals.gates import call_gate
 from approvals.job_queue import JobQueue
@@ -38,6 +37,7 @@ from bot.answer_modal import answer_modal, submitted_answer
 from bot.answering import ANSWERING
 from bot.args_modal import args_modal
 from bot.calls_modal import CALLS_PER_PAGE, calls_modal
+from bot.channel_members import ChannelDirectory, Deciders
 from bot.confirm_modal import CONFIRM_WORD, confirm_modal, confirmed
 from bot.decisions import QUEUE_DOWN_NOTE, Decider, Recorded
 from bot.edit_modal import edit_modal, parse_edit_submission
@@ -115,9 +115,10 @@ def create_app(
     )
     decider = Decider(store, queue, client, settings.approvals_channel)
     directory = UserGroupDirectory(client, settings.usergroup_cache_seconds)
+    deciders = Deciders(store, directory, ChannelDirectory(client, settings.channel_members_cache_seconds))
     admin_settings = AdminSettings(store.engine)
     rules = policies or PolicySet()
-    admin = AdminCommands(settings.admins, store, admin_settings, rules, client, directory)
+    admin = AdminCommands(settings.admins, store, admin_settings, rules, client, directory, deciders)
     slash = SlashCommand(store, queue, settings, admin, rules, directory)
     signer = MetadataSigner(_signing_key(settings))
     references = References(store, signer)
@@ -135,16 +136,11 @@ def create_app(
         decider.check_allowed(approval, intent, targeted)
         user = body["user"]["id"]
         try:
-            positions = decidable(approval, user, targeted, directory.members)
+            positions = deciders.decidable(approval, user, targeted)
         except NotAnApprover as refused:
             store.audit("click_refused", approval.id, user, {"intent": intent.value, "reason": str(refused)})
             raise
         return ref, approval, positions
-
-    def groups_of(user: str) -> list[str]:
-        """The user groups named as approvers of pending requests that hold `user` (membership is Slack's, so
-        resolved here; the store then filters by approver in SQL)."""
-        return [entry for entry in store.pending_group_approvers() if user in directory.members([entry])]
 
     def open_view(body: dict[str, Any], view: dict[str, Any]) -> None:
         """Open a modal for the click (on top of the modal it came from, if any), its references signed so
@@ -165,7 +161,7 @@ def create_app(
     def publish_home(user: str, page: int = 0) -> None:
         """(Re)draw a user's Home tab: a page of what waits on them, and for admins the settings and the
         approval figures."""
-        waiting = store.pending_for(user, groups_of(user), HOME_REQUESTS, page * HOME_REQUESTS)
+        waiting = deciders.pending_for(user, HOME_REQUESTS, page * HOME_REQUESTS)
         is_admin = admin.is_admin(user)
         settings_rows = admin_settings.all() if is_admin else None
         stats = approval_stats(store.engine) if is_admin else None

@@ -36,9 +36,20 @@ def explain(error: Exception) -> str:
                 "Nothing changed: you proposed these arguments, so someone else has to decide them "
                 f"(rule _{escape(gate.rule)}_ does not allow self-approval)."
             )
-        names = ", ".join(approver(entry) for entry in gate.approvers)
         several = action is not None and len(error.approval.actions) > 1
         what = f"`{escape(action.tool)}`" if several and action is not None else "this request"
+        if error.unreadable:
+            where = ", ".join(f"<#{channel}>" for channel in error.unreadable)
+            said = ", ".join(f"`{escape(why)}`" for why in dict.fromkeys(error.unreadable.values()))
+            return (
+                f"Nothing changed: only the members of {where} may decide this request (rule _{escape(gate.rule)}_), "
+                f"and Countersign could not read who they are (Slack said {said}), so it lets nobody decide from "
+                "there for now. Try again in a minute; if it persists, ask an admin to invite the app to that channel."
+            )
+        if not gate.approvers:
+            where = ", ".join(f"<#{channel}>" for channel in error.channels) or "the channel it was posted in"
+            return f"Nothing changed: only the members of {where} may decide {what} (rule _{escape(gate.rule)}_)."
+        names = ", ".join(approver(entry) for entry in gate.approvers)
         return f"Nothing changed: only {names} may decide {what} (rule _{escape(gate.rule)}_)."
     if isinstance(error, BadReference):
         return f"Nothing changed: this request can't be handled here ({error})."

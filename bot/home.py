@@ -23,7 +23,7 @@ from approvals.stats import StatsReport
 from bot.admin_commands import describe
 from bot.formatting import approver, as_code, escape, mention, shorten, slack_date
 from bot.ids import ActionId, BlockId
-from bot.metadata import HomePageRef
+from bot.metadata import ApprovalRef, HomePageRef
 from bot.request_message import decision_buttons
 from bot.stats_view import stats_home_blocks
 
@@ -31,6 +31,8 @@ from bot.stats_view import stats_home_blocks
 NEW_SETTING = "+new"
 HOME_REQUESTS = 15  # a Home tab holds 100 blocks; each request takes up to 5
 HOME_MAX_BLOCKS = 100
+HOME_ARGS_CHARS = 300  # a call's arguments on the tab are cut here; "View full arguments" shows them whole
+SECTION_CHARS = 3000
 
 
 def home_view(
@@ -83,23 +85,28 @@ def _page_buttons(page: int, after: int) -> ActionsBlock:
 def _request_blocks(approval: ApprovalRequest) -> list[Block]:
     run = approval.run
     due = f" · due {slack_date(approval.deadline_at)}" if approval.deadline_at else ""
-    blocks: list[Block] = [
-        DividerBlock(),
-        SectionBlock(
-            text=MarkdownTextObject(
-                text=shorten(
-                    f"*{escape(run.agent)}*, asked by {mention(run.requested_by)}{due}\n"
-                    + "\n".join(f"`{escape(a.tool)}` {as_code(a.args, 300)[0]}" for a in approval.actions),
-                    3000,
-                )
-            )
-        ),
-    ]
-    for position in approval.undecided()[:3]:
+    calls = [as_code(a.args, HOME_ARGS_CHARS) for a in approval.actions]
+    text = f"*{escape(run.agent)}*, asked by {mention(run.requested_by)}{due}\n" + "\n".join(
+        f"`{escape(a.tool)}` {code}" for a, (code, _) in zip(approval.actions, calls, strict=True)
+    )
+    blocks: list[Block] = [DividerBlock(), SectionBlock(text=MarkdownTextObject(text=shorten(text, SECTION_CHARS)))]
+    # Nobody should approve what they could not read: whatever the tab cut, the modal shows whole.
+    shortened = len(text) > SECTION_CHARS or any(cut for _, cut in calls)
+    for n, position in enumerate(approval.undecided()[:3]):
         target = None if len(approval.actions) == 1 else position
         block_id = f"{BlockId.DECISION_BUTTONS}:{approval.id}:{position}"
-        blocks.append(decision_buttons(approval, approval.actions[position], target, block_id))
+        buttons = decision_buttons(approval, approval.actions[position], target, block_id)
+        if n == 0 and shortened:
+            buttons.elements.append(_view_args_button(approval))
+        blocks.append(buttons)
     return blocks
+
+
+def _view_args_button(approval: ApprovalRequest) -> ButtonElement:
+    """Opens the arguments of every call of the request, whole."""
+    return ButtonElement(
+        text="View full arguments", action_id=ActionId.VIEW_ARGS, value=ApprovalRef(approval_id=approval.id).dump()
+    )
 
 
 def _settings_blocks(settings: list[ScopedOverride]) -> list[Block]:

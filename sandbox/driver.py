@@ -105,10 +105,14 @@ class SlackDriver:
         team_id: str = DEFAULT_TEAM_ID,
         timeout: float = 30.0,
         usernames: Mapping[str, str] | None = None,
+        acting_as: Callable[[str], object] | None = None,
     ) -> None:
         """``response_url`` is the default put in payloads (e.g. ``SlackEmulator.response_url()``);
-        ``usernames`` maps user ids to the handles payloads name them by (default: the id, lower-cased)."""
+        ``usernames`` maps user ids to the handles payloads name them by (default: the id, lower-cased);
+        ``acting_as`` is told of each user a request is sent as, before it is sent (e.g.
+        ``SlackEmulator.add_member``: only members of a workspace act in it)."""
         self.url = url
+        self.acting_as = acting_as
         self.usernames = dict(usernames or {})
         self.signing_secret = signing_secret
         self._verifier = SignatureVerifier(signing_secret)
@@ -195,7 +199,12 @@ class SlackDriver:
         """A unique trigger id shaped like Slack's (``"<digits>.<digits>.<hex>"``)."""
         return f"{int(time.time())}.{next(_counter):09d}.{secrets.token_hex(16)}"
 
+    def _acting(self, user_id: Any) -> None:
+        if self.acting_as is not None and isinstance(user_id, str) and user_id:
+            self.acting_as(user_id)
+
     def _user(self, user_id: str, team_id: str | None = None) -> dict[str, Any]:
+        self._acting(user_id)
         name = self.usernames.get(user_id, user_id.lower())
         return {"id": user_id, "username": name, "name": name, "team_id": team_id or self.team_id}
 
@@ -384,6 +393,7 @@ class SlackDriver:
     ) -> Response:
         """Run ``command`` (e.g. ``"/countersign"``) with ``text``, form-encoded as Slack sends it."""
         team = team_id or self.team_id
+        self._acting(user_id)
         fields = {
             "token": VERIFICATION_TOKEN,
             "team_id": team,
@@ -418,6 +428,7 @@ class SlackDriver:
     ) -> Response:
         """Deliver an Events API ``event_callback`` wrapping ``event`` (e.g. ``{"type": "app_mention", ...}``)."""
         team = team_id or self.team_id
+        self._acting(event.get("user"))
         now = int(time.time())
         event = {"event_ts": f"{time.time():.6f}", **event}
         body = {

@@ -3,7 +3,7 @@
 Point a real ``slack_sdk.WebClient(token="xoxb-...", base_url=emulator.base_url)``
 at it: every call is recorded (see :class:`Call`) and the methods an approval
 app needs (messages, threads, ephemerals, modals, App Home, permalinks, users,
-user groups) keep enough state to answer the way Slack does, including Slack's
+user groups, channel members) keep enough state to answer the way Slack does, including Slack's
 error codes for the mistakes worth catching (re-used ``trigger_id``, unknown
 ``ts``, Block Kit that Slack would refuse: ``invalid_blocks``, ``invalid_arguments``).
 
@@ -23,6 +23,7 @@ Example::
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import itertools
@@ -60,6 +61,10 @@ RESPONSE_URL_TTL_SECONDS = 30 * 60
 # Form-encoded clients send these as JSON strings; tests want objects.
 _JSON_STRING_FIELDS = ("blocks", "view", "attachments", "metadata")
 
+# conversations.members answers this many members a page unless asked for another `limit` (Slack: 100, at most 1000).
+MEMBERS_PAGE_DEFAULT = 100
+MEMBERS_PAGE_MAX = 1000
+
 # Sent when a call is answered as rate limited, before any handler runs.
 _RATELIMITED = {"ok": False, "error": "ratelimited"}
 
@@ -96,10 +101,15 @@ class User:
 
 @dataclass(frozen=True)
 class Channel:
-    """A channel of the emulated workspace."""
+    """A channel of the emulated workspace: its members (the app is in every listed channel, as if invited,
+    unless it leaves), whether it is private (a private channel the app is not in does not exist for it), and
+    whether every member of the workspace is in it, as in Slack's #general (``everyone``)."""
 
     id: str
     name: str
+    members: tuple[str, ...] = ()
+    private: bool = False
+    everyone: bool = False
 
 
 class SlackApiFailure(Exception):
@@ -184,6 +194,13 @@ class SlackEmulator:
         self._state = _State()
         self._users = {user.id: user for user in users}
         self._channels = {channel.id: channel for channel in channels}
+        # channel id -> its members, in the order they joined (the app first), and those who left it
+        self._members: dict[str, dict[str, None]] = {
+            channel.id: dict.fromkeys([BOT_USER_ID, *channel.members]) for channel in channels
+        }
+        self._left: dict[str, set[str]] = {channel.id: set() for channel in channels}
+        # Members of the workspace: the listed users, and whoever the tests or the page act as (`add_member`).
+        self._workspace: dict[str, None] = dict.fromkeys(self._users)
         self._rate_limits: dict[str, _RateLimit] = {}
         self._failures: dict[str, list[tuple[str, str | None]]] = {}
         self._last_ts = 0
@@ -202,6 +219,7 @@ class SlackEmulator:
             "usergroups.list": self._usergroups_list,
             "usergroups.users.list": self._usergroups_users_list,
             "conversations.replies": self._conversations_replies,
+            "conversations.members": self._conversations_members,
         }
 
     # ------------------------------------------------------------------ lifecycle
@@ -293,6 +311,42 @@ class SlackEmulator:
             }
             self._bump()
             return group_id
+
+    def add_member(self, user_id: str) -> None:
+        """Count ``user_id`` among the workspace's members (so among those of its ``everyone`` channels)."""
+        with self._lock:
+            if user_id not in self._workspace:
+                self._workspace[user_id] = None
+                self._bump()
+
+    def add_channel(self, channel: Channel) -> None:
+        """List a channel in the workspace (or list it again, with these members), the app among them."""
+        with self._lock:
+            self._channels[channel.id] = channel
+            self._members[channel.id] = dict.fromkeys([BOT_USER_ID, *channel.members])
+            self._left[channel.id] = set()
+            self._bump()
+
+    def join(self, channel: str, *users: str) -> None:
+        """Make `users` members of a listed channel (``KeyError`` if the workspace does not list it)."""
+        with self._lock:
+            self._members[channel].update(dict.fromkeys(users))
+            self._left[channel].difference_update(users)
+            self._bump()
+
+    def leave(self, channel: str, *users: str) -> None:
+        """Take `users` out of a listed channel (``BOT_USER_ID`` too: then the app may not list its members)."""
+        with self._lock:
+            for user in users:
+                self._members[channel].pop(user, None)
+            self._left[channel].update(users)
+            self._bump()
+
+    def channel_members(self, channel: str) -> list[str]:
+        """The members of a listed channel, in the order they joined (``KeyError`` if the workspace does not list it)."""
+        with self._lock:
+            everyone = self._workspace if self._channels[channel].everyone else {}
+            return [user for user in {**self._members[channel], **everyone} if user not in self._left[channel]]
 
     # ------------------------------------------------------------------ inspection
 
@@ -930,6 +984,30 @@ class SlackEmulator:
                     "team": TEAM_ID,
                 },
             },
+        }
+
+    def _conversations_members(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channels.get(str(params.get("channel") or ""))
+        members = self.channel_members(channel.id) if channel else []
+        if channel is None or (channel.private and BOT_USER_ID not in members):
+            raise SlackApiFailure("channel_not_found")  # a private channel the app is not in is hidden from it
+        if BOT_USER_ID not in members:
+            raise SlackApiFailure("not_in_channel")
+        try:
+            limit = int(params.get("limit") or MEMBERS_PAGE_DEFAULT)
+            start = int(base64.b64decode(str(params.get("cursor") or ""), validate=True).decode().removeprefix("offset:") or 0)
+        except ValueError:
+            raise SlackApiFailure("invalid_cursor") from None
+        if start < 0:
+            raise SlackApiFailure("invalid_cursor")
+        if not 0 < limit <= MEMBERS_PAGE_MAX:
+            raise SlackApiFailure("invalid_limit")
+        listed = members
+        more = start + limit < len(listed)
+        return {
+            "ok": True,
+            "members": listed[start : start + limit],
+            "response_metadata": {"next_cursor": base64.b64encode(f"offset:{start + limit}".encode()).decode() if more else ""},
         }
 
     def _conversations_replies(self, params: dict[str, Any]) -> dict[str, Any]:

@@ -55,8 +55,10 @@ PEOPLE: tuple[Person, ...] = (
     ),
 )
 
-APPROVALS_CHANNEL = Channel("C0APPROVALS", "approvals")
-_CHANNELS = (APPROVALS_CHANNEL, Channel("C0SUPPORT", "support"))
+# Everyone is in both: requests whose rule names no approvers are decided by the members of their channel.
+_EVERYONE = tuple(person.id for person in PEOPLE)
+APPROVALS_CHANNEL = Channel("C0APPROVALS", "approvals", members=_EVERYONE)
+_CHANNELS = (APPROVALS_CHANNEL, Channel("C0SUPPORT", "support", members=_EVERYONE))
 
 
 def users() -> list[User]:

@@ -101,10 +101,12 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def slack() -> Iterator[SlackEmulator]:
-    """The loopback Slack Web API emulator."""
-    from sandbox.emulator import SlackEmulator
+    """The loopback Slack Web API emulator. Everyone the tests act as is in the approvals channel, as in a
+    workspace's #general (requests whose rule names no approvers are decided by their channel's members);
+    a test about who may decide posts to a channel of its own with the members it names."""
+    from sandbox.emulator import Channel, SlackEmulator
 
-    with SlackEmulator() as emulator:
+    with SlackEmulator(channels=[Channel(APPROVALS_CHANNEL, "approvals", everyone=True)]) as emulator:
         yield emulator
 
 

@@ -63,8 +63,10 @@ class Clock:
 class WsgiDriver(SlackDriver):
     """Slack's signed requests, handed to the bot's WSGI handler in this process instead of over a socket."""
 
-    def __init__(self, handler: CountersignRequestHandler, secret: str, response_url: str) -> None:
-        super().__init__("http://in-process/slack/events", secret, response_url=response_url)
+    def __init__(
+        self, handler: CountersignRequestHandler, secret: str, response_url: str, acting_as: Callable[[str], object]
+    ) -> None:
+        super().__init__("http://in-process/slack/events", secret, response_url=response_url, acting_as=acting_as)
         self.handler = handler
 
     def post(
@@ -129,7 +131,8 @@ class Local(SlackUser):
         self.app = create_app(
             settings, self.store, self.queue, create_slack_client(settings), policies=self.rules, clock=self.clock
         )
-        self.driver = WsgiDriver(CountersignRequestHandler(self.app, secret), secret, slack.response_url())
+        # Whoever a test acts as is a member of the workspace (and so of its #general-like channels, conftest).
+        self.driver = WsgiDriver(CountersignRequestHandler(self.app, secret), secret, slack.response_url(), slack.add_member)
         self.effects = effects_dir()
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._work_continuously, name="local-worker", daemon=True)
@@ -202,6 +205,7 @@ def local_countersign(base: Settings, slack: SlackEmulator, database_url: str, s
             "countersign_policies": None,
             "countersign_admins": "U0ADMIN,@countersign-admins",
             "usergroup_cache_seconds": 0.0,
+            "channel_members_cache_seconds": 0.0,
             # A token of its own: the session's emulator also serves the stack's processes, and a fault a
             # test sets up for this tier's calls (`rate_limit(..., token=local.bot_token)`) is not theirs.
             "slack_bot_token": SecretStr(LOCAL_BOT_TOKEN),

@@ -23,3 +23,15 @@ SOFT_REFUNDS = Rule(name="soft refunds", agent="payments", tool="refund", when="
 SELF_SERVICE_REFUNDS = Rule(
     name="self-service refunds", agent="payments", tool="refund", when="amount == 7", allow_self_approval=True
 )
+# No approver list: decided by the members of its (private) channel, tests/test_who_sees_a_request.py.
+OPS_REFUNDS = Rule(name="ops refunds", agent="payments", tool="refund", when="amount == 19", channel="C0OPS")
+ESCALATING_OPS_REFUNDS = Rule(
+    name="escalating ops refunds",
+    agent="payments",
+    tool="refund",
+    when="amount == 19",
+    channel="C0OPS",
+    timeout="1h",
+    on_timeout="escalate",
+    escalation=[{"channel": "C0OPSLEADS", "timeout": "2h"}],
+)

@@ -100,6 +100,8 @@ def process_env(settings: Settings, port: int) -> dict[str, str]:
         # Tests create user groups as they go, so the processes remember none (tests/test_user_groups.py
         # covers the cache).
         COUNTERSIGN_USERGROUP_CACHE_SECONDS="0",
+        # Likewise channels' members (tests/test_who_sees_a_request.py covers the cache).
+        COUNTERSIGN_CHANNEL_MEMBERS_CACHE_SECONDS="0",
         # The processes run five hours off UTC: every time they show must still be right.
         TZ="America/New_York",
         # No worker /metrics unless a test asks for one (several workers may run on this machine at once).
@@ -234,7 +236,7 @@ class Stack(SlackUser):
         self.logs = logs
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/slack/events"
-        self.driver = SlackDriver(self.url, secret, response_url=slack.response_url())
+        self.driver = SlackDriver(self.url, secret, response_url=slack.response_url(), acting_as=slack.add_member)
         self.effects = logs / "effects"
         self.effects.mkdir(exist_ok=True)
         self.metrics_port = free_port()

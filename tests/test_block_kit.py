@@ -689,6 +689,17 @@ def test_home_view_lists_waiting_requests_and_admin_settings() -> None:
     assert "`payments.refund`: timeout 15m" in str(view["blocks"])
 
 
+def test_home_view_offers_the_whole_arguments_beside_approve_only_when_it_cut_them() -> None:
+    long = home_view([approval({"note": "x" * 1000})], None)
+    short = home_view([approval()], None)
+
+    assert View(**long).to_dict() == long
+    [buttons] = [b for b in long["blocks"] if b["type"] == "actions"]
+    actions = [e["action_id"] for e in buttons["elements"]]
+    assert actions[0] == ActionId.APPROVE and ActionId.VIEW_ARGS in actions
+    assert ActionId.VIEW_ARGS not in str(short["blocks"])
+
+
 def test_settings_modal_prefills_what_is_set() -> None:
     view = valid_modal(settings_modal("payments.refund", Override(timeout="4h", on_timeout="reject", channel="C0X")))
 

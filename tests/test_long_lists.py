@@ -33,12 +33,13 @@ from bot.ids import ActionId
 from bot.request_message import request_message
 from bot.server import CountersignRequestHandler
 from bot.slack_client import create_slack_client
-from sandbox.emulator import SlackEmulator
+from sandbox.emulator import Channel, SlackEmulator
 from tests.conftest import SIGNING_SECRET
 from tests.local import WsgiDriver
 from tests.stack import SlackUser
 
 ADMIN = "U0LISTADMIN"
+LISTS_CHANNEL = "C0LISTS"
 
 
 class Crowd(SlackUser):
@@ -51,7 +52,10 @@ class Crowd(SlackUser):
         self.queue = JobQueue(Redis.from_url(settings.redis_url or ""), f"lists-{uuid.uuid4().hex[:8]}")
         self.effects = Path()
         app = create_app(settings, store, self.queue, create_slack_client(settings))
-        self.driver = WsgiDriver(CountersignRequestHandler(app, SIGNING_SECRET), SIGNING_SECRET, slack.response_url())
+        handler = CountersignRequestHandler(app, SIGNING_SECRET)
+        self.driver = WsgiDriver(handler, SIGNING_SECRET, slack.response_url(), slack.add_member)
+        # The crowd's requests are posted where everyone the tests act as may decide them.
+        slack.add_channel(Channel(LISTS_CHANNEL, "lists", everyone=True))
 
     def add(self, count: int, *, asked_by: str = "U0LISTASKER", approvers: list[str] | None = None) -> list[ApprovalRequest]:
         """`count` posted, pending refund requests, one run each."""
@@ -67,7 +71,7 @@ class Crowd(SlackUser):
                     gate=Gate(approvers=approvers or []),
                 )
             )
-            self.store.set_message(request.id, "C0LISTS", f"{n}.{uuid.uuid4().int % 10**6:06d}")
+            self.store.set_message(request.id, LISTS_CHANNEL, f"{n}.{uuid.uuid4().int % 10**6:06d}")
             added.append(request)
         return added
 

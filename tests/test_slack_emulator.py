@@ -18,7 +18,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from sandbox.driver import SlackDriver, plain_text_value
-from sandbox.emulator import SlackEmulator
+from sandbox.emulator import BOT_USER_ID, Channel, SlackEmulator
 
 SIGNING_SECRET = "test-signing-secret"
 
@@ -294,3 +294,47 @@ def test_a_watcher_reads_only_the_calls_after_its_place(emulator: SlackEmulator,
     client.chat_postMessage(channel="C0EMU", text="second")
 
     assert [call.params["text"] for call in emulator.calls_since(place)] == ["second"]
+
+
+def test_conversations_members_lists_a_channel_page_by_page_with_the_app_among_them(
+    emulator: SlackEmulator, client: WebClient
+) -> None:
+    emulator.add_channel(Channel("C0PAGED", "paged", members=("U1", "U2", "U3")))
+
+    first = client.conversations_members(channel="C0PAGED", limit=3)
+    rest = client.conversations_members(channel="C0PAGED", limit=3, cursor=first["response_metadata"]["next_cursor"])
+
+    assert first["members"] == [BOT_USER_ID, "U1", "U2"]
+    assert rest["members"] == ["U3"] and rest["response_metadata"]["next_cursor"] == ""
+
+
+def test_an_everyone_channel_holds_whoever_the_driver_acted_as(emulator: SlackEmulator, client: WebClient) -> None:
+    emulator.add_channel(Channel("C0GENERAL", "general", everyone=True))
+    # No app behind this URL (the emulator answers 404): what counts is that the driver acted as someone.
+    nowhere = f"http://127.0.0.1:{emulator.port}/slack/events"
+    driver = SlackDriver(nowhere, SIGNING_SECRET, acting_as=emulator.add_member)
+
+    driver.slash_command("U0SOMEBODY", "/countersign", "help")
+
+    assert "U0SOMEBODY" in client.conversations_members(channel="C0GENERAL")["members"]
+
+
+@pytest.mark.parametrize(
+    ("channel", "error"),
+    [
+        (None, "channel_not_found"),  # a channel the workspace does not have
+        (Channel("C0SECRET", "secret", members=("U1",), private=True), "channel_not_found"),  # private, app not in it
+        (Channel("C0PUBLIC", "public", members=("U1",)), "not_in_channel"),  # the app was taken out of it
+    ],
+)
+def test_conversations_members_refuses_as_slack_does(
+    emulator: SlackEmulator, client: WebClient, channel: Channel | None, error: str
+) -> None:
+    if channel is not None:
+        emulator.add_channel(channel)
+        emulator.leave(channel.id, BOT_USER_ID)
+
+    with pytest.raises(SlackApiError) as refused:
+        client.conversations_members(channel=channel.id if channel else "C0NOWHERE")
+
+    assert refused.value.response["error"] == error

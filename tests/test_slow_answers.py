@@ -37,7 +37,9 @@ def impatient(local: Local) -> Iterator[Local]:
         ack_timeout=ACK_TIMEOUT,
     )
     usual = local.driver
-    local.driver = WsgiDriver(CountersignRequestHandler(app, SIGNING_SECRET), SIGNING_SECRET, local.slack.response_url())
+    local.driver = WsgiDriver(
+        CountersignRequestHandler(app, SIGNING_SECRET), SIGNING_SECRET, local.slack.response_url(), local.slack.add_member
+    )
     try:
         yield local
     finally:
