@@ -662,7 +662,13 @@ def payments_text_amounts() -> CompiledStateGraph:
 
 
 # `payments_rules`: the payments agent under a name of its own, for rule-scoped admin settings to reach nothing else.
-AGENTS.update(lookup_and_refund=lookup_and_refund, payments_text_amounts=payments_text_amounts, payments_rules=payments_agent)
+# `lookup_and_refund_generated`: the same, under a name of its own for tests/test_policy_holds.py's generated rules.
+AGENTS.update(
+    lookup_and_refund=lookup_and_refund,
+    lookup_and_refund_generated=lookup_and_refund,
+    payments_text_amounts=payments_text_amounts,
+    payments_rules=payments_agent,
+)
 
 
 # --- Static breakpoints after a node (`interrupt_after`) ------------------------------------------------
