@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 
 from approvals.admin_settings import AdminSettings
+from approvals.gates import request_gate
 from approvals.models import POLICY_DECIDER, Level
 from approvals.policies import Rule
 from bot.ids import ActionId
@@ -149,3 +150,34 @@ def test_a_later_request_of_a_run_goes_to_its_rules_channel_linked_from_the_runs
         "chat.postMessage", lambda c: c.params.get("thread_ts") == lookup.message_ts and "waits for a decision" in str(c.params)
     )
     assert "`refund` waits for a decision in <#C0FINANCE>" in link.params["text"]
+
+
+def test_a_request_of_a_soft_and_a_hard_call_rejects_at_the_earliest_of_their_deadlines() -> None:
+    soft = Rule(name="soft", level="soft", timeout="15m").gate()
+    hard = Rule(name="hard", timeout="1h").gate()
+
+    combined = request_gate([soft, hard])
+
+    assert (combined.on_timeout, combined.timeout, combined.level) == ("reject", timedelta(minutes=15), Level.HARD)
+
+
+def test_a_request_whose_calls_all_go_ahead_at_their_deadlines_goes_ahead_at_the_latest() -> None:
+    quick = Rule(name="quick", level="soft", timeout="15m").gate()
+    slow = Rule(name="slow", level="soft", timeout="1h").gate()
+
+    combined = request_gate([quick, slow])
+
+    assert (combined.on_timeout, combined.timeout) == ("approve", timedelta(hours=1))
+
+
+def test_a_request_escalates_as_its_strictest_escalating_rule_and_approves_at_the_end_only_if_all_would() -> None:
+    stages = [{"channel": "C0ONCALL", "timeout": "10m"}]
+    escalating = Rule(
+        name="escalating", level="soft", timeout="5m", on_timeout="escalate", escalation=stages, final_on_timeout="approve"
+    )
+    hard = Rule(name="hard", timeout="1h").gate()
+
+    combined = request_gate([escalating.gate(), hard])
+
+    assert (combined.on_timeout, combined.final_on_timeout) == ("escalate", "reject")
+    assert [stage.channel for stage in combined.escalation] == ["C0ONCALL"]
