@@ -25,11 +25,14 @@ class ChannelMembers(NamedTuple):
 
 def deciding_channels(approval: ApprovalRequest, gate: Gate | None = None) -> tuple[str, ...]:
     """The channels whose members decide `approval` under `gate` (default: the request's): none when the gate
-    names approvers; else the channel it was posted in and those it was escalated to (where it is shown,
-    with its buttons)."""
-    if (gate or approval.gate).approvers:
+    names approvers; else the gate's own channel, or the one the request was posted in, and those it was
+    escalated to (where it is shown, with its buttons)."""
+    gate = gate or approval.gate
+    if gate.approvers:
         return ()
-    shown_in = [approval.channel, *(escalation.channel for escalation in approval.escalations)]
+    # A call's rule may name a channel other than the one its request was posted in (calls under several
+    # rules share one message): that rule's channel still says who decides the call.
+    shown_in = [gate.channel or approval.channel, *(escalation.channel for escalation in approval.escalations)]
     return tuple(dict.fromkeys(channel for channel in shown_in if channel))
 
 

@@ -14,6 +14,7 @@ from approvals.gates import request_gate
 from approvals.models import POLICY_DECIDER, Level
 from approvals.policies import Rule
 from bot.ids import ActionId
+from sandbox.emulator import Channel
 from tests.local import Local
 from tests.stack import Stack
 
@@ -181,3 +182,25 @@ def test_a_request_escalates_as_its_strictest_escalating_rule_and_approves_at_th
 
     assert (combined.on_timeout, combined.final_on_timeout) == ("escalate", "reject")
     assert [stage.channel for stage in combined.escalation] == ["C0ONCALL"]
+
+
+OPS_LOOKUPS = Rule(name="ops lookups", agent="lookup_and_refund", tool="lookup_order", channel="C0OPSLOOKUPS")
+FINANCE_REFUNDS_HERE = Rule(
+    name="finance refunds here", agent="lookup_and_refund", tool="refund", approvers=["U0CFO"], channel="C0FINREFUNDS"
+)
+
+
+def test_a_call_whose_rule_names_a_channel_is_decided_by_its_members_wherever_the_request_was_posted(local: Local) -> None:
+    local.slack.add_channel(Channel("C0OPSLOOKUPS", "ops-lookups", members=("U0OPSLOOKER",), private=True))
+    local.slack.add_channel(Channel("C0FINREFUNDS", "fin-refunds", members=("U0FINPEER", "U0CFO"), private=True))
+    local.policies(OPS_LOOKUPS, FINANCE_REFUNDS_HERE)
+    approval = local.start_run("Refund order #9011 for $9000", user="U0REQ9011", agent="lookup_and_refund")
+    assert approval.channel == "C0FINREFUNDS"  # the stricter rule's channel holds the message
+
+    local.click("U0FINPEER", ActionId.APPROVE_ALL, approval)  # in the channel, but the lookup is #ops-lookups'
+    assert "Nothing changed" in local.ephemeral_to("U0FINPEER")[0]
+    assert local.store.get(approval.id).actions[0].decision is None
+
+    local.click("U0OPSLOOKER", ActionId.APPROVE_ALL, approval)
+    lookup = local.store.get(approval.id).actions[0]
+    assert lookup.decision is not None and lookup.decision.decided_by == "U0OPSLOOKER"
