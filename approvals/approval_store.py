@@ -42,7 +42,7 @@ from sqlalchemy.exc import DisconnectionError, IntegrityError
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from approvals.audit import AuditEntry, append_audit
-from approvals.errors import AlreadyDecided, AlreadyVoted, ApprovalNotFound
+from approvals.errors import AlreadyDecided, AlreadyVoted, ApprovalNotFound, RequestChanged
 from approvals.gates import request_gate
 from approvals.models import (
     ApprovalRequest,
@@ -97,6 +97,7 @@ _ID: BindParameter[str] = bindparam("request")
 _HOLD_PENDING = (
     update(approvals).where(approvals.c.id == _ID, approvals.c.status == Status.PENDING.value).values(status=Status.PENDING.value)
 )
+_REVISION = select(approvals.c.revision).where(approvals.c.id == _ID)
 _UNDECIDED = select(approval_actions.c.position).where(
     approval_actions.c.approval_id == _ID, approval_actions.c.decision_type.is_(None)
 )
@@ -624,27 +625,30 @@ class ApprovalStore:
     def repropose(self, approval: ApprovalRequest, position: int, args: dict[str, Any], gate: Gate, by: str) -> ApprovalRequest:
         """An edit whose arguments fall under another rule than the call's: the call now waits for that rule's
         deciders (its votes so far dropped), runs with `args` if approved, and `by` counts as its proposer.
-        The request's own gate (its deadline's outcome, who lists it) is combined again; `AlreadyDecided`
-        when the call was decided first."""
+        The request's own gate (its deadline's outcome, who lists it) is combined again and its revision
+        bumped, so a click on what was shown before decides nothing; `AlreadyDecided` when the call was
+        decided first."""
         gates = [gate if p == position else approval.gate_of(p) for p in range(len(approval.actions))]
         combined = request_gate(gates)
         with self._writing() as conn:
-            changed = conn.execute(
-                update(approval_actions)
-                .where(
-                    approval_actions.c.approval_id == approval.id,
-                    approval_actions.c.position == position,
-                    approval_actions.c.decision_type.is_(None),
-                    exists().where(approvals.c.id == approval.id, approvals.c.status == Status.PENDING.value),
-                )
-                .values(gate=gate.model_dump(mode="json"), proposed_args=args, proposed_by=by)
-            ).rowcount
-            if changed:
+            # The request row first, as `record_decision` takes it: one lock order, so the two never deadlock.
+            open_ = conn.execute(_HOLD_PENDING, {"request": approval.id}).rowcount
+            if open_ and conn.execute(_REVISION, {"request": approval.id}).scalar() != approval.revision:
+                raise RequestChanged(self._load(conn, [approval.id])[0])  # edited again since this editor looked
+            changed = open_ and (
                 conn.execute(
-                    delete(approval_votes).where(
-                        approval_votes.c.approval_id == approval.id, approval_votes.c.position == position
+                    update(approval_actions)
+                    .where(
+                        approval_actions.c.approval_id == approval.id,
+                        approval_actions.c.position == position,
+                        approval_actions.c.decision_type.is_(None),
                     )
-                )
+                    .values(gate=gate.model_dump(mode="json"), proposed_args=args, proposed_by=by)
+                ).rowcount
+            )
+            if changed:
+                of_the_call = (approval_votes.c.approval_id == approval.id, approval_votes.c.position == position)
+                conn.execute(delete(approval_votes).where(*of_the_call))
                 conn.execute(
                     update(approvals)
                     .where(approvals.c.id == approval.id)
@@ -652,6 +656,7 @@ class ApprovalStore:
                         gate=combined.model_dump(mode="json"),
                         timeout_action=combined.action_at_deadline(approval.stage),
                         allow_self_approval=combined.allow_self_approval,
+                        revision=approvals.c.revision + 1,
                     )
                 )
                 conn.execute(delete(approval_approvers).where(approval_approvers.c.approval_id == approval.id))
@@ -739,6 +744,7 @@ class ApprovalStore:
                 resumed_at=row["resumed_at"],
                 delivery_started_at=row["delivery_started_at"],
                 created_at=row["created_at"],
+                revision=row["revision"],
             )
             for row in rows
         }
@@ -751,7 +757,12 @@ class ApprovalStore:
         return Decided(self.get(approval_id), *recorded)
 
     def record_decision(
-        self, approval_id: str, decision: Decision, positions: list[int] | None = None, quorum: int | Mapping[int, int] = 1
+        self,
+        approval_id: str,
+        decision: Decision,
+        positions: list[int] | None = None,
+        quorum: int | Mapping[int, int] = 1,
+        revision: int | None = None,
     ) -> DecisionRecord:
         """Record `decision` on the given actions (all undecided ones when None), first decision wins.
 
@@ -765,6 +776,9 @@ class ApprovalStore:
             # A no-op write on the request row: it serialises deciders of one request (a row lock on
             # PostgreSQL, the write lock on SQLite) so exactly one of them sees it complete.
             open_ = conn.execute(_HOLD_PENDING, {"request": approval_id}).rowcount
+            # A call changed under the decider (an edit re-proposed it) after they were checked.
+            if open_ and revision is not None and conn.execute(_REVISION, {"request": approval_id}).scalar() != revision:
+                raise RequestChanged(self._load(conn, [approval_id])[0])
             won: list[int] = []
             completed = False
             if open_:

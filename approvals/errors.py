@@ -84,6 +84,14 @@ class NotAnApprover(CountersignError):
         self.unreadable = unreadable or {}
 
 
+class RequestChanged(CountersignError):
+    """A call of the request changed (an edit re-proposed it under another rule) since the clicker saw it."""
+
+    def __init__(self, approval: ApprovalRequest) -> None:
+        super().__init__(f"approval {approval.id} changed (revision {approval.revision}) since it was shown.")
+        self.approval = approval
+
+
 class DecisionNotAllowed(CountersignError):
     """The interrupt does not allow this kind of decision (e.g. edit on an approve/reject-only call)."""
 

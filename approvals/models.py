@@ -258,6 +258,8 @@ class ApprovalRequest(NewApprovalRequest):
     # When a worker began handing the decision over; set and not resumed: an attempt may have died mid-way.
     delivery_started_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
+    # How many times a call changed under the people deciding (an edit re-proposed under another rule).
+    revision: int = 0
 
     @property
     def action(self) -> ProposedAction:

@@ -109,6 +109,9 @@ approvals = Table(
     # When a worker began handing the decision to the agent; a later attempt that finds it set
     # knows an earlier one may have got part of the way.
     Column("delivery_started_at", UTCDateTime),
+    # Bumped when a call of the request changes under the people deciding it (an edit re-proposed under
+    # another rule): a click on what was shown before it decides nothing.
+    Column("revision", Integer, nullable=False, default=0, server_default="0"),
     # The gate's allow_self_approval, as a column: the App Home filters who may decide in SQL.
     Column("allow_self_approval", Boolean, nullable=False, default=False, server_default=false()),
     # Pending lists read the pending rows in deadline order without sorting the whole history.

@@ -83,7 +83,7 @@ def answer_modal(approval: ApprovalRequest, position: int | None = None, *, from
         title="Answer",
         submit="Send answer",
         close="Cancel",
-        private_metadata=ApprovalRef(approval_id=approval.id, action=position, home=from_home).dump(),
+        private_metadata=ApprovalRef(approval_id=approval.id, action=position, home=from_home, rev=approval.revision).dump(),
         blocks=[
             SectionBlock(text=MarkdownTextObject(text=f"*{agent} asks:*\n{quote(question_of(action), _QUESTION_CHARS)}")),
             answer,

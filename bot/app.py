@@ -24,7 +24,7 @@ from slack_sdk.errors import SlackApiError
 
 from approvals.admin_settings import AdminSettings, Override
 from approvals.approval_store import ApprovalStore
-from approvals.errors import AlreadyDecided, CountersignError, DeadlinePassed, NotAnApprover
+from approvals.errors import AlreadyDecided, CountersignError, DeadlinePassed, NotAnApprover, RequestChanged
 from approvals.gates import call_gate
 from approvals.job_queue import JobQueue
 from approvals.models import ApprovalRequest, DecisionType, Gate, Level, utcnow
@@ -132,6 +132,8 @@ def create_app(
             raise AlreadyDecided(approval, ref.positions())
         if approval.deadline_at is not None and approval.deadline_at <= clock():
             raise DeadlinePassed(approval, approval.deadline_at)
+        if ref.rev != approval.revision:
+            raise RequestChanged(approval)
         targeted = ref.positions() or approval.undecided()
         decider.check_allowed(approval, intent, targeted)
         user = body["user"]["id"]

@@ -56,7 +56,7 @@ def calls_modal(approval: ApprovalRequest, page: int = 0, *, from_home: bool = F
         callback_id=CallbackId.CALLS_MODAL,
         title=shorten(f"{len(approval.actions)} calls", 24),
         close="Close",
-        private_metadata=ApprovalRef(approval_id=approval.id, page=page, home=from_home).dump(),
+        private_metadata=ApprovalRef(approval_id=approval.id, page=page, home=from_home, rev=approval.revision).dump(),
         blocks=blocks,
     )
     return view.to_dict()

@@ -27,7 +27,7 @@ def confirm_modal(approval: ApprovalRequest, position: int | None = None, *, fro
         title="Confirm approval",
         submit="Approve",
         close="Cancel",
-        private_metadata=ApprovalRef(approval_id=approval.id, action=position, home=from_home).dump(),
+        private_metadata=ApprovalRef(approval_id=approval.id, action=position, home=from_home, rev=approval.revision).dump(),
         blocks=[
             ContextBlock(
                 elements=[

@@ -64,7 +64,8 @@ class Decider:
         self.check_allowed(approval, decision.type, positions)
         targeted = positions if positions is not None else approval.undecided()
         quorums = {position: approval.gate_of(position).quorum for position in targeted}
-        recorded = self.store.record_decision(approval.id, decision, positions, quorum=quorums)
+        # Only if no call changed since the clicker was checked against the request as loaded.
+        recorded = self.store.record_decision(approval.id, decision, positions, quorum=quorums, revision=approval.revision)
         metrics.decided(decision.type, vote_only=not recorded.positions)
         return Recorded(approval.id, recorded.completed)
 

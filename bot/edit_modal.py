@@ -159,7 +159,7 @@ def edit_modal(approval: ApprovalRequest, position: int = 0, *, from_home: bool 
         title=shorten(f"Edit {action.tool}", 24),
         submit="Approve edits",
         close="Cancel",
-        private_metadata=ApprovalRef(approval_id=approval.id, action=position, home=from_home).dump(),
+        private_metadata=ApprovalRef(approval_id=approval.id, action=position, home=from_home, rev=approval.revision).dump(),
         blocks=blocks,
     )
     return view.to_dict()

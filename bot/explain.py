@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from approvals.errors import AlreadyDecided, AlreadyVoted, ApprovalNotFound, DeadlinePassed, NotAnApprover
+from approvals.errors import AlreadyDecided, AlreadyVoted, ApprovalNotFound, DeadlinePassed, NotAnApprover, RequestChanged
 from bot.formatting import approver, escape, slack_date
 from bot.metadata import BadReference
 from bot.request_message import decision_line
@@ -51,6 +51,11 @@ def explain(error: Exception) -> str:
             return f"Nothing changed: only the members of {where} may decide {what} (rule _{escape(gate.rule)}_)."
         names = ", ".join(approver(entry) for entry in gate.approvers)
         return f"Nothing changed: only {names} may decide {what} (rule _{escape(gate.rule)}_)."
+    if isinstance(error, RequestChanged):
+        return (
+            "Nothing changed: a call of this request was edited into another rule's since you looked, so it waits "
+            "for that rule's deciders. Look at the request again."
+        )
     if isinstance(error, BadReference):
         return f"Nothing changed: this request can't be handled here ({error})."
     return f"Nothing changed: {escape(str(error))}"

@@ -30,6 +30,8 @@ class ApprovalRef(BaseModel):
     home: bool = False
     # A page of the "all calls" modal.
     page: int | None = Field(None, ge=0)
+    # The request's revision the button or form showed: a click on an older one decides nothing.
+    rev: int = Field(0, ge=0)
     # The bot's signature over the fields above (App Home buttons and modal metadata).
     sig: str | None = None
 

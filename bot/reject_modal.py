@@ -59,7 +59,7 @@ def reject_modal(
         title=shorten(title, 24),
         submit=submit,
         close="Cancel",
-        private_metadata=ApprovalRef(approval_id=approval.id, action=position, home=from_home).dump(),
+        private_metadata=ApprovalRef(approval_id=approval.id, action=position, home=from_home, rev=approval.revision).dump(),
         blocks=[
             ContextBlock(elements=[MarkdownTextObject(text=shorten(context, 3000))]),
             InputBlock(

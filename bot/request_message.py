@@ -244,7 +244,7 @@ def _action_blocks(approval: ApprovalRequest, position: int, action: ProposedAct
 
 def decision_buttons(approval: ApprovalRequest, action: ProposedAction, position: int | None, block_id: str) -> ActionsBlock:
     """The buttons that decide one action (`position`), or the whole request (None)."""
-    ref = ApprovalRef(approval_id=approval.id, action=position).dump()
+    ref = ApprovalRef(approval_id=approval.id, action=position, rev=approval.revision).dump()
     allowed = set(action.allowed_decisions)
     buttons: list[ButtonElement] = []
     # A review after the call ran: approving acknowledges the result, rejecting flags it for the agent.
@@ -290,7 +290,7 @@ def _was_shortened(approval: ApprovalRequest) -> bool:
 def _footer_blocks(approval: ApprovalRequest, *, compact: bool) -> list[Block]:
     buttons: list[ButtonElement] = []
     undecided = approval.undecided()
-    whole = ApprovalRef(approval_id=approval.id).dump()
+    whole = ApprovalRef(approval_id=approval.id, rev=approval.revision).dump()
     if (
         approval.is_pending
         and len(undecided) > 1

@@ -164,7 +164,8 @@ class SlackUser:
         return self.driver.block_action(
             user,
             action,
-            ApprovalRef(approval_id=approval.id).dump(),
+            # As the message shows it: the revision of the request `approval` was read at.
+            ApprovalRef(approval_id=approval.id, rev=approval.revision).dump(),
             channel_id=approval.channel,
             container_message_ts=approval.message_ts,
             message=self.message(approval),

@@ -106,3 +106,15 @@ def test_a_self_service_edit_into_a_big_refund_through_the_real_processes_waits_
     _confirm(stack, "U0APPROVER2", stack.store.get(approval.id))
 
     assert "Refunded $50000.00 for order #9106" in stack.outcome(approval)
+
+
+def test_a_click_on_the_request_as_it_was_before_an_edit_reproposed_it_decides_nothing(local: Local) -> None:
+    local.policies(SELF_SERVICE_REFUNDS, TWO_PERSON_REFUNDS)
+    shown = local.start_run("Refund order #9107 for $7", user="U0SELF9107")
+    _edit_amount(local, "U0SELF9107", shown, "50000")
+
+    local.click("U0STALE9107", ActionId.APPROVE, shown)  # the button as it was drawn before the edit
+
+    assert "edited into another rule's since you looked" in local.ephemeral_to("U0STALE9107")[0]
+    now = local.store.get(shown.id)
+    assert now.is_pending and now.action.decision is None and now.action.votes == []

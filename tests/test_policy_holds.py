@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from approvals.models import POLICY_DECIDER, ApprovalRequest, Gate, Level
 from approvals.policies import PolicySet, Rule
+from approvals.runs import RunRequest, start_run
 from bot.ids import ActionId, BlockId
 from bot.metadata import ApprovalRef
 from sandbox.driver import number_value, plain_text_value
@@ -92,7 +93,7 @@ def _opened(local: Local, response: Any) -> dict[str, Any] | None:
     trigger = response.payload["trigger_id"] if response.payload else None
     try:
         return dict(
-            local.slack.wait_for("views.open", lambda c: c.params.get("trigger_id") == trigger, timeout=1.5).params["view"]
+            local.slack.wait_for("views.open", lambda c: c.params.get("trigger_id") == trigger, timeout=1.0).params["view"]
         )
     except TimeoutError:
         return None
@@ -165,7 +166,7 @@ def _satisfies(gate: Gate, decided_by: str, voters: set[str], proposers: set[str
 
 @pytest.mark.slow
 @settings(
-    max_examples=25,
+    max_examples=15,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -175,7 +176,14 @@ def test_no_call_runs_unless_its_recorded_deciders_satisfy_the_rule_of_the_argum
 ) -> None:
     local.policies(*policy)
     order = next(_orders)
-    approval = local.start_run(f"Refund order #{order} for ${amount}", user=REQUESTER, agent=AGENT)
+    run = RunRequest(
+        agent=AGENT, input_text=f"Refund order #{order} for ${amount}", requested_by=REQUESTER, reply_channel="C0ASKED"
+    )
+    start_run(run, local.store, None)
+    local.work()
+    # Stored, and posted unless policy decided all of it.
+    approval = wait_until(lambda: next(iter(local.store.requests_for_thread(run.thread_id)), None), 10, "the request")
+    wait_until(lambda: local.store.get(approval.id).message_ts or not local.store.get(approval.id).is_pending, 10, "the post")
 
     for step in clicks:
         _click(local, approval, step)

@@ -1,5 +1,6 @@
 """Each call of a request under its own rule: the call's gate, and an edit re-proposed under another rule
-(its arguments and who proposed them). Existing calls keep null: their request's gate governs them.
+(its arguments and who proposed them, and the request's revision it bumps). Existing calls keep null:
+their request's gate governs them.
 
 Revision ID: 0007
 Revises: 0006
@@ -18,7 +19,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # Plain ALTER TABLE ADD COLUMN (nullable, no default) on SQLite too: no batch rebuild of a table others reference.
+    # Plain ALTER TABLE ADD COLUMN (nullable, or with a constant default) on SQLite too: no batch rebuild of a
+    # table others reference.
+    op.add_column("countersign_approvals", sa.Column("revision", sa.Integer, nullable=False, server_default="0"))
     op.add_column("countersign_approval_actions", sa.Column("gate", sa.JSON))
     op.add_column("countersign_approval_actions", sa.Column("proposed_args", sa.JSON))
     op.add_column("countersign_approval_actions", sa.Column("proposed_by", sa.String(64)))
@@ -29,3 +32,5 @@ def downgrade() -> None:
         actions.drop_column("proposed_by")
         actions.drop_column("proposed_args")
         actions.drop_column("gate")
+    with op.batch_alter_table("countersign_approvals") as approvals:
+        approvals.drop_column("revision")
