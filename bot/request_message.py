@@ -179,7 +179,8 @@ def _repeated_ids_note(approval: ApprovalRequest) -> str | None:
     return (
         ":no_entry: *None of these calls runs, and nobody can decide them here.* The agent proposed calls that share "
         "a tool-call id, so Countersign cannot tell them apart: a decision on one could be carried out on another. "
-        f"{then}; what it proposes next is posted as a new request. The agent reads:\n{quote(told, _QUOTE_CHARS)}"
+        f"{then}; what it proposes next is posted as a new request (if it repeats an id again, the run stops "
+        f"there). Countersign's answer to the agent:\n{quote(told, _QUOTE_CHARS)}"
     )
 
 

@@ -770,7 +770,9 @@ AGENTS.update(
 
 class RepeatedIdModel(ScriptedPaymentsModel):
     """Proposes a refund for each "#order for $amount" asked, all under one tool-call id; told the ids repeated,
-    proposes them again with an id each; then sums up what the tools said."""
+    proposes them again with an id each (or, `stubborn`, under one id again); then sums up what the tools said."""
+
+    stubborn: bool = False
 
     def _generate(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> ChatResult:
         request = next(m for m in reversed(messages) if isinstance(m, HumanMessage))
@@ -784,7 +786,7 @@ class RepeatedIdModel(ScriptedPaymentsModel):
             {
                 "name": "refund",
                 "args": {"order_id": order, "amount": float(amount), "reason": "asked"},
-                "id": f"refund-{order}" if proposals else "call_refund",
+                "id": f"refund-{order}" if proposals and not self.stubborn else "call_refund",
             }
             for order, amount in re.findall(r"#(\d+) for \$(\d+)", str(request.content))
         ]
@@ -792,16 +794,20 @@ class RepeatedIdModel(ScriptedPaymentsModel):
         return ChatResult(generations=[ChatGeneration(message=message)])
 
 
-def breakpoint_repeated_ids() -> StateGraph:
+def _breakpoint_repeated_ids(stubborn: bool) -> Callable[[], CompiledStateGraph]:
     """A hand-built ReAct graph stopped before its ToolNode, whose model gives two refunds the same call id."""
-    model = RepeatedIdModel()
-    graph = StateGraph(Messages)
-    graph.add_node("agent", lambda state: {"messages": [model.invoke(state["messages"])]})
-    graph.add_node("tools", ToolNode([effect_refund]))
-    graph.add_edge(START, "agent")
-    graph.add_conditional_edges("agent", tools_condition)
-    graph.add_edge("tools", "agent")
-    return graph.compile(interrupt_before=["tools"])
+
+    def build() -> CompiledStateGraph:
+        model = RepeatedIdModel(stubborn=stubborn)
+        graph = StateGraph(Messages)
+        graph.add_node("agent", lambda state: {"messages": [model.invoke(state["messages"])]})
+        graph.add_node("tools", ToolNode([effect_refund]))
+        graph.add_edge(START, "agent")
+        graph.add_conditional_edges("agent", tools_condition)
+        graph.add_edge("tools", "agent")
+        return graph.compile(interrupt_before=["tools"])
+
+    return build
 
 
 def _propose_purchases_under_one_id(state: PurchaseState) -> dict:
@@ -817,7 +823,8 @@ def purchase_orders_repeated_ids() -> StateGraph:
 
 
 AGENTS.update(
-    breakpoint_repeated_ids=breakpoint_repeated_ids,
+    breakpoint_repeated_ids=_breakpoint_repeated_ids(stubborn=False),
+    breakpoint_repeated_ids_again=_breakpoint_repeated_ids(stubborn=True),
     purchase_orders_repeated_ids=agent(
         purchase_orders_repeated_ids, resume={"tool_approval_request": "action"}, tools=[create_purchase_order]
     ),

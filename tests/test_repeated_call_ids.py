@@ -79,6 +79,27 @@ def test_after_repeated_ids_are_refused_the_agent_proposes_again_and_each_call_i
     assert local.refunds_of("721") == 0 and local.refunds_of("722") == 1
 
 
+def test_an_agent_that_repeats_an_id_again_after_being_told_is_stopped_and_nothing_runs(local: Local) -> None:
+    first = local.start_run(ASKED.format(a=761, b=762), agent="breakpoint_repeated_ids_again")
+
+    again = local.wait_for_request(first.thread_id, count=2, timeout=10)
+    notice = local.slack.wait_for(
+        "chat.postMessage",
+        lambda call: call.params.get("thread_ts") == first.run.slack_thread_ts and call.params["text"].startswith(":no_entry:"),
+        timeout=10,
+    )
+
+    assert notice.params["text"] == (
+        ":no_entry: The `breakpoint_repeated_ids_again` run was stopped: told that several of its calls shared one id, "
+        "its agent proposed calls sharing an id again, so Countersign cannot tell them apart. None of them ran, and "
+        "the agent was not resumed."
+    )
+    assert "cannot tell them apart" in str(local.message(again)["blocks"])
+    assert local.store.get_run(first.thread_id).status == "done"
+    assert len(local.store.requests_for_thread(first.thread_id)) == 2
+    assert local.refunds_of("761") == 0 and local.refunds_of("762") == 0
+
+
 def test_an_interrupt_proposing_two_calls_under_one_id_is_refused_and_the_agent_reads_a_rejection(local: Local) -> None:
     before = local.effects_of("orders")
 

@@ -137,6 +137,15 @@ def deliverable(approval: ApprovalRequest) -> ApprovalRequest | None:
     return approval.model_copy(update={"actions": actions})
 
 
+def _refused_for_repeated_ids(requests: list[ApprovalRequest]) -> bool:
+    """True when any of these requests was refused because its calls shared a tool-call id."""
+    return any(
+        action.decision is not None and action.decision.decided_by == REPEATED_IDS_DECIDER
+        for request in requests
+        for action in request.actions
+    )
+
+
 class DeliveryFailed(RuntimeError):
     """The graph was resumed, yet the interrupt the decision answers is still pending."""
 
@@ -364,12 +373,17 @@ class AgentRuntime:
         self.store.mark_resumed(approval, run_continues=False)
         self.store.audit("run_stopped", approval.id, None, {"interrupt_id": approval.interrupt_id})
         self._refresh_message(approval.id)
-        self._finish(
-            self.store.get_run(approval.thread_id),
-            RunStatus.DONE,
+        text = (
             f":no_entry: The `{escape(approval.run.agent)}` run was stopped: {who} said no{reason}. The agent was not resumed, "
-            f"so nothing after its pause ran.{why_stopped(approval)}",
+            f"so nothing after its pause ran.{why_stopped(approval)}"
         )
+        if decision is not None and decision.decided_by == REPEATED_IDS_DECIDER:
+            text = (
+                f":no_entry: The `{escape(approval.run.agent)}` run was stopped: told that several of its calls shared "
+                "one id, its agent proposed calls sharing an id again, so Countersign cannot tell them apart. None of "
+                "them ran, and the agent was not resumed."
+            )
+        self._finish(self.store.get_run(approval.thread_id), RunStatus.DONE, text)
         return "stopped"
 
     def _fail_closed(self, approval: ApprovalRequest) -> ApprovalRequest:
@@ -418,8 +432,9 @@ class AgentRuntime:
             if not stops:
                 break
             stored = {a.interrupt_id: a for a in self.store.requests_for_thread(run.thread_id)}
-            # Requests decided here, by the policy or refused: delivered at once.
-            decided_here = []
+            # Requests decided here, by the policy or refused: delivered at once (or, refused again, stopped).
+            decided_here: list[ApprovalRequest] = []
+            stop_here: list[ApprovalRequest] = []
             for pause in stops:
                 request = stored.get(pause.id) or self._store_request(agent, run, pause, state.values)
                 refusal = pause_refusal(pause)
@@ -429,7 +444,9 @@ class AgentRuntime:
                     refused = self._refuse(request, refusal)
                     if refused is not None:
                         request = refused
-                        decided_here.append(request)
+                        # Told once and repeating ids again, the agent would be asked forever: the run stops.
+                        again = _refused_for_repeated_ids([r for r in stored.values() if r.id != request.id][-1:])
+                        (stop_here if again else decided_here).append(request)
                 automatic = [p for p in request.undecided() if request.gate_of(p).level is Level.AUTO]
                 if automatic and request.is_pending:
                     # The calls whose own rule is `auto`; the others of the request still wait for people.
@@ -444,6 +461,11 @@ class AgentRuntime:
                     self._post_request(request)
                     if progress is not None:
                         progress.flush()  # what led to the request, in the thread it just made
+            if stop_here:
+                for other in [*decided_here, *stop_here[1:]]:
+                    # Decided beside the refusal that stops the run: owed to no one once it has stopped.
+                    self.store.mark_resumed(other, run_continues=False)
+                return self._stopped(stop_here[0])
             if not decided_here:
                 self.store.update_run(run.thread_id, status=RunStatus.WAITING)
                 self.store.progressed(run.thread_id)
