@@ -9,9 +9,11 @@ from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
-# Deciders that are not people: a policy that lets a call through, and a deadline.
+# Deciders that are not people: a policy that lets a call through, a deadline, and Countersign refusing calls
+# it cannot tell apart (several proposed under one tool-call id).
 POLICY_DECIDER = "countersign:policy"
 DEADLINE_DECIDER = "countersign:deadline"
+REPEATED_IDS_DECIDER = "countersign:repeated-ids"
 
 
 def utcnow() -> datetime:

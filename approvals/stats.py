@@ -21,6 +21,7 @@ from sqlalchemy.sql import ColumnElement
 from approvals.models import (
     DEADLINE_DECIDER,
     POLICY_DECIDER,
+    REPEATED_IDS_DECIDER,
     Duration,
     Level,
     format_duration,
@@ -276,7 +277,7 @@ def _calls(engine: Engine, since: datetime, until: datetime, scope: str | None) 
         (kind == "respond", "replied"),
         else_="rejected",
     )
-    by_person = and_(kind.is_not(None), decider.not_in([POLICY_DECIDER, DEADLINE_DECIDER]))
+    by_person = and_(kind.is_not(None), decider.not_in([POLICY_DECIDER, DEADLINE_DECIDER, REPEATED_IDS_DECIDER]))
     seconds = case((by_person, _seconds(approval_actions.c.decided_at, approvals.c.created_at, engine.dialect.name)))
     query = (
         select(

@@ -22,6 +22,7 @@ from slack_sdk.models.blocks import (
 from approvals.models import (
     DEADLINE_DECIDER,
     POLICY_DECIDER,
+    REPEATED_IDS_DECIDER,
     ApprovalRequest,
     DecisionType,
     Gate,
@@ -161,8 +162,33 @@ _APPROVE_OR_STOP_NOTE = (
 )
 
 
+def _repeated_ids_note(approval: ApprovalRequest) -> str | None:
+    """Why nobody decides these calls, when Countersign refused them for sharing a tool-call id."""
+    told = next(
+        (a.decision.message for a in approval.actions if a.decision and a.decision.decided_by == REPEATED_IDS_DECIDER), None
+    )
+    if told is None:
+        return None
+    if approval.kind.startswith("breakpoint"):
+        then = "The agent is told why and asked to propose them again, each with an id of its own"
+    else:
+        then = (
+            "The agent's pause is answered with a rejection of every call, saying why and asking it to propose them "
+            "again, each with an id of its own (an agent that cannot read a rejection is stopped instead)"
+        )
+    return (
+        ":no_entry: *None of these calls runs, and nobody can decide them here.* The agent proposed calls that share "
+        "a tool-call id, so Countersign cannot tell them apart: a decision on one could be carried out on another. "
+        f"{then}; what it proposes next is posted as a new request (if it repeats an id again, the run stops "
+        f"there). Countersign's answer to the agent:\n{quote(told, _QUOTE_CHARS)}"
+    )
+
+
 def _protocol_note(approval: ApprovalRequest) -> list[Block]:
     """What the approver should know about how this agent reads their answer."""
+    refused = _repeated_ids_note(approval)
+    if refused is not None:
+        return [SectionBlock(text=MarkdownTextObject(text=shorten(refused, 3000)))]
     protocol = approval.kind.partition(":")[2] if approval.kind.startswith("interrupt") else ""
     if protocol == "undeclared":
         text = _UNDECLARED_NOTE.format(agent=escape(approval.run.agent))
@@ -414,6 +440,8 @@ def action_decision_line(action: ProposedAction) -> str:
         return f"{line} {escape(extra)}" if extra else line
     if decision.decided_by == POLICY_DECIDER:
         return f"{_status_emoji(Status.APPROVED)} *Approved by policy* {when}."
+    if decision.decided_by == REPEATED_IDS_DECIDER:
+        return f"{_status_emoji(Status.REJECTED)} *Not run* {when}: another call has its id, so they cannot be told apart."
     if decision.type is DecisionType.APPROVE:
         if len(action.votes) > 1:
             who = ", ".join(mention(user) for user in action.votes)

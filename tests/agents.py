@@ -359,9 +359,11 @@ def tool_executor_with_edits(state: PurchaseState) -> dict:
     return {"messages": [AIMessage(content="\n".join(results))]}
 
 
-def _purchase_graph(executor: Callable[[PurchaseState], dict]) -> StateGraph:
+def _purchase_graph(
+    executor: Callable[[PurchaseState], dict], propose: Callable[[PurchaseState], dict] = _propose_purchase
+) -> StateGraph:
     graph = StateGraph(PurchaseState)
-    graph.add_node("propose", _propose_purchase)
+    graph.add_node("propose", propose)
     graph.add_node("human_review", human_review_node)
     graph.add_node("execute", executor)
     graph.add_edge(START, "propose")
@@ -766,4 +768,70 @@ AGENTS.update(
     ticket_lookup=agent(ticket_lookup, resume="text"),
     ticket_lookup_undeclared=ticket_lookup,
     deploy_target=agent(deploy_target, resume={"choice": "text", "*": "typed"}),
+)
+
+
+# --- Tool calls that share an id (a faulty model or proxy): refused closed --------------------------------
+
+
+class RepeatedIdModel(ScriptedPaymentsModel):
+    """Proposes a refund for each "#order for $amount" asked, all under one tool-call id; told the ids repeated,
+    proposes them again with an id each (or, `stubborn`, under one id again); then sums up what the tools said."""
+
+    stubborn: bool = False
+
+    def _generate(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> ChatResult:
+        request = next(m for m in reversed(messages) if isinstance(m, HumanMessage))
+        since = messages[messages.index(request) :]
+        proposals = [m for m in since if isinstance(m, AIMessage) and m.tool_calls]
+        if len(proposals) >= 2:
+            results = [m for m in since[since.index(proposals[-1]) :] if isinstance(m, ToolMessage)]
+            text = "\n".join(str(m.content).rpartition("Tool response:")[2].strip() for m in results)
+            return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+        calls = [
+            {
+                "name": "refund",
+                "args": {"order_id": order, "amount": float(amount), "reason": "asked"},
+                "id": f"refund-{order}" if proposals and not self.stubborn else "call_refund",
+            }
+            for order, amount in re.findall(r"#(\d+) for \$(\d+)", str(request.content))
+        ]
+        message = AIMessage(content=f"Refunding {len(calls)} orders.", tool_calls=calls)
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+
+def _breakpoint_repeated_ids(stubborn: bool) -> Callable[[], CompiledStateGraph]:
+    """A hand-built ReAct graph stopped before its ToolNode, whose model gives two refunds the same call id."""
+
+    def build() -> CompiledStateGraph:
+        model = RepeatedIdModel(stubborn=stubborn)
+        graph = StateGraph(Messages)
+        graph.add_node("agent", lambda state: {"messages": [model.invoke(state["messages"])]})
+        graph.add_node("tools", ToolNode([effect_refund]))
+        graph.add_edge(START, "agent")
+        graph.add_conditional_edges("agent", tools_condition)
+        graph.add_edge("tools", "agent")
+        return graph.compile(interrupt_before=["tools"])
+
+    return build
+
+
+def _propose_purchases_under_one_id(state: PurchaseState) -> dict:
+    # Two purchase orders ("$9000 and $1"), both under the id `po-1`.
+    amounts = [float(a) for a in re.findall(r"\$(\d+)", str(state["messages"][-1].content))]
+    calls = [{"name": "create_purchase_order", "args": {"supplier": "Acme", "amount": a}, "id": "po-1"} for a in amounts]
+    return {"tool_calls": calls}
+
+
+def purchase_orders_repeated_ids() -> StateGraph:
+    """The tutorial's review node, whose proposed calls share one id, read by `tool_executor_with_edits`."""
+    return _purchase_graph(tool_executor_with_edits, _propose_purchases_under_one_id)
+
+
+AGENTS.update(
+    breakpoint_repeated_ids=_breakpoint_repeated_ids(stubborn=False),
+    breakpoint_repeated_ids_again=_breakpoint_repeated_ids(stubborn=True),
+    purchase_orders_repeated_ids=agent(
+        purchase_orders_repeated_ids, resume={"tool_approval_request": "action"}, tools=[create_purchase_order]
+    ),
 )

@@ -17,7 +17,7 @@ from bot.outbound import SlackNotifier
 from bot.slack_client import create_slack_client
 from sandbox.emulator import Call, SlackEmulator
 from tests.local import Local
-from worker.progress import RunProgress
+from worker.progress import RunProgress, progress_text
 
 
 def _progress_post(local: Local, approval: ApprovalRequest) -> Call:
@@ -127,4 +127,25 @@ def _progress_posts(slack: SlackEmulator, request: Any) -> list[str]:
         str(call.params["text"])
         for call in slack.calls_to("chat.postMessage")
         if call.params.get("thread_ts") == request["ts"] and str(call.params.get("text", "")).startswith(":gear:")
+    ]
+
+
+def test_calls_that_share_an_id_each_show_their_own_result_in_the_progress_message() -> None:
+    calls = [
+        {"name": "refund", "args": {"order_id": order, "amount": amount}, "id": "call_refund"}
+        for order, amount in (("751", 9000), ("752", 1))
+    ]
+    messages = [
+        HumanMessage(content="Refund #751 for $9000 and #752 for $1"),
+        AIMessage(content="Refunding 2 orders.", tool_calls=calls),
+        ToolMessage(content="Refunded $9000.00 for order #751", tool_call_id="call_refund", name="refund"),
+        ToolMessage(content="Refunded $1.00 for order #752", tool_call_id="call_refund", name="refund"),
+    ]
+
+    text = progress_text(messages)
+
+    assert text is not None
+    assert text.splitlines()[1:] == [
+        '1. `refund` `{"order_id": "751", "amount": 9000}` :white_check_mark: Refunded $9000.00 for order #751',
+        '2. `refund` `{"order_id": "752", "amount": 1}` :white_check_mark: Refunded $1.00 for order #752',
     ]

@@ -231,6 +231,32 @@ class AgentInbox:
         return _invoke_with(graph, config, approval, responses if approval.kind == self.kind else responses[0])
 
 
+def repeated_ids_refusal(calls: list[dict[str, Any]]) -> str | None:
+    """What the agent reads for each of these calls when some of them share a tool-call id; None when every id
+    is its own. Decisions and the tool journal go by call id, so such calls cannot be told apart: none may be
+    decided or run."""
+    ids = [str(call["id"]) for call in calls if call.get("id")]
+    repeated = sorted({call_id for call_id in ids if ids.count(call_id) > 1})
+    if not repeated:
+        return None
+    named = ", ".join(f"`{call_id}`" for call_id in repeated)
+    sharing = sum(1 for call_id in ids if call_id in repeated)
+    return (
+        f"Not run: {sharing} of your tool calls had the same id ({named}), so none of the calls you proposed ran: "
+        "a decision on one could not be told from a decision on another. Propose them again, each with an id of its own."
+    )
+
+
+def pause_refusal(pause: Pause) -> str | None:
+    """`repeated_ids_refusal` of the calls a pause proposes: a breakpoint's, read from the model's message, or
+    those an interrupt's value carries (`tool_calls`)."""
+    if pause.ran:
+        return None
+    if pause.breakpoint_node is not None:
+        return repeated_ids_refusal([dict(call) for call in pause.value or []])
+    return repeated_ids_refusal(proposed_calls(pause.value))
+
+
 def _last_ai_message(values: Any) -> AIMessage | None:
     messages = values.get("messages", []) if isinstance(values, dict) else []
     return next((m for m in reversed(messages) if isinstance(m, AIMessage)), None)
@@ -280,6 +306,16 @@ class StaticBreakpoint:
         state = graph.get_state(config)
         node = state.next[0]
         message = _last_ai_message(state.values)
+        if message is not None and (text := repeated_ids_refusal([dict(call) for call in message.tool_calls])):
+            # Whatever was decided: answers keyed by id would reach the wrong call, and the ToolNode would run
+            # them all. Every call is answered as if the node had run, so none executes and the agent reads why.
+            answers = [
+                ToolMessage(content=text, tool_call_id=call["id"], name=call["name"], status="error")
+                for call in message.tool_calls
+            ]
+            graph.update_state(config, {"messages": answers}, as_node=node)
+            graph.invoke(None, config)
+            return Resumed.RESUMED
         refusals = [a for a in approval.actions if _decision(a).type in (REJECT, RESPOND)]
         if not all(action.call_id for action in approval.actions) or message is None or not message.tool_calls:
             if not refusals:

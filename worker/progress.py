@@ -37,18 +37,20 @@ def progress_text(messages: list[BaseMessage]) -> str | None:
     """The progress message for a run's messages: each tool call since the request, with its result."""
     start = max((n for n, m in enumerate(messages) if isinstance(m, HumanMessage)), default=-1) + 1
     lines: list[str] = []
-    pending: dict[str, int] = {}
+    # Positions by call id, in order: a model may give several calls one id, each answered in turn.
+    pending: dict[str, list[int]] = {}
     for message in messages[start:]:
         if isinstance(message, AIMessage):
             for call in message.tool_calls:
                 args = json.dumps(call.get("args") or {}, ensure_ascii=False, default=str)
-                pending[str(call.get("id"))] = len(lines)
+                pending.setdefault(str(call.get("id")), []).append(len(lines))
                 lines.append(f"`{escape(call['name'])}` `{escape(shorten(args, _ARGS_CHARS))}` … not run yet")
         elif isinstance(message, ToolMessage):
             text = message.text if hasattr(message, "text") else str(message.content)
             result = escape(shorten(" ".join(text.split()), _RESULT_CHARS))
             mark = ":x:" if message.status == "error" else ":white_check_mark:"
-            position = pending.pop(str(message.tool_call_id), None)
+            waiting = pending.get(str(message.tool_call_id))
+            position = waiting.pop(0) if waiting else None
             if position is not None:
                 lines[position] = lines[position].replace(" … not run yet", f" {mark} {result}")
             else:

@@ -25,12 +25,13 @@ from slack_sdk.errors import SlackApiError
 
 from approvals.admin_settings import AdminSettings
 from approvals.approval_store import ApprovalStore
-from approvals.errors import ApprovalNotFound, UnknownAgent
+from approvals.errors import AlreadyDecided, ApprovalNotFound, UnknownAgent
 from approvals.gates import call_gate, request_gate
 from approvals.job_queue import JobQueue
 from approvals.models import (
     DEADLINE_DECIDER,
     POLICY_DECIDER,
+    REPEATED_IDS_DECIDER,
     ApprovalRequest,
     Decision,
     DecisionType,
@@ -48,7 +49,16 @@ from bot.outbound import SlackNotifier
 from worker import metrics as worker_metrics
 from worker.checkpointer import KeptCheckpointer
 from worker.graph_session import GraphSession, graph_session
-from worker.interrupts import Pause, Resumed, adapter_for, adapter_for_kind, after_pause, pause_key, why_stopped
+from worker.interrupts import (
+    Pause,
+    Resumed,
+    adapter_for,
+    adapter_for_kind,
+    after_pause,
+    pause_key,
+    pause_refusal,
+    why_stopped,
+)
 from worker.leases import lease
 from worker.progress import RunProgress
 from worker.registry import Agent, AgentRegistry, AnyGraph
@@ -102,7 +112,8 @@ def outcome_text(agent: str, answer: str) -> str:
 
 
 def _by(user: str) -> str:
-    return {POLICY_DECIDER: "the policy", DEADLINE_DECIDER: "the deadline"}.get(user, f"<@{user}>")
+    known = {POLICY_DECIDER: "the policy", DEADLINE_DECIDER: "the deadline", REPEATED_IDS_DECIDER: "Countersign"}
+    return known.get(user, f"<@{user}>")
 
 
 def deliverable(approval: ApprovalRequest) -> ApprovalRequest | None:
@@ -124,6 +135,15 @@ def deliverable(approval: ApprovalRequest) -> ApprovalRequest | None:
             return None
         actions.append(action.model_copy(update={"decision": decision}))
     return approval.model_copy(update={"actions": actions})
+
+
+def _refused_for_repeated_ids(requests: list[ApprovalRequest]) -> bool:
+    """True when any of these requests was refused because its calls shared a tool-call id."""
+    return any(
+        action.decision is not None and action.decision.decided_by == REPEATED_IDS_DECIDER
+        for request in requests
+        for action in request.actions
+    )
 
 
 class DeliveryFailed(RuntimeError):
@@ -353,12 +373,17 @@ class AgentRuntime:
         self.store.mark_resumed(approval, run_continues=False)
         self.store.audit("run_stopped", approval.id, None, {"interrupt_id": approval.interrupt_id})
         self._refresh_message(approval.id)
-        self._finish(
-            self.store.get_run(approval.thread_id),
-            RunStatus.DONE,
+        text = (
             f":no_entry: The `{escape(approval.run.agent)}` run was stopped: {who} said no{reason}. The agent was not resumed, "
-            f"so nothing after its pause ran.{why_stopped(approval)}",
+            f"so nothing after its pause ran.{why_stopped(approval)}"
         )
+        if decision is not None and decision.decided_by == REPEATED_IDS_DECIDER:
+            text = (
+                f":no_entry: The `{escape(approval.run.agent)}` run was stopped: told that several of its calls shared "
+                "one id, its agent proposed calls sharing an id again, so Countersign cannot tell them apart. None of "
+                "them ran, and the agent was not resumed."
+            )
+        self._finish(self.store.get_run(approval.thread_id), RunStatus.DONE, text)
         return "stopped"
 
     def _fail_closed(self, approval: ApprovalRequest) -> ApprovalRequest:
@@ -407,9 +432,21 @@ class AgentRuntime:
             if not stops:
                 break
             stored = {a.interrupt_id: a for a in self.store.requests_for_thread(run.thread_id)}
-            auto_approved = []
+            # Requests decided here, by the policy or refused: delivered at once (or, refused again, stopped).
+            decided_here: list[ApprovalRequest] = []
+            stop_here: list[ApprovalRequest] = []
             for pause in stops:
                 request = stored.get(pause.id) or self._store_request(agent, run, pause, state.values)
+                refusal = pause_refusal(pause)
+                if refusal is not None and request.is_pending:
+                    # Calls that share an id cannot be told apart: nobody decides them one by one (nor does the
+                    # policy); they are refused before the request is posted, and the message says why.
+                    refused = self._refuse(request, refusal)
+                    if refused is not None:
+                        request = refused
+                        # Told once and repeating ids again, the agent would be asked forever: the run stops.
+                        again = _refused_for_repeated_ids([r for r in stored.values() if r.id != request.id][-1:])
+                        (stop_here if again else decided_here).append(request)
                 automatic = [p for p in request.undecided() if request.gate_of(p).level is Level.AUTO]
                 if automatic and request.is_pending:
                     # The calls whose own rule is `auto`; the others of the request still wait for people.
@@ -417,18 +454,23 @@ class AgentRuntime:
                     by_policy = self.store.decide(request.id, decision, automatic)
                     request = by_policy.approval
                     if by_policy.completed:
-                        auto_approved.append(request)
+                        decided_here.append(request)
                         continue
                 if request.message_ts is None:
                     # New, or a retried job whose first attempt stored the request but could not post it.
                     self._post_request(request)
                     if progress is not None:
                         progress.flush()  # what led to the request, in the thread it just made
-            if not auto_approved:
+            if stop_here:
+                for other in [*decided_here, *stop_here[1:]]:
+                    # Decided beside the refusal that stops the run: owed to no one once it has stopped.
+                    self.store.mark_resumed(other, run_continues=False)
+                return self._stopped(stop_here[0])
+            if not decided_here:
                 self.store.update_run(run.thread_id, status=RunStatus.WAITING)
                 self.store.progressed(run.thread_id)
                 return "waiting"
-            for decided in auto_approved:
+            for decided in decided_here:
                 resumed, current = self._deliver(agent, graph, config, decided)
                 if resumed is Resumed.STOPPED:
                     return self._stopped(decided)
@@ -466,6 +508,15 @@ class AgentRuntime:
         self.store.set_run_thread(request.thread_id, posted.channel, posted.ts)
         self.store.set_message(request.id, posted.channel, posted.ts, self.notifier.permalink(posted))
 
+    def _refuse(self, request: ApprovalRequest, refusal: str) -> ApprovalRequest | None:
+        """Reject every undecided call of the request as Countersign; None when people decided them all first."""
+        decision = Decision(type=DecisionType.REJECT, decided_by=REPEATED_IDS_DECIDER, message=refusal)
+        try:
+            decided = self.store.decide(request.id, decision)
+        except AlreadyDecided:
+            return None
+        return decided.approval if decided.completed else None
+
     def _gate(self, agent: str, tool: str, args: dict[str, Any], schema: dict[str, Any] | None) -> Gate:
         default = self.settings.countersign_default_timeout
         return call_gate(self.policies, self.admin_settings, agent, tool, args, schema, default)
@@ -473,6 +524,9 @@ class AgentRuntime:
     def _store_request(self, agent: Agent, run: Run, pause: Pause, values: Any) -> ApprovalRequest:
         adapter = adapter_for(pause)
         kind, proposed = adapter.to_actions(pause, agent)
+        if pause_refusal(pause) is not None:
+            # Nothing is kept under an id several calls share, so no later step can match a call by it.
+            proposed = [action.model_copy(update={"call_id": None}) for action in proposed]
         # Each call under its own rule, judged on the arguments the tool will receive, with the admins'
         # settings for that call's tool and rule on top.
         actions = [
