@@ -158,14 +158,16 @@ class SlackUser:
         assert approval.channel and approval.message_ts
         return self.slack.message(approval.channel, approval.message_ts)
 
-    def click(self, user: str, action: ActionId, approval: ApprovalRequest, **kwargs: Any) -> Response:
-        """A signed click on one of the request message's buttons."""
+    def click(
+        self, user: str, action: ActionId, approval: ApprovalRequest, position: int | None = None, **kwargs: Any
+    ) -> Response:
+        """A signed click on one of the request message's buttons: one call's (`position`), or the whole request's."""
         assert approval.channel and approval.message_ts
         return self.driver.block_action(
             user,
             action,
             # As the message shows it: the revision of the request `approval` was read at.
-            ApprovalRef(approval_id=approval.id, rev=approval.revision).dump(),
+            ApprovalRef(approval_id=approval.id, action=position, rev=approval.revision).dump(),
             channel_id=approval.channel,
             container_message_ts=approval.message_ts,
             message=self.message(approval),

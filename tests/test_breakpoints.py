@@ -9,7 +9,6 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from approvals.models import ApprovalRequest
 from bot.ids import ActionId, BlockId
-from bot.metadata import ApprovalRef
 from sandbox.driver import plain_text_value
 from tests.agents import AGENTS as AGENTS_UNDER_TEST
 from tests.local import Local
@@ -19,16 +18,8 @@ from worker.runtime import pauses
 
 
 def _decide(local: Local, user: str, action: ActionId, approval: ApprovalRequest, position: int) -> str:
-    """Click one action's button; returns the click's trigger id (a modal it opens carries it)."""
-    assert approval.channel and approval.message_ts
-    response = local.driver.block_action(
-        user,
-        action,
-        ApprovalRef(approval_id=approval.id, action=position).dump(),
-        channel_id=approval.channel,
-        container_message_ts=approval.message_ts,
-        message=local.message(approval),
-    )
+    """Click one call's button; returns the click's trigger id (a modal it opens carries it)."""
+    response = local.click(user, action, approval, position)
     assert response.status == 200 and response.payload
     return str(response.payload["trigger_id"])
 

@@ -24,7 +24,6 @@ from approvals.models import POLICY_DECIDER, ApprovalRequest, Gate, Level
 from approvals.policies import PolicySet, Rule
 from approvals.runs import RunRequest, start_run
 from bot.ids import ActionId, BlockId
-from bot.metadata import ApprovalRef
 from sandbox.driver import number_value, plain_text_value
 from tests.local import Local
 from tests.stack import wait_until
@@ -103,17 +102,8 @@ def _click(local: Local, approval: ApprovalRequest, step: Step) -> None:
     approval = local.store.get(approval.id)
     if not approval.is_pending:
         return
-    ref = ApprovalRef(approval_id=approval.id, action=step.position).dump()
     action_id = {"approve": ActionId.APPROVE, "reject": ActionId.REJECT, "edit": ActionId.EDIT}[step.kind]
-    assert approval.channel and approval.message_ts
-    clicked = local.driver.block_action(
-        step.user,
-        action_id,
-        ref,
-        channel_id=approval.channel,
-        container_message_ts=approval.message_ts,
-        message=local.message(approval),
-    )
+    clicked = local.click(step.user, action_id, approval, step.position)
     modal_expected = step.kind != "approve" or any(
         approval.gate_of(p).level is Level.MANUAL for p in _targets(approval, step.position)
     )

@@ -12,7 +12,6 @@ from langchain_core.runnables import RunnableConfig
 
 from approvals.models import ApprovalRequest, Decision, DecisionType, Run
 from bot.ids import ActionId, BlockId
-from bot.metadata import ApprovalRef
 from sandbox.driver import plain_text_value
 from tests.local import Local
 from tests.stack import Stack
@@ -29,15 +28,7 @@ def _buttons(message: dict[str, Any]) -> list[str]:
 
 def _decide(local: Local, user: str, action: ActionId, approval: ApprovalRequest, position: int) -> str:
     """Click one call's button; returns the click's trigger id (a modal it opens carries it)."""
-    assert approval.channel and approval.message_ts
-    response = local.driver.block_action(
-        user,
-        action,
-        ApprovalRef(approval_id=approval.id, action=position).dump(),
-        channel_id=approval.channel,
-        container_message_ts=approval.message_ts,
-        message=local.message(approval),
-    )
+    response = local.click(user, action, approval, position)
     assert response.status == 200 and response.payload
     return str(response.payload["trigger_id"])
 

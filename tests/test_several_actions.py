@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from approvals.models import ApprovalRequest
 from bot.ids import ActionId, BlockId
-from bot.metadata import ApprovalRef
 from sandbox.driver import plain_text_value
 from tests.local import Local
 
@@ -12,18 +11,6 @@ from tests.local import Local
 def _button_sets(local: Local, approval: ApprovalRequest) -> dict[str, list[str]]:
     blocks = local.message(approval)["blocks"]
     return {b["block_id"]: [e["action_id"] for e in b["elements"]] for b in blocks if b["type"] == "actions"}
-
-
-def _click_action(local: Local, user: str, action: ActionId, approval: ApprovalRequest, position: int | None):
-    assert approval.channel and approval.message_ts
-    return local.driver.block_action(
-        user,
-        action,
-        ApprovalRef(approval_id=approval.id, action=position).dump(),
-        channel_id=approval.channel,
-        container_message_ts=approval.message_ts,
-        message=local.message(approval),
-    )
 
 
 def test_one_message_has_buttons_per_action_and_approve_all(local: Local) -> None:
@@ -49,7 +36,7 @@ def test_approve_all_runs_every_call(local: Local) -> None:
 def test_run_waits_until_every_action_is_decided(local: Local) -> None:
     approval = local.start_run("Refund #154 and #155, $10 each", agent="batch_refunds")
 
-    _click_action(local, "U0APPROVER", ActionId.APPROVE, approval, 0)
+    local.click("U0APPROVER", ActionId.APPROVE, approval, 0)
 
     update = local.wait_for_update(approval)
     assert list(_button_sets(local, approval)) == [f"{BlockId.DECISION_BUTTONS}:1"]
@@ -60,14 +47,14 @@ def test_run_waits_until_every_action_is_decided(local: Local) -> None:
 
 def test_decisions_reach_the_agent_in_the_order_of_the_actions(local: Local) -> None:
     approval = local.start_run("Refund #156 and #157, $10 each", agent="batch_refunds")
-    reject = _click_action(local, "U0APPROVER", ActionId.REJECT, approval, 0)
+    reject = local.click("U0APPROVER", ActionId.REJECT, approval, 0)
     view = local.slack.wait_for("views.open", lambda c: c.params["trigger_id"] == reject.payload["trigger_id"])
 
     local.driver.view_submission(
         "U0APPROVER", view.response["view"], {BlockId.REJECT_REASON: {ActionId.REJECT_REASON: plain_text_value("dupe")}}
     )
     local.wait_for_update(approval)
-    _click_action(local, "U0APPROVER2", ActionId.APPROVE, approval, 1)
+    local.click("U0APPROVER2", ActionId.APPROVE, approval, 1)
 
     outcome = local.outcome(approval)
     rejected, refunded = outcome.index("with reason: dupe"), outcome.index("Refunded $10.00 for order #157")
@@ -78,10 +65,10 @@ def test_decisions_reach_the_agent_in_the_order_of_the_actions(local: Local) -> 
 
 def test_click_on_an_action_someone_already_decided_changes_nothing(local: Local) -> None:
     approval = local.start_run("Refund #158 and #159, $10 each", agent="batch_refunds")
-    _click_action(local, "U0FIRST", ActionId.APPROVE, approval, 0)
+    local.click("U0FIRST", ActionId.APPROVE, approval, 0)
     local.wait_for_update(approval)
 
-    _click_action(local, "U0SECONDCLICK", ActionId.APPROVE, approval, 0)
+    local.click("U0SECONDCLICK", ActionId.APPROVE, approval, 0)
 
     assert "Approved* by <@U0FIRST>" in local.ephemeral_to("U0SECONDCLICK")[0]
     assert local.store.get(approval.id).actions[1].decision is None
