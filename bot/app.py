@@ -27,7 +27,7 @@ from approvals.approval_store import ApprovalStore
 from approvals.errors import AlreadyDecided, CountersignError, DeadlinePassed, NotAnApprover, RequestChanged
 from approvals.gates import call_gate
 from approvals.job_queue import JobQueue
-from approvals.models import ApprovalRequest, DecisionType, Gate, Level, utcnow
+from approvals.models import ApprovalRequest, DecisionType, Level, utcnow
 from approvals.policies import PolicySet
 from approvals.settings import Settings
 from approvals.stats import approval_stats
@@ -48,7 +48,7 @@ from bot.metadata import ApprovalRef, HomePageRef, MetadataSigner, ProposalRef
 from bot.proposal_modal import proposal_modal
 from bot.references import References
 from bot.reject_modal import reject_modal, reject_reason
-from bot.request_message import reproposed_text, still_waiting_text
+from bot.request_message import still_waiting_text
 from bot.settings_modal import parse_settings_submission, settings_modal
 from bot.slash_command import SlashCommand
 from bot.user_groups import UserGroupDirectory
@@ -444,21 +444,12 @@ def create_app(
 
             submit(ack, body, DecisionType.EDIT, repropose, first)
             if reproposed:
-                tell_reproposed(approval, position, user, gate)
+                decider.tell_reproposed(approval, position, user, gate)
             return
         if approval.gate_of(position).level is Level.MANUAL and not confirmed(values):
             ack(response_action="errors", errors={BlockId.CONFIRM: f"Type {CONFIRM_WORD} to approve with these values."})
             return
         submit(ack, body, DecisionType.EDIT, lambda a, _: decider.edit(a, user, position, edited), first)
-
-    def tell_reproposed(approval: ApprovalRequest, position: int, user: str, gate: Gate) -> None:
-        """Say where an edit that fell under another rule went, to its editor, where the request is."""
-        if approval.channel is None:
-            return
-        try:
-            client.chat_postEphemeral(channel=approval.channel, user=user, text=reproposed_text(approval, position, gate))
-        except SlackApiError:
-            log.exception("could not tell %s where their edit went", user)
 
     @app.view(CallbackId.REJECT_MODAL)
     @app.view(CallbackId.RESPOND_MODAL)

@@ -21,6 +21,7 @@ from approvals.job_queue import JobQueue
 from approvals.models import POLICY_DECIDER, ApprovalRequest, Decision, DecisionType, Gate, Level
 from bot import metrics
 from bot.outbound import SlackNotifier
+from bot.request_message import reproposed_pointer, reproposed_text
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +121,23 @@ class Decider:
             approval.id, Decision(type=DecisionType.APPROVE, decided_by=POLICY_DECIDER), [position]
         )
         return Recorded(approval.id, recorded.completed)
+
+    def tell_reproposed(self, approval: ApprovalRequest, position: int, editor: str, gate: Gate) -> None:
+        """Tell the editor where their re-proposed call went and, where its new rule names another channel than
+        the request's, say in that channel that the call waits for its members there."""
+        client = self.notifier.client
+        if approval.channel is not None:
+            try:
+                client.chat_postEphemeral(channel=approval.channel, user=editor, text=reproposed_text(approval, position, gate))
+            except SlackApiError:
+                log.exception("could not tell %s where their edit went", editor)
+        if gate.channel and gate.channel != approval.channel:
+            try:
+                client.chat_postMessage(
+                    channel=gate.channel, text=reproposed_pointer(approval, position, editor, gate), unfurl_links=False
+                )
+            except SlackApiError:
+                log.exception("could not point %s to approval %s", gate.channel, approval.id)
 
     def answer(
         self, approval: ApprovalRequest, user_id: str, positions: list[int] | None, kind: DecisionType, text: str

@@ -8,7 +8,7 @@ from approvals.models import ApprovalRequest, DecisionType
 from bot.ids import ActionId, BlockId
 from sandbox.driver import Response, number_value, plain_text_value
 from tests.local import Local
-from tests.policies import SELF_SERVICE_REFUNDS, TWO_PERSON_REFUNDS
+from tests.policies import FINANCE_REFUNDS, SELF_SERVICE_REFUNDS, TWO_PERSON_REFUNDS
 from tests.stack import Stack
 
 
@@ -118,3 +118,16 @@ def test_a_click_on_the_request_as_it_was_before_an_edit_reproposed_it_decides_n
     assert "edited into another rule's since you looked" in local.ephemeral_to("U0STALE9107")[0]
     now = local.store.get(shown.id)
     assert now.is_pending and now.action.decision is None and now.action.votes == []
+
+
+def test_a_call_reproposed_under_a_rule_with_its_own_channel_is_announced_there(local: Local) -> None:
+    local.policies(SELF_SERVICE_REFUNDS, FINANCE_REFUNDS)
+    approval = local.start_run("Refund order #9108 for $7", user="U0SELF9108")
+
+    _edit_amount(local, "U0SELF9108", approval, "6000")
+
+    pointer = local.slack.wait_for(
+        "chat.postMessage", lambda c: c.params.get("channel") == "C0FINANCE" and "<@U0SELF9108>" in str(c.params.get("text"))
+    )
+    assert "`refund`, edited by <@U0SELF9108>, waits for a decision under rule _finance refunds_" in pointer.params["text"]
+    assert local.store.get(approval.id).gate_of(0).approvers == ["U0CFO", "@finance"]
