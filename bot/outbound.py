@@ -59,7 +59,32 @@ class SlackNotifier:
         posted = Posted(response["channel"], response["ts"])
         if elsewhere:
             self._link_from_thread(approval, posted)
+        self._point_other_rules_channels(approval, posted)
         return posted
+
+    def _point_other_rules_channels(self, approval: ApprovalRequest, posted: Posted) -> None:
+        """Calls under several rules share one message: a call whose rule names another channel is announced
+        there (its members decide it), linked to the request."""
+        others: dict[str, list[int]] = {}
+        for position in range(len(approval.actions)):
+            channel = approval.gate_of(position).channel
+            if channel and channel != posted.channel:
+                others.setdefault(channel, []).append(position)
+        if not others:
+            return
+        where = self.permalink(posted)
+        link = f": <{where}|the request>" if where else f" in <#{posted.channel}>."
+        for channel, positions in others.items():
+            calls = ", ".join(f"`{escape(approval.actions[p].tool)}`" for p in positions)
+            rule = escape(approval.gate_of(positions[0]).rule)
+            try:
+                self.client.chat_postMessage(
+                    channel=channel,
+                    text=f":arrow_right: {calls} waits for a decision under rule _{rule}_{link}",
+                    unfurl_links=False,
+                )
+            except SlackApiError:
+                log.warning("could not point %s to request %s", channel, approval.id, exc_info=True)
 
     def _link_from_thread(self, approval: ApprovalRequest, posted: Posted) -> None:
         # The request stands where it was posted; a missing link is logged, not a reason to post it again.

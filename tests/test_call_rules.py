@@ -190,12 +190,15 @@ FINANCE_REFUNDS_HERE = Rule(
 )
 
 
-def test_a_call_whose_rule_names_a_channel_is_decided_by_its_members_wherever_the_request_was_posted(local: Local) -> None:
+def test_a_call_whose_rule_names_a_channel_is_announced_and_decided_there_wherever_the_request_was_posted(local: Local) -> None:
     local.slack.add_channel(Channel("C0OPSLOOKUPS", "ops-lookups", members=("U0OPSLOOKER",), private=True))
     local.slack.add_channel(Channel("C0FINREFUNDS", "fin-refunds", members=("U0FINPEER", "U0CFO"), private=True))
     local.policies(OPS_LOOKUPS, FINANCE_REFUNDS_HERE)
     approval = local.start_run("Refund order #9011 for $9000", user="U0REQ9011", agent="lookup_and_refund")
     assert approval.channel == "C0FINREFUNDS"  # the stricter rule's channel holds the message
+
+    pointer = local.slack.wait_for("chat.postMessage", lambda c: c.params.get("channel") == "C0OPSLOOKUPS")
+    assert "`lookup_order` waits for a decision under rule _ops lookups_" in pointer.params["text"]
 
     local.click("U0FINPEER", ActionId.APPROVE_ALL, approval)  # in the channel, but the lookup is #ops-lookups'
     assert "Nothing changed" in local.ephemeral_to("U0FINPEER")[0]
