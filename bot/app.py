@@ -27,7 +27,7 @@ from approvals.approval_store import ApprovalStore
 from approvals.errors import AlreadyDecided, CountersignError, DeadlinePassed, NotAnApprover, RequestChanged
 from approvals.gates import call_gate
 from approvals.job_queue import JobQueue
-from approvals.models import ApprovalRequest, DecisionType, Level, utcnow
+from approvals.models import ApprovalRequest, DecisionType, Gate, Level, utcnow
 from approvals.policies import PolicySet
 from approvals.settings import Settings
 from approvals.stats import approval_stats
@@ -40,7 +40,7 @@ from bot.calls_modal import CALLS_PER_PAGE, calls_modal
 from bot.channel_members import ChannelDirectory, Deciders
 from bot.confirm_modal import CONFIRM_WORD, confirm_modal, confirmed
 from bot.decisions import QUEUE_DOWN_NOTE, Decider, Recorded
-from bot.edit_modal import edit_modal, parse_edit_submission
+from bot.edit_modal import edit_modal, parse_edit_submission, rule_preview
 from bot.explain import explain
 from bot.home import HOME_REQUESTS, NEW_SETTING, home_view
 from bot.ids import ActionId, BlockId, CallbackId
@@ -350,6 +350,26 @@ def create_app(
         after_decision(body, recorded)
         still_waiting(body, approval, positions)
 
+    def edited_gate(approval: ApprovalRequest, position: int, edited: dict[str, Any]) -> Gate:
+        """The gate the call would have with these arguments: its rule's, with the admins' settings on top."""
+        action = approval.actions[position]
+        default = settings.countersign_default_timeout
+        return call_gate(rules, admin_settings, approval.run.agent, action.tool, edited, action.args_schema, default)
+
+    @app.action(ActionId.ARG_VALUE)
+    @explained
+    def on_edit_values(ack: Ack, body: dict[str, Any]) -> None:
+        """Enter in an Edit modal's field: say which rule the values typed so far fall under."""
+        ack()
+        view = body["view"]
+        ref = references.ref({"type": "view_submission", "view": view})
+        approval = store.get(ref.approval_id)
+        position = ref.action or 0
+        edited, errors = parse_edit_submission(approval, position, (view.get("state") or {}).get("values"))
+        preview = rule_preview(approval.gate_of(position), None if errors else edited_gate(approval, position, edited))
+        updated = edit_modal(approval, position, from_home=ref.home, preview=preview)
+        client.views_update(view_id=view["id"], hash=view.get("hash"), view=signer.sign_view(updated))
+
     @app.action(ActionId.EDIT)
     @explained
     def on_edit(ack: Ack, body: dict[str, Any]) -> None:
@@ -431,9 +451,7 @@ def create_app(
             ack(response_action="errors", errors=errors)
             return
         # The edited call is judged again, as a new proposal: under another rule, the edit does not decide.
-        action = approval.actions[position]
-        default = settings.countersign_default_timeout
-        gate = call_gate(rules, admin_settings, approval.run.agent, action.tool, edited, action.args_schema, default)
+        gate = edited_gate(approval, position, edited)
         user = body["user"]["id"]
         if gate.rule != approval.gate_of(position).rule:
             reproposed: list[Recorded] = []

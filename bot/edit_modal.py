@@ -22,7 +22,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from approvals.models import ApprovalRequest, Level
+from approvals.models import ApprovalRequest, Gate, Level
 from bot.edit_values import (
     ERROR_CHARS,
     MAX_TEXT_CHARS,
@@ -35,7 +35,7 @@ from bot.edit_values import (
     parse_text,
     schema_problems,
 )
-from bot.formatting import as_text, escape, shorten
+from bot.formatting import approver, as_text, escape, shorten
 from bot.ids import ActionId, BlockId, CallbackId
 from bot.metadata import ApprovalRef
 
@@ -116,8 +116,11 @@ def _label(name: str, kind: str, prop: dict[str, Any]) -> str:
     return shorten(prop.get("title") or name, 2000 - len(suffix)) + suffix
 
 
-def edit_modal(approval: ApprovalRequest, position: int = 0, *, from_home: bool = False) -> dict[str, Any]:
-    """The Edit modal for one action of a request, prefilled with the proposed values."""
+def edit_modal(
+    approval: ApprovalRequest, position: int = 0, *, from_home: bool = False, preview: str | None = None
+) -> dict[str, Any]:
+    """The Edit modal for one action of a request, prefilled with the proposed values; `preview` says which
+    rule the values typed so far fall under (each argument reports them when Enter is pressed in it)."""
     action = approval.actions[position]
     schema = action.args_schema
     # Without a schema every proposed argument is kept required; with one, the schema says.
@@ -127,8 +130,10 @@ def edit_modal(approval: ApprovalRequest, position: int = 0, *, from_home: bool 
         ContextBlock(
             elements=[
                 MarkdownTextObject(
-                    text=f"Change what `{escape(action.tool)}` will be called with. Approving runs it with these values."
-                )
+                    text=f"Change what `{escape(action.tool)}` will be called with. Under its rule, approving runs it with "
+                    "these values; values another rule governs are proposed to that rule's deciders instead."
+                ),
+                *([MarkdownTextObject(text=preview)] if preview else []),
             ]
         )
     ]
@@ -143,9 +148,11 @@ def edit_modal(approval: ApprovalRequest, position: int = 0, *, from_home: bool 
                 element=_element(kind, prop, action.args.get(name)),
                 hint=shorten(description, 2000) if description else None,
                 optional=name not in required,
+                # Enter in a field (a choice in a select) asks the app which rule the values fall under.
+                dispatch_action=True,
             )
         )
-    if approval.gate.level is Level.MANUAL:
+    if approval.gate_of(position).level is Level.MANUAL:
         blocks.append(
             InputBlock(
                 block_id=BlockId.CONFIRM,
@@ -163,6 +170,20 @@ def edit_modal(approval: ApprovalRequest, position: int = 0, *, from_home: bool 
         blocks=blocks,
     )
     return view.to_dict()
+
+
+def rule_preview(current: Gate, gate: Gate | None) -> str:
+    """What the Edit modal says of the values typed so far: the rule they fall under (`gate`; None when some
+    value cannot be read yet), and whether submitting decides or proposes."""
+    if gate is None:
+        return ":grey_question: Fix the values above to see which rule they fall under."
+    if gate.rule == current.rule:
+        return f":white_check_mark: These values stay under rule _{escape(gate.rule)}_: submitting decides the call."
+    who = ", ".join(approver(a) for a in gate.approvers) or "the members of its channel"
+    return (
+        f":arrow_right: These values fall under rule _{escape(gate.rule)}_ ({who} may decide): submitting proposes them "
+        "to its deciders and decides nothing."
+    )
 
 
 def _submitted(kind: str, state: Any) -> str | None:

@@ -131,3 +131,36 @@ def test_a_call_reproposed_under_a_rule_with_its_own_channel_is_announced_there(
     )
     assert "`refund`, edited by <@U0SELF9108>, waits for a decision under rule _finance refunds_" in pointer.params["text"]
     assert local.store.get(approval.id).gate_of(0).approvers == ["U0CFO", "@finance"]
+
+
+def _type_amount(view: dict, order_id: str, amount: str) -> dict:
+    """The modal as Slack holds it once `amount` is typed in its amount field (the others as prefilled)."""
+    values = {
+        BlockId.for_arg("order_id"): {ActionId.ARG_VALUE: plain_text_value(order_id)},
+        BlockId.for_arg("amount"): {ActionId.ARG_VALUE: number_value(amount)},
+        BlockId.for_arg("reason"): {ActionId.ARG_VALUE: plain_text_value("asked")},
+    }
+    return {**view, "state": {"values": values}}
+
+
+def test_the_edit_modal_says_when_typed_values_fall_under_another_rule_before_it_is_submitted(local: Local) -> None:
+    local.policies(SELF_SERVICE_REFUNDS, TWO_PERSON_REFUNDS)
+    approval = local.start_run("Refund order #9109 for $7", user="U0SELF9109")
+    view = local.open_modal("U0SELF9109", ActionId.EDIT, approval).response["view"]
+
+    local.driver.view_action("U0SELF9109", ActionId.ARG_VALUE, "50000", view=_type_amount(view, "9109", "50000"))
+
+    updated = local.slack.wait_for("views.update", lambda c: c.params.get("view_id") == view["id"]).params["view"]
+    assert "fall under rule _two-person refunds_" in str(updated["blocks"]) and "decides nothing" in str(updated["blocks"])
+    assert local.store.get(approval.id).is_pending
+
+
+def test_the_edit_modal_says_values_that_stay_under_the_calls_rule_decide_it(local: Local) -> None:
+    local.policies(SELF_SERVICE_REFUNDS, TWO_PERSON_REFUNDS)
+    approval = local.start_run("Refund order #9110 for $250")
+    view = local.open_modal("U0APPROVER", ActionId.EDIT, approval).response["view"]
+
+    local.driver.view_action("U0APPROVER", ActionId.ARG_VALUE, "200", view=_type_amount(view, "9110", "200"))
+
+    updated = local.slack.wait_for("views.update", lambda c: c.params.get("view_id") == view["id"]).params["view"]
+    assert "stay under rule _default (no rule matched)_: submitting decides the call" in str(updated["blocks"])
