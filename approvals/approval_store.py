@@ -62,6 +62,7 @@ from approvals.models import (
 from approvals.postgres_timeouts import missing_timeouts
 from approvals.tables import (
     ANYONE,
+    CHANNEL_MEMBERS,
     approval_actions,
     approval_approvers,
     approval_escalations,
@@ -97,6 +98,8 @@ _ID: BindParameter[str] = bindparam("request")
 _HOLD_PENDING = (
     update(approvals).where(approvals.c.id == _ID, approvals.c.status == Status.PENDING.value).values(status=Status.PENDING.value)
 )
+# An approvers' entry of a call decided by channel members: those of the request's channels, or of its rule's own.
+_DECIDED_BY_MEMBERS = or_(approval_approvers.c.approver == ANYONE, approval_approvers.c.approver.like(CHANNEL_MEMBERS + "%"))
 _REVISION = select(approvals.c.revision).where(approvals.c.id == _ID)
 _UNDECIDED = select(approval_actions.c.position).where(
     approval_actions.c.approval_id == _ID, approval_actions.c.decision_type.is_(None)
@@ -292,11 +295,16 @@ def _action(row: RowMapping, votes: list[str]) -> ProposedAction:
 
 
 def _listed_to(gates: list[Gate]) -> list[str]:
-    """Whom the lists (App Home, pending) show a request to: the approvers of its calls' rules, or anyone
-    when one of its calls has no approver list."""
-    if any(not gate.approvers for gate in gates):
-        return [ANYONE]
-    return list(dict.fromkeys(approver for gate in gates for approver in gate.approvers))
+    """Whom the lists (App Home, pending) show a request to: for each call, its rule's approvers, else the
+    members of its rule's own channel, else those of the channels the request is shown in (as
+    `approvals.authorization.deciding_channels` decides)."""
+    listed: list[str] = []
+    for gate in gates:
+        if gate.approvers:
+            listed.extend(gate.approvers)
+        else:
+            listed.append(CHANNEL_MEMBERS + gate.channel if gate.channel else ANYONE)
+    return list(dict.fromkeys(listed))
 
 
 def _run(row: RowMapping) -> Run:
@@ -1028,21 +1036,24 @@ class ApprovalStore:
         self, user_id: str, groups: list[str], limit: int = 50, offset: int = 0, *, channels: list[str] | None = None
     ) -> Page:
         """One page of the pending requests `user_id` may decide, the oldest deadline first, and how many
-        there are: the gate's approvers (`groups` are the approver entries whose groups hold the user), or,
-        for a gate without approvers, the channels it is shown in (`channels` are those that hold the user),
-        and the four-eyes rule, applied in SQL before the LIMIT."""
+        there are: a call's approvers (`groups` are the approver entries whose groups hold the user), or, for
+        a call without approvers, the members of its rule's own channel or of the channels the request is
+        shown in (`channels` are those that hold the user), and the four-eyes rule, applied in SQL before
+        the LIMIT."""
+        # A call's own channel (`#C…`) lists the request to that channel's members.
+        named = [user_id, *groups, *(CHANNEL_MEMBERS + channel for channel in channels or [])]
         approver: ColumnElement[bool] = exists().where(
-            approval_approvers.c.approval_id == approvals.c.id, approval_approvers.c.approver.in_([user_id, *groups])
+            approval_approvers.c.approval_id == approvals.c.id, approval_approvers.c.approver.in_(named)
         )
         if channels:
-            shown_in = or_(
-                approvals.c.channel.in_(channels),
-                exists().where(
-                    approval_escalations.c.approval_id == approvals.c.id, approval_escalations.c.channel.in_(channels)
-                ),
+            of_this = approval_approvers.c.approval_id == approvals.c.id
+            anyone = exists().where(of_this, approval_approvers.c.approver == ANYONE)
+            by_members = exists().where(of_this, _DECIDED_BY_MEMBERS)
+            escalated_to = exists().where(
+                approval_escalations.c.approval_id == approvals.c.id, approval_escalations.c.channel.in_(channels)
             )
-            anyone = exists().where(approval_approvers.c.approval_id == approvals.c.id, approval_approvers.c.approver == ANYONE)
-            approver = or_(approver, and_(anyone, shown_in))
+            # `*`: the channel it was posted in; any call decided by channel members: the channels it was escalated to.
+            approver = or_(approver, and_(anyone, approvals.c.channel.in_(channels)), and_(by_members, escalated_to))
         may_decide = (
             *self._posted_pending,
             approver,
@@ -1082,21 +1093,35 @@ class ApprovalStore:
             )
 
     def pending_member_channels(self) -> list[str]:
-        """The channels pending requests without approvers are shown in (posted or escalated to): those whose
-        members the caller resolves before asking `pending_for`."""
-        # From the approvers' key (`*` first), not from the pending rows: the rows of requests with approvers
-        # are never read.
-        anyone = approval_approvers.join(approvals, approvals.c.id == approval_approvers.c.approval_id)
-        pending = (approval_approvers.c.approver == ANYONE, approvals.c.status == Status.PENDING.value)
-        posted = select(approvals.c.channel).distinct().select_from(anyone).where(*pending, approvals.c.channel.is_not(None))
+        """The channels whose members decide some call of a pending request without approvers (its rule's own
+        channel, or the channel it was posted in, and those it was escalated to): those whose members the
+        caller resolves before asking `pending_for`."""
+        # From the approvers' key (`*` and `#…` first), not from the pending rows: the rows of requests with
+        # approvers are never read.
+        listed = approval_approvers.join(approvals, approvals.c.id == approval_approvers.c.approval_id)
+        pending = approvals.c.status == Status.PENDING.value
+        posted = (
+            select(approvals.c.channel)
+            .distinct()
+            .select_from(listed)
+            .where(pending, approval_approvers.c.approver == ANYONE, approvals.c.channel.is_not(None))
+        )
+        own = (
+            select(approval_approvers.c.approver)
+            .distinct()
+            .select_from(listed)
+            .where(pending, approval_approvers.c.approver.like(CHANNEL_MEMBERS + "%"))
+        )
         escalated = (
             select(approval_escalations.c.channel)
             .distinct()
-            .select_from(anyone.join(approval_escalations, approval_escalations.c.approval_id == approvals.c.id))
-            .where(*pending)
+            .select_from(listed.join(approval_escalations, approval_escalations.c.approval_id == approvals.c.id))
+            .where(pending, _DECIDED_BY_MEMBERS)
         )
         with self.engine.connect() as conn:
-            return sorted({*conn.execute(posted).scalars(), *conn.execute(escalated).scalars()})
+            channels = {*conn.execute(posted).scalars(), *conn.execute(escalated).scalars()}
+            channels |= {entry.removeprefix(CHANNEL_MEMBERS) for entry in conn.execute(own).scalars()}
+        return sorted(channels)
 
     def pending_summary(self) -> tuple[int, datetime | None]:
         """How many requests wait for a decision, and when the oldest of them was created."""

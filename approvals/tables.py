@@ -118,10 +118,12 @@ approvals = Table(
     Index("ix_countersign_approvals_pending", "status", "deadline_at", "created_at", "id"),
 )
 
-# Who may decide a request (its gate's approvers: user ids, user groups as `@handle` or `S…` id),
-# one row each, or one row `*` when anyone may. Keyed by approver first: the App Home looks up a
-# user's requests by it.
+# Who may decide a call of a request (its gate's approvers: user ids, user groups as `@handle` or `S…`
+# id), one row each; `#C…` for a call whose rule names no approvers but a channel of its own (its members
+# decide); `*` for one decided by the members of the channels the request is shown in. Keyed by approver
+# first: the App Home looks up a user's requests by it.
 ANYONE = "*"
+CHANNEL_MEMBERS = "#"
 approval_approvers = Table(
     "countersign_approval_approvers",
     metadata,

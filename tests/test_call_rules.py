@@ -207,3 +207,17 @@ def test_a_call_whose_rule_names_a_channel_is_announced_and_decided_there_wherev
     local.click("U0OPSLOOKER", ActionId.APPROVE_ALL, approval)
     lookup = local.store.get(approval.id).actions[0]
     assert lookup.decision is not None and lookup.decision.decided_by == "U0OPSLOOKER"
+
+
+def test_the_lists_show_a_request_to_the_members_of_a_calls_own_channel_not_to_those_of_the_messages(local: Local) -> None:
+    local.slack.add_channel(Channel("C0OPSLOOKUPS", "ops-lookups", members=("U0OPSLOOKER",), private=True))
+    local.slack.add_channel(Channel("C0FINREFUNDS", "fin-refunds", members=("U0FINPEER", "U0CFO"), private=True))
+    local.policies(OPS_LOOKUPS, FINANCE_REFUNDS_HERE)
+    approval = local.start_run("Refund order #9012 for $9000", user="U0REQ9012", agent="lookup_and_refund")
+
+    def listed_to(user: str, channels: list[str]) -> bool:
+        return approval.id in {a.id for a in local.store.pending_for(user, [], 1000, channels=channels).requests}
+
+    assert "C0OPSLOOKUPS" in local.store.pending_member_channels()
+    assert listed_to("U0OPSLOOKER", ["C0OPSLOOKUPS"]) and listed_to("U0CFO", ["C0FINREFUNDS"])
+    assert not listed_to("U0FINPEER", ["C0FINREFUNDS"])  # in the message's channel, yet may decide neither call
