@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 import zlib
 from datetime import timedelta
@@ -28,11 +29,18 @@ def _runs_enqueued(queue: JobQueue, prefix: str, count: int) -> list[str]:
 
 
 def _round_trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """What goes to Redis from here on: each command sent alone by name, each pipeline as "pipeline"."""
+    """What this thread sends to Redis from here on: each command sent alone by name, each pipeline as
+    "pipeline" (the in-process tier's worker thread, if this test process runs it, polls its own queue)."""
     trips: list[str] = []
+    here = threading.get_ident()
     single, batched = Redis.execute_command, Pipeline.execute
-    monkeypatch.setattr(Redis, "execute_command", lambda self, *a, **k: trips.append(str(a[0])) or single(self, *a, **k))
-    monkeypatch.setattr(Pipeline, "execute", lambda self, *a, **k: trips.append("pipeline") or batched(self, *a, **k))
+
+    def note(trip: str) -> None:
+        if threading.get_ident() == here:
+            trips.append(trip)
+
+    monkeypatch.setattr(Redis, "execute_command", lambda self, *a, **k: note(str(a[0])) or single(self, *a, **k))
+    monkeypatch.setattr(Pipeline, "execute", lambda self, *a, **k: note("pipeline") or batched(self, *a, **k))
     return trips
 
 
