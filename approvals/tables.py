@@ -116,6 +116,8 @@ approvals = Table(
     Column("allow_self_approval", Boolean, nullable=False, default=False, server_default=false()),
     # Pending lists read the pending rows in deadline order without sorting the whole history.
     Index("ix_countersign_approvals_pending", "status", "deadline_at", "created_at", "id"),
+    # The channels pending requests are shown in, read a channel at a time (the lists' membership check).
+    Index("ix_countersign_approvals_pending_channels", "status", "channel"),
 )
 
 # Who may decide a call of a request (its gate's approvers: user ids, user groups as `@handle` or `S…`

@@ -25,9 +25,11 @@ def upgrade() -> None:
     op.add_column("countersign_approval_actions", sa.Column("gate", sa.JSON))
     op.add_column("countersign_approval_actions", sa.Column("proposed_args", sa.JSON))
     op.add_column("countersign_approval_actions", sa.Column("proposed_by", sa.String(64)))
+    op.create_index("ix_countersign_approvals_pending_channels", "countersign_approvals", ["status", "channel"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_countersign_approvals_pending_channels", "countersign_approvals")
     with op.batch_alter_table("countersign_approval_actions") as actions:
         actions.drop_column("proposed_by")
         actions.drop_column("proposed_args")
