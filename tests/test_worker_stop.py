@@ -131,3 +131,12 @@ def test_an_idle_job_process_lets_go_of_its_command_channel_at_once(valkey: str)
 
     assert time.monotonic() - started < 2
     assert not thread.is_alive()
+
+
+def test_a_stop_that_comes_before_the_job_processes_loop_is_noted_for_it_instead_of_raised(valkey: str) -> None:
+    # RQ installs its stop handler just before its loop's `try`: a stop raised there would escape with a traceback.
+    worker = JobProcess([f"early-{uuid.uuid4().hex[:6]}"], connection=Redis.from_url(valkey))
+
+    worker.request_stop(signal.SIGTERM, None)
+
+    assert worker._stop_requested  # the loop's first check stops it cleanly

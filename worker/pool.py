@@ -57,6 +57,8 @@ class JobProcess(SimpleWorker):
 
     max_jobs: int | None = None
     max_rss_bytes: int | None = None
+    # Inside RQ's work loop, whose `try` catches the stop RQ raises when idle.
+    _looping = False
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         """Work until stopped or retired; a lost Redis is waited out here rather than ending the process."""
@@ -94,9 +96,22 @@ class JobProcess(SimpleWorker):
         self._stop_requested = True
 
     def request_stop(self, signum: int, frame: Any) -> None:
-        """RQ's warm shutdown, noted first: idle, RQ stops by raising, and does not note it."""
+        """RQ's warm shutdown, noted first: idle, RQ stops by raising, and does not note it. Outside RQ's loop
+        (its handlers are installed just before the loop's `try`, and still run in its `finally`) nothing
+        would catch that raise, so there the stop is only noted, and the loop sees it first thing."""
         self._stop_requested = True
-        super().request_stop(signum, frame)  # type: ignore[no-untyped-call]  # RQ's method is untyped
+        if self._looping:
+            super().request_stop(signum, frame)  # type: ignore[no-untyped-call]  # RQ's method is untyped
+
+    def check_for_suspension(self, burst: bool) -> None:
+        """RQ's, which its loop calls first inside its `try`: from here on RQ's raised stop is caught."""
+        self._looping = True
+        super().check_for_suspension(burst)
+
+    def teardown(self) -> None:
+        """RQ's, after its loop."""
+        self._looping = False
+        super().teardown()  # type: ignore[no-untyped-call]  # RQ's method is untyped
 
     def unsubscribe(self) -> None:
         """RQ's, with its listening thread told to end before the unsubscribe whose reply wakes it."""
