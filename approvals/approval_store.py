@@ -109,30 +109,28 @@ _UNDECIDED = select(approval_actions.c.position).where(
     approval_actions.c.approval_id == _ID, approval_actions.c.decision_type.is_(None)
 )
 _UNDECIDED_OF = _UNDECIDED.where(approval_actions.c.position.in_(bindparam("positions", expanding=True)))
-_APPROVING_A_REPROPOSAL = and_(
-    bindparam("type", type_=String) == DecisionType.APPROVE.value, approval_actions.c.proposed_args.is_not(None)
-)
+_REPROPOSED = approval_actions.c.proposed_args.is_not(None)
+# Approving a call an edit re-proposed under another rule (a person, the policy or its deadline) runs it
+# with the edit's arguments: recorded as that edit.
+_APPROVED_AS_RUN = {
+    "decision_type": case((_REPROPOSED, DecisionType.EDIT.value), else_=DecisionType.APPROVE.value),
+    "edited_args": approval_actions.c.proposed_args,
+}
+_APPROVING_A_REPROPOSAL = and_(bindparam("type", type_=String) == DecisionType.APPROVE.value, _REPROPOSED)
 _DECIDE_ACTIONS = (
     update(approval_actions)
     .where(approval_actions.c.approval_id == _ID, approval_actions.c.position.in_(bindparam("positions", expanding=True)))
     .values(
-        # Approving a call an edit re-proposed under another rule runs it with the edit's arguments.
         decision_type=case(
-            (
-                and_(bindparam("type") == DecisionType.APPROVE.value, approval_actions.c.proposed_args.is_not(None)),
-                DecisionType.EDIT.value,
-            ),
+            (_APPROVING_A_REPROPOSAL, DecisionType.EDIT.value),
             else_=bindparam("type", type_=String),
+        ),
+        edited_args=case(
+            (_APPROVING_A_REPROPOSAL, approval_actions.c.proposed_args),
+            else_=bindparam("edited", type_=approval_actions.c.edited_args.type),
         ),
         decided_by=bindparam("by"),
         decided_at=bindparam("at"),
-        edited_args=case(
-            (
-                and_(bindparam("type") == DecisionType.APPROVE.value, approval_actions.c.proposed_args.is_not(None)),
-                approval_actions.c.proposed_args,
-            ),
-            else_=bindparam("edited", type_=approval_actions.c.edited_args.type),
-        ),
         decision_message=bindparam("message"),
     )
 )
@@ -918,10 +916,11 @@ class ApprovalStore:
                 kind, message = deadline_decision(outcome[row.approval_id], [DecisionType(d) for d in row.allowed_decisions])
                 if kind is not DecisionType.APPROVE:
                     said_no.add(row.approval_id)
+                ran = _APPROVED_AS_RUN if kind is DecisionType.APPROVE else {"decision_type": kind.value}
                 conn.execute(
                     update(approval_actions)
                     .where(approval_actions.c.approval_id == row.approval_id, approval_actions.c.position == row.position)
-                    .values(decision_type=kind.value, decided_by=by, decided_at=now, decision_message=message)
+                    .values(**ran, decided_by=by, decided_at=now, decision_message=message)
                 )
             for approval_id in outcome:
                 status = Status.EXPIRED if approval_id in said_no or outcome[approval_id] == "reject" else Status.APPROVED

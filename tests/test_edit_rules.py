@@ -4,11 +4,13 @@ proposer."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from approvals.models import ApprovalRequest, DecisionType
 from bot.ids import ActionId, BlockId
 from sandbox.driver import Response, number_value, plain_text_value
 from tests.local import Local
-from tests.policies import FINANCE_REFUNDS, SELF_SERVICE_REFUNDS, TWO_PERSON_REFUNDS
+from tests.policies import FINANCE_REFUNDS, SELF_SERVICE_REFUNDS, SOFT_REFUNDS, TWO_PERSON_REFUNDS
 from tests.stack import Stack
 
 
@@ -164,3 +166,17 @@ def test_the_edit_modal_says_values_that_stay_under_the_calls_rule_decide_it(loc
 
     updated = local.slack.wait_for("views.update", lambda c: c.params.get("view_id") == view["id"]).params["view"]
     assert "stay under rule _default (no rule matched)_: submitting decides the call" in str(updated["blocks"])
+
+
+def test_a_call_reproposed_under_a_soft_rule_that_goes_ahead_at_its_deadline_runs_the_edited_arguments(local: Local) -> None:
+    # The $250 refund's own rule (none: hard) never goes ahead unattended; the edited $3 one's (soft) does.
+    local.policies(SOFT_REFUNDS)
+    approval = local.start_run("Refund order #9111 for $250", user="U0REQ9111")
+    _edit_amount(local, "U0APPROVER", approval, "3")
+    deadline = local.store.get(approval.id).deadline_at
+    assert deadline is not None
+
+    local.fire_due(deadline + timedelta(seconds=1))
+
+    assert "Refunded $3.00 for order #9111" in local.outcome(approval)
+    assert "Refunded $250.00" not in local.outcome(approval)
