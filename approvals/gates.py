@@ -27,10 +27,6 @@ def call_gate(
     return admin_settings.for_call(agent, tool, rule.label).apply(rule.gate(default_timeout))
 
 
-def _gate_demands(gate: Gate) -> tuple[int, int, bool, bool]:
-    return (gate.level.strictness, gate.quorum, bool(gate.approvers), not gate.allow_self_approval)
-
-
 def request_gate(gates: list[Gate]) -> Gate:
     """What a request whose calls are governed by `gates` shows and times as a whole: where it is posted,
     its deadline and what the deadline does. Deciding stays with each call's own gate.
@@ -40,7 +36,7 @@ def request_gate(gates: list[Gate]) -> Gate:
     rule says, approving at the end only when every rule would)."""
     if len({gate.model_dump_json() for gate in gates}) == 1:
         return gates[0]
-    strictest = max(gates, key=_gate_demands)
+    strictest = max(gates, key=lambda gate: gate.demands)
     outcomes = {gate.action_at_deadline(len(gate.escalation)) for gate in gates}
     all_approve = outcomes == {"approve"}
     escalating = [gate for gate in gates if gate.on_timeout == "escalate"]
@@ -48,7 +44,7 @@ def request_gate(gates: list[Gate]) -> Gate:
     if all(gate.on_timeout == "approve" for gate in gates):
         timing = {"timeout": max(gate.timeout for gate in gates), "on_timeout": "approve", "escalation": []}
     elif escalating:
-        chain = max(escalating, key=_gate_demands)
+        chain = max(escalating, key=lambda gate: gate.demands)
         timing = {
             "timeout": min(gate.timeout for gate in gates),
             "on_timeout": "escalate",

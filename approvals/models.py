@@ -126,6 +126,11 @@ class Gate(BaseModel):
     final_on_timeout: FinalTimeoutAction = "reject"
     reminders: list[Duration] = Field(default_factory=list)
 
+    @property
+    def demands(self) -> tuple[int, int, bool, bool]:
+        """How much the gate asks of its deciders, to compare gates (the larger asks more)."""
+        return (self.level.strictness, self.quorum, bool(self.approvers), not self.allow_self_approval)
+
     def action_at_deadline(self, stage: int) -> TimeoutAction:
         """What the deadline of `stage` (0: the first post, n: the n-th escalation) does."""
         if self.on_timeout == "escalate":

@@ -168,15 +168,10 @@ class PolicySet(BaseModel):
         return _strictest_of(unsure, FAIL_CLOSED) if unsure else FAIL_CLOSED
 
 
-def _demands(rule: Rule) -> tuple[int, int, bool, bool]:
-    """How much a rule asks of its deciders, to compare rules a call might fall under."""
-    return (rule.level.strictness, rule.quorum, bool(rule.approvers), not rule.allow_self_approval)
-
-
 def _strictest_of(unsure: list[Rule], matched: Rule) -> Rule:
     """Of the rules whose conditions could not be evaluated and the one that matched, the one asking the
     most (the earliest of equals), named so the message says a condition could not be evaluated."""
-    chosen = max([*unsure, matched], key=_demands)
+    chosen = max([*unsure, matched], key=lambda rule: rule.gate().demands)
     names = ", ".join(repr(rule.label) for rule in unsure)
     return chosen.model_copy(update={"name": f"{chosen.label} (the condition of {names} could not be evaluated)"})
 
