@@ -49,6 +49,7 @@ from approvals.models import (
     AuditEvent,
     Decision,
     DecisionType,
+    Ending,
     Escalation,
     Gate,
     NewApprovalRequest,
@@ -153,7 +154,14 @@ _CLAIM = (
 _FINISH_RUN = (
     update(runs)
     .where(runs.c.thread_id == _THREAD)
-    .values(status=bindparam("b_status"), outcome=bindparam("b_outcome"), attempts=0, next_attempt_at=None, updated_at=_NOW)
+    .values(
+        status=bindparam("b_status"),
+        outcome=bindparam("b_outcome"),
+        ending=bindparam("b_ending"),
+        attempts=0,
+        next_attempt_at=None,
+        updated_at=_NOW,
+    )
 )
 _OUTCOME_POSTED = update(runs).where(runs.c.thread_id == _THREAD).values(outcome_posted_at=_NOW)
 _SET_RUN_THREAD = (
@@ -181,6 +189,7 @@ _SET_MESSAGE = (
     .where(approvals.c.id == _ID)
     .values(channel=bindparam("b_channel"), message_ts=bindparam("b_ts"), permalink=bindparam("b_permalink"))
 )
+_SHOWN = update(approvals).where(approvals.c.id == _ID, approvals.c.shown_at.is_(None)).values(shown_at=_NOW)
 _THREAD_OF = select(approvals.c.thread_id).where(approvals.c.id == _ID)
 _START_DELIVERY = (
     update(approvals).where(approvals.c.id == _ID, approvals.c.delivery_started_at.is_(None)).values(delivery_started_at=_NOW)
@@ -430,10 +439,11 @@ class ApprovalStore:
         with self._writing() as conn:
             conn.execute(update(runs).where(runs.c.thread_id == thread_id).values(**values, updated_at=utcnow()))
 
-    def finish_run(self, thread_id: str, status: RunStatus, outcome: str) -> None:
-        """Record how a run ended; its outcome is then owed to Slack until `outcome_posted`."""
+    def finish_run(self, thread_id: str, status: RunStatus, ending: Ending) -> None:
+        """Record how a run ended (its outcome: the agent's answer, if any); then owed to people until `outcome_posted`."""
+        values = {"b_status": status.value, "b_outcome": ending.answer, "b_ending": ending.model_dump(mode="json")}
         with self._writing() as conn:
-            conn.execute(_FINISH_RUN, {"thread": thread_id, "b_status": status.value, "b_outcome": outcome, "now": utcnow()})
+            conn.execute(_FINISH_RUN, {"thread": thread_id, "now": utcnow(), **values})
             self._audit(conn, f"run_{status.value}", None, None, {"thread_id": thread_id})
 
     def outcome_posted(self, thread_id: str) -> None:
@@ -681,6 +691,11 @@ class ApprovalStore:
         with self._writing() as conn:
             conn.execute(_SET_MESSAGE, {"request": approval_id, "b_channel": channel, "b_ts": ts, "b_permalink": permalink})
 
+    def request_shown(self, approval_id: str) -> None:
+        """Note that a front-end showed the request to people (the first time counts)."""
+        with self._writing() as conn:
+            conn.execute(_SHOWN, {"request": approval_id, "now": utcnow()})
+
     def get(self, approval_id: str) -> ApprovalRequest:
         """One request with its actions (and their decisions) and its run."""
         with self.engine.connect() as conn:
@@ -747,6 +762,7 @@ class ApprovalStore:
                 channel=row["channel"],
                 message_ts=row["message_ts"],
                 permalink=row["permalink"],
+                shown_at=row["shown_at"],
                 deadline_at=row["deadline_at"],
                 stage=row["stage"],
                 escalations=escalations.get(row["id"], []),

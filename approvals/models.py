@@ -157,6 +157,24 @@ class RunStatus(StrEnum):
         return self in (RunStatus.QUEUED, RunStatus.RUNNING)
 
 
+EndingKind = Literal["answered", "failed", "gave_up", "stopped", "stopped_repeated_ids"]
+
+
+class Ending(BaseModel):
+    """How a run ended, with what a front-end needs to say so."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: EndingKind
+    answer: str | None = None  # answered: the agent's final words
+    error: str | None = None  # failed: why it cannot run
+    attempts: int | None = None  # gave_up
+    ref: str | None = None  # gave_up: where the worker's log has the details
+    decided_by: str | None = None  # stopped: who said no
+    reason: str | None = None  # stopped: what they said
+    pause_kind: str | None = None  # stopped: the kind of pause the "no" could not be told to
+
+
 class Run(BaseModel):
     """One agent run: a LangGraph thread, who asked for it and where its outcome goes."""
 
@@ -176,6 +194,7 @@ class Run(BaseModel):
     attempts: int = 0
     outcome_posted_at: datetime | None = None
     progress_ts: str | None = None
+    ending: Ending | None = None
 
 
 class Decision(BaseModel):
@@ -256,6 +275,8 @@ class ApprovalRequest(NewApprovalRequest):
     channel: str | None = None
     message_ts: str | None = None
     permalink: str | None = None
+    # When a front-end first showed it to people.
+    shown_at: datetime | None = None
     deadline_at: datetime | None = None
     stage: int = 0
     escalations: list[Escalation] = Field(default_factory=list)

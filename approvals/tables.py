@@ -67,6 +67,8 @@ runs = Table(
     # queued -> running -> waiting (a request is out) -> running ... -> done | failed
     Column("status", String(16), nullable=False),
     Column("outcome", Text),
+    # How the run ended, as data (approvals.models.Ending); front-ends word it.
+    Column("ending", JSON),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     # The lease: which worker works on the thread, until when (renewed while it works). A dead
@@ -76,7 +78,7 @@ runs = Table(
     # Leases taken since the run last made progress; past the limit the run fails for good.
     Column("attempts", Integer, nullable=False, default=0, server_default="0"),
     Column("next_attempt_at", UTCDateTime),
-    # Set once the final outcome is in Slack: a run that is done but not told is still owed.
+    # Set once the run's ending was told: a run that is done but not told is still owed.
     Column("outcome_posted_at", UTCDateTime),
     # The run's progress message in its thread (worker.progress), once posted.
     Column("progress_ts", String(32)),
@@ -96,6 +98,8 @@ approvals = Table(
     Column("channel", String(64)),
     Column("message_ts", String(32)),
     Column("permalink", String(512)),
+    # When a front-end first showed it: until then a job that stored it still owes showing it.
+    Column("shown_at", UTCDateTime),
     # The current deadline, the escalation stage it belongs to, and what it does (reject, approve, escalate).
     Column("deadline_at", UTCDateTime, index=True),
     Column("stage", Integer, nullable=False, default=0),

@@ -10,14 +10,17 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
 from approvals.approval_store import ApprovalStore
+from approvals.frontend import RunProgressed
 from approvals.models import ApprovalRequest, Run
 from approvals.settings import Settings
 from bot.ids import ActionId
 from bot.outbound import SlackNotifier
+from bot.run_messages import progress_text
 from bot.slack_client import create_slack_client
+from bot.slack_front_end import SlackFrontEnd
 from sandbox.emulator import Call, SlackEmulator
 from tests.local import Local
-from worker.progress import RunProgress, progress_text
+from worker.progress import RunProgress, progress_steps
 
 
 def _progress_post(local: Local, approval: ApprovalRequest) -> Call:
@@ -104,7 +107,7 @@ def test_steps_in_a_jobs_first_second_wait_for_the_next_update_instead_of_callin
     now = [100.0]
     progress = RunProgress(
         empty_store,
-        SlackNotifier(create_slack_client(settings), "C0PROGRESS"),
+        SlackFrontEnd(empty_store, SlackNotifier(create_slack_client(settings), "C0PROGRESS")),
         run.thread_id,
         [HumanMessage("Refund order #334")],
         clock=lambda: now[0],
@@ -142,9 +145,9 @@ def test_calls_that_share_an_id_each_show_their_own_result_in_the_progress_messa
         ToolMessage(content="Refunded $1.00 for order #752", tool_call_id="call_refund", name="refund"),
     ]
 
-    text = progress_text(messages)
+    steps = progress_steps(messages)
+    text = progress_text(RunProgressed(run=Run(thread_id="t", agent="payments", input_text=""), steps=steps, total=len(steps)))
 
-    assert text is not None
     assert text.splitlines()[1:] == [
         '1. `refund` `{"order_id": "751", "amount": 9000}` :white_check_mark: Refunded $9000.00 for order #751',
         '2. `refund` `{"order_id": "752", "amount": 1}` :white_check_mark: Refunded $1.00 for order #752',

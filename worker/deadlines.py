@@ -1,9 +1,9 @@
 """What falls due with time: deadlines (reject, approve or escalate), escalation posts and reminders.
 
 Everything is decided in SQL first (one transaction for all due deadlines, first decision wins
-against clicks), then told to Slack item by item. One item failing in Slack does not hold up the
-others; what was not posted stays owed in SQL, and the next pass (the dispatcher runs one as soon
-as something is due) posts it.
+against clicks), then told to the front-end item by item. One item it fails to show does not hold up the
+others; what was not shown stays owed in SQL, and the next pass (the dispatcher runs one as soon
+as something is due) shows it.
 """
 
 from __future__ import annotations
@@ -14,12 +14,11 @@ from collections.abc import Callable
 from datetime import datetime
 
 from redis.exceptions import RedisError
-from slack_sdk.errors import SlackApiError
 
 from approvals.approval_store import ApprovalStore
+from approvals.frontend import DeadlineNear, FrontEnd, FrontEndUnavailable, RequestChanged, RequestEscalated
 from approvals.job_queue import JobQueue
 from approvals.models import DEADLINE_DECIDER, Status, utcnow
-from bot.outbound import SlackNotifier
 from worker import metrics
 
 log = logging.getLogger(__name__)
@@ -31,12 +30,12 @@ class DeadlineService:
     def __init__(
         self,
         store: ApprovalStore,
-        notifier: SlackNotifier,
+        front_end: FrontEnd,
         queue: JobQueue,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.store = store
-        self.notifier = notifier
+        self.front_end = front_end
         self.queue = queue
         self.clock = clock
 
@@ -74,22 +73,22 @@ class DeadlineService:
     def _isolated(self, what: str, step: Callable[[], None]) -> None:
         try:
             step()
-        except (SlackApiError, OSError):
+        except (FrontEndUnavailable, OSError):
             log.exception("could not %s; it stays owed and the next pass tries again", what)
 
     def _update(self, approval_id: str) -> None:
         approval = self.store.get(approval_id)
-        self.notifier.update_request(approval, self.store.decided_before(approval))
+        self.front_end.tell(RequestChanged(approval=approval, earlier=self.store.decided_before(approval)))
 
     def _post_escalation(self, approval_id: str, stage: int) -> None:
         approval = self.store.get(approval_id)
-        posted = self.notifier.post_escalation(approval, stage, self.store.decided_before(approval))
-        self.store.set_escalation_message(approval_id, stage, posted.ts)
+        # The front-end notes where it showed the escalation (until then it stays owed).
+        self.front_end.tell(RequestEscalated(approval=approval, stage=stage, earlier=self.store.decided_before(approval)))
         # The first message says where the request went (and any earlier escalation posts).
         self._update(approval_id)
 
     def _remind(self, approval_id: str, stage: int, due_at: datetime) -> None:
         approval = self.store.get(approval_id)
         if approval.is_pending and approval.stage == stage:
-            self.notifier.post_reminder(approval)
+            self.front_end.tell(DeadlineNear(approval=approval))
         self.store.reminder_sent(approval_id, stage, due_at)

@@ -462,21 +462,6 @@ class AfterNode:
         return Resumed.STOPPED
 
 
-def why_stopped(approval: ApprovalRequest) -> str:
-    """What the thread is told, beyond who said no, when a decision stopped the run instead of resuming it."""
-    if approval.kind == "interrupt:approve_or_stop":
-        return (
-            " Its executors read a rejection in different ways (LangGraph's `tool_executor_with_edits` runs the call "
-            'on `"reject"`), so it was not resumed. Declare `agent(graph, resume={"tool_approval_request": "action"})` '
-            "in the agent registry to have it told, and rerouted, instead."
-        )
-    if approval.kind == "interrupt:text":
-        return " Nobody answered its question, and Countersign does not make up an answer."
-    if approval.kind == AfterNode.kind:
-        return " What the reviewed step produced is kept; no step after it ran."
-    return ""
-
-
 def _refusal_note(node: str, action: ProposedAction) -> str:
     decision = _decision(action)
     return f"A human reviewer rejected the `{node}` step, so it did not run: {decision.message or 'no reason given'}"

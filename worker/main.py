@@ -4,6 +4,7 @@ beside it re-deriving owed work from SQL."""
 from __future__ import annotations
 
 import gc
+import importlib
 import logging
 import os
 from collections.abc import Callable
@@ -14,15 +15,13 @@ from redis.exceptions import RedisError
 
 from approvals.admin_settings import AdminSettings
 from approvals.approval_store import ApprovalStore, create_db_engine
+from approvals.frontend import FrontEnd
 from approvals.job_queue import JobQueue, connect
 from approvals.models import utcnow
 from approvals.policies import PolicyError, load_policies
 from approvals.prometheus import serve
 from approvals.schema import SchemaNotCurrent, check_schema
 from approvals.settings import Settings, load_settings, masked_url
-from bot.outbound import SlackNotifier
-from bot.slack_client import create_slack_client
-from bot.user_groups import UserGroupDirectory
 from worker import jobs, metrics
 from worker.deadlines import DeadlineService
 from worker.dispatcher import Dispatcher
@@ -34,7 +33,11 @@ from worker.runtime import AgentRuntime
 log = logging.getLogger(__name__)
 
 
-def build_services(settings: Settings | None = None, clock: Callable[[], datetime] = utcnow) -> jobs.Services:
+def build_services(
+    settings: Settings | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    front_end: Callable[[Settings, ApprovalStore], FrontEnd] | None = None,
+) -> jobs.Services:
     """Load settings, check the schema, open the store, load the agent registry (compiling every graph),
     the policies and the Slack client; `clock` says what time deadlines compare with."""
     settings = settings or load_settings()
@@ -60,11 +63,16 @@ def build_services(settings: Settings | None = None, clock: Callable[[], datetim
     os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
     store = ApprovalStore(engine)
     store.warm_up()
-    client = create_slack_client(settings)
-    notifier = SlackNotifier(client, settings.approvals_channel, UserGroupDirectory(client, settings.usergroup_cache_seconds))
+    shown_by = (front_end or _slack)(settings, store)
     queue = JobQueue(connect(settings.redis_url), settings.countersign_queue, settings.run_timeout)
-    runtime = AgentRuntime(settings, store, registry, notifier, policies, queue, AdminSettings(engine))
-    return jobs.Services(runtime=runtime, deadlines=DeadlineService(store, notifier, queue, clock))
+    runtime = AgentRuntime(settings, store, registry, shown_by, policies, queue, AdminSettings(engine))
+    return jobs.Services(runtime=runtime, deadlines=DeadlineService(store, shown_by, queue, clock))
+
+
+def _slack(settings: Settings, store: ApprovalStore) -> FrontEnd:
+    # The one place the worker meets Slack: by name, at start-up, so `worker` imports nothing of `bot`.
+    front_end: Callable[[Settings, ApprovalStore], FrontEnd] = importlib.import_module("bot.slack_front_end").slack_front_end
+    return front_end(settings, store)
 
 
 def run_worker(settings: Settings, *, burst: bool = False, processes: int | None = None) -> None:

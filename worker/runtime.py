@@ -1,11 +1,11 @@
-"""Running agents: take a run to its next pause or its end, hand decisions to agents, and turn where a
-run stopped into Slack messages.
+"""Running agents: take a run to its next pause or its end, hand decisions to agents, and tell the
+front-end where a run stopped (as events; the front-end words them).
 
 Every job first takes the thread's lease (SQL), so one worker at a time works on a thread, and a
 dead worker's thread is taken further by another within seconds. A decision counts as delivered
 only once the agent's checkpoint moved past the interrupt it answered; a stale decision resumes
 nothing. A failing attempt is recorded and retried with backoff, and past the limit the run fails
-and its thread is told, in one short line with a reference to the log.
+and its followers are told, with a reference to the log.
 """
 
 from __future__ import annotations
@@ -21,20 +21,21 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import StateSnapshot
 from redis.exceptions import RedisError
-from slack_sdk.errors import SlackApiError
 
 from approvals.admin_settings import AdminSettings
 from approvals.approval_store import ApprovalStore
+from approvals.decision_kinds import as_allowed, as_no, goes_ahead
 from approvals.errors import AlreadyDecided, ApprovalNotFound, UnknownAgent
+from approvals.frontend import FrontEnd, FrontEndUnavailable, Notice, RequestChanged, RequestToDecide, RunEnded
 from approvals.gates import call_gate, request_gate
 from approvals.job_queue import JobQueue
 from approvals.models import (
-    DEADLINE_DECIDER,
     POLICY_DECIDER,
     REPEATED_IDS_DECIDER,
     ApprovalRequest,
     Decision,
     DecisionType,
+    Ending,
     Gate,
     Level,
     NewApprovalRequest,
@@ -44,8 +45,6 @@ from approvals.models import (
 )
 from approvals.policies import PolicySet
 from approvals.settings import Settings
-from bot.formatting import escape
-from bot.outbound import SlackNotifier
 from worker import metrics as worker_metrics
 from worker.checkpointer import KeptCheckpointer
 from worker.graph_session import GraphSession, graph_session
@@ -57,7 +56,6 @@ from worker.interrupts import (
     after_pause,
     pause_key,
     pause_refusal,
-    why_stopped,
 )
 from worker.leases import lease
 from worker.progress import RunProgress
@@ -106,33 +104,16 @@ def latest_agent_message(values: Any) -> str:
     return ""
 
 
-def outcome_text(agent: str, answer: str) -> str:
-    """The run's final answer as posted in its thread: the agent's words, which cannot mention or link."""
-    return f":robot_face: *{escape(agent)}:* {escape(answer)}"
-
-
-def _by(user: str) -> str:
-    known = {POLICY_DECIDER: "the policy", DEADLINE_DECIDER: "the deadline", REPEATED_IDS_DECIDER: "Countersign"}
-    return known.get(user, f"<@{user}>")
-
-
 def deliverable(approval: ApprovalRequest) -> ApprovalRequest | None:
-    """The decisions as the calls allow them: a "no" a call cannot take (a deadline's Reject where only
-    Approve and Edit are allowed) becomes a Reply telling the agent why, if allowed; a "yes" a call does not
-    allow is a "no". None when some "no" can be said no way the agent reads: then the run must stop."""
+    """The decisions as the calls allow them (`approvals.decision_kinds.as_allowed`). None when some "no" can be
+    said no way the agent reads: then the run must stop."""
     actions = []
     for action in approval.actions:
         decision = action.decision
-        if decision is None or decision.type in action.allowed_decisions:
-            actions.append(action)
-            continue
-        message = decision.message or f"{decision.type.value} is not allowed for this call, so it does not run."
-        for fallback in (DecisionType.REJECT, DecisionType.RESPOND):
-            if fallback in action.allowed_decisions:
-                decision = decision.model_copy(update={"type": fallback, "message": message, "edited_args": None})
-                break
-        else:
-            return None
+        if decision is not None:
+            decision = as_allowed(decision, action.allowed_decisions)
+            if decision is None:
+                return None
         actions.append(action.model_copy(update={"decision": decision}))
     return approval.model_copy(update={"actions": actions})
 
@@ -158,7 +139,7 @@ class AgentRuntime:
         settings: Settings,
         store: ApprovalStore,
         registry: AgentRegistry,
-        notifier: SlackNotifier,
+        front_end: FrontEnd,
         policies: PolicySet,
         queue: JobQueue,
         admin_settings: AdminSettings,
@@ -169,7 +150,7 @@ class AgentRuntime:
         self.admin_settings = admin_settings
         self.store = store
         self.registry = registry
-        self.notifier = notifier
+        self.front_end = front_end
         self.lease_ttl = timedelta(seconds=settings.lease_seconds)
         self.checkpointer = KeptCheckpointer(settings)
 
@@ -202,11 +183,7 @@ class AgentRuntime:
                     outcome = work(run)
                 except UnknownAgent as error:
                     # Retrying cannot help; tell whoever asked instead.
-                    self._finish(
-                        self.store.get_run(thread_id),
-                        RunStatus.FAILED,
-                        f":warning: The `{escape(run.agent)}` run failed: {escape(str(error))}",
-                    )
+                    self._finish(self.store.get_run(thread_id), RunStatus.FAILED, Ending(kind="failed", error=str(error)))
                     return "unknown agent"
                 except Exception as error:  # noqa: BLE001 - recorded, retried, and told once it fails for good
                     return self._attempt_failed(self.store.get_run(thread_id), error)
@@ -240,11 +217,7 @@ class AgentRuntime:
     def _give_up(self, run: Run, ref: str | None) -> str:
         ref = ref or uuid.uuid4().hex[:8]
         log.error("run %s failed for good after %d attempts (ref %s)", run.thread_id, run.attempts, ref)
-        text = (
-            f":warning: The `{escape(run.agent)}` run failed after {run.attempts} attempts (ref `{ref}`); "
-            "the worker's log has the details."
-        )
-        self._finish(run, RunStatus.FAILED, text)
+        self._finish(run, RunStatus.FAILED, Ending(kind="gave_up", attempts=run.attempts, ref=ref))
         return "failed"
 
     # Starting and carrying on
@@ -252,7 +225,7 @@ class AgentRuntime:
     def _advance(self, run: Run) -> str:
         if run.status in (RunStatus.DONE, RunStatus.FAILED):
             if run.outcome_posted_at is None:
-                self._post_outcome(run)
+                self._tell_ending(run)
             return run.status.value
         if run.status is RunStatus.WAITING:
             return "waiting"
@@ -286,7 +259,7 @@ class AgentRuntime:
             return
         with graph_session(agent, self.settings, kept=self.checkpointer) as graph:
             state = graph.get_state(_config(thread_id))
-            progress = RunProgress(self.store, self.notifier, thread_id, _messages(state.values))
+            progress = RunProgress(self.store, self.front_end, thread_id, _messages(state.values))
             graph.on_step = progress.on_step
             try:
                 yield graph, progress, state
@@ -340,9 +313,10 @@ class AgentRuntime:
         """Resume the graph with the decision, and count it delivered only once the interrupt is answered.
         Returns how, and the thread's state after it (None when it stopped)."""
         adapter = adapter_for_kind(approval.kind)
+        told_no: ApprovalRequest | None = approval
         if approval.delivery_started_at is not None and adapter.acts_in_node(approval):
-            approval = self._fail_closed(approval)
-        ready = deliverable(approval)
+            told_no = self._fail_closed(approval)
+        ready = deliverable(told_no) if told_no is not None else None
         if ready is None:
             return Resumed.STOPPED, None
         approval = ready
@@ -357,9 +331,13 @@ class AgentRuntime:
         if resumed is Resumed.SKIPPED:
             refusal = next(a.decision for a in approval.actions if a.decision and a.decision.type is not DecisionType.APPROVE)
             self._notice(
-                approval.run,
-                f":no_entry: `{escape(approval.action.tool)}` did not run: {_by(refusal.decided_by)} rejected it"
-                + (f": {escape(refusal.message)}" if refusal.message else "."),
+                Notice(
+                    run=approval.run,
+                    kind="call_skipped",
+                    tool=approval.action.tool,
+                    decided_by=refusal.decided_by,
+                    reason=refusal.message,
+                )
             )
         return resumed, after
 
@@ -368,27 +346,25 @@ class AgentRuntime:
         decision = next(
             (a.decision for a in approval.actions if a.decision and a.decision.type is not DecisionType.APPROVE), None
         )
-        who = _by(decision.decided_by) if decision else "a human"
-        reason = f": {escape(decision.message)}" if decision and decision.message else ""
         self.store.mark_resumed(approval, run_continues=False)
         self.store.audit("run_stopped", approval.id, None, {"interrupt_id": approval.interrupt_id})
         self._refresh_message(approval.id)
-        text = (
-            f":no_entry: The `{escape(approval.run.agent)}` run was stopped: {who} said no{reason}. The agent was not resumed, "
-            f"so nothing after its pause ran.{why_stopped(approval)}"
-        )
         if decision is not None and decision.decided_by == REPEATED_IDS_DECIDER:
-            text = (
-                f":no_entry: The `{escape(approval.run.agent)}` run was stopped: told that several of its calls shared "
-                "one id, its agent proposed calls sharing an id again, so Countersign cannot tell them apart. None of "
-                "them ran, and the agent was not resumed."
+            ending = Ending(kind="stopped_repeated_ids")
+        else:
+            ending = Ending(
+                kind="stopped",
+                decided_by=decision.decided_by if decision else None,
+                reason=decision.message if decision else None,
+                pause_kind=approval.kind,
             )
-        self._finish(self.store.get_run(approval.thread_id), RunStatus.DONE, text)
+        self._finish(self.store.get_run(approval.thread_id), RunStatus.DONE, ending)
         return "stopped"
 
-    def _fail_closed(self, approval: ApprovalRequest) -> ApprovalRequest:
+    def _fail_closed(self, approval: ApprovalRequest) -> ApprovalRequest | None:
         """An earlier attempt died while the agent acted on this decision in the node that asked; doing it
-        again could do it twice. The agent is told no instead, and the thread why."""
+        again could do it twice. The agent is told no instead, and the run's followers why; None when a call
+        can be told no no way (the run stops)."""
         reason = (
             "The worker stopped while this was being carried out; Countersign cannot tell whether it took "
             "effect, so it did not carry it out again."
@@ -396,20 +372,21 @@ class AgentRuntime:
         actions = []
         for action in approval.actions:
             decision = action.decision
-            if decision is not None and decision.type in (DecisionType.APPROVE, DecisionType.EDIT):
-                kind = DecisionType.REJECT if DecisionType.REJECT in action.allowed_decisions else DecisionType.RESPOND
-                decision = decision.model_copy(update={"type": kind, "message": reason, "edited_args": None})
+            if decision is not None and goes_ahead(decision.type):
+                decision = as_no(decision, action.allowed_decisions, reason)
+                if decision is None:
+                    return None
             actions.append(action.model_copy(update={"decision": decision}))
         self.store.audit("delivery_uncertain", approval.id, None, {"interrupt_id": approval.interrupt_id})
-        self._notice(approval.run, f":warning: {reason} (request `{approval.id}`)")
+        self._notice(Notice(run=approval.run, kind="delivery_uncertain", reason=reason, approval_id=approval.id))
         return approval.model_copy(update={"actions": actions})
 
     def _refresh_message(self, approval_id: str) -> None:
-        """Re-render the request's message from SQL (a bot that died after a click may have left it stale)."""
+        """Show the request again as SQL has it (a bot that died after a click may have left it stale)."""
         approval = self.store.get(approval_id)
         try:
-            self.notifier.update_request(approval, self.store.decided_before(approval))
-        except SlackApiError:
+            self.front_end.tell(RequestChanged(approval=approval, earlier=self.store.decided_before(approval)))
+        except FrontEndUnavailable:
             log.warning("could not refresh the message of approval %s", approval_id, exc_info=True)
 
     # Where the run stopped
@@ -456,9 +433,9 @@ class AgentRuntime:
                     if by_policy.completed:
                         decided_here.append(request)
                         continue
-                if request.message_ts is None:
-                    # New, or a retried job whose first attempt stored the request but could not post it.
-                    self._post_request(request)
+                if request.shown_at is None:
+                    # New, or a retried job whose first attempt stored the request but could not show it.
+                    self._show_request(request)
                     if progress is not None:
                         progress.flush()  # what led to the request, in the thread it just made
             if stop_here:
@@ -475,38 +452,35 @@ class AgentRuntime:
                 if resumed is Resumed.STOPPED:
                     return self._stopped(decided)
         answer = latest_agent_message(state.values) or "The run finished without a final message."
-        self._finish(self.store.get_run(run.thread_id), RunStatus.DONE, outcome_text(run.agent, answer), answer)
+        self._finish(self.store.get_run(run.thread_id), RunStatus.DONE, Ending(kind="answered", answer=answer))
         return "done"
 
-    def _finish(self, run: Run, status: RunStatus, text: str, outcome: str | None = None) -> None:
-        """Record how the run ended (first), then tell its thread."""
-        self.store.finish_run(run.thread_id, status, outcome if outcome is not None else text)
-        self._post_outcome(self.store.get_run(run.thread_id), text)
+    def _finish(self, run: Run, status: RunStatus, ending: Ending) -> None:
+        """Record how the run ended (first), then tell its followers."""
+        self.store.finish_run(run.thread_id, status, ending)
+        self._tell_ending(self.store.get_run(run.thread_id))
 
-    def _post_outcome(self, run: Run, text: str | None = None) -> None:
-        if text is None:
-            text = outcome_text(run.agent, run.outcome or "") if run.status is RunStatus.DONE else str(run.outcome)
-        self.notifier.post_outcome(run, text)
+    def _tell_ending(self, run: Run) -> None:
+        """Tell how a finished run ended, as stored, and note it told (a run ended but not told is still owed)."""
+        ending = run.ending or Ending(kind="answered", answer=run.outcome or "")
+        self.front_end.tell(RunEnded(run=run, ending=ending))
         self.store.outcome_posted(run.thread_id)
 
-    def _notice(self, run: Run, text: str) -> None:
+    def _notice(self, notice: Notice) -> None:
         try:
-            self.notifier.post_outcome(self.store.get_run(run.thread_id), text)
-        except SlackApiError:
-            log.warning("could not post a notice in run %s's thread", run.thread_id, exc_info=True)
+            self.front_end.tell(notice.model_copy(update={"run": self.store.get_run(notice.run.thread_id)}))
+        except FrontEndUnavailable:
+            log.warning("could not tell run %s's followers: %s", notice.run.thread_id, notice.kind, exc_info=True)
 
     def _tell_uncertain(self, run: Run, tools: list[str]) -> None:
         for tool in tools:
-            self._notice(
-                run,
-                f":warning: The worker stopped while `{escape(tool)}` was running; Countersign cannot tell whether it took "
-                "effect, so it did not run it again and told the agent so.",
-            )
+            self._notice(Notice(run=run, kind="tool_uncertain", tool=tool))
 
-    def _post_request(self, request: ApprovalRequest) -> None:
-        posted = self.notifier.post_request(request, self.store.decided_before(request))
-        self.store.set_run_thread(request.thread_id, posted.channel, posted.ts)
-        self.store.set_message(request.id, posted.channel, posted.ts, self.notifier.permalink(posted))
+    def _show_request(self, request: ApprovalRequest) -> None:
+        if self.front_end.tell(RequestToDecide(approval=request, earlier=self.store.decided_before(request))):
+            self.store.request_shown(request.id)
+        else:
+            log.warning("no front-end showed request %s; its run waits for a decision all the same", request.id)
 
     def _refuse(self, request: ApprovalRequest, refusal: str) -> ApprovalRequest | None:
         """Reject every undecided call of the request as Countersign; None when people decided them all first."""

@@ -1,0 +1,126 @@
+"""What the core tells people, as events with structured data, and the interface a front-end implements to
+show them.
+
+A front-end (the Slack app in `bot/`, a test's list of events) owns all wording and where it showed each
+event: the core hands it facts and asks whether they were shown. The core never formats text for people.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from approvals.models import ApprovalRequest, Ending, Page, Run
+
+log = logging.getLogger(__name__)
+
+
+class Event(BaseModel):
+    """Something people are told about."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+
+class RequestToDecide(Event):
+    """A request that waits for people to decide it, with the run's earlier decided steps."""
+
+    approval: ApprovalRequest
+    earlier: Page
+
+
+class RequestChanged(Event):
+    """A request as it stands after a change (a decision, its deadline, its delivery): shown again."""
+
+    approval: ApprovalRequest
+    earlier: Page
+
+
+class RequestEscalated(Event):
+    """Nobody decided a request in time: it goes to the next stage of its rule's escalation chain."""
+
+    approval: ApprovalRequest
+    stage: int
+    earlier: Page
+
+
+class DeadlineNear(Event):
+    """A reminder that a pending request's deadline comes."""
+
+    approval: ApprovalRequest
+
+
+class Step(BaseModel):
+    """One tool call of a run, and what it returned (None while it has not run)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tool: str
+    args: str  # as JSON
+    result: str | None = None
+    failed: bool = False
+
+
+class RunProgressed(Event):
+    """What a run did so far: its tool calls since it was asked, the last few of `total`."""
+
+    run: Run
+    steps: list[Step]
+    total: int
+
+
+class RunEnded(Event):
+    """A run ended; said once, after its outcome is stored."""
+
+    run: Run
+    ending: Ending
+
+
+NoticeKind = Literal["call_skipped", "delivery_uncertain", "tool_uncertain"]
+
+
+class Notice(Event):
+    """Something a run's followers must know though the run goes on."""
+
+    run: Run
+    kind: NoticeKind
+    tool: str | None = None
+    decided_by: str | None = None
+    reason: str | None = None
+    approval_id: str | None = None
+
+
+class FrontEndUnavailable(RuntimeError):
+    """A front-end could not show an event (its service refused or could not be reached)."""
+
+
+class FrontEnd(Protocol):
+    """Shows the core's events to people."""
+
+    def tell(self, event: Event) -> bool:
+        """Show `event`; True when shown, False when it has nowhere to show it yet. Raises
+        `FrontEndUnavailable` when its service failed."""
+        ...
+
+
+class FrontEnds:
+    """Several front-ends told the same events, each on its own: one that fails does not silence the others."""
+
+    def __init__(self, front_ends: Sequence[FrontEnd]) -> None:
+        self.front_ends = list(front_ends)
+
+    def tell(self, event: Event) -> bool:
+        """Tell every front-end; True when any showed it. Raises the first failure after telling the rest."""
+        shown = False
+        failure: FrontEndUnavailable | None = None
+        for front_end in self.front_ends:
+            try:
+                shown = front_end.tell(event) or shown
+            except FrontEndUnavailable as error:
+                log.warning("a front-end could not show %s: %s", type(event).__name__, error)
+                failure = failure or error
+        if failure is not None:
+            raise failure
+        return shown
