@@ -10,7 +10,7 @@ import os
 import time
 
 # Run as `python -c` runs it, with module-level names (about 3.7x slower than inside a function): the
-# form the README's earlier figures quote ("a pure-Python loop took 2.3 s").
+# form bench/RESULTS.md's earlier figures quote ("a pure-Python loop took 2.3 s").
 _LOOP = compile("total = 0\nfor number in range(20_000_000):\n    total += number\n", "<calibration>", "exec")
 
 

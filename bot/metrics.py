@@ -1,4 +1,4 @@
-"""The bot's Prometheus metrics (served at /metrics on PORT; names in the README)."""
+"""The bot's Prometheus metrics (served at /metrics on PORT; names in docs/operations.md)."""
 
 from __future__ import annotations
 

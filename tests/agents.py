@@ -271,7 +271,7 @@ AGENTS.update(payments_effects=payments_effects)
 
 
 def gate_readme() -> CompiledStateGraph:
-    """The README's example: three Countersign gates in one middleware list."""
+    """docs/agents.md's example: three Countersign gates in one middleware list."""
     from worker.gate import interrupt_before
 
     return create_agent(

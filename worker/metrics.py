@@ -1,4 +1,4 @@
-"""The worker's Prometheus metrics (served at /metrics on COUNTERSIGN_METRICS_PORT; names in the README).
+"""The worker's Prometheus metrics (served at /metrics on COUNTERSIGN_METRICS_PORT; names in docs/operations.md).
 
 Counters and the histogram are written by the job processes; the pending figures are read from SQL
 when Prometheus scrapes, so every worker reports the same, current values.
