@@ -111,12 +111,6 @@ def _imports_from(importer: str, forbidden: tuple[str, ...]) -> list[str]:
 # --- Layers: who may import whom ------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="worker/runtime.py, progress.py, deadlines.py (bot.outbound, bot.formatting) and worker/main.py (the Slack "
-    "client, user groups) still import bot/: the worker is to reach Slack only through the core's front-end "
-    "interface, wired at start-up by countersign/",
-)
 def test_the_worker_imports_nothing_from_the_bot() -> None:
     offenders = _imports_from("worker", ("bot",))
 
