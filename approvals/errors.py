@@ -98,3 +98,11 @@ class DecisionNotAllowed(CountersignError):
 
 class UnknownAgent(CountersignError):
     """A run named an agent the registry does not hold."""
+
+
+class ConfirmationNeeded(CountersignError):
+    """A call under a `manual` rule goes ahead only when the person confirmed it (typed CONFIRM in Slack)."""
+
+    def __init__(self, approval: ApprovalRequest) -> None:
+        super().__init__(f"approval {approval.id}: a manual call needs a confirmed decision.")
+        self.approval = approval

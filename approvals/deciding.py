@@ -1,0 +1,222 @@
+"""Deciding a request: the one way a person's decision is taken, whichever front-end they used.
+
+`Deciding.decide` takes (request, who, what, which calls, when) and applies every rule: the calls still
+wait and allow that kind of decision, the deadline has not passed, nothing changed since the person saw
+it, the person may decide each call under its own rule (a refusal leaves an audit row), a `manual` call
+was confirmed, quorum and first decision wins (in the store's transaction, with the audit row and the
+resume it owes). The front-end answers the person once `decide` returns (record, then answer), then
+calls `hand_over` to enqueue the resume; the dispatcher delivers it from SQL if that enqueue fails.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, NamedTuple, Protocol
+
+from redis.exceptions import RedisError
+
+from approvals.approval_store import ApprovalStore
+from approvals.authorization import ChannelMembers, check_may_decide, deciding_channels
+from approvals.decision_kinds import goes_ahead
+from approvals.errors import (
+    AlreadyDecided,
+    ConfirmationNeeded,
+    DeadlinePassed,
+    DecisionNotAllowed,
+    NotAnApprover,
+    RequestChanged,
+)
+from approvals.frontend import FrontEnd, RequestChanged as Changed
+from approvals.job_queue import JobQueue
+from approvals.models import POLICY_DECIDER, ApprovalRequest, Decision, DecisionType, Gate, Level, Page, utcnow
+
+log = logging.getLogger(__name__)
+
+
+class Directory(Protocol):
+    """Who belongs where, as the front-end knows it (Slack: user groups and channel members)."""
+
+    def group_members(self, entries: Sequence[str]) -> set[str]:
+        """The users of the user groups among `entries` (plain user ids are left out)."""
+        ...
+
+    def channel_members(self, channels: Sequence[str]) -> ChannelMembers:
+        """The members of `channels`, and the channels whose members could not be read."""
+        ...
+
+
+class Recorded(NamedTuple):
+    """A committed decision: on which request, whether it completed it (then it owes a resume), and whether it
+    was only a vote toward a quorum."""
+
+    approval_id: str
+    completed: bool
+    vote_only: bool = False
+
+
+def check_allowed(approval: ApprovalRequest, kind: DecisionType, positions: Sequence[int]) -> None:
+    """Raise `DecisionNotAllowed` unless every targeted call accepts this kind of decision."""
+    for position in positions:
+        action = approval.actions[position]
+        if kind not in action.allowed_decisions:
+            raise DecisionNotAllowed(f"`{action.tool}` does not allow {kind.value}.")
+        gate = approval.gate_of(position)
+        if kind is DecisionType.EDIT and gate.quorum > 1:
+            raise DecisionNotAllowed(f"edits are off: rule {gate.rule!r} needs {gate.quorum} approvers to approve the same call.")
+
+
+class Deciding:
+    """Takes decisions for any front-end, and tells front-ends what they changed."""
+
+    def __init__(
+        self,
+        store: ApprovalStore,
+        queue: JobQueue,
+        directory: Directory,
+        front_end: FrontEnd | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.store = store
+        self.queue = queue
+        self.directory = directory
+        self.front_end = front_end
+        self.clock = clock
+
+    # Who may decide
+
+    def check_person(self, approval: ApprovalRequest, user_id: str, position: int | None = None) -> None:
+        """Raise `NotAnApprover` unless `user_id` may decide the call at `position` (the request when None)."""
+        gate = approval.gate if position is None else approval.gate_of(position)
+        check_may_decide(
+            approval,
+            user_id,
+            self.directory.group_members(gate.approvers) if gate.approvers else None,
+            self.directory.channel_members(deciding_channels(approval, gate)),
+            position=position,
+        )
+
+    def decidable(self, approval: ApprovalRequest, user_id: str, positions: Sequence[int]) -> list[int]:
+        """Of `positions`, the calls `user_id` may decide, each by its own rule; `NotAnApprover` for the first
+        refused when there is none (the others stay for their own deciders)."""
+        allowed: list[int] = []
+        refused: NotAnApprover | None = None
+        for position in positions:
+            try:
+                self.check_person(approval, user_id, position)
+            except NotAnApprover as error:
+                refused = refused or error
+                continue
+            allowed.append(position)
+        if not allowed and refused is not None:
+            raise refused
+        return allowed
+
+    def pending_for(self, user_id: str, limit: int, offset: int = 0) -> Page:
+        """A page of the pending requests `user_id` may decide (and how many there are)."""
+        groups = [entry for entry in self.store.pending_group_approvers() if user_id in self.directory.group_members([entry])]
+        channels = [
+            channel
+            for channel in self.store.pending_member_channels()
+            if user_id in self.directory.channel_members([channel]).members
+        ]
+        return self.store.pending_for(user_id, groups, limit, offset, channels=channels)
+
+    # Deciding
+
+    def may_decide(
+        self,
+        approval: ApprovalRequest,
+        who: str,
+        kind: DecisionType,
+        targeted: Sequence[int] | None = None,
+        *,
+        rev: int | None = None,
+        when: datetime | None = None,
+    ) -> list[int]:
+        """Of the targeted calls (all undecided when None), those `who` may decide now with a decision of `kind`;
+        raises what forbids it (a refused person leaves an audit row)."""
+        if not approval.is_pending or (targeted is not None and len(targeted) == 1 and approval.actions[targeted[0]].decision):
+            raise AlreadyDecided(approval, list(targeted) if targeted is not None else None)
+        if approval.deadline_at is not None and approval.deadline_at <= (when or self.clock()):
+            raise DeadlinePassed(approval, approval.deadline_at)
+        if rev is not None and rev != approval.revision:
+            raise RequestChanged(approval)
+        positions = list(targeted) if targeted else approval.undecided()
+        check_allowed(approval, kind, positions)
+        try:
+            return self.decidable(approval, who, positions)
+        except NotAnApprover as refused:
+            self.store.audit("click_refused", approval.id, who, {"intent": kind.value, "reason": str(refused)})
+            raise
+
+    def decide(
+        self,
+        approval: ApprovalRequest,
+        who: str,
+        kind: DecisionType,
+        targeted: Sequence[int] | None = None,
+        *,
+        message: str | None = None,
+        edited_args: dict[str, Any] | None = None,
+        confirmed: bool = False,
+        rev: int | None = None,
+        when: datetime | None = None,
+    ) -> Recorded:
+        """Apply every rule and commit the decision of `who` on the targeted calls (all undecided when None) that
+        they may decide; raises what forbids it, `AlreadyDecided` when someone decided first."""
+        positions = self.may_decide(approval, who, kind, targeted, rev=rev, when=when)
+        if goes_ahead(kind) and not confirmed and any(approval.gate_of(p).level is Level.MANUAL for p in positions):
+            raise ConfirmationNeeded(approval)
+        decision = Decision(type=kind, decided_by=who, message=message, edited_args=edited_args)
+        return self.record(approval, decision, positions)
+
+    def record(self, approval: ApprovalRequest, decision: Decision, positions: Sequence[int]) -> Recorded:
+        """Commit a decision already checked against the request as loaded (first decision wins; each call's
+        quorum; only if no call changed since)."""
+        quorums = {position: approval.gate_of(position).quorum for position in positions}
+        recorded = self.store.record_decision(
+            approval.id, decision, list(positions), quorum=quorums, revision=approval.revision
+        )
+        return Recorded(approval.id, recorded.completed, vote_only=not recorded.positions)
+
+    def repropose(self, approval: ApprovalRequest, who: str, position: int, edited_args: dict[str, Any], gate: Gate) -> Recorded:
+        """An edit whose arguments fall under another rule (`gate`): the call waits for that rule's deciders with
+        `who` as its proposer; a rule that is `auto` approves it at once."""
+        self.store.repropose(approval, position, edited_args, gate, who)
+        if gate.level is not Level.AUTO:
+            return Recorded(approval.id, False)
+        recorded = self.store.record_decision(approval.id, Decision(type=DecisionType.APPROVE, decided_by=POLICY_DECIDER), [position])
+        return Recorded(approval.id, recorded.completed)
+
+    # After the person was answered
+
+    def hand_over(self, recorded: Recorded) -> bool | None:
+        """Enqueue the resume a completed request owes: True when a worker has it, False when the queue could
+        not be reached (the dispatcher delivers it later), None when the request owes none yet."""
+        if not recorded.completed:
+            return None
+        try:
+            self.queue.enqueue_resume(recorded.approval_id)
+        except RedisError as error:
+            log.warning(
+                "approval %s: decision committed, queue unreachable (%s); the dispatcher will resume it",
+                recorded.approval_id,
+                error,
+            )
+            return False
+        except Exception:  # the decision stands, and the dispatcher still delivers it
+            log.exception("approval %s: decision committed, enqueue failed; the dispatcher will resume it", recorded.approval_id)
+            return False
+        return True
+
+    def announce(self, approval_id: str) -> None:
+        """Show the request as it now stands on the front-ends; the decision stands whatever they answer."""
+        if self.front_end is None:
+            return
+        decided = self.store.get(approval_id)
+        try:
+            self.front_end.tell(Changed(approval=decided, earlier=self.store.decided_before(decided)))
+        except Exception:  # noqa: BLE001 - the worker shows it again when it delivers the decision
+            log.exception("approval %s was decided but could not be shown again", decided.id)
