@@ -35,8 +35,8 @@ from rq.logutils import setup_loghandlers
 from rq.worker_pool import WorkerData, WorkerPool
 
 from approvals.job_queue import SERIALIZER, JsonQueue
-from worker import jobs
 from worker.leases import owner_prefix, process_tag, tag_process
+from worker.services import retire
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class JobProcess(SimpleWorker):
                     log.warning("the queue went away (%s); this process carries on when it is back", error)
                     wait_for(self.connection)
         finally:
-            jobs.retire()
+            retire()
 
     def _stop_while_starting(self, signum: int, frame: object) -> None:
         self._stop_requested = True
