@@ -32,7 +32,7 @@ def _bolt_request(raw_body: str, body: dict[str, Any], query: Any, headers: Any)
     """A BoltRequest carrying the body `bot.inbound.parse` read (`body`), not parsed again.
 
     A click's form body carries its whole message, URL-encoded, and parsing it is one of the dearer
-    steps of reading a click; it was done twice. Bolt's own parse would also treat any form body
+    steps of reading a click, so it is done once. Bolt's own parse would also treat any form body
     containing the substring "payload" as an interactive payload and drop a slash command whose text
     says it.
     """
@@ -102,8 +102,8 @@ def _answer(start_response: Any, status: int, text: str) -> list[bytes]:
 
 def bot_store(settings: Settings) -> ApprovalStore:
     """The bot's store, keeping a connection open for each listener thread: under a burst of clicks they all
-    record at once, and SQLAlchemy's default of 5 opened and closed the rest for every burst (on PostgreSQL,
-    a server process started and ended each time)."""
+    record at once, and with SQLAlchemy's default of 5 the rest would be opened and closed for every burst
+    (on PostgreSQL, a server process started and ended each time)."""
     return ApprovalStore(create_db_engine(settings.sqlalchemy_url, pool_size=LISTENER_THREADS))
 
 

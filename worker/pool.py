@@ -67,7 +67,7 @@ class JobProcess(SimpleWorker):
         kwargs["max_jobs"] = self.max_jobs
         # RQ's pool asks every process for RQ's scheduler, a process of its own that moves jobs enqueued
         # for later onto the queue. Countersign enqueues nothing for later (what is due is in SQL, for the
-        # dispatcher), and each scheduler held its process's stop up by up to a second.
+        # dispatcher), and each scheduler holds its process's stop up by up to a second.
         kwargs["with_scheduler"] = False
         self.max_connection_wait_time = REDIS_RETRY_WAIT
         try:
@@ -150,7 +150,7 @@ def let_stops_through(handler: logging.Handler) -> None:
 
     An idle job process stops by RQ's signal handler raising `StopRequested` wherever the process is,
     so its loop can break out of a blocking dequeue. When that is in the middle of writing a log line,
-    logging caught it as its own error: a "--- Logging error ---" traceback, and the stop swallowed.
+    logging catches it as its own error: a "--- Logging error ---" traceback, and the stop swallowed.
     """
     report = handler.handleError
 

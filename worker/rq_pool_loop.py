@@ -4,8 +4,8 @@ constraints.txt pins (`RQ_VERSION`; tests/test_framework_pins.py fails under any
 read against these before it is let in). What each changes from RQ's, and why:
 
 - `PoolLoop.start` is `WorkerPool.start` of `rq/worker_pool.py`, but a stop ends its wait at once (RQ's
-  sleeps out a second before it looks, and another after its processes stopped, so every stop took up to
-  2 s longer); its stop handlers are installed before the processes are forked; and a process forked as
+  sleeps out a second before it looks, and another after its processes stopped, so every stop takes up
+  to 2 s longer); its stop handlers are installed before the processes are forked; and a process forked as
   the stop came (RQ's pool told only the processes it had then) is told too, once.
 - `run_inside` wraps the target of the process `WorkerPool.get_worker_process` builds (RQ's own
   `run_worker`, in the private `_target` of multiprocessing's `BaseProcess`): RQ offers no hook to run
@@ -95,9 +95,9 @@ def run_inside(process: BaseProcess, wrapper: Callable[..., None]) -> BaseProces
 def unsubscribe(worker: BaseWorker) -> None:
     """RQ's `unsubscribe`, with the worker's listening thread told to end before the unsubscribe whose
     reply wakes it."""
-    # In RQ's order the reply could wake the thread before it was told, and it went back to a 60 s read:
-    # the process then waited for it on every other stop or so (a second under redis-py 8.1; under 8.2,
-    # whose `stop()` joins the thread with no limit, the whole read).
+    # In RQ's order the reply can wake the thread before it is told, and it goes back to a 60 s read: the
+    # process then waits for it on about every other stop (a second under redis-py 8.1; under 8.2, whose
+    # `stop()` joins the thread with no limit, the whole read).
     thread = worker.pubsub_thread
     if thread is None:
         return
