@@ -76,7 +76,12 @@ def parser() -> argparse.ArgumentParser:
     """The command line: one subcommand per process or action."""
     root = argparse.ArgumentParser(prog="countersign", description="Human approval for AI agents' risky tool calls, in Slack.")
     commands = root.add_subparsers(dest="command", required=True)
-    worker = commands.add_parser("worker", help="run the agents: a pool of RQ job processes, and the dispatcher")
+    worker = commands.add_parser(
+        "worker",
+        help="run the agents: a pool of RQ job processes, and the dispatcher",
+        description="Run the agents: a pool of RQ job processes forked from one preloaded process (no RQ "
+        "scheduler: what is due is in SQL), and the dispatcher, which enqueues the work SQL says is owed.",
+    )
     worker.add_argument("--burst", action="store_true", help="quit when the queue is empty")
     worker.add_argument(
         "--processes",
