@@ -28,7 +28,8 @@ from approvals.errors import (
     NotAnApprover,
     RequestChanged,
 )
-from approvals.frontend import FrontEnd, RequestChanged as Changed
+from approvals.frontend import FrontEnd
+from approvals.frontend import RequestChanged as Changed
 from approvals.job_queue import JobQueue
 from approvals.models import POLICY_DECIDER, ApprovalRequest, Decision, DecisionType, Gate, Level, Page, utcnow
 
@@ -176,9 +177,7 @@ class Deciding:
         """Commit a decision already checked against the request as loaded (first decision wins; each call's
         quorum; only if no call changed since)."""
         quorums = {position: approval.gate_of(position).quorum for position in positions}
-        recorded = self.store.record_decision(
-            approval.id, decision, list(positions), quorum=quorums, revision=approval.revision
-        )
+        recorded = self.store.record_decision(approval.id, decision, list(positions), quorum=quorums, revision=approval.revision)
         return Recorded(approval.id, recorded.completed, vote_only=not recorded.positions)
 
     def repropose(self, approval: ApprovalRequest, who: str, position: int, edited_args: dict[str, Any], gate: Gate) -> Recorded:
@@ -187,7 +186,9 @@ class Deciding:
         self.store.repropose(approval, position, edited_args, gate, who)
         if gate.level is not Level.AUTO:
             return Recorded(approval.id, False)
-        recorded = self.store.record_decision(approval.id, Decision(type=DecisionType.APPROVE, decided_by=POLICY_DECIDER), [position])
+        recorded = self.store.record_decision(
+            approval.id, Decision(type=DecisionType.APPROVE, decided_by=POLICY_DECIDER), [position]
+        )
         return Recorded(approval.id, recorded.completed)
 
     # After the person was answered
@@ -218,5 +219,5 @@ class Deciding:
         decided = self.store.get(approval_id)
         try:
             self.front_end.tell(Changed(approval=decided, earlier=self.store.decided_before(decided)))
-        except Exception:  # noqa: BLE001 - the worker shows it again when it delivers the decision
+        except Exception:
             log.exception("approval %s was decided but could not be shown again", decided.id)

@@ -10,6 +10,17 @@ if TYPE_CHECKING:
     from approvals.models import ApprovalRequest, Gate
 
 
+class ConfigurationError(Exception):
+    """A setting that stops a process from starting: `variable` names it, `message` says what is wrong.
+    The command line prints it as one line, `countersign: VARIABLE: message` (a message that begins with
+    the variable's name, as `COUNTERSIGN_AGENTS='x' cannot be loaded`, names it itself)."""
+
+    def __init__(self, variable: str, message: str) -> None:
+        self.variable = variable
+        self.message = message
+        super().__init__(message if message.startswith(variable) else f"{variable}: {message}")
+
+
 class CountersignError(Exception):
     """Base of every error Countersign explains to a user."""
 

@@ -15,11 +15,10 @@ from slack_bolt.request import BoltRequest
 from slack_bolt.request.internals import build_context
 
 from approvals.approval_store import ApprovalStore, create_db_engine
-from approvals.job_queue import JobQueue, connect
-from approvals.policies import PolicyError, load_policies
+from approvals.errors import ConfigurationError
 from approvals.prometheus import process_exited, scrape_registry, serve
-from approvals.schema import SchemaNotCurrent, check_schema
 from approvals.settings import Settings
+from approvals.wiring import checked_engine, load_policy_set, open_queue, redis_url
 from bot import metrics
 from bot.answering import ANSWERING
 from bot.app import LISTENER_THREADS, create_app
@@ -33,7 +32,7 @@ def _bolt_request(raw_body: str, body: dict[str, Any], query: Any, headers: Any)
     """A BoltRequest carrying the body `bot.inbound.parse` read (`body`), not parsed again.
 
     A click's form body carries its whole message, URL-encoded, and parsing it is one of the dearer
-    steps of reading a click; it was done twice. Bolt's own parse would also treat any form body
+    steps of reading a click, so it is done once. Bolt's own parse would also treat any form body
     containing the substring "payload" as an interactive payload and drop a slash command whose text
     says it.
     """
@@ -103,22 +102,19 @@ def _answer(start_response: Any, status: int, text: str) -> list[bytes]:
 
 def bot_store(settings: Settings) -> ApprovalStore:
     """The bot's store, keeping a connection open for each listener thread: under a burst of clicks they all
-    record at once, and SQLAlchemy's default of 5 opened and closed the rest for every burst (on PostgreSQL,
-    a server process started and ended each time)."""
+    record at once, and with SQLAlchemy's default of 5 the rest would be opened and closed for every burst
+    (on PostgreSQL, a server process started and ended each time)."""
     return ApprovalStore(create_db_engine(settings.sqlalchemy_url, pool_size=LISTENER_THREADS))
+
+
+BOT_NEEDS_REDIS = "the bot enqueues decisions on it"
 
 
 def build_app(settings: Settings) -> App:
     """The Bolt app with its store, queue and Slack client, from settings."""
-    if settings.redis_url is None:
-        raise SystemExit("countersign: REDIS_URL: not set (the bot enqueues decisions on it)")
-    store = bot_store(settings)
-    queue = JobQueue(connect(settings.redis_url), settings.countersign_queue, settings.run_timeout)
-    try:
-        policies = load_policies(settings.countersign_policies)
-    except PolicyError as error:
-        raise SystemExit(f"countersign: COUNTERSIGN_POLICIES: {error}") from None
-    return create_app(settings, store, queue, create_slack_client(settings), policies)
+    queue = open_queue(settings, BOT_NEEDS_REDIS)
+    policies = load_policy_set(settings)
+    return create_app(settings, bot_store(settings), queue, create_slack_client(settings), policies)
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type information
@@ -147,15 +143,12 @@ def run_bot(settings: Settings) -> None:
     """Serve Slack: Socket Mode when SLACK_APP_TOKEN is set, else HTTP behind gunicorn."""
     socket_mode = settings.slack_app_token is not None
     if not socket_mode and settings.slack_signing_secret is None:
-        raise SystemExit("countersign: SLACK_SIGNING_SECRET: not set (needed to verify Slack's requests over HTTP)")
-    engine = create_db_engine(settings.sqlalchemy_url)
-    try:
-        # Checked once, before any process serves: the bot never creates or changes tables.
-        check_schema(engine)
-    except SchemaNotCurrent as error:
-        raise SystemExit(f"countersign: DATABASE_URL: {error}") from None
-    finally:
-        engine.dispose()
+        raise ConfigurationError("SLACK_SIGNING_SECRET", "not set (needed to verify Slack's requests over HTTP)")
+    # Checked once, before any process serves: the bot never creates or changes tables.
+    checked_engine(settings).dispose()
+    # Named here, in the command's process, rather than by each gunicorn process building its app.
+    redis_url(settings, BOT_NEEDS_REDIS)
+    load_policy_set(settings)
     if socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 

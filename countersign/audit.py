@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
-from approvals.approval_store import create_db_engine
 from approvals.audit_export import (
     ExportUnreadable,
     id_range,
@@ -20,7 +19,6 @@ from approvals.audit_export import (
 )
 from approvals.audit_verify import ChainRow
 from approvals.models import parse_duration, utcnow
-from approvals.schema import SchemaNotCurrent, check_schema
 from approvals.settings import load_settings
 
 
@@ -41,13 +39,9 @@ def moment(text: str) -> datetime:
 
 
 def _engine() -> Engine:
-    settings = load_settings()
-    engine = create_db_engine(settings.sqlalchemy_url)
-    try:
-        check_schema(engine)
-    except SchemaNotCurrent as error:
-        sys.exit(f"countersign: DATABASE_URL: {error}")
-    return engine
+    from approvals.wiring import checked_engine  # brings in the queue's modules: only when used
+
+    return checked_engine(load_settings())
 
 
 def export(args: argparse.Namespace) -> None:

@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 
+from approvals.errors import ConfigurationError
 from approvals.prometheus import use_multiprocess_directory
 from approvals.settings import load_settings
 from countersign import audit, stats
@@ -44,28 +45,19 @@ def _migrate(args: argparse.Namespace) -> None:
 def _run(args: argparse.Namespace) -> None:
     from redis.exceptions import RedisError
 
-    from approvals.approval_store import ApprovalStore, create_db_engine
-    from approvals.job_queue import JobQueue, connect
     from approvals.runs import RunRequest, start_run
-    from approvals.schema import SchemaNotCurrent, check_schema
+    from approvals.wiring import open_queue, open_store
 
     settings = load_settings()
-    if settings.redis_url is None:
-        sys.exit("countersign: REDIS_URL: not set (use the one `countersign dev` printed, or your Redis)")
+    queue = open_queue(settings, "use the one `countersign dev` printed, or your Redis")
     request = RunRequest(agent=args.agent, input_text=args.request, requested_by=args.user, reply_channel=args.channel)
-    queue = JobQueue(connect(settings.redis_url), settings.countersign_queue, settings.run_timeout)
     try:
         known = queue.known_agents()
     except RedisError:
         known = set()  # a worker checks the name when it takes the run
     if known and request.agent not in known:
         sys.exit(f"countersign: no agent {request.agent!r}; agents: {', '.join(sorted(known))}")
-    engine = create_db_engine(settings.sqlalchemy_url)
-    try:
-        check_schema(engine)
-    except SchemaNotCurrent as error:
-        sys.exit(f"countersign: DATABASE_URL: {error}")
-    started = start_run(request, ApprovalStore(engine), queue)
+    started = start_run(request, open_store(settings), queue)
     later = "" if started.handed_over else " (the job queue is unreachable; it starts as soon as it is back)"
     print(f"queued run {request.thread_id} of {request.agent}{later}")
 
@@ -84,7 +76,12 @@ def parser() -> argparse.ArgumentParser:
     """The command line: one subcommand per process or action."""
     root = argparse.ArgumentParser(prog="countersign", description="Human approval for AI agents' risky tool calls, in Slack.")
     commands = root.add_subparsers(dest="command", required=True)
-    worker = commands.add_parser("worker", help="run an RQ worker (with the scheduler) that runs the agents")
+    worker = commands.add_parser(
+        "worker",
+        help="run the agents: a pool of RQ job processes, and the dispatcher",
+        description="Run the agents: a pool of RQ job processes forked from one preloaded process (no RQ "
+        "scheduler: what is due is in SQL), and the dispatcher, which enqueues the work SQL says is owed.",
+    )
     worker.add_argument("--burst", action="store_true", help="quit when the queue is empty")
     worker.add_argument(
         "--processes",
@@ -115,7 +112,15 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Alembic announces its plugins at INFO whenever it is imported; only its upgrade steps are news.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
-    args.func(args)
+    try:
+        args.func(args)
+    except ConfigurationError as error:
+        sys.exit(stop_line(error))
+
+
+def stop_line(error: ConfigurationError) -> str:
+    """The one line a process that cannot start with its settings stops with (exit code 1)."""
+    return f"countersign: {error}"
 
 
 if __name__ == "__main__":

@@ -8,9 +8,7 @@ import json
 import sys
 
 from approvals.admin_settings import SCOPE
-from approvals.approval_store import create_db_engine
 from approvals.models import format_duration, parse_duration
-from approvals.schema import SchemaNotCurrent, check_schema
 from approvals.settings import load_settings
 from approvals.stats import (
     DEFAULT_WINDOWS,
@@ -111,12 +109,9 @@ def stats(args: argparse.Namespace) -> None:
     """Print the figures of every checkpoint (or one agent's, or one tool's) as a table or JSON."""
     if args.scope and not SCOPE.match(args.scope):
         sys.exit(f"countersign stats: {args.scope!r} is not an agent or agent.tool")
-    settings = load_settings()
-    engine = create_db_engine(settings.sqlalchemy_url)
-    try:
-        check_schema(engine)
-    except SchemaNotCurrent as error:
-        sys.exit(f"countersign: DATABASE_URL: {error}")
+    from approvals.wiring import checked_engine  # brings in the queue's modules: only when used
+
+    engine = checked_engine(load_settings())
     windows = [args.window] if args.window else DEFAULT_WINDOWS
     reports = [approval_stats(engine, window, args.scope) for window in windows]
     if args.json:

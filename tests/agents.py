@@ -81,7 +81,7 @@ from langgraph.graph.message import add_messages  # noqa: E402
 from langgraph.prebuilt import ToolNode, tools_condition  # noqa: E402
 from langgraph.types import interrupt  # noqa: E402
 
-from worker.tools import ask_human  # noqa: E402
+from countersign.agents import ask_human  # noqa: E402
 
 
 class Messages(TypedDict):
@@ -181,7 +181,7 @@ import os  # noqa: E402
 from langchain_core.tools import tool  # noqa: E402
 from redis import Redis  # noqa: E402
 
-from worker.gate import CountersignGate, gated_tool_node, interrupt_after, interrupt_before_when, review_node  # noqa: E402
+from countersign.agents import CountersignGate, gated_tool_node, interrupt_after, interrupt_before_when, review_node  # noqa: E402
 
 
 def gate_when() -> CompiledStateGraph:
@@ -272,7 +272,7 @@ AGENTS.update(payments_effects=payments_effects)
 
 def gate_readme() -> CompiledStateGraph:
     """docs/agents.md's example: three Countersign gates in one middleware list."""
-    from worker.gate import interrupt_before
+    from countersign.agents import interrupt_before
 
     return create_agent(
         ScriptedPaymentsModel(),
@@ -292,7 +292,7 @@ AGENTS.update(gate_readme=gate_readme)
 
 from langgraph.types import interrupt as _interrupt  # noqa: E402
 
-from worker.registry import agent  # noqa: E402
+from countersign.agents import agent  # noqa: E402
 
 
 def _record(kind: str, line: str) -> None:

@@ -34,11 +34,11 @@ from bot.app import create_app
 from bot.server import CountersignRequestHandler
 from bot.slack_client import create_slack_client
 from countersign.migrate import migrate
+from countersign.wiring import build_services
 from sandbox.driver import Response, SlackDriver
 from sandbox.emulator import SlackEmulator
 from tests.agents import effects_dir
 from tests.stack import SlackUser
-from worker.main import build_services
 
 log = logging.getLogger(__name__)
 

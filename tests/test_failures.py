@@ -9,8 +9,8 @@ import pytest
 
 from approvals.runs import RunRequest, start_run
 from approvals.settings import Settings
+from countersign.wiring import build_services
 from sandbox.emulator import SlackEmulator
-from worker.main import build_services
 
 
 def test_a_run_that_fails_for_good_tells_its_channel_a_reference_not_the_error(

@@ -14,9 +14,9 @@ from langgraph.types import Command
 from approvals.models import ApprovalRequest, Decision, DecisionType
 from approvals.runs import RunRequest, start_run
 from approvals.settings import Settings
+from countersign.wiring import build_services
 from worker.checkpointer import open_checkpointer
 from worker.interrupts import langgraph_interrupt_id
-from worker.main import build_services
 from worker.runtime import AgentRuntime
 
 

@@ -1,7 +1,7 @@
 """A missing or malformed setting stops start-up with one line naming the variable.
 
-Two tests run the real command and read its terminal; the rest call the worker's start-up in this
-process, where the same line is the `SystemExit` the command would print."""
+Some tests run the real command and read its terminal; the rest call the worker's start-up in this
+process, where the same line is what the command prints for the `ConfigurationError` it raises."""
 
 from __future__ import annotations
 
@@ -12,11 +12,13 @@ from pathlib import Path
 import pytest
 
 from approvals.approval_store import ApprovalStore
+from approvals.errors import ConfigurationError
 from approvals.settings import load_settings
+from countersign.cli import stop_line
 from countersign.ports import free_port
+from countersign.wiring import build_services
 from tests.forkserver import ForkServer
 from tests.stack import REPO_ROOT
-from worker.main import build_services
 
 
 def _countersign(fork_server: ForkServer, command: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -39,9 +41,9 @@ def _worker_start_up_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **env
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(SystemExit) as stopped:
+    with pytest.raises(ConfigurationError) as stopped:
         build_services(load_settings())
-    return str(stopped.value.code)
+    return stop_line(stopped.value)
 
 
 def test_agent_registry_that_cannot_be_imported_is_named_in_one_line(

@@ -4,87 +4,28 @@ beside it re-deriving owed work from SQL."""
 from __future__ import annotations
 
 import gc
-import importlib
 import logging
-import os
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from redis import Redis
-from redis.exceptions import RedisError
-
-from approvals.admin_settings import AdminSettings
-from approvals.approval_store import ApprovalStore, create_db_engine
-from approvals.frontend import FrontEnd
-from approvals.job_queue import JobQueue, connect
-from approvals.models import utcnow
-from approvals.policies import PolicyError, load_policies
+from approvals.job_queue import JobQueue
 from approvals.prometheus import serve
-from approvals.schema import SchemaNotCurrent, check_schema
-from approvals.settings import Settings, load_settings, masked_url
-from worker import jobs, metrics
-from worker.deadlines import DeadlineService
+from approvals.settings import Settings
+from approvals.wiring import reachable_redis
+from countersign.wiring import WORKER_NEEDS_REDIS, build_services
+from worker import metrics
 from worker.dispatcher import Dispatcher
-from worker.policy_check import unappliable_rules, unknown_agents
 from worker.pool import job_process_class, run_pool
-from worker.registry import AgentRegistry
-from worker.runtime import AgentRuntime
+from worker.services import install
 
 log = logging.getLogger(__name__)
-
-
-def build_services(
-    settings: Settings | None = None,
-    clock: Callable[[], datetime] = utcnow,
-    front_end: Callable[[Settings, ApprovalStore], FrontEnd] | None = None,
-) -> jobs.Services:
-    """Load settings, check the schema, open the store, load the agent registry (compiling every graph),
-    the policies and the Slack client; `clock` says what time deadlines compare with."""
-    settings = settings or load_settings()
-    if settings.redis_url is None:
-        raise SystemExit("countersign: REDIS_URL: not set (the worker needs the queue's Redis)")
-    # Configuration first: a wrong setting is named before anything connects anywhere.
-    try:
-        registry = AgentRegistry.from_import_path(settings.countersign_agents)
-    except ValueError as error:
-        raise SystemExit(f"countersign: {error}") from None
-    try:
-        policies = load_policies(settings.countersign_policies)
-    except PolicyError as error:
-        raise SystemExit(f"countersign: COUNTERSIGN_POLICIES: {error}") from None
-    if problems := unappliable_rules(policies, registry) + unknown_agents(policies, registry):
-        raise SystemExit(f"countersign: COUNTERSIGN_POLICIES: {'; '.join(problems)}")
-    engine = create_db_engine(settings.sqlalchemy_url)
-    try:
-        check_schema(engine)
-    except SchemaNotCurrent as error:
-        raise SystemExit(f"countersign: DATABASE_URL: {error}") from None
-    # A forked job must not share the parent's pooled connections (SQLAlchemy's advice for fork).
-    os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
-    store = ApprovalStore(engine)
-    store.warm_up()
-    shown_by = (front_end or _slack)(settings, store)
-    queue = JobQueue(connect(settings.redis_url), settings.countersign_queue, settings.run_timeout)
-    runtime = AgentRuntime(settings, store, registry, shown_by, policies, queue, AdminSettings(engine))
-    return jobs.Services(runtime=runtime, deadlines=DeadlineService(store, shown_by, queue, clock))
-
-
-def _slack(settings: Settings, store: ApprovalStore) -> FrontEnd:
-    # The one place the worker meets Slack: by name, at start-up, so `worker` imports nothing of `bot`.
-    front_end: Callable[[Settings, ApprovalStore], FrontEnd] = importlib.import_module("bot.slack_front_end").slack_front_end
-    return front_end(settings, store)
 
 
 def run_worker(settings: Settings, *, burst: bool = False, processes: int | None = None) -> None:
     """Preload, start the dispatcher, then keep a pool of job processes working the queue until stopped."""
     services = build_services(settings)
-    jobs.install(services)
+    install(services)
     runtime = services.runtime
-    connection = Redis.from_url(settings.redis_url or "")
-    try:
-        connection.ping()
-    except RedisError as error:
-        raise SystemExit(f"countersign: REDIS_URL: cannot reach {masked_url(settings.redis_url or '')}: {error}") from None
+    connection = reachable_redis(settings, WORKER_NEEDS_REDIS)
     queue = JobQueue(connection, settings.countersign_queue, settings.run_timeout)
     count = processes or settings.worker_processes
     dispatcher = Dispatcher(

@@ -12,31 +12,26 @@ nothing a job leaks lives long.
 from __future__ import annotations
 
 import ctypes
-import functools
-import inspect
 import logging
 import os
 import signal
 import sys
-import threading
 import time
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 from typing import Any
 
 from redis import Redis
-from redis.client import PubSubWorkerThread
 from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
-from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.exceptions import StopRequested
 from rq.job import Job, JobStatus
-from rq.logutils import setup_loghandlers
-from rq.worker_pool import WorkerData, WorkerPool
+from rq.worker_pool import WorkerData
 
 from approvals.job_queue import SERIALIZER, JsonQueue
-from worker import jobs
 from worker.leases import owner_prefix, process_tag, tag_process
+from worker.rq_pool_loop import PoolLoop, run_inside, unsubscribe
+from worker.services import retire
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +67,7 @@ class JobProcess(SimpleWorker):
         kwargs["max_jobs"] = self.max_jobs
         # RQ's pool asks every process for RQ's scheduler, a process of its own that moves jobs enqueued
         # for later onto the queue. Countersign enqueues nothing for later (what is due is in SQL, for the
-        # dispatcher), and each scheduler held its process's stop up by up to a second.
+        # dispatcher), and each scheduler holds its process's stop up by up to a second.
         kwargs["with_scheduler"] = False
         self.max_connection_wait_time = REDIS_RETRY_WAIT
         try:
@@ -90,7 +85,7 @@ class JobProcess(SimpleWorker):
                     log.warning("the queue went away (%s); this process carries on when it is back", error)
                     wait_for(self.connection)
         finally:
-            jobs.retire()
+            retire()
 
     def _stop_while_starting(self, signum: int, frame: object) -> None:
         self._stop_requested = True
@@ -114,18 +109,8 @@ class JobProcess(SimpleWorker):
         super().teardown()  # type: ignore[no-untyped-call]  # RQ's method is untyped
 
     def unsubscribe(self) -> None:
-        """RQ's, with its listening thread told to end before the unsubscribe whose reply wakes it."""
-        # In RQ's order the reply could wake the thread before it was told, and it went back to a
-        # 60 s read: the process then waited for it on every other stop or so (a second under
-        # redis-py 8.1; under 8.2, whose `stop()` joins the thread with no limit, the whole read).
-        thread = self.pubsub_thread
-        if thread is None:
-            return
-        self.log.info("Worker %s: unsubscribing from channel %s", self.name, self.pubsub_channel_name)
-        tell_to_stop(thread)
-        self.pubsub.unsubscribe()
-        thread.join(timeout=1)
-        self.pubsub.close()
+        """RQ's, in an order that does not wait out a read (`worker.rq_pool_loop.unsubscribe`)."""
+        unsubscribe(self)
 
     def execute_job(self, job: Job, queue: Queue) -> None:
         """Run the job here, then retire if this process has grown past its ceiling."""
@@ -165,7 +150,7 @@ def let_stops_through(handler: logging.Handler) -> None:
 
     An idle job process stops by RQ's signal handler raising `StopRequested` wherever the process is,
     so its loop can break out of a blocking dequeue. When that is in the middle of writing a log line,
-    logging caught it as its own error: a "--- Logging error ---" traceback, and the stop swallowed.
+    logging catches it as its own error: a "--- Logging error ---" traceback, and the stop swallowed.
     """
     report = handler.handleError
 
@@ -195,19 +180,6 @@ def job_process_class(max_jobs: int | None, max_rss_mb: int | None) -> type[JobP
     return type("JobProcess", (JobProcess,), limits)
 
 
-def tell_to_stop(thread: PubSubWorkerThread) -> None:
-    """Clear a pub/sub thread's running flag without waiting for it to end.
-
-    redis-py 8.2's `stop()` also joins the thread, with no limit unless given a timeout; before 8.2 it
-    takes no argument and only clears the flag. Joining before the unsubscribe whose reply wakes the
-    thread would wait out its whole read.
-    """
-    if "timeout" in inspect.signature(thread.stop).parameters:
-        thread.stop(timeout=0)
-    else:
-        thread.stop()
-
-
 def wait_for(connection: Redis) -> None:
     """Block until Redis answers again."""
     while True:
@@ -218,14 +190,12 @@ def wait_for(connection: Redis) -> None:
             time.sleep(REDIS_RETRY_WAIT)
 
 
-class JobPool(WorkerPool):
-    """RQ's `WorkerPool`, which lets go at once of what a job process that died held, and stops as soon
-    as its processes have stopped."""
+class JobPool(PoolLoop):
+    """The pool (`PoolLoop`, on RQ's `WorkerPool`), which lets go at once of what a job process that died
+    held, and forks its processes with the stop signals held back."""
 
     def __init__(self, *args: Any, on_death: Callable[[str], list[str]] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._stopping = threading.Event()
-        self._told: set[str] = set()  # the processes sent the stop
         # Gives back the SQL leases of a dead job process (given how their owners begin); returns their runs.
         self.on_death = on_death
 
@@ -278,10 +248,7 @@ class JobPool(WorkerPool):
 
     def get_worker_process(self, name: str, burst: bool, _sleep: float = 0, logging_level: str = "INFO") -> BaseProcess:
         """RQ's job process, which notes a stop from its first line (`_start_job_process`)."""
-        process = super().get_worker_process(name, burst, _sleep, logging_level)
-        # RQ builds the process with its own function as the target; this runs it inside ours.
-        process._target = functools.partial(_start_job_process, process._target)  # type: ignore[attr-defined]
-        return process
+        return run_inside(super().get_worker_process(name, burst, _sleep, logging_level), _start_job_process)
 
     def start_worker(self, *args: Any, **kwargs: Any) -> None:
         """RQ's, forking with the stop signals held back: the job process takes one sent meanwhile once
@@ -291,45 +258,6 @@ class JobPool(WorkerPool):
             super().start_worker(*args, **kwargs)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
-
-    def stop_worker(self, worker_data: WorkerData, sig: int = signal.SIGINT) -> None:
-        """RQ's, noting that this process was told."""
-        self._told.add(worker_data.name)
-        super().stop_worker(worker_data, sig)
-
-    def request_stop(self, signum: int | None = None, frame: Any = None) -> None:
-        """RQ's stop (the processes are told to finish their jobs), which also wakes the loop."""
-        super().request_stop(signum, frame)  # type: ignore[no-untyped-call]  # RQ's method is untyped
-        self._stopping.set()
-
-    def start(self, burst: bool = False, logging_level: str = "INFO") -> None:
-        """RQ 3.0's pool loop, but a stop ends its wait: RQ's sleeps out a second before it looks, and
-        another after its processes stopped, so every stop (a deploy, a restart) took up to 2 s longer."""
-        self._burst = burst
-        setup_loghandlers(logging_level, DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT, name="rq.worker_pool")
-        self.log.info("Starting worker pool %s with pid %d...", self.name, os.getpid())
-        self.status = self.Status.STARTED
-        self._install_signal_handlers()  # type: ignore[no-untyped-call]
-        self.start_workers(burst=burst, logging_level=logging_level)
-        while self.status != self.Status.STOPPED:
-            self.check_workers(respawn=not burst)
-            if burst and self.number_of_active_workers == 0:
-                self.log.info("All workers stopped, exiting...")
-                return
-            self._stopping.wait(1)
-        deadline = time.monotonic() + 1
-        while True:
-            for data in list(self.worker_dict.values()):
-                if data.name not in self._told:
-                    # Forked as the stop came (RQ's pool told only the processes it had then); told
-                    # once only, as a second stop is RQ's cold shutdown, which abandons the job.
-                    self.stop_worker(data)
-                data.process.join(max(0.0, deadline - time.monotonic()))
-            if self.all_workers_have_stopped():
-                break
-            self.log.info("Waiting for workers to shutdown...")
-            deadline = time.monotonic() + 1
-        self.log.info("All workers stopped, exiting...")
 
 
 def run_pool(
