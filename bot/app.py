@@ -26,6 +26,7 @@ from bot.listeners import calls, decisions, home, slash
 from bot.listeners import settings as settings_listeners
 from bot.listening import Listening
 
+# bot.server and the tests read the threads and timings here, where the app is made.
 __all__ = ["ACK_TIMEOUT_SECONDS", "AFTER_ACK_YIELD_SECONDS", "LISTENER_THREADS", "create_app"]
 
 

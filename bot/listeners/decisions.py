@@ -138,7 +138,8 @@ class Decisions:
     def _repropose_if_moved(
         self, ack: Ack, body: dict[str, Any], approval: ApprovalRequest, position: int, edited: dict[str, Any], first: str
     ) -> bool:
-        """Re-propose an edited call that falls under another rule (True), where the edit does not decide."""
+        """If the edited arguments fall under another rule than the call's, submit them as a new proposal and
+        say True; else False, and the edit is decided here."""
         ctx = self.ctx
         # The edited call is judged again, as a new proposal: under another rule, the edit does not decide.
         gate = ctx.edited_gate(approval, position, edited)
