@@ -12,7 +12,6 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
 from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
 from slack_bolt.request import BoltRequest
-from slack_bolt.request.internals import build_context
 
 from approvals.approval_store import ApprovalStore, create_db_engine
 from approvals.errors import ConfigurationError
@@ -22,6 +21,7 @@ from approvals.wiring import checked_engine, load_policy_set, open_queue, redis_
 from bot import metrics
 from bot.answering import ANSWERING
 from bot.app import LISTENER_THREADS, create_app
+from bot.bolt_internals import build_context
 from bot.inbound import MAX_BODY_BYTES, Refused, check, parse
 from bot.slack_client import create_slack_client
 

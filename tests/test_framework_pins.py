@@ -1,10 +1,13 @@
-"""Where Countersign replaces part of a framework instead of extending it, the replacement names the
-framework version it follows; these fail when another version is installed, so it is read again first."""
+"""Where Countersign replaces or reaches into part of a framework instead of extending it, the module that
+does so names the framework version it follows; these fail when another version is installed, so it is
+read again first."""
 
 from __future__ import annotations
 
 import rq
+from slack_bolt.version import __version__ as installed_slack_bolt
 
+from bot.bolt_internals import SLACK_BOLT_VERSION
 from tests.stack import REPO_ROOT
 from worker import rq_pool_loop
 
@@ -16,3 +19,10 @@ def test_rq_pool_loop_follows_the_pinned_rq() -> None:
     )
     pinned = [line for line in (REPO_ROOT / "constraints.txt").read_text().splitlines() if line.startswith("rq==")]
     assert pinned == [f"rq=={rq_pool_loop.RQ_VERSION}"]
+
+
+def test_bolt_internals_follow_the_pinned_slack_bolt() -> None:
+    # On another slack-bolt, read bot/bolt_internals.py's uses again in that release, then move its version.
+    assert installed_slack_bolt == SLACK_BOLT_VERSION, (
+        f"slack-bolt {installed_slack_bolt} is installed; bot/bolt_internals.py follows {SLACK_BOLT_VERSION}"
+    )
