@@ -23,7 +23,6 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from approvals.admin_settings import AdminSettings, Override
-from approvals.approval_store import ApprovalStore
 from approvals.errors import AlreadyDecided, CountersignError, DeadlinePassed, NotAnApprover, RequestChanged
 from approvals.gates import call_gate
 from approvals.job_queue import JobQueue
@@ -31,6 +30,7 @@ from approvals.models import ApprovalRequest, DecisionType, Gate, Level, utcnow
 from approvals.policies import PolicySet
 from approvals.settings import Settings
 from approvals.stats import approval_stats
+from approvals.store import Store
 from bot import metrics
 from bot.admin_commands import AdminCommands, changed_text
 from bot.answer_modal import answer_modal, submitted_answer
@@ -89,7 +89,7 @@ def _signing_key(settings: Settings) -> str:
 
 def create_app(
     settings: Settings,
-    store: ApprovalStore,
+    store: Store,
     queue: JobQueue,
     client: WebClient,
     policies: PolicySet | None = None,
@@ -116,7 +116,7 @@ def create_app(
     decider = Decider(store, queue, client, settings.approvals_channel)
     directory = UserGroupDirectory(client, settings.usergroup_cache_seconds)
     deciders = Deciders(store, directory, ChannelDirectory(client, settings.channel_members_cache_seconds))
-    admin_settings = AdminSettings(store.engine)
+    admin_settings = AdminSettings(store.db.engine)
     rules = policies or PolicySet()
     admin = AdminCommands(settings.admins, store, admin_settings, rules, client, directory, deciders)
     slash = SlashCommand(store, queue, settings, admin, rules, directory)
@@ -140,7 +140,7 @@ def create_app(
         try:
             positions = deciders.decidable(approval, user, targeted)
         except NotAnApprover as refused:
-            store.audit("click_refused", approval.id, user, {"intent": intent.value, "reason": str(refused)})
+            store.audit_log.audit("click_refused", approval.id, user, {"intent": intent.value, "reason": str(refused)})
             raise
         return ref, approval, positions
 
@@ -154,7 +154,7 @@ def create_app(
 
     def show_calls(view_id: str, approval_id: str, page: int, home: bool) -> None:
         """Redraw the "all calls" modal (a page turned, or a call decided in it or on top of it)."""
-        view = calls_modal(store.get(approval_id), page, from_home=home)
+        view = calls_modal(store.requests.get(approval_id), page, from_home=home)
         try:
             client.views_update(view_id=view_id, view=signer.sign_view(view))
         except SlackApiError:
@@ -166,7 +166,7 @@ def create_app(
         waiting = deciders.pending_for(user, HOME_REQUESTS, page * HOME_REQUESTS)
         is_admin = admin.is_admin(user)
         settings_rows = admin_settings.all() if is_admin else None
-        stats = approval_stats(store.engine) if is_admin else None
+        stats = approval_stats(store.db.engine) if is_admin else None
         try:
             view = home_view(waiting, settings_rows, stats, page=page)
             client.views_publish(user_id=user, view=signer.sign_view(view))
@@ -363,7 +363,7 @@ def create_app(
         ack()
         view = body["view"]
         ref = references.ref({"type": "view_submission", "view": view})
-        approval = store.get(ref.approval_id)
+        approval = store.requests.get(ref.approval_id)
         position = ref.action or 0
         edited, errors = parse_edit_submission(approval, position, (view.get("state") or {}).get("values"))
         preview = rule_preview(approval.gate_of(position), None if errors else edited_gate(approval, position, edited))

@@ -14,12 +14,12 @@ from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
 from slack_bolt.request import BoltRequest
 from slack_bolt.request.internals import build_context
 
-from approvals.approval_store import ApprovalStore, create_db_engine
 from approvals.job_queue import JobQueue, connect
 from approvals.policies import PolicyError, load_policies
 from approvals.prometheus import process_exited, scrape_registry, serve
 from approvals.schema import SchemaNotCurrent, check_schema
 from approvals.settings import Settings
+from approvals.store import Store, create_db_engine
 from bot import metrics
 from bot.answering import ANSWERING
 from bot.app import LISTENER_THREADS, create_app
@@ -101,11 +101,11 @@ def _answer(start_response: Any, status: int, text: str) -> list[bytes]:
     return [text.encode()]
 
 
-def bot_store(settings: Settings) -> ApprovalStore:
+def bot_store(settings: Settings) -> Store:
     """The bot's store, keeping a connection open for each listener thread: under a burst of clicks they all
     record at once, and SQLAlchemy's default of 5 opened and closed the rest for every burst (on PostgreSQL,
     a server process started and ended each time)."""
-    return ApprovalStore(create_db_engine(settings.sqlalchemy_url, pool_size=LISTENER_THREADS))
+    return Store(create_db_engine(settings.sqlalchemy_url, pool_size=LISTENER_THREADS))
 
 
 def build_app(settings: Settings) -> App:

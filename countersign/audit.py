@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
-from approvals.approval_store import create_db_engine
 from approvals.audit_export import (
     ExportUnreadable,
     id_range,
@@ -22,6 +21,7 @@ from approvals.audit_verify import ChainRow
 from approvals.models import parse_duration, utcnow
 from approvals.schema import SchemaNotCurrent, check_schema
 from approvals.settings import load_settings
+from approvals.store import create_db_engine
 
 
 def moment(text: str) -> datetime:

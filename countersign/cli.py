@@ -44,10 +44,10 @@ def _migrate(args: argparse.Namespace) -> None:
 def _run(args: argparse.Namespace) -> None:
     from redis.exceptions import RedisError
 
-    from approvals.approval_store import ApprovalStore, create_db_engine
     from approvals.job_queue import JobQueue, connect
     from approvals.runs import RunRequest, start_run
     from approvals.schema import SchemaNotCurrent, check_schema
+    from approvals.store import Store, create_db_engine
 
     settings = load_settings()
     if settings.redis_url is None:
@@ -65,7 +65,7 @@ def _run(args: argparse.Namespace) -> None:
         check_schema(engine)
     except SchemaNotCurrent as error:
         sys.exit(f"countersign: DATABASE_URL: {error}")
-    started = start_run(request, ApprovalStore(engine), queue)
+    started = start_run(request, Store(engine), queue)
     later = "" if started.handed_over else " (the job queue is unreachable; it starts as soon as it is back)"
     print(f"queued run {request.thread_id} of {request.agent}{later}")
 

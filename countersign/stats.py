@@ -8,7 +8,6 @@ import json
 import sys
 
 from approvals.admin_settings import SCOPE
-from approvals.approval_store import create_db_engine
 from approvals.models import format_duration, parse_duration
 from approvals.schema import SchemaNotCurrent, check_schema
 from approvals.settings import load_settings
@@ -19,6 +18,7 @@ from approvals.stats import (
     approval_stats,
     percent,
 )
+from approvals.store import create_db_engine
 
 _COLUMNS = [
     ("checkpoint", "<"),

@@ -13,13 +13,13 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from approvals.admin_settings import AdminSettings
-from approvals.approval_store import ApprovalStore, create_db_engine
 from approvals.job_queue import JobQueue, connect
 from approvals.models import utcnow
 from approvals.policies import PolicyError, load_policies
 from approvals.prometheus import serve
 from approvals.schema import SchemaNotCurrent, check_schema
 from approvals.settings import Settings, load_settings, masked_url
+from approvals.store import Store, create_db_engine
 from bot.outbound import SlackNotifier
 from bot.slack_client import create_slack_client
 from bot.user_groups import UserGroupDirectory
@@ -58,8 +58,8 @@ def build_services(settings: Settings | None = None, clock: Callable[[], datetim
         raise SystemExit(f"countersign: DATABASE_URL: {error}") from None
     # A forked job must not share the parent's pooled connections (SQLAlchemy's advice for fork).
     os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
-    store = ApprovalStore(engine)
-    store.warm_up()
+    store = Store(engine)
+    store.db.warm_up()
     client = create_slack_client(settings)
     notifier = SlackNotifier(client, settings.approvals_channel, UserGroupDirectory(client, settings.usergroup_cache_seconds))
     queue = JobQueue(connect(settings.redis_url), settings.countersign_queue, settings.run_timeout)
@@ -109,7 +109,7 @@ def run_worker(settings: Settings, *, burst: bool = False, processes: int | None
             count,
             job_process_class(settings.worker_max_jobs, settings.worker_max_rss_mb),
             burst=burst,
-            on_death=runtime.store.release_held_by,
+            on_death=runtime.store.runs.release_held_by,
         )
     finally:
         dispatcher.stop()

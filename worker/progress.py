@@ -19,8 +19,8 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from slack_sdk.errors import SlackApiError
 
-from approvals.approval_store import ApprovalStore
 from approvals.models import Run
+from approvals.store import Store
 from bot.formatting import escape, shorten
 from bot.outbound import SlackNotifier
 
@@ -68,7 +68,7 @@ class RunProgress:
 
     def __init__(
         self,
-        store: ApprovalStore,
+        store: Store,
         notifier: SlackNotifier,
         thread_id: str,
         messages: list[BaseMessage],
@@ -111,7 +111,7 @@ class RunProgress:
         text = progress_text(self.messages)
         if text is None or text == self._shown:
             return
-        run = self._run or self.store.get_run(self.thread_id)
+        run = self._run or self.store.runs.get_run(self.thread_id)
         self._threadless = not (run.slack_channel and run.slack_thread_ts)
         if self._threadless:
             return  # posted once the run's first request makes its thread
@@ -122,7 +122,7 @@ class RunProgress:
                 self.notifier.update_progress(run, run.progress_ts, text)
             else:
                 posted = self.notifier.post_progress(run, text).ts
-                self.store.set_progress_message(self.thread_id, posted)
+                self.store.runs.set_progress_message(self.thread_id, posted)
                 self._run = run.model_copy(update={"progress_ts": posted})
             self._shown = text
         except SlackApiError:

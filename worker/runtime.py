@@ -24,7 +24,6 @@ from redis.exceptions import RedisError
 from slack_sdk.errors import SlackApiError
 
 from approvals.admin_settings import AdminSettings
-from approvals.approval_store import ApprovalStore
 from approvals.errors import AlreadyDecided, ApprovalNotFound, UnknownAgent
 from approvals.gates import call_gate, request_gate
 from approvals.job_queue import JobQueue
@@ -44,6 +43,7 @@ from approvals.models import (
 )
 from approvals.policies import PolicySet
 from approvals.settings import Settings
+from approvals.store import Store
 from bot.formatting import escape
 from bot.outbound import SlackNotifier
 from worker import metrics as worker_metrics
@@ -156,7 +156,7 @@ class AgentRuntime:
     def __init__(
         self,
         settings: Settings,
-        store: ApprovalStore,
+        store: Store,
         registry: AgentRegistry,
         notifier: SlackNotifier,
         policies: PolicySet,
@@ -184,11 +184,11 @@ class AgentRuntime:
         """Hand a decided request to its agent, if its interrupt is still the pending one; then take the run further."""
         try:
             # Just which run to lease: the request itself is read under the lease, as it stands then.
-            thread_id = self.store.thread_of(approval_id)
+            thread_id = self.store.requests.thread_of(approval_id)
         except ApprovalNotFound:
             log.error("resume of unknown approval %s: nothing to do", approval_id)
             return "unknown"
-        return self._with_lease(thread_id, lambda run: self._resume(run, self.store.get(approval_id)))
+        return self._with_lease(thread_id, lambda run: self._resume(run, self.store.requests.get(approval_id)))
 
     def _with_lease(self, thread_id: str, work: Callable[[Run], str]) -> str:
         try:
@@ -203,13 +203,13 @@ class AgentRuntime:
                 except UnknownAgent as error:
                     # Retrying cannot help; tell whoever asked instead.
                     self._finish(
-                        self.store.get_run(thread_id),
+                        self.store.runs.get_run(thread_id),
                         RunStatus.FAILED,
                         f":warning: The `{escape(run.agent)}` run failed: {escape(str(error))}",
                     )
                     return "unknown agent"
                 except Exception as error:  # noqa: BLE001 - recorded, retried, and told once it fails for good
-                    return self._attempt_failed(self.store.get_run(thread_id), error)
+                    return self._attempt_failed(self.store.runs.get_run(thread_id), error)
         except KeyError:
             log.error("job for unknown run %s: nothing to do", thread_id)
             return "unknown"
@@ -219,7 +219,7 @@ class AgentRuntime:
     def _hand_on(self, thread_id: str) -> None:
         """After letting a thread go, enqueue what it still owes at once (the dispatcher would, within a tick)."""
         try:
-            for approval_id in self.store.other_resumes_owed(thread_id):
+            for approval_id in self.store.due.other_resumes_owed(thread_id):
                 self.queue.enqueue_resume(approval_id)
         except RedisError:
             log.warning("could not hand on the owed work of run %s; the dispatcher will", thread_id)
@@ -230,7 +230,7 @@ class AgentRuntime:
         if run.attempts >= self.settings.max_attempts:
             return self._give_up(run, ref)
         wait = RETRY_BACKOFF[min(run.attempts, len(RETRY_BACKOFF)) - 1]
-        self.store.failed_attempt(
+        self.store.runs.failed_attempt(
             run.thread_id,
             utcnow() + timedelta(seconds=wait),
             {"ref": ref, "error": type(error).__name__, "attempt": run.attempts},
@@ -257,7 +257,7 @@ class AgentRuntime:
         if run.status is RunStatus.WAITING:
             return "waiting"
         agent = self.registry.get(run.agent)
-        self.store.update_run(run.thread_id, status=RunStatus.RUNNING)
+        self.store.runs.update_run(run.thread_id, status=RunStatus.RUNNING)
         config = _config(run.thread_id)
         with (
             self._session(agent, run.thread_id) as (graph, progress, state),
@@ -316,7 +316,7 @@ class AgentRuntime:
                     return self._stopped(approval)
             elif approval.delivery_started_at is not None:
                 # An earlier attempt delivered it and died before saying so: the checkpoint moved on.
-                self.store.mark_resumed(approval)
+                self.store.requests.mark_resumed(approval)
                 if state.tasks and not stops:
                     graph.invoke(None, config)
             else:
@@ -326,11 +326,11 @@ class AgentRuntime:
                     approval.interrupt_id,
                     approval.thread_id,
                 )
-                self.store.audit("stale_resume_skipped", approval.id, None, {"interrupt_id": approval.interrupt_id})
-                self.store.mark_resumed(approval, run_continues=False)
+                self.store.audit_log.audit("stale_resume_skipped", approval.id, None, {"interrupt_id": approval.interrupt_id})
+                self.store.requests.mark_resumed(approval, run_continues=False)
                 return "stale"
             self._refresh_message(approval.id)
-            outcome = self._settle(agent, graph, self.store.get_run(approval.thread_id), progress, after)
+            outcome = self._settle(agent, graph, self.store.runs.get_run(approval.thread_id), progress, after)
         self._tell_uncertain(run, journal.uncertain)
         return outcome
 
@@ -346,14 +346,14 @@ class AgentRuntime:
         if ready is None:
             return Resumed.STOPPED, None
         approval = ready
-        self.store.start_delivery(approval)
+        self.store.requests.start_delivery(approval)
         resumed = adapter.resume(graph, config, approval, agent)
         if resumed is Resumed.STOPPED:
             return resumed, None
         after = graph.get_state(config)
         if approval.interrupt_id in {pause.id for pause in pauses(graph, after)}:
             raise DeliveryFailed(f"approval {approval.id}: the graph still waits on interrupt {approval.interrupt_id}")
-        self.store.mark_resumed(approval)
+        self.store.requests.mark_resumed(approval)
         if resumed is Resumed.SKIPPED:
             refusal = next(a.decision for a in approval.actions if a.decision and a.decision.type is not DecisionType.APPROVE)
             self._notice(
@@ -370,8 +370,8 @@ class AgentRuntime:
         )
         who = _by(decision.decided_by) if decision else "a human"
         reason = f": {escape(decision.message)}" if decision and decision.message else ""
-        self.store.mark_resumed(approval, run_continues=False)
-        self.store.audit("run_stopped", approval.id, None, {"interrupt_id": approval.interrupt_id})
+        self.store.requests.mark_resumed(approval, run_continues=False)
+        self.store.audit_log.audit("run_stopped", approval.id, None, {"interrupt_id": approval.interrupt_id})
         self._refresh_message(approval.id)
         text = (
             f":no_entry: The `{escape(approval.run.agent)}` run was stopped: {who} said no{reason}. The agent was not resumed, "
@@ -383,7 +383,7 @@ class AgentRuntime:
                 "one id, its agent proposed calls sharing an id again, so Countersign cannot tell them apart. None of "
                 "them ran, and the agent was not resumed."
             )
-        self._finish(self.store.get_run(approval.thread_id), RunStatus.DONE, text)
+        self._finish(self.store.runs.get_run(approval.thread_id), RunStatus.DONE, text)
         return "stopped"
 
     def _fail_closed(self, approval: ApprovalRequest) -> ApprovalRequest:
@@ -400,15 +400,15 @@ class AgentRuntime:
                 kind = DecisionType.REJECT if DecisionType.REJECT in action.allowed_decisions else DecisionType.RESPOND
                 decision = decision.model_copy(update={"type": kind, "message": reason, "edited_args": None})
             actions.append(action.model_copy(update={"decision": decision}))
-        self.store.audit("delivery_uncertain", approval.id, None, {"interrupt_id": approval.interrupt_id})
+        self.store.audit_log.audit("delivery_uncertain", approval.id, None, {"interrupt_id": approval.interrupt_id})
         self._notice(approval.run, f":warning: {reason} (request `{approval.id}`)")
         return approval.model_copy(update={"actions": actions})
 
     def _refresh_message(self, approval_id: str) -> None:
         """Re-render the request's message from SQL (a bot that died after a click may have left it stale)."""
-        approval = self.store.get(approval_id)
+        approval = self.store.requests.get(approval_id)
         try:
-            self.notifier.update_request(approval, self.store.decided_before(approval))
+            self.notifier.update_request(approval, self.store.lists.decided_before(approval))
         except SlackApiError:
             log.warning("could not refresh the message of approval %s", approval_id, exc_info=True)
 
@@ -431,7 +431,7 @@ class AgentRuntime:
             stops = pauses(graph, state)
             if not stops:
                 break
-            stored = {a.interrupt_id: a for a in self.store.requests_for_thread(run.thread_id)}
+            stored = {a.interrupt_id: a for a in self.store.lists.requests_for_thread(run.thread_id)}
             # Requests decided here, by the policy or refused: delivered at once (or, refused again, stopped).
             decided_here: list[ApprovalRequest] = []
             stop_here: list[ApprovalRequest] = []
@@ -451,7 +451,7 @@ class AgentRuntime:
                 if automatic and request.is_pending:
                     # The calls whose own rule is `auto`; the others of the request still wait for people.
                     decision = Decision(type=DecisionType.APPROVE, decided_by=POLICY_DECIDER)
-                    by_policy = self.store.decide(request.id, decision, automatic)
+                    by_policy = self.store.decisions.decide(request.id, decision, automatic)
                     request = by_policy.approval
                     if by_policy.completed:
                         decided_here.append(request)
@@ -464,34 +464,34 @@ class AgentRuntime:
             if stop_here:
                 for other in [*decided_here, *stop_here[1:]]:
                     # Decided beside the refusal that stops the run: owed to no one once it has stopped.
-                    self.store.mark_resumed(other, run_continues=False)
+                    self.store.requests.mark_resumed(other, run_continues=False)
                 return self._stopped(stop_here[0])
             if not decided_here:
-                self.store.update_run(run.thread_id, status=RunStatus.WAITING)
-                self.store.progressed(run.thread_id)
+                self.store.runs.update_run(run.thread_id, status=RunStatus.WAITING)
+                self.store.runs.progressed(run.thread_id)
                 return "waiting"
             for decided in decided_here:
                 resumed, current = self._deliver(agent, graph, config, decided)
                 if resumed is Resumed.STOPPED:
                     return self._stopped(decided)
         answer = latest_agent_message(state.values) or "The run finished without a final message."
-        self._finish(self.store.get_run(run.thread_id), RunStatus.DONE, outcome_text(run.agent, answer), answer)
+        self._finish(self.store.runs.get_run(run.thread_id), RunStatus.DONE, outcome_text(run.agent, answer), answer)
         return "done"
 
     def _finish(self, run: Run, status: RunStatus, text: str, outcome: str | None = None) -> None:
         """Record how the run ended (first), then tell its thread."""
-        self.store.finish_run(run.thread_id, status, outcome if outcome is not None else text)
-        self._post_outcome(self.store.get_run(run.thread_id), text)
+        self.store.runs.finish_run(run.thread_id, status, outcome if outcome is not None else text)
+        self._post_outcome(self.store.runs.get_run(run.thread_id), text)
 
     def _post_outcome(self, run: Run, text: str | None = None) -> None:
         if text is None:
             text = outcome_text(run.agent, run.outcome or "") if run.status is RunStatus.DONE else str(run.outcome)
         self.notifier.post_outcome(run, text)
-        self.store.outcome_posted(run.thread_id)
+        self.store.runs.outcome_posted(run.thread_id)
 
     def _notice(self, run: Run, text: str) -> None:
         try:
-            self.notifier.post_outcome(self.store.get_run(run.thread_id), text)
+            self.notifier.post_outcome(self.store.runs.get_run(run.thread_id), text)
         except SlackApiError:
             log.warning("could not post a notice in run %s's thread", run.thread_id, exc_info=True)
 
@@ -504,15 +504,15 @@ class AgentRuntime:
             )
 
     def _post_request(self, request: ApprovalRequest) -> None:
-        posted = self.notifier.post_request(request, self.store.decided_before(request))
-        self.store.set_run_thread(request.thread_id, posted.channel, posted.ts)
-        self.store.set_message(request.id, posted.channel, posted.ts, self.notifier.permalink(posted))
+        posted = self.notifier.post_request(request, self.store.lists.decided_before(request))
+        self.store.runs.set_run_thread(request.thread_id, posted.channel, posted.ts)
+        self.store.requests.set_message(request.id, posted.channel, posted.ts, self.notifier.permalink(posted))
 
     def _refuse(self, request: ApprovalRequest, refusal: str) -> ApprovalRequest | None:
         """Reject every undecided call of the request as Countersign; None when people decided them all first."""
         decision = Decision(type=DecisionType.REJECT, decided_by=REPEATED_IDS_DECIDER, message=refusal)
         try:
-            decided = self.store.decide(request.id, decision)
+            decided = self.store.decisions.decide(request.id, decision)
         except AlreadyDecided:
             return None
         return decided.approval if decided.completed else None
@@ -533,7 +533,7 @@ class AgentRuntime:
             action.model_copy(update={"gate": self._gate(run.agent, action.tool, action.args, action.args_schema)})
             for action in proposed
         ]
-        return self.store.create_request(
+        return self.store.requests.create_request(
             NewApprovalRequest(
                 thread_id=run.thread_id,
                 interrupt_id=pause.id,
