@@ -17,7 +17,6 @@ from typing import Any, NamedTuple, Protocol
 
 from redis.exceptions import RedisError
 
-from approvals.approval_store import ApprovalStore
 from approvals.authorization import ChannelMembers, check_may_decide, deciding_channels
 from approvals.decision_kinds import goes_ahead
 from approvals.errors import (
@@ -32,6 +31,7 @@ from approvals.frontend import FrontEnd
 from approvals.frontend import RequestChanged as Changed
 from approvals.job_queue import JobQueue
 from approvals.models import POLICY_DECIDER, ApprovalRequest, Decision, DecisionType, Gate, Level, Page, utcnow
+from approvals.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class Deciding:
 
     def __init__(
         self,
-        store: ApprovalStore,
+        store: Store,
         queue: JobQueue,
         directory: Directory,
         front_end: FrontEnd | None = None,
@@ -116,13 +116,12 @@ class Deciding:
 
     def pending_for(self, user_id: str, limit: int, offset: int = 0) -> Page:
         """A page of the pending requests `user_id` may decide (and how many there are)."""
-        groups = [entry for entry in self.store.pending_group_approvers() if user_id in self.directory.group_members([entry])]
+        lists = self.store.lists
+        groups = [entry for entry in lists.pending_group_approvers() if user_id in self.directory.group_members([entry])]
         channels = [
-            channel
-            for channel in self.store.pending_member_channels()
-            if user_id in self.directory.channel_members([channel]).members
+            channel for channel in lists.pending_member_channels() if user_id in self.directory.channel_members([channel]).members
         ]
-        return self.store.pending_for(user_id, groups, limit, offset, channels=channels)
+        return lists.pending_for(user_id, groups, limit, offset, channels=channels)
 
     # Deciding
 
@@ -149,7 +148,7 @@ class Deciding:
         try:
             return self.decidable(approval, who, positions)
         except NotAnApprover as refused:
-            self.store.audit("click_refused", approval.id, who, {"intent": kind.value, "reason": str(refused)})
+            self.store.audit_log.audit("click_refused", approval.id, who, {"intent": kind.value, "reason": str(refused)})
             raise
 
     def decide(
@@ -177,16 +176,18 @@ class Deciding:
         """Commit a decision already checked against the request as loaded (first decision wins; each call's
         quorum; only if no call changed since)."""
         quorums = {position: approval.gate_of(position).quorum for position in positions}
-        recorded = self.store.record_decision(approval.id, decision, list(positions), quorum=quorums, revision=approval.revision)
+        recorded = self.store.decisions.record_decision(
+            approval.id, decision, list(positions), quorum=quorums, revision=approval.revision
+        )
         return Recorded(approval.id, recorded.completed, vote_only=not recorded.positions)
 
     def repropose(self, approval: ApprovalRequest, who: str, position: int, edited_args: dict[str, Any], gate: Gate) -> Recorded:
         """An edit whose arguments fall under another rule (`gate`): the call waits for that rule's deciders with
         `who` as its proposer; a rule that is `auto` approves it at once."""
-        self.store.repropose(approval, position, edited_args, gate, who)
+        self.store.requests.repropose(approval, position, edited_args, gate, who)
         if gate.level is not Level.AUTO:
             return Recorded(approval.id, False)
-        recorded = self.store.record_decision(
+        recorded = self.store.decisions.record_decision(
             approval.id, Decision(type=DecisionType.APPROVE, decided_by=POLICY_DECIDER), [position]
         )
         return Recorded(approval.id, recorded.completed)
@@ -216,8 +217,8 @@ class Deciding:
         """Show the request as it now stands on the front-ends; the decision stands whatever they answer."""
         if self.front_end is None:
             return
-        decided = self.store.get(approval_id)
+        decided = self.store.requests.get(approval_id)
         try:
-            self.front_end.tell(Changed(approval=decided, earlier=self.store.decided_before(decided)))
+            self.front_end.tell(Changed(approval=decided, earlier=self.store.lists.decided_before(decided)))
         except Exception:
             log.exception("approval %s was decided but could not be shown again", decided.id)

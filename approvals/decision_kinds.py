@@ -54,3 +54,23 @@ def as_allowed(decision: Decision, allowed: Collection[DecisionType]) -> Decisio
         return decision
     message = decision.message or f"{decision.type.value} is not allowed for this call, so it does not run."
     return as_no(decision, allowed, message)
+
+
+EXPIRED_MESSAGE = "The request expired: nobody decided before its deadline."
+
+
+def deadline_decision(outcome: str, allowed: Collection[DecisionType]) -> tuple[DecisionType, str | None]:
+    """What a deadline decides for one call, given what the call allows: going ahead only where Approve is
+    allowed, else the "no" the call can take (`saying_no`), telling the agent so."""
+    if outcome == "approve" and DecisionType.APPROVE in allowed:
+        return DecisionType.APPROVE, None
+    note = (
+        "" if outcome != "approve" else " This call cannot go ahead at a deadline (Approve is not allowed), so it does not run."
+    )
+    kind = saying_no(allowed)
+    if kind is DecisionType.REJECT:
+        return kind, EXPIRED_MESSAGE + note
+    if kind is DecisionType.RESPOND:
+        return kind, EXPIRED_MESSAGE + note + " (This call cannot be rejected, so the agent is told instead.)"
+    # Nothing the agent reads can say no: delivering this stops the run without resuming it.
+    return DecisionType.REJECT, EXPIRED_MESSAGE + " This call can be neither rejected nor answered, so the run is stopped."

@@ -12,9 +12,9 @@ import uuid
 from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
 
-from approvals.approval_store import ApprovalStore
 from approvals.job_queue import JobQueue
 from approvals.models import Run, RunStatus
+from approvals.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +37,9 @@ class StartedRun(BaseModel):
     handed_over: bool
 
 
-def start_run(request: RunRequest, store: ApprovalStore, queue: JobQueue | None) -> StartedRun:
+def start_run(request: RunRequest, store: Store, queue: JobQueue | None) -> StartedRun:
     """Store the run, then enqueue it; a queue that cannot be reached delays it and loses nothing."""
-    run = store.create_run(Run(**request.model_dump(), status=RunStatus.QUEUED))
+    run = store.runs.create_run(Run(**request.model_dump(), status=RunStatus.QUEUED))
     if queue is None:
         return StartedRun(run=run, handed_over=False)
     try:

@@ -1,7 +1,7 @@
 """The SQL schema: every table Countersign keeps, as SQLAlchemy Core tables.
 
 Only `countersign migrate` changes the database (Alembic revisions in `approvals/migrations`);
-these definitions are what the queries in `approval_store` read and write, and what the
+these definitions are what the queries in `approvals.store` read and write, and what the
 latest revision builds.
 """
 

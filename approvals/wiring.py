@@ -8,12 +8,12 @@ from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.engine import Engine
 
-from approvals.approval_store import ApprovalStore, create_db_engine
 from approvals.errors import ConfigurationError
 from approvals.job_queue import JobQueue, connect
 from approvals.policies import PolicyError, PolicySet, load_policies
 from approvals.schema import SchemaNotCurrent, check_schema
 from approvals.settings import Settings, masked_url
+from approvals.store import Store, create_db_engine
 
 
 def checked_engine(settings: Settings, pool_size: int = 5) -> Engine:
@@ -28,9 +28,9 @@ def checked_engine(settings: Settings, pool_size: int = 5) -> Engine:
     return engine
 
 
-def open_store(settings: Settings, pool_size: int = 5) -> ApprovalStore:
+def open_store(settings: Settings, pool_size: int = 5) -> Store:
     """The store on DATABASE_URL, its schema checked (`checked_engine`)."""
-    return ApprovalStore(checked_engine(settings, pool_size))
+    return Store(checked_engine(settings, pool_size))
 
 
 def redis_url(settings: Settings, needed_for: str) -> str:

@@ -24,9 +24,9 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from approvals.approval_store import create_db_engine
 from approvals.audit import AuditEntry, append_audit
 from approvals.settings import Settings
+from approvals.store import create_db_engine
 from countersign.migrate import migrate
 
 REPO = Path(__file__).resolve().parents[1]

@@ -49,11 +49,11 @@ if str(REPO_ROOT) not in sys.path:
 
 from redis import Redis  # noqa: E402
 
-from approvals.approval_store import ApprovalStore, create_db_engine  # noqa: E402
 from approvals.job_queue import JobQueue  # noqa: E402
 from approvals.models import RunStatus  # noqa: E402
 from approvals.runs import RunRequest, start_run  # noqa: E402
 from approvals.settings import Settings  # noqa: E402
+from approvals.store import Store, create_db_engine  # noqa: E402
 from bot.decisions import QUEUE_DOWN_NOTE  # noqa: E402
 from bot.ids import ActionId  # noqa: E402
 from countersign.migrate import migrate  # noqa: E402
@@ -83,7 +83,7 @@ def stack(tmp: Path, url: str, valkey: Valkey, slack: SlackEmulator) -> Iterator
         database_url=url,
     )
     migrate(settings)
-    store = ApprovalStore(create_db_engine(settings.sqlalchemy_url))
+    store = Store(create_db_engine(settings.sqlalchemy_url))
     queue = JobQueue(Redis.from_url(valkey.url), settings.countersign_queue, settings.run_timeout)
     logs = tmp / f"logs-{uuid.uuid4().hex[:6]}"
     logs.mkdir()
@@ -109,7 +109,7 @@ class Approver:
         while not self._stop.is_set():
             for thread_id in list(self.threads):
                 try:
-                    requests = self.stack.store.requests_for_thread(thread_id)
+                    requests = self.stack.store.lists.requests_for_thread(thread_id)
                 except Exception:  # noqa: BLE001 - the database may be busy for a moment
                     continue
                 for request in requests:
@@ -216,36 +216,36 @@ def _has_job(running: Stack) -> bool:
     return running.worker is not None and bool(children_of(running.worker.pid))
 
 
-def _in_flight(store: ApprovalStore, threads: list[str]) -> dict[str, tuple[str, str | None]]:
+def _in_flight(store: Store, threads: list[str]) -> dict[str, tuple[str, str | None]]:
     """Runs a worker owes progress right now: (status, latest request's delivery state) by thread."""
     owed = {}
     for thread_id in list(threads):
         try:
-            run = store.get_run(thread_id)
+            run = store.runs.get_run(thread_id)
         except KeyError:
             continue  # not started yet
-        requests = store.requests_for_thread(thread_id)
+        requests = store.lists.requests_for_thread(thread_id)
         undelivered = [r for r in requests if not r.is_pending and r.resumed_at is None]
         if run.status.is_owed_work or undelivered:
             owed[thread_id] = (run.status.value, undelivered[0].id if undelivered else None)
     return owed
 
 
-def _moved_again(store: ApprovalStore, in_flight: dict[str, tuple[str, str | None]], since: float) -> list[float]:
+def _moved_again(store: Store, in_flight: dict[str, tuple[str, str | None]], since: float) -> list[float]:
     """Seconds from `since` until each in-flight run changed state (at most 30 s of watching)."""
     waits = []
     pending = dict(in_flight)
     deadline = since + 30
     while pending and time.monotonic() < deadline:
         for thread_id, (status, approval_id) in list(pending.items()):
-            run = store.get_run(thread_id)
-            delivered = approval_id is not None and store.get(approval_id).resumed_at is not None
+            run = store.runs.get_run(thread_id)
+            delivered = approval_id is not None and store.requests.get(approval_id).resumed_at is not None
             if run.status.value != status or delivered or (approval_id is None and not run.status.is_owed_work):
                 waits.append(time.monotonic() - since)
                 del pending[thread_id]
         time.sleep(0.1)
     for thread_id, (status, approval_id) in pending.items():
-        run = store.get_run(thread_id)
+        run = store.runs.get_run(thread_id)
         print(
             f"   stalled 30 s: run {thread_id} was {status} (decision {approval_id}); now {run.status.value}, "
             f"attempts {run.attempts}, lease until {run_lease(store, thread_id)}"
@@ -254,19 +254,19 @@ def _moved_again(store: ApprovalStore, in_flight: dict[str, tuple[str, str | Non
     return waits
 
 
-def run_lease(store: ApprovalStore, thread_id: str) -> object:
+def run_lease(store: Store, thread_id: str) -> object:
     from sqlalchemy import select
 
     from approvals.tables import runs
 
-    with store.engine.connect() as conn:
+    with store.db.engine.connect() as conn:
         return conn.execute(select(runs.c.lease_owner, runs.c.lease_expires_at).where(runs.c.thread_id == thread_id)).first()
 
 
-def _wait_for_all(store: ApprovalStore, threads: list[str], timeout: float) -> bool:
+def _wait_for_all(store: Store, threads: list[str], timeout: float) -> bool:
     try:
         wait_until(
-            lambda: all(store.get_run(t).status in (RunStatus.DONE, RunStatus.FAILED) for t in threads),
+            lambda: all(store.runs.get_run(t).status in (RunStatus.DONE, RunStatus.FAILED) for t in threads),
             timeout,
             "every run to finish",
         )
@@ -275,12 +275,12 @@ def _wait_for_all(store: ApprovalStore, threads: list[str], timeout: float) -> b
     return True
 
 
-def _tally(running: Stack, store: ApprovalStore, threads: list[str]) -> dict[str, int]:
+def _tally(running: Stack, store: Store, threads: list[str]) -> dict[str, int]:
     done = lost = double = uncertain = 0
     for n, thread_id in enumerate(threads):
-        run = store.get_run(thread_id)
+        run = store.runs.get_run(thread_id)
         done += run.status is RunStatus.DONE
-        lost += sum(1 for r in store.requests_for_thread(thread_id) if not r.is_pending and r.resumed_at is None)
+        lost += sum(1 for r in store.lists.requests_for_thread(thread_id) if not r.is_pending and r.resumed_at is None)
         double += running.refunds_of(str(5000 + n)) > 1
         uncertain += "cannot tell whether it took effect" in (run.outcome or "")
     return {"done": done, "lost_decisions": lost, "double": double, "uncertain": uncertain}
@@ -298,10 +298,10 @@ def bot_chaos(running: Stack, kills: int) -> bool:
         running.kill_bot()
         if response.status == 200:
             acked.append(approval.id)
-            if running.store.get(approval.id).is_pending:
+            if running.store.requests.get(approval.id).is_pending:
                 lost += 1
         running.start_bot()
-    finished = _wait_for_all(running.store, [running.store.get(a).thread_id for a in acked], timeout=60)
+    finished = _wait_for_all(running.store, [running.store.requests.get(a).thread_id for a in acked], timeout=60)
     print(f"   acked clicks: {len(acked)}; lost (no decision recorded): {lost}; all their runs finished: {finished}")
     ok = lost == 0 and finished
     print(f"   aim (0 lost acked clicks): {'MET' if ok else 'NOT MET'}")

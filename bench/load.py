@@ -41,11 +41,11 @@ if str(REPO_ROOT) not in sys.path:
 from redis import Redis  # noqa: E402
 from sqlalchemy import func, insert, select, text, update  # noqa: E402
 
-from approvals.approval_store import ApprovalStore, create_db_engine  # noqa: E402
 from approvals.job_queue import JobQueue  # noqa: E402
 from approvals.models import Gate, RunStatus, utcnow  # noqa: E402
 from approvals.runs import RunRequest, start_run  # noqa: E402
 from approvals.settings import Settings  # noqa: E402
+from approvals.store import Store, create_db_engine  # noqa: E402
 from approvals.tables import ANYONE, approval_actions, approval_approvers, approvals, runs  # noqa: E402
 from bench.agents import interrupt_key  # noqa: E402
 from bench.calibration import machine_line  # noqa: E402
@@ -85,7 +85,7 @@ class DefaultWorkerStack(Stack):
         self.env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
 
 
-def add_pending(store: ApprovalStore, count: int) -> list[tuple[str, str]]:
+def add_pending(store: Store, count: int) -> list[tuple[str, str]]:
     """`count` posted, pending refund requests of `count` runs, in bulk INSERTs; their (id, message ts)."""
     now = utcnow()
     gate = Gate(timeout=timedelta(hours=4)).model_dump(mode="json")
@@ -93,7 +93,7 @@ def add_pending(store: ApprovalStore, count: int) -> list[tuple[str, str]]:
     for start in range(0, count, BATCH):
         n = min(BATCH, count - start)
         rows = [(uuid.uuid4().hex, uuid.uuid4().hex, f"{int(time.time())}.{uuid.uuid4().int % 10**6:06d}") for _ in range(n)]
-        with store.engine.begin() as conn:
+        with store.db.engine.begin() as conn:
             conn.execute(
                 insert(runs),
                 [
@@ -149,10 +149,10 @@ def add_pending(store: ApprovalStore, count: int) -> list[tuple[str, str]]:
             )
             conn.execute(insert(approval_approvers), [{"approver": ANYONE, "approval_id": a} for a, _, _ in rows])
         made.extend((approval, ts) for approval, _, ts in rows)
-    if store.engine.dialect.name == "postgresql":
+    if store.db.engine.dialect.name == "postgresql":
         # What autovacuum does within a minute of a change this size. Timed at once without it, the planner
         # has no statistics for the new rows and sorts the whole backlog for a page (25 ms at 10,000).
-        with store.engine.begin() as conn:
+        with store.db.engine.begin() as conn:
             conn.execute(text("ANALYZE"))
     return made
 
@@ -203,7 +203,7 @@ def rss_mb(pid: int) -> float:
     return total / 1024
 
 
-def post_messages(store: ApprovalStore, settings: Settings, targets: list[tuple[str, str]]) -> list[tuple[str, str]]:
+def post_messages(store: Store, settings: Settings, targets: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """Post each target's request message as the app does and point its row at it: the bulk-inserted rows
     carry made-up message ts, and the bot's update of a message Slack does not have fails (and logs)."""
     client = create_slack_client(settings)
@@ -211,7 +211,7 @@ def post_messages(store: ApprovalStore, settings: Settings, targets: list[tuple[
         (approval, str(client.chat_postMessage(channel=CHANNEL, text=f"payments wants to call refund ({approval[:6]})")["ts"]))
         for approval, _ in targets
     ]
-    with store.engine.begin() as conn:
+    with store.db.engine.begin() as conn:
         for approval, ts in posted:
             conn.execute(update(approvals).where(approvals.c.id == approval).values(message_ts=ts))
     return posted
@@ -268,7 +268,7 @@ def click_approve(stack: Stack, channel: str, ts: str) -> None:
                 noted = select(approvals.c.message_ts).where(approvals.c.id == ApprovalRef.load(element["value"]).approval_id)
 
                 def posted() -> bool:
-                    with stack.store.engine.connect() as conn:
+                    with stack.store.db.engine.connect() as conn:
                         return conn.execute(noted).scalar() == ts
 
                 wait_until(posted, 30, "the request's message to be noted")
@@ -286,7 +286,7 @@ def click_approve(stack: Stack, channel: str, ts: str) -> None:
 
 def interrupt_to_post(stack: Stack, threads: list[str]) -> list[float]:
     """Seconds from each run's HITL pause in the worker (bench/agents.py) to its request's chat.postMessage."""
-    with stack.store.engine.connect() as conn:
+    with stack.store.db.engine.connect() as conn:
         posted = dict(
             conn.execute(select(approvals.c.message_ts, approvals.c.thread_id).where(approvals.c.thread_id.in_(threads))).all()
         )
@@ -354,7 +354,7 @@ def time_cycles(stack: Stack, count: int) -> tuple[float, list[str]]:
         def finished() -> bool:
             if failed:
                 raise RuntimeError("the approver stopped") from failed[0]
-            with stack.store.engine.connect() as conn:
+            with stack.store.db.engine.connect() as conn:
                 return conn.execute(unfinished).scalar_one() == 0
 
         # Ten looks a second: the rate is measured over seconds, and each look takes CPU from what is timed.
@@ -415,7 +415,7 @@ def main() -> None:
                 database_url=database_url,
             )
             migrate(settings)
-            store = ApprovalStore(create_db_engine(settings.sqlalchemy_url))
+            store = Store(create_db_engine(settings.sqlalchemy_url))
             queue = JobQueue(Redis.from_url(valkey.connection_url), settings.countersign_queue, settings.run_timeout)
             with DefaultWorkerStack.start(settings, slack, store, queue, Path(tmp), "bench-secret") as stack:
                 assert stack.bot is not None and stack.worker is not None
@@ -489,7 +489,9 @@ def main() -> None:
                     targets = post_messages(store, settings, pending[: args.clicks])
                     bot_cpu = cpu_seconds(stack.bot.pid)
                     acks = time_clicks(stack, targets)
-                    wait_until(lambda: store.pending_summary()[0] <= len(pending) - len(acks), 30, "the clicks to be decided")
+                    wait_until(
+                        lambda: store.lists.pending_summary()[0] <= len(pending) - len(acks), 30, "the clicks to be decided"
+                    )
                     time.sleep(1)  # the message updates after the acks
                     per_click = (cpu_seconds(stack.bot.pid) - bot_cpu) / len(acks) * 1000
                     p50, p99 = pct(acks, 50), pct(acks, 99)

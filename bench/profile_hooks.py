@@ -71,7 +71,8 @@ def install() -> None:
     from rq.worker.base import BaseWorker
 
     import worker.jobs
-    from approvals.approval_store import ApprovalStore
+    from approvals.store.requests import Requests
+    from approvals.store.runs import Runs
     from worker.checkpointer import KeptCheckpointer
 
     # A job process dequeued a job (execute_job starts right after); reset the marks for it.
@@ -112,9 +113,9 @@ def install() -> None:
     _timed(BaseWorker, "prepare_execution", "job process: prepare_execution")
     _timed(Job, "perform", "job process: job.perform", end=False)
     _timed(worker.jobs, "resume", "job: resume", end=False)
-    _timed(ApprovalStore, "get", "store.get")
-    _timed(ApprovalStore, "update_run", "store.update_run")
-    _timed(ApprovalStore, "mark_resumed", "store.mark_resumed")
+    _timed(Requests, "get", "store.requests.get")
+    _timed(Runs, "update_run", "store.runs.update_run")
+    _timed(Requests, "mark_resumed", "store.requests.mark_resumed")
     _timed(Pregel, "get_state", "graph.get_state")
     _timed(Pregel, "invoke", "graph.invoke", end=False)
 

@@ -15,11 +15,11 @@ from pydantic import ValidationError
 from slack_sdk import WebClient
 
 from approvals.admin_settings import SCOPE, AdminSettings, Override
-from approvals.approval_store import ApprovalStore
 from approvals.expressions import Expression
 from approvals.models import EscalationStage, format_duration, parse_duration
 from approvals.policies import PolicySet
 from approvals.stats import DEFAULT_WINDOWS, approval_stats
+from approvals.store import Store
 from bot.channel_members import Deciders
 from bot.formatting import approver, escape, slack_date
 from bot.stats_view import stats_message
@@ -59,7 +59,7 @@ class AdminCommands:
     def __init__(
         self,
         admins: list[str],
-        store: ApprovalStore,
+        store: Store,
         admin_settings: AdminSettings,
         policies: PolicySet,
         client: WebClient,
@@ -154,7 +154,7 @@ class AdminCommands:
             scope, window = self._stats_args(args.split())
         except UsageError as error:
             return {"text": f"{error}\n{ADMIN_USAGE}"}
-        return stats_message(approval_stats(self.store.engine, window, scope), channel=channel)
+        return stats_message(approval_stats(self.store.db.engine, window, scope), channel=channel)
 
     def _stats_args(self, words: list[str]) -> tuple[str | None, timedelta]:
         scope, window = None, DEFAULT_WINDOWS[0]

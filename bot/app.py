@@ -16,11 +16,11 @@ from typing import Any
 from slack_bolt import App
 from slack_sdk import WebClient
 
-from approvals.approval_store import ApprovalStore
 from approvals.job_queue import JobQueue
 from approvals.models import utcnow
 from approvals.policies import PolicySet
 from approvals.settings import Settings
+from approvals.store import Store
 from bot.acks import ACK_TIMEOUT_SECONDS, AFTER_ACK_YIELD_SECONDS, LISTENER_THREADS, Acks, unexpected
 from bot.listeners import calls, decisions, home, slash
 from bot.listeners import settings as settings_listeners
@@ -32,7 +32,7 @@ __all__ = ["ACK_TIMEOUT_SECONDS", "AFTER_ACK_YIELD_SECONDS", "LISTENER_THREADS",
 
 def create_app(
     settings: Settings,
-    store: ApprovalStore,
+    store: Store,
     queue: JobQueue,
     client: WebClient,
     policies: PolicySet | None = None,

@@ -9,10 +9,10 @@ import time
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from approvals.approval_store import ApprovalStore
 from approvals.authorization import ChannelMembers, check_may_decide, deciding_channels
 from approvals.errors import NotAnApprover
 from approvals.models import ApprovalRequest, Page
+from approvals.store import Store
 from bot.user_groups import UserGroupDirectory
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ class Deciders:
     """Who may decide a request, with the memberships it depends on resolved from Slack: the one place the bot
     asks it, for a click and for the lists (App Home, `/countersign pending`) alike."""
 
-    def __init__(self, store: ApprovalStore, groups: UserGroupDirectory, channels: ChannelDirectory) -> None:
+    def __init__(self, store: Store, groups: UserGroupDirectory, channels: ChannelDirectory) -> None:
         self.store = store
         self.groups = groups
         self.channels = channels
@@ -101,8 +101,10 @@ class Deciders:
 
     def pending_for(self, user_id: str, limit: int, offset: int = 0) -> Page:
         """A page of the pending requests `user_id` may decide (and how many there are)."""
-        groups = [entry for entry in self.store.pending_group_approvers() if user_id in self.groups.members([entry])]
+        groups = [entry for entry in self.store.lists.pending_group_approvers() if user_id in self.groups.members([entry])]
         channels = [
-            channel for channel in self.store.pending_member_channels() if user_id in self.channels.members([channel]).members
+            channel
+            for channel in self.store.lists.pending_member_channels()
+            if user_id in self.channels.members([channel]).members
         ]
-        return self.store.pending_for(user_id, groups, limit, offset, channels=channels)
+        return self.store.lists.pending_for(user_id, groups, limit, offset, channels=channels)

@@ -15,10 +15,10 @@ from redis.exceptions import RedisError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from approvals.approval_store import ApprovalStore
 from approvals.errors import DecisionNotAllowed
 from approvals.job_queue import JobQueue
 from approvals.models import POLICY_DECIDER, ApprovalRequest, Decision, DecisionType, Gate, Level
+from approvals.store import Store
 from bot import metrics
 from bot.outbound import SlackNotifier
 from bot.request_message import reproposed_pointer, reproposed_text
@@ -41,7 +41,7 @@ class Recorded(NamedTuple):
 class Decider:
     """Records decisions and tells the worker and Slack about them."""
 
-    def __init__(self, store: ApprovalStore, queue: JobQueue, client: WebClient, approvals_channel: str | None) -> None:
+    def __init__(self, store: Store, queue: JobQueue, client: WebClient, approvals_channel: str | None) -> None:
         self.store = store
         self.queue = queue
         self.notifier = SlackNotifier(client, approvals_channel)
@@ -66,7 +66,9 @@ class Decider:
         targeted = positions if positions is not None else approval.undecided()
         quorums = {position: approval.gate_of(position).quorum for position in targeted}
         # Only if no call changed since the clicker was checked against the request as loaded.
-        recorded = self.store.record_decision(approval.id, decision, positions, quorum=quorums, revision=approval.revision)
+        recorded = self.store.decisions.record_decision(
+            approval.id, decision, positions, quorum=quorums, revision=approval.revision
+        )
         metrics.decided(decision.type, vote_only=not recorded.positions)
         return Recorded(approval.id, recorded.completed)
 
@@ -95,9 +97,9 @@ class Decider:
         The decision already stands, so a Slack failure here is logged rather than reported as
         "nothing changed" (the worker re-renders the message when it delivers the decision).
         """
-        decided = self.store.get(approval_id)
+        decided = self.store.requests.get(approval_id)
         try:
-            self.notifier.update_request(decided, self.store.decided_before(decided))
+            self.notifier.update_request(decided, self.store.lists.decided_before(decided))
         except SlackApiError:
             log.exception("approval %s was decided but its message could not be updated", decided.id)
 
@@ -114,10 +116,10 @@ class Decider:
     ) -> Recorded:
         """An edit whose arguments fall under another rule (`gate`): the call waits for that rule's deciders with
         `user_id` as its proposer; a rule that is `auto` approves it at once."""
-        self.store.repropose(approval, position, edited_args, gate, user_id)
+        self.store.requests.repropose(approval, position, edited_args, gate, user_id)
         if gate.level is not Level.AUTO:
             return Recorded(approval.id, False)
-        recorded = self.store.record_decision(
+        recorded = self.store.decisions.record_decision(
             approval.id, Decision(type=DecisionType.APPROVE, decided_by=POLICY_DECIDER), [position]
         )
         return Recorded(approval.id, recorded.completed)

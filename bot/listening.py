@@ -13,7 +13,6 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from approvals.admin_settings import AdminSettings
-from approvals.approval_store import ApprovalStore
 from approvals.errors import AlreadyDecided, CountersignError, DeadlinePassed, NotAnApprover, RequestChanged
 from approvals.gates import call_gate
 from approvals.job_queue import JobQueue
@@ -21,6 +20,7 @@ from approvals.models import ApprovalRequest, DecisionType, Gate
 from approvals.policies import PolicySet
 from approvals.settings import Settings
 from approvals.stats import approval_stats
+from approvals.store import Store
 from bot import metrics
 from bot.acks import Acks, unexpected
 from bot.admin_commands import AdminCommands
@@ -62,7 +62,7 @@ class Listening:
     def __init__(
         self,
         settings: Settings,
-        store: ApprovalStore,
+        store: Store,
         queue: JobQueue,
         client: WebClient,
         policies: PolicySet | None,
@@ -78,7 +78,7 @@ class Listening:
         self.decider = Decider(store, queue, client, settings.approvals_channel)
         self.directory = UserGroupDirectory(client, settings.usergroup_cache_seconds)
         self.deciders = Deciders(store, self.directory, ChannelDirectory(client, settings.channel_members_cache_seconds))
-        self.admin_settings = AdminSettings(store.engine)
+        self.admin_settings = AdminSettings(store.db.engine)
         self.rules = policies or PolicySet()
         self.admin = AdminCommands(settings.admins, store, self.admin_settings, self.rules, client, self.directory, self.deciders)
         self.slash = SlashCommand(store, queue, settings, self.admin, self.rules, self.directory)
@@ -110,7 +110,7 @@ class Listening:
         try:
             return ref, approval, self.deciders.decidable(approval, user, targeted)
         except NotAnApprover as refused:
-            self.store.audit("click_refused", approval.id, user, {"intent": intent.value, "reason": str(refused)})
+            self.store.audit_log.audit("click_refused", approval.id, user, {"intent": intent.value, "reason": str(refused)})
             raise
 
     def edited_gate(self, approval: ApprovalRequest, position: int, edited: dict[str, Any]) -> Gate:
@@ -129,7 +129,7 @@ class Listening:
 
     def show_calls(self, view_id: str, approval_id: str, page: int, home: bool) -> None:
         """Redraw the "all calls" modal (a page turned, or a call decided in it or on top of it)."""
-        view = calls_modal(self.store.get(approval_id), page, from_home=home)
+        view = calls_modal(self.store.requests.get(approval_id), page, from_home=home)
         try:
             self.client.views_update(view_id=view_id, view=self.signer.sign_view(view))
         except SlackApiError:
@@ -141,7 +141,7 @@ class Listening:
         waiting = self.deciders.pending_for(user, HOME_REQUESTS, page * HOME_REQUESTS)
         is_admin = self.admin.is_admin(user)
         settings_rows = self.admin_settings.all() if is_admin else None
-        stats = approval_stats(self.store.engine) if is_admin else None
+        stats = approval_stats(self.store.db.engine) if is_admin else None
         try:
             view = home_view(waiting, settings_rows, stats, page=page)
             self.client.views_publish(user_id=user, view=self.signer.sign_view(view))

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from approvals.approval_store import ApprovalStore
 from approvals.models import ApprovalRequest
+from approvals.store import Store
 from bot.metadata import ApprovalRef, BadReference, MetadataSigner
 
 
 class References:
     """Reads, verifies and loads what a click or a form names."""
 
-    def __init__(self, store: ApprovalStore, signer: MetadataSigner) -> None:
+    def __init__(self, store: Store, signer: MetadataSigner) -> None:
         self.store = store
         self.signer = signer
 
@@ -33,7 +33,7 @@ class References:
     def request(self, body: dict[str, Any]) -> tuple[ApprovalRef, ApprovalRequest]:
         """The reference and the request it names (`ApprovalNotFound`, `BadReference`)."""
         ref = self.ref(body)
-        approval = self.store.get(ref.approval_id)
+        approval = self.store.requests.get(ref.approval_id)
         if ref.action is not None and ref.action >= len(approval.actions):
             raise BadReference("it names a call the request does not have")
         container = body.get("container") or {}

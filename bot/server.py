@@ -13,10 +13,10 @@ from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
 from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
 from slack_bolt.request import BoltRequest
 
-from approvals.approval_store import ApprovalStore, create_db_engine
 from approvals.errors import ConfigurationError
 from approvals.prometheus import process_exited, scrape_registry, serve
 from approvals.settings import Settings
+from approvals.store import Store, create_db_engine
 from approvals.wiring import checked_engine, load_policy_set, open_queue, redis_url
 from bot import metrics
 from bot.answering import ANSWERING
@@ -100,11 +100,11 @@ def _answer(start_response: Any, status: int, text: str) -> list[bytes]:
     return [text.encode()]
 
 
-def bot_store(settings: Settings) -> ApprovalStore:
+def bot_store(settings: Settings) -> Store:
     """The bot's store, keeping a connection open for each listener thread: under a burst of clicks they all
     record at once, and with SQLAlchemy's default of 5 the rest would be opened and closed for every burst
     (on PostgreSQL, a server process started and ended each time)."""
-    return ApprovalStore(create_db_engine(settings.sqlalchemy_url, pool_size=LISTENER_THREADS))
+    return Store(create_db_engine(settings.sqlalchemy_url, pool_size=LISTENER_THREADS))
 
 
 BOT_NEEDS_REDIS = "the bot enqueues decisions on it"

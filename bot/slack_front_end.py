@@ -8,7 +8,6 @@ import logging
 
 from slack_sdk.errors import SlackApiError
 
-from approvals.approval_store import ApprovalStore
 from approvals.frontend import (
     DeadlineNear,
     Event,
@@ -21,6 +20,7 @@ from approvals.frontend import (
     RunProgressed,
 )
 from approvals.settings import Settings
+from approvals.store import Store
 from bot.outbound import SlackNotifier
 from bot.run_messages import ending_text, notice_text, progress_text
 from bot.slack_client import create_slack_client
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 class SlackFrontEnd:
     """Shows the core's events in Slack through a `SlackNotifier`."""
 
-    def __init__(self, store: ApprovalStore, notifier: SlackNotifier) -> None:
+    def __init__(self, store: Store, notifier: SlackNotifier) -> None:
         self.store = store
         self.notifier = notifier
         # Progress messages this process posted, by thread: the run it was handed may predate the post.
@@ -53,8 +53,8 @@ class SlackFrontEnd:
     @_show.register
     def _request(self, event: RequestToDecide) -> bool:
         posted = self.notifier.post_request(event.approval, event.earlier)
-        self.store.set_run_thread(event.approval.thread_id, posted.channel, posted.ts)
-        self.store.set_message(event.approval.id, posted.channel, posted.ts, self.notifier.permalink(posted))
+        self.store.runs.set_run_thread(event.approval.thread_id, posted.channel, posted.ts)
+        self.store.requests.set_message(event.approval.id, posted.channel, posted.ts, self.notifier.permalink(posted))
         return True
 
     @_show.register
@@ -65,7 +65,7 @@ class SlackFrontEnd:
     @_show.register
     def _escalated(self, event: RequestEscalated) -> bool:
         posted = self.notifier.post_escalation(event.approval, event.stage, event.earlier)
-        self.store.set_escalation_message(event.approval.id, event.stage, posted.ts)
+        self.store.due.set_escalation_message(event.approval.id, event.stage, posted.ts)
         return True
 
     @_show.register
@@ -83,7 +83,7 @@ class SlackFrontEnd:
             self.notifier.update_progress(run, ts, text)
         else:
             ts = self.notifier.post_progress(run, text).ts
-            self.store.set_progress_message(run.thread_id, ts)
+            self.store.runs.set_progress_message(run.thread_id, ts)
             self._progress[run.thread_id] = ts
         return True
 
@@ -96,7 +96,7 @@ class SlackFrontEnd:
         return self.notifier.post_outcome(event.run, notice_text(event))
 
 
-def slack_front_end(settings: Settings, store: ApprovalStore) -> SlackFrontEnd:
+def slack_front_end(settings: Settings, store: Store) -> SlackFrontEnd:
     """The Slack front-end the settings describe (its client retries as `bot.slack_client` sets up)."""
     client = create_slack_client(settings)
     user_groups = UserGroupDirectory(client, settings.usergroup_cache_seconds)

@@ -8,11 +8,11 @@ from typing import Any
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
-from approvals.approval_store import ApprovalStore
 from approvals.job_queue import JobQueue
 from approvals.policies import PolicySet
 from approvals.runs import RunRequest, start_run
 from approvals.settings import Settings
+from approvals.store import Store
 from bot.admin_commands import ADMIN_USAGE, AdminCommands
 from bot.formatting import escape, quote, shorten
 from bot.user_groups import UserGroupDirectory
@@ -27,7 +27,7 @@ class SlashCommand:
 
     def __init__(
         self,
-        store: ApprovalStore,
+        store: Store,
         queue: JobQueue,
         settings: Settings,
         admin: AdminCommands,

@@ -3,9 +3,9 @@ LangGraph's checkpoint tables alike. Idempotent, and safe to run from several pr
 
 from __future__ import annotations
 
-from approvals.approval_store import create_db_engine
 from approvals.schema import migration_lock, upgrade
 from approvals.settings import Settings
+from approvals.store import create_db_engine
 
 
 def migrate(settings: Settings) -> str:

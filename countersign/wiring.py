@@ -11,11 +11,11 @@ from collections.abc import Callable
 from datetime import datetime
 
 from approvals.admin_settings import AdminSettings
-from approvals.approval_store import ApprovalStore
 from approvals.errors import ConfigurationError
 from approvals.frontend import FrontEnd
 from approvals.models import utcnow
 from approvals.settings import Settings, load_settings
+from approvals.store import Store
 from approvals.wiring import checked_engine, load_policy_set, open_queue, redis_url
 from worker.deadlines import DeadlineService
 from worker.policy_check import unappliable_rules, unknown_agents
@@ -34,7 +34,7 @@ def load_registry(settings: Settings) -> AgentRegistry:
         raise ConfigurationError("COUNTERSIGN_AGENTS", str(error)) from None
 
 
-def slack_front_end(settings: Settings, store: ApprovalStore) -> FrontEnd:
+def slack_front_end(settings: Settings, store: Store) -> FrontEnd:
     """How the worker tells people about requests and runs by default: Slack, through the bot's client."""
     from bot.slack_front_end import slack_front_end
 
@@ -44,7 +44,7 @@ def slack_front_end(settings: Settings, store: ApprovalStore) -> FrontEnd:
 def build_services(
     settings: Settings | None = None,
     clock: Callable[[], datetime] = utcnow,
-    front_end: Callable[[Settings, ApprovalStore], FrontEnd] = slack_front_end,
+    front_end: Callable[[Settings, Store], FrontEnd] = slack_front_end,
 ) -> Services:
     """Load settings, check the schema, open the store, load the agent registry (compiling every graph),
     the policies and the front-end (`front_end` builds it; Slack by default); `clock` says what time
@@ -59,8 +59,8 @@ def build_services(
     engine = checked_engine(settings)
     # A forked job must not share the parent's pooled connections (SQLAlchemy's advice for fork).
     os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
-    store = ApprovalStore(engine)
-    store.warm_up()
+    store = Store(engine)
+    store.db.warm_up()
     shown_by = front_end(settings, store)
     queue = open_queue(settings, WORKER_NEEDS_REDIS)
     runtime = AgentRuntime(settings, store, registry, shown_by, policies, queue, AdminSettings(engine))

@@ -29,9 +29,9 @@ from tests.forkserver import ForkServer
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Page
 
-    from approvals.approval_store import ApprovalStore
     from approvals.job_queue import JobQueue
     from approvals.settings import Settings
+    from approvals.store import Store
     from sandbox.emulator import SlackEmulator
     from tests.local import Local
     from tests.sandbox_stack import DevSandbox
@@ -126,13 +126,13 @@ def settings(valkey: str, database_url: str, slack: SlackEmulator) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def store(settings: Settings) -> ApprovalStore:
+def store(settings: Settings) -> Store:
     """The approval store the processes share, opened from the test (after `countersign migrate`, as a deploy does)."""
-    from approvals.approval_store import ApprovalStore, create_db_engine
+    from approvals.store import Store, create_db_engine
     from countersign.migrate import migrate
 
     migrate(settings)
-    return ApprovalStore(create_db_engine(settings.sqlalchemy_url))
+    return Store(create_db_engine(settings.sqlalchemy_url))
 
 
 @pytest.fixture(scope="session")
@@ -157,7 +157,7 @@ def fork_server() -> Iterator[ForkServer]:
 def stack(
     settings: Settings,
     slack: SlackEmulator,
-    store: ApprovalStore,
+    store: Store,
     queue: JobQueue,
     fork_server: ForkServer,
     tmp_path_factory: pytest.TempPathFactory,
@@ -210,16 +210,16 @@ def empty_database_url(tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def empty_store(empty_database_url: str) -> Iterator[ApprovalStore]:
+def empty_store(empty_database_url: str) -> Iterator[Store]:
     """A store on a database of the test's own, migrated and empty (for tests that count everything in it)."""
-    from approvals.approval_store import ApprovalStore, create_db_engine
     from approvals.settings import Settings
+    from approvals.store import Store, create_db_engine
     from countersign.migrate import migrate
 
     settings = Settings(database_url=empty_database_url)
     migrate(settings)
     engine = create_db_engine(settings.sqlalchemy_url)
-    yield ApprovalStore(engine)
+    yield Store(engine)
     engine.dispose()
 
 

@@ -24,12 +24,12 @@ from redis import Redis
 from redis.exceptions import RedisError
 from slack_sdk import WebClient
 
-from approvals.approval_store import ApprovalStore, create_db_engine
 from approvals.job_queue import JobQueue
 from approvals.models import ApprovalRequest, utcnow
 from approvals.policies import AgentAccess, PolicySet, Rule
 from approvals.runs import RunRequest, start_run
 from approvals.settings import Settings
+from approvals.store import Store, create_db_engine
 from bot.app import create_app
 from bot.server import CountersignRequestHandler
 from bot.slack_client import create_slack_client
@@ -123,7 +123,7 @@ class Local(SlackUser):
         services = build_services(settings, clock=self.clock)
         self.runtime = services.runtime
         self.deadlines = services.deadlines
-        self.store: ApprovalStore = self.runtime.store
+        self.store: Store = self.runtime.store
         self.queue: JobQueue = self.runtime.queue
         # One rule list the runtime and the app's admin commands both read, which a test replaces in place.
         self.rules = PolicySet()
@@ -170,7 +170,7 @@ class Local(SlackUser):
         """Do what a worker would now: every owed run and resume, until nothing is owed."""
         for _ in range(rounds):
             now = utcnow()
-            runs, resumes = self.store.runs_owed(now), self.store.resumes_owed(now)
+            runs, resumes = self.store.due.runs_owed(now), self.store.due.resumes_owed(now)
             if not runs and not resumes:
                 return
             for thread_id in runs:
@@ -218,7 +218,7 @@ def local_countersign(base: Settings, slack: SlackEmulator, database_url: str, s
     finally:
         local.stop()
         local.runtime.checkpointer.close()
-        local.store.engine.dispose()
+        local.store.db.engine.dispose()
         Redis.from_url(settings.redis_url or "").delete(local.queue.queue.key)
 
 

@@ -24,9 +24,9 @@ from typing import Any
 
 import pytest
 
-from approvals.approval_store import ApprovalStore, create_db_engine
 from approvals.models import ApprovalRequest
 from approvals.settings import Settings
+from approvals.store import Store, create_db_engine
 from tests.stack import REPO_ROOT, free_port, wait_until
 from worker.checkpointer import open_checkpointer
 
@@ -117,13 +117,13 @@ class DevSandbox:
         wait_until(ready, 60, "the sandbox's bot and worker")
 
     @cached_property
-    def store(self) -> ApprovalStore:
+    def store(self) -> Store:
         """The approval store the sandbox's processes write."""
-        return ApprovalStore(create_db_engine(Settings(database_url=self.database_url).sqlalchemy_url))
+        return Store(create_db_engine(Settings(database_url=self.database_url).sqlalchemy_url))
 
     def request(self, thread_id: str) -> ApprovalRequest:
         """The (first) approval request of a run, as the store holds it now."""
-        return wait_until(lambda: next(iter(self.store.requests_for_thread(thread_id)), None), 20, "the request")
+        return wait_until(lambda: next(iter(self.store.lists.requests_for_thread(thread_id)), None), 20, "the request")
 
     def tool_results(self, thread_id: str, tool: str = "refund") -> list[str]:
         """What `tool` returned to the agent in this run, once it did, read from the agent's own checkpoint."""

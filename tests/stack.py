@@ -18,11 +18,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from approvals.approval_store import ApprovalStore
 from approvals.job_queue import JobQueue
 from approvals.models import ApprovalRequest
 from approvals.runs import RunRequest, start_run
 from approvals.settings import Settings
+from approvals.store import Store
 from bot.ids import ActionId, BlockId
 from bot.metadata import ApprovalRef
 from countersign.ports import free_port
@@ -118,7 +118,7 @@ class SlackUser:
 
     driver: SlackDriver
     slack: SlackEmulator
-    store: ApprovalStore
+    store: Store
     queue: JobQueue
     effects: Path
 
@@ -146,7 +146,7 @@ class SlackUser:
         """The `count`-th approval request of a run, once it is posted in Slack."""
 
         def posted() -> ApprovalRequest | None:
-            requests = self.store.requests_for_thread(thread_id)
+            requests = self.store.lists.requests_for_thread(thread_id)
             if len(requests) >= count and requests[count - 1].message_ts:
                 return requests[count - 1]
             return None
@@ -229,9 +229,7 @@ class Stack(SlackUser):
     """Handles on the running bot and worker processes, and (from `SlackUser`) helpers that act and wait
     like a Slack user."""
 
-    def __init__(
-        self, settings: Settings, slack: SlackEmulator, store: ApprovalStore, queue: JobQueue, logs: Path, secret: str
-    ) -> None:
+    def __init__(self, settings: Settings, slack: SlackEmulator, store: Store, queue: JobQueue, logs: Path, secret: str) -> None:
         self.settings = settings
         self.slack = slack
         self.store = store
@@ -262,7 +260,7 @@ class Stack(SlackUser):
         cls,
         settings: Settings,
         slack: SlackEmulator,
-        store: ApprovalStore,
+        store: Store,
         queue: JobQueue,
         logs: Path,
         secret: str,

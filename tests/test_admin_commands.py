@@ -17,7 +17,7 @@ def test_non_admin_is_refused(local: Local) -> None:
     text = _admin(local, "timeout payments_admin 15m", user="U0NOTADMIN")
 
     assert text.startswith("Only Countersign's admins may use `/countersign timeout`.")
-    assert not [e for e in local.store.audit_events() if e.event == "setting_changed" and e.actor == "U0NOTADMIN"]
+    assert not [e for e in local.store.audit_log.audit_events() if e.event == "setting_changed" and e.actor == "U0NOTADMIN"]
 
 
 def test_bad_arguments_get_the_usage_line(local: Local) -> None:
@@ -37,12 +37,12 @@ def test_timeout_set_in_slack_applies_to_new_requests_and_is_audited(local: Loca
     text = _admin(local, "timeout payments_admin.refund 2s reject")
 
     assert text.startswith("`payments_admin.refund` now: timeout 2s, then reject (was:")
-    change = [e for e in local.store.audit_events() if e.event == "setting_changed"][-1]
+    change = [e for e in local.store.audit_log.audit_events() if e.event == "setting_changed"][-1]
     assert change.actor == "U0ADMIN" and change.detail["to"] == {"timeout": "2s", "on_timeout": "reject"}
     approval = local.start_run("Refund order #190 for $250", agent="payments_admin")
     assert (approval.deadline_at - approval.created_at).total_seconds() == 2
     local.fire_due(approval.deadline_at)
-    assert local.store.get(approval.id).status == "expired"
+    assert local.store.requests.get(approval.id).status == "expired"
 
 
 def test_escalation_set_in_slack_reposts_in_the_stage_channel(local: Local) -> None:

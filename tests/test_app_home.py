@@ -108,7 +108,7 @@ def test_settings_form_saves_and_audits_the_change(local: Local) -> None:
     response = local.driver.view_submission("U0ADMIN", view, _form_values("homeagent.refund", "20m", "reject"))
 
     assert response.status == 200 and not response.body
-    change = [e for e in local.store.audit_events() if e.event == "setting_changed"][-1]
+    change = [e for e in local.store.audit_log.audit_events() if e.event == "setting_changed"][-1]
     assert change.detail == {
         "scope": "homeagent.refund",
         "from": {},

@@ -31,7 +31,7 @@ def test_approved_message_loses_its_buttons_and_names_the_approver(local: Local)
     blocks = update.params["blocks"]
     assert not [b for b in blocks if b["type"] == "actions"]
     assert any("Approved* by <@U0APPROVER>" in str(b) for b in blocks)
-    decided = local.store.get(approval.id)
+    decided = local.store.requests.get(approval.id)
     assert decided.status == "approved" and decided.action.decision and decided.action.decision.decided_by == "U0APPROVER"
 
 
@@ -49,7 +49,7 @@ def test_a_click_is_acked_once_its_decision_is_committed_without_waiting_for_the
     monkeypatch.setattr(local.queue, "enqueue_resume", slow_enqueue)
 
     response = local.click("U0APPROVER", ActionId.APPROVE, approval)
-    at_ack.append(local.store.get(approval.id).status)
+    at_ack.append(local.store.requests.get(approval.id).status)
     queue_answers.set()
 
     assert response.status == 200 and response.elapsed < 1.5  # Slack's timeout is 3 s; the bot's fallback answer too

@@ -63,7 +63,7 @@ def test_rejecting_a_plain_node_skips_it_tells_the_thread_and_ends_the_run(local
     )
     assert notice.params["text"] == ":no_entry: `send` did not run: <@U0APPROVER> rejected it: Legal has not signed off"
     local.outcome(approval)
-    assert local.store.get_run(approval.thread_id).status == "done"
+    assert local.store.runs.get_run(approval.thread_id).status == "done"
     assert len(local.effects_of("emails")) == sent_before
 
 
@@ -131,7 +131,7 @@ def test_rejecting_after_a_node_stops_the_run_there_and_tells_the_thread_and_the
     assert _stopped(local, approval).startswith(
         ":no_entry: The `draft_send` run was stopped: <@U0APPROVER> said no: Wrong tone. The agent was not resumed"
     )
-    assert local.store.get_run(approval.thread_id).status == "done"
+    assert local.store.runs.get_run(approval.thread_id).status == "done"
     assert not [line for line in _sent(local) if "outage-503" in line]
     agent = local.runtime.registry.get("draft_send")
     with graph_session(agent, local.settings) as graph:
@@ -154,7 +154,7 @@ def test_interrupt_after_every_node_pauses_after_draft_and_ends_after_send(local
     local.click("U0APPROVER", ActionId.APPROVE, approval)
 
     assert "Sent to all@customers.example: Dear customers, outage-505 is over." in local.outcome(approval)
-    assert len(local.store.requests_for_thread(approval.thread_id)) == 1  # nothing is left to hold back after `send`
+    assert len(local.store.lists.requests_for_thread(approval.thread_id)) == 1  # nothing is left to hold back after `send`
 
 
 def test_breakpoint_after_a_node_through_the_processes_sends_only_once_approved(stack: Stack) -> None:

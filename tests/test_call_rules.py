@@ -33,7 +33,7 @@ TINY_TEXT = Rule(name="tiny refunds", agent="payments_text_amounts", tool="refun
 @pytest.fixture
 def admin_settings(local: Local) -> Iterator[AdminSettings]:
     """The admins' settings, emptied again after the test (the in-process tier's database is shared)."""
-    settings = AdminSettings(local.store.engine)
+    settings = AdminSettings(local.store.db.engine)
     yield settings
     for scoped in settings.all():
         settings.change(scoped.scope, "U0ADMIN", **dict.fromkeys(scoped.override.model_dump(exclude_none=True)))
@@ -45,7 +45,7 @@ def test_approve_all_by_the_requester_decides_only_the_call_their_rule_lets_them
 
     local.click("U0REQ9001", ActionId.APPROVE_ALL, approval)
 
-    now = local.store.get(approval.id)
+    now = local.store.requests.get(approval.id)
     lookup, refund = now.actions
     assert lookup.decision is not None and lookup.decision.decided_by == "U0REQ9001"
     assert refund.decision is None and now.is_pending
@@ -58,7 +58,7 @@ def test_the_call_the_clicker_may_not_decide_runs_once_its_own_approver_approves
     approval = local.start_run("Refund order #9002 for $9000", user="U0REQ9002", agent="lookup_and_refund")
     local.click("U0REQ9002", ActionId.APPROVE_ALL, approval)
 
-    local.click("U0CFO", ActionId.APPROVE_ALL, local.store.get(approval.id))
+    local.click("U0CFO", ActionId.APPROVE_ALL, local.store.requests.get(approval.id))
 
     assert "Refunded $9000.00 for order #9002" in local.outcome(approval)
     assert local.refunds_of("9002") == 1
@@ -111,7 +111,7 @@ def test_a_setting_for_a_whole_tool_never_lowers_a_manual_rule_or_its_quorum(loc
     local.fire_due(big.deadline_at + timedelta(seconds=1))
 
     assert (big.gate.level, big.gate.quorum, big.gate.on_timeout) == (Level.MANUAL, 2, "reject")
-    assert "Refunded" not in str(local.store.get(big.id).run.outcome)
+    assert "Refunded" not in str(local.store.requests.get(big.id).run.outcome)
 
 
 def test_an_amount_sent_as_text_is_judged_as_the_number_the_tool_receives(local: Local) -> None:
@@ -131,7 +131,7 @@ def test_requester_approve_all_through_the_real_processes_leaves_the_cfos_call_w
     assert "`refund`: <@U0CFO>" in stack.ephemeral_to("U0REQ9009")[0]
     assert stack.refunds_of("9009") == 0
 
-    stack.click("U0CFO", ActionId.APPROVE_ALL, stack.store.get(approval.id))
+    stack.click("U0CFO", ActionId.APPROVE_ALL, stack.store.requests.get(approval.id))
     assert "Refunded $9000.00 for order #9009" in stack.outcome(approval)
     assert stack.refunds_of("9009") == 1
 
@@ -202,10 +202,10 @@ def test_a_call_whose_rule_names_a_channel_is_announced_and_decided_there_wherev
 
     local.click("U0FINPEER", ActionId.APPROVE_ALL, approval)  # in the channel, but the lookup is #ops-lookups'
     assert "Nothing changed" in local.ephemeral_to("U0FINPEER")[0]
-    assert local.store.get(approval.id).actions[0].decision is None
+    assert local.store.requests.get(approval.id).actions[0].decision is None
 
     local.click("U0OPSLOOKER", ActionId.APPROVE_ALL, approval)
-    lookup = local.store.get(approval.id).actions[0]
+    lookup = local.store.requests.get(approval.id).actions[0]
     assert lookup.decision is not None and lookup.decision.decided_by == "U0OPSLOOKER"
 
 
@@ -216,8 +216,8 @@ def test_the_lists_show_a_request_to_the_members_of_a_calls_own_channel_not_to_t
     approval = local.start_run("Refund order #9012 for $9000", user="U0REQ9012", agent="lookup_and_refund")
 
     def listed_to(user: str, channels: list[str]) -> bool:
-        return approval.id in {a.id for a in local.store.pending_for(user, [], 1000, channels=channels).requests}
+        return approval.id in {a.id for a in local.store.lists.pending_for(user, [], 1000, channels=channels).requests}
 
-    assert "C0OPSLOOKUPS" in local.store.pending_member_channels()
+    assert "C0OPSLOOKUPS" in local.store.lists.pending_member_channels()
     assert listed_to("U0OPSLOOKER", ["C0OPSLOOKUPS"]) and listed_to("U0CFO", ["C0FINREFUNDS"])
     assert not listed_to("U0FINPEER", ["C0FINREFUNDS"])  # in the message's channel, yet may decide neither call

@@ -42,7 +42,7 @@ def test_request_nobody_decides_is_rejected_at_its_deadline_and_the_agent_told(l
 
     local.fire_due(approval.deadline_at + SECOND)
 
-    expired = local.store.get(approval.id)
+    expired = local.store.requests.get(approval.id)
     assert expired.status == "expired" and expired.action.decision.decided_by == DEADLINE_DECIDER
     outcome = local.outcome(approval)
     assert "I did not refund order #180" in outcome and "expired" in outcome
@@ -56,7 +56,7 @@ def test_nothing_fires_before_the_deadline(local: Local) -> None:
 
     assert approval.id not in local.fire_due(approval.deadline_at - SECOND)
 
-    assert local.store.get(approval.id).is_pending
+    assert local.store.requests.get(approval.id).is_pending
 
 
 def test_soft_request_goes_ahead_at_its_deadline(local: Local) -> None:
@@ -66,7 +66,7 @@ def test_soft_request_goes_ahead_at_its_deadline(local: Local) -> None:
 
     local.fire_due(approval.deadline_at + SECOND)
 
-    assert local.store.get(approval.id).status == "approved"
+    assert local.store.requests.get(approval.id).status == "approved"
     assert "Refunded $250.00 for order #182" in local.outcome(approval)
     local.wait_for_update(approval, lambda c: "Approved at its deadline" in str(c.params["blocks"]))
 
@@ -83,17 +83,17 @@ def test_two_stage_escalation_then_reject(local: Local) -> None:
     mention = local.slack.wait_for("chat.postMessage", lambda c: c.params.get("thread_ts") == first.response["ts"])
     assert f"<!subteam^{oncall}>: nobody decided this within 1h" in mention.params["text"]
     local.wait_for_update(approval, lambda c: "Escalated to <#C0ESCALATE1>" in str(c.params["blocks"]))
-    stage_one = local.store.get(approval.id)
+    stage_one = local.store.requests.get(approval.id)
     assert stage_one.is_pending and stage_one.stage == 1 and stage_one.deadline_at is not None
 
     local.fire_due(stage_one.deadline_at + SECOND)
     local.slack.wait_for("chat.postMessage", lambda c: c.params.get("channel") == "C0ESCALATE2")
-    stage_two = local.store.get(approval.id)
+    stage_two = local.store.requests.get(approval.id)
     assert stage_two.stage == 2 and stage_two.deadline_at is not None
 
     local.fire_due(stage_two.deadline_at + SECOND)
 
-    expired = local.store.get(approval.id)
+    expired = local.store.requests.get(approval.id)
     assert expired.status == "expired" and [e.channel for e in expired.escalations] == ["C0ESCALATE1", "C0ESCALATE2"]
     assert "I did not refund order #183" in local.outcome(approval)
 
@@ -103,7 +103,7 @@ def test_approval_on_an_escalated_message_decides_the_request(local: Local) -> N
     approval = local.start_run("Refund order #184 for $250")
     assert approval.deadline_at is not None
     local.fire_due(approval.deadline_at + SECOND)
-    escalated = local.store.get(approval.id)
+    escalated = local.store.requests.get(approval.id)
     local.clock.reset()
 
     local.driver.block_action(
@@ -127,9 +127,9 @@ def test_click_after_the_deadline_changes_nothing_and_says_so(local: Local) -> N
     local.click("U0TOOLATE", ActionId.APPROVE, approval)
 
     assert "Nothing changed: the deadline passed" in local.ephemeral_to("U0TOOLATE")[0]
-    assert local.store.get(approval.id).is_pending  # until the deadline's own outcome is applied
+    assert local.store.requests.get(approval.id).is_pending  # until the deadline's own outcome is applied
     local.fire_due(approval.deadline_at + SECOND)
-    assert local.store.get(approval.id).status == "expired"
+    assert local.store.requests.get(approval.id).status == "expired"
 
 
 def test_reminder_is_posted_in_the_thread_before_the_deadline(local: Local) -> None:
@@ -144,7 +144,7 @@ def test_reminder_is_posted_in_the_thread_before_the_deadline(local: Local) -> N
         lambda c: c.params.get("thread_ts") == approval.message_ts and "needs a decision by" in str(c.params.get("text")),
     )
     assert reminder.params["text"].startswith(":alarm_clock:")
-    assert local.store.get(approval.id).is_pending  # reminded before, not at, the deadline
+    assert local.store.requests.get(approval.id).is_pending  # reminded before, not at, the deadline
     local.fire_due(approval.deadline_at - timedelta(minutes=5))
     assert (
         len(
@@ -168,11 +168,11 @@ def test_a_click_racing_the_deadline_exactly_one_wins(local: Local) -> None:
     def click(user: str) -> None:
         barrier.wait()
         with contextlib.suppress(Exception):  # the losers are told it was decided first
-            local.store.decide(approval.id, Decision(type=DecisionType.APPROVE, decided_by=user))
+            local.store.decisions.decide(approval.id, Decision(type=DecisionType.APPROVE, decided_by=user))
 
     def deadline() -> None:
         barrier.wait()
-        local.store.expire_due(at, DEADLINE_DECIDER)
+        local.store.due.expire_due(at, DEADLINE_DECIDER)
 
     threads = [threading.Thread(target=click, args=(f"U0RACE{n}",)) for n in range(3)] + [threading.Thread(target=deadline)]
     for thread in threads:
@@ -180,7 +180,7 @@ def test_a_click_racing_the_deadline_exactly_one_wins(local: Local) -> None:
     for thread in threads:
         thread.join()
 
-    winners = [e for e in local.store.audit_events(approval.id) if e.event in ("decided", "deadline")]
+    winners = [e for e in local.store.audit_log.audit_events(approval.id) if e.event in ("decided", "deadline")]
     assert len(winners) == 1
 
 
@@ -190,7 +190,7 @@ def test_a_click_racing_the_deadline_exactly_one_wins(local: Local) -> None:
 def test_a_deadline_fires_on_time_through_the_real_worker(stack: Stack) -> None:
     approval = stack.start_run("Refund order #188 for $11")  # tests/policies.yml: "quick expiry", 2 s
 
-    expired = wait_until(lambda: (a := stack.store.get(approval.id)) and not a.is_pending and a, 15, "the deadline")
+    expired = wait_until(lambda: (a := stack.store.requests.get(approval.id)) and not a.is_pending and a, 15, "the deadline")
 
     assert expired.status == "expired"
     assert expired.decided_at is not None and approval.deadline_at is not None
@@ -201,11 +201,11 @@ def test_a_deadline_fires_on_time_through_the_real_worker(stack: Stack) -> None:
 def test_a_deadline_owed_in_sql_fires_after_redis_lost_everything_and_the_worker_restarted(stack: Stack) -> None:
     approval = stack.start_run("Refund order #189 for $250")
     stack.stop_worker()
-    with stack.store.engine.begin() as conn:  # the deadline passed while the worker was away
+    with stack.store.db.engine.begin() as conn:  # the deadline passed while the worker was away
         conn.execute(update(approvals).where(approvals.c.id == approval.id).values(deadline_at=approval.created_at))
     stack.queue.connection.flushall()
 
     stack.start_worker()
 
-    expired = wait_until(lambda: (a := stack.store.get(approval.id)) and not a.is_pending and a, 15, "the deadline")
+    expired = wait_until(lambda: (a := stack.store.requests.get(approval.id)) and not a.is_pending and a, 15, "the deadline")
     assert expired.status == "expired"

@@ -11,9 +11,9 @@ from datetime import timedelta
 
 import pytest
 
-from approvals.approval_store import ApprovalStore
 from approvals.models import ApprovalRequest, Decision, DecisionType, Run
 from approvals.runs import RunRequest, start_run
+from approvals.store import Store
 from bot.decisions import QUEUE_DOWN_NOTE
 from bot.ids import ActionId
 from tests.conftest import Valkey
@@ -32,7 +32,7 @@ def test_run_stored_while_the_queue_lost_its_job_is_started_by_the_dispatcher(st
 def test_decision_committed_by_a_bot_that_died_before_enqueueing_reaches_the_agent(stack: Stack) -> None:
     approval = stack.start_run("Refund order #301 for $250", agent="payments_effects")
 
-    stack.store.decide(approval.id, Decision(type=DecisionType.APPROVE, decided_by="U0APPROVER"))
+    stack.store.decisions.decide(approval.id, Decision(type=DecisionType.APPROVE, decided_by="U0APPROVER"))
 
     assert "Refunded $250.00 for order #301" in stack.outcome(approval, timeout=15)
     assert stack.refunds_of("301") == 1
@@ -64,7 +64,7 @@ def test_worker_killed_mid_run_carries_on_after_restart_and_asks_once(stack: Sta
     stack.start_worker()
 
     approval = stack.wait_for_request(request.thread_id, timeout=20)
-    assert len(stack.store.requests_for_thread(request.thread_id)) == 1
+    assert len(stack.store.lists.requests_for_thread(request.thread_id)) == 1
     assert stack.message(approval)["blocks"]
 
 
@@ -118,26 +118,28 @@ def test_job_process_killed_alone_is_taken_up_again_without_waiting_out_its_leas
     stack.release("lookup-306")
 
     approval = stack.wait_for_request(request.thread_id, timeout=15)
-    assert len(stack.store.requests_for_thread(approval.thread_id)) == 1
+    assert len(stack.store.lists.requests_for_thread(approval.thread_id)) == 1
     # The worker saw its job process die and let go of the run at once.
     assert f"job process {pid} died (exit code -9) working on run {request.thread_id}; it is taken up again" in stack.log(
         "worker"
     )
 
 
-def test_a_dead_job_process_gives_back_only_its_own_leases(empty_store: ApprovalStore) -> None:
+def test_a_dead_job_process_gives_back_only_its_own_leases(empty_store: Store) -> None:
     dead, same_pid_elsewhere, lookalike = (
-        empty_store.create_run(Run(thread_id=uuid.uuid4().hex, agent="payments", input_text="x")) for _ in range(3)
+        empty_store.runs.create_run(Run(thread_id=uuid.uuid4().hex, agent="payments", input_text="x")) for _ in range(3)
     )
     # Pods of one deployment share a host name prefix and small pids: the job process's tag tells them apart.
-    empty_store.claim(dead.thread_id, owner_prefix(9, "1f3a_9c2e0b7d") + "aaaa", timedelta(minutes=5))
-    empty_store.claim(same_pid_elsewhere.thread_id, owner_prefix(9, "77c0e1d2a9b4") + "bbbb", timedelta(minutes=5))
-    empty_store.claim(lookalike.thread_id, owner_prefix(9, "1f3ax9c2e0b7d") + "cccc", timedelta(minutes=5))  # "_" is no wildcard
+    empty_store.runs.claim(dead.thread_id, owner_prefix(9, "1f3a_9c2e0b7d") + "aaaa", timedelta(minutes=5))
+    empty_store.runs.claim(same_pid_elsewhere.thread_id, owner_prefix(9, "77c0e1d2a9b4") + "bbbb", timedelta(minutes=5))
+    empty_store.runs.claim(
+        lookalike.thread_id, owner_prefix(9, "1f3ax9c2e0b7d") + "cccc", timedelta(minutes=5)
+    )  # "_" is no wildcard
 
-    assert empty_store.release_held_by(owner_prefix(9, "1f3a_9c2e0b7d")) == [dead.thread_id]
-    assert empty_store.claim(dead.thread_id, "another:1:t:dddd", timedelta(minutes=5)) is not None
-    assert empty_store.claim(same_pid_elsewhere.thread_id, "another:1:t:dddd", timedelta(minutes=5)) is None
-    assert empty_store.claim(lookalike.thread_id, "another:1:t:dddd", timedelta(minutes=5)) is None
+    assert empty_store.runs.release_held_by(owner_prefix(9, "1f3a_9c2e0b7d")) == [dead.thread_id]
+    assert empty_store.runs.claim(dead.thread_id, "another:1:t:dddd", timedelta(minutes=5)) is not None
+    assert empty_store.runs.claim(same_pid_elsewhere.thread_id, "another:1:t:dddd", timedelta(minutes=5)) is None
+    assert empty_store.runs.claim(lookalike.thread_id, "another:1:t:dddd", timedelta(minutes=5)) is None
 
 
 def test_worker_killed_alone_leaves_no_job_process_working_without_it(stack: Stack) -> None:
@@ -177,7 +179,7 @@ def _approve_while_the_queue_is_out(stack: Stack, approval: ApprovalRequest, use
     assert response.status == 200
     assert stack.ephemeral_to(user) == [QUEUE_DOWN_NOTE]
     stack.wait_for_update(approval, lambda call: f"Approved* by <@{user}>" in str(call.params["blocks"]))
-    assert not stack.store.get(approval.id).is_pending
+    assert not stack.store.requests.get(approval.id).is_pending
 
 
 def test_click_while_valkey_is_down_is_recorded_told_truthfully_and_resumed_when_it_is_back(

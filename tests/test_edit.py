@@ -40,7 +40,7 @@ def test_invalid_edit_shows_an_inline_error_and_decides_nothing(local: Local) ->
 
     assert response.status == 200
     assert response.json() == {"response_action": "errors", "errors": {BlockId.for_arg("amount"): "Enter a number."}}
-    assert local.store.get(approval.id).is_pending
+    assert local.store.requests.get(approval.id).is_pending
 
 
 def test_valid_edit_after_an_invalid_one_runs_the_tool_with_the_edited_arguments(local: Local) -> None:
@@ -52,7 +52,7 @@ def test_valid_edit_after_an_invalid_one_runs_the_tool_with_the_edited_arguments
 
     assert response.status == 200 and not response.body  # an empty ack closes the modal
     assert "Refunded $100.00 for order #52 (reason: partial refund)" in local.outcome(approval)
-    decision = local.store.get(approval.id).action.decision
+    decision = local.store.requests.get(approval.id).action.decision
     assert (
         decision
         and decision.type == "edit"
@@ -86,7 +86,7 @@ def test_edit_submitted_after_someone_else_decided_shows_who_on_the_form(local: 
 
     errors = response.json()["errors"]
     assert "Approved* by <@U0FAST>" in next(iter(errors.values()))
-    assert local.store.get(approval.id).action.decision.decided_by == "U0FAST"
+    assert local.store.requests.get(approval.id).action.decision.decided_by == "U0FAST"
 
 
 # --- Hostile values (issue 9): each gets its inline error, the request stays pending, the tool never runs ---
@@ -130,7 +130,7 @@ def test_a_hostile_refund_edit_gets_an_inline_error_on_its_field_and_the_refund_
     assert response.status == 200
     errors = response.json()["errors"]
     assert list(errors) == [BlockId.for_arg(field)] and errors[BlockId.for_arg(field)].startswith(error)
-    assert local.store.get(approval.id).is_pending
+    assert local.store.requests.get(approval.id).is_pending
     _reject_and_wait_for_the_outcome(local, approval)
     assert local.refunds_of(order) == 0
 
@@ -160,7 +160,7 @@ def test_a_hostile_restock_edit_gets_an_inline_error_on_its_field_and_the_restoc
     assert response.status == 200
     errors = response.json()["errors"]
     assert list(errors) == [BlockId.for_arg(field)] and errors[BlockId.for_arg(field)].startswith(error)
-    assert local.store.get(approval.id).is_pending
+    assert local.store.requests.get(approval.id).is_pending
     _reject_and_wait_for_the_outcome(local, approval)
     assert not [line for line in local.effects_of("restocks") if line.startswith(f"{sku}:")]
 

@@ -25,7 +25,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
-from approvals.approval_store import ApprovalStore
 from approvals.models import (
     ApprovalRequest,
     Decision,
@@ -35,6 +34,7 @@ from approvals.models import (
     Run,
     RunStatus,
 )
+from approvals.store import Store
 from bot.edit_modal import parse_edit_submission
 from bot.ids import ActionId, BlockId
 from sandbox.driver import number_value, plain_text_value, static_select_value
@@ -812,11 +812,11 @@ class Decisions:
 
     ACTIONS_PER_REQUEST = 20
 
-    def __init__(self, store: ApprovalStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
         self.thread_id = f"edit-fuzz-{uuid.uuid4().hex[:12]}"
-        store.create_run(Run(thread_id=self.thread_id, agent="edit_fuzz", input_text="fuzz", status=RunStatus.FAILED))
-        store.outcome_posted(self.thread_id)
+        store.runs.create_run(Run(thread_id=self.thread_id, agent="edit_fuzz", input_text="fuzz", status=RunStatus.FAILED))
+        store.runs.outcome_posted(self.thread_id)
         self.undecided: list[tuple[str, int]] = []
         self.count = 0
 
@@ -830,23 +830,23 @@ class Decisions:
                 kind="langchain_hitl",
                 actions=[action] * self.ACTIONS_PER_REQUEST,
             )
-            approval_id = self.store.create_request(new).id
+            approval_id = self.store.requests.create_request(new).id
             self.undecided = [(approval_id, p) for p in reversed(range(self.ACTIONS_PER_REQUEST))]
         approval_id, position = self.undecided.pop()
         decision = Decision(type=DecisionType.EDIT, decided_by="U0FUZZ", edited_args=edited)
-        self.store.decide(approval_id, decision, positions=[position])
+        self.store.decisions.decide(approval_id, decision, positions=[position])
         self.count += 1
-        stored = self.store.get(approval_id).actions[position].decision
+        stored = self.store.requests.get(approval_id).actions[position].decision
         return stored.edited_args if stored else None
 
     def close(self) -> None:
         """Decide what is left, so no request of the fuzz stays pending (App Home lists pending requests)."""
         for approval_id in {approval_id for approval_id, _ in self.undecided}:
-            self.store.decide(approval_id, Decision(type=DecisionType.REJECT, decided_by="U0FUZZ", message="fuzz done"))
+            self.store.decisions.decide(approval_id, Decision(type=DecisionType.REJECT, decided_by="U0FUZZ", message="fuzz done"))
 
 
 @pytest.fixture(scope="module")
-def decisions(store: ApprovalStore) -> Iterator[Decisions]:
+def decisions(store: Store) -> Iterator[Decisions]:
     """Round trips through the session's store (SQLite, or PostgreSQL under TEST_DATABASE_URL)."""
     pool = Decisions(store)
     yield pool

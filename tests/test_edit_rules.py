@@ -36,12 +36,12 @@ def test_a_requester_editing_their_self_service_refund_into_a_big_one_does_not_d
     submitted = _edit_amount(local, "U0SELF9101", approval, "50000")
 
     assert submitted.status == 200 and not submitted.body  # the modal closes: the edit was taken, as a proposal
-    now = local.store.get(approval.id)
+    now = local.store.requests.get(approval.id)
     assert now.is_pending and now.action.decision is None
     assert now.action.proposed_args == {"order_id": "9101", "amount": 50000, "reason": "edited"}
     assert (now.gate_of(0).rule, now.gate_of(0).quorum) == ("two-person refunds", 2)
     assert "did not decide it" in local.ephemeral_to("U0SELF9101")[0]
-    assert any(e.event == "reproposed" and e.actor == "U0SELF9101" for e in local.store.audit_events(approval.id))
+    assert any(e.event == "reproposed" and e.actor == "U0SELF9101" for e in local.store.audit_log.audit_events(approval.id))
 
 
 def test_the_editor_of_a_reproposed_call_cannot_approve_it(local: Local) -> None:
@@ -49,10 +49,10 @@ def test_the_editor_of_a_reproposed_call_cannot_approve_it(local: Local) -> None
     approval = local.start_run("Refund order #9102 for $7", user="U0SELF9102")
     _edit_amount(local, "U0SELF9102", approval, "50000")
 
-    local.click("U0SELF9102", ActionId.APPROVE, local.store.get(approval.id))
+    local.click("U0SELF9102", ActionId.APPROVE, local.store.requests.get(approval.id))
 
     assert "Nothing changed" in local.ephemeral_to("U0SELF9102", count=2)[-1]
-    assert local.store.get(approval.id).is_pending
+    assert local.store.requests.get(approval.id).is_pending
 
 
 def test_a_reproposed_call_runs_with_the_edited_arguments_once_its_new_rule_is_satisfied(local: Local) -> None:
@@ -60,12 +60,12 @@ def test_a_reproposed_call_runs_with_the_edited_arguments_once_its_new_rule_is_s
     approval = local.start_run("Refund order #9103 for $7", user="U0SELF9103")
     _edit_amount(local, "U0SELF9103", approval, "50000")
 
-    _confirm(local, "U0APPROVER", local.store.get(approval.id))
-    assert local.store.get(approval.id).is_pending  # one of two
-    _confirm(local, "U0APPROVER2", local.store.get(approval.id))
+    _confirm(local, "U0APPROVER", local.store.requests.get(approval.id))
+    assert local.store.requests.get(approval.id).is_pending  # one of two
+    _confirm(local, "U0APPROVER2", local.store.requests.get(approval.id))
 
     assert "Refunded $50000.00 for order #9103" in local.outcome(approval)
-    decided = local.store.get(approval.id).action.decision
+    decided = local.store.requests.get(approval.id).action.decision
     assert (
         decided is not None
         and decided.type is DecisionType.EDIT
@@ -104,8 +104,8 @@ def test_a_self_service_edit_into_a_big_refund_through_the_real_processes_waits_
 
     _edit_amount(stack, "U0SELF9106", approval, "50000")
     assert "did not decide it" in stack.ephemeral_to("U0SELF9106")[0]
-    _confirm(stack, "U0APPROVER", stack.store.get(approval.id))
-    _confirm(stack, "U0APPROVER2", stack.store.get(approval.id))
+    _confirm(stack, "U0APPROVER", stack.store.requests.get(approval.id))
+    _confirm(stack, "U0APPROVER2", stack.store.requests.get(approval.id))
 
     assert "Refunded $50000.00 for order #9106" in stack.outcome(approval)
 
@@ -118,7 +118,7 @@ def test_a_click_on_the_request_as_it_was_before_an_edit_reproposed_it_decides_n
     local.click("U0STALE9107", ActionId.APPROVE, shown)  # the button as it was drawn before the edit
 
     assert "edited into another rule's since you looked" in local.ephemeral_to("U0STALE9107")[0]
-    now = local.store.get(shown.id)
+    now = local.store.requests.get(shown.id)
     assert now.is_pending and now.action.decision is None and now.action.votes == []
 
 
@@ -132,7 +132,7 @@ def test_a_call_reproposed_under_a_rule_with_its_own_channel_is_announced_there(
         "chat.postMessage", lambda c: c.params.get("channel") == "C0FINANCE" and "<@U0SELF9108>" in str(c.params.get("text"))
     )
     assert "`refund`, edited by <@U0SELF9108>, waits for a decision under rule _finance refunds_" in pointer.params["text"]
-    assert local.store.get(approval.id).gate_of(0).approvers == ["U0CFO", "@finance"]
+    assert local.store.requests.get(approval.id).gate_of(0).approvers == ["U0CFO", "@finance"]
 
 
 def _type_amount(view: dict, order_id: str, amount: str) -> dict:
@@ -154,7 +154,7 @@ def test_the_edit_modal_says_when_typed_values_fall_under_another_rule_before_it
 
     updated = local.slack.wait_for("views.update", lambda c: c.params.get("view_id") == view["id"]).params["view"]
     assert "fall under rule _two-person refunds_" in str(updated["blocks"]) and "decides nothing" in str(updated["blocks"])
-    assert local.store.get(approval.id).is_pending
+    assert local.store.requests.get(approval.id).is_pending
 
 
 def test_the_edit_modal_says_values_that_stay_under_the_calls_rule_decide_it(local: Local) -> None:
@@ -173,7 +173,7 @@ def test_a_call_reproposed_under_a_soft_rule_that_goes_ahead_at_its_deadline_run
     local.policies(SOFT_REFUNDS)
     approval = local.start_run("Refund order #9111 for $250", user="U0REQ9111")
     _edit_amount(local, "U0APPROVER", approval, "3")
-    deadline = local.store.get(approval.id).deadline_at
+    deadline = local.store.requests.get(approval.id).deadline_at
     assert deadline is not None
 
     local.fire_due(deadline + timedelta(seconds=1))

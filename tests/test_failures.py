@@ -29,5 +29,5 @@ def test_a_run_that_fails_for_good_tells_its_channel_a_reference_not_the_error(
     assert "4111" not in told and "INSERT" not in told
     ref = told.split("(ref `")[1][:8]
     assert ref in caplog.text and "UniqueViolation" in caplog.text  # the details are in the log
-    assert "4111" not in str([e.detail for e in runtime.store.audit_events() if e.event == "attempt_failed"])
-    assert runtime.store.get_run(request.thread_id).status == "failed"
+    assert "4111" not in str([e.detail for e in runtime.store.audit_log.audit_events() if e.event == "attempt_failed"])
+    assert runtime.store.runs.get_run(request.thread_id).status == "failed"

@@ -10,7 +10,7 @@ from tests.local import Local
 
 
 def _decided_rows(local: Local, approval_id: str) -> list:
-    return [event for event in local.store.audit_events(approval_id) if event.event == "decided"]
+    return [event for event in local.store.audit_log.audit_events(approval_id) if event.event == "decided"]
 
 
 def test_double_click_decides_once_and_tells_the_clicker_who_decided(local: Local) -> None:
@@ -44,7 +44,7 @@ def test_racing_approvers_produce_exactly_one_decision(local: Local) -> None:
     assert all(response.status == 200 for response in responses.values())
     answer = local.outcome(approval)
     assert answer.count("Refunded $250.00 for order #71") == 1
-    winner = local.store.get(approval.id).action.decision.decided_by
+    winner = local.store.requests.get(approval.id).action.decision.decided_by
     for loser in set(approvers) - {winner}:
         assert f"Approved* by <@{winner}>" in local.ephemeral_to(loser)[0]
     assert len(_decided_rows(local, approval.id)) == 1
@@ -61,4 +61,4 @@ def test_click_on_a_stale_message_after_the_run_finished_changes_nothing(local: 
     assert response.status == 200
     assert "Approved* by <@U0FIRST>" in local.ephemeral_to("U0LATE")[0]
     assert len(local.slack.calls_to("views.open")) == opened_before
-    assert local.store.get(approval.id).status == "approved"
+    assert local.store.requests.get(approval.id).status == "approved"

@@ -26,4 +26,4 @@ def test_view_full_arguments_opens_a_modal_with_the_whole_value(local: Local) ->
 
     shown = "".join(block["text"]["text"] for block in view["blocks"] if block["type"] == "section")
     assert LONG_REQUEST.strip() in shown.replace("```", "")
-    assert local.store.get(approval.id).is_pending
+    assert local.store.requests.get(approval.id).is_pending

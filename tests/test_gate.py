@@ -14,7 +14,7 @@ def test_interrupt_before_when_lets_calls_under_the_condition_through(stack: Sta
 
     answer = stack.slack.wait_for("chat.postMessage", lambda call: call.params.get("channel") == "C0GATE")
     assert "Refunded $50.00 for order #170" in answer.params["text"]
-    assert stack.store.requests_for_thread(request.thread_id) == []
+    assert stack.store.lists.requests_for_thread(request.thread_id) == []
 
 
 def test_interrupt_before_when_asks_when_the_condition_holds(stack: Stack) -> None:

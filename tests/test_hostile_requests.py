@@ -38,7 +38,7 @@ def waiting(stack: Stack) -> ApprovalRequest:
 
 
 def _untouched(stack: Stack, approval: ApprovalRequest) -> None:
-    assert stack.store.get(approval.id).is_pending
+    assert stack.store.requests.get(approval.id).is_pending
 
 
 @pytest.mark.parametrize(

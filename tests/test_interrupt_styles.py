@@ -45,7 +45,7 @@ def test_edit_click_on_a_call_that_does_not_allow_edits_changes_nothing(local: L
     local.click("U0NOEDIT", ActionId.EDIT, approval)
 
     assert "does not allow edit" in local.ephemeral_to("U0NOEDIT")[0]
-    assert local.store.get(approval.id).is_pending
+    assert local.store.requests.get(approval.id).is_pending
 
 
 # LangChain HumanInTheLoopMiddleware, batched
@@ -67,7 +67,7 @@ def test_reply_answers_the_agent_instead_of_running_the_tool(local: Local) -> No
     outcome = local.outcome(approval)
     assert "Already refunded by the bank on Monday" in outcome
     assert "Refunded $" not in outcome
-    assert local.store.get(approval.id).action.decision.type == "respond"
+    assert local.store.requests.get(approval.id).action.decision.type == "respond"
 
 
 # Agent Inbox HumanInterrupt lists

@@ -21,7 +21,7 @@ def test_approve_on_a_manual_rule_asks_for_confirm_instead_of_deciding(local: Lo
     view = local.open_modal("U0APPROVER", ActionId.APPROVE, approval).params["view"]
 
     assert any(b.get("block_id") == BlockId.CONFIRM for b in view["blocks"])
-    assert local.store.get(approval.id).is_pending
+    assert local.store.requests.get(approval.id).is_pending
 
 
 def test_anything_but_confirm_is_refused_inline(local: Local) -> None:
@@ -34,7 +34,7 @@ def test_anything_but_confirm_is_refused_inline(local: Local) -> None:
         "response_action": "errors",
         "errors": {BlockId.CONFIRM: "Type CONFIRM (in capitals) to approve."},
     }
-    assert local.store.get(approval.id).is_pending
+    assert local.store.requests.get(approval.id).is_pending
 
 
 def test_typed_confirm_approves_and_the_tool_runs(local: Local) -> None:
@@ -73,7 +73,7 @@ def test_quorum_waits_for_the_second_approver_and_shows_progress(local: Local) -
 
     update = local.wait_for_update(approval)
     assert "1 of 2 approvals so far: <@U0FIRST>." in str(update.params["blocks"])
-    current = local.store.get(approval.id)
+    current = local.store.requests.get(approval.id)
     assert current.is_pending and current.action.votes == ["U0FIRST"]
 
 
@@ -86,7 +86,7 @@ def test_same_approver_twice_does_not_make_a_quorum(local: Local) -> None:
     response = _confirm(local, "U0FIRST", approval, "CONFIRM")
 
     assert "you already approved this; it needs 2 different approvers" in str(response.json())
-    assert local.store.get(approval.id).is_pending
+    assert local.store.requests.get(approval.id).is_pending
 
 
 def test_quorum_of_two_distinct_approvers_runs_the_tool(local: Local) -> None:
@@ -98,7 +98,7 @@ def test_quorum_of_two_distinct_approvers_runs_the_tool(local: Local) -> None:
     _confirm(local, "U0SECOND", approval, "CONFIRM")
 
     assert "Refunded $10000.00 for order #166" in local.outcome(approval)
-    decided = local.store.get(approval.id)
+    decided = local.store.requests.get(approval.id)
     assert decided.action.votes == ["U0FIRST", "U0SECOND"]
     local.wait_for_update(approval, lambda call: "Approved* by <@U0FIRST>, <@U0SECOND>" in str(call.params["blocks"]))
 

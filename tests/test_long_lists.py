@@ -14,7 +14,6 @@ import pytest
 from redis import Redis
 from sqlalchemy import event
 
-from approvals.approval_store import ApprovalStore
 from approvals.job_queue import JobQueue
 from approvals.models import (
     ApprovalRequest,
@@ -27,6 +26,7 @@ from approvals.models import (
     Run,
 )
 from approvals.settings import Settings
+from approvals.store import Store
 from bot.app import create_app
 from bot.home import HOME_REQUESTS
 from bot.ids import ActionId
@@ -46,7 +46,7 @@ class Crowd(SlackUser):
     """The bot's Bolt app in this process on a database of its own, into which a test puts as many pending
     requests as it likes (straight through the store: no agent needs to run for a list to grow)."""
 
-    def __init__(self, settings: Settings, store: ApprovalStore, slack: SlackEmulator) -> None:
+    def __init__(self, settings: Settings, store: Store, slack: SlackEmulator) -> None:
         self.store = store
         self.slack = slack
         self.queue = JobQueue(Redis.from_url(settings.redis_url or ""), f"lists-{uuid.uuid4().hex[:8]}")
@@ -61,8 +61,10 @@ class Crowd(SlackUser):
         """`count` posted, pending refund requests, one run each."""
         added = []
         for n in range(count):
-            run = self.store.create_run(Run(thread_id=uuid.uuid4().hex, agent="payments", input_text="r", requested_by=asked_by))
-            request = self.store.create_request(
+            run = self.store.runs.create_run(
+                Run(thread_id=uuid.uuid4().hex, agent="payments", input_text="r", requested_by=asked_by)
+            )
+            request = self.store.requests.create_request(
                 NewApprovalRequest(
                     thread_id=run.thread_id,
                     interrupt_id=uuid.uuid4().hex,
@@ -71,7 +73,7 @@ class Crowd(SlackUser):
                     gate=Gate(approvers=approvers or []),
                 )
             )
-            self.store.set_message(request.id, LISTS_CHANNEL, f"{n}.{uuid.uuid4().int % 10**6:06d}")
+            self.store.requests.set_message(request.id, LISTS_CHANNEL, f"{n}.{uuid.uuid4().int % 10**6:06d}")
             added.append(request)
         return added
 
@@ -88,26 +90,26 @@ class Crowd(SlackUser):
 
 
 @pytest.fixture
-def crowd(settings: Settings, empty_store: ApprovalStore, slack: SlackEmulator) -> Crowd:
+def crowd(settings: Settings, empty_store: Store, slack: SlackEmulator) -> Crowd:
     own = settings.model_copy(
-        update={"database_url": str(empty_store.engine.url), "countersign_admins": ADMIN, "usergroup_cache_seconds": 0.0}
+        update={"database_url": str(empty_store.db.engine.url), "countersign_admins": ADMIN, "usergroup_cache_seconds": 0.0}
     )
     return Crowd(own, empty_store, slack)
 
 
 @contextmanager
-def statements(store: ApprovalStore) -> Iterator[Callable[[], int]]:
+def statements(store: Store) -> Iterator[Callable[[], int]]:
     """Count the SQL statements the store's engine runs inside the block."""
     seen: list[str] = []
 
     def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
         seen.append(statement)
 
-    event.listen(store.engine, "before_cursor_execute", count)
+    event.listen(store.db.engine, "before_cursor_execute", count)
     try:
         yield lambda: len(seen)
     finally:
-        event.remove(store.engine, "before_cursor_execute", count)
+        event.remove(store.db.engine, "before_cursor_execute", count)
 
 
 def _shown(home: dict, requests: list[ApprovalRequest]) -> list[ApprovalRequest]:
@@ -207,11 +209,11 @@ def test_pending_reads_the_same_number_of_statements_with_ten_or_two_hundred_pen
     assert many() == few()
 
 
-def test_requests_of_a_run_load_in_the_same_number_of_statements_however_many(empty_store: ApprovalStore) -> None:
+def test_requests_of_a_run_load_in_the_same_number_of_statements_however_many(empty_store: Store) -> None:
     crowd_run = Run(thread_id=uuid.uuid4().hex, agent="payments", input_text="r", requested_by="U0LISTASKER")
-    empty_store.create_run(crowd_run)
+    empty_store.runs.create_run(crowd_run)
     for _ in range(30):
-        empty_store.create_request(
+        empty_store.requests.create_request(
             NewApprovalRequest(
                 thread_id=crowd_run.thread_id,
                 interrupt_id=uuid.uuid4().hex,
@@ -220,16 +222,16 @@ def test_requests_of_a_run_load_in_the_same_number_of_statements_however_many(em
             )
         )
     with statements(empty_store) as counted:
-        requests = empty_store.requests_for_thread(crowd_run.thread_id)
+        requests = empty_store.lists.requests_for_thread(crowd_run.thread_id)
 
     assert len(requests) == 30 and all(len(r.actions) == 2 for r in requests)
     assert counted() == 4  # the ids, then requests, actions and runs (none votes or was escalated)
 
 
-def test_a_long_run_shows_its_last_ten_earlier_steps_numbered_as_steps_of_the_run(empty_store: ApprovalStore) -> None:
+def test_a_long_run_shows_its_last_ten_earlier_steps_numbered_as_steps_of_the_run(empty_store: Store) -> None:
     requests = _run_of_steps(empty_store, 13)
 
-    earlier = empty_store.decided_before(requests[-1])
+    earlier = empty_store.lists.decided_before(requests[-1])
     blocks = request_message(requests[-1], earlier)["blocks"]
 
     assert earlier.total == 12 and [r.id for r in earlier.requests] == [r.id for r in requests[2:12]]
@@ -238,59 +240,59 @@ def test_a_long_run_shows_its_last_ten_earlier_steps_numbered_as_steps_of_the_ru
     assert steps[0].startswith('3. `refund` `{"order_id": "#2"}`')
 
 
-def test_a_runs_first_request_finds_no_earlier_steps_in_one_statement(empty_store: ApprovalStore) -> None:
+def test_a_runs_first_request_finds_no_earlier_steps_in_one_statement(empty_store: Store) -> None:
     [first] = _run_of_steps(empty_store, 1)
 
     with statements(empty_store) as counted:
-        earlier = empty_store.decided_before(first)
+        earlier = empty_store.lists.decided_before(first)
 
     assert earlier.requests == [] and earlier.total == 0
     assert counted() == 1
 
 
-def test_a_short_run_counts_its_earlier_steps_without_a_count_query(empty_store: ApprovalStore) -> None:
+def test_a_short_run_counts_its_earlier_steps_without_a_count_query(empty_store: Store) -> None:
     requests = _run_of_steps(empty_store, 4)
 
     with statements(empty_store) as counted:
-        earlier = empty_store.decided_before(requests[-1])
+        earlier = empty_store.lists.decided_before(requests[-1])
 
     assert earlier.total == 3 and [r.id for r in earlier.requests] == [r.id for r in requests[:3]]
     assert counted() == 4  # the ids, then requests, actions and runs (none votes or was escalated)
 
 
-def test_a_request_needing_two_approvers_loads_with_its_votes(empty_store: ApprovalStore) -> None:
+def test_a_request_needing_two_approvers_loads_with_its_votes(empty_store: Store) -> None:
     [request] = _run_of_steps(empty_store, 1, Gate(quorum=2))
-    empty_store.decide(request.id, Decision(type=DecisionType.APPROVE, decided_by="U0B"), quorum=2)
+    empty_store.decisions.decide(request.id, Decision(type=DecisionType.APPROVE, decided_by="U0B"), quorum=2)
 
     with statements(empty_store) as counted:
-        loaded = empty_store.get(request.id)
+        loaded = empty_store.requests.get(request.id)
 
     assert loaded.actions[0].votes == ["U0B"]
     assert counted() == 4  # requests, actions, votes and runs
 
 
-def test_an_escalated_request_loads_with_its_escalations(empty_store: ApprovalStore) -> None:
+def test_an_escalated_request_loads_with_its_escalations(empty_store: Store) -> None:
     gate = Gate(
         timeout=timedelta(minutes=30),
         on_timeout="escalate",
         escalation=[EscalationStage(channel="C0ONCALL", timeout=timedelta(hours=1))],
     )
     [request] = _run_of_steps(empty_store, 1, gate)
-    empty_store.escalate_due(request.created_at + timedelta(minutes=31))
+    empty_store.due.escalate_due(request.created_at + timedelta(minutes=31))
 
     with statements(empty_store) as counted:
-        loaded = empty_store.get(request.id)
+        loaded = empty_store.requests.get(request.id)
 
     assert [(e.stage, e.channel) for e in loaded.escalations] == [(1, "C0ONCALL")]
     assert counted() == 4  # requests, actions, escalations and runs
 
 
-def _run_of_steps(store: ApprovalStore, steps: int, gate: Gate | None = None) -> list[ApprovalRequest]:
+def _run_of_steps(store: Store, steps: int, gate: Gate | None = None) -> list[ApprovalRequest]:
     """A run that asked for `steps` refunds (orders #0, #1, ...) one after another, each but the last approved."""
-    run = store.create_run(Run(thread_id=uuid.uuid4().hex, agent="payments", input_text="r", requested_by="U0A"))
+    run = store.runs.create_run(Run(thread_id=uuid.uuid4().hex, agent="payments", input_text="r", requested_by="U0A"))
     requests = []
     for n in range(steps):
-        request = store.create_request(
+        request = store.requests.create_request(
             NewApprovalRequest(
                 thread_id=run.thread_id,
                 interrupt_id=uuid.uuid4().hex,
@@ -300,6 +302,6 @@ def _run_of_steps(store: ApprovalStore, steps: int, gate: Gate | None = None) ->
             )
         )
         if n < steps - 1:
-            store.decide(request.id, Decision(type=DecisionType.APPROVE, decided_by="U0B"))
+            store.decisions.decide(request.id, Decision(type=DecisionType.APPROVE, decided_by="U0B"))
         requests.append(request)
     return requests

@@ -67,7 +67,7 @@ def test_view_all_calls_pages_through_them_and_decides_one(local: Local) -> None
         "U0APPROVER", form, {BlockId.REJECT_REASON: {ActionId.REJECT_REASON: plain_text_value("Duplicate")}}
     )
 
-    decided = wait_until(lambda: (a := local.store.get(approval.id)).actions[24].decision and a, 10, "call 25 decided")
+    decided = wait_until(lambda: (a := local.store.requests.get(approval.id)).actions[24].decision and a, 10, "call 25 decided")
     assert decided.actions[24].decision.type == "reject" and decided.actions[23].decision is None
     local.slack.wait_for(
         "views.update", lambda c: c.params.get("view_id") == opened["id"] and "Rejected" in str(c.params["view"]["blocks"])

@@ -138,7 +138,7 @@ def test_deadlines_and_what_waits_are_counted(stack: Stack) -> None:
     assert _value(waiting, "countersign_pending_requests") >= 1
     assert _value(waiting, "countersign_oldest_pending_request_age_seconds") > 0
 
-    wait_until(lambda: stack.store.get(approval.id).status == "expired", 15, "the deadline")
+    wait_until(lambda: stack.store.requests.get(approval.id).status == "expired", 15, "the deadline")
     wait_until(
         lambda: _value(_samples(stack.scrape("worker")), "countersign_worker_deadlines_fired_total", outcome="reject") > before,
         10,

@@ -14,10 +14,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import insert
 
-from approvals.approval_store import ApprovalStore, create_db_engine
 from approvals.models import Decision, DecisionType, utcnow
 from approvals.schema import SchemaNotCurrent, check_schema, head_revision
 from approvals.settings import Settings
+from approvals.store import Store, create_db_engine
 from approvals.tables import metadata
 from countersign.migrate import migrate
 from sandbox.emulator import SlackEmulator
@@ -114,14 +114,14 @@ def test_database_made_by_release_a43d289_migrates_with_its_pending_request_inta
     line = migrate(settings)
 
     assert line == f"countersign migrate: upgraded the database from 0001 to revision {head_revision()}"
-    store = ApprovalStore(engine)
-    pending = store.get("a" * 32)
+    store = Store(engine)
+    pending = store.requests.get("a" * 32)
     assert pending.is_pending and pending.action.args == {"order_id": "1", "amount": 250.0}
     assert pending.run.requested_by == "U0OLD" and pending.deadline_at is not None
     # Its reminder lived only in Redis before: now it is owed in SQL.
-    assert store.next_due() == pending.deadline_at - timedelta(hours=1)
-    assert store.decide(pending.id, Decision(type=DecisionType.APPROVE, decided_by="U0NEW")).completed
-    assert store.resumes_owed(utcnow()) == [pending.id]
+    assert store.due.next_due() == pending.deadline_at - timedelta(hours=1)
+    assert store.decisions.decide(pending.id, Decision(type=DecisionType.APPROVE, decided_by="U0NEW")).completed
+    assert store.due.resumes_owed(utcnow()) == [pending.id]
 
 
 @pytest.mark.slow

@@ -99,7 +99,7 @@ def _opened(local: Local, response: Any) -> dict[str, Any] | None:
 
 
 def _click(local: Local, approval: ApprovalRequest, step: Step) -> None:
-    approval = local.store.get(approval.id)
+    approval = local.store.requests.get(approval.id)
     if not approval.is_pending:
         return
     action_id = {"approve": ActionId.APPROVE, "reject": ActionId.REJECT, "edit": ActionId.EDIT}[step.kind]
@@ -129,14 +129,14 @@ def _click(local: Local, approval: ApprovalRequest, step: Step) -> None:
 
 def _settled(local: Local, approval: ApprovalRequest) -> bool:
     """Still waiting for people, or carried as far as the decisions take it."""
-    now = local.store.get(approval.id)
+    now = local.store.requests.get(approval.id)
     return now.is_pending or not now.run.status.is_owed_work
 
 
 def _people_behind(local: Local, approval_id: str, position: int) -> tuple[set[str], set[str]]:
     """(who voted to approve the call before its decision, who re-proposed it by an edit) from the audit log."""
     voters, editors = set(), set()
-    for event in local.store.audit_events(approval_id):
+    for event in local.store.audit_log.audit_events(approval_id):
         if event.event == "voted" and position in event.detail.get("actions", []) and event.actor:
             voters.add(event.actor)
         if event.event == "reproposed" and event.detail.get("action") == position and event.actor:
@@ -172,15 +172,19 @@ def test_no_call_runs_unless_its_recorded_deciders_satisfy_the_rule_of_the_argum
     start_run(run, local.store, None)
     local.work()
     # Stored, and posted unless policy decided all of it.
-    approval = wait_until(lambda: next(iter(local.store.requests_for_thread(run.thread_id)), None), 10, "the request")
-    wait_until(lambda: local.store.get(approval.id).message_ts or not local.store.get(approval.id).is_pending, 10, "the post")
+    approval = wait_until(lambda: next(iter(local.store.lists.requests_for_thread(run.thread_id)), None), 10, "the request")
+    wait_until(
+        lambda: local.store.requests.get(approval.id).message_ts or not local.store.requests.get(approval.id).is_pending,
+        10,
+        "the post",
+    )
 
     for step in clicks:
         _click(local, approval, step)
     local.work()
     wait_until(lambda: _settled(local, approval), 20, "the run to settle")
 
-    now = local.store.get(approval.id)
+    now = local.store.requests.get(approval.id)
     outcome = str(now.run.outcome or "")
     ran = {0: f"Order #{order}:" in outcome, 1: local.refunds_of(str(order)) > 0}
     refunded = re.search(rf"Refunded \$([\d.]+) for order #{order}", outcome)

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
-from approvals.approval_store import ApprovalStore
 from approvals.frontend import RunProgressed
 from approvals.models import ApprovalRequest, Run
 from approvals.settings import Settings
+from approvals.store import Store
 from bot.ids import ActionId
 from bot.outbound import SlackNotifier
 from bot.run_messages import progress_text
@@ -80,14 +80,14 @@ def test_the_progress_message_reads_the_run_at_most_once_a_job_once_the_run_has_
     local: Local, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     read_by_progress: list[str] = []
-    get_run = local.store.get_run
+    get_run = local.store.runs.get_run
 
     def counted(thread_id: str, conn: Any = None) -> Any:
         if sys._getframe(1).f_code.co_filename.endswith("progress.py"):
             read_by_progress.append(thread_id)
         return get_run(thread_id, conn)
 
-    monkeypatch.setattr(local.store, "get_run", counted)
+    monkeypatch.setattr(local.store.runs, "get_run", counted)
     approval = local.start_run("Refund order #333 for $250", agent="payments_effects")
     local.click("U0APPROVER", ActionId.APPROVE, approval)
 
@@ -99,11 +99,11 @@ def test_the_progress_message_reads_the_run_at_most_once_a_job_once_the_run_has_
 
 
 def test_steps_in_a_jobs_first_second_wait_for_the_next_update_instead_of_calling_slack(
-    empty_store: ApprovalStore, slack: SlackEmulator, settings: Settings
+    empty_store: Store, slack: SlackEmulator, settings: Settings
 ) -> None:
-    run = empty_store.create_run(Run(thread_id=uuid.uuid4().hex, agent="payments", input_text="Refund order #334"))
+    run = empty_store.runs.create_run(Run(thread_id=uuid.uuid4().hex, agent="payments", input_text="Refund order #334"))
     posted = create_slack_client(settings).chat_postMessage(channel="C0PROGRESS", text="the request")
-    empty_store.set_run_thread(run.thread_id, "C0PROGRESS", str(posted["ts"]))
+    empty_store.runs.set_run_thread(run.thread_id, "C0PROGRESS", str(posted["ts"]))
     now = [100.0]
     progress = RunProgress(
         empty_store,

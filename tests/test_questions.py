@@ -49,7 +49,7 @@ def test_answer_resumes_the_agent_with_the_typed_text(local: Local) -> None:
     assert "What is the ticket number?" in str(view["blocks"])
     assert "Looking up ticket T-4821." in local.outcome(approval)
     assert _tickets(local).count("T-4821") == 1
-    assert local.store.get(approval.id).action.decision.message == "T-4821"
+    assert local.store.requests.get(approval.id).action.decision.message == "T-4821"
 
 
 def test_question_listing_options_offers_them_in_a_select_and_resumes_with_the_chosen_one(local: Local) -> None:
@@ -83,7 +83,7 @@ def test_deadline_on_a_question_resumes_nothing_and_stops_the_run(local: Local) 
     assert stopped.params["text"].startswith(":no_entry: The `ticket_lookup` run was stopped: the deadline said no")
     assert "Nobody answered its question" in stopped.params["text"]
     assert len(_tickets(local)) == answered_before
-    assert local.store.get_run(approval.thread_id).status == "done"
+    assert local.store.runs.get_run(approval.thread_id).status == "done"
 
 
 def test_undeclared_question_keeps_approve_and_reject_and_no_answer(local: Local) -> None:

@@ -10,13 +10,13 @@ def test_decision_whose_resume_job_redis_lost_is_resumed_when_a_worker_starts(st
     approval = stack.start_run("Refund order #120 for $250")
     stack.stop_worker()
     stack.click("U0APPROVER", ActionId.APPROVE, approval)
-    wait_until(lambda: not stack.store.get(approval.id).is_pending, what="the decision to be committed")
+    wait_until(lambda: not stack.store.requests.get(approval.id).is_pending, what="the decision to be committed")
     stack.queue.queue.connection.flushall()  # the queued resume job is gone
 
     stack.start_worker()
 
     assert "Refunded $250.00 for order #120" in stack.outcome(approval)
-    assert stack.store.get(approval.id).resumed_at is not None
+    assert stack.store.requests.get(approval.id).resumed_at is not None
 
 
 def test_request_that_slack_failed_to_take_is_posted_when_the_job_is_retried(stack: Stack) -> None:
@@ -25,4 +25,4 @@ def test_request_that_slack_failed_to_take_is_posted_when_the_job_is_retried(sta
     approval = stack.start_run("Refund order #121 for $250")
 
     assert stack.message(approval)["blocks"]
-    assert len(stack.store.requests_for_thread(approval.thread_id)) == 1
+    assert len(stack.store.lists.requests_for_thread(approval.thread_id)) == 1

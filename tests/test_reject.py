@@ -19,7 +19,7 @@ def test_reject_without_a_reason_is_refused_inline(local: Local) -> None:
 
     assert response.json()["response_action"] == "errors"
     assert BlockId.REJECT_REASON in response.json()["errors"]
-    assert local.store.get(approval.id).is_pending
+    assert local.store.requests.get(approval.id).is_pending
 
 
 def test_rejected_refund_does_not_run_and_the_agent_answers_with_the_reason(local: Local) -> None:
@@ -42,4 +42,4 @@ def test_rejected_message_shows_who_rejected_and_why(local: Local) -> None:
 
     text = str(local.wait_for_update(approval).params["blocks"])
     assert "Rejected* by <@U0APPROVER>" in text and "Fraud suspected" in text
-    assert local.store.get(approval.id).action.decision.message == "Fraud suspected"
+    assert local.store.requests.get(approval.id).action.decision.message == "Fraud suspected"

@@ -48,7 +48,7 @@ def test_two_refunds_sharing_an_id_at_a_breakpoint_are_posted_with_why_none_runs
     assert not {ActionId.APPROVE, ActionId.APPROVE_ALL, ActionId.EDIT, ActionId.REJECT} & set(_buttons(message))
     local.wait_for_request(approval.thread_id, count=2, timeout=10)  # the refusal reached the agent
     assert local.refunds_of("711") == 0 and local.refunds_of("712") == 0
-    assert all(action.call_id is None for action in local.store.get(approval.id).actions)
+    assert all(action.call_id is None for action in local.store.requests.get(approval.id).actions)
 
 
 def test_after_repeated_ids_are_refused_the_agent_proposes_again_and_each_call_is_decided_on_its_own(
@@ -63,7 +63,7 @@ def test_after_repeated_ids_are_refused_the_agent_proposes_again_and_each_call_i
     local.driver.view_submission(
         "U0APPROVER", view, {BlockId.REJECT_REASON: {ActionId.REJECT_REASON: plain_text_value("Too much")}}
     )
-    _decide(local, "U0APPROVER", ActionId.APPROVE, local.store.get(fresh.id), 1)
+    _decide(local, "U0APPROVER", ActionId.APPROVE, local.store.requests.get(fresh.id), 1)
 
     outcome = local.outcome(fresh)
     assert "Refunded $1.00 for order #722" in outcome
@@ -86,8 +86,8 @@ def test_an_agent_that_repeats_an_id_again_after_being_told_is_stopped_and_nothi
         "the agent was not resumed."
     )
     assert "cannot tell them apart" in str(local.message(again)["blocks"])
-    assert local.store.get_run(first.thread_id).status == "done"
-    assert len(local.store.requests_for_thread(first.thread_id)) == 2
+    assert local.store.runs.get_run(first.thread_id).status == "done"
+    assert len(local.store.lists.requests_for_thread(first.thread_id)) == 2
     assert local.refunds_of("761") == 0 and local.refunds_of("762") == 0
 
 

@@ -68,7 +68,7 @@ def test_tutorial_review_node_reject_stops_the_run_and_never_creates_the_order(l
     assert outcome.startswith(f":no_entry: The `{agent}` run was stopped: <@U0APPROVER> said no: Wrong supplier.")
     assert 'resume={"tool_approval_request": "action"}' in outcome  # what to declare, in the thread
     assert f"Acme:{amount}.0" not in local.effects_of("orders")
-    assert local.store.get_run(approval.thread_id).status == "done"
+    assert local.store.runs.get_run(approval.thread_id).status == "done"
 
 
 @pytest.mark.parametrize(("agent", "amount"), [("purchase_orders", 1203), ("purchase_orders_with_edits", 1204)])
@@ -114,7 +114,7 @@ def test_tutorial_executor_with_edits_declared_action_runs_the_edited_call(local
 
 def test_tutorial_review_node_posted_as_string_by_an_earlier_release_is_not_resumed_by_a_reject(local: Local) -> None:
     approval = local.start_run("Order supplies for $1208", agent="purchase_orders_with_edits")
-    with local.store.engine.begin() as conn:  # as an earlier release stored it: recognised as "string"
+    with local.store.db.engine.begin() as conn:  # as an earlier release stored it: recognised as "string"
         conn.execute(update(approvals).where(approvals.c.id == approval.id).values(kind="interrupt:string"))
 
     local.answer("U0APPROVER", ActionId.REJECT, approval, "Wrong supplier")
@@ -130,7 +130,7 @@ def test_tutorial_executor_with_edits_reject_through_the_processes_creates_no_or
     stack.answer("U0APPROVER", ActionId.REJECT, approval, "Wrong supplier")
 
     assert _run_outcome(stack, approval).startswith(":no_entry: The `purchase_orders_with_edits` run was stopped")
-    assert stack.store.get_run(approval.thread_id).status == "done"
+    assert stack.store.runs.get_run(approval.thread_id).status == "done"
     assert "Acme:1207.0" not in stack.effects_of("orders")
 
 
@@ -154,7 +154,7 @@ def test_undeclared_interrupt_reject_stops_the_run_and_never_transfers(local: Lo
 
     outcome = _run_outcome(local, approval)
     assert outcome.startswith(":no_entry: The `transfers` run was stopped: <@U0APPROVER> said no: Not authorised.")
-    assert local.store.get_run(approval.thread_id).status == "done"
+    assert local.store.runs.get_run(approval.thread_id).status == "done"
     assert "ACME-001:5001.0" not in local.effects_of("transfers")
 
 
@@ -214,7 +214,7 @@ def test_soft_deadline_on_a_call_that_cannot_be_approved_rejects_it_and_says_so(
     assert "I did not refund order #311" in local.outcome(approval)
     assert "311" not in local_refunds()
     local.wait_for_update(approval, lambda call: "cannot go ahead at a deadline" in str(call.params["blocks"]))
-    assert local.store.get(approval.id).status == "expired"
+    assert local.store.requests.get(approval.id).status == "expired"
 
 
 def local_refunds() -> list[str]:

@@ -29,12 +29,12 @@ def _waiting_request(runtime: AgentRuntime, text: str) -> ApprovalRequest:
     request = RunRequest(agent="payments", input_text=text, requested_by="U0ASKER")
     start_run(request, runtime.store, None)
     assert runtime.advance(request.thread_id) == "waiting"
-    return runtime.store.requests_for_thread(request.thread_id)[0]
+    return runtime.store.lists.requests_for_thread(request.thread_id)[0]
 
 
 def _approved_request(runtime: AgentRuntime, text: str) -> ApprovalRequest:
     approval = _waiting_request(runtime, text)
-    return runtime.store.decide(approval.id, Decision(type=DecisionType.APPROVE, decided_by="U0APPROVER")).approval
+    return runtime.store.decisions.decide(approval.id, Decision(type=DecisionType.APPROVE, decided_by="U0APPROVER")).approval
 
 
 def _graph(runtime: AgentRuntime, saver: object) -> object:
@@ -79,7 +79,7 @@ def test_resume_of_an_undecided_request_does_nothing(runtime: AgentRuntime) -> N
     approval = _waiting_request(runtime, "Refund order #102 for $250")
 
     assert runtime.resume(approval.id) == "undecided"
-    assert runtime.store.get(approval.id).is_pending
+    assert runtime.store.requests.get(approval.id).is_pending
 
 
 def test_decision_for_an_interrupt_answered_elsewhere_resumes_nothing_and_says_so(
@@ -97,6 +97,6 @@ def test_decision_for_an_interrupt_answered_elsewhere_resumes_nothing_and_says_s
 
     assert outcome == "stale"
     assert "stale decision" in caplog.text and approval.id in caplog.text
-    assert [e.event for e in runtime.store.audit_events(approval.id)][-1] == "stale_resume_skipped"
+    assert [e.event for e in runtime.store.audit_log.audit_events(approval.id)][-1] == "stale_resume_skipped"
     assert _refunds_run(runtime, approval.thread_id) == 1  # the rejection's tool message; the refund never ran
-    assert runtime.store.get(approval.id).resumed_at is not None  # nothing is owed for it any more
+    assert runtime.store.requests.get(approval.id).resumed_at is not None  # nothing is owed for it any more

@@ -192,7 +192,7 @@ def test_an_admin_changes_a_timeout_with_a_slash_command(page: Page, dev_sandbox
     send(page, "/countersign timeout payments.lookup_order 45m")
 
     expect(page.locator(".message.ephemeral", has_text="payments.lookup_order")).to_contain_text("now: timeout 45m")
-    changes = [e for e in dev_sandbox.store.audit_events() if e.event == "setting_changed"]
+    changes = [e for e in dev_sandbox.store.audit_log.audit_events() if e.event == "setting_changed"]
     assert [(e.actor, e.detail["to"]) for e in changes] == [(MORGAN, {"timeout": "45m"})]
 
 
@@ -202,7 +202,7 @@ def test_someone_who_is_not_an_admin_is_refused_admin_commands(page: Page, dev_s
     send(page, "/countersign timeout payments.refund 1m")
 
     expect(page.locator(".message.ephemeral", has_text="Only Countersign's admins")).to_be_visible()
-    assert not [e for e in dev_sandbox.store.audit_events() if e.actor == ALEX and e.event == "setting_changed"]
+    assert not [e for e in dev_sandbox.store.audit_log.audit_events() if e.actor == ALEX and e.event == "setting_changed"]
 
 
 _RENDER = """async (text) => {

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from approvals.approval_store import ApprovalStore
 from approvals.errors import ConfigurationError
 from approvals.settings import load_settings
+from approvals.store import Store
 from countersign.cli import stop_line
 from countersign.ports import free_port
 from countersign.wiring import build_services
@@ -71,7 +71,7 @@ def test_bot_with_an_empty_signing_secret_stops_naming_it(fork_server: ForkServe
 
 
 def test_worker_that_cannot_reach_redis_names_it_without_its_password(
-    fork_server: ForkServer, tmp_path: Path, store: ApprovalStore, database_url: str
+    fork_server: ForkServer, tmp_path: Path, store: Store, database_url: str
 ) -> None:
     unreachable = f"redis://:s3cret-password@127.0.0.1:{free_port()}/0"
 

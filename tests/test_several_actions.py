@@ -41,7 +41,7 @@ def test_run_waits_until_every_action_is_decided(local: Local) -> None:
     update = local.wait_for_update(approval)
     assert list(_button_sets(local, approval)) == [f"{BlockId.DECISION_BUTTONS}:1"]
     assert "Approved* by <@U0APPROVER>" in str(update.params["blocks"])
-    current = local.store.get(approval.id)
+    current = local.store.requests.get(approval.id)
     assert current.is_pending and current.resumed_at is None
 
 
@@ -60,7 +60,7 @@ def test_decisions_reach_the_agent_in_the_order_of_the_actions(local: Local) -> 
     rejected, refunded = outcome.index("with reason: dupe"), outcome.index("Refunded $10.00 for order #157")
     assert rejected < refunded
     assert "Refunded $10.00 for order #156" not in outcome
-    assert local.store.get(approval.id).status == "decided"
+    assert local.store.requests.get(approval.id).status == "decided"
 
 
 def test_click_on_an_action_someone_already_decided_changes_nothing(local: Local) -> None:
@@ -71,7 +71,7 @@ def test_click_on_an_action_someone_already_decided_changes_nothing(local: Local
     local.click("U0SECONDCLICK", ActionId.APPROVE, approval, 0)
 
     assert "Approved* by <@U0FIRST>" in local.ephemeral_to("U0SECONDCLICK")[0]
-    assert local.store.get(approval.id).actions[1].decision is None
+    assert local.store.requests.get(approval.id).actions[1].decision is None
 
 
 def test_per_call_requests_of_one_turn_do_not_list_each_other_as_earlier_steps(local: Local) -> None:

@@ -15,7 +15,7 @@ def test_forged_signature_is_refused_and_decides_nothing(stack: Stack) -> None:
     response = stack.click("U0MALLORY", ActionId.APPROVE, approval, signature="v0=" + "0" * 64)
 
     assert response.status == 401
-    assert stack.store.get(approval.id).is_pending
+    assert stack.store.requests.get(approval.id).is_pending
 
 
 def test_replayed_request_older_than_five_minutes_is_refused(stack: Stack) -> None:
@@ -24,7 +24,7 @@ def test_replayed_request_older_than_five_minutes_is_refused(stack: Stack) -> No
     response = stack.click("U0MALLORY", ActionId.APPROVE, approval, timestamp=int(time.time()) - 6 * 60)
 
     assert response.status == 401
-    assert stack.store.get(approval.id).is_pending
+    assert stack.store.requests.get(approval.id).is_pending
 
 
 def test_unsigned_request_is_refused(stack: Stack) -> None:
@@ -38,4 +38,4 @@ def test_unsigned_request_is_refused(stack: Stack) -> None:
         status = error.code
 
     assert status == 401
-    assert stack.store.get(approval.id).is_pending
+    assert stack.store.requests.get(approval.id).is_pending

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import Table, text
 
-from approvals.approval_store import ApprovalStore
+from approvals.store import Store
 from approvals.tables import approvals, runs
 from bot.app import create_app
 from bot.ids import ActionId
@@ -47,9 +47,9 @@ def impatient(local: Local) -> Iterator[Local]:
 
 
 @contextmanager
-def writes_wait(store: ApprovalStore, table: Table) -> Iterator[None]:
+def writes_wait(store: Store, table: Table) -> Iterator[None]:
     """Until the block ends, writes to `table` wait for another transaction (reads go on)."""
-    with store.engine.begin() as conn:
+    with store.db.engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text(f"LOCK TABLE {table.name} IN SHARE ROW EXCLUSIVE MODE"))
         else:
@@ -68,7 +68,7 @@ def test_a_click_answered_late_is_still_answered_and_its_decision_shows_once_rec
     assert response.elapsed >= ACK_TIMEOUT
     update = impatient.wait_for_update(approval, lambda call: "U0SLOWAPPROVER" in str(call.params.get("blocks")))
     assert "Approved* by <@U0SLOWAPPROVER>" in str(update.params["blocks"])
-    assert impatient.store.get(approval.id).status == "approved"
+    assert impatient.store.requests.get(approval.id).status == "approved"
 
 
 def test_a_slash_command_answered_late_sends_its_reply_to_the_response_url(impatient: Local) -> None:
@@ -87,4 +87,4 @@ def test_a_slash_command_answered_late_sends_its_reply_to_the_response_url(impat
     assert reply.params["response_type"] == "ephemeral"
     started = re.search(r"run `?(\w+)", str(reply.params["text"]))
     assert started, reply.params["text"]
-    assert impatient.store.get_run(started.group(1)).requested_by == "U0SLOWASKER"
+    assert impatient.store.runs.get_run(started.group(1)).requested_by == "U0SLOWASKER"

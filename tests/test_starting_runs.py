@@ -71,4 +71,4 @@ def test_run_of_an_unknown_agent_enqueued_from_python_tells_the_requesters_chann
 
     call = stack.slack.wait_for("chat.postMessage", lambda call: call.params.get("channel") == "C0PYTHON")
     assert call.params["text"].startswith(":warning: The `payroll` run failed: No agent 'payroll'; this worker runs: ")
-    assert stack.store.get_run(request.thread_id).status == "failed"
+    assert stack.store.runs.get_run(request.thread_id).status == "failed"

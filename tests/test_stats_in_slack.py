@@ -96,7 +96,7 @@ def test_admin_home_shows_the_figures_as_bar_charts(local: Local, approved_uncha
 def test_acting_on_a_flag_asks_first_then_changes_the_setting_with_an_audit_row(local: Local, approved_unchanged: None) -> None:
     blocks = _stats(local, f"stats {AGENT}").params["blocks"]
     button = _proposal_button(blocks)
-    settings = AdminSettings(local.store.engine)
+    settings = AdminSettings(local.store.db.engine)
 
     click = local.driver.block_action("U0ADMIN", ActionId.PROPOSE_CHANGE, button["value"], **_IN_THE_REPLY)
     opened = local.slack.wait_for("views.open", lambda c: c.params.get("trigger_id") == click.payload["trigger_id"])
@@ -113,7 +113,7 @@ def test_acting_on_a_flag_asks_first_then_changes_the_setting_with_an_audit_row(
     assert submitted.status == 200 and not submitted.body
     assert settings.get(f"{AGENT}.refund#{rule}").level == "soft"
     assert settings.get(f"{AGENT}.refund").level is None  # the tool's calls under other rules keep theirs
-    change = [e for e in local.store.audit_events() if e.event == "setting_changed"][-1]
+    change = [e for e in local.store.audit_log.audit_events() if e.event == "setting_changed"][-1]
     assert change.actor == "U0ADMIN"
     assert change.detail == {
         "scope": f"{AGENT}.refund#{rule}",
@@ -129,7 +129,7 @@ def test_acting_on_a_flag_asks_first_then_changes_the_setting_with_an_audit_row(
 
 def test_a_proposal_from_someone_not_an_admin_changes_nothing(local: Local) -> None:
     ref = ProposalRef(scope=f"{AGENT}.lookup_order", level="soft", because="forged")
-    settings = AdminSettings(local.store.engine)
+    settings = AdminSettings(local.store.db.engine)
 
     click = local.driver.block_action("U0NOTADMIN", ActionId.PROPOSE_CHANGE, ref.dump(), **_IN_THE_REPLY)
     view = {

@@ -18,9 +18,9 @@ import pytest
 from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import OperationalError
 
-from approvals import approval_store, postgres_timeouts
-from approvals.approval_store import create_db_engine
+from approvals import postgres_timeouts
 from approvals.settings import Settings
+from approvals.store import create_db_engine, database
 from bot.app import LISTENER_THREADS
 from bot.server import bot_store
 from worker.checkpointer import open_checkpointer, postgres_conninfo
@@ -60,7 +60,7 @@ def test_a_connection_idle_past_the_limit_is_pinged_first(engine: Engine, monkey
     pings = _pings(engine, monkeypatch)
     with engine.connect() as conn:
         conn.execute(text("SELECT 1"))
-    monkeypatch.setattr(approval_store, "PING_AFTER_IDLE_SECONDS", 0.0)
+    monkeypatch.setattr(database, "PING_AFTER_IDLE_SECONDS", 0.0)
 
     with engine.connect() as conn:
         conn.execute(text("SELECT 1"))
@@ -75,7 +75,7 @@ def test_a_connection_the_server_dropped_while_idle_is_replaced(
         dropped = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
     with psycopg.connect(postgres_conninfo(settings.database_url), autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", (dropped,))
-    monkeypatch.setattr(approval_store, "PING_AFTER_IDLE_SECONDS", 0.0)  # as after a second in the pool
+    monkeypatch.setattr(database, "PING_AFTER_IDLE_SECONDS", 0.0)  # as after a second in the pool
 
     with engine.connect() as conn:
         now_on = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
@@ -133,7 +133,7 @@ def test_a_database_url_that_sets_its_own_timeouts_keeps_them() -> None:
 def test_the_bots_store_opens_no_connection_for_a_second_burst_as_wide_as_its_listener_threads(
     settings: Settings,
 ) -> None:
-    engine = bot_store(settings).engine
+    engine = bot_store(settings).db.engine
     opened: list[object] = []
     event.listen(engine, "connect", lambda *_: opened.append(1))
     together = threading.Barrier(LISTENER_THREADS)

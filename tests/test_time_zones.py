@@ -30,13 +30,13 @@ def test_admin_settings_show_when_a_change_was_made_from_a_server_in_new_york(st
 _READ_BACK = """
 import sys
 from datetime import timedelta
-from approvals.approval_store import ApprovalStore, create_db_engine
+from approvals.store import Store, create_db_engine
 from approvals.models import Gate, NewApprovalRequest, ProposedAction, Run, RunStatus, utcnow
-store = ApprovalStore(create_db_engine(sys.argv[1]))
-run = store.create_run(Run(thread_id=sys.argv[2], agent="payments", input_text="x", status=RunStatus.WAITING))
-request = store.create_request(NewApprovalRequest(thread_id=run.thread_id, interrupt_id="i", kind="langchain_hitl",
+store = Store(create_db_engine(sys.argv[1]))
+run = store.runs.create_run(Run(thread_id=sys.argv[2], agent="payments", input_text="x", status=RunStatus.WAITING))
+request = store.requests.create_request(NewApprovalRequest(thread_id=run.thread_id, interrupt_id="i", kind="langchain_hitl",
     actions=[ProposedAction(tool="refund", args={})], gate=Gate(timeout=timedelta(hours=1))))
-print(store.get(request.id).deadline_at.timestamp(), store.get_run(run.thread_id).created_at.timestamp())
+print(store.requests.get(request.id).deadline_at.timestamp(), store.runs.get_run(run.thread_id).created_at.timestamp())
 """
 
 

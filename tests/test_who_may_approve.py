@@ -9,7 +9,7 @@ from tests.policies import FINANCE_REFUNDS, SELF_SERVICE_REFUNDS, TINY_REFUNDS
 
 
 def _refused(local: Local, approval_id: str) -> list:
-    return [event for event in local.store.audit_events(approval_id) if event.event == "click_refused"]
+    return [event for event in local.store.audit_log.audit_events(approval_id) if event.event == "click_refused"]
 
 
 def test_call_the_policy_auto_approves_runs_without_asking_anyone(local: Local) -> None:
@@ -20,7 +20,7 @@ def test_call_the_policy_auto_approves_runs_without_asking_anyone(local: Local) 
 
     answer = local.slack.wait_for("chat.postMessage", lambda call: call.params.get("channel") == "C0AUTO")
     assert "Refunded $1.00 for order #140" in answer.params["text"]
-    [approval] = local.store.requests_for_thread(request.thread_id)
+    [approval] = local.store.lists.requests_for_thread(request.thread_id)
     assert approval.message_ts is None
     assert approval.action.decision and approval.action.decision.decided_by == "countersign:policy"
     assert approval.gate.rule == "tiny refunds"
@@ -40,7 +40,7 @@ def test_click_from_someone_not_among_the_approvers_changes_nothing_and_is_audit
     local.click("U0INTERN", ActionId.APPROVE, approval)
 
     assert "only <@U0CFO>, @finance may decide this request" in local.ephemeral_to("U0INTERN")[0]
-    assert local.store.get(approval.id).is_pending
+    assert local.store.requests.get(approval.id).is_pending
     [refused] = _refused(local, approval.id)
     assert refused.actor == "U0INTERN" and refused.detail["intent"] == "approve"
 
@@ -61,7 +61,7 @@ def test_requester_cannot_approve_their_own_run(local: Local) -> None:
     local.click("U0SELFASK", ActionId.APPROVE, approval)
 
     assert "you asked for this run" in local.ephemeral_to("U0SELFASK")[0]
-    assert local.store.get(approval.id).is_pending
+    assert local.store.requests.get(approval.id).is_pending
     assert len(_refused(local, approval.id)) == 1
 
 

@@ -15,7 +15,7 @@ from tests.local import Local
 
 
 def _runs_of(local: Local, user: str) -> int:
-    with local.store.engine.connect() as connection:
+    with local.store.db.engine.connect() as connection:
         return int(connection.scalar(select(func.count()).select_from(runs).where(runs.c.requested_by == user)) or 0)
 
 

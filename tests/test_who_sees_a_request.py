@@ -106,7 +106,7 @@ def _pending(countersign: Local | Stack, user: str) -> str:
 
 
 def _refused(countersign: Local | Stack, approval: ApprovalRequest) -> list:
-    return [event for event in countersign.store.audit_events(approval.id) if event.event == "click_refused"]
+    return [event for event in countersign.store.audit_log.audit_events(approval.id) if event.event == "click_refused"]
 
 
 def test_a_member_of_the_requests_channel_finds_it_on_their_home_tab_with_its_buttons(ops: Local) -> None:
@@ -147,7 +147,7 @@ def test_a_forged_home_click_by_someone_outside_the_channel_decides_nothing(ops:
 
     [refused] = wait_until(lambda: _refused(ops, approval), 10, "the refused click's audit row")
     assert refused.actor == OUTSIDER
-    assert ops.store.get(approval.id).is_pending
+    assert ops.store.requests.get(approval.id).is_pending
 
 
 @pytest.mark.parametrize("action", [ActionId.APPROVE, ActionId.EDIT, ActionId.REJECT])
@@ -161,7 +161,7 @@ def test_a_click_on_the_message_by_someone_outside_the_channel_is_told_only_its_
 
     [told] = ops.ephemeral_to(outsider)
     assert told == "Nothing changed: only the members of <#C0OPS> may decide this request (rule _ops refunds_)."
-    assert ops.store.get(approval.id).is_pending
+    assert ops.store.requests.get(approval.id).is_pending
     assert [event.actor for event in _refused(ops, approval)] == [outsider]
     assert not [c for c in ops.slack.calls_to("views.open") if c.params.get("trigger_id") == click.payload["trigger_id"]]
 
@@ -184,7 +184,7 @@ def test_when_slack_will_not_list_the_channels_members_nobody_decides_and_the_cl
     [told] = ops.ephemeral_to(MEMBER)
     assert told.startswith("Nothing changed: only the members of <#C0OPS> may decide this request (rule _ops refunds_)")
     assert "could not read who they are (Slack said `internal_error`)" in told
-    assert ops.store.get(approval.id).is_pending
+    assert ops.store.requests.get(approval.id).is_pending
 
 
 def test_a_channel_the_app_was_taken_out_of_shows_its_requests_to_nobody(ops: Local) -> None:
@@ -216,7 +216,7 @@ def test_a_member_of_the_channel_a_request_was_escalated_to_may_decide_it(ops: L
     assert approval.deadline_at is not None
     ops.fire_due(approval.deadline_at + timedelta(seconds=1))
     ops.clock.reset()
-    escalated = ops.store.get(approval.id)
+    escalated = ops.store.requests.get(approval.id)
 
     ops.driver.block_action(
         "U0OPSLEAD",
@@ -271,4 +271,4 @@ def test_a_home_click_by_someone_outside_the_requests_channel_is_refused_by_the_
 
     [refused] = wait_until(lambda: _refused(stack_ops, approval), 20, "the refused click's audit row")
     assert refused.actor == OUTSIDER and approval.channel == OPS
-    assert stack_ops.store.get(approval.id).is_pending
+    assert stack_ops.store.requests.get(approval.id).is_pending

@@ -19,9 +19,9 @@ from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-from approvals.approval_store import PING_AFTER_IDLE_SECONDS
 from approvals.postgres_timeouts import with_timeouts
 from approvals.settings import Settings
+from approvals.store import PING_AFTER_IDLE_SECONDS
 from worker.event_loop import EventLoop
 
 log = logging.getLogger(__name__)

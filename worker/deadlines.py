@@ -15,10 +15,10 @@ from datetime import datetime
 
 from redis.exceptions import RedisError
 
-from approvals.approval_store import ApprovalStore
 from approvals.frontend import DeadlineNear, FrontEnd, FrontEndUnavailable, RequestChanged, RequestEscalated
 from approvals.job_queue import JobQueue
 from approvals.models import DEADLINE_DECIDER, Status, utcnow
+from approvals.store import Store
 from worker import metrics
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ class DeadlineService:
 
     def __init__(
         self,
-        store: ApprovalStore,
+        store: Store,
         front_end: FrontEnd,
         queue: JobQueue,
         clock: Callable[[], datetime] = utcnow,
@@ -43,29 +43,29 @@ class DeadlineService:
         """Apply every deadline, escalation and reminder due by `now` (default: the clock); returns the
         ids of the requests it changed."""
         now = now or self.clock()
-        expired = self.store.expire_due(now, DEADLINE_DECIDER)
+        expired = self.store.due.expire_due(now, DEADLINE_DECIDER)
         for approval_id in expired:
             # Committed first, as a click's decision is; the resume is owed in SQL whatever Redis does.
             try:
                 self.queue.enqueue_resume(approval_id)
             except RedisError:
                 log.warning("could not enqueue the resume of expired approval %s; the dispatcher will", approval_id)
-        escalated = self.store.escalate_due(now)
+        escalated = self.store.due.escalate_due(now)
         self._count(expired, len(escalated))
         for approval_id in expired:
             self._isolated(f"update the message of expired approval {approval_id}", functools.partial(self._update, approval_id))
-        for escalation in self.store.unposted_escalations():
+        for escalation in self.store.due.unposted_escalations():
             self._isolated(
                 f"post the escalation of approval {escalation.approval_id} to stage {escalation.stage}",
                 functools.partial(self._post_escalation, escalation.approval_id, escalation.stage),
             )
-        for approval_id, stage, due_at in self.store.reminders_due(now):
+        for approval_id, stage, due_at in self.store.due.reminders_due(now):
             self._isolated(f"remind about approval {approval_id}", functools.partial(self._remind, approval_id, stage, due_at))
         return expired + [e.approval_id for e in escalated]
 
     def _count(self, expired: list[str], escalated: int) -> None:
         """Count the deadlines applied, by what they did (rejected, approved, escalated)."""
-        for status in self.store.statuses(expired).values():
+        for status in self.store.lists.statuses(expired).values():
             metrics.DEADLINES_FIRED.labels("approve" if status is Status.APPROVED else "reject").inc()
         if escalated:
             metrics.DEADLINES_FIRED.labels("escalate").inc(escalated)
@@ -77,18 +77,18 @@ class DeadlineService:
             log.exception("could not %s; it stays owed and the next pass tries again", what)
 
     def _update(self, approval_id: str) -> None:
-        approval = self.store.get(approval_id)
-        self.front_end.tell(RequestChanged(approval=approval, earlier=self.store.decided_before(approval)))
+        approval = self.store.requests.get(approval_id)
+        self.front_end.tell(RequestChanged(approval=approval, earlier=self.store.lists.decided_before(approval)))
 
     def _post_escalation(self, approval_id: str, stage: int) -> None:
-        approval = self.store.get(approval_id)
+        approval = self.store.requests.get(approval_id)
         # The front-end notes where it showed the escalation (until then it stays owed).
-        self.front_end.tell(RequestEscalated(approval=approval, stage=stage, earlier=self.store.decided_before(approval)))
+        self.front_end.tell(RequestEscalated(approval=approval, stage=stage, earlier=self.store.lists.decided_before(approval)))
         # The first message says where the request went (and any earlier escalation posts).
         self._update(approval_id)
 
     def _remind(self, approval_id: str, stage: int, due_at: datetime) -> None:
-        approval = self.store.get(approval_id)
+        approval = self.store.requests.get(approval_id)
         if approval.is_pending and approval.stage == stage:
             self.front_end.tell(DeadlineNear(approval=approval))
-        self.store.reminder_sent(approval_id, stage, due_at)
+        self.store.due.reminder_sent(approval_id, stage, due_at)

@@ -19,9 +19,9 @@ from pydantic import BaseModel
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
-from approvals.approval_store import ApprovalStore
 from approvals.job_queue import AGENTS_KEY, FIRE_DUE, RESUME, RUN, JobQueue, resume_job_id, run_job_id
 from approvals.models import utcnow
+from approvals.store import Store
 from worker.fork_guard import between_forks
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ class Dispatcher:
 
     def __init__(
         self,
-        store: ApprovalStore,
+        store: Store,
         queue: JobQueue,
         agents: list[str],
         *,
@@ -67,13 +67,13 @@ class Dispatcher:
         """One pass: hand over every owed run, resume and due deadline that has no live job."""
         now = self.clock()
         report = DispatchReport()
-        threads = self.store.runs_owed(now)
+        threads = self.store.due.runs_owed(now)
         handed = self.queue.ensure_all(RUN, [((t,), run_job_id(t)) for t in threads], self.lease)
         report.runs = [t for t, how in zip(threads, handed, strict=True) if how in ("enqueued", "replaced")]
-        decided = self.store.resumes_owed(now)
+        decided = self.store.due.resumes_owed(now)
         handed = self.queue.ensure_all(RESUME, [((a,), resume_job_id(a)) for a in decided], self.lease)
         report.resumes = [a for a, how in zip(decided, handed, strict=True) if how in ("enqueued", "replaced")]
-        report.next_due = self.store.next_due()
+        report.next_due = self.store.due.next_due()
         if report.next_due is not None and report.next_due <= now:
             report.fired = self.queue.ensure(FIRE_DUE, (), _CLOCK_JOB, _CLOCK_GRACE) in ("enqueued", "replaced")
         if not self.queue.connection.exists(AGENTS_KEY):

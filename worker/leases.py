@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
-from approvals.approval_store import ApprovalStore
 from approvals.models import Run
+from approvals.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +46,11 @@ def new_owner() -> str:
 
 
 @contextmanager
-def lease(store: ApprovalStore, thread_id: str, ttl: timedelta) -> Iterator[Run | None]:
+def lease(store: Store, thread_id: str, ttl: timedelta) -> Iterator[Run | None]:
     """Hold the thread's lease for the block, renewing it every third of `ttl`; yields the run, or None
     when another worker holds a live lease (then this job has nothing to do)."""
     owner = new_owner()
-    run = store.claim(thread_id, owner, ttl)
+    run = store.runs.claim(thread_id, owner, ttl)
     if run is None:
         yield None
         return
@@ -59,7 +59,7 @@ def lease(store: ApprovalStore, thread_id: str, ttl: timedelta) -> Iterator[Run 
     def renew() -> None:
         while not stop.wait(ttl.total_seconds() / 3):
             try:
-                if not store.renew(thread_id, owner, ttl):
+                if not store.runs.renew(thread_id, owner, ttl):
                     log.error("lost the lease on run %s (held too long without renewal); another worker may take it", thread_id)
                     return
             except Exception:
@@ -72,4 +72,4 @@ def lease(store: ApprovalStore, thread_id: str, ttl: timedelta) -> Iterator[Run 
     finally:
         stop.set()
         renewer.join()
-        store.release(thread_id, owner)
+        store.runs.release(thread_id, owner)

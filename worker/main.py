@@ -58,7 +58,7 @@ def run_worker(settings: Settings, *, burst: bool = False, processes: int | None
             count,
             job_process_class(settings.worker_max_jobs, settings.worker_max_rss_mb),
             burst=burst,
-            on_death=runtime.store.release_held_by,
+            on_death=runtime.store.runs.release_held_by,
         )
     finally:
         dispatcher.stop()

@@ -14,7 +14,6 @@ from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from approvals.approval_store import ApprovalStore
 from approvals.models import (
     DEADLINE_DECIDER,
     POLICY_DECIDER,
@@ -23,6 +22,7 @@ from approvals.models import (
     utcnow,
 )
 from approvals.prometheus import scrape_registry
+from approvals.store import Store
 from worker.fork_guard import between_forks
 
 RUNS = Counter("countersign_worker_runs_total", "Run jobs (start a run or take it further), by outcome.", ["outcome"])
@@ -57,12 +57,12 @@ def tool_started(clicked_at: datetime) -> None:
 class PendingCollector(Collector):
     """Requests waiting for a decision, and the age of the oldest, read from SQL at each scrape."""
 
-    def __init__(self, store: ApprovalStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
 
     def collect(self) -> Iterator[Any]:
         with between_forks():
-            count, oldest = self.store.pending_summary()
+            count, oldest = self.store.lists.pending_summary()
         pending = GaugeMetricFamily("countersign_pending_requests", "Approval requests waiting for a decision.")
         pending.add_metric([], count)
         age = GaugeMetricFamily(
@@ -74,6 +74,6 @@ class PendingCollector(Collector):
         yield age
 
 
-def registry(store: ApprovalStore) -> Any:
+def registry(store: Store) -> Any:
     """What the worker's /metrics serves: its job processes' metrics and the pending figures."""
     return scrape_registry(PendingCollector(store))

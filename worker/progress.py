@@ -18,9 +18,9 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 
-from approvals.approval_store import ApprovalStore
 from approvals.frontend import FrontEnd, FrontEndUnavailable, RunProgressed, Step
 from approvals.models import Run
+from approvals.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class RunProgress:
 
     def __init__(
         self,
-        store: ApprovalStore,
+        store: Store,
         front_end: FrontEnd,
         thread_id: str,
         messages: list[BaseMessage],
@@ -101,7 +101,7 @@ class RunProgress:
         steps = progress_steps(self.messages)
         if not steps or steps == self._shown:
             return
-        run = self._run or self.store.get_run(self.thread_id)
+        run = self._run or self.store.runs.get_run(self.thread_id)
         try:
             shown = self.front_end.tell(RunProgressed(run=run, steps=steps[-STEPS_SHOWN:], total=len(steps)))
         except FrontEndUnavailable:

@@ -23,7 +23,6 @@ from langgraph.types import StateSnapshot
 from redis.exceptions import RedisError
 
 from approvals.admin_settings import AdminSettings
-from approvals.approval_store import ApprovalStore
 from approvals.decision_kinds import as_allowed, as_no, goes_ahead
 from approvals.errors import AlreadyDecided, ApprovalNotFound, UnknownAgent
 from approvals.frontend import FrontEnd, FrontEndUnavailable, Notice, RequestChanged, RequestToDecide, RunEnded
@@ -45,6 +44,7 @@ from approvals.models import (
 )
 from approvals.policies import PolicySet
 from approvals.settings import Settings
+from approvals.store import Store
 from worker import metrics as worker_metrics
 from worker.checkpointer import KeptCheckpointer
 from worker.graph_session import GraphSession, graph_session
@@ -137,7 +137,7 @@ class AgentRuntime:
     def __init__(
         self,
         settings: Settings,
-        store: ApprovalStore,
+        store: Store,
         registry: AgentRegistry,
         front_end: FrontEnd,
         policies: PolicySet,
@@ -165,11 +165,11 @@ class AgentRuntime:
         """Hand a decided request to its agent, if its interrupt is still the pending one; then take the run further."""
         try:
             # Just which run to lease: the request itself is read under the lease, as it stands then.
-            thread_id = self.store.thread_of(approval_id)
+            thread_id = self.store.requests.thread_of(approval_id)
         except ApprovalNotFound:
             log.error("resume of unknown approval %s: nothing to do", approval_id)
             return "unknown"
-        return self._with_lease(thread_id, lambda run: self._resume(run, self.store.get(approval_id)))
+        return self._with_lease(thread_id, lambda run: self._resume(run, self.store.requests.get(approval_id)))
 
     def _with_lease(self, thread_id: str, work: Callable[[Run], str]) -> str:
         try:
@@ -183,10 +183,10 @@ class AgentRuntime:
                     outcome = work(run)
                 except UnknownAgent as error:
                     # Retrying cannot help; tell whoever asked instead.
-                    self._finish(self.store.get_run(thread_id), RunStatus.FAILED, Ending(kind="failed", error=str(error)))
+                    self._finish(self.store.runs.get_run(thread_id), RunStatus.FAILED, Ending(kind="failed", error=str(error)))
                     return "unknown agent"
                 except Exception as error:  # noqa: BLE001 - recorded, retried, and told once it fails for good
-                    return self._attempt_failed(self.store.get_run(thread_id), error)
+                    return self._attempt_failed(self.store.runs.get_run(thread_id), error)
         except KeyError:
             log.error("job for unknown run %s: nothing to do", thread_id)
             return "unknown"
@@ -196,7 +196,7 @@ class AgentRuntime:
     def _hand_on(self, thread_id: str) -> None:
         """After letting a thread go, enqueue what it still owes at once (the dispatcher would, within a tick)."""
         try:
-            for approval_id in self.store.other_resumes_owed(thread_id):
+            for approval_id in self.store.due.other_resumes_owed(thread_id):
                 self.queue.enqueue_resume(approval_id)
         except RedisError:
             log.warning("could not hand on the owed work of run %s; the dispatcher will", thread_id)
@@ -207,7 +207,7 @@ class AgentRuntime:
         if run.attempts >= self.settings.max_attempts:
             return self._give_up(run, ref)
         wait = RETRY_BACKOFF[min(run.attempts, len(RETRY_BACKOFF)) - 1]
-        self.store.failed_attempt(
+        self.store.runs.failed_attempt(
             run.thread_id,
             utcnow() + timedelta(seconds=wait),
             {"ref": ref, "error": type(error).__name__, "attempt": run.attempts},
@@ -230,7 +230,7 @@ class AgentRuntime:
         if run.status is RunStatus.WAITING:
             return "waiting"
         agent = self.registry.get(run.agent)
-        self.store.update_run(run.thread_id, status=RunStatus.RUNNING)
+        self.store.runs.update_run(run.thread_id, status=RunStatus.RUNNING)
         config = _config(run.thread_id)
         with (
             self._session(agent, run.thread_id) as (graph, progress, state),
@@ -289,7 +289,7 @@ class AgentRuntime:
                     return self._stopped(approval)
             elif approval.delivery_started_at is not None:
                 # An earlier attempt delivered it and died before saying so: the checkpoint moved on.
-                self.store.mark_resumed(approval)
+                self.store.requests.mark_resumed(approval)
                 if state.tasks and not stops:
                     graph.invoke(None, config)
             else:
@@ -299,11 +299,11 @@ class AgentRuntime:
                     approval.interrupt_id,
                     approval.thread_id,
                 )
-                self.store.audit("stale_resume_skipped", approval.id, None, {"interrupt_id": approval.interrupt_id})
-                self.store.mark_resumed(approval, run_continues=False)
+                self.store.audit_log.audit("stale_resume_skipped", approval.id, None, {"interrupt_id": approval.interrupt_id})
+                self.store.requests.mark_resumed(approval, run_continues=False)
                 return "stale"
             self._refresh_message(approval.id)
-            outcome = self._settle(agent, graph, self.store.get_run(approval.thread_id), progress, after)
+            outcome = self._settle(agent, graph, self.store.runs.get_run(approval.thread_id), progress, after)
         self._tell_uncertain(run, journal.uncertain)
         return outcome
 
@@ -320,14 +320,14 @@ class AgentRuntime:
         if ready is None:
             return Resumed.STOPPED, None
         approval = ready
-        self.store.start_delivery(approval)
+        self.store.requests.start_delivery(approval)
         resumed = adapter.resume(graph, config, approval, agent)
         if resumed is Resumed.STOPPED:
             return resumed, None
         after = graph.get_state(config)
         if approval.interrupt_id in {pause.id for pause in pauses(graph, after)}:
             raise DeliveryFailed(f"approval {approval.id}: the graph still waits on interrupt {approval.interrupt_id}")
-        self.store.mark_resumed(approval)
+        self.store.requests.mark_resumed(approval)
         if resumed is Resumed.SKIPPED:
             refusal = next(a.decision for a in approval.actions if a.decision and a.decision.type is not DecisionType.APPROVE)
             self._notice(
@@ -346,8 +346,8 @@ class AgentRuntime:
         decision = next(
             (a.decision for a in approval.actions if a.decision and a.decision.type is not DecisionType.APPROVE), None
         )
-        self.store.mark_resumed(approval, run_continues=False)
-        self.store.audit("run_stopped", approval.id, None, {"interrupt_id": approval.interrupt_id})
+        self.store.requests.mark_resumed(approval, run_continues=False)
+        self.store.audit_log.audit("run_stopped", approval.id, None, {"interrupt_id": approval.interrupt_id})
         self._refresh_message(approval.id)
         if decision is not None and decision.decided_by == REPEATED_IDS_DECIDER:
             ending = Ending(kind="stopped_repeated_ids")
@@ -358,7 +358,7 @@ class AgentRuntime:
                 reason=decision.message if decision else None,
                 pause_kind=approval.kind,
             )
-        self._finish(self.store.get_run(approval.thread_id), RunStatus.DONE, ending)
+        self._finish(self.store.runs.get_run(approval.thread_id), RunStatus.DONE, ending)
         return "stopped"
 
     def _fail_closed(self, approval: ApprovalRequest) -> ApprovalRequest | None:
@@ -377,15 +377,15 @@ class AgentRuntime:
                 if decision is None:
                     return None
             actions.append(action.model_copy(update={"decision": decision}))
-        self.store.audit("delivery_uncertain", approval.id, None, {"interrupt_id": approval.interrupt_id})
+        self.store.audit_log.audit("delivery_uncertain", approval.id, None, {"interrupt_id": approval.interrupt_id})
         self._notice(Notice(run=approval.run, kind="delivery_uncertain", reason=reason, approval_id=approval.id))
         return approval.model_copy(update={"actions": actions})
 
     def _refresh_message(self, approval_id: str) -> None:
         """Show the request again as SQL has it (a bot that died after a click may have left it stale)."""
-        approval = self.store.get(approval_id)
+        approval = self.store.requests.get(approval_id)
         try:
-            self.front_end.tell(RequestChanged(approval=approval, earlier=self.store.decided_before(approval)))
+            self.front_end.tell(RequestChanged(approval=approval, earlier=self.store.lists.decided_before(approval)))
         except FrontEndUnavailable:
             log.warning("could not refresh the message of approval %s", approval_id, exc_info=True)
 
@@ -408,7 +408,7 @@ class AgentRuntime:
             stops = pauses(graph, state)
             if not stops:
                 break
-            stored = {a.interrupt_id: a for a in self.store.requests_for_thread(run.thread_id)}
+            stored = {a.interrupt_id: a for a in self.store.lists.requests_for_thread(run.thread_id)}
             # Requests decided here, by the policy or refused: delivered at once (or, refused again, stopped).
             decided_here: list[ApprovalRequest] = []
             stop_here: list[ApprovalRequest] = []
@@ -428,7 +428,7 @@ class AgentRuntime:
                 if automatic and request.is_pending:
                     # The calls whose own rule is `auto`; the others of the request still wait for people.
                     decision = Decision(type=DecisionType.APPROVE, decided_by=POLICY_DECIDER)
-                    by_policy = self.store.decide(request.id, decision, automatic)
+                    by_policy = self.store.decisions.decide(request.id, decision, automatic)
                     request = by_policy.approval
                     if by_policy.completed:
                         decided_here.append(request)
@@ -441,34 +441,34 @@ class AgentRuntime:
             if stop_here:
                 for other in [*decided_here, *stop_here[1:]]:
                     # Decided beside the refusal that stops the run: owed to no one once it has stopped.
-                    self.store.mark_resumed(other, run_continues=False)
+                    self.store.requests.mark_resumed(other, run_continues=False)
                 return self._stopped(stop_here[0])
             if not decided_here:
-                self.store.update_run(run.thread_id, status=RunStatus.WAITING)
-                self.store.progressed(run.thread_id)
+                self.store.runs.update_run(run.thread_id, status=RunStatus.WAITING)
+                self.store.runs.progressed(run.thread_id)
                 return "waiting"
             for decided in decided_here:
                 resumed, current = self._deliver(agent, graph, config, decided)
                 if resumed is Resumed.STOPPED:
                     return self._stopped(decided)
         answer = latest_agent_message(state.values) or "The run finished without a final message."
-        self._finish(self.store.get_run(run.thread_id), RunStatus.DONE, Ending(kind="answered", answer=answer))
+        self._finish(self.store.runs.get_run(run.thread_id), RunStatus.DONE, Ending(kind="answered", answer=answer))
         return "done"
 
     def _finish(self, run: Run, status: RunStatus, ending: Ending) -> None:
         """Record how the run ended (first), then tell its followers."""
-        self.store.finish_run(run.thread_id, status, ending)
-        self._tell_ending(self.store.get_run(run.thread_id))
+        self.store.runs.finish_run(run.thread_id, status, ending)
+        self._tell_ending(self.store.runs.get_run(run.thread_id))
 
     def _tell_ending(self, run: Run) -> None:
         """Tell how a finished run ended, as stored, and note it told (a run ended but not told is still owed)."""
         ending = run.ending or Ending(kind="answered", answer=run.outcome or "")
         self.front_end.tell(RunEnded(run=run, ending=ending))
-        self.store.outcome_posted(run.thread_id)
+        self.store.runs.outcome_posted(run.thread_id)
 
     def _notice(self, notice: Notice) -> None:
         try:
-            self.front_end.tell(notice.model_copy(update={"run": self.store.get_run(notice.run.thread_id)}))
+            self.front_end.tell(notice.model_copy(update={"run": self.store.runs.get_run(notice.run.thread_id)}))
         except FrontEndUnavailable:
             log.warning("could not tell run %s's followers: %s", notice.run.thread_id, notice.kind, exc_info=True)
 
@@ -477,8 +477,8 @@ class AgentRuntime:
             self._notice(Notice(run=run, kind="tool_uncertain", tool=tool))
 
     def _show_request(self, request: ApprovalRequest) -> None:
-        if self.front_end.tell(RequestToDecide(approval=request, earlier=self.store.decided_before(request))):
-            self.store.request_shown(request.id)
+        if self.front_end.tell(RequestToDecide(approval=request, earlier=self.store.lists.decided_before(request))):
+            self.store.requests.request_shown(request.id)
         else:
             log.warning("no front-end showed request %s; its run waits for a decision all the same", request.id)
 
@@ -486,7 +486,7 @@ class AgentRuntime:
         """Reject every undecided call of the request as Countersign; None when people decided them all first."""
         decision = Decision(type=DecisionType.REJECT, decided_by=REPEATED_IDS_DECIDER, message=refusal)
         try:
-            decided = self.store.decide(request.id, decision)
+            decided = self.store.decisions.decide(request.id, decision)
         except AlreadyDecided:
             return None
         return decided.approval if decided.completed else None
@@ -507,7 +507,7 @@ class AgentRuntime:
             action.model_copy(update={"gate": self._gate(run.agent, action.tool, action.args, action.args_schema)})
             for action in proposed
         ]
-        return self.store.create_request(
+        return self.store.requests.create_request(
             NewApprovalRequest(
                 thread_id=run.thread_id,
                 interrupt_id=pause.id,

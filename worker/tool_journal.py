@@ -26,7 +26,7 @@ from langgraph.errors import GraphBubbleUp
 from langgraph.prebuilt import ToolNode
 from langgraph.pregel import Pregel
 
-from approvals.approval_store import ApprovalStore
+from approvals.store import Store
 from worker import metrics
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 class JournalScope:
     """The journal of one worker job: which thread it runs, and the calls it found uncertain."""
 
-    store: ApprovalStore
+    store: Store
     thread_id: str
     uncertain: list[str] = field(default_factory=list)
     # When a person approved the call(s) this job delivers: the first tool to start is timed from it.
@@ -47,7 +47,7 @@ _scope: ContextVar[JournalScope | None] = ContextVar("countersign_tool_journal",
 
 
 @contextmanager
-def journalling(store: ApprovalStore, thread_id: str) -> Iterator[JournalScope]:
+def journalling(store: Store, thread_id: str) -> Iterator[JournalScope]:
     """Journal the tool calls the graph makes in this block (LangGraph's tasks inherit the context)."""
     scope = JournalScope(store, thread_id)
     token = _scope.set(scope)
@@ -97,29 +97,29 @@ class _Call:
     def before(self) -> ToolMessage | None:
         """None when the tool may run now; otherwise what to answer in its place."""
         store = self.scope.store
-        if store.tool_call_started(*self.key, tool=self.call["name"]):
+        if store.journal.tool_call_started(*self.key, tool=self.call["name"]):
             if self.scope.clicked_at is not None:
                 metrics.tool_started(self.scope.clicked_at)
                 self.scope.clicked_at = None
             return None
-        record = store.tool_call(*self.key)
+        record = store.journal.tool_call(*self.key)
         if record is not None and record.finished:
             log.info("replaying %s (%s) from the journal instead of running it again", self.call["name"], self.key[2])
             return _replay(record.result, self.call)
         log.warning("tool call %s (%s) started in a worker that died; not running it again", self.call["name"], self.key)
-        store.tool_call_uncertain(*self.key, tool=self.call["name"])
+        store.journal.tool_call_uncertain(*self.key, tool=self.call["name"])
         self.scope.uncertain.append(self.call["name"])
         return _replay(None, self.call)
 
     def paused(self) -> None:
         # An interrupt inside the tool: it stopped before acting; the resumed task runs it afresh.
-        self.scope.store.tool_call_forgotten(*self.key)
+        self.scope.store.journal.tool_call_forgotten(*self.key)
 
     def failed(self, error: BaseException) -> None:
-        self.scope.store.tool_call_finished(*self.key, {"error": f"{type(error).__name__}: {str(error)[:200]}"})
+        self.scope.store.journal.tool_call_finished(*self.key, {"error": f"{type(error).__name__}: {str(error)[:200]}"})
 
     def after(self, result: Any) -> None:
-        self.scope.store.tool_call_finished(*self.key, _stored(result))
+        self.scope.store.journal.tool_call_finished(*self.key, _stored(result))
 
 
 def _journalled(execute: Callable[..., Any]) -> Callable[..., Any]:

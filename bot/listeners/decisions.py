@@ -70,7 +70,7 @@ class Decisions:
         ack()
         view = body["view"]
         ref = ctx.references.ref({"type": "view_submission", "view": view})
-        approval = ctx.store.get(ref.approval_id)
+        approval = ctx.store.requests.get(ref.approval_id)
         position = ref.action or 0
         edited, errors = parse_edit_submission(approval, position, (view.get("state") or {}).get("values"))
         preview = rule_preview(approval.gate_of(position), None if errors else ctx.edited_gate(approval, position, edited))
