@@ -49,12 +49,13 @@ class Directory(Protocol):
 
 
 class Recorded(NamedTuple):
-    """A committed decision: on which request, whether it completed it (then it owes a resume), and whether it
-    was only a vote toward a quorum."""
+    """A committed decision: on which request, whether it completed it (then it owes a resume), whether it was
+    only a vote toward a quorum, and the calls it was taken on."""
 
     approval_id: str
     completed: bool
     vote_only: bool = False
+    positions: tuple[int, ...] = ()
 
 
 def check_allowed(approval: ApprovalRequest, kind: DecisionType, positions: Sequence[int]) -> None:
@@ -179,18 +180,28 @@ class Deciding:
         recorded = self.store.decisions.record_decision(
             approval.id, decision, list(positions), quorum=quorums, revision=approval.revision
         )
-        return Recorded(approval.id, recorded.completed, vote_only=not recorded.positions)
+        return Recorded(approval.id, recorded.completed, vote_only=not recorded.positions, positions=tuple(positions))
 
-    def repropose(self, approval: ApprovalRequest, who: str, position: int, edited_args: dict[str, Any], gate: Gate) -> Recorded:
-        """An edit whose arguments fall under another rule (`gate`): the call waits for that rule's deciders with
-        `who` as its proposer; a rule that is `auto` approves it at once."""
+    def repropose(
+        self,
+        approval: ApprovalRequest,
+        who: str,
+        position: int,
+        edited_args: dict[str, Any],
+        gate: Gate,
+        *,
+        rev: int | None = None,
+        when: datetime | None = None,
+    ) -> Recorded:
+        """An edit whose arguments fall under another rule (`gate`), by someone who may edit the call: it waits for
+        that rule's deciders with `who` as its proposer; a rule that is `auto` approves it at once."""
+        self.may_decide(approval, who, DecisionType.EDIT, [position], rev=rev, when=when)
         self.store.requests.repropose(approval, position, edited_args, gate, who)
         if gate.level is not Level.AUTO:
-            return Recorded(approval.id, False)
-        recorded = self.store.decisions.record_decision(
-            approval.id, Decision(type=DecisionType.APPROVE, decided_by=POLICY_DECIDER), [position]
-        )
-        return Recorded(approval.id, recorded.completed)
+            return Recorded(approval.id, False, positions=(position,))
+        by_policy = Decision(type=DecisionType.APPROVE, decided_by=POLICY_DECIDER)
+        recorded = self.store.decisions.record_decision(approval.id, by_policy, [position])
+        return Recorded(approval.id, recorded.completed, positions=(position,))
 
     # After the person was answered
 

@@ -15,12 +15,12 @@ from pydantic import ValidationError
 from slack_sdk import WebClient
 
 from approvals.admin_settings import SCOPE, AdminSettings, Override
+from approvals.deciding import Deciding
 from approvals.expressions import Expression
 from approvals.models import EscalationStage, format_duration, parse_duration
 from approvals.policies import PolicySet
 from approvals.stats import DEFAULT_WINDOWS, approval_stats
 from approvals.store import Store
-from bot.channel_members import Deciders
 from bot.formatting import approver, escape, slack_date
 from bot.stats_view import stats_message
 from bot.user_groups import UserGroupDirectory
@@ -64,7 +64,7 @@ class AdminCommands:
         policies: PolicySet,
         client: WebClient,
         directory: UserGroupDirectory,
-        deciders: Deciders,
+        deciders: Deciding,
     ) -> None:
         self.admins = admins
         self.store = store

@@ -1,18 +1,16 @@
 """Resolving the members of the channels that decide requests whose rule names no approvers, via Slack's
-`conversations.members`; and, with the user-group directory, who may decide a request and what waits on a user."""
+`conversations.members`; with the user-group directory, the core's `Directory` of who belongs where."""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from approvals.authorization import ChannelMembers, check_may_decide, deciding_channels
-from approvals.errors import NotAnApprover
-from approvals.models import ApprovalRequest, Page
-from approvals.store import Store
+from approvals.authorization import ChannelMembers
 from bot.user_groups import UserGroupDirectory
 
 log = logging.getLogger(__name__)
@@ -63,48 +61,18 @@ class ChannelDirectory:
         return found
 
 
-class Deciders:
-    """Who may decide a request, with the memberships it depends on resolved from Slack: the one place the bot
-    asks it, for a click and for the lists (App Home, `/countersign pending`) alike."""
+class SlackDirectory:
+    """Who belongs where, as Slack says: user groups' and channels' members (the core's `Directory`), each read
+    through its cache."""
 
-    def __init__(self, store: Store, groups: UserGroupDirectory, channels: ChannelDirectory) -> None:
-        self.store = store
+    def __init__(self, groups: UserGroupDirectory, channels: ChannelDirectory) -> None:
         self.groups = groups
         self.channels = channels
 
-    def check(self, approval: ApprovalRequest, user_id: str, position: int | None = None) -> None:
-        """Raise `NotAnApprover` unless `user_id` may decide the call at `position` (the request when None)."""
-        gate = approval.gate if position is None else approval.gate_of(position)
-        check_may_decide(
-            approval,
-            user_id,
-            self.groups.members(gate.approvers) if gate.approvers else None,
-            self.channels.members(deciding_channels(approval, gate)),
-            position=position,
-        )
+    def group_members(self, entries: Sequence[str]) -> set[str]:
+        """The users of the user groups among `entries`."""
+        return self.groups.members(list(entries))
 
-    def decidable(self, approval: ApprovalRequest, user_id: str, positions: list[int]) -> list[int]:
-        """Of `positions`, the calls `user_id` may decide, each by its own rule; `NotAnApprover` for the first
-        refused when there is none (the others stay for their own deciders)."""
-        allowed: list[int] = []
-        refused: NotAnApprover | None = None
-        for position in positions:
-            try:
-                self.check(approval, user_id, position)
-            except NotAnApprover as error:
-                refused = refused or error
-                continue
-            allowed.append(position)
-        if not allowed and refused is not None:
-            raise refused
-        return allowed
-
-    def pending_for(self, user_id: str, limit: int, offset: int = 0) -> Page:
-        """A page of the pending requests `user_id` may decide (and how many there are)."""
-        groups = [entry for entry in self.store.lists.pending_group_approvers() if user_id in self.groups.members([entry])]
-        channels = [
-            channel
-            for channel in self.store.lists.pending_member_channels()
-            if user_id in self.channels.members([channel]).members
-        ]
-        return self.store.lists.pending_for(user_id, groups, limit, offset, channels=channels)
+    def channel_members(self, channels: Sequence[str]) -> ChannelMembers:
+        """The members of `channels`, and the channels whose members could not be read."""
+        return self.channels.members(list(channels))

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from approvals.errors import AlreadyDecided, AlreadyVoted, ApprovalNotFound, DeadlinePassed, NotAnApprover, RequestChanged
+from approvals.errors import (
+    AlreadyDecided,
+    AlreadyVoted,
+    ApprovalNotFound,
+    ConfirmationNeeded,
+    DeadlinePassed,
+    NotAnApprover,
+    RequestChanged,
+)
+from bot.confirm_modal import CONFIRM_WORD
 from bot.formatting import approver, escape, slack_date
 from bot.metadata import BadReference
 from bot.request_message import decision_line
@@ -12,6 +21,8 @@ def explain(error: Exception) -> str:
     """What to tell the user about a domain error."""
     if isinstance(error, AlreadyDecided):
         return f"Nothing changed: {decision_line(error.approval)}"
+    if isinstance(error, ConfirmationNeeded):
+        return f"Nothing changed: its rule is manual, so approving it takes typing {CONFIRM_WORD}."
     if isinstance(error, ApprovalNotFound):
         return "Nothing changed: this approval request no longer exists."
     if isinstance(error, DeadlinePassed):

@@ -13,7 +13,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from approvals.admin_settings import AdminSettings
-from approvals.errors import AlreadyDecided, CountersignError, DeadlinePassed, NotAnApprover, RequestChanged
+from approvals.deciding import Deciding, Recorded
+from approvals.errors import CountersignError
 from approvals.gates import call_gate
 from approvals.job_queue import JobQueue
 from approvals.models import ApprovalRequest, DecisionType, Gate
@@ -25,14 +26,16 @@ from bot import metrics
 from bot.acks import Acks, unexpected
 from bot.admin_commands import AdminCommands
 from bot.calls_modal import CALLS_PER_PAGE, calls_modal
-from bot.channel_members import ChannelDirectory, Deciders
-from bot.decisions import QUEUE_DOWN_NOTE, Decider, Recorded
+from bot.channel_members import ChannelDirectory, SlackDirectory
+from bot.decisions import QUEUE_DOWN_NOTE
 from bot.explain import explain
 from bot.home import HOME_REQUESTS, home_view
 from bot.ids import CallbackId
 from bot.metadata import ApprovalRef, MetadataSigner
+from bot.outbound import SlackNotifier
 from bot.references import References
 from bot.request_message import still_waiting_text
+from bot.slack_front_end import SlackFrontEnd
 from bot.slash_command import SlashCommand
 from bot.user_groups import UserGroupDirectory
 
@@ -75,12 +78,13 @@ class Listening:
         self.client = client
         self.clock = clock
         self.acks = acks
-        self.decider = Decider(store, queue, client, settings.approvals_channel)
         self.directory = UserGroupDirectory(client, settings.usergroup_cache_seconds)
-        self.deciders = Deciders(store, self.directory, ChannelDirectory(client, settings.channel_members_cache_seconds))
+        channels = ChannelDirectory(client, settings.channel_members_cache_seconds)
+        front_end = SlackFrontEnd(store, SlackNotifier(client, settings.approvals_channel, self.directory))
+        self.deciding = Deciding(store, queue, SlackDirectory(self.directory, channels), front_end, clock)
         self.admin_settings = AdminSettings(store.db.engine)
         self.rules = policies or PolicySet()
-        self.admin = AdminCommands(settings.admins, store, self.admin_settings, self.rules, client, self.directory, self.deciders)
+        self.admin = AdminCommands(settings.admins, store, self.admin_settings, self.rules, client, self.directory, self.deciding)
         self.slash = SlashCommand(store, queue, settings, self.admin, self.rules, self.directory)
         self.signer = MetadataSigner(signing_key(settings))
         self.references = References(store, self.signer)
@@ -94,24 +98,19 @@ class Listening:
         return self.acks.submitted(listener)
 
     def load(self, body: dict[str, Any], intent: DecisionType) -> tuple[ApprovalRef, ApprovalRequest, list[int]]:
-        """The request a click is about, if the targeted actions still wait and accept this kind of decision,
-        and of them the calls the clicker may decide, each by its own rule (none: `NotAnApprover`, and a
-        refused clicker leaves an audit row; the others stay for their own deciders)."""
+        """The request a click is about and, of the calls it targets, those the clicker may decide with `intent`
+        now (`Deciding.may_decide`, which raises what forbids it)."""
         ref, approval = self.references.request(body)
-        if not approval.is_pending or (ref.action is not None and approval.actions[ref.action].decision):
-            raise AlreadyDecided(approval, ref.positions())
-        if approval.deadline_at is not None and approval.deadline_at <= self.clock():
-            raise DeadlinePassed(approval, approval.deadline_at)
-        if ref.rev != approval.revision:
-            raise RequestChanged(approval)
-        targeted = ref.positions() or approval.undecided()
-        self.decider.check_allowed(approval, intent, targeted)
-        user = body["user"]["id"]
-        try:
-            return ref, approval, self.deciders.decidable(approval, user, targeted)
-        except NotAnApprover as refused:
-            self.store.audit_log.audit("click_refused", approval.id, user, {"intent": intent.value, "reason": str(refused)})
-            raise
+        positions = self.deciding.may_decide(approval, body["user"]["id"], intent, ref.positions(), rev=ref.rev)
+        return ref, approval, positions
+
+    def decide(self, body: dict[str, Any], kind: DecisionType, **what: Any) -> tuple[ApprovalRequest, Recorded]:
+        """Take the clicker's decision on what the click targets, through the core (`Deciding.decide`, with
+        `what` it carries: a message, edited arguments, a confirmation); the request as it was loaded."""
+        ref, approval = self.references.request(body)
+        recorded = self.deciding.decide(approval, body["user"]["id"], kind, ref.positions(), rev=ref.rev, **what)
+        metrics.decided(kind, vote_only=recorded.vote_only)
+        return approval, recorded
 
     def edited_gate(self, approval: ApprovalRequest, position: int, edited: dict[str, Any]) -> Gate:
         """The gate the call would have with these arguments: its rule's, with the admins' settings on top."""
@@ -138,7 +137,7 @@ class Listening:
     def publish_home(self, user: str, page: int = 0) -> None:
         """(Re)draw a user's Home tab: a page of what waits on them, and for admins the settings and the
         approval figures."""
-        waiting = self.deciders.pending_for(user, HOME_REQUESTS, page * HOME_REQUESTS)
+        waiting = self.deciding.pending_for(user, HOME_REQUESTS, page * HOME_REQUESTS)
         is_admin = self.admin.is_admin(user)
         settings_rows = self.admin_settings.all() if is_admin else None
         stats = approval_stats(self.store.db.engine) if is_admin else None
@@ -185,7 +184,7 @@ class Listening:
         """Once the decision is committed and acked: hand the resume to a worker at once, then (on the after-ack
         thread) say so truthfully if the queue was down and update the message; the decision stands whatever
         happens there, so failures are logged."""
-        handed_over = self.decider.hand_over(recorded)
+        handed_over = self.deciding.hand_over(recorded)
         self.acks.after_ack(lambda: self.show_decision(body, recorded, handed_over))
 
     def show_decision(self, body: dict[str, Any], recorded: Recorded, handed_over: bool | None) -> None:
@@ -199,7 +198,7 @@ class Listening:
                     self.client.chat_postEphemeral(channel=channel, user=user, text=QUEUE_DOWN_NOTE)
             except SlackApiError:
                 log.exception("could not tell %s their decision waits for the queue", user)
-        self.decider.announce(recorded.approval_id)
+        self.deciding.announce(recorded.approval_id)
         self.redraw_after_decision(body, recorded.approval_id)
         if self.references.on_home(body):
             self.publish_home(user)

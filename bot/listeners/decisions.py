@@ -6,24 +6,26 @@ a click that opens a form acks at once, and the form's submission records, then 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App
 
-from approvals.errors import CountersignError
+from approvals.deciding import Recorded
+from approvals.errors import ConfirmationNeeded, CountersignError
 from approvals.models import ApprovalRequest, DecisionType, Level
 from bot import metrics
 from bot.answer_modal import answer_modal, submitted_answer
 from bot.confirm_modal import CONFIRM_WORD, confirm_modal, confirmed
-from bot.decisions import Recorded
+from bot.decisions import tell_reproposed
 from bot.edit_modal import edit_modal, parse_edit_submission, rule_preview
 from bot.explain import explain
 from bot.ids import ActionId, BlockId, CallbackId
 from bot.listening import Listening
 from bot.reject_modal import reject_modal, reject_reason
 
-Decide = Callable[[ApprovalRequest, list[int]], Recorded]
+Decide = Callable[[], tuple[ApprovalRequest, Recorded]]
 
 
 def register(app: App, ctx: Listening) -> None:
@@ -52,17 +54,17 @@ class Decisions:
     def on_approve(self, ack: Ack, body: dict[str, Any]) -> None:
         """Approve: recorded, then acked; a manual-level call first asks for CONFIRM."""
         ctx = self.ctx
-        ref, approval, positions = ctx.load(body, DecisionType.APPROVE)
-        home = ctx.references.on_home(body)
-        if any(approval.gate_of(p).level is Level.MANUAL for p in positions):
+        try:
+            approval, recorded = ctx.decide(body, DecisionType.APPROVE)
+        except ConfirmationNeeded as needed:
             # Extra friction: the approval counts once the approver typed CONFIRM.
             ack()
-            ctx.open_view(body, confirm_modal(approval, ref.action, from_home=home))
+            ref, home = ctx.references.ref(body), ctx.references.on_home(body)
+            ctx.open_view(body, confirm_modal(needed.approval, ref.action, from_home=home))
             return
-        recorded = ctx.decider.approve(approval, body["user"]["id"], positions)
         ack()  # only now: the decision is committed
         ctx.after_decision(body, recorded)
-        ctx.still_waiting(body, approval, positions)
+        ctx.still_waiting(body, approval, list(recorded.positions))
 
     def on_edit_values(self, ack: Ack, body: dict[str, Any]) -> None:
         """Enter in an Edit modal's field: say which rule the values typed so far fall under."""
@@ -96,20 +98,19 @@ class Decisions:
         ref, approval, _ = self.ctx.load(body, DecisionType.RESPOND)
         self.ctx.open_view(body, answer_modal(approval, ref.action, from_home=self.ctx.references.on_home(body)))
 
-    def submit(self, ack: Ack, body: dict[str, Any], intent: DecisionType, decide: Decide, first_block: str) -> None:
+    def submit(self, ack: Ack, body: dict[str, Any], decide: Decide, first_block: str) -> None:
         """Decide from a modal: inline error on the form if it is too late, else close it once committed."""
         ctx = self.ctx
         try:
             # Decide before closing the modal, so a lost race shows on the form, not silently.
-            _, approval, positions = ctx.load(body, intent)
-            recorded = decide(approval, positions)
+            approval, recorded = decide()
         except CountersignError as error:
             metrics.refused(error)
             ack(response_action="errors", errors={first_block: explain(error)[:150]})
             return
         ack()
         ctx.after_decision(body, recorded)
-        ctx.still_waiting(body, approval, positions)
+        ctx.still_waiting(body, approval, list(recorded.positions))
 
     def on_edit_submitted(self, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         """The Edit modal submitted: approve with the edited arguments, or re-propose them under their new rule."""
@@ -127,13 +128,13 @@ class Decisions:
         if errors:
             ack(response_action="errors", errors=errors)
             return
-        user = body["user"]["id"]
         if self._repropose_if_moved(ack, body, approval, position, edited, first):
             return
         if approval.gate_of(position).level is Level.MANUAL and not confirmed(values):
             ack(response_action="errors", errors={BlockId.CONFIRM: f"Type {CONFIRM_WORD} to approve with these values."})
             return
-        self.submit(ack, body, DecisionType.EDIT, lambda a, _: ctx.decider.edit(a, user, position, edited), first)
+        decide = functools.partial(ctx.decide, body, DecisionType.EDIT, edited_args=edited, confirmed=confirmed(values))
+        self.submit(ack, body, decide, first)
 
     def _repropose_if_moved(
         self, ack: Ack, body: dict[str, Any], approval: ApprovalRequest, position: int, edited: dict[str, Any], first: str
@@ -148,13 +149,14 @@ class Decisions:
         user = body["user"]["id"]
         reproposed: list[Recorded] = []
 
-        def repropose(current: ApprovalRequest, _: list[int]) -> Recorded:
-            reproposed.append(ctx.decider.repropose(current, user, position, edited, gate))
-            return reproposed[-1]
+        def repropose() -> tuple[ApprovalRequest, Recorded]:
+            ref, current = ctx.references.request(body)
+            reproposed.append(ctx.deciding.repropose(current, user, position, edited, gate, rev=ref.rev))
+            return current, reproposed[-1]
 
-        self.submit(ack, body, DecisionType.EDIT, repropose, first)
+        self.submit(ack, body, repropose, first)
         if reproposed:
-            ctx.decider.tell_reproposed(approval, position, user, gate)
+            tell_reproposed(ctx.client, approval, position, user, gate)
         return True
 
     def on_reject_or_reply_submitted(self, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
@@ -165,8 +167,7 @@ class Decisions:
             missing = "Say why, so the agent can answer." if kind is DecisionType.REJECT else "Type your answer."
             ack(response_action="errors", errors={BlockId.REJECT_REASON: missing})
             return
-        user, decider = body["user"]["id"], self.ctx.decider
-        self.submit(ack, body, kind, lambda a, positions: decider.answer(a, user, positions, kind, text), BlockId.REJECT_REASON)
+        self.submit(ack, body, functools.partial(self.ctx.decide, body, kind, message=text), BlockId.REJECT_REASON)
 
     def on_answer_submitted(self, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         """The Answer form submitted: record the answer typed or chosen."""
@@ -177,13 +178,11 @@ class Decisions:
         if not text:
             ack(response_action="errors", errors={first: "Type your answer, or choose one."})
             return
-        user, answer, decider = body["user"]["id"], DecisionType.RESPOND, self.ctx.decider
-        self.submit(ack, body, answer, lambda a, positions: decider.answer(a, user, positions, answer, text), first)
+        self.submit(ack, body, functools.partial(self.ctx.decide, body, DecisionType.RESPOND, message=text), first)
 
     def on_confirm_submitted(self, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         """The CONFIRM form submitted: approve, if the word was typed."""
         if not confirmed(view["state"]["values"]):
             ack(response_action="errors", errors={BlockId.CONFIRM: f"Type {CONFIRM_WORD} (in capitals) to approve."})
             return
-        user, decider = body["user"]["id"], self.ctx.decider
-        self.submit(ack, body, DecisionType.APPROVE, lambda a, positions: decider.approve(a, user, positions), BlockId.CONFIRM)
+        self.submit(ack, body, functools.partial(self.ctx.decide, body, DecisionType.APPROVE, confirmed=True), BlockId.CONFIRM)
