@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import NamedTuple
 
-from approvals.models import Decision, DecisionType
+from approvals.models import ApprovalRequest, Decision, DecisionType
 
 
 class Meaning(NamedTuple):
@@ -54,6 +54,20 @@ def as_allowed(decision: Decision, allowed: Collection[DecisionType]) -> Decisio
         return decision
     message = decision.message or f"{decision.type.value} is not allowed for this call, so it does not run."
     return as_no(decision, allowed, message)
+
+
+def deliverable(approval: ApprovalRequest) -> ApprovalRequest | None:
+    """The request with each decision as its call allows it (`as_allowed`). None when some "no" can be
+    said no way the agent reads: then the run must stop."""
+    actions = []
+    for action in approval.actions:
+        decision = action.decision
+        if decision is not None:
+            decision = as_allowed(decision, action.allowed_decisions)
+            if decision is None:
+                return None
+        actions.append(action.model_copy(update={"decision": decision}))
+    return approval.model_copy(update={"actions": actions})
 
 
 EXPIRED_MESSAGE = "The request expired: nobody decided before its deadline."

@@ -14,7 +14,7 @@ from tests.agents import AGENTS as AGENTS_UNDER_TEST
 from tests.local import Local
 from tests.stack import SlackUser, Stack
 from worker.graph_session import graph_session
-from worker.runtime import pauses
+from worker.run_state import pauses
 
 
 def _decide(local: Local, user: str, action: ActionId, approval: ApprovalRequest, position: int) -> str:

@@ -17,7 +17,7 @@ from tests.local import Local
 from tests.stack import Stack
 from worker.graph_session import graph_session
 from worker.interrupts import StaticBreakpoint
-from worker.runtime import pauses
+from worker.run_state import pauses
 
 ASKED = "Refund #{a} for $9000 and #{b} for $1"
 

@@ -234,10 +234,6 @@ def _long_functions(packages: tuple[str, ...]) -> list[str]:
     return found
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="worker/runtime.py is still to be split",
-)
 def test_no_product_module_is_over_500_lines() -> None:
     offenders = _long_modules(PRODUCT_PACKAGES)
 

@@ -17,13 +17,12 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import StateSnapshot
 from redis.exceptions import RedisError
 
 from approvals.admin_settings import AdminSettings
-from approvals.decision_kinds import as_allowed, as_no, goes_ahead
+from approvals.decision_kinds import as_no, deliverable, goes_ahead
 from approvals.errors import AlreadyDecided, ApprovalNotFound, UnknownAgent
 from approvals.frontend import FrontEnd, FrontEndUnavailable, Notice, RequestChanged, RequestToDecide, RunEnded
 from approvals.gates import call_gate, request_gate
@@ -53,13 +52,12 @@ from worker.interrupts import (
     Resumed,
     adapter_for,
     adapter_for_kind,
-    after_pause,
-    pause_key,
     pause_refusal,
 )
 from worker.leases import lease
 from worker.progress import RunProgress
-from worker.registry import Agent, AgentRegistry, AnyGraph
+from worker.registry import Agent, AgentRegistry
+from worker.run_state import latest_agent_message, pauses, state_messages
 from worker.tool_journal import journalling
 
 log = logging.getLogger(__name__)
@@ -70,52 +68,6 @@ RETRY_BACKOFF = [2, 10, 30, 60, 120]
 
 def _config(thread_id: str) -> RunnableConfig:
     return {"configurable": {"thread_id": thread_id}}
-
-
-def pauses(graph: AnyGraph | GraphSession, state: StateSnapshot) -> list[Pause]:
-    """Where a run stopped: its pending interrupts, or a static breakpoint after or before a node. Empty when
-    it finished, or when a crashed attempt left it half-way (then `invoke(None)` carries on)."""
-    if state.interrupts:
-        return [
-            Pause(pause_key(i.id, i.value), i.value, getattr(i, "response_schema", None), interrupt_id=i.id)
-            for i in state.interrupts
-        ]
-    stopped_after = after_pause(graph, state)
-    if stopped_after is not None:
-        return [stopped_after]
-    before = graph.interrupt_before_nodes
-    if state.next and (before == "*" or state.next[0] in before):
-        message = next((m for m in reversed(_messages(state.values)) if isinstance(m, AIMessage)), None)
-        calls = [dict(call) for call in message.tool_calls] if message is not None else []
-        # The checkpoint id names this stop: after a resume the thread has moved on to another.
-        return [Pause(state.config["configurable"]["checkpoint_id"], calls, breakpoint_node=state.next[0], state=state.values)]
-    return []
-
-
-def _messages(values: Any) -> list[BaseMessage]:
-    return values.get("messages", []) if isinstance(values, dict) else []
-
-
-def latest_agent_message(values: Any) -> str:
-    """The text of the agent's latest message (its reasoning before the call), if the state has one."""
-    for message in reversed(_messages(values)):
-        if isinstance(message, AIMessage):
-            return message.text if hasattr(message, "text") else str(message.content)
-    return ""
-
-
-def deliverable(approval: ApprovalRequest) -> ApprovalRequest | None:
-    """The decisions as the calls allow them (`approvals.decision_kinds.as_allowed`). None when some "no" can be
-    said no way the agent reads: then the run must stop."""
-    actions = []
-    for action in approval.actions:
-        decision = action.decision
-        if decision is not None:
-            decision = as_allowed(decision, action.allowed_decisions)
-            if decision is None:
-                return None
-        actions.append(action.model_copy(update={"decision": decision}))
-    return approval.model_copy(update={"actions": actions})
 
 
 def _refused_for_repeated_ids(requests: list[ApprovalRequest]) -> bool:
@@ -259,7 +211,7 @@ class AgentRuntime:
             return
         with graph_session(agent, self.settings, kept=self.checkpointer) as graph:
             state = graph.get_state(_config(thread_id))
-            progress = RunProgress(self.store, self.front_end, thread_id, _messages(state.values))
+            progress = RunProgress(self.store, self.front_end, thread_id, state_messages(state.values))
             graph.on_step = progress.on_step
             try:
                 yield graph, progress, state
