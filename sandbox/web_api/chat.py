@@ -124,18 +124,14 @@ class ChatMethods(EmulatorCore):
         return ts
 
     def _chat_post_message(self, params: dict[str, Any]) -> dict[str, Any]:
-        channel = params.get("channel")
-        if not channel:
-            raise SlackApiFailure("channel_not_found")
+        channel = _channel(params)
         self._check_message(params)
         message = self._bot_message(params)
         self._store_message(channel, message, params.get("thread_ts"), author=BOT_USER_ID)
         return {"ok": True, "channel": channel, "ts": message["ts"], "message": copy_json(message)}
 
     def _chat_update(self, params: dict[str, Any]) -> dict[str, Any]:
-        channel = params.get("channel")
-        if not channel:
-            raise SlackApiFailure("channel_not_found")
+        channel = _channel(params)
         ts = str(params.get("ts") or "")
         message = self._state.messages.get(channel, {}).get(ts)
         if message is None:
@@ -150,9 +146,7 @@ class ChatMethods(EmulatorCore):
         return {"ok": True, "channel": channel, "ts": ts, "text": message["text"], "message": copy_json(message)}
 
     def _chat_post_ephemeral(self, params: dict[str, Any]) -> dict[str, Any]:
-        channel = params.get("channel")
-        if not channel:
-            raise SlackApiFailure("channel_not_found")
+        channel = _channel(params)
         if not params.get("user"):
             raise SlackApiFailure("user_not_found")
         self._check_message(params)
@@ -162,9 +156,7 @@ class ChatMethods(EmulatorCore):
         return {"ok": True, "message_ts": ts}
 
     def _chat_get_permalink(self, params: dict[str, Any]) -> dict[str, Any]:
-        channel = params.get("channel")
-        if not channel:
-            raise SlackApiFailure("channel_not_found")
+        channel = _channel(params)
         ts = str(params.get("message_ts") or "")
         if not ts:
             raise SlackApiFailure("message_not_found")
@@ -192,3 +184,11 @@ class ChatMethods(EmulatorCore):
             "has_more": False,
             "response_metadata": {"next_cursor": ""},
         }
+
+
+def _channel(params: dict[str, Any]) -> Any:
+    """The channel a chat.* call names, as sent; Slack's ``channel_not_found`` when it names none."""
+    channel = params.get("channel")
+    if not channel:
+        raise SlackApiFailure("channel_not_found")
+    return channel
