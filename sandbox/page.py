@@ -23,6 +23,7 @@ from sandbox import workspace
 from sandbox.client import Outcome, SandboxClient
 from sandbox.driver import SlackDriver
 from sandbox.emulator import SlackEmulator
+from sandbox.loopback import send_bytes, send_json, serve_in_thread, shut_down
 
 __all__ = ["Sandbox"]
 
@@ -35,6 +36,8 @@ _STATIC_TYPES = {
     ".js": "text/javascript; charset=utf-8",
     ".svg": "image/svg+xml",
 }
+# Neither the page nor its state may be served from a cache: both change under the page.
+_NO_STORE = {"Cache-Control": "no-store"}
 # Keep-alive comments let a stream notice a page that went away.
 _KEEPALIVE_SECONDS = 15.0
 # How often a stream looks at the status of the processes (messages wake it at once).
@@ -92,12 +95,8 @@ class Sandbox:
         except OSError:
             self.emulator.stop()
             raise
-        server.daemon_threads = True
         self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, name="sandbox-page", kwargs={"poll_interval": 0.1}, daemon=True
-        )
-        self._thread.start()
+        self._thread = serve_in_thread(server, "sandbox-page", 0.1)
         return self
 
     def stop(self) -> None:
@@ -105,11 +104,7 @@ class Sandbox:
         self._stopping.set()
         server, thread = self._server, self._thread
         self._server = self._thread = None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
+        shut_down(server, thread)
         self.emulator.stop()
 
     def __enter__(self) -> Sandbox:
@@ -159,95 +154,89 @@ class Sandbox:
             self.emulator.wait_for_change(seen[0], _STATUS_POLL_SECONDS)
 
 
+class _PageHandler(BaseHTTPRequestHandler):
+    """Serves the page, its state and live stream, and the gestures it posts, for one sandbox."""
+
+    server_version = "CountersignSandbox/1.0"
+    protocol_version = "HTTP/1.1"
+    # Bound by `_make_handler`: the HTTP server makes one handler per request and passes only the request.
+    sandbox: Sandbox
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("page: " + format, *args)
+
+    def do_GET(self) -> None:
+        if not self._same_host():
+            return
+        path = urlsplit(self.path).path
+        if path == "/":
+            self._static("index.html")
+        elif path.startswith("/static/"):
+            self._static(path[len("/static/") :])
+        elif path == "/api/state":
+            self._json(200, self.sandbox.state())
+        elif path == "/api/events":
+            self._events()
+        else:
+            self._json(404, {"ok": False, "error": "not_found"})
+
+    def do_POST(self) -> None:
+        if not self._same_host():
+            return
+        # Only the page's own scripts send JSON; a form on another site cannot (no CORS here).
+        if self.headers.get("Content-Type", "").split(";")[0].strip() != "application/json":
+            self._json(415, {"ok": False, "error": "send JSON"})
+            return
+        try:
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+            outcome = _gesture(self.sandbox, urlsplit(self.path).path, body)
+        except (ValueError, KeyError, TypeError) as error:
+            self._json(400, {"ok": False, "error": f"bad request: {error}"})
+            return
+        if outcome is None:
+            self._json(404, {"ok": False, "error": "not_found"})
+        else:
+            self._json(200, outcome.to_dict())
+
+    def _same_host(self) -> bool:
+        # Refuse requests addressed to another name (DNS rebinding): the page is for this machine.
+        host = (self.headers.get("Host") or "").rsplit(":", 1)[0]
+        if host in (LOOPBACK, "localhost"):
+            return True
+        self._json(421, {"ok": False, "error": "the sandbox answers on 127.0.0.1 only"})
+        return False
+
+    def _static(self, name: str) -> None:
+        files = resources.files("sandbox") / "static"
+        suffix = name[name.rfind(".") :] if "." in name else ""
+        target = files / name
+        if "/" in name or "\\" in name or suffix not in _STATIC_TYPES or not target.is_file():
+            self._json(404, {"ok": False, "error": "not_found"})
+            return
+        send_bytes(self, 200, _STATIC_TYPES[suffix], target.read_bytes(), _NO_STORE)
+
+    def _json(self, status: int, body: dict[str, Any]) -> None:
+        send_json(self, status, body, _NO_STORE)
+
+    def _events(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+
+        def write(chunk: str) -> None:
+            self.wfile.write(chunk.encode("utf-8"))
+            self.wfile.flush()
+
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the page was closed or reloaded
+            self.sandbox._stream(write)
+
+
 def _make_handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "CountersignSandbox/1.0"
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            log.debug("page: " + format, *args)
-
-        def do_GET(self) -> None:
-            if not self._same_host():
-                return
-            path = urlsplit(self.path).path
-            if path == "/":
-                self._static("index.html")
-            elif path.startswith("/static/"):
-                self._static(path[len("/static/") :])
-            elif path == "/api/state":
-                self._json(200, sandbox.state())
-            elif path == "/api/events":
-                self._events()
-            else:
-                self._json(404, {"ok": False, "error": "not_found"})
-
-        def do_POST(self) -> None:
-            if not self._same_host():
-                return
-            # Only the page's own scripts send JSON; a form on another site cannot (no CORS here).
-            if self.headers.get("Content-Type", "").split(";")[0].strip() != "application/json":
-                self._json(415, {"ok": False, "error": "send JSON"})
-                return
-            try:
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
-                outcome = _gesture(sandbox, urlsplit(self.path).path, body)
-            except (ValueError, KeyError, TypeError) as error:
-                self._json(400, {"ok": False, "error": f"bad request: {error}"})
-                return
-            if outcome is None:
-                self._json(404, {"ok": False, "error": "not_found"})
-            else:
-                self._json(200, outcome.to_dict())
-
-        def _same_host(self) -> bool:
-            # Refuse requests addressed to another name (DNS rebinding): the page is for this machine.
-            host = (self.headers.get("Host") or "").rsplit(":", 1)[0]
-            if host in (LOOPBACK, "localhost"):
-                return True
-            self._json(421, {"ok": False, "error": "the sandbox answers on 127.0.0.1 only"})
-            return False
-
-        def _static(self, name: str) -> None:
-            files = resources.files("sandbox") / "static"
-            suffix = name[name.rfind(".") :] if "." in name else ""
-            target = files / name
-            if "/" in name or "\\" in name or suffix not in _STATIC_TYPES or not target.is_file():
-                self._json(404, {"ok": False, "error": "not_found"})
-                return
-            data = target.read_bytes()
-            self.send_response(200)
-            self.send_header("Content-Type", _STATIC_TYPES[suffix])
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _json(self, status: int, body: dict[str, Any]) -> None:
-            data = json.dumps(body).encode("utf-8")
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _events(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "text/event-stream")
-            self.send_header("Cache-Control", "no-store")
-            self.send_header("Connection", "close")
-            self.end_headers()
-            self.close_connection = True
-
-            def write(chunk: str) -> None:
-                self.wfile.write(chunk.encode("utf-8"))
-                self.wfile.flush()
-
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the page was closed or reloaded
-                sandbox._stream(write)
-
-    return Handler
+    """The page's handler class, bound to ``sandbox``."""
+    return type("Handler", (_PageHandler,), {"sandbox": sandbox})
 
 
 def _gesture(sandbox: Sandbox, path: str, body: dict[str, Any]) -> Outcome | None:

@@ -246,11 +246,6 @@ def test_no_product_function_is_over_80_lines() -> None:
     assert not offenders, f"functions over {MAX_FUNCTION_LINES} lines:\n" + "\n".join(offenders)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sandbox/emulator.py (1133 lines), sandbox/driver.py (544) and sandbox/page.py's _make_handler (89) are "
-    "over; nobody is splitting them yet (TODO(lead): split them, or rule the sandbox out of the limits)",
-)
 def test_the_sandboxs_python_keeps_the_same_sizes() -> None:
     offenders = _long_modules(("sandbox",)) + _long_functions(("sandbox",))
 

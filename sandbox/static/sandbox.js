@@ -226,6 +226,17 @@ function renderHome() {
 
 // ---------------------------------------------------------------------- modals
 
+// A header button that closes `view` (the top of the stack): "back" and "×" do the same here.
+function closeViewButton(view, className, title, text) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = className;
+  button.title = title;
+  button.textContent = text;
+  button.addEventListener("click", () => post("/api/close", { view_id: view.id }));
+  return button;
+}
+
 function renderModal() {
   const stack = ui.state.modals[ui.me] || [];
   const view = stack[stack.length - 1];
@@ -243,24 +254,10 @@ function renderModal() {
   modal.dataset.viewId = view.id;
   modal.dataset.callbackId = view.callback_id || "";
   const header = document.createElement("header");
-  if (stack.length > 1) {
-    const back = document.createElement("button");
-    back.type = "button";
-    back.className = "modal-back";
-    back.title = "Back";
-    back.textContent = "‹";
-    back.addEventListener("click", () => post("/api/close", { view_id: view.id }));
-    header.append(back);
-  }
+  if (stack.length > 1) header.append(closeViewButton(view, "modal-back", "Back", "‹"));
   const title = document.createElement("h2");
   title.append(textNode(view.title, context()));
-  const close = document.createElement("button");
-  close.type = "button";
-  close.className = "modal-x";
-  close.title = "Close";
-  close.textContent = "×";
-  close.addEventListener("click", () => post("/api/close", { view_id: view.id }));
-  header.append(title, close);
+  header.append(title, closeViewButton(view, "modal-x", "Close", "×"));
   const body = document.createElement("form");
   body.className = "modal-body";
   const ctx = {

@@ -1,0 +1,194 @@
+"""Messages: chat.* methods, threads and ephemerals, as the app posts them and as people type them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sandbox.block_kit import MAX_MESSAGE_BLOCKS, MAX_TEXT_CHARS, block_problems
+from sandbox.web_api.core import EmulatorCore
+from sandbox.web_api.records import APP_ID, BOT_ID, BOT_USER_ID, TEAM_ID, TEAM_URL, SlackApiFailure, copy_json
+
+
+class ChatMethods(EmulatorCore):
+    """chat.postMessage, chat.update, chat.postEphemeral, chat.getPermalink and conversations.replies."""
+
+    def messages(self, channel: str) -> list[dict[str, Any]]:
+        """Current state of every message stored in ``channel`` (thread replies included), by ts."""
+        with self._lock:
+            return [copy_json(m) for m in self._state.messages.get(channel, {}).values()]
+
+    def message(self, channel: str, ts: str) -> dict[str, Any]:
+        """Current state of one stored message; ``KeyError`` if unknown."""
+        with self._lock:
+            return copy_json(self._state.messages[channel][ts])
+
+    def thread_replies(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+        """Replies in the thread rooted at ``thread_ts`` (parent excluded), by ts."""
+        with self._lock:
+            return [
+                copy_json(m)
+                for m in self._state.messages.get(channel, {}).values()
+                if m.get("thread_ts") == thread_ts and m["ts"] != thread_ts
+            ]
+
+    def ephemerals(self, channel: str | None = None, user: str | None = None) -> list[dict[str, Any]]:
+        """Ephemeral messages sent, optionally filtered by channel and user."""
+        with self._lock:
+            return [
+                copy_json(m)
+                for m in self._state.ephemerals
+                if (channel is None or m["channel"] == channel) and (user is None or m["user"] == user)
+            ]
+
+    def post_ephemeral(
+        self,
+        channel: str,
+        user_id: str,
+        text: str,
+        blocks: list[dict[str, Any]] | None = None,
+        thread_ts: str | None = None,
+    ) -> None:
+        """Show the app's answer to one user only, as Slack shows the reply to a slash command."""
+        with self._lock:
+            self._add_ephemeral(
+                {
+                    "channel": channel,
+                    "user": user_id,
+                    "thread_ts": thread_ts,
+                    "text": text,
+                    **({"blocks": blocks} if blocks else {}),
+                }
+            )
+            self._bump()
+
+    def post_as_user(self, channel: str, user_id: str, text: str, thread_ts: str | None = None) -> str:
+        """A message typed by a person (not the app) in ``channel``; returns its ts."""
+        with self._lock:
+            ts = self._next_ts()
+            message = {"type": "message", "user": user_id, "team": TEAM_ID, "ts": ts, "text": text}
+            self._store_message(channel, message, thread_ts, author=user_id)
+            self._bump()
+            return ts
+
+    @staticmethod
+    def _check_message(params: dict[str, Any]) -> None:
+        """Refuse, with Slack's error, a message Slack would not take."""
+        blocks = params.get("blocks")
+        if not params.get("text") and not blocks and not params.get("attachments"):
+            raise SlackApiFailure("no_text")
+        if blocks is not None and not isinstance(blocks, list):
+            raise SlackApiFailure("invalid_blocks_format")
+        problems = block_problems(blocks, MAX_MESSAGE_BLOCKS)
+        if problems:
+            raise SlackApiFailure("invalid_blocks", problems)
+        if len(str(params.get("text") or "")) > MAX_TEXT_CHARS:
+            raise SlackApiFailure("msg_too_long")
+
+    @staticmethod
+    def _content(params: dict[str, Any]) -> dict[str, Any]:
+        content: dict[str, Any] = {"text": params.get("text") or ""}
+        for key in ("blocks", "attachments", "metadata"):
+            if params.get(key) is not None:
+                content[key] = params[key]
+        return content
+
+    def _bot_message(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A message the app posts (with a new ts), as Slack stores it."""
+        return {
+            "type": "message",
+            "user": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "app_id": APP_ID,
+            "team": TEAM_ID,
+            "ts": self._next_ts(),
+            **self._content(params),
+        }
+
+    def _store_message(self, channel: str, message: dict[str, Any], thread_ts: Any, *, author: str) -> None:
+        channel_messages = self._state.messages.setdefault(channel, {})
+        if thread_ts:
+            message["thread_ts"] = str(thread_ts)
+            parent = channel_messages.get(str(thread_ts))
+            if parent is not None:
+                # Slack maintains these on the parent once it has replies.
+                parent["thread_ts"] = parent["ts"]
+                parent["reply_count"] = parent.get("reply_count", 0) + 1
+                parent["latest_reply"] = message["ts"]
+                parent["reply_users"] = sorted({*parent.get("reply_users", []), author})
+                parent["reply_users_count"] = len(parent["reply_users"])
+        channel_messages[message["ts"]] = message
+
+    def _add_ephemeral(self, message: dict[str, Any]) -> str:
+        ts = self._next_ts()
+        self._state.ephemerals.append({"type": "message", "ts": ts, **message})
+        return ts
+
+    def _chat_post_message(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = _channel(params)
+        self._check_message(params)
+        message = self._bot_message(params)
+        self._store_message(channel, message, params.get("thread_ts"), author=BOT_USER_ID)
+        return {"ok": True, "channel": channel, "ts": message["ts"], "message": copy_json(message)}
+
+    def _chat_update(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = _channel(params)
+        ts = str(params.get("ts") or "")
+        message = self._state.messages.get(channel, {}).get(ts)
+        if message is None:
+            raise SlackApiFailure("message_not_found")
+        self._check_message(params)
+        if "text" in params:
+            message["text"] = params["text"] or ""
+        for key in ("blocks", "attachments", "metadata"):
+            if key in params:
+                message[key] = params[key]
+        message["edited"] = {"user": BOT_USER_ID, "ts": self._next_ts()}
+        return {"ok": True, "channel": channel, "ts": ts, "text": message["text"], "message": copy_json(message)}
+
+    def _chat_post_ephemeral(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = _channel(params)
+        if not params.get("user"):
+            raise SlackApiFailure("user_not_found")
+        self._check_message(params)
+        ts = self._add_ephemeral(
+            {"channel": channel, "user": params["user"], "thread_ts": params.get("thread_ts"), **self._content(params)}
+        )
+        return {"ok": True, "message_ts": ts}
+
+    def _chat_get_permalink(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = _channel(params)
+        ts = str(params.get("message_ts") or "")
+        if not ts:
+            raise SlackApiFailure("message_not_found")
+        permalink = f"{TEAM_URL}archives/{channel}/p{ts.replace('.', '')}"
+        stored = self._state.messages.get(channel, {}).get(ts)
+        if stored is not None and stored.get("thread_ts") not in (None, ts):
+            permalink += f"?thread_ts={stored['thread_ts']}&cid={channel}"
+        return {"ok": True, "channel": channel, "permalink": permalink}
+
+    def _conversations_replies(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = params.get("channel")
+        if not channel or channel not in self._state.messages:
+            raise SlackApiFailure("channel_not_found")
+        ts = str(params.get("ts") or "")
+        channel_messages = self._state.messages[channel]
+        if ts not in channel_messages:
+            raise SlackApiFailure("thread_not_found")
+        parent = channel_messages[ts]
+        # Asking with a reply's ts returns that reply's whole thread, as Slack does.
+        root = parent.get("thread_ts") or ts
+        thread = [m for m in channel_messages.values() if m["ts"] == root or m.get("thread_ts") == root]
+        return {
+            "ok": True,
+            "messages": [copy_json(m) for m in thread],
+            "has_more": False,
+            "response_metadata": {"next_cursor": ""},
+        }
+
+
+def _channel(params: dict[str, Any]) -> Any:
+    """The channel a chat.* call names, as sent; Slack's ``channel_not_found`` when it names none."""
+    channel = params.get("channel")
+    if not channel:
+        raise SlackApiFailure("channel_not_found")
+    return channel
