@@ -185,15 +185,12 @@ class Run(BaseModel):
     input_text: str
     requested_by: str | None = None
     reply_channel: str | None = None
-    slack_channel: str | None = None
-    slack_thread_ts: str | None = None
     status: RunStatus = RunStatus.QUEUED
     outcome: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     # Leases taken since the run last made progress (a crash-looping run fails for good past a limit).
     attempts: int = 0
     outcome_posted_at: datetime | None = None
-    progress_ts: str | None = None
     ending: Ending | None = None
 
 
@@ -249,8 +246,9 @@ class Escalation(BaseModel):
 
     stage: int
     channel: str
-    message_ts: str | None = None
     at: datetime
+    # When a front-end showed it; until then it is owed.
+    shown_at: datetime | None = None
 
 
 class NewApprovalRequest(BaseModel):
@@ -272,9 +270,8 @@ class ApprovalRequest(NewApprovalRequest):
     id: str
     run: Run
     status: Status = Status.PENDING
+    # The channel whose members decide it when its rules name no approvers (where it is shown).
     channel: str | None = None
-    message_ts: str | None = None
-    permalink: str | None = None
     # When a front-end first showed it to people.
     shown_at: datetime | None = None
     deadline_at: datetime | None = None

@@ -62,8 +62,6 @@ runs = Table(
     Column("input_text", Text, nullable=False),
     Column("requested_by", String(64)),
     Column("reply_channel", String(64)),
-    Column("slack_channel", String(64)),
-    Column("slack_thread_ts", String(32)),
     # queued -> running -> waiting (a request is out) -> running ... -> done | failed
     Column("status", String(16), nullable=False),
     Column("outcome", Text),
@@ -80,8 +78,6 @@ runs = Table(
     Column("next_attempt_at", UTCDateTime),
     # Set once the run's ending was told: a run that is done but not told is still owed.
     Column("outcome_posted_at", UTCDateTime),
-    # The run's progress message in its thread (worker.progress), once posted.
-    Column("progress_ts", String(32)),
     Index("ix_countersign_runs_status", "status"),
 )
 
@@ -95,9 +91,8 @@ approvals = Table(
     Column("agent_message", Text, nullable=False, default=""),
     Column("gate", JSON, nullable=False),
     Column("status", String(16), nullable=False, index=True),
+    # The channel whose members decide it when its rules name no approvers: where it is shown.
     Column("channel", String(64)),
-    Column("message_ts", String(32)),
-    Column("permalink", String(512)),
     # When a front-end first showed it: until then a job that stored it still owes showing it.
     Column("shown_at", UTCDateTime),
     # The current deadline, the escalation stage it belongs to, and what it does (reject, approve, escalate).
@@ -161,16 +156,28 @@ approval_actions = Table(
     Column("decision_message", Text),
 )
 
-# Where an escalated request was re-posted, one row per stage after the first; a row without a
-# message_ts is an escalation decided in SQL and not yet posted (owed).
+# Where an escalated request goes, one row per stage after the first; a row without shown_at is an
+# escalation decided in SQL and not yet shown (owed).
 approval_escalations = Table(
     "countersign_approval_escalations",
     metadata,
     Column("approval_id", String(32), ForeignKey(approvals.c.id), primary_key=True),
     Column("stage", Integer, primary_key=True),
     Column("channel", String(64), nullable=False),
-    Column("message_ts", String(32)),
     Column("at", UTCDateTime, nullable=False),
+    Column("shown_at", UTCDateTime),
+)
+
+# Where a front-end showed something, in its own terms (Slack: a channel and a message's ts): one row per
+# front-end and subject (`run:<thread>`, `progress:<thread>`, `request:<id>`, `request:<id>:stage:<n>`).
+# The front-end that wrote a reference is the only one that reads it.
+placements = Table(
+    "countersign_placements",
+    metadata,
+    Column("front_end", String(32), primary_key=True),
+    Column("subject", String(160), primary_key=True),
+    Column("ref", JSON, nullable=False),
+    Column("noted_at", UTCDateTime, nullable=False),
 )
 
 # Approvals toward a quorum: one row per approver and action; the action is decided at the quorum.

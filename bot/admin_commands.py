@@ -22,6 +22,7 @@ from approvals.policies import PolicySet
 from approvals.stats import DEFAULT_WINDOWS, approval_stats
 from approvals.store import Store
 from bot.formatting import approver, escape, slack_date
+from bot.slack_places import SlackPlaces
 from bot.stats_view import stats_message
 from bot.user_groups import UserGroupDirectory
 
@@ -68,6 +69,7 @@ class AdminCommands:
     ) -> None:
         self.admins = admins
         self.store = store
+        self.places = SlackPlaces(store)
         self.admin_settings = admin_settings
         self.policies = policies
         self.client = client
@@ -182,12 +184,14 @@ class AdminCommands:
         if not pending:
             return "Nothing is waiting for your decision." if total == 0 else f"There are only {total} requests waiting."
         lines = []
+        links = self.places.permalinks([approval.id for approval in pending])
         for approval in pending:
             tools = ", ".join(f"`{escape(a.tool)}`" for a in approval.actions)
             what = f"{escape(approval.run.agent)}: {tools}"
             due = f", due {slack_date(approval.deadline_at)}" if approval.deadline_at else ""
-            # The link the worker stored when it posted the request (no Slack call per line here).
-            lines.append(f"• <{approval.permalink}|{what}>{due}" if approval.permalink else f"• {what}{due}")
+            # The link noted when the request was posted (no Slack call per line here).
+            link = links.get(approval.id)
+            lines.append(f"• <{link}|{what}>{due}" if link else f"• {what}{due}")
         after = total - (number - 1) * PENDING_PAGE - len(pending)
         if after > 0:
             more = f"{after}+" if capped else str(after)

@@ -19,7 +19,9 @@ QUEUE_DOWN_NOTE = (
 )
 
 
-def tell_reproposed(client: WebClient, approval: ApprovalRequest, position: int, editor: str, gate: Gate) -> None:
+def tell_reproposed(
+    client: WebClient, approval: ApprovalRequest, position: int, editor: str, gate: Gate, permalink: str | None
+) -> None:
     """Tell the editor where their re-proposed call went and, where its new rule names another channel than
     the request's, say in that channel that the call waits for its members there."""
     if approval.channel is not None:
@@ -30,7 +32,7 @@ def tell_reproposed(client: WebClient, approval: ApprovalRequest, position: int,
     if gate.channel and gate.channel != approval.channel:
         try:
             client.chat_postMessage(
-                channel=gate.channel, text=reproposed_pointer(approval, position, editor, gate), unfurl_links=False
+                channel=gate.channel, text=reproposed_pointer(approval, position, editor, gate, permalink), unfurl_links=False
             )
         except SlackApiError:
             log.exception("could not point %s to approval %s", gate.channel, approval.id)

@@ -88,6 +88,7 @@ class Listening:
         self.slash = SlashCommand(store, queue, settings, self.admin, self.rules, self.directory)
         self.signer = MetadataSigner(signing_key(settings))
         self.references = References(store, self.signer)
+        self.places = self.references.places
 
     def explained(self, listener: Listener) -> Listener:
         """A button listener, always acked, any error it raises turned into words for the clicker."""

@@ -12,6 +12,7 @@ from typing import Any
 from approvals.models import ApprovalRequest
 from approvals.store import Store
 from bot.metadata import ApprovalRef, BadReference, MetadataSigner
+from bot.slack_places import Posted, SlackPlaces
 
 
 class References:
@@ -19,6 +20,7 @@ class References:
 
     def __init__(self, store: Store, signer: MetadataSigner) -> None:
         self.store = store
+        self.places = SlackPlaces(store)
         self.signer = signer
 
     def ref(self, body: dict[str, Any]) -> ApprovalRef:
@@ -38,8 +40,8 @@ class References:
             raise BadReference("it names a call the request does not have")
         container = body.get("container") or {}
         if body.get("type") == "block_actions" and container.get("type") != "view":
-            shown_on = {(approval.channel, approval.message_ts)} | {(e.channel, e.message_ts) for e in approval.escalations}
-            if (container.get("channel_id"), container.get("message_ts")) not in shown_on:
+            clicked_on = Posted(str(container.get("channel_id")), str(container.get("message_ts")))
+            if clicked_on not in self.places.messages(approval):
                 raise BadReference("the button is not on this request's message")
         return ref, approval
 

@@ -423,9 +423,9 @@ def reproposed_text(approval: ApprovalRequest, position: int, gate: Gate) -> str
     return f"Your edit of `{tool}` did not decide it: its arguments fall under {rules}, so it now waits for {who}{not_you}."
 
 
-def reproposed_pointer(approval: ApprovalRequest, position: int, editor: str, gate: Gate) -> str:
+def reproposed_pointer(approval: ApprovalRequest, position: int, editor: str, gate: Gate, permalink: str | None) -> str:
     """What a re-proposed call's new rule's channel is told: it waits for a decision by its members there."""
-    where = f"<{approval.permalink}|the request>" if approval.permalink else "the request (on the App Home tab)"
+    where = f"<{permalink}|the request>" if permalink else "the request (on the App Home tab)"
     tool = escape(approval.actions[position].tool)
     return f":arrow_right: `{tool}`, edited by {mention(editor)}, waits for a decision under rule _{escape(gate.rule)}_: {where}."
 

@@ -1,5 +1,5 @@
 """Slack as a front-end of the core: each event becomes a message posted or updated, and where it landed is
-noted in the store (the Slack references this front-end owns)."""
+noted as this front-end's own references (`bot.slack_places`)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from approvals.store import Store
 from bot.outbound import SlackNotifier
 from bot.run_messages import ending_text, notice_text, progress_text
 from bot.slack_client import create_slack_client
+from bot.slack_places import SlackPlaces
 from bot.user_groups import UserGroupDirectory
 
 log = logging.getLogger(__name__)
@@ -35,8 +36,7 @@ class SlackFrontEnd:
     def __init__(self, store: Store, notifier: SlackNotifier) -> None:
         self.store = store
         self.notifier = notifier
-        # Progress messages this process posted, by thread: the run it was handed may predate the post.
-        self._progress: dict[str, str] = {}
+        self.places = SlackPlaces(store)
 
     def tell(self, event: Event) -> bool:
         """Post or update the message for `event`; Slack's refusals become `FrontEndUnavailable`."""
@@ -52,48 +52,51 @@ class SlackFrontEnd:
 
     @_show.register
     def _request(self, event: RequestToDecide) -> bool:
-        posted = self.notifier.post_request(event.approval, event.earlier)
-        self.store.runs.set_run_thread(event.approval.thread_id, posted.channel, posted.ts)
-        self.store.requests.set_message(event.approval.id, posted.channel, posted.ts, self.notifier.permalink(posted))
+        approval = event.approval
+        posted = self.notifier.post_request(approval, event.earlier, self.places.thread(approval.thread_id))
+        self.places.keep_thread(approval.thread_id, posted)
+        # The channel first: whoever finds the message noted finds whose members decide it.
+        self.store.requests.set_channel(approval.id, posted.channel)
+        self.places.keep_request(approval.id, posted, self.notifier.permalink(posted))
         return True
 
     @_show.register
     def _changed(self, event: RequestChanged) -> bool:
-        self.notifier.update_request(event.approval, event.earlier)
+        self.notifier.update_request(event.approval, event.earlier, self.places.messages(event.approval))
         return True
 
     @_show.register
     def _escalated(self, event: RequestEscalated) -> bool:
         posted = self.notifier.post_escalation(event.approval, event.stage, event.earlier)
-        self.store.due.set_escalation_message(event.approval.id, event.stage, posted.ts)
+        self.places.keep_request(event.approval.id, posted, stage=event.stage)
         return True
 
     @_show.register
     def _reminder(self, event: DeadlineNear) -> bool:
-        return self.notifier.post_reminder(event.approval)
+        latest = self.places.request(event.approval.id, event.approval.stage) or self.places.request(event.approval.id)
+        return self.notifier.post_reminder(event.approval, latest)
 
     @_show.register
     def _progress_of(self, event: RunProgressed) -> bool:
-        run = event.run
-        if not (run.slack_channel and run.slack_thread_ts):
+        thread = self.places.thread(event.run.thread_id)
+        if thread is None:
             return False  # shown once the run's first request makes its thread
         text = progress_text(event)
-        ts = self._progress.get(run.thread_id) or run.progress_ts
+        ts = self.places.progress(event.run.thread_id)
         if ts:
-            self.notifier.update_progress(run, ts, text)
+            self.notifier.update_progress(thread, ts, text)
         else:
-            ts = self.notifier.post_progress(run, text).ts
-            self.store.runs.set_progress_message(run.thread_id, ts)
-            self._progress[run.thread_id] = ts
+            self.places.keep_progress(event.run.thread_id, self.notifier.post_progress(thread, text))
         return True
 
     @_show.register
     def _ended(self, event: RunEnded) -> bool:
-        return self.notifier.post_outcome(event.run, ending_text(event.run, event.ending))
+        thread = self.places.thread(event.run.thread_id)
+        return self.notifier.post_outcome(event.run, ending_text(event.run, event.ending), thread)
 
     @_show.register
     def _notice(self, event: Notice) -> bool:
-        return self.notifier.post_outcome(event.run, notice_text(event))
+        return self.notifier.post_outcome(event.run, notice_text(event), self.places.thread(event.run.thread_id))
 
 
 def slack_front_end(settings: Settings, store: Store) -> SlackFrontEnd:

@@ -25,6 +25,7 @@ from approvals.settings import Settings
 from approvals.store import Store
 from bot.ids import ActionId, BlockId
 from bot.metadata import ApprovalRef
+from bot.slack_places import Posted, SlackPlaces
 from countersign.ports import free_port
 from sandbox.driver import Response, SlackDriver, plain_text_value
 from sandbox.emulator import Call, SlackEmulator
@@ -143,33 +144,53 @@ class SlackUser:
         return self.wait_for_request(request.thread_id)
 
     def wait_for_request(self, thread_id: str, count: int = 1, timeout: float = 30) -> ApprovalRequest:
-        """The `count`-th approval request of a run, once it is posted in Slack."""
+        """The `count`-th approval request of a run, once it is posted in Slack and noted as shown."""
 
         def posted() -> ApprovalRequest | None:
             requests = self.store.lists.requests_for_thread(thread_id)
-            if len(requests) >= count and requests[count - 1].message_ts:
+            if len(requests) >= count and requests[count - 1].shown_at and self.posted(requests[count - 1]):
                 return requests[count - 1]
             return None
 
         return wait_until(posted, timeout, f"approval request #{count} of run {thread_id}")
 
+    def posted(self, approval: ApprovalRequest, stage: int = 0) -> Posted | None:
+        """Where Slack shows the request (first posted, or re-posted at an escalation stage), once it does."""
+        return SlackPlaces(self.store).request(approval.id, stage)
+
+    def ts_of(self, approval: ApprovalRequest) -> str:
+        """The ts of the request's first message (which its thread hangs from)."""
+        posted = self.posted(approval)
+        assert posted is not None, f"request {approval.id} is not posted"
+        return posted.ts
+
+    def thread_of(self, approval: ApprovalRequest) -> Posted | None:
+        """The Slack thread of the request's run."""
+        return SlackPlaces(self.store).thread(approval.thread_id)
+
+    def permalink_of(self, approval: ApprovalRequest) -> str | None:
+        """The link to the request's first message."""
+        return SlackPlaces(self.store).permalinks([approval.id]).get(approval.id)
+
     def message(self, approval: ApprovalRequest) -> dict[str, Any]:
         """The request's message as Slack holds it now."""
-        assert approval.channel and approval.message_ts
-        return self.slack.message(approval.channel, approval.message_ts)
+        posted = self.posted(approval)
+        assert posted is not None
+        return self.slack.message(posted.channel, posted.ts)
 
     def click(
         self, user: str, action: ActionId, approval: ApprovalRequest, position: int | None = None, **kwargs: Any
     ) -> Response:
         """A signed click on one of the request message's buttons: one call's (`position`), or the whole request's."""
-        assert approval.channel and approval.message_ts
+        posted = self.posted(approval)
+        assert posted is not None
         return self.driver.block_action(
             user,
             action,
             # As the message shows it: the revision of the request `approval` was read at.
             ApprovalRef(approval_id=approval.id, action=position, rev=approval.revision).dump(),
-            channel_id=approval.channel,
-            container_message_ts=approval.message_ts,
+            channel_id=posted.channel,
+            container_message_ts=posted.ts,
             message=self.message(approval),
             **kwargs,
         )
@@ -190,7 +211,7 @@ class SlackUser:
     def wait_for_update(self, approval: ApprovalRequest, predicate: Callable[[Call], bool] = lambda c: True) -> Call:
         """The `chat.update` the bot made to the request's message."""
         return self.slack.wait_for(
-            "chat.update", lambda call: call.params.get("ts") == approval.message_ts and predicate(call), timeout=20
+            "chat.update", lambda call: call.params.get("ts") == self.ts_of(approval) and predicate(call), timeout=20
         )
 
     def outcome(self, approval: ApprovalRequest, timeout: float = 30) -> str:
@@ -198,7 +219,7 @@ class SlackUser:
         call = self.slack.wait_for(
             "chat.postMessage",
             lambda call: (
-                call.params.get("thread_ts") == approval.run.slack_thread_ts
+                call.params.get("thread_ts") == getattr(self.thread_of(approval), "ts", None)
                 and str(call.params.get("text", "")).startswith(":robot_face:")
             ),
             timeout=timeout,

@@ -62,7 +62,7 @@ def test_pending_lists_requests_with_links(local: Local) -> None:
 
     text = _admin(local, "pending")
 
-    link = f"https://emulated.slack.com/archives/{approval.channel}/p{approval.message_ts.replace('.', '')}"
+    link = f"https://emulated.slack.com/archives/{approval.channel}/p{local.ts_of(approval).replace('.', '')}"
     assert re.search(rf"<{re.escape(link)}\|payments: `refund`>", text)
 
 

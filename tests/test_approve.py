@@ -77,7 +77,7 @@ def test_a_clicks_message_update_waits_while_the_bot_is_still_answering_other_re
     with ANSWERING.request():  # another click, its decision still being recorded
         response = local.click("U0APPROVER", ActionId.APPROVE, approval)
         time.sleep(0.3)
-        while_answering = _updates_of(local, approval.message_ts)
+        while_answering = _updates_of(local, local.ts_of(approval))
     update = local.wait_for_update(approval)
     resumed.set()
 

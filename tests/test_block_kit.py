@@ -106,7 +106,6 @@ def approval(
         run=Run(thread_id="thr_0001", agent="payments", input_text=input_text, requested_by="U0REQUESTER"),
         status=status,
         channel="C0APPROVALS",
-        message_ts="1700000000.000100",
     )
 
 

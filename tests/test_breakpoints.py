@@ -58,7 +58,7 @@ def test_rejecting_a_plain_node_skips_it_tells_the_thread_and_ends_the_run(local
 
     notice = local.slack.wait_for(
         "chat.postMessage",
-        lambda call: call.params.get("thread_ts") == approval.message_ts and call.params["text"].startswith(":no_entry:"),
+        lambda call: call.params.get("thread_ts") == local.ts_of(approval) and call.params["text"].startswith(":no_entry:"),
         timeout=20,
     )
     assert notice.params["text"] == ":no_entry: `send` did not run: <@U0APPROVER> rejected it: Legal has not signed off"
@@ -87,7 +87,7 @@ def _sent(local: SlackUser) -> list[str]:
 def _stopped(user: SlackUser, approval: ApprovalRequest) -> str:
     call = user.slack.wait_for(
         "chat.postMessage",
-        lambda call: call.params.get("thread_ts") == approval.message_ts and call.params["text"].startswith(":no_entry:"),
+        lambda call: call.params.get("thread_ts") == user.ts_of(approval) and call.params["text"].startswith(":no_entry:"),
         timeout=30,
     )
     return str(call.params["text"])

@@ -148,7 +148,7 @@ def test_a_later_request_of_a_run_goes_to_its_rules_channel_linked_from_the_runs
 
     assert refund.channel == "C0FINANCE" and "thread_ts" not in local.message(refund)
     link = local.slack.wait_for(
-        "chat.postMessage", lambda c: c.params.get("thread_ts") == lookup.message_ts and "waits for a decision" in str(c.params)
+        "chat.postMessage", lambda c: c.params.get("thread_ts") == local.ts_of(lookup) and "waits for a decision" in str(c.params)
     )
     assert "`refund` waits for a decision in <#C0FINANCE>" in link.params["text"]
 

@@ -111,7 +111,7 @@ def test_approval_on_an_escalated_message_decides_the_request(local: Local) -> N
         ActionId.APPROVE,
         f'{{"approval_id":"{approval.id}"}}',
         channel_id="C0ESCALATE1",
-        container_message_ts=escalated.escalations[0].message_ts,
+        container_message_ts=local.posted(escalated, 1).ts,
     )
     local.work()
 
@@ -141,7 +141,7 @@ def test_reminder_is_posted_in_the_thread_before_the_deadline(local: Local) -> N
 
     reminder = local.slack.wait_for(
         "chat.postMessage",
-        lambda c: c.params.get("thread_ts") == approval.message_ts and "needs a decision by" in str(c.params.get("text")),
+        lambda c: c.params.get("thread_ts") == local.ts_of(approval) and "needs a decision by" in str(c.params.get("text")),
     )
     assert reminder.params["text"].startswith(":alarm_clock:")
     assert local.store.requests.get(approval.id).is_pending  # reminded before, not at, the deadline
@@ -151,7 +151,7 @@ def test_reminder_is_posted_in_the_thread_before_the_deadline(local: Local) -> N
             [
                 c
                 for c in local.slack.calls_to("chat.postMessage")
-                if c.params.get("thread_ts") == approval.message_ts and "needs a decision by" in str(c.params.get("text"))
+                if c.params.get("thread_ts") == local.ts_of(approval) and "needs a decision by" in str(c.params.get("text"))
             ]
         )
         == 1

@@ -102,7 +102,7 @@ def test_worker_killed_while_an_approved_call_runs_never_runs_it_again_and_says_
     assert "I did not refund order #305" in outcome and "cannot tell whether it took effect" in outcome
     notice = stack.slack.wait_for(
         "chat.postMessage",
-        lambda call: call.params.get("thread_ts") == approval.message_ts and call.params["text"].startswith(":warning:"),
+        lambda call: call.params.get("thread_ts") == stack.ts_of(approval) and call.params["text"].startswith(":warning:"),
     )
     assert "`refund` was running" in notice.params["text"] and "did not run it again" in notice.params["text"]
     assert stack.refunds_of("305") == 1

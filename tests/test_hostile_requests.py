@@ -123,7 +123,7 @@ def test_click_with_no_actions_is_a_400(stack: Stack, waiting: ApprovalRequest) 
 @pytest.mark.parametrize("value", ["garbage", "{}", '{"approval_id": 7}', "[]"])
 def test_button_with_a_garbage_value_changes_nothing_and_says_so(stack: Stack, waiting: ApprovalRequest, value: str) -> None:
     response = stack.driver.block_action(
-        "U0GARBAGE", ActionId.APPROVE, value, channel_id=waiting.channel or "", container_message_ts=waiting.message_ts
+        "U0GARBAGE", ActionId.APPROVE, value, channel_id=waiting.channel or "", container_message_ts=stack.ts_of(waiting)
     )
 
     assert response.status == 200
@@ -140,7 +140,7 @@ def test_button_naming_another_request_decides_neither(stack: Stack, waiting: Ap
         ActionId.APPROVE,
         ApprovalRef(approval_id=other.id).dump(),
         channel_id=waiting.channel or "",
-        container_message_ts=waiting.message_ts,
+        container_message_ts=stack.ts_of(waiting),
     )
 
     assert response.status == 200
@@ -155,7 +155,7 @@ def test_button_naming_a_call_the_request_does_not_have_changes_nothing(stack: S
         ActionId.APPROVE,
         ApprovalRef(approval_id=waiting.id, action=7).dump(),
         channel_id=waiting.channel or "",
-        container_message_ts=waiting.message_ts,
+        container_message_ts=stack.ts_of(waiting),
     )
 
     assert response.status == 200
@@ -205,7 +205,7 @@ def test_arguments_that_try_to_ping_are_shown_as_text_everywhere(stack: Stack) -
     approval = stack.start_run("Refund order #350 for $250 <!channel> <@U0BOSS> \x07")
 
     posted = stack.slack.wait_for(
-        "chat.postMessage", lambda call: call.response and call.response.get("ts") == approval.message_ts
+        "chat.postMessage", lambda call: call.response and call.response.get("ts") == stack.ts_of(approval)
     )
     stack.click("U0APPROVER", ActionId.APPROVE, approval)
     outcome = stack.outcome(approval)

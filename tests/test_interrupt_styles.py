@@ -136,7 +136,7 @@ def test_two_step_chain_asks_again_in_the_same_thread_showing_the_step_already_a
 
     refund = local.wait_for_request(lookup.thread_id, count=2)
     assert refund.action.tool == "refund"
-    assert local.message(refund)["thread_ts"] == lookup.message_ts
+    assert local.message(refund)["thread_ts"] == local.ts_of(lookup)
     earlier = str(local.message(refund)["blocks"])
     assert "Earlier steps of this run:" in earlier and "1. `lookup_order`" in earlier
     assert "Approved* by <@U0APPROVER>" in earlier

@@ -73,7 +73,8 @@ class Crowd(SlackUser):
                     gate=Gate(approvers=approvers or []),
                 )
             )
-            self.store.requests.set_message(request.id, LISTS_CHANNEL, f"{n}.{uuid.uuid4().int % 10**6:06d}")
+            self.store.requests.set_channel(request.id, LISTS_CHANNEL)
+            self.store.requests.request_shown(request.id)
             added.append(request)
         return added
 

@@ -174,7 +174,7 @@ def test_no_call_runs_unless_its_recorded_deciders_satisfy_the_rule_of_the_argum
     # Stored, and posted unless policy decided all of it.
     approval = wait_until(lambda: next(iter(local.store.lists.requests_for_thread(run.thread_id)), None), 10, "the request")
     wait_until(
-        lambda: local.store.requests.get(approval.id).message_ts or not local.store.requests.get(approval.id).is_pending,
+        lambda: local.posted(approval) or not local.store.requests.get(approval.id).is_pending,
         10,
         "the post",
     )

@@ -18,6 +18,7 @@ from bot.outbound import SlackNotifier
 from bot.run_messages import progress_text
 from bot.slack_client import create_slack_client
 from bot.slack_front_end import SlackFrontEnd
+from bot.slack_places import Posted, SlackPlaces
 from sandbox.emulator import Call, SlackEmulator
 from tests.local import Local
 from worker.progress import RunProgress, progress_steps
@@ -26,7 +27,7 @@ from worker.progress import RunProgress, progress_steps
 def _progress_post(local: Local, approval: ApprovalRequest) -> Call:
     return local.slack.wait_for(
         "chat.postMessage",
-        lambda call: call.params.get("thread_ts") == approval.message_ts and call.params["text"].startswith(":gear:"),
+        lambda call: call.params.get("thread_ts") == local.ts_of(approval) and call.params["text"].startswith(":gear:"),
     )
 
 
@@ -59,7 +60,7 @@ def test_the_progress_message_is_updated_with_what_the_approved_call_did(local: 
             [
                 c
                 for c in local.slack.calls_to("chat.postMessage")
-                if c.params["text"].startswith(":gear:") and c.params.get("thread_ts") == approval.message_ts
+                if c.params["text"].startswith(":gear:") and c.params.get("thread_ts") == local.ts_of(approval)
             ]
         )
         == 1
@@ -72,7 +73,7 @@ def test_an_agent_registered_without_progress_posts_none(local: Local) -> None:
     local.click("U0APPROVER", ActionId.APPROVE, approval)
     local.outcome(approval)
 
-    thread = local.slack.thread_replies(approval.channel or "", approval.message_ts or "")
+    thread = local.slack.thread_replies(approval.channel or "", local.ts_of(approval))
     assert not [m for m in thread if m["text"].startswith(":gear:")]
 
 
@@ -103,7 +104,7 @@ def test_steps_in_a_jobs_first_second_wait_for_the_next_update_instead_of_callin
 ) -> None:
     run = empty_store.runs.create_run(Run(thread_id=uuid.uuid4().hex, agent="payments", input_text="Refund order #334"))
     posted = create_slack_client(settings).chat_postMessage(channel="C0PROGRESS", text="the request")
-    empty_store.runs.set_run_thread(run.thread_id, "C0PROGRESS", str(posted["ts"]))
+    SlackPlaces(empty_store).keep_thread(run.thread_id, Posted("C0PROGRESS", str(posted["ts"])))
     now = [100.0]
     progress = RunProgress(
         empty_store,

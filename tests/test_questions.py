@@ -77,7 +77,7 @@ def test_deadline_on_a_question_resumes_nothing_and_stops_the_run(local: Local) 
 
     stopped = local.slack.wait_for(
         "chat.postMessage",
-        lambda call: call.params.get("thread_ts") == approval.message_ts and call.params["text"].startswith(":no_entry:"),
+        lambda call: call.params.get("thread_ts") == local.ts_of(approval) and call.params["text"].startswith(":no_entry:"),
         timeout=20,
     )
     assert stopped.params["text"].startswith(":no_entry: The `ticket_lookup` run was stopped: the deadline said no")

@@ -76,7 +76,7 @@ def test_an_agent_that_repeats_an_id_again_after_being_told_is_stopped_and_nothi
     again = local.wait_for_request(first.thread_id, count=2, timeout=10)
     notice = local.slack.wait_for(
         "chat.postMessage",
-        lambda call: call.params.get("thread_ts") == first.run.slack_thread_ts and call.params["text"].startswith(":no_entry:"),
+        lambda call: call.params.get("thread_ts") == local.thread_of(first).ts and call.params["text"].startswith(":no_entry:"),
         timeout=10,
     )
 

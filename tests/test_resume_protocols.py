@@ -32,7 +32,8 @@ def _run_outcome(stack: SlackUser, approval: Any) -> str:
     call = stack.slack.wait_for(
         "chat.postMessage",
         lambda call: (
-            call.params.get("thread_ts") == approval.message_ts and call.params["text"].startswith((":robot_face:", ":no_entry:"))
+            call.params.get("thread_ts") == stack.ts_of(approval)
+            and call.params["text"].startswith((":robot_face:", ":no_entry:"))
         ),
         timeout=30,
     )

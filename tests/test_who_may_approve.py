@@ -21,7 +21,7 @@ def test_call_the_policy_auto_approves_runs_without_asking_anyone(local: Local) 
     answer = local.slack.wait_for("chat.postMessage", lambda call: call.params.get("channel") == "C0AUTO")
     assert "Refunded $1.00 for order #140" in answer.params["text"]
     [approval] = local.store.lists.requests_for_thread(request.thread_id)
-    assert approval.message_ts is None
+    assert local.posted(approval) is None
     assert approval.action.decision and approval.action.decision.decided_by == "countersign:policy"
     assert approval.gate.rule == "tiny refunds"
 

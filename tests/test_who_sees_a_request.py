@@ -128,13 +128,13 @@ def test_an_admin_in_the_requests_channel_finds_it_in_countersign_pending(ops: L
     approval = ops.start_run("Refund order #2303 for $19")
     ops.slack.join(OPS, ADMIN)
 
-    assert approval.permalink and approval.permalink in _pending(ops, ADMIN)
+    assert (link := ops.permalink_of(approval)) and link in _pending(ops, ADMIN)
 
 
 def test_an_admin_outside_the_requests_channel_does_not_find_it_in_countersign_pending(ops: Local) -> None:
     approval = ops.start_run("Refund order #2304 for $19")
 
-    assert approval.permalink and approval.permalink not in _pending(ops, ADMIN)
+    assert (link := ops.permalink_of(approval)) and link not in _pending(ops, ADMIN)
 
 
 def test_a_forged_home_click_by_someone_outside_the_channel_decides_nothing(ops: Local) -> None:
@@ -223,7 +223,7 @@ def test_a_member_of_the_channel_a_request_was_escalated_to_may_decide_it(ops: L
         ActionId.APPROVE,
         ApprovalRef(approval_id=approval.id).dump(),
         channel_id="C0OPSLEADS",
-        container_message_ts=escalated.escalations[0].message_ts,
+        container_message_ts=ops.posted(escalated, 1).ts,
     )
 
     assert "Refunded $19.00 for order #2312" in ops.outcome(approval)

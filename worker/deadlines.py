@@ -54,7 +54,7 @@ class DeadlineService:
         self._count(expired, len(escalated))
         for approval_id in expired:
             self._isolated(f"update the message of expired approval {approval_id}", functools.partial(self._update, approval_id))
-        for escalation in self.store.due.unposted_escalations():
+        for escalation in self.store.due.unshown_escalations():
             self._isolated(
                 f"post the escalation of approval {escalation.approval_id} to stage {escalation.stage}",
                 functools.partial(self._post_escalation, escalation.approval_id, escalation.stage),
@@ -82,8 +82,9 @@ class DeadlineService:
 
     def _post_escalation(self, approval_id: str, stage: int) -> None:
         approval = self.store.requests.get(approval_id)
-        # The front-end notes where it showed the escalation (until then it stays owed).
+        # Told once it returns: a front-end with nowhere to show it would find nowhere next pass either.
         self.front_end.tell(RequestEscalated(approval=approval, stage=stage, earlier=self.store.lists.decided_before(approval)))
+        self.store.due.escalation_shown(approval_id, stage)
         # The first message says where the request went (and any earlier escalation posts).
         self._update(approval_id)
 

@@ -7,8 +7,9 @@ dispatcher, so a Redis that lost its data delays work and loses none. The tables
 `approvals.tables`.
 
 The store is split by noun, each section over the one shared `Database`: `store.runs` (runs and leases),
-`store.requests` (requests, their messages and delivery), `store.decisions`, `store.due` (owed work and
-time), `store.lists` (reads for lists), `store.journal` (tool calls) and `store.audit_log`. A section that
+`store.requests` (requests and their delivery), `store.decisions`, `store.due` (owed work and
+time), `store.lists` (reads for lists), `store.journal` (tool calls), `store.audit_log`, and
+`store.placements` (where each front-end showed things, in its own terms). A section that
 writes another's rows inside its own transaction calls that section's module-level helper with its
 `Connection` (`record_audit`, `owe_reminders`, `load_requests`).
 """
@@ -22,6 +23,7 @@ from approvals.store.database import PING_AFTER_IDLE_SECONDS, Database, create_d
 from approvals.store.decisions import Decided, DecisionRecord, Decisions
 from approvals.store.due import Due, Escalated
 from approvals.store.lists import COUNT_CAP, EARLIER_STEPS, Lists
+from approvals.store.placements import Placements
 from approvals.store.requests import Requests
 from approvals.store.runs import Runs
 from approvals.store.tool_journal import ToolCallRecord, ToolJournal
@@ -52,3 +54,4 @@ class Store:
         self.lists = Lists(self.db)
         self.journal = ToolJournal(self.db)
         self.audit_log = AuditLog(self.db)
+        self.placements = Placements(self.db)

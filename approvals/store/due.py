@@ -121,7 +121,7 @@ class Due:
                 )
             ).scalar()
             unposted = conn.execute(
-                select(func.min(approval_escalations.c.at)).where(approval_escalations.c.message_ts.is_(None))
+                select(func.min(approval_escalations.c.at)).where(approval_escalations.c.shown_at.is_(None))
             ).scalar()
         moments = [m for m in (deadline, reminder, unposted) if m is not None]
         return min(moments) if moments else None
@@ -207,23 +207,23 @@ class Due:
                 moved.append(Escalated(row.id, stage, channel))
         return moved
 
-    def unposted_escalations(self) -> list[Escalated]:
-        """Escalations decided in SQL whose message is not in Slack yet (this attempt's, or a dead one's)."""
+    def unshown_escalations(self) -> list[Escalated]:
+        """Escalations decided in SQL that no front-end has shown yet (this attempt's, or a dead one's)."""
         with self.db.engine.connect() as conn:
             rows = conn.execute(
                 select(approval_escalations.c.approval_id, approval_escalations.c.stage, approval_escalations.c.channel)
-                .where(approval_escalations.c.message_ts.is_(None))
+                .where(approval_escalations.c.shown_at.is_(None))
                 .order_by(approval_escalations.c.at)
             ).all()
         return [Escalated(row.approval_id, row.stage, row.channel) for row in rows]
 
-    def set_escalation_message(self, approval_id: str, stage: int, ts: str) -> None:
-        """Remember the message an escalation posted, so decisions update it too."""
+    def escalation_shown(self, approval_id: str, stage: int) -> None:
+        """Note that an escalation was shown: nothing more is owed for it."""
         with self.db.writing() as conn:
             conn.execute(
                 update(approval_escalations)
                 .where(approval_escalations.c.approval_id == approval_id, approval_escalations.c.stage == stage)
-                .values(message_ts=ts)
+                .values(shown_at=utcnow())
             )
 
     def reminders_due(self, now: datetime) -> list[tuple[str, int, datetime]]:

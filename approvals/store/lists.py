@@ -22,7 +22,7 @@ EARLIER_STEPS = 10
 
 _ID: BindParameter[str] = bindparam("request")
 _THREAD: BindParameter[str] = bindparam("thread")
-_POSTED_PENDING = (approvals.c.status == Status.PENDING.value, approvals.c.message_ts.is_not(None))
+_POSTED_PENDING = (approvals.c.status == Status.PENDING.value, approvals.c.shown_at.is_not(None))
 # An approvers' entry of a call decided by channel members: those of the request's channels, or of its rule's own.
 # (A range, not LIKE: SQLite's LIKE ignores case, so it cannot use the approvers' key.)
 _OWN_CHANNEL = and_(

@@ -126,7 +126,7 @@ def _load_batch(conn: Connection, ids: list[str]) -> dict[str, ApprovalRequest]:
     if escalated:
         for e in conn.execute(_LOAD_ESCALATIONS, {"ids": escalated}).mappings():
             escalations.setdefault(e["approval_id"], []).append(
-                Escalation(stage=e["stage"], channel=e["channel"], message_ts=e["message_ts"], at=e["at"])
+                Escalation(stage=e["stage"], channel=e["channel"], at=e["at"], shown_at=e["shown_at"])
             )
     threads = sorted({row["thread_id"] for row in rows})
     run_of = {r["thread_id"]: run_from_row(r) for r in conn.execute(_LOAD_RUNS, {"ids": threads}).mappings()}
@@ -142,8 +142,6 @@ def _load_batch(conn: Connection, ids: list[str]) -> dict[str, ApprovalRequest]:
             run=run_of[row["thread_id"]],
             status=row["status"],
             channel=row["channel"],
-            message_ts=row["message_ts"],
-            permalink=row["permalink"],
             shown_at=row["shown_at"],
             deadline_at=row["deadline_at"],
             stage=row["stage"],
@@ -172,11 +170,7 @@ def read_request(db: Database, approval_id: str) -> ApprovalRequest:
 _ID: BindParameter[str] = bindparam("request")
 _THREAD: BindParameter[str] = bindparam("thread")
 _NOW: BindParameter[datetime] = bindparam("now")
-_SET_MESSAGE = (
-    update(approvals)
-    .where(approvals.c.id == _ID)
-    .values(channel=bindparam("b_channel"), message_ts=bindparam("b_ts"), permalink=bindparam("b_permalink"))
-)
+_SET_CHANNEL = update(approvals).where(approvals.c.id == _ID).values(channel=bindparam("b_channel"))
 _SHOWN = update(approvals).where(approvals.c.id == _ID, approvals.c.shown_at.is_(None)).values(shown_at=_NOW)
 _THREAD_OF = select(approvals.c.thread_id).where(approvals.c.id == _ID)
 # Taken first by whoever changes a request's calls (a decision, a re-proposal): a no-op write on the request row,
@@ -196,7 +190,7 @@ _RUN_GOES_ON = _RUN_PROGRESSED_AT.values(status=RunStatus.RUNNING.value)
 
 
 class Requests:
-    """Approval requests: stored, re-proposed, loaded, posted and delivered."""
+    """Approval requests: stored, re-proposed, loaded, shown and delivered."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -208,10 +202,10 @@ class Requests:
         with suppress(ApprovalNotFound):
             self.get("")
 
-    def set_message(self, approval_id: str, channel: str, ts: str, permalink: str | None = None) -> None:
-        """Remember where the request's Slack message is (and its link), so later updates and lists find it."""
+    def set_channel(self, approval_id: str, channel: str) -> None:
+        """The channel the request is shown in: its members decide the calls whose rules name no approvers."""
         with self.db.writing() as conn:
-            conn.execute(_SET_MESSAGE, {"request": approval_id, "b_channel": channel, "b_ts": ts, "b_permalink": permalink})
+            conn.execute(_SET_CHANNEL, {"request": approval_id, "b_channel": channel})
 
     def request_shown(self, approval_id: str) -> None:
         """Note that a front-end showed the request to people (the first time counts)."""

@@ -47,12 +47,6 @@ _FINISH_RUN = (
     )
 )
 _OUTCOME_POSTED = update(runs).where(runs.c.thread_id == _THREAD).values(outcome_posted_at=_NOW)
-_SET_RUN_THREAD = (
-    update(runs)
-    .where(runs.c.thread_id == _THREAD, runs.c.slack_thread_ts.is_(None))
-    .values(slack_channel=bindparam("b_channel"), slack_thread_ts=bindparam("b_ts"), updated_at=_NOW)
-)
-_SET_PROGRESS = update(runs).where(runs.c.thread_id == _THREAD).values(progress_ts=bindparam("b_ts"))
 _RELEASE = (
     update(runs)
     .where(runs.c.thread_id == _THREAD, runs.c.lease_owner == bindparam("owner"))
@@ -78,7 +72,7 @@ class Runs:
             existing = conn.execute(select(runs).where(runs.c.thread_id == run.thread_id)).mappings().first()
             if existing is not None:
                 return run_from_row(existing)
-            values = run.model_dump(exclude={"attempts", "outcome_posted_at", "progress_ts"})
+            values = run.model_dump(exclude={"attempts", "outcome_posted_at", "ending"})
             conn.execute(insert(runs).values(**values, updated_at=utcnow(), attempts=0))
             record_audit(conn, "run_started", None, run.requested_by, {"thread_id": run.thread_id, "agent": run.agent})
         return run
@@ -92,7 +86,7 @@ class Runs:
         return run_from_row(row)
 
     def update_run(self, thread_id: str, **values: Any) -> None:
-        """Set fields of a run (status, outcome, where its Slack thread is)."""
+        """Set fields of a run (its status)."""
         if "status" in values:
             values["status"] = RunStatus(values["status"]).value
         with self.db.writing() as conn:
@@ -109,16 +103,6 @@ class Runs:
         """The run's ending was told (or had nowhere to go): nothing more is owed."""
         with self.db.writing() as conn:
             conn.execute(_OUTCOME_POSTED, {"thread": thread_id, "now": utcnow()})
-
-    def set_run_thread(self, thread_id: str, channel: str, ts: str) -> None:
-        """Remember the Slack thread the run's requests and outcome go to, if none yet."""
-        with self.db.writing() as conn:
-            conn.execute(_SET_RUN_THREAD, {"thread": thread_id, "b_channel": channel, "b_ts": ts, "now": utcnow()})
-
-    def set_progress_message(self, thread_id: str, ts: str) -> None:
-        """Remember the run's progress message, so later steps update it."""
-        with self.db.writing() as conn:
-            conn.execute(_SET_PROGRESS, {"thread": thread_id, "b_ts": ts})
 
     # Leases: one worker at a time takes a thread further
 

@@ -156,7 +156,8 @@ class Decisions:
 
         self.submit(ack, body, repropose, first)
         if reproposed:
-            tell_reproposed(ctx.client, approval, position, user, gate)
+            permalink = ctx.places.permalinks([approval.id]).get(approval.id)
+            tell_reproposed(ctx.client, approval, position, user, gate, permalink)
         return True
 
     def on_reject_or_reply_submitted(self, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:

@@ -1,0 +1,83 @@
+"""Where Slack shows things: a run's thread, its progress message, each request's messages and their links.
+These are the Slack front-end's own references, kept in the core's placements under front-end `slack`."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from approvals.models import ApprovalRequest
+from approvals.store import Store
+from approvals.store.placements import progress_subject, request_subject, run_subject
+
+SLACK = "slack"
+
+
+class Posted(NamedTuple):
+    """Where a message landed."""
+
+    channel: str
+    ts: str
+
+
+class SlackPlaces:
+    """Reads and notes where Slack showed a run and its requests."""
+
+    def __init__(self, store: Store) -> None:
+        self.placements = store.placements
+        # A run's thread and progress message never move once noted, so what this process read or noted
+        # stands (a progress update each second needs no read).
+        self._threads: dict[str, Posted] = {}
+        self._progress: dict[str, str] = {}
+
+    def thread(self, thread_id: str) -> Posted | None:
+        """The run's Slack thread (its first request's message), once there is one."""
+        if thread_id not in self._threads:
+            found = _posted(self.placements.of(SLACK, run_subject(thread_id)))
+            if found is None:
+                return None
+            self._threads[thread_id] = found
+        return self._threads[thread_id]
+
+    def keep_thread(self, thread_id: str, posted: Posted) -> Posted:
+        """Make `posted` the run's thread unless it has one; the thread that stands."""
+        noted = self.placements.note(SLACK, run_subject(thread_id), posted._asdict(), first_only=True)
+        self._threads[thread_id] = _posted(noted) or posted
+        return self._threads[thread_id]
+
+    def progress(self, thread_id: str) -> str | None:
+        """The ts of the run's progress message, once posted."""
+        if thread_id not in self._progress:
+            ref = self.placements.of(SLACK, progress_subject(thread_id))
+            if ref is None:
+                return None
+            self._progress[thread_id] = str(ref["ts"])
+        return self._progress[thread_id]
+
+    def keep_progress(self, thread_id: str, posted: Posted) -> None:
+        """Note the run's progress message, which later steps update."""
+        self.placements.note(SLACK, progress_subject(thread_id), posted._asdict())
+        self._progress[thread_id] = posted.ts
+
+    def request(self, approval_id: str, stage: int = 0) -> Posted | None:
+        """A request's message as first posted (stage 0), or as re-posted at an escalation stage."""
+        return _posted(self.placements.of(SLACK, request_subject(approval_id, stage)))
+
+    def keep_request(self, approval_id: str, posted: Posted, permalink: str | None = None, stage: int = 0) -> None:
+        """Note a request's message (and, for the first, its link, which lists show)."""
+        self.placements.note(SLACK, request_subject(approval_id, stage), {**posted._asdict(), "permalink": permalink})
+
+    def messages(self, approval: ApprovalRequest) -> list[Posted]:
+        """Every message that shows the request: the first post and each escalation's, in stage order."""
+        subjects = [request_subject(approval.id, stage) for stage in (0, *(e.stage for e in approval.escalations))]
+        found = self.placements.of_many(SLACK, subjects)
+        return [posted for subject in subjects if (posted := _posted(found.get(subject))) is not None]
+
+    def permalinks(self, approval_ids: list[str]) -> dict[str, str]:
+        """The links to these requests' first messages (those Slack gave one for)."""
+        found = self.placements.of_many(SLACK, [request_subject(approval_id) for approval_id in approval_ids])
+        links = {subject.removeprefix("request:"): ref.get("permalink") for subject, ref in found.items()}
+        return {approval_id: str(link) for approval_id, link in links.items() if link}
+
+
+def _posted(ref: dict[str, object] | None) -> Posted | None:
+    return Posted(str(ref["channel"]), str(ref["ts"])) if ref else None
