@@ -113,7 +113,7 @@ class Approver:
                 except Exception:  # noqa: BLE001 - the database may be busy for a moment
                     continue
                 for request in requests:
-                    if request.id in self.clicked or not request.is_pending or not request.message_ts:
+                    if request.id in self.clicked or not request.is_pending or not self.stack.posted(request):
                         continue
                     # A click that did not go through is clicked again on the next pass.
                     with contextlib.suppress(Exception):

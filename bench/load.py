@@ -39,19 +39,21 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from redis import Redis  # noqa: E402
-from sqlalchemy import func, insert, select, text, update  # noqa: E402
+from sqlalchemy import func, insert, select, text  # noqa: E402
 
 from approvals.job_queue import JobQueue  # noqa: E402
 from approvals.models import Gate, RunStatus, utcnow  # noqa: E402
 from approvals.runs import RunRequest, start_run  # noqa: E402
 from approvals.settings import Settings  # noqa: E402
 from approvals.store import Store, create_db_engine  # noqa: E402
-from approvals.tables import ANYONE, approval_actions, approval_approvers, approvals, runs  # noqa: E402
+from approvals.store.placements import request_subject  # noqa: E402
+from approvals.tables import ANYONE, approval_actions, approval_approvers, approvals, placements, runs  # noqa: E402
 from bench.agents import interrupt_key  # noqa: E402
 from bench.calibration import machine_line  # noqa: E402
 from bot.ids import ActionId  # noqa: E402
 from bot.metadata import ApprovalRef  # noqa: E402
 from bot.slack_client import create_slack_client  # noqa: E402
+from bot.slack_places import SLACK, Posted, SlackPlaces  # noqa: E402
 from countersign.embedded_valkey import start_valkey  # noqa: E402
 from countersign.migrate import migrate  # noqa: E402
 from sandbox.emulator import Channel, SlackEmulator  # noqa: E402
@@ -122,8 +124,7 @@ def add_pending(store: Store, count: int) -> list[tuple[str, str]]:
                         "gate": gate,
                         "status": "pending",
                         "channel": CHANNEL,
-                        "message_ts": ts,
-                        "permalink": f"https://emulated.slack.com/archives/{CHANNEL}/p{ts.replace('.', '')}",
+                        "shown_at": now,
                         "deadline_at": now + timedelta(hours=4),
                         "stage": 0,
                         "timeout_action": "reject",
@@ -148,6 +149,19 @@ def add_pending(store: Store, count: int) -> list[tuple[str, str]]:
                 ],
             )
             conn.execute(insert(approval_approvers), [{"approver": ANYONE, "approval_id": a} for a, _, _ in rows])
+            link = "https://emulated.slack.com/archives/{channel}/p{ts}"
+            conn.execute(
+                insert(placements),
+                [
+                    {
+                        "front_end": SLACK,
+                        "subject": request_subject(approval),
+                        "ref": {"channel": CHANNEL, "ts": ts, "permalink": link.format(channel=CHANNEL, ts=ts.replace(".", ""))},
+                        "noted_at": now,
+                    }
+                    for approval, _, ts in rows
+                ],
+            )
         made.extend((approval, ts) for approval, _, ts in rows)
     if store.db.engine.dialect.name == "postgresql":
         # What autovacuum does within a minute of a change this size. Timed at once without it, the planner
@@ -211,9 +225,9 @@ def post_messages(store: Store, settings: Settings, targets: list[tuple[str, str
         (approval, str(client.chat_postMessage(channel=CHANNEL, text=f"payments wants to call refund ({approval[:6]})")["ts"]))
         for approval, _ in targets
     ]
-    with store.db.engine.begin() as conn:
-        for approval, ts in posted:
-            conn.execute(update(approvals).where(approvals.c.id == approval).values(message_ts=ts))
+    places = SlackPlaces(store)
+    for approval, ts in posted:
+        places.keep_request(approval, Posted(CHANNEL, ts))
     return posted
 
 
@@ -265,11 +279,10 @@ def click_approve(stack: Stack, channel: str, ts: str) -> None:
     for block in message.get("blocks") or []:
         for element in block.get("elements") or []:
             if element.get("action_id") == ActionId.APPROVE:
-                noted = select(approvals.c.message_ts).where(approvals.c.id == ApprovalRef.load(element["value"]).approval_id)
+                approval_id = ApprovalRef.load(element["value"]).approval_id
 
                 def posted() -> bool:
-                    with stack.store.db.engine.connect() as conn:
-                        return conn.execute(noted).scalar() == ts
+                    return SlackPlaces(stack.store).request(approval_id) == Posted(channel, ts)
 
                 wait_until(posted, 30, "the request's message to be noted")
                 response = stack.driver.block_action(
@@ -287,9 +300,11 @@ def click_approve(stack: Stack, channel: str, ts: str) -> None:
 def interrupt_to_post(stack: Stack, threads: list[str]) -> list[float]:
     """Seconds from each run's HITL pause in the worker (bench/agents.py) to its request's chat.postMessage."""
     with stack.store.db.engine.connect() as conn:
-        posted = dict(
-            conn.execute(select(approvals.c.message_ts, approvals.c.thread_id).where(approvals.c.thread_id.in_(threads))).all()
+        thread_of = dict(
+            conn.execute(select(approvals.c.id, approvals.c.thread_id).where(approvals.c.thread_id.in_(threads))).all()
         )
+    places = SlackPlaces(stack.store)
+    posted = {where.ts: thread_of[approval_id] for approval_id in thread_of if (where := places.request(approval_id))}
     # The emulator keeps monotonic times; this process's clock pair turns them into wall-clock time.
     offset = time.time() - time.monotonic()
     at = {

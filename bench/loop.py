@@ -199,7 +199,9 @@ def one_cycle(stack: Stack, redis: Redis, number: int, profile: bool) -> Cycle:
     approval = stack.start_run(f"Refund order #{1000 + number} for ${10 + number}", agent=AGENT_NAME)
     key = tool_start_key(approval.thread_id)
     paused = redis.lpop(interrupt_key(approval.thread_id))
-    post = next(c for c in stack.slack.calls_to("chat.postMessage") if c.response and c.response.get("ts") == approval.message_ts)
+    post = next(
+        c for c in stack.slack.calls_to("chat.postMessage") if c.response and c.response.get("ts") == stack.ts_of(approval)
+    )
     # The emulator keeps monotonic times; this process's clock pair turns the post's into wall-clock time.
     posted = post.time + (time.time() - time.monotonic())
 
