@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
@@ -69,22 +70,15 @@ def check_allowed(approval: ApprovalRequest, kind: DecisionType, positions: Sequ
             raise DecisionNotAllowed(f"edits are off: rule {gate.rule!r} needs {gate.quorum} approvers to approve the same call.")
 
 
+@dataclass(eq=False)
 class Deciding:
     """Takes decisions for any front-end, and tells front-ends what they changed."""
 
-    def __init__(
-        self,
-        store: Store,
-        queue: JobQueue,
-        directory: Directory,
-        front_end: FrontEnd | None = None,
-        clock: Callable[[], datetime] = utcnow,
-    ) -> None:
-        self.store = store
-        self.queue = queue
-        self.directory = directory
-        self.front_end = front_end
-        self.clock = clock
+    store: Store
+    queue: JobQueue
+    directory: Directory
+    front_end: FrontEnd | None = None
+    clock: Callable[[], datetime] = utcnow
 
     # Who may decide
 

@@ -6,13 +6,21 @@ import os
 import re
 import sys
 from datetime import timedelta
+from typing import Any
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_core import PydanticUndefined
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from approvals.models import Duration
 
 DEFAULT_AGENTS = "worker.demo_agents:AGENTS"
+
+
+def _env(variable: str, default: Any, description: str, **bounds: Any) -> Any:
+    """A field read from the environment variable `variable` (a name that is not the field's own), as one
+    row: the variable, its default, what it means, then pydantic's bounds (`ge=`, `le=`, `default_factory=`…)."""
+    return Field(default, validation_alias=AliasChoices(variable), description=description, **bounds)
 
 
 class Settings(BaseSettings):
@@ -38,111 +46,89 @@ class Settings(BaseSettings):
         "sqlite:///countersign.db",
         description="SQLAlchemy URL of the approval store and LangGraph checkpoints (SQLite or PostgreSQL).",
     )
-    countersign_agents: str = Field(
+    countersign_agents: str = _env(
+        "COUNTERSIGN_AGENTS",
         DEFAULT_AGENTS,
-        validation_alias=AliasChoices("COUNTERSIGN_AGENTS"),
-        description="`module:attribute` of the agent registry, a mapping of agent name to graph or factory.",
+        "`module:attribute` of the agent registry, a mapping of agent name to graph or factory.",
     )
-    countersign_policies: str | None = Field(
+    countersign_policies: str | None = _env(
+        "COUNTERSIGN_POLICIES",
         None,
-        validation_alias=AliasChoices("COUNTERSIGN_POLICIES"),
-        description="Policy rules: a YAML file, or `module:attribute` of rules in Python; without any, every call needs a human.",
+        "Policy rules: a YAML file, or `module:attribute` of rules in Python; without any, every call needs a human.",
     )
-    countersign_default_timeout: Duration = Field(
+    countersign_default_timeout: Duration = _env(
+        "COUNTERSIGN_DEFAULT_TIMEOUT",
         timedelta(hours=24),
-        validation_alias=AliasChoices("COUNTERSIGN_DEFAULT_TIMEOUT"),
-        description="Deadline of requests whose rule sets no timeout (e.g. 15m, 4h, 2d); at it they are rejected.",
+        "Deadline of requests whose rule sets no timeout (e.g. 15m, 4h, 2d); at it they are rejected.",
     )
-    countersign_admins: str = Field(
-        "",
-        validation_alias=AliasChoices("COUNTERSIGN_ADMINS"),
-        description="Comma-separated Slack user ids and user-group handles (@handle) allowed to change settings.",
+    countersign_admins: str = _env(
+        "COUNTERSIGN_ADMINS", "", "Comma-separated Slack user ids and user-group handles (@handle) allowed to change settings."
     )
-    countersign_queue: str = Field(
-        "countersign", validation_alias=AliasChoices("COUNTERSIGN_QUEUE"), description="RQ queue name."
-    )
+    countersign_queue: str = _env("COUNTERSIGN_QUEUE", "countersign", "RQ queue name.")
     port: int = Field(3000, ge=1, le=65535, description="HTTP port of the bot; Slack posts to /slack/events.")
-    host: str = Field(
+    host: str = _env(
+        "COUNTERSIGN_HOST",
         "0.0.0.0",
+        "Address the bot's HTTP server and the worker's /metrics listen on (`countersign dev`: 127.0.0.1).",
         min_length=1,
-        validation_alias=AliasChoices("COUNTERSIGN_HOST"),
-        description="Address the bot's HTTP server and the worker's /metrics listen on (`countersign dev`: 127.0.0.1).",
     )
-    web_concurrency: int = Field(
-        2, ge=1, validation_alias=AliasChoices("WEB_CONCURRENCY"), description="Bot HTTP worker processes."
-    )
-    worker_processes: int = Field(
+    web_concurrency: int = _env("WEB_CONCURRENCY", 2, "Bot HTTP worker processes.", ge=1)
+    worker_processes: int = _env(
+        "COUNTERSIGN_WORKER_PROCESSES",
+        PydanticUndefined,
+        "Job processes each `countersign worker` keeps (`--processes`); default: the cores.",
         # The cores this process may run on (os.cpu_count() counts the whole machine's).
         default_factory=lambda: len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1,
         ge=1,
-        validation_alias=AliasChoices("COUNTERSIGN_WORKER_PROCESSES"),
-        description="Job processes each `countersign worker` keeps (`--processes`); default: the cores.",
     )
-    worker_max_jobs: int = Field(
-        1000,
-        ge=1,
-        validation_alias=AliasChoices("COUNTERSIGN_WORKER_MAX_JOBS"),
-        description="Jobs a job process runs before it is replaced by a fresh one.",
+    worker_max_jobs: int = _env(
+        "COUNTERSIGN_WORKER_MAX_JOBS", 1000, "Jobs a job process runs before it is replaced by a fresh one.", ge=1
     )
-    worker_max_rss_mb: int = Field(
-        1024,
-        ge=64,
-        validation_alias=AliasChoices("COUNTERSIGN_WORKER_MAX_RSS_MB"),
-        description="Resident memory (MB) past which a job process is replaced after its job.",
+    worker_max_rss_mb: int = _env(
+        "COUNTERSIGN_WORKER_MAX_RSS_MB", 1024, "Resident memory (MB) past which a job process is replaced after its job.", ge=64
     )
-    run_timeout: int = Field(
-        600,
-        ge=10,
-        validation_alias=AliasChoices("COUNTERSIGN_RUN_TIMEOUT"),
-        description="Seconds an agent run or resume job may take before RQ stops it.",
+    run_timeout: int = _env(
+        "COUNTERSIGN_RUN_TIMEOUT", 600, "Seconds an agent run or resume job may take before RQ stops it.", ge=10
     )
-    usergroup_cache_seconds: float = Field(
+    usergroup_cache_seconds: float = _env(
+        "COUNTERSIGN_USERGROUP_CACHE_SECONDS",
         60.0,
+        "How long user-group members and handles (found or not) are remembered before Slack is asked again.",
         ge=0,
-        validation_alias=AliasChoices("COUNTERSIGN_USERGROUP_CACHE_SECONDS"),
-        description="How long user-group members and handles (found or not) are remembered before Slack is asked again.",
     )
-    channel_members_cache_seconds: float = Field(
+    channel_members_cache_seconds: float = _env(
+        "COUNTERSIGN_CHANNEL_MEMBERS_CACHE_SECONDS",
         30.0,
-        ge=0,
-        validation_alias=AliasChoices("COUNTERSIGN_CHANNEL_MEMBERS_CACHE_SECONDS"),
-        description="How long a channel's members (who decide its requests when a rule names no approvers) are "
+        "How long a channel's members (who decide its requests when a rule names no approvers) are "
         "remembered before Slack is asked again; a channel Slack would not list is asked again at once.",
+        ge=0,
     )
-    lease_seconds: int = Field(
+    lease_seconds: int = _env(
+        "COUNTERSIGN_LEASE_SECONDS",
         10,
+        "How long a worker's claim on a run lasts unless renewed; a dead worker's run is picked "
+        "up again this long after it died.",
         ge=2,
         le=300,
-        validation_alias=AliasChoices("COUNTERSIGN_LEASE_SECONDS"),
-        description="How long a worker's claim on a run lasts unless renewed; a dead worker's run is picked "
-        "up again this long after it died.",
     )
-    dispatch_interval: float = Field(
-        1.0,
-        gt=0,
-        le=60,
-        validation_alias=AliasChoices("COUNTERSIGN_DISPATCH_INTERVAL"),
-        description="Seconds between the dispatcher's passes over what SQL says is owed.",
+    dispatch_interval: float = _env(
+        "COUNTERSIGN_DISPATCH_INTERVAL", 1.0, "Seconds between the dispatcher's passes over what SQL says is owed.", gt=0, le=60
     )
-    metrics_port: int = Field(
+    metrics_port: int = _env(
+        "COUNTERSIGN_METRICS_PORT",
         9191,
+        "Port of the worker's Prometheus /metrics (0: none); the bot serves /metrics on PORT.",
         ge=0,
         le=65535,
-        validation_alias=AliasChoices("COUNTERSIGN_METRICS_PORT"),
-        description="Port of the worker's Prometheus /metrics (0: none); the bot serves /metrics on PORT.",
     )
-    prometheus_multiproc_dir: str | None = Field(
+    prometheus_multiproc_dir: str | None = _env(
+        "PROMETHEUS_MULTIPROC_DIR",
         None,
-        validation_alias=AliasChoices("PROMETHEUS_MULTIPROC_DIR"),
-        description="Where the bot and each worker make their Prometheus multiprocess directory (default: the "
+        "Where the bot and each worker make their Prometheus multiprocess directory (default: the "
         "temporary directory); each removes its own when it stops.",
     )
-    max_attempts: int = Field(
-        5,
-        ge=1,
-        le=100,
-        validation_alias=AliasChoices("COUNTERSIGN_MAX_ATTEMPTS"),
-        description="Attempts at taking a run one step further before it fails for good.",
+    max_attempts: int = _env(
+        "COUNTERSIGN_MAX_ATTEMPTS", 5, "Attempts at taking a run one step further before it fails for good.", ge=1, le=100
     )
 
     @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token")

@@ -174,6 +174,21 @@ def percent(rate: float | None) -> str:
     return "–" if rate is None else f"{round(rate * 100)} %"
 
 
+def duration_in(seconds: float | None, units: tuple[str, str, str, str]) -> str:
+    """A duration in the largest unit that still reads well (seconds below 90, minutes below 90, hours below
+    48, else days), followed by that unit's word in `units` (seconds, minutes, hours, days); `–` for none."""
+    if seconds is None:
+        return "–"
+    seconds = float(seconds)
+    if seconds < 90:
+        return f"{seconds:.0f}{units[0]}"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f}{units[1]}"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f}{units[2]}"
+    return f"{seconds / 86400:.1f}{units[3]}"
+
+
 def approval_stats(
     engine: Engine,
     window: timedelta = DEFAULT_WINDOWS[0],

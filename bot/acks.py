@@ -123,6 +123,31 @@ class Acks:
     def clicked(self, listener: Callable[..., None], tell: Callable[[dict[str, Any], Exception], None]) -> Callable[..., None]:
         """A button listener that is always acked, any error it raises handed to `tell` (words for the clicker)."""
 
+        def failed(ack_once: AckOnce, answered: threading.Event, body: dict[str, Any], error: Exception) -> None:
+            ack_once()
+            tell(body, error)
+
+        return self._always_acked(listener, failed)
+
+    def submitted(self, listener: Callable[..., None]) -> Callable[..., None]:
+        """A modal's submission listener: any error becomes an inline error on the form (nothing recorded)."""
+
+        def failed(ack_once: AckOnce, answered: threading.Event, body: dict[str, Any], error: Exception) -> None:
+            if answered.is_set():
+                log.exception("error after a modal was answered")
+                return
+            _refuse_form(ack_once, body, error)
+
+        return self._always_acked(listener, failed)
+
+    def _always_acked(
+        self,
+        listener: Callable[..., None],
+        failed: Callable[[AckOnce, threading.Event, dict[str, Any], Exception], None],
+    ) -> Callable[..., None]:
+        """`listener` run by `answer_once_acked`, what it raises handed to `failed` (while it is being handled,
+        so `failed` may log it), and acked in the end if nothing else did."""
+
         # `functools.wraps` matters beyond the name: Bolt reads the wrapped listener's parameters to pick
         # the arguments it passes.
         @functools.wraps(listener)
@@ -132,31 +157,8 @@ class Acks:
             def work() -> None:
                 try:
                     listener(ack=ack_once, body=body, **kwargs)
-                except Exception as error:  # noqa: BLE001 - every failure is reported to the clicker
-                    ack_once()
-                    tell(body, error)
-                finally:
-                    ack_once()
-
-            self.answer_once_acked(work, ack_once, answered)
-
-        return run
-
-    def submitted(self, listener: Callable[..., None]) -> Callable[..., None]:
-        """A modal's submission listener: any error becomes an inline error on the form (nothing recorded)."""
-
-        @functools.wraps(listener)
-        def run(ack: Ack, body: dict[str, Any], **kwargs: Any) -> None:
-            ack_once, answered = once(ack)
-
-            def work() -> None:
-                try:
-                    listener(ack=ack_once, body=body, **kwargs)
-                except Exception as error:
-                    if answered.is_set():
-                        log.exception("error after a modal was answered")
-                        return
-                    _refuse_form(ack_once, body, error)
+                except Exception as error:  # noqa: BLE001 - every failure is reported, by `failed`
+                    failed(ack_once, answered, body, error)
                 finally:
                     ack_once()
 

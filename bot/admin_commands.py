@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -48,6 +49,7 @@ class UsageError(ValueError):
     """Bad arguments; the message is shown with the usage line."""
 
 
+@dataclass(eq=False)
 class AdminCommands:
     """Admin subcommands of `/countersign`: each returns the ephemeral reply."""
 
@@ -57,24 +59,18 @@ class AdminCommands:
     # The longest window `stats` counts over.
     MAX_STATS_WINDOW = timedelta(days=366)
 
-    def __init__(
-        self,
-        admins: list[str],
-        store: Store,
-        admin_settings: AdminSettings,
-        policies: PolicySet,
-        client: WebClient,
-        directory: UserGroupDirectory,
-        deciders: Deciding,
-    ) -> None:
-        self.admins = admins
-        self.store = store
-        self.places = SlackPlaces(store)
-        self.admin_settings = admin_settings
-        self.policies = policies
-        self.client = client
-        self.directory = directory
-        self.deciders = deciders
+    admins: list[str]
+    store: Store
+    admin_settings: AdminSettings
+    policies: PolicySet
+    client: WebClient
+    directory: UserGroupDirectory
+    deciders: Deciding
+
+    @property
+    def places(self) -> SlackPlaces:
+        """Where Slack shows the requests the lists link to."""
+        return SlackPlaces(self.store)
 
     def is_admin(self, user_id: str) -> bool:
         """True for the admins in COUNTERSIGN_ADMINS (directly or through a user group)."""

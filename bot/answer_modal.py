@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from slack_sdk.models.blocks import (
-    ContextBlock,
     InputBlock,
     MarkdownTextObject,
     Option,
@@ -16,12 +15,11 @@ from slack_sdk.models.blocks import (
     SectionBlock,
     StaticSelectElement,
 )
-from slack_sdk.models.views import View
 
 from approvals.models import ApprovalRequest, ProposedAction
+from bot.blocks import context_block, modal, request_metadata
 from bot.formatting import as_text, escape, quote, shorten
 from bot.ids import ActionId, BlockId, CallbackId
-from bot.metadata import ApprovalRef
 
 # Where a question's value lists its options, and where it words the question.
 OPTION_KEYS = ("options", "choices")
@@ -77,20 +75,17 @@ def answer_modal(approval: ApprovalRequest, position: int | None = None, *, from
             element=PlainTextInputElement(action_id=ActionId.ANSWER_TEXT, multiline=True, min_length=1, max_length=2000),
         )
         reads = f"{agent} reads exactly what you type, as text."
-    view = View(
-        type="modal",
+    return modal(
         callback_id=CallbackId.ANSWER_MODAL,
         title="Answer",
         submit="Send answer",
-        close="Cancel",
-        private_metadata=ApprovalRef(approval_id=approval.id, action=position, home=from_home, rev=approval.revision).dump(),
+        private_metadata=request_metadata(approval, position, from_home=from_home),
         blocks=[
             SectionBlock(text=MarkdownTextObject(text=f"*{agent} asks:*\n{quote(question_of(action), _QUESTION_CHARS)}")),
             answer,
-            ContextBlock(elements=[MarkdownTextObject(text=reads)]),
+            context_block(reads),
         ],
     )
-    return view.to_dict()
 
 
 def submitted_answer(action: ProposedAction, values: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> str:

@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 from slack_sdk.models.blocks import Block, MarkdownTextObject, SectionBlock
-from slack_sdk.models.views import View
 
 from approvals.models import ApprovalRequest
+from bot.blocks import modal
 from bot.formatting import ELLIPSIS, escape, shorten
 from bot.ids import CallbackId
 
@@ -54,11 +54,9 @@ def args_modal(approval: ApprovalRequest) -> dict[str, Any]:
     if len(blocks) > _MAX_BLOCKS:
         blocks = blocks[: _MAX_BLOCKS - 1]
         blocks.append(SectionBlock(text=MarkdownTextObject(text=f"{ELLIPSIS} the rest does not fit in one modal.")))
-    view = View(
-        type="modal",
+    return modal(
         callback_id=CallbackId.ARGS_MODAL,
         title=shorten(f"{approval.action.tool} arguments", 24),
         close="Close",
         blocks=blocks or [SectionBlock(text=MarkdownTextObject(text="_No arguments._"))],
     )
-    return view.to_dict()

@@ -7,9 +7,9 @@ import math
 from typing import Any
 
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, ContextBlock, MarkdownTextObject, SectionBlock
-from slack_sdk.models.views import View
 
 from approvals.models import ApprovalRequest
+from bot.blocks import modal
 from bot.formatting import shorten
 from bot.ids import ActionId, BlockId, CallbackId
 from bot.metadata import ApprovalRef
@@ -51,15 +51,13 @@ def calls_modal(approval: ApprovalRequest, page: int = 0, *, from_home: bool = F
         navigation.append(_page_button("Next", approval, page + 1))
     if navigation:
         blocks.append(ActionsBlock(block_id=BlockId.CALLS_PAGES, elements=navigation))
-    view = View(
-        type="modal",
+    return modal(
         callback_id=CallbackId.CALLS_MODAL,
         title=shorten(f"{len(approval.actions)} calls", 24),
         close="Close",
         private_metadata=ApprovalRef(approval_id=approval.id, page=page, home=from_home, rev=approval.revision).dump(),
         blocks=blocks,
     )
-    return view.to_dict()
 
 
 def _page_button(label: str, approval: ApprovalRequest, page: int) -> ButtonElement:

@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from slack_sdk.models.blocks import ContextBlock, InputBlock, MarkdownTextObject, PlainTextInputElement
-from slack_sdk.models.views import View
 
 from approvals.models import ApprovalRequest
+from bot.blocks import modal, request_metadata
 from bot.formatting import escape, shorten
 from bot.ids import ActionId, BlockId, CallbackId
-from bot.metadata import ApprovalRef
 
 CONFIRM_WORD = "CONFIRM"
 
@@ -21,13 +20,11 @@ def confirm_modal(approval: ApprovalRequest, position: int | None = None, *, fro
     calls = ", ".join(f"`{escape(approval.actions[p].tool)}`" for p in positions)
     quorum = approval.gate.quorum
     needs = f" It needs {quorum} different approvers." if quorum > 1 else ""
-    view = View(
-        type="modal",
+    return modal(
         callback_id=CallbackId.CONFIRM_MODAL,
         title="Confirm approval",
         submit="Approve",
-        close="Cancel",
-        private_metadata=ApprovalRef(approval_id=approval.id, action=position, home=from_home, rev=approval.revision).dump(),
+        private_metadata=request_metadata(approval, position, from_home=from_home),
         blocks=[
             ContextBlock(
                 elements=[
@@ -47,7 +44,6 @@ def confirm_modal(approval: ApprovalRequest, position: int | None = None, *, fro
             ),
         ],
     )
-    return view.to_dict()
 
 
 def confirmed(values: dict[str, dict[str, dict[str, Any]]]) -> bool:

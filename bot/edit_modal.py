@@ -20,9 +20,9 @@ from slack_sdk.models.blocks import (
     PlainTextInputElement,
     StaticSelectElement,
 )
-from slack_sdk.models.views import View
 
 from approvals.models import ApprovalRequest, Gate, Level
+from bot.blocks import modal, request_metadata
 from bot.edit_values import (
     ERROR_CHARS,
     MAX_TEXT_CHARS,
@@ -37,7 +37,6 @@ from bot.edit_values import (
 )
 from bot.formatting import approver, as_text, escape, shorten
 from bot.ids import ActionId, BlockId, CallbackId
-from bot.metadata import ApprovalRef
 
 _MAX_INPUT_CHARS = MAX_TEXT_CHARS
 _MAX_INPUTS = 95  # a modal holds 100 blocks; leave room for the context lines
@@ -160,16 +159,13 @@ def edit_modal(
                 element=PlainTextInputElement(action_id=ActionId.CONFIRM, max_length=20),
             )
         )
-    view = View(
-        type="modal",
+    return modal(
         callback_id=CallbackId.EDIT_MODAL,
         title=shorten(f"Edit {action.tool}", 24),
         submit="Approve edits",
-        close="Cancel",
-        private_metadata=ApprovalRef(approval_id=approval.id, action=position, home=from_home, rev=approval.revision).dump(),
+        private_metadata=request_metadata(approval, position, from_home=from_home),
         blocks=blocks,
     )
-    return view.to_dict()
 
 
 def rule_preview(current: Gate, gate: Gate | None) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -215,3 +216,10 @@ class Listening:
             # A form pushed on top of the "all calls" modal: the modal below shows the call's page.
             ref = self.references.ref(body)
             self.show_calls(view["previous_view_id"], approval_id, (ref.action or 0) // CALLS_PER_PAGE, ref.home)
+
+
+@dataclass(eq=False)
+class Listeners:
+    """A module's listeners, as methods over the shared services and steps."""
+
+    ctx: Listening

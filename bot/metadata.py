@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Any
+from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -17,11 +17,35 @@ class BadReference(CountersignError):
     """A button value or modal metadata that is not one the app rendered (garbage, tampered, out of range)."""
 
 
-class ApprovalRef(BaseModel):
+class _Reference(BaseModel):
+    """What Slack carries back for us as compact JSON; `load` refuses anything `dump` could not have written."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # What a refused value does not name, and the longest value worth parsing.
+    _refusal: ClassVar[str]
+    _max_chars: ClassVar[int] = 3000
+
+    def dump(self) -> str:
+        """The compact JSON Slack stores for us."""
+        return self.model_dump_json(exclude_defaults=True)
+
+    @classmethod
+    def load(cls, raw: Any) -> Self:
+        """Parse what `dump` wrote (from a button value or a view's private_metadata); `BadReference` otherwise."""
+        if not isinstance(raw, str) or len(raw) > cls._max_chars:
+            raise BadReference(cls._refusal)
+        try:
+            return cls.model_validate_json(raw)
+        except ValidationError:
+            raise BadReference(cls._refusal) from None
+
+
+class ApprovalRef(_Reference):
     """Names the approval request (and, for a request with several actions, the action) a button or
     modal is about: a button's `value`, a modal's `private_metadata`."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    _refusal = "this button or form does not name a request"
 
     approval_id: str = Field(min_length=1, max_length=64)
     # The action's position; None means every action still undecided (one action, or "Approve all").
@@ -38,20 +62,6 @@ class ApprovalRef(BaseModel):
     def positions(self) -> list[int] | None:
         """The targeted action positions, as the store takes them."""
         return None if self.action is None else [self.action]
-
-    def dump(self) -> str:
-        """The compact JSON Slack stores for us."""
-        return self.model_dump_json(exclude_defaults=True)
-
-    @classmethod
-    def load(cls, raw: Any) -> ApprovalRef:
-        """Parse what `dump` wrote (from a button value or a view's private_metadata); `BadReference` otherwise."""
-        if not isinstance(raw, str) or len(raw) > 3000:
-            raise BadReference("this button or form does not name a request")
-        try:
-            return cls.model_validate_json(raw)
-        except ValidationError:
-            raise BadReference("this button or form does not name a request") from None
 
 
 class MetadataSigner:
@@ -109,11 +119,11 @@ class MetadataSigner:
         return self.sign(ref).dump()
 
 
-class ProposalRef(BaseModel):
+class ProposalRef(_Reference):
     """A settings change proposed from a stats flag: a button's `value`, then the confirmation modal's
     `private_metadata` (with where the button was, to answer there)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    _refusal = "this button or form does not name a change"
 
     scope: str
     level: Level
@@ -122,39 +132,12 @@ class ProposalRef(BaseModel):
     home: bool = False
     channel: str | None = None
 
-    def dump(self) -> str:
-        """The compact JSON Slack stores for us."""
-        return self.model_dump_json(exclude_defaults=True)
 
-    @classmethod
-    def load(cls, raw: Any) -> ProposalRef:
-        """Parse what `dump` wrote; `BadReference` otherwise."""
-        if not isinstance(raw, str) or len(raw) > 3000:
-            raise BadReference("this button or form does not name a change")
-        try:
-            return cls.model_validate_json(raw)
-        except ValidationError:
-            raise BadReference("this button or form does not name a change") from None
-
-
-class HomePageRef(BaseModel):
+class HomePageRef(_Reference):
     """Which page of the waiting requests a Home tab's Previous / Next button shows: its `value`."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    _refusal = "this button does not name a page"
+    _max_chars = 100
 
     # Bounded: a forged value must not make the store skip past millions of rows.
     page: int = Field(ge=0, le=10_000)
-
-    def dump(self) -> str:
-        """The compact JSON Slack stores for us."""
-        return self.model_dump_json()
-
-    @classmethod
-    def load(cls, raw: Any) -> HomePageRef:
-        """Parse what `dump` wrote; `BadReference` otherwise."""
-        if not isinstance(raw, str) or len(raw) > 100:
-            raise BadReference("this button does not name a page")
-        try:
-            return cls.model_validate_json(raw)
-        except ValidationError:
-            raise BadReference("this button does not name a page") from None

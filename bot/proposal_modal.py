@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject, SectionBlock
-from slack_sdk.models.views import View
 
 from approvals.admin_settings import Override
 from approvals.models import Level
 from bot.admin_commands import describe, scope_text
+from bot.blocks import modal
 from bot.formatting import escape
 from bot.ids import CallbackId
 from bot.metadata import ProposalRef
@@ -33,12 +33,10 @@ _ONLY = {
 def proposal_modal(ref: ProposalRef, current: Override) -> dict[str, Any]:
     """Confirm making `ref.scope` a `ref.level` checkpoint; `current` is what admins set for it so far."""
     rule = ref.scope.partition("#")[2]
-    view = View(
-        type="modal",
+    return modal(
         callback_id=CallbackId.PROPOSAL_MODAL,
         title="Change a checkpoint",
         submit=f"Make it {ref.level.value}",
-        close="Cancel",
         private_metadata=ref.dump(),
         blocks=[
             SectionBlock(
@@ -59,4 +57,3 @@ def proposal_modal(ref: ProposalRef, current: Override) -> dict[str, Any]:
             ),
         ],
     )
-    return view.to_dict()

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_sdk.models.blocks import ContextBlock, InputBlock, MarkdownTextObject, PlainTextInputElement
-from slack_sdk.models.views import View
+from slack_sdk.models.blocks import InputBlock, PlainTextInputElement
 
 from approvals.models import ApprovalRequest, DecisionType
+from bot.blocks import context_block, modal, request_metadata
 from bot.formatting import escape, shorten
 from bot.ids import ActionId, BlockId, CallbackId
-from bot.metadata import ApprovalRef
 
 # Request kinds whose Reject stops the run without resuming the agent (worker.protocols: no value it reads as no).
 STOPS_ON_REJECT = ("interrupt:undeclared", "interrupt:approve_or_stop")
@@ -53,15 +52,13 @@ def reject_modal(
                 f"{agent} will not call {names}: the run stops without resuming it, "
                 "so your reason is kept in the thread, not read by it."
             )
-    view = View(
-        type="modal",
+    return modal(
         callback_id=callback,
         title=shorten(title, 24),
         submit=submit,
-        close="Cancel",
-        private_metadata=ApprovalRef(approval_id=approval.id, action=position, home=from_home, rev=approval.revision).dump(),
+        private_metadata=request_metadata(approval, position, from_home=from_home),
         blocks=[
-            ContextBlock(elements=[MarkdownTextObject(text=shorten(context, 3000))]),
+            context_block(shorten(context, 3000)),
             InputBlock(
                 block_id=BlockId.REJECT_REASON,
                 label=label,
@@ -69,7 +66,6 @@ def reject_modal(
             ),
         ],
     )
-    return view.to_dict()
 
 
 def reject_reason(values: dict[str, dict[str, dict[str, Any]]]) -> str:

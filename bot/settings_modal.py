@@ -6,18 +6,17 @@ from __future__ import annotations
 from typing import Any
 
 from slack_sdk.models.blocks import (
-    ContextBlock,
     ConversationSelectElement,
     InputBlock,
-    MarkdownTextObject,
+    InputInteractiveElement,
     Option,
     PlainTextInputElement,
     StaticSelectElement,
 )
-from slack_sdk.models.views import View
 
 from approvals.admin_settings import SCOPE, Override
 from approvals.models import format_duration, parse_duration
+from bot.blocks import context_block, modal
 from bot.ids import ActionId, BlockId, CallbackId
 
 _OUTCOMES = {
@@ -33,62 +32,53 @@ _LEVELS = {
 }
 
 
+def _optional(block_id: str, label: str, element: InputInteractiveElement) -> InputBlock:
+    """One optional field of the form: left empty, the scope keeps what the policy file says."""
+    return InputBlock(block_id=block_id, label=label, optional=True, element=element)
+
+
+def _choice(labels: dict[str, str], chosen: str | None) -> StaticSelectElement:
+    """A select of `labels` (value: label), prefilled with the option whose value is `chosen`."""
+    options = [Option(value=key, text=label) for key, label in labels.items()]
+    return StaticSelectElement(
+        action_id=ActionId.SETTING_VALUE,
+        options=options,
+        initial_option=next((o for o in options if o.value == chosen), None),
+    )
+
+
 def settings_modal(scope: str | None, current: Override) -> dict[str, Any]:
     """The form to change one scope's settings (`scope` None: a new one), prefilled with what is set."""
-    on_timeout = [Option(value=key, text=label) for key, label in _OUTCOMES.items()]
-    levels = [Option(value=key, text=label) for key, label in _LEVELS.items()]
-    view = View(
-        type="modal",
+    timeout = format_duration(current.timeout) if current.timeout else None
+    return modal(
         callback_id=CallbackId.SETTINGS_MODAL,
         title="Countersign settings",
         submit="Save",
-        close="Cancel",
         blocks=[
-            ContextBlock(elements=[MarkdownTextObject(text="Applies to new requests at once, on top of the policy file.")]),
+            context_block("Applies to new requests at once, on top of the policy file."),
             InputBlock(
                 block_id=BlockId.SETTING_SCOPE,
                 label="Agent, or agent.tool",
                 element=PlainTextInputElement(action_id=ActionId.SETTING_VALUE, initial_value=scope, max_length=200),
             ),
-            InputBlock(
-                block_id=BlockId.SETTING_CHANNEL,
-                label="Post requests in",
-                optional=True,
-                element=ConversationSelectElement(action_id=ActionId.SETTING_VALUE, initial_conversation=current.channel),
+            _optional(
+                BlockId.SETTING_CHANNEL,
+                "Post requests in",
+                ConversationSelectElement(action_id=ActionId.SETTING_VALUE, initial_conversation=current.channel),
             ),
-            InputBlock(
-                block_id=BlockId.SETTING_TIMEOUT,
-                label="Timeout (e.g. 15m, 4h, 2d)",
-                optional=True,
-                element=PlainTextInputElement(
-                    action_id=ActionId.SETTING_VALUE,
-                    initial_value=format_duration(current.timeout) if current.timeout else None,
-                    max_length=20,
-                ),
+            _optional(
+                BlockId.SETTING_TIMEOUT,
+                "Timeout (e.g. 15m, 4h, 2d)",
+                PlainTextInputElement(action_id=ActionId.SETTING_VALUE, initial_value=timeout, max_length=20),
             ),
-            InputBlock(
-                block_id=BlockId.SETTING_ON_TIMEOUT,
-                label="At the timeout",
-                optional=True,
-                element=StaticSelectElement(
-                    action_id=ActionId.SETTING_VALUE,
-                    options=on_timeout,
-                    initial_option=next((o for o in on_timeout if o.value == current.on_timeout), None),
-                ),
-            ),
-            InputBlock(
-                block_id=BlockId.SETTING_LEVEL,
-                label="Level (instead of the rule's)",
-                optional=True,
-                element=StaticSelectElement(
-                    action_id=ActionId.SETTING_VALUE,
-                    options=levels,
-                    initial_option=next((o for o in levels if current.level and o.value == current.level.value), None),
-                ),
+            _optional(BlockId.SETTING_ON_TIMEOUT, "At the timeout", _choice(_OUTCOMES, current.on_timeout)),
+            _optional(
+                BlockId.SETTING_LEVEL,
+                "Level (instead of the rule's)",
+                _choice(_LEVELS, current.level.value if current.level else None),
             ),
         ],
     )
-    return view.to_dict()
 
 
 def parse_settings_submission(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -22,24 +23,16 @@ log = logging.getLogger(__name__)
 USAGE = "Usage: `/countersign run <agent> <request>` (e.g. `/countersign run payments Refund order #42 for $250`)."
 
 
+@dataclass(eq=False)
 class SlashCommand:
     """Parses a `/countersign` invocation and answers with what the ack should say."""
 
-    def __init__(
-        self,
-        store: Store,
-        queue: JobQueue,
-        settings: Settings,
-        admin: AdminCommands,
-        policies: PolicySet,
-        directory: UserGroupDirectory,
-    ) -> None:
-        self.store = store
-        self.queue = queue
-        self.settings = settings
-        self.admin = admin
-        self.policies = policies
-        self.directory = directory
+    store: Store
+    queue: JobQueue
+    settings: Settings
+    admin: AdminCommands
+    policies: PolicySet
+    directory: UserGroupDirectory
 
     def may_start(self, user: str, agent: str) -> bool:
         """Whether `user` may start `agent`: anyone, unless the policy names its starters."""

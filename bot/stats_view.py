@@ -15,7 +15,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from approvals.stats import CheckpointStats, Figures, StatsReport, percent
+from approvals.stats import CheckpointStats, Figures, StatsReport, duration_in, percent
 from bot.formatting import escape, shorten, slack_date
 from bot.ids import ActionId
 from bot.metadata import ProposalRef
@@ -44,15 +44,7 @@ def bar(part: int, whole: int, width: int = BAR_WIDTH) -> str:
 
 def duration_text(seconds: float | None) -> str:
     """A time to decision as people say it: `42 s`, `7 min`, `3.5 h`, `2.1 days`."""
-    if seconds is None:
-        return "–"
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} days"
+    return duration_in(seconds, (" s", " min", " h", " days"))
 
 
 def chart(figures: Figures) -> str:

@@ -15,6 +15,7 @@ from approvals.stats import (
     Figures,
     StatsReport,
     approval_stats,
+    duration_in,
     percent,
 )
 
@@ -40,16 +41,7 @@ _COLUMNS = [
 
 def seconds_text(seconds: float | None) -> str:
     """A duration for a table cell: `42s`, `7m`, `3.5h`, `2.1d`; `–` for none."""
-    if seconds is None:
-        return "–"
-    seconds = float(seconds)
-    if seconds < 90:
-        return f"{seconds:.0f}s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f}m"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f}h"
-    return f"{seconds / 86400:.1f}d"
+    return duration_in(seconds, ("s", "m", "h", "d"))
 
 
 def _cells(name: str, level: str, figures: Figures) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from redis.exceptions import RedisError
@@ -24,20 +25,14 @@ from worker import metrics
 log = logging.getLogger(__name__)
 
 
+@dataclass(eq=False)
 class DeadlineService:
     """Applies what fell due; run by the `fire_due` job whenever the dispatcher finds something due."""
 
-    def __init__(
-        self,
-        store: Store,
-        front_end: FrontEnd,
-        queue: JobQueue,
-        clock: Callable[[], datetime] = utcnow,
-    ) -> None:
-        self.store = store
-        self.front_end = front_end
-        self.queue = queue
-        self.clock = clock
+    store: Store
+    front_end: FrontEnd
+    queue: JobQueue
+    clock: Callable[[], datetime] = utcnow
 
     def fire_due(self, now: datetime | None = None) -> list[str]:
         """Apply every deadline, escalation and reminder due by `now` (default: the clock); returns the

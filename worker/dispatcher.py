@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel
@@ -40,28 +41,20 @@ class DispatchReport(BaseModel):
     next_due: datetime | None = None
 
 
+@dataclass(eq=False)
 class Dispatcher:
     """Re-derives owed work from SQL and enqueues what has no live job."""
 
-    def __init__(
-        self,
-        store: Store,
-        queue: JobQueue,
-        agents: list[str],
-        *,
-        interval: float,
-        lease: timedelta,
-        clock: Callable[[], datetime] = utcnow,
-    ) -> None:
-        self.store = store
-        self.queue = queue
-        self.agents = agents
-        self.interval = interval
-        self.lease = lease
-        self.clock = clock
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._failing = False
+    store: Store
+    queue: JobQueue
+    agents: list[str]
+    _: KW_ONLY
+    interval: float
+    lease: timedelta
+    clock: Callable[[], datetime] = utcnow
+    _stop: threading.Event = field(init=False, default_factory=threading.Event)
+    _thread: threading.Thread | None = field(init=False, default=None)
+    _failing: bool = field(init=False, default=False)
 
     def dispatch(self) -> DispatchReport:
         """One pass: hand over every owed run, resume and due deadline that has no live job."""

@@ -14,6 +14,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -83,28 +84,23 @@ class DeliveryFailed(RuntimeError):
     """The graph was resumed, yet the interrupt the decision answers is still pending."""
 
 
+@dataclass(eq=False)
 class AgentRuntime:
     """Everything a job needs, built once per worker process (and inherited by forked jobs)."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        store: Store,
-        registry: AgentRegistry,
-        front_end: FrontEnd,
-        policies: PolicySet,
-        queue: JobQueue,
-        admin_settings: AdminSettings,
-    ) -> None:
-        self.settings = settings
-        self.policies = policies
-        self.queue = queue
-        self.admin_settings = admin_settings
-        self.store = store
-        self.registry = registry
-        self.front_end = front_end
-        self.lease_ttl = timedelta(seconds=settings.lease_seconds)
-        self.checkpointer = KeptCheckpointer(settings)
+    settings: Settings
+    store: Store
+    registry: AgentRegistry
+    front_end: FrontEnd
+    policies: PolicySet
+    queue: JobQueue
+    admin_settings: AdminSettings
+    lease_ttl: timedelta = field(init=False)
+    checkpointer: KeptCheckpointer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.lease_ttl = timedelta(seconds=self.settings.lease_seconds)
+        self.checkpointer = KeptCheckpointer(self.settings)
 
     # Jobs
 

@@ -25,7 +25,7 @@ from approvals.models import (
     utcnow,
 )
 from approvals.store.audit_log import record_audit
-from approvals.store.database import Database
+from approvals.store.database import Database, WarmedSection
 from approvals.store.due import owe_reminders
 from approvals.store.runs import run_from_row
 from approvals.tables import (
@@ -109,6 +109,27 @@ def load_requests(conn: Connection, approval_ids: list[str]) -> list[ApprovalReq
     return [loaded[i] for i in approval_ids if i in loaded]
 
 
+# The request's own columns, read as they are; its actions, run and escalations come from other tables.
+_REQUEST_COLUMNS = (
+    "id",
+    "thread_id",
+    "interrupt_id",
+    "kind",
+    "agent_message",
+    "gate",
+    "status",
+    "channel",
+    "shown_at",
+    "deadline_at",
+    "stage",
+    "decided_at",
+    "resumed_at",
+    "delivery_started_at",
+    "created_at",
+    "revision",
+)
+
+
 def _load_batch(conn: Connection, ids: list[str]) -> dict[str, ApprovalRequest]:
     rows = conn.execute(_LOAD_REQUESTS, {"ids": ids}).mappings().all()
     actions: dict[str, list[RowMapping]] = {}
@@ -132,25 +153,10 @@ def _load_batch(conn: Connection, ids: list[str]) -> dict[str, ApprovalRequest]:
     run_of = {r["thread_id"]: run_from_row(r) for r in conn.execute(_LOAD_RUNS, {"ids": threads}).mappings()}
     return {
         row["id"]: ApprovalRequest(
-            id=row["id"],
-            thread_id=row["thread_id"],
-            interrupt_id=row["interrupt_id"],
-            kind=row["kind"],
-            agent_message=row["agent_message"],
-            gate=row["gate"],
+            **{column: row[column] for column in _REQUEST_COLUMNS},
             actions=[_action(a, votes.get((row["id"], a["position"]), [])) for a in actions.get(row["id"], [])],
             run=run_of[row["thread_id"]],
-            status=row["status"],
-            channel=row["channel"],
-            shown_at=row["shown_at"],
-            deadline_at=row["deadline_at"],
-            stage=row["stage"],
             escalations=escalations.get(row["id"], []),
-            decided_at=row["decided_at"],
-            resumed_at=row["resumed_at"],
-            delivery_started_at=row["delivery_started_at"],
-            created_at=row["created_at"],
-            revision=row["revision"],
         )
         for row in rows
     }
@@ -189,12 +195,8 @@ _RUN_PROGRESSED_AT = update(runs).where(runs.c.thread_id == _THREAD).values(atte
 _RUN_GOES_ON = _RUN_PROGRESSED_AT.values(status=RunStatus.RUNNING.value)
 
 
-class Requests:
+class Requests(WarmedSection):
     """Approval requests: stored, re-proposed, loaded, shown and delivered."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-        db.warms_up_with(self._warm_up)
 
     def _warm_up(self) -> None:
         with suppress(ApprovalNotFound):

@@ -11,7 +11,7 @@ from sqlalchemy.sql.elements import BindParameter
 
 from approvals.models import Ending, Run, RunStatus, utcnow
 from approvals.store.audit_log import record_audit
-from approvals.store.database import Database
+from approvals.store.database import WarmedSection
 from approvals.tables import runs
 
 
@@ -55,12 +55,8 @@ _RELEASE = (
 _PROGRESSED = update(runs).where(runs.c.thread_id == _THREAD).values(attempts=0, next_attempt_at=None)
 
 
-class Runs:
+class Runs(WarmedSection):
     """Runs (one per LangGraph thread) and the leases workers take on them."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-        db.warms_up_with(self._warm_up)
 
     def _warm_up(self) -> None:
         with suppress(KeyError):

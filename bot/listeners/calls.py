@@ -9,7 +9,7 @@ from slack_bolt import Ack, App
 from bot.args_modal import args_modal
 from bot.calls_modal import calls_modal
 from bot.ids import ActionId
-from bot.listening import Listening
+from bot.listening import Listeners, Listening
 
 
 def register(app: App, ctx: Listening) -> None:
@@ -20,11 +20,8 @@ def register(app: App, ctx: Listening) -> None:
     app.action(ActionId.CALLS_PAGE)(ctx.explained(listeners.on_calls_page))
 
 
-class Calls:
+class Calls(Listeners):
     """The listeners that show a request's calls; each acks at once."""
-
-    def __init__(self, ctx: Listening) -> None:
-        self.ctx = ctx
 
     def on_view_args(self, ack: Ack, body: dict[str, Any]) -> None:
         """Open the modal with a call's full arguments."""

@@ -22,7 +22,7 @@ from bot.decisions import tell_reproposed
 from bot.edit_modal import edit_modal, parse_edit_submission, rule_preview
 from bot.explain import explain
 from bot.ids import ActionId, BlockId, CallbackId
-from bot.listening import Listening
+from bot.listening import Listeners, Listening
 from bot.reject_modal import reject_modal, reject_reason
 
 Decide = Callable[[], tuple[ApprovalRequest, Recorded]]
@@ -45,11 +45,8 @@ def register(app: App, ctx: Listening) -> None:
     app.view(CallbackId.CONFIRM_MODAL)(ctx.explained_form(listeners.on_confirm_submitted))
 
 
-class Decisions:
+class Decisions(Listeners):
     """The listeners that decide, or open the form that will."""
-
-    def __init__(self, ctx: Listening) -> None:
-        self.ctx = ctx
 
     def on_approve(self, ack: Ack, body: dict[str, Any]) -> None:
         """Approve: recorded, then acked; a manual-level call first asks for CONFIRM."""

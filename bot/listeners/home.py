@@ -7,7 +7,7 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot.ids import ActionId
-from bot.listening import Listening
+from bot.listening import Listeners, Listening
 from bot.metadata import HomePageRef
 
 
@@ -18,11 +18,8 @@ def register(app: App, ctx: Listening) -> None:
     app.action(ActionId.HOME_PAGE)(ctx.explained(listeners.on_home_page))
 
 
-class Home:
+class Home(Listeners):
     """The listeners that draw a person's Home tab."""
-
-    def __init__(self, ctx: Listening) -> None:
-        self.ctx = ctx
 
     def on_home_opened(self, ack: Ack, event: dict[str, Any]) -> None:
         """The Home tab opened: acked at once, drawn after."""

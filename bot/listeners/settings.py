@@ -12,7 +12,7 @@ from approvals.admin_settings import Override
 from bot.admin_commands import changed_text
 from bot.home import NEW_SETTING
 from bot.ids import ActionId, BlockId, CallbackId
-from bot.listening import Listening, where
+from bot.listening import Listeners, Listening, where
 from bot.metadata import ProposalRef
 from bot.proposal_modal import proposal_modal
 from bot.settings_modal import parse_settings_submission, settings_modal
@@ -29,11 +29,8 @@ def register(app: App, ctx: Listening) -> None:
     app.view(CallbackId.PROPOSAL_MODAL)(ctx.explained_form(listeners.on_proposal_confirmed))
 
 
-class SettingsListeners:
+class SettingsListeners(Listeners):
     """The listeners that show and change the admins' settings."""
-
-    def __init__(self, ctx: Listening) -> None:
-        self.ctx = ctx
 
     def on_edit_setting(self, ack: Ack, body: dict[str, Any]) -> None:
         """Open the settings modal for one scope, or for a new one."""

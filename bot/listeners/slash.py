@@ -8,7 +8,7 @@ from slack_bolt import Ack, App, Respond
 
 from bot.acks import once as ack_at_most_once
 from bot.acks import unexpected
-from bot.listening import Listening
+from bot.listening import Listeners, Listening
 
 
 def register(app: App, ctx: Listening) -> None:
@@ -16,11 +16,8 @@ def register(app: App, ctx: Listening) -> None:
     app.command("/countersign")(SlashListener(ctx).on_command)
 
 
-class SlashListener:
+class SlashListener(Listeners):
     """The listener of `/countersign`."""
-
-    def __init__(self, ctx: Listening) -> None:
-        self.ctx = ctx
 
     def on_command(self, ack: Ack, command: dict[str, Any], respond: Respond) -> None:
         """Run the command; a person's command is answered in the ack, an admin's is acked first."""
