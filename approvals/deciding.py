@@ -59,6 +59,15 @@ class Recorded(NamedTuple):
     positions: tuple[int, ...] = ()
 
 
+class Seen(NamedTuple):
+    """What the person saw and did as they decided: the request's revision they saw (None: as it stands), whether
+    they confirmed (typed CONFIRM), and when (None: now)."""
+
+    rev: int | None = None
+    confirmed: bool = False
+    at: datetime | None = None
+
+
 def check_allowed(approval: ApprovalRequest, kind: DecisionType, positions: Sequence[int]) -> None:
     """Raise `DecisionNotAllowed` unless every targeted call accepts this kind of decision."""
     for position in positions:
@@ -147,24 +156,15 @@ class Deciding:
             raise
 
     def decide(
-        self,
-        approval: ApprovalRequest,
-        who: str,
-        kind: DecisionType,
-        targeted: Sequence[int] | None = None,
-        *,
-        message: str | None = None,
-        edited_args: dict[str, Any] | None = None,
-        confirmed: bool = False,
-        rev: int | None = None,
-        when: datetime | None = None,
+        self, approval: ApprovalRequest, decision: Decision, targeted: Sequence[int] | None = None, *, seen: Seen | None = None
     ) -> Recorded:
-        """Apply every rule and commit the decision of `who` on the targeted calls (all undecided when None) that
-        they may decide; raises what forbids it, `AlreadyDecided` when someone decided first."""
-        positions = self.may_decide(approval, who, kind, targeted, rev=rev, when=when)
-        if goes_ahead(kind) and not confirmed and any(approval.gate_of(p).level is Level.MANUAL for p in positions):
+        """Apply every rule and commit `decision` (by its `decided_by`) on the targeted calls (all undecided when None)
+        that person may decide; raises what forbids it, `AlreadyDecided` when someone decided first."""
+        seen = seen or Seen()
+        who, kind = decision.decided_by, decision.type
+        positions = self.may_decide(approval, who, kind, targeted, rev=seen.rev, when=seen.at)
+        if goes_ahead(kind) and not seen.confirmed and any(approval.gate_of(p).level is Level.MANUAL for p in positions):
             raise ConfirmationNeeded(approval)
-        decision = Decision(type=kind, decided_by=who, message=message, edited_args=edited_args)
         return self.record(approval, decision, positions)
 
     def record(self, approval: ApprovalRequest, decision: Decision, positions: Sequence[int]) -> Recorded:

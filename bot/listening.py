@@ -14,11 +14,11 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from approvals.admin_settings import AdminSettings
-from approvals.deciding import Deciding, Recorded
+from approvals.deciding import Deciding, Recorded, Seen
 from approvals.errors import CountersignError
 from approvals.gates import call_gate
 from approvals.job_queue import JobQueue
-from approvals.models import ApprovalRequest, DecisionType, Gate
+from approvals.models import ApprovalRequest, Decision, DecisionType, Gate
 from approvals.policies import PolicySet
 from approvals.settings import Settings
 from approvals.stats import approval_stats
@@ -106,11 +106,21 @@ class Listening:
         positions = self.deciding.may_decide(approval, body["user"]["id"], intent, ref.positions(), rev=ref.rev)
         return ref, approval, positions
 
-    def decide(self, body: dict[str, Any], kind: DecisionType, **what: Any) -> tuple[ApprovalRequest, Recorded]:
-        """Take the clicker's decision on what the click targets, through the core (`Deciding.decide`, with
-        `what` it carries: a message, edited arguments, a confirmation); the request as it was loaded."""
+    def decide(
+        self,
+        body: dict[str, Any],
+        kind: DecisionType,
+        *,
+        message: str | None = None,
+        edited_args: dict[str, Any] | None = None,
+        confirmed: bool = False,
+    ) -> tuple[ApprovalRequest, Recorded]:
+        """Take the clicker's decision on what the click targets through the core (`Deciding.decide`), with what it
+        carries (a message, edited arguments, whether they typed CONFIRM); the request as it was loaded."""
         ref, approval = self.references.request(body)
-        recorded = self.deciding.decide(approval, body["user"]["id"], kind, ref.positions(), rev=ref.rev, **what)
+        decision = Decision(type=kind, decided_by=body["user"]["id"], message=message, edited_args=edited_args)
+        seen = Seen(rev=ref.rev, confirmed=confirmed)
+        recorded = self.deciding.decide(approval, decision, ref.positions(), seen=seen)
         metrics.decided(kind, vote_only=recorded.vote_only)
         return approval, recorded
 

@@ -12,7 +12,7 @@ from approvals.authorization import ChannelMembers
 from approvals.deciding import Deciding
 from approvals.errors import NotAnApprover
 from approvals.frontend import Event, RequestChanged, RequestToDecide, RunEnded
-from approvals.models import ApprovalRequest, DecisionType, Status
+from approvals.models import ApprovalRequest, Decision, DecisionType, Status
 from approvals.runs import RunRequest, start_run
 from approvals.settings import Settings
 from countersign.migrate import migrate
@@ -44,7 +44,8 @@ class Desk:
 
     def decide(self, approval: ApprovalRequest, who: str, kind: DecisionType, message: str | None = None) -> None:
         assert self.deciding is not None
-        self.deciding.hand_over(self.deciding.decide(approval, who, kind, message=message))
+        decision = Decision(type=kind, decided_by=who, message=message)
+        self.deciding.hand_over(self.deciding.decide(approval, decision))
         self.deciding.announce(approval.id)
 
     def ending(self) -> RunEnded:
