@@ -31,7 +31,7 @@ from approvals.errors import (
 from approvals.frontend import FrontEnd
 from approvals.frontend import RequestChanged as Changed
 from approvals.job_queue import JobQueue
-from approvals.models import POLICY_DECIDER, ApprovalRequest, Decision, DecisionType, Gate, Level, Page, utcnow
+from approvals.models import DEADLINE_DECIDER, POLICY_DECIDER, ApprovalRequest, Decision, DecisionType, Gate, Level, Page, utcnow
 from approvals.store import Store
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,8 @@ class Deciding:
 
     store: Store
     queue: JobQueue
-    directory: Directory
+    # Without one (a worker's deadlines), nobody outside a rule's named approvers may decide: fail closed.
+    directory: Directory | None = None
     front_end: FrontEnd | None = None
     clock: Callable[[], datetime] = utcnow
 
@@ -94,11 +95,12 @@ class Deciding:
     def check_person(self, approval: ApprovalRequest, user_id: str, position: int | None = None) -> None:
         """Raise `NotAnApprover` unless `user_id` may decide the call at `position` (the request when None)."""
         gate = approval.gate if position is None else approval.gate_of(position)
+        directory = self.directory
         check_may_decide(
             approval,
             user_id,
-            self.directory.group_members(gate.approvers) if gate.approvers else None,
-            self.directory.channel_members(deciding_channels(approval, gate)),
+            directory.group_members(gate.approvers) if directory and gate.approvers else None,
+            directory.channel_members(deciding_channels(approval, gate)) if directory else None,
             position=position,
         )
 
@@ -120,11 +122,11 @@ class Deciding:
 
     def pending_for(self, user_id: str, limit: int, offset: int = 0) -> Page:
         """A page of the pending requests `user_id` may decide (and how many there are)."""
-        lists = self.store.lists
-        groups = [entry for entry in lists.pending_group_approvers() if user_id in self.directory.group_members([entry])]
-        channels = [
-            channel for channel in lists.pending_member_channels() if user_id in self.directory.channel_members([channel]).members
-        ]
+        lists, directory = self.store.lists, self.directory
+        groups, channels = [], []
+        if directory is not None:
+            groups = [entry for entry in lists.pending_group_approvers() if user_id in directory.group_members([entry])]
+            channels = [c for c in lists.pending_member_channels() if user_id in directory.channel_members([c]).members]
         return lists.pending_for(user_id, groups, limit, offset, channels=channels)
 
     # Deciding
@@ -196,6 +198,15 @@ class Deciding:
         by_policy = Decision(type=DecisionType.APPROVE, decided_by=POLICY_DECIDER)
         recorded = self.store.decisions.record_decision(approval.id, by_policy, [position])
         return Recorded(approval.id, recorded.completed, positions=(position,))
+
+    def expire_due(self, now: datetime) -> list[str]:
+        """Decide every request whose deadline passed by `now` as its rule says (`decision_kinds.deadline_decision`;
+        first decision wins against people), then hand each to its agent; the ids decided."""
+        expired = self.store.due.expire_due(now, DEADLINE_DECIDER)
+        for approval_id in expired:
+            # Committed first, as a person's decision is; the resume is owed in SQL whatever the queue does.
+            self.hand_over(Recorded(approval_id, completed=True))
+        return expired
 
     # After the person was answered
 

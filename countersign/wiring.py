@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from approvals.admin_settings import AdminSettings
+from approvals.deciding import Deciding
 from approvals.errors import ConfigurationError
 from approvals.frontend import FrontEnd
 from approvals.models import utcnow
@@ -64,4 +65,5 @@ def build_services(
     shown_by = front_end(settings, store)
     queue = open_queue(settings, WORKER_NEEDS_REDIS)
     runtime = AgentRuntime(settings, store, registry, shown_by, policies, queue, AdminSettings(engine))
-    return Services(runtime=runtime, deadlines=DeadlineService(store, shown_by, queue, clock))
+    deciding = Deciding(store, queue, front_end=shown_by, clock=clock)
+    return Services(runtime=runtime, deadlines=DeadlineService(deciding, shown_by, clock))

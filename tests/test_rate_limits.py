@@ -18,7 +18,12 @@ def test_request_is_posted_after_slack_answers_429(local: Local) -> None:
 
     posts = local.slack.wait_for(
         "chat.postMessage",
-        lambda call: call.time >= since and call.token == local.bot_token and call.params.get("channel") == approval.channel,
+        lambda call: (
+            call.time >= since
+            and call.token == local.bot_token
+            and call.params.get("channel") == approval.channel
+            and "thread_ts" not in call.params  # the request itself, not its progress or a reply
+        ),
         count=2,
         include_rate_limited=True,
     )

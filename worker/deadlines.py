@@ -1,7 +1,7 @@
 """What falls due with time: deadlines (reject, approve or escalate), escalation posts and reminders.
 
-Everything is decided in SQL first (one transaction for all due deadlines, first decision wins
-against clicks), then told to the front-end item by item. One item it fails to show does not hold up the
+Deadlines are decided by the core (`Deciding.expire_due`: one transaction for all that are due, first
+decision wins against clicks, each call's outcome from `approvals.decision_kinds`), then told to the front-end item by item. One item it fails to show does not hold up the
 others; what was not shown stays owed in SQL, and the next pass (the dispatcher runs one as soon
 as something is due) shows it.
 """
@@ -14,11 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from redis.exceptions import RedisError
-
+from approvals.deciding import Deciding
 from approvals.frontend import DeadlineNear, FrontEnd, FrontEndUnavailable, RequestChanged, RequestEscalated
-from approvals.job_queue import JobQueue
-from approvals.models import DEADLINE_DECIDER, Status, utcnow
+from approvals.models import Status, utcnow
 from approvals.store import Store
 from worker import metrics
 
@@ -29,22 +27,20 @@ log = logging.getLogger(__name__)
 class DeadlineService:
     """Applies what fell due; run by the `fire_due` job whenever the dispatcher finds something due."""
 
-    store: Store
+    deciding: Deciding
     front_end: FrontEnd
-    queue: JobQueue
     clock: Callable[[], datetime] = utcnow
+
+    @property
+    def store(self) -> Store:
+        """The store the core decides in."""
+        return self.deciding.store
 
     def fire_due(self, now: datetime | None = None) -> list[str]:
         """Apply every deadline, escalation and reminder due by `now` (default: the clock); returns the
         ids of the requests it changed."""
         now = now or self.clock()
-        expired = self.store.due.expire_due(now, DEADLINE_DECIDER)
-        for approval_id in expired:
-            # Committed first, as a click's decision is; the resume is owed in SQL whatever Redis does.
-            try:
-                self.queue.enqueue_resume(approval_id)
-            except RedisError:
-                log.warning("could not enqueue the resume of expired approval %s; the dispatcher will", approval_id)
+        expired = self.deciding.expire_due(now)
         escalated = self.store.due.escalate_due(now)
         self._count(expired, len(escalated))
         for approval_id in expired:

@@ -14,11 +14,11 @@ from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from approvals.decision_kinds import goes_ahead
 from approvals.models import (
     DEADLINE_DECIDER,
     POLICY_DECIDER,
     ApprovalRequest,
-    DecisionType,
     utcnow,
 )
 from approvals.prometheus import scrape_registry
@@ -43,7 +43,7 @@ def click_time(approval: ApprovalRequest) -> datetime | None:
         action.decision.decided_at
         for action in approval.actions
         if action.decision is not None
-        and action.decision.type in (DecisionType.APPROVE, DecisionType.EDIT)
+        and goes_ahead(action.decision.type)
         and action.decision.decided_by not in (POLICY_DECIDER, DEADLINE_DECIDER)
     ]
     return max(moments) if moments else None

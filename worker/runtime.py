@@ -277,7 +277,7 @@ class AgentRuntime:
             raise DeliveryFailed(f"approval {approval.id}: the graph still waits on interrupt {approval.interrupt_id}")
         self.store.requests.mark_resumed(approval)
         if resumed is Resumed.SKIPPED:
-            refusal = next(a.decision for a in approval.actions if a.decision and a.decision.type is not DecisionType.APPROVE)
+            refusal = next(a.decision for a in approval.actions if a.decision and not goes_ahead(a.decision.type))
             self._notice(
                 Notice(
                     run=approval.run,
@@ -291,9 +291,7 @@ class AgentRuntime:
 
     def _stopped(self, approval: ApprovalRequest) -> str:
         """Nothing the agent reads could carry the "no": the run stops where it is, never resumed."""
-        decision = next(
-            (a.decision for a in approval.actions if a.decision and a.decision.type is not DecisionType.APPROVE), None
-        )
+        decision = next((a.decision for a in approval.actions if a.decision and not goes_ahead(a.decision.type)), None)
         self.store.requests.mark_resumed(approval, run_continues=False)
         self.store.audit_log.audit("run_stopped", approval.id, None, {"interrupt_id": approval.interrupt_id})
         self._refresh_message(approval.id)
