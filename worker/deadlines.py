@@ -1,9 +1,9 @@
 """What falls due with time: deadlines (reject, approve or escalate), escalation posts and reminders.
 
 Deadlines are decided by the core (`Deciding.expire_due`: one transaction for all that are due, first
-decision wins against clicks, each call's outcome from `approvals.decision_kinds`), then told to the front-end item by item. One item it fails to show does not hold up the
-others; what was not shown stays owed in SQL, and the next pass (the dispatcher runs one as soon
-as something is due) shows it.
+decision wins against clicks, each call's outcome from `approvals.decision_kinds`), then told to the
+front-end item by item. One item it fails to show does not hold up the others; what was not shown
+stays owed in SQL, and the next pass (the dispatcher runs one as soon as something is due) shows it.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from langgraph.pregel import Pregel
 
 from approvals.store import Store
 from worker import metrics
+from worker.tool_node_internals import wrap_tool_execution
 
 log = logging.getLogger(__name__)
 
@@ -176,8 +177,5 @@ def install(graph: Pregel[Any, Any, Any, Any]) -> None:
         tool_node = getattr(node, "bound", None)
         if isinstance(tool_node, Pregel):  # a compiled subgraph as a node
             install(tool_node)
-        if isinstance(tool_node, ToolNode) and not getattr(tool_node, "_countersign_journal", False):
-            # ToolNode runs every call, sync or async, with or without wrappers, through these two.
-            tool_node._execute_tool_sync = _journalled(tool_node._execute_tool_sync)  # type: ignore[method-assign]
-            tool_node._execute_tool_async = _ajournalled(tool_node._execute_tool_async)  # type: ignore[method-assign]
-            tool_node._countersign_journal = True  # type: ignore[attr-defined]
+        if isinstance(tool_node, ToolNode):
+            wrap_tool_execution(tool_node, _journalled, _ajournalled)
