@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from datetime import timedelta
 from typing import Any
 
@@ -12,6 +11,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_core import PydanticUndefined
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from approvals.errors import ConfigurationError
 from approvals.models import Duration
 
 DEFAULT_AGENTS = "worker.demo_agents:AGENTS"
@@ -211,10 +211,10 @@ def masked_url(url: str) -> str:
 
 
 def load_settings() -> Settings:
-    """Read the settings from the environment, or stop with one line naming the bad variable."""
+    """Read the settings from the environment; `ConfigurationError` naming the first bad variable."""
     try:
         return Settings()
     except ValidationError as error:
         first = error.errors()[0]
         name = str(first["loc"][0]).upper() if first["loc"] else "settings"
-        sys.exit(f"countersign: {name}: {first['msg']}")
+        raise ConfigurationError(name, str(first["msg"])) from None
