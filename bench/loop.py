@@ -191,7 +191,8 @@ def running_system(tmp: Path, database_url: str, profile: bool) -> Iterator[tupl
 
 def one_cycle(stack: Stack, redis: Redis, number: int, profile: bool) -> Cycle:
     """Start a run, wait for its request, click Approve, and wait for the tool and the run's end."""
-    approval = stack.start_run(f"Refund order #{1000 + number} for ${10 + number}", agent=AGENT_NAME)
+    # Amounts from $100: the test policy's rules for particular amounts (deadlines, other channels) stay out of it.
+    approval = stack.start_run(f"Refund order #{1000 + number} for ${100 + number}", agent=AGENT_NAME)
     key = tool_start_key(approval.thread_id)
     paused = redis.lpop(interrupt_key(approval.thread_id))
     post = next(
@@ -262,7 +263,7 @@ def measure_floor(cycles: int, database_url: str, durability: Durability | None 
         for number in range(WARMUP + cycles):
             thread_id = uuid.uuid4().hex
             config = {"configurable": {"thread_id": thread_id}}
-            text = f"Refund order #{1000 + number} for ${10 + number}"
+            text = f"Refund order #{1000 + number} for ${100 + number}"
             options: dict[str, Any] = {} if durability is None else {"durability": durability}
             graph.invoke({"messages": [{"role": "user", "content": text}]}, config, **options)
             interrupts = graph.get_state(config).interrupts
