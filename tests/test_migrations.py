@@ -19,6 +19,7 @@ from approvals.schema import SchemaNotCurrent, check_schema, head_revision
 from approvals.settings import Settings
 from approvals.store import Store, create_db_engine
 from approvals.tables import metadata
+from bot.slack_places import Posted, SlackPlaces
 from countersign.migrate import migrate
 from sandbox.emulator import SlackEmulator
 from tests import legacy_schema
@@ -122,6 +123,62 @@ def test_database_made_by_release_a43d289_migrates_with_its_pending_request_inta
     assert store.due.next_due() == pending.deadline_at - timedelta(hours=1)
     assert store.decisions.decide(pending.id, Decision(type=DecisionType.APPROVE, decided_by="U0NEW")).completed
     assert store.due.resumes_owed(utcnow()) == [pending.id]
+
+
+def test_a_request_posted_before_placements_keeps_its_slack_message_thread_and_shown_time(fresh_url: str) -> None:
+    settings = Settings(database_url=fresh_url)
+    engine = create_db_engine(settings.sqlalchemy_url)
+    legacy_schema.metadata.create_all(engine)
+    now = utcnow()
+    with engine.begin() as conn:
+        conn.execute(
+            insert(legacy_schema.runs).values(
+                thread_id="t-posted",
+                agent="payments",
+                input_text="Refund order #2 for $250",
+                status="waiting",
+                slack_channel="C0OLD",
+                slack_thread_ts="2.000200",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        conn.execute(
+            insert(legacy_schema.approvals).values(
+                id="b" * 32,
+                thread_id="t-posted",
+                interrupt_id="j" * 32,
+                kind="langchain_hitl",
+                agent_message="",
+                gate={"rule": "old rule", "level": "hard", "timeout": "4h"},
+                status="pending",
+                channel="C0OLD",
+                message_ts="2.000200",
+                deadline_at=now + timedelta(hours=4),
+                stage=0,
+                timeout_action="reject",
+                created_at=now,
+            )
+        )
+        conn.execute(
+            insert(legacy_schema.approval_actions).values(
+                approval_id="b" * 32,
+                position=0,
+                tool="refund",
+                args={"order_id": "2", "amount": 250.0},
+                description="",
+                allowed_decisions=["approve", "edit", "reject"],
+            )
+        )
+
+    migrate(settings)
+
+    store = Store(engine)
+    places = SlackPlaces(store)
+    request = store.requests.get("b" * 32)
+    assert places.request(request.id) == Posted("C0OLD", "2.000200")
+    assert places.thread("t-posted") == Posted("C0OLD", "2.000200")
+    assert request.channel == "C0OLD" and request.shown_at is not None
 
 
 @pytest.mark.slow

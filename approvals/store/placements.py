@@ -14,8 +14,8 @@ from approvals.models import utcnow
 from approvals.store.database import Database
 from approvals.tables import placements
 
-_FRONT_END: BindParameter[str] = bindparam("front_end")
-_SUBJECT: BindParameter[str] = bindparam("subject")
+_FRONT_END: BindParameter[str] = bindparam("b_front_end")
+_SUBJECT: BindParameter[str] = bindparam("b_subject")
 _NOW: BindParameter[datetime] = bindparam("now")
 _REF = select(placements.c.ref).where(placements.c.front_end == _FRONT_END, placements.c.subject == _SUBJECT)
 _ADD = insert(placements).values(front_end=_FRONT_END, subject=_SUBJECT, ref=bindparam("b_ref"), noted_at=_NOW)
@@ -50,7 +50,7 @@ class Placements:
     def note(self, front_end: str, subject: str, ref: dict[str, Any], *, first_only: bool = False) -> dict[str, Any]:
         """Note where `front_end` showed `subject`, replacing what it noted before (unless `first_only`); returns
         the reference that stands."""
-        params = {"front_end": front_end, "subject": subject, "b_ref": ref, "now": utcnow()}
+        params = {"b_front_end": front_end, "b_subject": subject, "b_ref": ref, "now": utcnow()}
         # Each subject is noted by the one process that shows it (the job holding its run's lease, or the
         # click that decided it), so read-then-write needs no upsert.
         with self.db.writing() as conn:
@@ -66,7 +66,7 @@ class Placements:
     def of(self, front_end: str, subject: str) -> dict[str, Any] | None:
         """Where `front_end` showed `subject`, if it did."""
         with self.db.connect() as conn:
-            ref = conn.execute(_REF, {"front_end": front_end, "subject": subject}).scalar_one_or_none()
+            ref = conn.execute(_REF, {"b_front_end": front_end, "b_subject": subject}).scalar_one_or_none()
         return dict(ref) if ref is not None else None
 
     def of_many(self, front_end: str, subjects: Sequence[str]) -> dict[str, dict[str, Any]]:
