@@ -9,11 +9,14 @@ Create Date: 2026-12-04
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
+
+from approvals.errors import ConfigurationError
 
 revision = "0009"
 down_revision = "0008"
@@ -32,6 +35,12 @@ _placements = sa.table(
 
 
 def upgrade() -> None:
+    bind = op.get_bind()
+    if bind.dialect.name == "sqlite" and sqlite3.sqlite_version_info < (3, 35):
+        # Dropping a column in place needs SQLite 3.35; rebuilding tables others reference is not safe here.
+        raise ConfigurationError(
+            "DATABASE_URL", f"this migration needs SQLite 3.35 or newer, and this Python has SQLite {sqlite3.sqlite_version}"
+        )
     op.create_table(
         "countersign_placements",
         sa.Column("front_end", sa.String(32), primary_key=True),
@@ -40,7 +49,6 @@ def upgrade() -> None:
         sa.Column("noted_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.add_column("countersign_approval_escalations", sa.Column("shown_at", sa.DateTime(timezone=True)))
-    bind = op.get_bind()
     now = datetime.now(UTC)
     rows: list[dict[str, Any]] = []
     for thread_id, channel, ts, progress in bind.execute(
