@@ -112,7 +112,9 @@ class FrontEnds:
         self.front_ends = list(front_ends)
 
     def tell(self, event: Event) -> bool:
-        """Tell every front-end; True when any showed it. Raises the first failure after telling the rest."""
+        """Tell every front-end; True when any showed it. When one failed and none showed it, raises that failure
+        (the caller tries again later); when another showed it, people have it, and the failure is logged (trying
+        again would show it twice where it was shown)."""
         shown = False
         failure: FrontEndUnavailable | None = None
         for front_end in self.front_ends:
@@ -121,6 +123,6 @@ class FrontEnds:
             except FrontEndUnavailable as error:
                 log.warning("a front-end could not show %s: %s", type(event).__name__, error)
                 failure = failure or error
-        if failure is not None:
+        if failure is not None and not shown:
             raise failure
         return shown

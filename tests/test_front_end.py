@@ -11,7 +11,7 @@ import pytest
 from approvals.authorization import ChannelMembers
 from approvals.deciding import Deciding
 from approvals.errors import NotAnApprover
-from approvals.frontend import Event, RequestChanged, RequestToDecide, RunEnded
+from approvals.frontend import Event, FrontEnds, FrontEndUnavailable, RequestChanged, RequestToDecide, RunEnded
 from approvals.models import ApprovalRequest, Decision, DecisionType, Status
 from approvals.runs import RunRequest, start_run
 from approvals.settings import Settings
@@ -132,3 +132,40 @@ def test_the_requester_may_not_decide_their_own_run(desk: tuple[Desk, Services],
     assert refused.value.self_approval
 
     assert services.runtime.store.requests.get(request.id).is_pending
+
+
+class Unreachable:
+    """A front-end whose service is down."""
+
+    def tell(self, event: Event) -> bool:
+        raise FrontEndUnavailable("down")
+
+
+def test_several_front_ends_are_each_told_and_one_that_fails_does_not_silence_the_others(
+    desk: tuple[Desk, Services],
+) -> None:
+    people, services = desk
+    other = Desk()
+    everyone = FrontEnds([Unreachable(), people, other])
+    services.runtime.front_end = everyone
+    request = RunRequest(agent="payments", input_text="Refund order #46 for $250", requested_by="carol")
+    start_run(request, services.runtime.store, None)
+
+    outcome = services.runtime.advance(request.thread_id)
+
+    assert [r.action.args["order_id"] for r in people.waiting()] == ["46"] == [r.action.args["order_id"] for r in other.waiting()]
+    assert outcome == "waiting"  # shown where it could be, and not shown twice by a retry
+
+
+def test_a_request_no_front_end_could_show_is_tried_again(desk: tuple[Desk, Services]) -> None:
+    people, services = desk
+    services.runtime.front_end = FrontEnds([Unreachable()])
+    request = RunRequest(agent="payments", input_text="Refund order #47 for $250", requested_by="carol")
+    start_run(request, services.runtime.store, None)
+
+    assert services.runtime.advance(request.thread_id) == "retrying"
+    services.runtime.front_end = people
+    services.runtime.store.runs.update_run(request.thread_id, next_attempt_at=None)
+
+    assert services.runtime.advance(request.thread_id) == "waiting"
+    assert [r.action.args["order_id"] for r in people.waiting()] == ["47"]
