@@ -1,0 +1,1 @@
+"""Example agents that gate their tools through Countersign from outside its worker."""
