@@ -1,0 +1,173 @@
+"""The Python client, used the way a script that is not a LangGraph graph uses it: it asks the real bot over
+HTTP, people decide in Slack, and the call runs (or not) as they decided."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from agents.testing import ScriptedModel, assistant_message, function_call
+
+from approvals.models import ApprovalRequest
+from bot.ids import ActionId
+from countersign.client import Approval, Countersign, Rejected
+from examples.openai_agents_refunds import refunds_agent, run_gated
+from tests.stack import Stack, wait_until
+
+
+def _client(stack: Stack, agent: str = "payments") -> Countersign:
+    _, key = stack.store.api_keys.create(agent)
+    return Countersign(f"http://127.0.0.1:{stack.port}", key, timeout=20)
+
+
+def _posted(stack: Stack, approval_id: str) -> ApprovalRequest:
+    """The request once its Slack message is up."""
+
+    def posted() -> ApprovalRequest | None:
+        request = stack.store.requests.get(approval_id)
+        return request if stack.posted(request) else None
+
+    return wait_until(posted, 20, f"approval {approval_id} in Slack")
+
+
+def _in_background(work: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
+    """Run `work` on a thread (a script waiting for its answer); its result or error lands in the list."""
+    landed: list[Any] = []
+
+    def run() -> None:
+        try:
+            landed.append(work())
+        except Exception as error:  # noqa: BLE001 - the test reads it
+            landed.append(error)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, landed
+
+
+def _the_one_pending(stack: Stack, tool_order: str) -> ApprovalRequest:
+    """The pending API request for this order (asked by a script on another thread)."""
+
+    def find() -> ApprovalRequest | None:
+        for request in stack.store.lists.pending(limit=200):
+            if request.kind == "api" and request.action.args.get("order_id") == tool_order and stack.posted(request):
+                return request
+        return None
+
+    return wait_until(find, 20, f"the API request for order {tool_order} in Slack")
+
+
+def test_a_script_asks_and_reads_the_approval_a_person_gave_in_slack(stack: Stack) -> None:
+    client = _client(stack)
+    asked = client.ask("payments", "refund", {"order_id": "801", "amount": 250.0}, context={"summary": "Parcel arrived damaged"})
+    assert (asked.status, asked.decision) == ("pending", None)
+
+    stack.click("U0APPROVER", ActionId.APPROVE, _posted(stack, asked.id))
+    decided = client.get(asked.id, wait=20)
+
+    assert decided.status == "approved" and decided.goes_ahead
+    assert decided.decision is not None and decided.decision.arguments == {"order_id": "801", "amount": 250.0}
+    assert decided.decision.decided_by == "U0APPROVER"
+
+
+def test_request_approval_waits_for_the_decision_without_a_polling_loop_of_its_own(stack: Stack) -> None:
+    client = _client(stack)
+    thread, landed = _in_background(lambda: client.request_approval("payments", "refund", {"order_id": "802", "amount": 250.0}))
+
+    stack.click("U0APPROVER", ActionId.APPROVE, _the_one_pending(stack, "802"))
+    thread.join(30)
+
+    [approval] = landed
+    assert isinstance(approval, Approval) and approval.status == "approved"
+
+
+def test_a_gated_function_runs_once_with_the_approved_arguments_and_its_result_is_audited(stack: Stack) -> None:
+    client = _client(stack)
+    ran: list[tuple[str, float]] = []
+
+    @client.gated(agent="payments")
+    def refund(order_id: str, amount: float) -> str:
+        ran.append((order_id, amount))
+        return f"Refunded ${amount:.2f} for order #{order_id}"
+
+    thread, landed = _in_background(lambda: refund("803", 250.0))
+    request = _the_one_pending(stack, "803")
+    stack.click("U0APPROVER", ActionId.APPROVE, request)
+    thread.join(30)
+
+    assert landed == ["Refunded $250.00 for order #803"] and ran == [("803", 250.0)]
+    results = [e for e in stack.store.audit_log.audit_events(request.id) if e.event == "api_result"]
+    assert [e.detail.get("ok") for e in results] == [True]
+
+
+def test_a_gated_function_a_person_rejects_never_runs_and_raises_their_reason(stack: Stack) -> None:
+    client = _client(stack)
+    ran: list[str] = []
+
+    @client.gated(agent="payments", tool="refund")
+    def refund_order(order_id: str, amount: float) -> str:
+        ran.append(order_id)
+        return "refunded"
+
+    thread, landed = _in_background(lambda: refund_order("804", 250.0))
+    stack.answer("U0APPROVER", ActionId.REJECT, _the_one_pending(stack, "804"), "Already refunded by hand.")
+    thread.join(30)
+
+    [error] = landed
+    assert isinstance(error, Rejected) and error.reason == "Already refunded by hand."
+    assert ran == []
+
+
+def test_a_gated_function_can_return_the_reason_instead_of_raising(stack: Stack) -> None:
+    client = _client(stack)
+
+    @client.gated(agent="payments", tool="refund", on_reject="return")
+    def refund_order(order_id: str, amount: float) -> str:
+        return "refunded"
+
+    thread, landed = _in_background(lambda: refund_order("805", 250.0))
+    stack.answer("U0APPROVER", ActionId.REJECT, _the_one_pending(stack, "805"), "Not this one.")
+    thread.join(30)
+
+    assert landed == ["Not this one."]
+
+
+def test_a_request_nobody_decides_expires_and_the_call_does_not_go_ahead(stack: Stack) -> None:
+    client = _client(stack)
+
+    # tests/policies.yml: a refund of $11 expires after 2 s.
+    approval = client.request_approval("payments", "refund", {"order_id": "806", "amount": 11}, wait=30)
+
+    assert approval.status == "expired" and not approval.goes_ahead
+    assert approval.decision is not None and approval.decision.arguments is None
+
+
+@pytest.mark.parametrize("decision", ["approve", "reject"])
+def test_an_openai_agents_sdk_agent_runs_its_refund_only_when_a_person_approves_it_in_slack(stack: Stack, decision: str) -> None:
+    client = _client(stack, agent="support")
+    order = "807" if decision == "approve" else "808"
+    model = ScriptedModel(
+        [
+            [function_call("refund", {"order_id": order, "amount": 250.0}, call_id=f"call-{order}")],
+            [assistant_message("All done.")],
+        ]
+    )
+    agent = refunds_agent(model)
+    thread, landed = _in_background(lambda: asyncio.run(run_gated(agent, f"Refund order #{order} for $250", client)))
+
+    request = _the_one_pending(stack, order)
+    if decision == "approve":
+        stack.click("U0APPROVER", ActionId.APPROVE, request)
+    else:
+        stack.answer("U0APPROVER", ActionId.REJECT, request, "Refunds above $200 need a ticket.")
+    thread.join(30)
+
+    assert landed == ["All done."]
+    told = str(model.calls[-1].input)  # what the model read on its second turn: the tool's output
+    if decision == "approve":
+        assert f"Refunded $250.00 for order #{order}" in told
+    else:
+        assert "Refunds above $200 need a ticket." in told and "Refunded" not in told
