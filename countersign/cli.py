@@ -1,4 +1,4 @@
-"""The `countersign` command: worker, bot, dev (both, on embedded defaults), migrate, run, stats and audit."""
+"""The `countersign` command: worker, bot, dev (both, on embedded defaults), migrate, run, stats, audit and mcp-gate."""
 
 from __future__ import annotations
 
@@ -19,6 +19,13 @@ def _worker(args: argparse.Namespace) -> None:
     from worker.main import run_worker
 
     run_worker(settings, burst=args.burst, processes=args.processes)
+
+
+def _mcp_gate(args: argparse.Namespace) -> None:
+    # Loaded only here: the MCP SDK is an extra, and every other command starts without it.
+    from countersign.mcp_gate import run
+
+    run(args)
 
 
 def _bot(args: argparse.Namespace) -> None:
@@ -103,6 +110,17 @@ def parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_run)
     stats.add_command(commands)
     audit.add_commands(commands)
+    gate = commands.add_parser(
+        "mcp-gate",
+        help="serve an MCP server's tools with each call approved in Slack first",
+        description="Serve an MCP server's tools (started by the command after --) with each call approved in Slack "
+        "first, through the approval API. Needs the mcp extra: pip install 'countersign[mcp]'.",
+    )
+    gate.add_argument("--agent", required=True, help="the agent the calls are asked for (its API key's agent)")
+    gate.add_argument("--url", help="Countersign's URL (default: COUNTERSIGN_URL)")
+    gate.add_argument("--key", help="the agent's API key (default: COUNTERSIGN_KEY)")
+    gate.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command that starts the MCP server (stdio)")
+    gate.set_defaults(func=_mcp_gate)
     return root
 
 

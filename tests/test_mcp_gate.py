@@ -1,0 +1,86 @@
+"""The MCP gate, used as an MCP client uses it: the SDK's own client session talks to `countersign mcp-gate`
+over stdio, the gate talks to a real upstream MCP server, and people decide in Slack through the real bot."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import anyio
+import mcp_types as types
+from mcp.client.session import ClientSession
+from mcp.client.stdio import StdioServerParameters, stdio_client
+
+from approvals.models import ApprovalRequest
+from bot.ids import ActionId
+from tests.stack import REPO_ROOT, Stack, wait_until
+
+UPSTREAM = REPO_ROOT / "tests" / "mcp" / "refunds_server.py"
+
+
+def _gate(stack: Stack, record: Path) -> StdioServerParameters:
+    _, key = stack.store.api_keys.create("payments")
+    command = shutil.which("countersign") or "countersign"
+    gate = ["mcp-gate", "--agent", "payments", "--url", f"http://127.0.0.1:{stack.port}", "--key", key, "--"]
+    return StdioServerParameters(command=command, args=[*gate, sys.executable, str(UPSTREAM), str(record)])
+
+
+def _call_through_the_gate(params: StdioServerParameters, arguments: dict[str, Any], landed: list[Any]) -> None:
+    async def call() -> None:
+        async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
+            landed.append([tool.name for tool in (await session.list_tools()).tools])
+            landed.append(await session.call_tool("refund", arguments))
+
+    anyio.run(call)
+
+
+def _waiting_call(stack: Stack, order: str) -> ApprovalRequest:
+    def find() -> ApprovalRequest | None:
+        for request in stack.store.lists.pending(limit=200):
+            if request.kind == "api" and request.action.args.get("order_id") == order and stack.posted(request):
+                return request
+        return None
+
+    return wait_until(find, 30, f"the gated call for order {order} in Slack")
+
+
+def test_an_approved_call_reaches_the_upstream_once_with_its_arguments(stack: Stack, tmp_path: Path) -> None:
+    record = tmp_path / "calls"
+    landed: list[Any] = []
+    thread = threading.Thread(
+        target=_call_through_the_gate, args=(_gate(stack, record), {"order_id": "901", "amount": 250}, landed)
+    )
+    thread.start()
+
+    request = _waiting_call(stack, "901")
+    assert record.exists() is False  # nothing reached the upstream while people decide
+    stack.click("U0APPROVER", ActionId.APPROVE, request)
+    thread.join(60)
+
+    tools, result = landed
+    assert tools == ["refund"]
+    assert isinstance(result, types.CallToolResult) and not result.is_error
+    assert [json.loads(line) for line in record.read_text().splitlines()] == [{"order_id": "901", "amount": 250}]
+    assert "Refunded $250.00 for order #901" in result.content[0].text  # type: ignore[union-attr]
+
+
+def test_a_rejected_call_never_reaches_the_upstream_and_the_client_reads_the_reason(stack: Stack, tmp_path: Path) -> None:
+    record = tmp_path / "calls"
+    landed: list[Any] = []
+    thread = threading.Thread(
+        target=_call_through_the_gate, args=(_gate(stack, record), {"order_id": "902", "amount": 250}, landed)
+    )
+    thread.start()
+
+    stack.answer("U0APPROVER", ActionId.REJECT, _waiting_call(stack, "902"), "Use the refunds queue for this one.")
+    thread.join(60)
+
+    _, result = landed
+    assert isinstance(result, types.CallToolResult) and result.is_error
+    assert "Use the refunds queue for this one." in result.content[0].text  # type: ignore[union-attr]
+    assert not record.exists()
