@@ -159,6 +159,18 @@ def test_rejected_in_slack_reads_rejected_with_the_reason_and_no_arguments(local
     _delivered(local, approval)
 
 
+def test_replied_to_in_slack_reads_answered_with_the_reply_and_no_arguments(local: Local, key: str) -> None:
+    approval = _asked(local, key, "api-6r")
+
+    local.answer("U0APPROVER", ActionId.RESPOND, approval, "Offer a voucher instead")
+
+    read = _read(local, key, approval, wait=10)
+    assert read["status"] == "answered"
+    assert read["decision"]["arguments"] is None
+    assert read["decision"]["message"] == "Offer a voucher instead"
+    _delivered(local, approval)
+
+
 def test_nobody_deciding_before_the_deadline_reads_expired(local: Local, key: str) -> None:
     approval = _asked(local, key, "api-7")
     assert approval.deadline_at is not None
