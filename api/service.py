@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -37,6 +38,9 @@ log = logging.getLogger(__name__)
 
 # How often a held `GET ?wait=N` reads SQL again.
 POLL_SECONDS = 0.1
+# Reads held at once per process: each holds one of the web process's threads (gunicorn runs 8), and Slack's
+# clicks must always find a free one. A read past this answers at once, as the approval stands.
+HELD_READS = 4
 ALLOWED = [DecisionType.APPROVE, DecisionType.EDIT, DecisionType.REJECT, DecisionType.RESPOND]
 
 
@@ -59,6 +63,7 @@ class Approvals:
     admin_settings: AdminSettings
     default_timeout: timedelta
     sleep: Callable[[float], None] = time.sleep
+    held: threading.BoundedSemaphore = field(default_factory=lambda: threading.BoundedSemaphore(HELD_READS))
 
     def ask(self, ask: Ask) -> tuple[ApprovalRequest, bool]:
         """The approval for this call, stored and shown (or decided by an `auto` rule); True when it is new."""
@@ -141,12 +146,18 @@ class Approvals:
         return self.store.requests.get(approval_id)
 
     def wait(self, approval_id: str, agent: str, seconds: float) -> ApprovalRequest:
-        """The approval once decided, or as it stands after `seconds` (SQL read every `POLL_SECONDS`)."""
+        """The approval once decided, or as it stands after `seconds` (SQL read every `POLL_SECONDS`); at once
+        when `HELD_READS` reads are held already."""
         approval = self.read(approval_id, agent)
-        until = time.monotonic() + seconds
-        while approval.is_pending and time.monotonic() < until:
-            self.sleep(min(POLL_SECONDS, max(0.0, until - time.monotonic())))
-            approval = self.store.requests.get(approval_id)
+        if not approval.is_pending or seconds <= 0 or not self.held.acquire(blocking=False):
+            return approval
+        try:
+            until = time.monotonic() + seconds
+            while approval.is_pending and time.monotonic() < until:
+                self.sleep(min(POLL_SECONDS, max(0.0, until - time.monotonic())))
+                approval = self.store.requests.get(approval_id)
+        finally:
+            self.held.release()
         return approval
 
     def report(self, approval_id: str, agent: str, report: Report) -> dict[str, Any]:

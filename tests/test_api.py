@@ -13,8 +13,10 @@ from typing import Any
 
 import pytest
 
+from api.service import HELD_READS
 from approvals.models import ApprovalRequest, RunStatus
 from bot.ids import ActionId, BlockId
+from countersign.web import API_PREFIX
 from sandbox.driver import number_value, plain_text_value
 from tests.local import Local
 from tests.policies import TINY_REFUNDS
@@ -129,6 +131,23 @@ def test_a_held_read_of_an_undecided_approval_answers_pending_when_the_wait_ends
 
     assert read["status"] == "pending"
     assert time.monotonic() - started >= 0.5
+
+
+def test_a_read_past_the_held_reads_the_process_allows_answers_at_once(local: Local, key: str) -> None:
+    approval = _asked(local, key, "api-4h")
+    held = local.web.prefixes[API_PREFIX].approvals.held  # type: ignore[attr-defined]
+    taken = 0
+    while held.acquire(blocking=False):
+        taken += 1
+    try:
+        started = time.monotonic()
+        read = _read(local, key, approval, wait=30)
+    finally:
+        for _ in range(taken):
+            held.release()
+
+    assert taken == HELD_READS
+    assert read["status"] == "pending" and time.monotonic() - started < 5
 
 
 def test_edited_in_slack_reads_edited_with_the_arguments_a_person_changed(local: Local, key: str) -> None:
