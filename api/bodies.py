@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from approvals.models import ApprovalRequest, Decision, DecisionType, Status
 
@@ -15,13 +15,23 @@ SLACK_USER = r"^[UW][A-Z0-9]{2,30}$"
 NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,199}$"
 
 
+def _no_nul(text: str) -> str:
+    # PostgreSQL's text columns take no NUL character: refused here rather than failing in the database.
+    if "\x00" in text:
+        raise ValueError("must not contain a NUL character")
+    return text
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
+
+
 class Context(BaseModel):
     """What approvers are shown beside the call."""
 
     model_config = ConfigDict(extra="forbid")
 
-    summary: str | None = Field(None, max_length=3000)
-    reasoning: str | None = Field(None, max_length=10000)
+    summary: Text | None = Field(None, max_length=3000)
+    reasoning: Text | None = Field(None, max_length=10000)
     link: str | None = Field(None, max_length=2000, pattern=r"^https?://[^\s<>|]+$")
 
 
@@ -36,7 +46,7 @@ class Ask(BaseModel):
     context: Context = Field(default_factory=Context)
     requested_by: str | None = Field(None, pattern=SLACK_USER)
     arguments_schema: dict[str, Any] | None = None
-    idempotency_key: str | None = Field(None, min_length=1, max_length=200)
+    idempotency_key: Text | None = Field(None, min_length=1, max_length=200)
 
 
 class Report(BaseModel):
@@ -46,7 +56,7 @@ class Report(BaseModel):
 
     ok: bool
     output: Any = None
-    error: str | None = Field(None, max_length=10000)
+    error: Text | None = Field(None, max_length=10000)
 
 
 Outcome = Literal["approved", "edited", "rejected", "answered", "expired"]

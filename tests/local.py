@@ -206,7 +206,9 @@ class Local(SlackUser):
         if key is not None:
             environ["HTTP_AUTHORIZATION"] = f"Bearer {key}"
         for name, value in (headers or {}).items():
-            environ["HTTP_" + name.upper().replace("-", "_")] = value
+            variable = name.upper().replace("-", "_")
+            # WSGI names these two without the HTTP_ prefix.
+            environ[variable if variable in ("CONTENT_LENGTH", "CONTENT_TYPE") else "HTTP_" + variable] = value
         status: list[str] = []
         answer = b"".join(self.web(environ, lambda line, _headers: status.append(line)))
         return int(status[0].split()[0]), json.loads(answer)

@@ -308,6 +308,8 @@ def test_an_unknown_approval_or_route_is_not_found(local: Local, key: str) -> No
         ({"context": "hello"}, "context"),
         ({"idempotency_key": "k" * 201}, "idempotency_key"),
         ({"surprise": 1}, "surprise"),
+        ({"context": {"summary": "nul \u0000 here"}}, "context.summary"),
+        ({"idempotency_key": "\u0000"}, "idempotency_key"),
     ],
 )
 def test_a_bad_field_is_invalid_and_named(local: Local, key: str, change: dict[str, Any], field: str) -> None:
@@ -347,6 +349,30 @@ def test_hostile_bodies_are_answered_with_a_json_error_never_a_500(local: Local,
 
     assert 400 <= status < 500, body
     assert set(body) == {"error"} and body["error"]["code"] in {"invalid", "too_large"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers"),
+    [
+        ("DELETE", "/v1/approvals", {}),
+        ("PUT", "/v1/approvals/" + "a" * 32, {}),
+        ("GET", "/v1/approvals/" + "a" * 32 + "/result", {}),
+        ("GET", "/v1/approvals/../../etc/passwd", {}),
+        ("GET", "/v1/approvals/%00", {}),
+        ("GET", "/v1/" + "x" * 10_000, {}),
+        ("POST", "/v1/approvals", {"Authorization": "Bearer \u00e9\u00e9"}),
+        ("POST", "/v1/approvals", {"Authorization": "Bearer " + "k" * 100_000}),
+        ("POST", "/v1/approvals", {"Content-Length": "lots"}),
+        ("POST", "/v1/approvals", {"Content-Length": "99999999999999999999"}),
+    ],
+)
+def test_hostile_requests_are_answered_with_a_json_error_never_a_500(
+    local: Local, key: str, method: str, path: str, headers: dict[str, str]
+) -> None:
+    status, body = local.api(method, path, _ask("api-hostile"), key, headers=headers)
+
+    assert 400 <= status < 500, body
+    assert set(body) == {"error"} and set(body["error"]) >= {"code", "message"}
 
 
 @pytest.mark.parametrize("wait", ["abc", "-1", "61", "nan", "inf", "1e400"])
