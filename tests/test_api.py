@@ -110,6 +110,14 @@ def test_approved_in_slack_reads_approved_with_the_proposed_arguments(local: Loc
     _delivered(local, approval)
 
 
+def test_whoever_the_call_acts_for_may_not_approve_it(local: Local, key: str) -> None:
+    approval = _asked(local, key, "api-2s")
+
+    local.click("U0ASKER", ActionId.APPROVE, approval)
+
+    assert _read(local, key, approval)["status"] == "pending"
+
+
 def test_a_held_read_answers_as_soon_as_a_person_decides(local: Local, key: str) -> None:
     approval = _asked(local, key, "api-3")
     clicker = threading.Timer(0.5, lambda: local.click("U0APPROVER", ActionId.APPROVE, approval))
