@@ -14,6 +14,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSeriali
 POLICY_DECIDER = "countersign:policy"
 DEADLINE_DECIDER = "countersign:deadline"
 REPEATED_IDS_DECIDER = "countersign:repeated-ids"
+# The kind of a request asked over the approval API: no graph waits on it, its caller reads the decision.
+API_KIND = "api"
 
 
 def utcnow() -> datetime:
@@ -259,6 +261,8 @@ class NewApprovalRequest(BaseModel):
     kind: str
     actions: list[ProposedAction] = Field(min_length=1)
     agent_message: str = ""
+    # A link to the call's context, shown to approvers (the approval API's `context.link`).
+    link: str | None = None
     gate: Gate = Field(default_factory=Gate)
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     false,
 )
 from sqlalchemy.types import TypeDecorator
@@ -89,6 +90,8 @@ approvals = Table(
     Column("interrupt_id", String(64), nullable=False),
     Column("kind", String(32), nullable=False),
     Column("agent_message", Text, nullable=False, default=""),
+    # A link to the context of the call, when its caller gave one (the approval API).
+    Column("link", String(2000)),
     Column("gate", JSON, nullable=False),
     Column("status", String(16), nullable=False, index=True),
     # The channel whose members decide it when its rules name no approvers: where it is shown.
@@ -259,4 +262,30 @@ audit_head = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("last_id", Integer, nullable=False),
     Column("last_hash", String(64), nullable=False),
+)
+
+# The approval API's keys: each lets one agent ask and read its own approvals. Only the key's SHA-256 is kept.
+api_keys = Table(
+    "countersign_api_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("agent", String(200), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(64)),
+    Column("revoked_at", UTCDateTime),
+)
+
+# What the approval API was asked, one row per approval it created, written before the approval itself: a
+# caller that asks again with the same idempotency key gets the same approval, finished if a crash cut it short.
+api_requests = Table(
+    "countersign_api_requests",
+    metadata,
+    Column("approval_id", String(32), primary_key=True),
+    Column("agent", String(200), nullable=False),
+    Column("idempotency_key", String(200)),
+    Column("body", JSON, nullable=False),
+    Column("result", JSON),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("agent", "idempotency_key", name="uq_countersign_api_requests_idempotency"),
 )

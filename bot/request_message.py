@@ -6,6 +6,7 @@ always says what the store says.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -20,6 +21,7 @@ from slack_sdk.models.blocks import (
 )
 
 from approvals.models import (
+    API_KIND,
     DEADLINE_DECIDER,
     POLICY_DECIDER,
     REPEATED_IDS_DECIDER,
@@ -131,10 +133,11 @@ def _fallback_text(approval: ApprovalRequest) -> str:
 
 def _context_blocks(approval: ApprovalRequest) -> list[Block]:
     run = approval.run
+    via = " via the API" if approval.kind == API_KIND else ""
     blocks: list[Block] = [
         SectionBlock(
             text=MarkdownTextObject(
-                text=f"*{mention(run.requested_by)} asked `{escape(run.agent)}`:*\n{quote(run.input_text, _QUOTE_CHARS)}"
+                text=f"*{mention(run.requested_by)} asked `{escape(run.agent)}`{via}:*\n{quote(run.input_text, _QUOTE_CHARS)}"
             )
         )
     ]
@@ -142,7 +145,20 @@ def _context_blocks(approval: ApprovalRequest) -> list[Block]:
         blocks.append(
             SectionBlock(text=MarkdownTextObject(text=f"*Agent's reasoning:*\n{quote(approval.agent_message, _QUOTE_CHARS)}"))
         )
+    if approval.link:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"*Context:* {_link(approval.link)}")]))
     return blocks
+
+
+# A link Slack can show as one: http(s), and nothing in it that would end or split Slack's `<url|text>`.
+_LINKABLE = re.compile(r"^https?://[^\s<>|]{1,1990}$")
+
+
+def _link(url: str) -> str:
+    """The caller's context link, as a Slack link when it is a plain http(s) URL, else as escaped text."""
+    if not _LINKABLE.match(url):
+        return escape(shorten(url, 300))
+    return f"<{url.replace('&', '&amp;')}|{escape(shorten(url, 80))}>"
 
 
 _UNDECLARED_NOTE = (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -117,11 +118,20 @@ def build_app(settings: Settings) -> App:
     return create_app(settings, bot_store(settings), queue, create_slack_client(settings), policies)
 
 
+# What the process serves, given the Slack handler: the wiring may mount more beside it (countersign/web.py).
+Serving = Callable[[Settings, CountersignRequestHandler], Any]
+
+
+def _slack_only(_settings: Settings, handler: CountersignRequestHandler) -> Any:
+    return handler
+
+
 class _Gunicorn(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type information
     """gunicorn, configured in code (threads, so Bolt's ack-first listeners run beside requests)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, serving: Serving) -> None:
         self.settings = settings
+        self.serving = serving
         super().__init__()
 
     def load_config(self) -> None:
@@ -136,11 +146,13 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]  # gunicorn ships no typ
     def load(self) -> Any:
         # Each gunicorn worker builds its own app after the fork: no shared sockets or DB connections.
         secret = self.settings.slack_signing_secret
-        return CountersignRequestHandler(build_app(self.settings), secret.get_secret_value() if secret else None)
+        handler = CountersignRequestHandler(build_app(self.settings), secret.get_secret_value() if secret else None)
+        return self.serving(self.settings, handler)
 
 
-def run_bot(settings: Settings) -> None:
-    """Serve Slack: Socket Mode when SLACK_APP_TOKEN is set, else HTTP behind gunicorn."""
+def run_bot(settings: Settings, serving: Serving = _slack_only) -> None:
+    """Serve Slack: Socket Mode when SLACK_APP_TOKEN is set, else HTTP behind gunicorn, serving what `serving`
+    makes of the Slack handler (by default, the handler alone)."""
     socket_mode = settings.slack_app_token is not None
     if not socket_mode and settings.slack_signing_secret is None:
         raise ConfigurationError("SLACK_SIGNING_SECRET", "not set (needed to verify Slack's requests over HTTP)")
@@ -159,4 +171,4 @@ def run_bot(settings: Settings) -> None:
         handler.start()  # type: ignore[no-untyped-call]  # slack_bolt leaves start() unannotated
         return
     log.info("bot: HTTP on %s:%s at /slack/events", settings.host, settings.port)
-    _Gunicorn(settings).run()
+    _Gunicorn(settings, serving).run()

@@ -1,4 +1,5 @@
-"""The `countersign` command: worker, bot, dev (both, on embedded defaults), migrate, run, stats, audit and mcp-gate."""
+"""The `countersign` command: worker, bot, dev (both, on embedded defaults), migrate, run, stats, audit, api-key and
+mcp-gate."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import sys
 from approvals.errors import ConfigurationError
 from approvals.prometheus import use_multiprocess_directory
 from approvals.settings import load_settings
-from countersign import audit, stats
+from countersign import api_keys, audit, stats
 
 
 def _worker(args: argparse.Namespace) -> None:
@@ -33,8 +34,9 @@ def _bot(args: argparse.Namespace) -> None:
     # Before anything imports a metric: gunicorn's processes count in files a scrape adds up.
     use_multiprocess_directory("bot", settings.prometheus_multiproc_dir)
     from bot.server import run_bot
+    from countersign.web import with_api
 
-    run_bot(settings)
+    run_bot(settings, with_api)
 
 
 def _dev(args: argparse.Namespace) -> None:
@@ -110,6 +112,7 @@ def parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_run)
     stats.add_command(commands)
     audit.add_commands(commands)
+    api_keys.add_commands(commands)
     gate = commands.add_parser(
         "mcp-gate",
         help="serve an MCP server's tools with each call approved in Slack first",

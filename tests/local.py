@@ -10,6 +10,7 @@ included) without a socket; work a worker would do is done here, synchronously, 
 from __future__ import annotations
 
 import io
+import json
 import logging
 import threading
 import time
@@ -34,6 +35,7 @@ from bot.app import create_app
 from bot.server import CountersignRequestHandler
 from bot.slack_client import create_slack_client
 from countersign.migrate import migrate
+from countersign.web import API_PREFIX, Routed, WsgiApp, api_app
 from countersign.wiring import build_services
 from sandbox.driver import Response, SlackDriver
 from sandbox.emulator import SlackEmulator
@@ -63,9 +65,7 @@ class Clock:
 class WsgiDriver(SlackDriver):
     """Slack's signed requests, handed to the bot's WSGI handler in this process instead of over a socket."""
 
-    def __init__(
-        self, handler: CountersignRequestHandler, secret: str, response_url: str, acting_as: Callable[[str], object]
-    ) -> None:
+    def __init__(self, handler: WsgiApp, secret: str, response_url: str, acting_as: Callable[[str], object]) -> None:
         super().__init__("http://in-process/slack/events", secret, response_url=response_url, acting_as=acting_as)
         self.handler = handler
 
@@ -131,8 +131,11 @@ class Local(SlackUser):
         self.app = create_app(
             settings, self.store, self.queue, create_slack_client(settings), policies=self.rules, clock=self.clock
         )
+        # The bot's web process as served: Slack's handler, the approval API at /v1/ (countersign/web.py).
+        api = api_app(settings, self.store, self.runtime.front_end, self.rules, self.runtime.admin_settings)
+        self.web = Routed(CountersignRequestHandler(self.app, secret), {API_PREFIX: api})
         # Whoever a test acts as is a member of the workspace (and so of its #general-like channels, conftest).
-        self.driver = WsgiDriver(CountersignRequestHandler(self.app, secret), secret, slack.response_url(), slack.add_member)
+        self.driver = WsgiDriver(self.web, secret, slack.response_url(), slack.add_member)
         self.effects = effects_dir()
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._work_continuously, name="local-worker", daemon=True)
@@ -177,6 +180,38 @@ class Local(SlackUser):
                 self.runtime.advance(thread_id)
             for approval_id in resumes:
                 self.runtime.resume(approval_id)
+
+    def api(
+        self,
+        method: str,
+        path: str,
+        body: object = None,
+        key: str | None = None,
+        *,
+        raw: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
+        """A request to the approval API through the web process's WSGI app: its status and JSON body."""
+        data = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
+        path, _, query = path.partition("?")
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": method,
+            "PATH_INFO": path,
+            "QUERY_STRING": query,
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "CONTENT_TYPE": "application/json",
+            "CONTENT_LENGTH": str(len(data)),
+            "wsgi.input": io.BytesIO(data),
+        }
+        if key is not None:
+            environ["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+        for name, value in (headers or {}).items():
+            variable = name.upper().replace("-", "_")
+            # WSGI names these two without the HTTP_ prefix.
+            environ[variable if variable in ("CONTENT_LENGTH", "CONTENT_TYPE") else "HTTP_" + variable] = value
+        status: list[str] = []
+        answer = b"".join(self.web(environ, lambda line, _headers: status.append(line)))
+        return int(status[0].split()[0]), json.loads(answer)
 
     def fire_due(self, at: datetime) -> list[str]:
         """Move the clock to `at`, apply what is due then, as the worker's `fire_due` job does, and do the work it owes."""

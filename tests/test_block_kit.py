@@ -786,3 +786,29 @@ def test_reject_modal_of_a_pause_whose_reject_stops_the_run_says_the_agent_does_
 
     assert "the run stops without resuming it" in str(view["blocks"])
     assert "it reads your reason" not in str(view["blocks"])
+
+
+def test_a_request_asked_over_the_api_says_so_and_links_its_context() -> None:
+    asked = approval().model_copy(update={"kind": "api", "link": "https://crm.example/tickets/42?a=1&b=2"})
+
+    shown = "\n".join(texts(valid_message(request_message(asked))))
+
+    assert "asked `payments` via the API:*" in shown
+    assert "The customer was charged twice." in shown
+    assert "<https://crm.example/tickets/42?a=1&amp;b=2|https://crm.example/tickets/42?a=1&amp;b=2>" in shown
+
+
+def test_a_request_of_an_agent_run_does_not_say_via_the_api() -> None:
+    shown = "\n".join(texts(valid_message(request_message(approval()))))
+
+    assert "via the API" not in shown
+    assert "*Context:*" not in shown
+
+
+def test_a_context_link_that_is_not_a_plain_url_is_shown_as_text_not_as_a_link() -> None:
+    asked = approval().model_copy(update={"kind": "api", "link": "javascript:alert(1)|<!channel>"})
+
+    shown = "\n".join(texts(valid_message(request_message(asked))))
+
+    assert "javascript:alert(1)|&lt;!channel&gt;" in shown
+    assert "<!channel>" not in shown

@@ -18,7 +18,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # The packages that ship as Countersign (the sandbox, the tests and the benches are tooling around them).
-PRODUCT_PACKAGES = ("approvals", "worker", "bot", "countersign")
+PRODUCT_PACKAGES = ("approvals", "worker", "bot", "api", "countersign")
 
 MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 80
@@ -116,9 +116,21 @@ def test_the_worker_imports_nothing_from_the_bot() -> None:
 
 
 def test_the_core_imports_neither_the_worker_nor_the_bot() -> None:
-    offenders = _imports_from("approvals", ("worker", "bot"))
+    offenders = _imports_from("approvals", ("worker", "bot", "api"))
 
-    assert not offenders, "approvals/ imports worker/ or bot/:\n" + "\n".join(offenders)
+    assert not offenders, "approvals/ imports worker/, bot/ or api/:\n" + "\n".join(offenders)
+
+
+def test_the_api_imports_neither_the_bot_nor_the_worker() -> None:
+    offenders = _imports_from("api", ("bot", "worker"))
+
+    assert not offenders, "api/ imports bot/ or worker/:\n" + "\n".join(offenders)
+
+
+def test_neither_the_bot_nor_the_worker_imports_the_api() -> None:
+    offenders = _imports_from("bot", ("api",)) + _imports_from("worker", ("api",))
+
+    assert not offenders, "bot/ or worker/ imports api/:\n" + "\n".join(offenders)
 
 
 def test_the_bot_imports_nothing_from_the_worker() -> None:

@@ -29,6 +29,7 @@ from approvals.frontend import FrontEnd, FrontEndUnavailable, Notice, RequestCha
 from approvals.gates import call_gate, request_gate
 from approvals.job_queue import JobQueue
 from approvals.models import (
+    API_KIND,
     POLICY_DECIDER,
     REPEATED_IDS_DECIDER,
     ApprovalRequest,
@@ -222,6 +223,8 @@ class AgentRuntime:
             return "undecided"
         if approval.resumed_at is not None:
             return "already resumed"
+        if approval.kind == API_KIND:
+            return self._delivered_to_caller(approval)
         agent = self.registry.get(run.agent)
         config = _config(approval.thread_id)
         with (
@@ -254,6 +257,14 @@ class AgentRuntime:
             outcome = self._settle(agent, graph, self.store.runs.get_run(approval.thread_id), progress, after)
         self._tell_uncertain(run, journal.uncertain)
         return outcome
+
+    def _delivered_to_caller(self, approval: ApprovalRequest) -> str:
+        """An approval asked over the API has no graph to resume: its caller reads the decision. It is owed to
+        no one, and its run ends (quietly: the request's own message already says how it was decided)."""
+        self.store.requests.mark_resumed(approval, run_continues=False)
+        self.store.runs.finish_run(approval.thread_id, RunStatus.DONE, Ending(kind="answered", answer=approval.status.value))
+        self.store.runs.outcome_posted(approval.thread_id)
+        return "delivered to the API caller"
 
     def _deliver(
         self, agent: Agent, graph: GraphSession, config: RunnableConfig, approval: ApprovalRequest

@@ -8,8 +8,9 @@ dispatcher, so a Redis that lost its data delays work and loses none. The tables
 
 The store is split by noun, each section over the one shared `Database`: `store.runs` (runs and leases),
 `store.requests` (requests and their delivery), `store.decisions`, `store.due` (owed work and
-time), `store.lists` (reads for lists), `store.journal` (tool calls), `store.audit_log`, and
-`store.placements` (where each front-end showed things, in its own terms). A section that
+time), `store.lists` (reads for lists), `store.journal` (tool calls), `store.audit_log`,
+`store.placements` (where each front-end showed things, in its own terms), and `store.api_keys` (the
+approval API's keys and what it was asked). A section that
 writes another's rows inside its own transaction calls that section's module-level helper with its
 `Connection` (`record_audit`, `owe_reminders`, `load_requests`).
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
+from approvals.store.api_keys import ApiKeys
 from approvals.store.audit_log import AuditLog
 from approvals.store.database import PING_AFTER_IDLE_SECONDS, Database, create_db_engine
 from approvals.store.decisions import Decided, DecisionRecord, Decisions
@@ -55,3 +57,4 @@ class Store:
         self.journal = ToolJournal(self.db)
         self.audit_log = AuditLog(self.db)
         self.placements = Placements(self.db)
+        self.api_keys = ApiKeys(self.db)

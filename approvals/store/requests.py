@@ -116,6 +116,7 @@ _REQUEST_COLUMNS = (
     "interrupt_id",
     "kind",
     "agent_message",
+    "link",
     "gate",
     "status",
     "channel",
@@ -247,9 +248,10 @@ class Requests(WarmedSection):
             conn.execute(_RESUMED, {"request": approval.id, "now": now})
             conn.execute(_RUN_GOES_ON if run_continues else _RUN_PROGRESSED_AT, {"thread": approval.thread_id, "now": now})
 
-    def create_request(self, new: NewApprovalRequest) -> ApprovalRequest:
-        """Store a new pending request for a run's interrupt, with its deadline and the reminders it owes."""
-        approval_id = uuid.uuid4().hex
+    def create_request(self, new: NewApprovalRequest, approval_id: str | None = None) -> ApprovalRequest:
+        """Store a new pending request for a run's interrupt, with its deadline and the reminders it owes
+        (under `approval_id` when the caller chose it)."""
+        approval_id = approval_id or uuid.uuid4().hex
         now = utcnow()
         deadline = now + new.gate.timeout
         with self.db.writing() as conn:
@@ -260,6 +262,7 @@ class Requests(WarmedSection):
                     interrupt_id=new.interrupt_id,
                     kind=new.kind,
                     agent_message=new.agent_message,
+                    link=new.link,
                     gate=new.gate.model_dump(mode="json"),
                     status=Status.PENDING.value,
                     deadline_at=deadline,
