@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from agents import set_tracing_disabled
 from agents.testing import ScriptedModel, assistant_message, function_call
 
 from approvals.models import ApprovalRequest
@@ -16,6 +17,9 @@ from bot.ids import ActionId
 from countersign.client import Approval, Countersign, Rejected
 from examples.openai_agents_refunds import refunds_agent, run_gated
 from tests.stack import Stack, wait_until
+
+# A scripted model's runs have nothing to trace (and no OpenAI key to send traces with).
+set_tracing_disabled(True)
 
 
 def _client(stack: Stack, agent: str = "payments") -> Countersign:
