@@ -117,7 +117,7 @@ def parser() -> argparse.ArgumentParser:
         "mcp-gate",
         help="serve an MCP server's tools with each call approved in Slack first",
         description="Serve an MCP server's tools (started by the command after --) with each call approved in Slack "
-        "first, through the approval API. Needs the mcp extra: pip install 'countersign[mcp]'.",
+        "first, through the approval API. Needs the mcp extra (pip install -e '.[mcp]').",
     )
     gate.add_argument("--agent", required=True, help="the agent the calls are asked for (its API key's agent)")
     gate.add_argument("--url", help="Countersign's URL (default: COUNTERSIGN_URL)")
