@@ -20,6 +20,7 @@ from approvals.frontend import FrontEnd, FrontEndUnavailable, RequestToDecide
 from approvals.gates import call_gate, request_gate
 from approvals.models import (
     API_KIND,
+    API_THREAD_PREFIX,
     POLICY_DECIDER,
     ApprovalRequest,
     Decision,
@@ -47,7 +48,7 @@ ALLOWED = [DecisionType.APPROVE, DecisionType.EDIT, DecisionType.REJECT, Decisio
 
 def thread_of(approval_id: str) -> str:
     """The run an API approval waits in: one per approval, named after it."""
-    return f"api-{approval_id}"
+    return f"{API_THREAD_PREFIX}{approval_id}"
 
 
 class NotYours(Exception):
@@ -131,8 +132,9 @@ class Approvals:
         try:
             shown = self.front_end.tell(RequestToDecide(approval=approval, earlier=self.store.lists.decided_before(approval)))
         except FrontEndUnavailable:
-            # Stored all the same: asking again with the idempotency key shows it.
-            log.warning("could not show API approval %s", approval.id, exc_info=True)
+            # Stored all the same, and owed: its run goes back to the workers, which show it from SQL.
+            log.warning("could not show API approval %s; a worker will", approval.id, exc_info=True)
+            self.store.runs.update_run(approval.thread_id, status=RunStatus.RUNNING)
             return
         if shown:
             self.store.requests.request_shown(approval.id)

@@ -16,6 +16,8 @@ DEADLINE_DECIDER = "countersign:deadline"
 REPEATED_IDS_DECIDER = "countersign:repeated-ids"
 # The kind of a request asked over the approval API: no graph waits on it, its caller reads the decision.
 API_KIND = "api"
+# Its run's thread id begins so: no LangGraph graph is ever run on such a thread.
+API_THREAD_PREFIX = "api-"
 
 
 def utcnow() -> datetime:

@@ -434,3 +434,18 @@ def test_the_real_bot_serves_the_api_ask_approve_in_slack_and_long_poll(stack: S
     assert run.status is RunStatus.DONE
     failed = [e for e in stack.store.audit_log.audit_events() if e.event == "attempt_failed"]
     assert not [e for e in failed if e.detail.get("thread_id") == approval.thread_id]
+
+
+def test_a_request_slack_could_not_show_when_asked_is_shown_by_a_worker_from_sql(local: Local, key: str) -> None:
+    local.slack.fail("chat.postMessage", "internal_error", times=1, token=local.bot_token)
+
+    status, body = local.api("POST", "/v1/approvals", _ask("9120"), key)
+
+    assert status == 201 and body["status"] == "pending"  # stored, and said so, though Slack refused it
+    approval = local.store.requests.get(body["id"])
+    local.work()
+    shown = wait_until(lambda: local.posted(approval) and local.store.requests.get(approval.id), 10, "the request's message")
+    assert shown.shown_at is not None
+    assert local.store.runs.get_run(approval.thread_id).status is RunStatus.WAITING
+    local.click("U0APPROVER", ActionId.APPROVE, shown)
+    assert _read(local, key, shown, wait=10)["status"] == "approved"

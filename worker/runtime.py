@@ -30,6 +30,7 @@ from approvals.gates import call_gate, request_gate
 from approvals.job_queue import JobQueue
 from approvals.models import (
     API_KIND,
+    API_THREAD_PREFIX,
     POLICY_DECIDER,
     REPEATED_IDS_DECIDER,
     ApprovalRequest,
@@ -178,6 +179,9 @@ class AgentRuntime:
             return run.status.value
         if run.status is RunStatus.WAITING:
             return "waiting"
+        if run.thread_id.startswith(API_THREAD_PREFIX):
+            # An approval asked over the API: no graph runs on its thread; what it can owe is being shown.
+            return self._show_asked(run, [r for r in self.store.lists.requests_for_thread(run.thread_id) if r.kind == API_KIND])
         agent = self.registry.get(run.agent)
         self.store.runs.update_run(run.thread_id, status=RunStatus.RUNNING)
         config = _config(run.thread_id)
@@ -257,6 +261,16 @@ class AgentRuntime:
             outcome = self._settle(agent, graph, self.store.runs.get_run(approval.thread_id), progress, after)
         self._tell_uncertain(run, journal.uncertain)
         return outcome
+
+    def _show_asked(self, run: Run, asked: list[ApprovalRequest]) -> str:
+        """Show the API's requests that could not be shown when asked; the run then waits for their decision.
+        A front-end that fails raises: the attempt is retried from SQL."""
+        for request in asked:
+            if request.is_pending and request.shown_at is None:
+                self._show_request(request)
+        self.store.runs.update_run(run.thread_id, status=RunStatus.WAITING)
+        self.store.runs.progressed(run.thread_id)
+        return "waiting"
 
     def _delivered_to_caller(self, approval: ApprovalRequest) -> str:
         """An approval asked over the API has no graph to resume: its caller reads the decision. It is owed to
