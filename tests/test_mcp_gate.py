@@ -29,12 +29,18 @@ def _gate(stack: Stack, record: Path) -> StdioServerParameters:
     return StdioServerParameters(command=command, args=[*gate, sys.executable, str(UPSTREAM), str(record)])
 
 
-def _call_through_the_gate(params: StdioServerParameters, arguments: dict[str, Any], landed: list[Any]) -> None:
+def _call_through_the_gate(
+    params: StdioServerParameters, arguments: dict[str, Any], landed: list[Any], progress: list[str] | None = None
+) -> None:
+    async def told(done: float, total: float | None, message: str | None) -> None:
+        if progress is not None:
+            progress.append(message or "")
+
     async def call() -> None:
         async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
             await session.initialize()
             landed.append([tool.name for tool in (await session.list_tools()).tools])
-            landed.append(await session.call_tool("refund", arguments))
+            landed.append(await session.call_tool("refund", arguments, progress_callback=told))
 
     anyio.run(call)
 
@@ -84,3 +90,20 @@ def test_a_rejected_call_never_reaches_the_upstream_and_the_client_reads_the_rea
     assert isinstance(result, types.CallToolResult) and result.is_error
     assert "Use the refunds queue for this one." in result.content[0].text  # type: ignore[union-attr]
     assert not record.exists()
+
+
+def test_the_client_is_told_the_call_waits_for_approval_while_people_decide(stack: Stack, tmp_path: Path) -> None:
+    record = tmp_path / "calls"
+    landed: list[Any] = []
+    progress: list[str] = []
+    arguments = {"order_id": "903", "amount": 250}
+    thread = threading.Thread(target=_call_through_the_gate, args=(_gate(stack, record), arguments, landed, progress))
+    thread.start()
+
+    request = _waiting_call(stack, "903")
+    wait_until(lambda: progress, 20, "a progress notification")
+    stack.click("U0APPROVER", ActionId.APPROVE, request)
+    thread.join(60)
+
+    assert progress[0] == "refund waits for approval in Slack"
+    assert not landed[1].is_error
