@@ -122,6 +122,7 @@ def parser() -> argparse.ArgumentParser:
     gate.add_argument("--agent", required=True, help="the agent the calls are asked for (its API key's agent)")
     gate.add_argument("--url", help="Countersign's URL (default: COUNTERSIGN_URL)")
     gate.add_argument("--key", help="the agent's API key (default: COUNTERSIGN_KEY)")
+    gate.add_argument("--upstream", help="the URL of an MCP server over streamable HTTP (instead of a command)")
     gate.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command that starts the MCP server (stdio)")
     gate.set_defaults(func=_mcp_gate)
     return root

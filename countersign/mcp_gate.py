@@ -3,12 +3,14 @@
 Any MCP client (Claude Desktop, Cursor, an IDE agent) starts the gate where it would start the server:
 
     countersign mcp-gate --agent ops -- npx @example/database-server
+    countersign mcp-gate --agent ops --upstream https://mcp.example.com/mcp
 
-The gate starts the upstream server (stdio), serves its tools unchanged, and turns each call into an
-approval request through the approval API (the tool's input schema types the Edit modal). The policy
-decides as for any call: an `auto` one goes ahead at once. While people decide, the client gets progress
-notifications. An approved call is forwarded with the approved arguments, possibly edited; a rejected or
-expired one returns a tool error with the reason, and the upstream never sees it.
+The gate starts the upstream server (stdio) or connects to it (streamable HTTP), and serves its tools
+unchanged. Each call becomes an approval request through the approval API; the tool's input schema types
+the Edit modal. The policy decides as for any call: an `auto` one goes ahead at once. While people
+decide, the client gets progress notifications. An approved call is forwarded with the approved
+arguments, possibly edited. A rejected or expired one returns a tool error with the reason, and the
+upstream never sees it.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import anyio
 import mcp_types as types
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp.client.streamable_http import streamable_http_client
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel.server import Server
 from mcp.server.stdio import stdio_server
@@ -77,10 +81,16 @@ class Gate:
         )
 
 
-async def serve(command: list[str], countersign: Countersign, agent: str) -> None:
-    """Start the upstream server and serve its tools, gated, on this process's stdin and stdout."""
-    upstream_params = StdioServerParameters(command=command[0], args=command[1:], env=dict(os.environ))
-    async with stdio_client(upstream_params) as (up_read, up_write), ClientSession(up_read, up_write) as upstream:
+def _upstream(command: list[str], url: str | None) -> AbstractAsyncContextManager[Any]:
+    """The upstream's transport: the server `command` starts (stdio), or the one at `url` (streamable HTTP)."""
+    if url:
+        return streamable_http_client(url)
+    return stdio_client(StdioServerParameters(command=command[0], args=command[1:], env=dict(os.environ)))
+
+
+async def serve(command: list[str], countersign: Countersign, agent: str, url: str | None = None) -> None:
+    """Reach the upstream server and serve its tools, gated, on this process's stdin and stdout."""
+    async with _upstream(command, url) as streams, ClientSession(streams[0], streams[1]) as upstream:
         await upstream.initialize()
         gate = Gate(upstream, countersign, agent)
         server: Server[Any] = Server("countersign-gate", on_list_tools=gate.list_tools, on_call_tool=gate.call_tool)
@@ -93,6 +103,9 @@ def run(args: argparse.Namespace) -> None:
     url = args.url or os.environ.get("COUNTERSIGN_URL")
     key = args.key or os.environ.get("COUNTERSIGN_KEY")
     command = [part for part in args.command if part != "--"]
-    if not (url and key and command):
-        sys.exit("countersign mcp-gate: needs --url (or COUNTERSIGN_URL), --key (or COUNTERSIGN_KEY) and a command after --")
-    anyio.run(serve, command, Countersign(url, key), args.agent)
+    if not (url and key and (command or args.upstream)):
+        sys.exit(
+            "countersign mcp-gate: needs --url (or COUNTERSIGN_URL), --key (or COUNTERSIGN_KEY), and a command after -- "
+            "or --upstream URL"
+        )
+    anyio.run(serve, command, Countersign(url, key), args.agent, args.upstream)

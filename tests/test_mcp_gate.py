@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -17,6 +19,7 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 
 from approvals.models import ApprovalRequest
 from bot.ids import ActionId
+from countersign.ports import free_port
 from tests.stack import REPO_ROOT, Stack, wait_until
 
 UPSTREAM = REPO_ROOT / "tests" / "mcp" / "refunds_server.py"
@@ -107,3 +110,31 @@ def test_the_client_is_told_the_call_waits_for_approval_while_people_decide(stac
 
     assert progress[0] == "refund waits for approval in Slack"
     assert not landed[1].is_error
+
+
+def test_a_gate_in_front_of_a_server_over_streamable_http_forwards_the_approved_call(stack: Stack, tmp_path: Path) -> None:
+    record, port = tmp_path / "calls", free_port()
+    upstream = subprocess.Popen([sys.executable, str(UPSTREAM), str(record), "--http", str(port)])
+    try:
+        wait_until(lambda: _listening(port), 20, "the upstream MCP server over HTTP")
+        params = _gate(stack, record)
+        params = params.model_copy(
+            update={"args": [*params.args[: params.args.index("--")], "--upstream", f"http://127.0.0.1:{port}/mcp"]}
+        )
+        landed: list[Any] = []
+        thread = threading.Thread(target=_call_through_the_gate, args=(params, {"order_id": "904", "amount": 250}, landed))
+        thread.start()
+
+        stack.click("U0APPROVER", ActionId.APPROVE, _waiting_call(stack, "904"))
+        thread.join(60)
+    finally:
+        upstream.terminate()
+        upstream.wait(10)
+
+    assert not landed[1].is_error
+    assert [json.loads(line) for line in record.read_text().splitlines()] == [{"order_id": "904", "amount": 250}]
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0

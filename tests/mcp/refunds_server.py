@@ -1,5 +1,5 @@
 """An MCP server with one tool, `refund`, that records each call it runs in the file named on its command line:
-the upstream the MCP gate is tested in front of."""
+the upstream the MCP gate is tested in front of. Over stdio, or over streamable HTTP with `--http PORT`."""
 
 from __future__ import annotations
 
@@ -38,11 +38,18 @@ async def call_tool(ctx: ServerRequestContext[Any, Any], params: types.CallToolR
     return types.CallToolResult(content=[types.TextContent(type="text", text=text)])
 
 
+SERVER: Server[Any] = Server("refunds", on_list_tools=list_tools, on_call_tool=call_tool)
+
+
 async def main() -> None:
-    server: Server[Any] = Server("refunds", on_list_tools=list_tools, on_call_tool=call_tool)
     async with stdio_server() as (read, write):
-        await server.run(read, write, server.create_initialization_options())
+        await SERVER.run(read, write, SERVER.create_initialization_options())
 
 
 if __name__ == "__main__":
-    anyio.run(main)
+    if len(sys.argv) > 3 and sys.argv[2] == "--http":
+        import uvicorn
+
+        uvicorn.run(SERVER.streamable_http_app(), host="127.0.0.1", port=int(sys.argv[3]), log_level="warning")
+    else:
+        anyio.run(main)
