@@ -175,3 +175,22 @@ def test_an_openai_agents_sdk_agent_runs_its_refund_only_when_a_person_approves_
         assert f"Refunded $250.00 for order #{order}" in told
     else:
         assert "Refunds above $200 need a ticket." in told and "Refunded" not in told
+
+
+def test_a_bot_killed_after_storing_a_request_loses_nothing_and_the_same_key_finds_it(stack: Stack) -> None:
+    client = _client(stack)
+    arguments = {"order_id": "809", "amount": 250.0}
+    # Slack holds the bot's post for 20 s: the request is stored, and the bot is still answering, when it dies.
+    stack.slack.rate_limit("chat.postMessage", times=1, retry_after=20, token=stack.bot_token)
+    thread, landed = _in_background(lambda: client.ask("payments", "refund", arguments, idempotency_key="order-809"))
+    stored = wait_until(lambda: stack.store.api_keys.asked_with("payments", "order-809"), 10, "the ask stored")
+    wait_until(lambda: stack.store.lists.requests_for_thread(f"api-{stored.approval_id}"), 10, "the request stored")
+
+    stack.kill_bot()
+    thread.join(30)
+    stack.start_bot()
+    again = client.ask("payments", "refund", arguments, idempotency_key="order-809")
+
+    assert isinstance(landed[0], Exception)  # the first caller heard nothing back
+    assert again.id == stored.approval_id and again.status == "pending"
+    assert stack.posted(_posted(stack, again.id)) is not None
