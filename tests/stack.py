@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from approvals.job_queue import JobQueue
-from approvals.models import ApprovalRequest
+from approvals.models import API_KIND, ApprovalRequest
 from approvals.runs import RunRequest, start_run
 from approvals.settings import Settings
 from approvals.store import Store
@@ -157,6 +157,17 @@ class SlackUser:
     def posted(self, approval: ApprovalRequest, stage: int = 0) -> Posted | None:
         """Where Slack shows the request (first posted, or re-posted at an escalation stage), once it does."""
         return SlackPlaces(self.store).request(approval.id, stage)
+
+    def asked_over_the_api(self, order_id: str, timeout: float = 30) -> ApprovalRequest:
+        """The pending API request for a refund of this order (asked on another thread), once Slack shows it."""
+
+        def find() -> ApprovalRequest | None:
+            for request in self.store.lists.pending(limit=200):
+                if request.kind == API_KIND and request.action.args.get("order_id") == order_id and self.posted(request):
+                    return request
+            return None
+
+        return wait_until(find, timeout, f"the API request for order {order_id} in Slack")
 
     def ts_of(self, approval: ApprovalRequest) -> str:
         """The ts of the request's first message (which its thread hangs from)."""

@@ -52,18 +52,6 @@ def _in_background(work: Callable[[], Any]) -> tuple[threading.Thread, list[Any]
     return thread, landed
 
 
-def _the_one_pending(stack: Stack, tool_order: str) -> ApprovalRequest:
-    """The pending API request for this order (asked by a script on another thread)."""
-
-    def find() -> ApprovalRequest | None:
-        for request in stack.store.lists.pending(limit=200):
-            if request.kind == "api" and request.action.args.get("order_id") == tool_order and stack.posted(request):
-                return request
-        return None
-
-    return wait_until(find, 20, f"the API request for order {tool_order} in Slack")
-
-
 def test_a_script_asks_and_reads_the_approval_a_person_gave_in_slack(stack: Stack) -> None:
     client = _client(stack)
     asked = client.ask("payments", "refund", {"order_id": "801", "amount": 250.0}, context={"summary": "Parcel arrived damaged"})
@@ -81,7 +69,7 @@ def test_request_approval_waits_for_the_decision_without_a_polling_loop_of_its_o
     client = _client(stack)
     thread, landed = _in_background(lambda: client.request_approval("payments", "refund", {"order_id": "802", "amount": 250.0}))
 
-    stack.click("U0APPROVER", ActionId.APPROVE, _the_one_pending(stack, "802"))
+    stack.click("U0APPROVER", ActionId.APPROVE, stack.asked_over_the_api("802"))
     thread.join(30)
 
     [approval] = landed
@@ -98,7 +86,7 @@ def test_a_gated_function_runs_once_with_the_approved_arguments_and_its_result_i
         return f"Refunded ${amount:.2f} for order #{order_id}"
 
     thread, landed = _in_background(lambda: refund("803", 250.0))
-    request = _the_one_pending(stack, "803")
+    request = stack.asked_over_the_api("803")
     stack.click("U0APPROVER", ActionId.APPROVE, request)
     thread.join(30)
 
@@ -117,7 +105,7 @@ def test_a_gated_function_a_person_rejects_never_runs_and_raises_their_reason(st
         return "refunded"
 
     thread, landed = _in_background(lambda: refund_order("804", 250.0))
-    stack.answer("U0APPROVER", ActionId.REJECT, _the_one_pending(stack, "804"), "Already refunded by hand.")
+    stack.answer("U0APPROVER", ActionId.REJECT, stack.asked_over_the_api("804"), "Already refunded by hand.")
     thread.join(30)
 
     [error] = landed
@@ -133,7 +121,7 @@ def test_a_gated_function_can_return_the_reason_instead_of_raising(stack: Stack)
         return "refunded"
 
     thread, landed = _in_background(lambda: refund_order("805", 250.0))
-    stack.answer("U0APPROVER", ActionId.REJECT, _the_one_pending(stack, "805"), "Not this one.")
+    stack.answer("U0APPROVER", ActionId.REJECT, stack.asked_over_the_api("805"), "Not this one.")
     thread.join(30)
 
     assert landed == ["Not this one."]
@@ -162,7 +150,7 @@ def test_an_openai_agents_sdk_agent_runs_its_refund_only_when_a_person_approves_
     agent = refunds_agent(model)
     thread, landed = _in_background(lambda: asyncio.run(run_gated(agent, f"Refund order #{order} for $250", client)))
 
-    request = _the_one_pending(stack, order)
+    request = stack.asked_over_the_api(order)
     if decision == "approve":
         stack.click("U0APPROVER", ActionId.APPROVE, request)
     else:

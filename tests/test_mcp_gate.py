@@ -17,7 +17,6 @@ import mcp_types as types
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
-from approvals.models import ApprovalRequest
 from bot.ids import ActionId
 from countersign.ports import free_port
 from tests.stack import REPO_ROOT, Stack, wait_until
@@ -48,16 +47,6 @@ def _call_through_the_gate(
     anyio.run(call)
 
 
-def _waiting_call(stack: Stack, order: str) -> ApprovalRequest:
-    def find() -> ApprovalRequest | None:
-        for request in stack.store.lists.pending(limit=200):
-            if request.kind == "api" and request.action.args.get("order_id") == order and stack.posted(request):
-                return request
-        return None
-
-    return wait_until(find, 30, f"the gated call for order {order} in Slack")
-
-
 def test_an_approved_call_reaches_the_upstream_once_with_its_arguments(stack: Stack, tmp_path: Path) -> None:
     record = tmp_path / "calls"
     landed: list[Any] = []
@@ -66,7 +55,7 @@ def test_an_approved_call_reaches_the_upstream_once_with_its_arguments(stack: St
     )
     thread.start()
 
-    request = _waiting_call(stack, "901")
+    request = stack.asked_over_the_api("901")
     assert record.exists() is False  # nothing reached the upstream while people decide
     stack.click("U0APPROVER", ActionId.APPROVE, request)
     thread.join(60)
@@ -86,7 +75,7 @@ def test_a_rejected_call_never_reaches_the_upstream_and_the_client_reads_the_rea
     )
     thread.start()
 
-    stack.answer("U0APPROVER", ActionId.REJECT, _waiting_call(stack, "902"), "Use the refunds queue for this one.")
+    stack.answer("U0APPROVER", ActionId.REJECT, stack.asked_over_the_api("902"), "Use the refunds queue for this one.")
     thread.join(60)
 
     _, result = landed
@@ -103,7 +92,7 @@ def test_the_client_is_told_the_call_waits_for_approval_while_people_decide(stac
     thread = threading.Thread(target=_call_through_the_gate, args=(_gate(stack, record), arguments, landed, progress))
     thread.start()
 
-    request = _waiting_call(stack, "903")
+    request = stack.asked_over_the_api("903")
     wait_until(lambda: progress, 20, "a progress notification")
     stack.click("U0APPROVER", ActionId.APPROVE, request)
     thread.join(60)
@@ -125,7 +114,7 @@ def test_a_gate_in_front_of_a_server_over_streamable_http_forwards_the_approved_
         thread = threading.Thread(target=_call_through_the_gate, args=(params, {"order_id": "904", "amount": 250}, landed))
         thread.start()
 
-        stack.click("U0APPROVER", ActionId.APPROVE, _waiting_call(stack, "904"))
+        stack.click("U0APPROVER", ActionId.APPROVE, stack.asked_over_the_api("904"))
         thread.join(60)
     finally:
         upstream.terminate()
