@@ -101,7 +101,8 @@ class ApiApp:
 
     def _ask(self, environ: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         agent = self._agent(environ)
-        ask = self._body(environ, Ask)
+        # A key acts for one agent: a body that names none asks for the key's.
+        ask = self._body(environ, Ask, {"agent": agent})
         if ask.agent != agent:
             raise ApiError(403, "forbidden", f"this key is for agent {agent!r}, not {ask.agent!r}", "agent")
         approval, new = self.approvals.ask(ask)
@@ -121,7 +122,7 @@ class ApiApp:
         return agent
 
     @staticmethod
-    def _body(environ: dict[str, Any], model: type[B]) -> B:
+    def _body(environ: dict[str, Any], model: type[B], defaults: dict[str, Any] | None = None) -> B:
         try:
             length = int(environ.get("CONTENT_LENGTH") or -1)
         except ValueError:
@@ -139,7 +140,7 @@ class ApiApp:
         if not isinstance(data, dict):
             raise ApiError(400, "invalid", "the body must be a JSON object")
         try:
-            return model.model_validate(data)
+            return model.model_validate({**(defaults or {}), **data})
         except ValidationError as error:
             raise _invalid(error) from None
 

@@ -34,7 +34,7 @@ WARMUP = 3
 def one_cycle(stack: Stack, client: Countersign, number: int) -> tuple[float, float]:
     """Ask, wait for the Slack post, then click Approve while a long poll waits: (create → post, click → answer)."""
     asked = time.monotonic()
-    approval = client.ask("payments", "refund", {"order_id": f"api-{number}", "amount": 100 + number})
+    approval = client.ask("refund", {"order_id": f"api-{number}", "amount": 100 + number})
     request = wait_until(
         lambda: stack.posted(stack.store.requests.get(approval.id)) and stack.store.requests.get(approval.id), 20, "the post"
     )

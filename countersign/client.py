@@ -3,7 +3,7 @@ any function so it runs only with arguments people approved. Standard library an
 
     countersign = Countersign("https://countersign.example.com", key)
 
-    @countersign.gated(agent="support")
+    @countersign.gated(tool="refund")
     def refund(order_id: str, amount: float) -> str: ...
 """
 
@@ -108,16 +108,17 @@ class Countersign:
 
     def ask(
         self,
-        agent: str,
         tool: str,
         arguments: dict[str, Any],
         *,
+        agent: str | None = None,
         context: dict[str, str] | None = None,
         requested_by: str | None = None,
         arguments_schema: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
     ) -> Approval:
-        """Create an approval (stored before the answer); asking again with the same `idempotency_key` returns it."""
+        """Create an approval (stored before the answer) for the key's agent (or `agent`, which must be it); asking
+        again with the same `idempotency_key` returns it."""
         body = {
             "agent": agent,
             "tool": tool,
@@ -141,11 +142,10 @@ class Countersign:
 
     # Asking and waiting
 
-    def request_approval(
-        self, agent: str, tool: str, arguments: dict[str, Any], *, wait: float | None = None, **ask: Any
-    ) -> Approval:
-        """Ask, then wait until it is decided (or `wait` seconds pass: `NotDecided`); the decided approval."""
-        approval = self.ask(agent, tool, arguments, **ask)
+    def request_approval(self, tool: str, arguments: dict[str, Any], *, wait: float | None = None, **ask: Any) -> Approval:
+        """Ask (with `ask`'s options), then wait until it is decided (or `wait` seconds pass: `NotDecided`); the
+        decided approval."""
+        approval = self.ask(tool, arguments, **ask)
         deadline = None if wait is None else time.monotonic() + wait
         while not approval.decided:
             left = LONGEST_POLL if deadline is None else deadline - time.monotonic()
@@ -156,16 +156,16 @@ class Countersign:
 
     def gated(
         self,
-        agent: str,
         tool: str | None = None,
         *,
+        agent: str | None = None,
         on_reject: Literal["raise", "return"] = "raise",
         arguments_schema: dict[str, Any] | None = None,
         wait: float | None = None,
     ) -> Callable[[Callable[P, R]], Callable[P, R | str]]:
-        """Gate a function: each call asks for approval of its arguments (by parameter name) and runs with the
-        approved ones, possibly edited; when not approved, raises `Rejected` or (`on_reject="return"`) returns
-        the reason instead. What it did is reported back."""
+        """Gate a function: each call asks for approval of its arguments (by parameter name) as a call of `tool`
+        (default: the function's name), and runs with the approved ones, possibly edited; when not approved,
+        raises `Rejected` or (`on_reject="return"`) returns the reason instead. What it did is reported back."""
 
         def decorate(function: Callable[P, R]) -> Callable[P, R | str]:
             signature = inspect.signature(function)
@@ -175,7 +175,9 @@ class Countersign:
             def gated_call(*args: P.args, **kwargs: P.kwargs) -> R | str:
                 bound = signature.bind(*args, **kwargs)
                 bound.apply_defaults()
-                approval = self.request_approval(agent, name, dict(bound.arguments), arguments_schema=arguments_schema, wait=wait)
+                approval = self.request_approval(
+                    name, dict(bound.arguments), agent=agent, arguments_schema=arguments_schema, wait=wait
+                )
                 if not approval.goes_ahead:
                     if on_reject == "return":
                         return Rejected(approval).reason

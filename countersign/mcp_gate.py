@@ -72,7 +72,7 @@ class Gate:
 
     def _ask(self, tool: str, arguments: dict[str, Any]) -> Approval:
         context = {"summary": f"MCP tool `{tool}`"}
-        return self.countersign.ask(self.agent, tool, arguments, context=context, arguments_schema=self.schemas.get(tool))
+        return self.countersign.ask(tool, arguments, agent=self.agent, context=context, arguments_schema=self.schemas.get(tool))
 
     def _report(self, approval: Approval, result: types.CallToolResult) -> None:
         text = " ".join(block.text for block in result.content if isinstance(block, types.TextContent))

@@ -29,8 +29,6 @@ from agents.models.interface import Model
 
 from countersign.client import Approval, Countersign
 
-AGENT = "support"
-
 
 @function_tool(needs_approval=True)
 def refund(order_id: str, amount: float) -> str:
@@ -57,9 +55,7 @@ async def run_gated(agent: Agent[Any], prompt: str, countersign: Countersign, re
 
 def _ask(countersign: Countersign, item: ToolApprovalItem, prompt: str, requested_by: str | None) -> Approval:
     arguments = json.loads(item.arguments or "{}")
-    return countersign.request_approval(
-        AGENT, item.name or "tool", arguments, context={"summary": prompt}, requested_by=requested_by
-    )
+    return countersign.request_approval(item.name or "tool", arguments, context={"summary": prompt}, requested_by=requested_by)
 
 
 def _decide(state: Any, item: ToolApprovalItem, approval: Approval) -> None:

@@ -449,3 +449,12 @@ def test_a_request_slack_could_not_show_when_asked_is_shown_by_a_worker_from_sql
     assert local.store.runs.get_run(approval.thread_id).status is RunStatus.WAITING
     local.click("U0APPROVER", ActionId.APPROVE, shown)
     assert _read(local, key, shown, wait=10)["status"] == "approved"
+
+
+def test_a_body_that_names_no_agent_asks_for_the_keys_agent(local: Local, key: str) -> None:
+    body = _ask("9130")
+    del body["agent"]
+
+    status, answer = local.api("POST", "/v1/approvals", body, key)
+
+    assert status == 201 and answer["agent"] == "payments"

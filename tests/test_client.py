@@ -54,7 +54,7 @@ def _in_background(work: Callable[[], Any]) -> tuple[threading.Thread, list[Any]
 
 def test_a_script_asks_and_reads_the_approval_a_person_gave_in_slack(stack: Stack) -> None:
     client = _client(stack)
-    asked = client.ask("payments", "refund", {"order_id": "801", "amount": 250.0}, context={"summary": "Parcel arrived damaged"})
+    asked = client.ask("refund", {"order_id": "801", "amount": 250.0}, context={"summary": "Parcel arrived damaged"})
     assert (asked.status, asked.decision) == ("pending", None)
 
     stack.click("U0APPROVER", ActionId.APPROVE, _posted(stack, asked.id))
@@ -67,7 +67,7 @@ def test_a_script_asks_and_reads_the_approval_a_person_gave_in_slack(stack: Stac
 
 def test_request_approval_waits_for_the_decision_without_a_polling_loop_of_its_own(stack: Stack) -> None:
     client = _client(stack)
-    thread, landed = _in_background(lambda: client.request_approval("payments", "refund", {"order_id": "802", "amount": 250.0}))
+    thread, landed = _in_background(lambda: client.request_approval("refund", {"order_id": "802", "amount": 250.0}))
 
     stack.click("U0APPROVER", ActionId.APPROVE, stack.asked_over_the_api("802"))
     thread.join(30)
@@ -80,7 +80,7 @@ def test_a_gated_function_runs_once_with_the_approved_arguments_and_its_result_i
     client = _client(stack)
     ran: list[tuple[str, float]] = []
 
-    @client.gated(agent="payments")
+    @client.gated()
     def refund(order_id: str, amount: float) -> str:
         ran.append((order_id, amount))
         return f"Refunded ${amount:.2f} for order #{order_id}"
@@ -99,7 +99,7 @@ def test_a_gated_function_a_person_rejects_never_runs_and_raises_their_reason(st
     client = _client(stack)
     ran: list[str] = []
 
-    @client.gated(agent="payments", tool="refund")
+    @client.gated(tool="refund")
     def refund_order(order_id: str, amount: float) -> str:
         ran.append(order_id)
         return "refunded"
@@ -116,7 +116,7 @@ def test_a_gated_function_a_person_rejects_never_runs_and_raises_their_reason(st
 def test_a_gated_function_can_return_the_reason_instead_of_raising(stack: Stack) -> None:
     client = _client(stack)
 
-    @client.gated(agent="payments", tool="refund", on_reject="return")
+    @client.gated(tool="refund", on_reject="return")
     def refund_order(order_id: str, amount: float) -> str:
         return "refunded"
 
@@ -131,7 +131,7 @@ def test_a_request_nobody_decides_expires_and_the_call_does_not_go_ahead(stack: 
     client = _client(stack)
 
     # tests/policies.yml: a refund of $11 expires after 2 s.
-    approval = client.request_approval("payments", "refund", {"order_id": "806", "amount": 11}, wait=30)
+    approval = client.request_approval("refund", {"order_id": "806", "amount": 11}, wait=30)
 
     assert approval.status == "expired" and not approval.goes_ahead
     assert approval.decision is not None and approval.decision.arguments is None
@@ -170,14 +170,14 @@ def test_a_bot_killed_after_storing_a_request_loses_nothing_and_the_same_key_fin
     arguments = {"order_id": "809", "amount": 250.0}
     # Slack holds the bot's post for 20 s: the request is stored, and the bot is still answering, when it dies.
     stack.slack.rate_limit("chat.postMessage", times=1, retry_after=20, token=stack.bot_token)
-    thread, landed = _in_background(lambda: client.ask("payments", "refund", arguments, idempotency_key="order-809"))
+    thread, landed = _in_background(lambda: client.ask("refund", arguments, idempotency_key="order-809"))
     stored = wait_until(lambda: stack.store.api_keys.asked_with("payments", "order-809"), 10, "the ask stored")
     wait_until(lambda: stack.store.lists.requests_for_thread(f"api-{stored.approval_id}"), 10, "the request stored")
 
     stack.kill_bot()
     thread.join(30)
     stack.start_bot()
-    again = client.ask("payments", "refund", arguments, idempotency_key="order-809")
+    again = client.ask("refund", arguments, idempotency_key="order-809")
 
     assert isinstance(landed[0], Exception)  # the first caller heard nothing back
     assert again.id == stored.approval_id and again.status == "pending"
