@@ -85,7 +85,9 @@ def _upstream(command: list[str], url: str | None) -> AbstractAsyncContextManage
     """The upstream's transport: the server `command` starts (stdio), or the one at `url` (streamable HTTP)."""
     if url:
         return streamable_http_client(url)
-    return stdio_client(StdioServerParameters(command=command[0], args=command[1:], env=dict(os.environ)))
+    # The upstream gets the gate's environment but not its key: the server it gates must not ask for itself.
+    env = {name: value for name, value in os.environ.items() if name != "COUNTERSIGN_KEY"}
+    return stdio_client(StdioServerParameters(command=command[0], args=command[1:], env=env))
 
 
 async def serve(command: list[str], countersign: Countersign, agent: str, url: str | None = None) -> None:
