@@ -13,8 +13,9 @@ from urllib.parse import parse_qs
 
 from pydantic import BaseModel, ValidationError
 
-from api.bodies import Ask, Report, approval_json
+from api.bodies import Ask, Report
 from api.service import Approvals, NotYours
+from approvals.api_view import approval_json
 from approvals.errors import ApprovalNotFound
 
 log = logging.getLogger(__name__)
