@@ -44,6 +44,8 @@ class Ask(BaseModel):
     requested_by: str | None = Field(None, pattern=SLACK_USER)
     arguments_schema: dict[str, Any] | None = None
     idempotency_key: Text | None = Field(None, min_length=1, max_length=200)
+    # Where the decision is POSTed once made (docs/api.md, Webhooks): http or https only, nothing else to reach.
+    callback_url: str | None = Field(None, max_length=2000, pattern=r"^https?://[^\s/?#@]+([/?#][^\s]*)?$")
 
 
 class Report(BaseModel):
