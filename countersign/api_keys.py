@@ -32,8 +32,9 @@ def create(args: argparse.Namespace) -> None:
     if not _AGENT.match(args.agent):
         sys.exit(f"countersign api-key: {args.agent!r} is not an agent name")
     record, key = _store().api_keys.create(args.agent, _who())
-    print(f"key id {record.id} for agent {record.agent}; the key (shown only now):\n{key}")
-    print(f"its webhook signing secret (shown only now; see docs/api.md, Webhooks):\n{record.webhook_secret}")
+    # The key last, so `| tail -n 1` takes it (README).
+    print(f"key id {record.id} for agent {record.agent}; its webhook signing secret (shown only now):\n{record.webhook_secret}")
+    print(f"the key (shown only now):\n{key}")
 
 
 def list_keys(args: argparse.Namespace) -> None:
