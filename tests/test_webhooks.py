@@ -32,6 +32,7 @@ class Receiver:
         self.url = f"http://127.0.0.1:{self.port}/hooks/countersign"
         self.received: list[tuple[dict[str, str], bytes]] = []
         self.status = 200
+        self.location: str | None = None
         self.server: ThreadingHTTPServer | None = None
 
     def start(self) -> None:
@@ -42,6 +43,8 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 receiver.received.append((dict(self.headers.items()), body))
                 self.send_response(receiver.status)
+                if receiver.location is not None:
+                    self.send_header("Location", receiver.location)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -207,6 +210,33 @@ def test_a_receiver_answering_an_error_is_retried_until_it_acknowledges(
     assert len(receiver.received) == 2
     assert all(verify(secret, headers, body) for headers, body in receiver.received)
     assert [d["status"] for d in _events(local, approval, "webhook_delivered")] == [204]
+
+
+def test_a_redirect_is_not_followed_the_signed_decision_goes_nowhere_else(
+    local: Local, key_and_secret: tuple[str, str], receiver: Receiver
+) -> None:
+    key, _ = key_and_secret
+    elsewhere = Receiver()
+    elsewhere.start()
+    receiver.status, receiver.location = 307, elsewhere.url
+    receiver.start()
+    try:
+        approval = _asked(local, key, "hook-r", receiver.url)
+
+        local.click("U0APPROVER", ActionId.APPROVE, approval)
+
+        wait_until(lambda: _events(local, approval, "webhook_failed"), 10, "the attempt failing")
+        assert _events(local, approval, "webhook_failed")[0]["error"] == "answered 307"
+        assert len(receiver.received) == 1 and not elsewhere.received
+        assert local.store.requests.get(approval.id).resumed_at is None
+
+        # Once the endpoint answers itself, the retry delivers it there.
+        receiver.status, receiver.location = 200, None
+        _retry_now(local, approval)
+        wait_until(lambda: local.store.requests.get(approval.id).resumed_at, 10, "the decision delivered")
+        assert len(receiver.received) == 2 and not elsewhere.received
+    finally:
+        elsewhere.stop()
 
 
 def test_a_receiver_that_stays_down_is_given_up_on_after_the_attempts_allowed(

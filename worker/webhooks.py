@@ -14,7 +14,6 @@ import time
 import urllib.error
 import urllib.request
 from typing import Any
-from urllib.parse import urlsplit
 
 from approvals.api_view import approval_json
 from approvals.models import ApprovalRequest
@@ -36,17 +35,15 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
     return f"{SIGNATURE_VERSION}=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
 
 
-class _SameHostRedirects(urllib.request.HTTPRedirectHandler):
-    """Follows a redirect only to the callback URL's own scheme and host: the signed decision goes nowhere else."""
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows no redirect: the signed decision goes to the callback URL only (and urllib would turn a redirected
+    POST into a GET without its body). urllib then raises the 3xx as an `HTTPError`: a failed attempt."""
 
-    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> Any:
-        old, new = urlsplit(req.full_url), urlsplit(newurl)
-        if (old.scheme, old.netloc) != (new.scheme, new.netloc):
-            return None  # urllib then raises the redirect as an HTTPError: a failed attempt
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> None:
+        return None
 
 
-_OPENER = urllib.request.build_opener(_SameHostRedirects)
+_OPENER = urllib.request.build_opener(_NoRedirects)
 
 
 def post(webhook: Webhook, body: bytes, now: float | None = None) -> int:
