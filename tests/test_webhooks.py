@@ -184,7 +184,7 @@ def test_a_receiver_down_for_the_first_attempts_gets_the_decision_once_it_is_up(
     assert local.store.requests.get(approval.id).resumed_at is None
     assert approval.id not in local.store.due.resumes_owed(utcnow())
     assert approval.id in local.store.due.resumes_owed(utcnow() + timedelta(minutes=5))
-    assert all("error" in detail for detail in _events(local, approval, "webhook_failed"))
+    assert all(d["error"] and d["status"] is None for d in _events(local, approval, "webhook_failed"))
 
     receiver.start()
     _retry_now(local, approval)
@@ -202,7 +202,8 @@ def test_a_receiver_answering_an_error_is_retried_until_it_acknowledges(
 
     local.click("U0APPROVER", ActionId.APPROVE, approval)
     wait_until(lambda: _events(local, approval, "webhook_failed"), 10, "the first attempt failing")
-    assert _events(local, approval, "webhook_failed")[0]["error"] == "answered 503"
+    [failed] = _events(local, approval, "webhook_failed")
+    assert failed["error"] == "answered 503" and failed["status"] == 503
 
     receiver.status = 204
     _retry_now(local, approval)

@@ -26,7 +26,11 @@ SIGNATURE_VERSION = "v1"
 
 
 class WebhookFailed(RuntimeError):
-    """The callback URL did not acknowledge the decision (not a 2xx, or no answer)."""
+    """The callback URL did not acknowledge the decision: `status` when it answered other than 2xx, else None."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -46,9 +50,9 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(_NoRedirects)
 
 
-def post(webhook: Webhook, body: bytes, now: float | None = None) -> int:
+def post(webhook: Webhook, body: bytes) -> int:
     """POST a signed body to the webhook's URL; its status when 2xx, else `WebhookFailed`."""
-    timestamp = str(int(time.time() if now is None else now))
+    timestamp = str(int(time.time()))
     request = urllib.request.Request(
         webhook.url,
         data=body,
@@ -64,11 +68,11 @@ def post(webhook: Webhook, body: bytes, now: float | None = None) -> int:
         with _OPENER.open(request, timeout=TIMEOUT_SECONDS) as answer:
             status = int(answer.status)
     except urllib.error.HTTPError as error:
-        raise WebhookFailed(f"answered {error.code}") from None
+        raise WebhookFailed(f"answered {error.code}", error.code) from None
     except (urllib.error.URLError, OSError, ValueError) as error:
         raise WebhookFailed(f"{type(error).__name__}: {getattr(error, 'reason', error)}") from None
     if not 200 <= status < 300:
-        raise WebhookFailed(f"answered {status}")
+        raise WebhookFailed(f"answered {status}", status)
     return status
 
 
@@ -82,7 +86,8 @@ def deliver(store: Store, approval: ApprovalRequest) -> bool:
     try:
         status = post(webhook, body)
     except WebhookFailed as error:
-        store.audit_log.audit("webhook_failed", approval.id, None, {"url": webhook.url, "error": str(error)})
+        detail = {"url": webhook.url, "error": str(error), "status": error.status}
+        store.audit_log.audit("webhook_failed", approval.id, None, detail)
         raise
     store.audit_log.audit("webhook_delivered", approval.id, None, {"url": webhook.url, "status": status})
     return True
