@@ -110,14 +110,27 @@ def _events(local: Local, approval: ApprovalRequest, event: str) -> list[dict[st
     return [e.detail for e in local.store.audit_log.audit_events(approval.id) if e.event == event]
 
 
-def _retry_now(local: Local, approval: ApprovalRequest) -> None:
-    """The failed attempt's backoff is over: the dispatcher's next pass finds the delivery owed in SQL."""
+def _failed_attempts(local: Local, approval: ApprovalRequest) -> int:
+    """Attempts the runtime recorded as failed (and so held back by its backoff) for the approval's run."""
+    events = local.store.audit_log.audit_events()
+    return len([e for e in events if e.event == "attempt_failed" and e.detail.get("thread_id") == approval.thread_id])
+
+
+def _retry_now(local: Local, approval: ApprovalRequest, failed: int) -> None:
+    """Once `failed` attempts are recorded, their backoff is over: the next pass finds the delivery owed in SQL."""
+    wait_until(lambda: _failed_attempts(local, approval) >= failed, 10, f"{failed} failed attempts recorded")
     local.store.runs.update_run(approval.thread_id, next_attempt_at=None)
+
+
+def _ended(local: Local, approval: ApprovalRequest) -> None:
+    """The decision was delivered and the run ended."""
+    wait_until(lambda: local.store.runs.get_run(approval.thread_id).outcome_posted_at, 10, "the decision delivered")
+    assert local.store.requests.get(approval.id).resumed_at is not None
 
 
 def _the_one_delivery(local: Local, key: str, secret: str, approval: ApprovalRequest, receiver: Receiver) -> dict[str, Any]:
     """The receiver got the decision once, signed with the key's secret, as GET answers it; the run ended."""
-    wait_until(lambda: local.store.requests.get(approval.id).resumed_at, 10, "the decision delivered")
+    _ended(local, approval)
     assert len(receiver.received) == 1
     headers, body = receiver.received[0]
     assert headers["Content-Type"] == "application/json"
@@ -178,8 +191,9 @@ def test_a_receiver_down_for_the_first_attempts_gets_the_decision_once_it_is_up(
 
     local.click("U0APPROVER", ActionId.APPROVE, approval)
     wait_until(lambda: len(_events(local, approval, "webhook_failed")) == 1, 10, "the first attempt failing")
-    _retry_now(local, approval)
+    _retry_now(local, approval, 1)
     wait_until(lambda: len(_events(local, approval, "webhook_failed")) == 2, 10, "the second attempt failing")
+    wait_until(lambda: _failed_attempts(local, approval) == 2, 10, "the second attempt recorded")
     # Still owed, held back by the runtime's backoff until the test says it is over.
     assert local.store.requests.get(approval.id).resumed_at is None
     assert approval.id not in local.store.due.resumes_owed(utcnow())
@@ -187,7 +201,7 @@ def test_a_receiver_down_for_the_first_attempts_gets_the_decision_once_it_is_up(
     assert all(d["error"] and d["status"] is None for d in _events(local, approval, "webhook_failed"))
 
     receiver.start()
-    _retry_now(local, approval)
+    _retry_now(local, approval, 2)
 
     _the_one_delivery(local, key, secret, approval, receiver)
 
@@ -206,8 +220,8 @@ def test_a_receiver_answering_an_error_is_retried_until_it_acknowledges(
     assert failed["error"] == "answered 503" and failed["status"] == 503
 
     receiver.status = 204
-    _retry_now(local, approval)
-    wait_until(lambda: local.store.requests.get(approval.id).resumed_at, 10, "the decision delivered")
+    _retry_now(local, approval, 1)
+    _ended(local, approval)
     assert len(receiver.received) == 2
     assert all(verify(secret, headers, body) for headers, body in receiver.received)
     assert [d["status"] for d in _events(local, approval, "webhook_delivered")] == [204]
@@ -233,8 +247,8 @@ def test_a_redirect_is_not_followed_the_signed_decision_goes_nowhere_else(
 
         # Once the endpoint answers itself, the retry delivers it there.
         receiver.status, receiver.location = 200, None
-        _retry_now(local, approval)
-        wait_until(lambda: local.store.requests.get(approval.id).resumed_at, 10, "the decision delivered")
+        _retry_now(local, approval, 1)
+        _ended(local, approval)
         assert len(receiver.received) == 2 and not elsewhere.received
     finally:
         elsewhere.stop()
@@ -251,7 +265,7 @@ def test_a_receiver_that_stays_down_is_given_up_on_after_the_attempts_allowed(
     for attempt in range(1, allowed + 1):
         wait_until(lambda n=attempt: len(_events(local, approval, "webhook_failed")) >= n, 10, f"attempt {attempt} failing")
         if attempt < allowed:
-            _retry_now(local, approval)
+            _retry_now(local, approval, attempt)
 
     run = wait_until(
         lambda: (r := local.store.runs.get_run(approval.thread_id)).status is RunStatus.FAILED and r, 10, "the run given up"
@@ -283,5 +297,5 @@ def test_without_a_callback_url_nothing_is_posted(local: Local, key_and_secret: 
 
     local.click("U0APPROVER", ActionId.APPROVE, approval)
 
-    wait_until(lambda: local.store.requests.get(approval.id).resumed_at, 10, "the decision delivered")
+    _ended(local, approval)
     assert not _events(local, approval, "webhook_delivered") and not _events(local, approval, "webhook_failed")
