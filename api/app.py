@@ -13,9 +13,11 @@ from urllib.parse import parse_qs
 
 from pydantic import BaseModel, ValidationError
 
-from api.bodies import Ask, Report, approval_json
+from api.bodies import Ask, Report
 from api.service import Approvals, NotYours
+from approvals.api_view import approval_json
 from approvals.errors import ApprovalNotFound
+from approvals.store.api_keys import ApiKey
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +65,9 @@ def _invalid(error: ValidationError) -> ApiError:
 class ApiApp:
     """The WSGI application serving `/v1/`."""
 
-    def __init__(self, approvals: Approvals, agent_of: Callable[[str], str | None]) -> None:
+    def __init__(self, approvals: Approvals, key_of: Callable[[str], ApiKey | None]) -> None:
         self.approvals = approvals
-        self.agent_of = agent_of
+        self.key_of = key_of
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         try:
@@ -100,12 +102,12 @@ class ApiApp:
         return 200, approval_json(self._of(lambda: self.approvals.wait(approval_id, agent, wait)))
 
     def _ask(self, environ: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        agent = self._agent(environ)
+        key = self._key(environ)
         # A key acts for one agent: a body that names none asks for the key's.
-        ask = self._body(environ, Ask, {"agent": agent})
-        if ask.agent != agent:
-            raise ApiError(403, "forbidden", f"this key is for agent {agent!r}, not {ask.agent!r}", "agent")
-        approval, new = self.approvals.ask(ask)
+        ask = self._body(environ, Ask, {"agent": key.agent})
+        if ask.agent != key.agent:
+            raise ApiError(403, "forbidden", f"this key is for agent {key.agent!r}, not {ask.agent!r}", "agent")
+        approval, new = self.approvals.ask(ask, key.id)
         return (201 if new else 200), approval_json(approval)
 
     @staticmethod
@@ -115,11 +117,15 @@ class ApiApp:
 
     def _agent(self, environ: dict[str, Any]) -> str:
         """The agent the presented key acts for (401 without a valid one)."""
+        return self._key(environ).agent
+
+    def _key(self, environ: dict[str, Any]) -> ApiKey:
+        """The presented key's record (401 without a valid one)."""
         scheme, _, key = str(environ.get("HTTP_AUTHORIZATION") or "").partition(" ")
-        agent = self.agent_of(key.strip()) if scheme.lower() == "bearer" and key.strip() else None
-        if agent is None:
+        record = self.key_of(key.strip()) if scheme.lower() == "bearer" and key.strip() else None
+        if record is None:
             raise ApiError(401, "unauthorized", "send a valid API key as `Authorization: Bearer <key>`")
-        return agent
+        return record
 
     @staticmethod
     def _body(environ: dict[str, Any], model: type[B], defaults: dict[str, Any] | None = None) -> B:

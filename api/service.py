@@ -67,10 +67,11 @@ class Approvals:
     sleep: Callable[[float], None] = time.sleep
     held: threading.BoundedSemaphore = field(default_factory=lambda: threading.BoundedSemaphore(HELD_READS))
 
-    def ask(self, ask: Ask) -> tuple[ApprovalRequest, bool]:
-        """The approval for this call, stored and shown (or decided by an `auto` rule); True when it is new."""
+    def ask(self, ask: Ask, key_id: str | None = None) -> tuple[ApprovalRequest, bool]:
+        """The approval for this call (asked with the key `key_id`), stored and shown (or decided by an `auto`
+        rule); True when it is new."""
         fresh = uuid.uuid4().hex
-        asked = self.store.api_keys.ask(fresh, ask.agent, ask.idempotency_key, ask.model_dump(mode="json"))
+        asked = self.store.api_keys.ask(fresh, ask.agent, ask.idempotency_key, ask.model_dump(mode="json"), key_id)
         # Asked before with this key: the same approval, finished here if a crash cut the first request short.
         return self._finish(asked), asked.approval_id == fresh
 

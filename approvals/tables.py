@@ -274,6 +274,8 @@ api_keys = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("created_by", String(64)),
     Column("revoked_at", UTCDateTime),
+    # Kept as is, unlike the key: the worker signs webhooks with it.
+    Column("webhook_secret", String(100), nullable=False),
 )
 
 # What the approval API was asked, one row per approval it created, written before the approval itself: a
@@ -287,5 +289,7 @@ api_requests = Table(
     Column("body", JSON, nullable=False),
     Column("result", JSON),
     Column("created_at", UTCDateTime, nullable=False),
+    # The key that asked: its webhook secret signs the decision's delivery.
+    Column("key_id", String(32)),
     UniqueConstraint("agent", "idempotency_key", name="uq_countersign_api_requests_idempotency"),
 )

@@ -28,11 +28,13 @@ def _who() -> str | None:
 
 
 def create(args: argparse.Namespace) -> None:
-    """Create a key for one agent and print it, once: only its hash is kept."""
+    """Create a key for one agent and print it and its webhook signing secret, once: only the key's hash is kept."""
     if not _AGENT.match(args.agent):
         sys.exit(f"countersign api-key: {args.agent!r} is not an agent name")
     record, key = _store().api_keys.create(args.agent, _who())
-    print(f"key id {record.id} for agent {record.agent}; the key (shown only now):\n{key}")
+    # The key last, so `| tail -n 1` takes it (README).
+    print(f"key id {record.id} for agent {record.agent}; its webhook signing secret (shown only now):\n{record.webhook_secret}")
+    print(f"the key (shown only now):\n{key}")
 
 
 def list_keys(args: argparse.Namespace) -> None:

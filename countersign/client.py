@@ -116,9 +116,10 @@ class Countersign:
         requested_by: str | None = None,
         arguments_schema: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
+        callback_url: str | None = None,
     ) -> Approval:
         """Create an approval (stored before the answer) for the key's agent (or `agent`, which must be it); asking
-        again with the same `idempotency_key` returns it."""
+        again with the same `idempotency_key` returns it. With `callback_url`, the decision is also POSTed there."""
         body = {
             "agent": agent,
             "tool": tool,
@@ -126,6 +127,7 @@ class Countersign:
             "context": context,
             "requested_by": requested_by,
             "arguments_schema": arguments_schema,
+            "callback_url": callback_url,
             # Always sent: a retry after a lost answer must find the approval it created, not make another.
             "idempotency_key": idempotency_key or uuid.uuid4().hex,
         }

@@ -39,7 +39,7 @@ class Routed:
 def api_app(settings: Settings, store: Store, front_end: FrontEnd, policies: PolicySet, admin_settings: AdminSettings) -> ApiApp:
     """The approval API over a store, telling `front_end` of each request it stores."""
     approvals = Approvals(store, front_end, policies, admin_settings, settings.countersign_default_timeout)
-    return ApiApp(approvals, store.api_keys.agent_of)
+    return ApiApp(approvals, store.api_keys.key_of)
 
 
 def with_api(settings: Settings, slack_handler: WsgiApp) -> WsgiApp:

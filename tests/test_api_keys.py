@@ -58,12 +58,14 @@ def test_the_cli_creates_lists_and_revokes_keys(
     created = capsys.readouterr().out
     key_id = re.search(r"key id (\w+) for agent support", created)
     key = re.search(r"^(csk_\S+)$", created, re.MULTILINE)
-    assert key_id and key, created
+    secret = re.search(r"^(whsec_\S+)$", created, re.MULTILINE)
+    assert key_id and key and secret, created
+    assert created.splitlines()[-1] == key[1]
 
     main(["api-key", "list"])
     listed = capsys.readouterr().out
     assert re.search(rf"^{key_id[1]}\s+support\s+\d{{4}}-\d\d-\d\d \d\d:\d\d\s+-$", listed, re.MULTILINE), listed
-    assert key[1] not in listed
+    assert key[1] not in listed and secret[1] not in listed
 
     main(["api-key", "revoke", key_id[1]])
     assert f"revoked key {key_id[1]}" in capsys.readouterr().out

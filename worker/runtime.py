@@ -62,6 +62,7 @@ from worker.progress import RunProgress
 from worker.registry import Agent, AgentRegistry
 from worker.run_state import latest_agent_message, pauses, state_messages
 from worker.tool_journal import journalling
+from worker.webhooks import deliver, given_up
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +168,7 @@ class AgentRuntime:
     def _give_up(self, run: Run, ref: str | None) -> str:
         ref = ref or uuid.uuid4().hex[:8]
         log.error("run %s failed for good after %d attempts (ref %s)", run.thread_id, run.attempts, ref)
+        given_up(self.store, run.thread_id, run.attempts, ref)
         self._finish(run, RunStatus.FAILED, Ending(kind="gave_up", attempts=run.attempts, ref=ref))
         return "failed"
 
@@ -273,8 +275,10 @@ class AgentRuntime:
         return "waiting"
 
     def _delivered_to_caller(self, approval: ApprovalRequest) -> str:
-        """An approval asked over the API has no graph to resume: its caller reads the decision. It is owed to
-        no one, and its run ends (quietly: the request's own message already says how it was decided)."""
+        """An approval asked over the API has no graph to resume: its caller reads the decision, or is sent it
+        (its webhook, raising until acknowledged). Then its run ends (quietly: the request's own message already
+        says how it was decided)."""
+        deliver(self.store, approval)
         self.store.requests.mark_resumed(approval, run_continues=False)
         self.store.runs.finish_run(approval.thread_id, RunStatus.DONE, Ending(kind="answered", answer=approval.status.value))
         self.store.runs.outcome_posted(approval.thread_id)

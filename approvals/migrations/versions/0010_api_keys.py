@@ -1,5 +1,5 @@
-"""The approval API: its keys (hashed, one agent each), what it was asked (for idempotency and the caller's
-report), and a request's link to its context.
+"""The approval API: its keys (hashed, one agent each, with a webhook signing secret), what it was asked (for
+idempotency, the caller's report and the key whose secret signs its webhook), and a request's link to its context.
 
 Revision ID: 0010
 Revises: 0009
@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("created_by", sa.String(64)),
         sa.Column("revoked_at", sa.DateTime(timezone=True)),
+        sa.Column("webhook_secret", sa.String(100), nullable=False),
     )
     op.create_table(
         "countersign_api_requests",
@@ -35,6 +36,7 @@ def upgrade() -> None:
         sa.Column("body", sa.JSON, nullable=False),
         sa.Column("result", sa.JSON),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("key_id", sa.String(32)),
         sa.UniqueConstraint("agent", "idempotency_key", name="uq_countersign_api_requests_idempotency"),
     )
     op.add_column("countersign_approvals", sa.Column("link", sa.String(2000)))
