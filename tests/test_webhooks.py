@@ -18,8 +18,9 @@ import pytest
 
 from approvals.models import ApprovalRequest, RunStatus, utcnow
 from bot.ids import ActionId
+from countersign.client import Countersign
 from tests.local import Local
-from tests.stack import wait_until
+from tests.stack import Stack, wait_until
 
 
 class Receiver:
@@ -299,3 +300,25 @@ def test_without_a_callback_url_nothing_is_posted(local: Local, key_and_secret: 
 
     _ended(local, approval)
     assert not _events(local, approval, "webhook_delivered") and not _events(local, approval, "webhook_failed")
+
+
+def test_through_the_real_worker_a_receiver_down_at_first_gets_the_decision_once_up(stack: Stack, receiver: Receiver) -> None:
+    record, key = stack.store.api_keys.create("payments")
+    client = Countersign(f"http://127.0.0.1:{stack.port}", key, timeout=20)
+    asked = client.ask("refund", {"order_id": "wh-stack", "amount": 250.0}, callback_url=receiver.url)
+    stack.click("U0APPROVER", ActionId.APPROVE, stack.asked_over_the_api("wh-stack"))
+
+    # The worker's first attempt finds nobody listening; it is retried from SQL after its backoff.
+    wait_until(lambda: _failed_in(stack, asked.id), 20, "a failed attempt")
+    receiver.start()
+    wait_until(lambda: receiver.received, 30, "the decision at the receiver")
+
+    [(headers, body)] = receiver.received
+    assert record.webhook_secret and verify(record.webhook_secret, headers, body)
+    delivered = json.loads(body)
+    assert (delivered["id"], delivered["status"]) == (asked.id, "approved")
+    assert delivered["decision"]["arguments"] == {"order_id": "wh-stack", "amount": 250.0}
+
+
+def _failed_in(stack: Stack, approval_id: str) -> bool:
+    return any(e.event == "webhook_failed" for e in stack.store.audit_log.audit_events(approval_id))
