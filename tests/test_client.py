@@ -13,9 +13,10 @@ from agents import set_tracing_disabled
 from agents.testing import ScriptedModel, assistant_message, function_call
 
 from approvals.models import ApprovalRequest
-from bot.ids import ActionId
+from bot.ids import ActionId, BlockId
 from countersign.client import Approval, Countersign, Rejected
 from examples.openai_agents_refunds import refunds_agent, run_gated
+from sandbox.driver import number_value, plain_text_value
 from tests.stack import Stack, wait_until
 
 # A scripted model's runs have nothing to trace (and no OpenAI key to send traces with).
@@ -93,6 +94,29 @@ def test_a_gated_function_runs_once_with_the_approved_arguments_and_its_result_i
     assert landed == ["Refunded $250.00 for order #803"] and ran == [("803", 250.0)]
     results = [e for e in stack.store.audit_log.audit_events(request.id) if e.event == "api_result"]
     assert [e.detail.get("ok") for e in results] == [True]
+
+
+def test_a_gated_function_runs_with_the_arguments_a_person_edited_in_slack(stack: Stack) -> None:
+    client = _client(stack)
+    ran: list[tuple[str, float]] = []
+    schema = {"type": "object", "properties": {"order_id": {"type": "string"}, "amount": {"type": "number"}}}
+
+    @client.gated(tool="refund", arguments_schema=schema)
+    def refund(order_id: str, amount: float) -> str:
+        ran.append((order_id, amount))
+        return f"Refunded ${amount:.2f} for order #{order_id}"
+
+    thread, landed = _in_background(lambda: refund("810", 250.0))
+    request = stack.asked_over_the_api("810")
+    view = stack.open_modal("U0APPROVER", ActionId.EDIT, request).response["view"]
+    values = {
+        BlockId.for_arg("order_id"): {ActionId.ARG_VALUE: plain_text_value("810")},
+        BlockId.for_arg("amount"): {ActionId.ARG_VALUE: number_value("200")},
+    }
+    assert stack.driver.view_submission("U0APPROVER", view, values).status == 200
+    thread.join(30)
+
+    assert landed == ["Refunded $200.00 for order #810"] and ran == [("810", 200)]
 
 
 def test_a_gated_function_a_person_rejects_never_runs_and_raises_their_reason(stack: Stack) -> None:
