@@ -322,3 +322,17 @@ def test_through_the_real_worker_a_receiver_down_at_first_gets_the_decision_once
 
 def _failed_in(stack: Stack, approval_id: str) -> bool:
     return any(e.event == "webhook_failed" for e in stack.store.audit_log.audit_events(approval_id))
+
+
+@pytest.mark.parametrize("url", ["http://169.254.169.254/latest/meta-data", "http://[fe80::1]/hook", "http://0.0.0.0:9/hook"])
+def test_a_callback_url_that_reaches_link_local_or_unspecified_addresses_is_never_posted(
+    local: Local, key_and_secret: tuple[str, str], url: str
+) -> None:
+    key, _ = key_and_secret
+    approval = _asked(local, key, "wh-meta", url)
+    local.click("U0APPROVER", ActionId.APPROVE, approval)
+    local.work()
+
+    failed = _events(local, approval, "webhook_failed")
+    assert failed and "may not reach" in str(failed[0])
+    assert not _events(local, approval, "webhook_delivered")

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
+import socket
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -50,8 +53,24 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(_NoRedirects)
 
 
+def _refuse_unroutable(url: str) -> None:
+    """`WebhookFailed` for a host that resolves to a link-local, multicast, reserved or unspecified address: a
+    callback URL must not reach the worker's cloud metadata service or the like (loopback and private
+    networks stay allowed: a caller beside the worker is common)."""
+    host = urllib.parse.urlsplit(url).hostname or ""
+    try:
+        found = {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
+    except (OSError, UnicodeError) as error:
+        raise WebhookFailed(f"{host!r} does not resolve: {error}") from None
+    for address in found:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        if ip.is_link_local or ip.is_multicast or ip.is_reserved or ip.is_unspecified:
+            raise WebhookFailed(f"{host!r} resolves to {ip}, which a webhook may not reach")
+
+
 def post(webhook: Webhook, body: bytes) -> int:
     """POST a signed body to the webhook's URL; its status when 2xx, else `WebhookFailed`."""
+    _refuse_unroutable(webhook.url)
     timestamp = str(int(time.time()))
     request = urllib.request.Request(
         webhook.url,
