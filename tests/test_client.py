@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -193,10 +194,16 @@ def test_a_bot_killed_after_storing_a_request_loses_nothing_and_the_same_key_fin
     client = _client(stack)
     arguments = {"order_id": "809", "amount": 250.0}
     # Slack holds the bot's post for 20 s: the request is stored, and the bot is still answering, when it dies.
+    since = time.monotonic()
     stack.slack.rate_limit("chat.postMessage", times=1, retry_after=20, token=stack.bot_token)
     thread, landed = _in_background(lambda: client.ask("refund", arguments, idempotency_key="order-809"))
     stored = wait_until(lambda: stack.store.api_keys.asked_with("payments", "order-809"), 10, "the ask stored")
     wait_until(lambda: stack.store.lists.requests_for_thread(f"api-{stored.approval_id}"), 10, "the request stored")
+    stack.slack.wait_for(
+        "chat.postMessage",
+        lambda call: call.time >= since and call.rate_limited and call.token == stack.bot_token,
+        include_rate_limited=True,
+    )  # the bot is waiting out Slack's answer
 
     stack.kill_bot()
     thread.join(30)
