@@ -3,13 +3,18 @@ These are the Slack front-end's own references, kept in the core's placements un
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections import OrderedDict
+from typing import NamedTuple, TypeVar
 
 from approvals.models import ApprovalRequest
 from approvals.store import Store
 from approvals.store.placements import progress_subject, request_subject, run_subject
 
 SLACK = "slack"
+# Runs whose thread and progress message a process keeps at hand (the ones it is working on).
+REMEMBERED = 1024
+
+T = TypeVar("T")
 
 
 class Posted(NamedTuple):
@@ -25,9 +30,9 @@ class SlackPlaces:
     def __init__(self, store: Store) -> None:
         self.placements = store.placements
         # A run's thread and progress message never move once noted, so what this process read or noted
-        # stands (a progress update each second needs no read).
-        self._threads: dict[str, Posted] = {}
-        self._progress: dict[str, str] = {}
+        # stands (a progress update each second needs no read). Bounded: the processes live for many runs.
+        self._threads: OrderedDict[str, Posted] = OrderedDict()
+        self._progress: OrderedDict[str, str] = OrderedDict()
 
     def thread(self, thread_id: str) -> Posted | None:
         """The run's Slack thread (its first request's message), once there is one."""
@@ -35,14 +40,13 @@ class SlackPlaces:
             found = _posted(self.placements.of(SLACK, run_subject(thread_id)))
             if found is None:
                 return None
-            self._threads[thread_id] = found
+            _remember(self._threads, thread_id, found)
         return self._threads[thread_id]
 
     def keep_thread(self, thread_id: str, posted: Posted) -> Posted:
         """Make `posted` the run's thread unless it has one; the thread that stands."""
         noted = self.placements.note(SLACK, run_subject(thread_id), posted._asdict(), first_only=True)
-        self._threads[thread_id] = _posted(noted) or posted
-        return self._threads[thread_id]
+        return _remember(self._threads, thread_id, _posted(noted) or posted)
 
     def progress(self, thread_id: str) -> str | None:
         """The ts of the run's progress message, once posted."""
@@ -50,13 +54,13 @@ class SlackPlaces:
             ref = self.placements.of(SLACK, progress_subject(thread_id))
             if ref is None:
                 return None
-            self._progress[thread_id] = str(ref["ts"])
+            _remember(self._progress, thread_id, str(ref["ts"]))
         return self._progress[thread_id]
 
     def keep_progress(self, thread_id: str, posted: Posted) -> None:
         """Note the run's progress message, which later steps update."""
         self.placements.note(SLACK, progress_subject(thread_id), posted._asdict())
-        self._progress[thread_id] = posted.ts
+        _remember(self._progress, thread_id, posted.ts)
 
     def request(self, approval_id: str, stage: int = 0) -> Posted | None:
         """A request's message as first posted (stage 0), or as re-posted at an escalation stage."""
@@ -77,6 +81,15 @@ class SlackPlaces:
         found = self.placements.of_many(SLACK, [request_subject(approval_id) for approval_id in approval_ids])
         links = {subject.removeprefix("request:"): ref.get("permalink") for subject, ref in found.items()}
         return {approval_id: str(link) for approval_id, link in links.items() if link}
+
+
+def _remember(cache: OrderedDict[str, T], key: str, value: T) -> T:
+    """Keep `value` under `key`, forgetting the oldest entries past `REMEMBERED`."""
+    cache[key] = value
+    cache.move_to_end(key)
+    while len(cache) > REMEMBERED:
+        cache.popitem(last=False)
+    return value
 
 
 def _posted(ref: dict[str, object] | None) -> Posted | None:
