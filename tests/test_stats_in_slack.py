@@ -13,6 +13,7 @@ from bot.ids import ActionId, CallbackId
 from bot.metadata import ProposalRef
 from sandbox.emulator import Call
 from tests.local import Local
+from tests.stack import wait_until
 
 AGENT = "payments_stats"
 # Where the stats reply's buttons are: an ephemeral message in the channel the command was typed in.
@@ -23,13 +24,19 @@ _IN_THE_REPLY: dict[str, Any] = {"channel_id": "C0REQUESTS", "container_message_
 def approved_unchanged(local_countersign_session: Local) -> None:
     """Ten refunds by the `payments_stats` agent, each approved as proposed by a person."""
     local = local_countersign_session
+    # As the `local` fixture starts each test: a test before may have moved the clock past these deadlines.
+    local.policies()
+    local.clock.reset()
     requests = [
         RunRequest(agent=AGENT, input_text=f"Refund order #{300 + n} for $250", requested_by="U0ASKER") for n in range(10)
     ]
     for request in requests:
         start_run(request, local.store, local.queue)
-    for request in requests:
-        local.click("U0STATSAPPROVER", ActionId.APPROVE, local.wait_for_request(request.thread_id))
+    approvals = [local.wait_for_request(request.thread_id) for request in requests]
+    for approval in approvals:
+        local.click("U0STATSAPPROVER", ActionId.APPROVE, approval)
+    # The figures count decided requests; a click answered after Slack's 3 s records its decision after.
+    wait_until(lambda: not any(local.store.requests.get(a.id).is_pending for a in approvals), 20, "ten approvals decided")
 
 
 def _stats(local: Local, text: str, user: str = "U0ADMIN") -> Call:
