@@ -20,6 +20,7 @@ process what RQ's forking worker does for a dead work horse.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import os
@@ -31,6 +32,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from redis.client import PubSubWorkerThread
+from redis.exceptions import ConnectionError as RedisConnectionError
 from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.logutils import setup_loghandlers
 from rq.worker.base import BaseWorker
@@ -103,7 +105,10 @@ def unsubscribe(worker: BaseWorker) -> None:
         return
     worker.log.info("Worker %s: unsubscribing from channel %s", worker.name, worker.pubsub_channel_name)
     tell_to_stop(thread)
-    worker.pubsub.unsubscribe()
+    # A thread that wakes on its own once told ends by closing the pub/sub connection (redis-py's
+    # `PubSubWorkerThread.run`): the subscription is gone with it, and the UNSUBSCRIBE has nothing to do.
+    with contextlib.suppress(RedisConnectionError, OSError):
+        worker.pubsub.unsubscribe()
     thread.join(timeout=1)
     worker.pubsub.close()
 
