@@ -6,13 +6,14 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import insert
+from sqlalchemy import Connection, insert
 
 from approvals.models import Decision, DecisionType, utcnow
 from approvals.schema import SchemaNotCurrent, check_schema, head_revision
@@ -69,46 +70,9 @@ def test_database_made_by_release_a43d289_migrates_with_its_pending_request_inta
     engine = create_db_engine(settings.sqlalchemy_url)
     legacy_schema.metadata.create_all(engine)
     now = utcnow()
+    gate = {"rule": "old rule", "level": "hard", "timeout": "4h", "reminders": ["1h"]}
     with engine.begin() as conn:
-        conn.execute(
-            insert(legacy_schema.runs).values(
-                thread_id="t-legacy",
-                agent="payments",
-                input_text="Refund order #1 for $250",
-                requested_by="U0OLD",
-                status="waiting",
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        gate = {"rule": "old rule", "level": "hard", "timeout": "4h", "reminders": ["1h"]}
-        conn.execute(
-            insert(legacy_schema.approvals).values(
-                id="a" * 32,
-                thread_id="t-legacy",
-                interrupt_id="i" * 32,
-                kind="langchain_hitl",
-                agent_message="",
-                gate=gate,
-                status="pending",
-                channel="C0OLD",
-                message_ts="1.000100",
-                deadline_at=now + timedelta(hours=4),
-                stage=0,
-                timeout_action="reject",
-                created_at=now,
-            )
-        )
-        conn.execute(
-            insert(legacy_schema.approval_actions).values(
-                approval_id="a" * 32,
-                position=0,
-                tool="refund",
-                args={"order_id": "1", "amount": 250.0},
-                description="",
-                allowed_decisions=["approve", "edit", "reject"],
-            )
-        )
+        _legacy_pending_request(conn, "a" * 32, "t-legacy", "1", gate, now, requested_by="U0OLD")
     with pytest.raises(SchemaNotCurrent, match="run `countersign migrate`"):
         check_schema(engine)
 
@@ -130,46 +94,10 @@ def test_a_request_posted_before_placements_keeps_its_slack_message_thread_and_s
     engine = create_db_engine(settings.sqlalchemy_url)
     legacy_schema.metadata.create_all(engine)
     now = utcnow()
+    gate = {"rule": "old rule", "level": "hard", "timeout": "4h"}
     with engine.begin() as conn:
-        conn.execute(
-            insert(legacy_schema.runs).values(
-                thread_id="t-posted",
-                agent="payments",
-                input_text="Refund order #2 for $250",
-                status="waiting",
-                slack_channel="C0OLD",
-                slack_thread_ts="2.000200",
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        conn.execute(
-            insert(legacy_schema.approvals).values(
-                id="b" * 32,
-                thread_id="t-posted",
-                interrupt_id="j" * 32,
-                kind="langchain_hitl",
-                agent_message="",
-                gate={"rule": "old rule", "level": "hard", "timeout": "4h"},
-                status="pending",
-                channel="C0OLD",
-                message_ts="2.000200",
-                deadline_at=now + timedelta(hours=4),
-                stage=0,
-                timeout_action="reject",
-                created_at=now,
-            )
-        )
-        conn.execute(
-            insert(legacy_schema.approval_actions).values(
-                approval_id="b" * 32,
-                position=0,
-                tool="refund",
-                args={"order_id": "2", "amount": 250.0},
-                description="",
-                allowed_decisions=["approve", "edit", "reject"],
-            )
-        )
+        posted = {"slack_channel": "C0OLD", "slack_thread_ts": "2.000200"}
+        _legacy_pending_request(conn, "b" * 32, "t-posted", "2", gate, now, message_ts="2.000200", **posted)
 
     migrate(settings)
 
@@ -179,6 +107,58 @@ def test_a_request_posted_before_placements_keeps_its_slack_message_thread_and_s
     assert places.request(request.id) == Posted("C0OLD", "2.000200")
     assert places.thread("t-posted") == Posted("C0OLD", "2.000200")
     assert request.channel == "C0OLD" and request.shown_at is not None
+
+
+def _legacy_pending_request(
+    conn: Connection,
+    approval_id: str,
+    thread_id: str,
+    order: str,
+    gate: dict[str, Any],
+    now: datetime,
+    *,
+    message_ts: str = "1.000100",
+    **run: str,
+) -> None:
+    """A run waiting on a posted refund request, as release a43d289 stored them (`run`: more of the run's columns)."""
+    conn.execute(
+        insert(legacy_schema.runs).values(
+            thread_id=thread_id,
+            agent="payments",
+            input_text=f"Refund order #{order} for $250",
+            status="waiting",
+            created_at=now,
+            updated_at=now,
+            **run,
+        )
+    )
+    conn.execute(
+        insert(legacy_schema.approvals).values(
+            id=approval_id,
+            thread_id=thread_id,
+            interrupt_id=uuid.uuid4().hex,
+            kind="langchain_hitl",
+            agent_message="",
+            gate=gate,
+            status="pending",
+            channel="C0OLD",
+            message_ts=message_ts,
+            deadline_at=now + timedelta(hours=4),
+            stage=0,
+            timeout_action="reject",
+            created_at=now,
+        )
+    )
+    conn.execute(
+        insert(legacy_schema.approval_actions).values(
+            approval_id=approval_id,
+            position=0,
+            tool="refund",
+            args={"order_id": order, "amount": 250.0},
+            description="",
+            allowed_decisions=["approve", "edit", "reject"],
+        )
+    )
 
 
 @pytest.mark.slow
