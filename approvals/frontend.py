@@ -46,6 +46,15 @@ class RequestEscalated(Event):
     earlier: Page
 
 
+class RequestHandedOver(Event):
+    """Someone handed a request to another person, who may now decide it: that person is told."""
+
+    approval: ApprovalRequest
+    to: str
+    by: str
+    earlier: Page
+
+
 class DeadlineNear(Event):
     """A reminder that a pending request's deadline comes."""
 
@@ -78,7 +87,8 @@ class RunEnded(Event):
     ending: Ending
 
 
-NoticeKind = Literal["call_skipped", "delivery_uncertain", "tool_uncertain"]
+# went_ahead_remembered: a call went ahead on an earlier approval that covers the rest of the run (`approval_id`).
+NoticeKind = Literal["call_skipped", "delivery_uncertain", "tool_uncertain", "went_ahead_remembered"]
 
 
 class Notice(Event):

@@ -43,6 +43,7 @@ class Status(StrEnum):
     REJECTED = "rejected"
     DECIDED = "decided"  # several actions, decided differently
     EXPIRED = "expired"  # nobody decided before the deadline; the calls were refused
+    WITHDRAWN = "withdrawn"  # its run was stopped by a person before anyone decided; nothing of it runs
 
     @classmethod
     def summarising(cls, decisions: list[DecisionType]) -> Status:
@@ -99,6 +100,11 @@ def format_duration(value: timedelta) -> str:
 # Read from `15m`-style text (or seconds), written back the same way in JSON (the store, the audit log).
 Duration = Annotated[timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration, when_used="json")]
 TimeoutAction = Literal["reject", "approve", "escalate"]
+# How a rule's deciders are reached: its channel's post, a direct message to each, or both.
+Notify = Literal["channel", "dm", "both"]
+# How long an approval of a call lets later calls of the same tool, under the same rule, by the same run go ahead:
+# not at all, for the rest of the run, or for a while.
+Remember = Literal["off", "run"] | Duration
 FinalTimeoutAction = Literal["reject", "approve"]
 
 
@@ -129,11 +135,22 @@ class Gate(BaseModel):
     escalation: list[EscalationStage] = Field(default_factory=list)
     final_on_timeout: FinalTimeoutAction = "reject"
     reminders: list[Duration] = Field(default_factory=list)
+    notify: Notify = "channel"
+    remember: Remember = "off"
+    # Whether an approver may hand one request to someone else ("Ask someone else…"); admins always may.
+    allow_handover: bool = False
 
     @property
-    def demands(self) -> tuple[int, int, bool, bool]:
+    def demands(self) -> tuple[int, int, bool, bool, bool, bool]:
         """How much the gate asks of its deciders, to compare gates (the larger asks more)."""
-        return (self.level.strictness, self.quorum, bool(self.approvers), not self.allow_self_approval)
+        return (
+            self.level.strictness,
+            self.quorum,
+            bool(self.approvers),
+            not self.allow_self_approval,
+            self.remember == "off",
+            not self.allow_handover,
+        )
 
     def action_at_deadline(self, stage: int) -> TimeoutAction:
         """What the deadline of `stage` (0: the first post, n: the n-th escalation) does."""
@@ -161,7 +178,8 @@ class RunStatus(StrEnum):
         return self in (RunStatus.QUEUED, RunStatus.RUNNING)
 
 
-EndingKind = Literal["answered", "failed", "gave_up", "stopped", "stopped_repeated_ids"]
+# stopped: someone said no to a pause the agent cannot be told it at; halted: a person stopped the whole run.
+EndingKind = Literal["answered", "failed", "gave_up", "stopped", "stopped_repeated_ids", "halted"]
 
 
 class Ending(BaseModel):
@@ -174,8 +192,8 @@ class Ending(BaseModel):
     error: str | None = None  # failed: why it cannot run
     attempts: int | None = None  # gave_up
     ref: str | None = None  # gave_up: where the worker's log has the details
-    decided_by: str | None = None  # stopped: who said no
-    reason: str | None = None  # stopped: what they said
+    decided_by: str | None = None  # stopped: who said no; halted: who stopped the run
+    reason: str | None = None  # stopped, halted: what they said
     pause_kind: str | None = None  # stopped: the kind of pause the "no" could not be told to
 
 
@@ -208,6 +226,8 @@ class Decision(BaseModel):
     decided_at: datetime = Field(default_factory=utcnow)
     edited_args: dict[str, Any] | None = None
     message: str | None = None
+    # A delegate's decision: the approver they stood in for (away, with this person named as their delegate).
+    for_user: str | None = None
 
 
 class ProposedAction(BaseModel):
@@ -291,6 +311,8 @@ class ApprovalRequest(NewApprovalRequest):
     created_at: datetime = Field(default_factory=utcnow)
     # How many times a call changed under the people deciding (an edit re-proposed under another rule).
     revision: int = 0
+    # People it was handed to ("Ask someone else…"): each may decide its calls as a named approver would.
+    handed_to: list[str] = Field(default_factory=list)
 
     @property
     def action(self) -> ProposedAction:

@@ -21,7 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from approvals.expressions import Expression, ExpressionError, MissingArgument
-from approvals.models import Duration, EscalationStage, FinalTimeoutAction, Gate, Level, TimeoutAction
+from approvals.models import Duration, EscalationStage, FinalTimeoutAction, Gate, Level, Notify, Remember, TimeoutAction
 from approvals.tool_arguments import as_received
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,13 @@ class Rule(BaseModel):
     escalation: list[EscalationStage] = Field(default_factory=list)
     final_on_timeout: FinalTimeoutAction = "reject"
     reminders: list[Duration] = Field(default_factory=list)
+    # How its deciders are reached: the channel post (as always), a DM to each approver it names, or both.
+    notify: Notify = "channel"
+    # Whether an approval may cover the run's later calls of the same tool under this rule (`run`, or a
+    # duration such as `30m`); never for `manual` or quorum rules, whose calls each need their own people.
+    remember: Remember = "off"
+    # Whether an approver may hand one request to someone else; admins always may.
+    allow_handover: bool = False
 
     @field_validator("when", mode="before")
     @classmethod
@@ -78,6 +85,8 @@ class Rule(BaseModel):
             raise ValueError(f"on_timeout approve is not allowed for level {self.level.value} (fail closed)")
         if self.on_timeout == "escalate" and not self.escalation:
             raise ValueError("on_timeout escalate needs escalation stages")
+        if self.remember != "off" and (self.level is Level.MANUAL or self.quorum > 1):
+            raise ValueError("remember is not allowed for level manual or a quorum: each call needs its own decision")
         return self
 
     @property
@@ -103,6 +112,9 @@ class Rule(BaseModel):
             escalation=list(self.escalation),
             final_on_timeout=self.final_on_timeout,
             reminders=list(self.reminders),
+            notify=self.notify,
+            remember=self.remember,
+            allow_handover=self.allow_handover,
         )
 
     def condition_holds(self, args: Mapping[str, Any]) -> bool:

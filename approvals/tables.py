@@ -79,6 +79,10 @@ runs = Table(
     Column("next_attempt_at", UTCDateTime),
     # Set once the run's ending was told: a run that is done but not told is still owed.
     Column("outcome_posted_at", UTCDateTime),
+    # A person asked to stop the run (who, when, why): nothing after its pause runs, the agent is not resumed.
+    Column("stop_requested_by", String(64)),
+    Column("stop_requested_at", UTCDateTime),
+    Column("stop_reason", Text),
     Index("ix_countersign_runs_status", "status"),
 )
 
@@ -166,6 +170,8 @@ approval_actions = _of_approval(
     Column("decided_at", UTCDateTime),
     Column("edited_args", JSON),
     Column("decision_message", Text),
+    # A delegate's decision: the approver they stood in for.
+    Column("decided_for", String(64)),
 )
 
 # Where an escalated request goes, one row per stage after the first; a row without shown_at is an
@@ -196,6 +202,47 @@ approval_votes = _of_approval(
     Column("position", Integer, primary_key=True),
     Column("user_id", String(64), primary_key=True),
     Column("at", UTCDateTime, nullable=False),
+    # A delegate's vote: the approver they stood in for.
+    Column("for_user", String(64)),
+)
+
+# People a request was handed to ("Ask someone else…"): each may decide its calls as an approver named by
+# their rule would (the rule's other limits still hold). Also listed in approval_approvers for the App Home.
+approval_handovers = _of_approval(
+    "countersign_approval_handovers",
+    Column("user_id", String(64), primary_key=True),
+    Column("asked_by", String(64), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+)
+
+# What each person said about themselves: whether runs they start tell them by DM, and whom their requests
+# also go to while they are away (until when).
+people = Table(
+    "countersign_people",
+    metadata,
+    Column("user_id", String(64), primary_key=True),
+    Column("notify_runs", Boolean),
+    Column("delegate", String(64)),
+    Column("away_until", UTCDateTime),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_countersign_people_delegate", "delegate"),
+)
+
+# Approvals that cover a run's later calls of the same tool under the same rule (a rule's `remember`): for the
+# rest of the run (no `until`) or until a moment. A call that goes ahead on one names it in its decision.
+remembered_approvals = Table(
+    "countersign_remembered_approvals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("thread_id", String(64), ForeignKey(runs.c.thread_id), nullable=False),
+    Column("rule", String(400), nullable=False),
+    Column("tool", String(200), nullable=False),
+    Column("approval_id", String(32), ForeignKey(approvals.c.id), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("approved_by", String(64), nullable=False),
+    Column("until", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_countersign_remembered_approvals_run", "thread_id", "tool"),
 )
 
 # Reminders owed before a deadline: one row per request, stage and moment; sent_at once posted.

@@ -22,7 +22,7 @@ from approvals.policies import PolicySet
 from approvals.settings import Settings
 from approvals.store import Store
 from bot.acks import ACK_TIMEOUT_SECONDS, AFTER_ACK_YIELD_SECONDS, LISTENER_THREADS, Acks, unexpected
-from bot.listeners import calls, decisions, home, slash
+from bot.listeners import calls, decisions, home, more, slash
 from bot.listeners import settings as settings_listeners
 from bot.listening import Listening
 
@@ -51,7 +51,7 @@ def create_app(
         raise_error_for_unhandled_request=False,
     )
     ctx = Listening(settings, store, queue, client, policies, clock, acks)
-    for listeners in (decisions, calls, home, settings_listeners, slash):
+    for listeners in (decisions, calls, home, settings_listeners, slash, more):
         listeners.register(app, ctx)
     app.error(_on_error)
     return app

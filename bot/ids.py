@@ -26,6 +26,8 @@ class ActionId(StrEnum):
     SETTING_VALUE = "countersign.setting_value"
     PROPOSE_CHANGE = "countersign.propose_change"
     HOME_PAGE = "countersign.home_page"
+    # The "⋯" menu beside a call's buttons (bot.more_menu)
+    MORE = "countersign.more"
 
 
 class CallbackId(StrEnum):

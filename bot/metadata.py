@@ -92,15 +92,22 @@ class MetadataSigner:
         signed["blocks"] = [self._signed_block(block) for block in view.get("blocks", [])]
         return signed
 
+    def _signed_element(self, element: Any) -> Any:
+        if not isinstance(element, dict):
+            return element
+        if "value" in element:
+            return {**element, "value": self._signed_text(element["value"])}
+        if element.get("type") == "overflow":
+            # A "⋯" menu's option value is what it does, then the reference (bot.more_menu).
+            options = []
+            for option in element.get("options", []):
+                intent, _, ref = str(option.get("value", "")).partition(" ")
+                options.append({**option, "value": f"{intent} {self._signed_text(ref)}"})
+            return {**element, "options": options}
+        return element
+
     def _signed_block(self, block: dict[str, Any]) -> dict[str, Any]:
-        elements = (
-            [
-                {**e, "value": self._signed_text(e["value"])} if isinstance(e, dict) and "value" in e else e
-                for e in block.get("elements", [])
-            ]
-            if "elements" in block
-            else None
-        )
+        elements = [self._signed_element(e) for e in block.get("elements", [])] if "elements" in block else None
         accessory = block.get("accessory")
         if isinstance(accessory, dict) and "value" in accessory:
             accessory = {**accessory, "value": self._signed_text(accessory["value"])}

@@ -12,6 +12,7 @@ from typing import Any
 from approvals.models import ApprovalRequest
 from approvals.store import Store
 from bot.metadata import ApprovalRef, BadReference, MetadataSigner
+from bot.more_menu import chosen
 from bot.slack_places import Posted, SlackPlaces
 
 
@@ -26,7 +27,10 @@ class References:
     def ref(self, body: dict[str, Any]) -> ApprovalRef:
         """The reference a button value or a modal's metadata holds, verified where the bot signed it."""
         if body.get("type") == "block_actions":
-            ref = ApprovalRef.load(body["actions"][0].get("value"))
+            clicked = body["actions"][0]
+            # A "⋯" menu's option carries what it does before the reference (bot.more_menu).
+            value = chosen(clicked["selected_option"].get("value"))[1] if clicked.get("selected_option") else clicked.get("value")
+            ref = ApprovalRef.load(value)
             if (body.get("container") or {}).get("type") == "view":
                 return self.signer.verify(ref)
             return ref  # on a channel message: bound to the message in `request`

@@ -37,6 +37,7 @@ from bot.answer_modal import question_of
 from bot.formatting import approver, as_code, escape, mention, quote, shorten, slack_date, visible
 from bot.ids import ActionId, BlockId
 from bot.metadata import ApprovalRef
+from bot.more_menu import more_menu
 
 # An argument shown inline is cut here; "View full arguments" shows it whole.
 ARG_PREVIEW_CHARS = 300
@@ -305,7 +306,8 @@ def decision_buttons(approval: ApprovalRequest, action: ProposedAction, position
     if DecisionType.REJECT in allowed:
         label = "Flag" if ran else "Reject"
         buttons.append(ButtonElement(text=label, action_id=ActionId.REJECT, value=ref, style="danger"))
-    return ActionsBlock(block_id=block_id, elements=buttons)
+    menu = more_menu(approval, action, position, ref)
+    return ActionsBlock(block_id=block_id, elements=[*buttons, *([menu] if menu else [])])
 
 
 def _arg_fields(args: dict[str, Any], edited: dict[str, Any] | None) -> list[MarkdownTextObject]:

@@ -84,6 +84,7 @@ class SlackEmulator(RecordedCalls, ResponseUrls, ViewMethods, DirectoryMethods):
             "usergroups.users.list": self._usergroups_users_list,
             "conversations.replies": self._conversations_replies,
             "conversations.members": self._conversations_members,
+            "conversations.open": self._conversations_open,
         }
 
     # ------------------------------------------------------------------ lifecycle

@@ -9,8 +9,8 @@ dispatcher, so a Redis that lost its data delays work and loses none. The tables
 The store is split by noun, each section over the one shared `Database`: `store.runs` (runs and leases),
 `store.requests` (requests and their delivery), `store.decisions`, `store.due` (owed work and
 time), `store.lists` (reads for lists), `store.journal` (tool calls), `store.audit_log`,
-`store.placements` (where each front-end showed things, in its own terms), and `store.api_keys` (the
-approval API's keys and what it was asked). A section that
+`store.placements` (where each front-end showed things, in its own terms), `store.api_keys` (the
+approval API's keys and what it was asked), and `store.people` (what people said about themselves). A section that
 writes another's rows inside its own transaction calls that section's module-level helper with its
 `Connection` (`record_audit`, `owe_reminders`, `load_requests`).
 """
@@ -25,6 +25,7 @@ from approvals.store.database import PING_AFTER_IDLE_SECONDS, Database, create_d
 from approvals.store.decisions import Decided, DecisionRecord, Decisions
 from approvals.store.due import Due, Escalated
 from approvals.store.lists import COUNT_CAP, EARLIER_STEPS, Lists
+from approvals.store.people import People
 from approvals.store.placements import Placements
 from approvals.store.requests import Requests
 from approvals.store.runs import Runs
@@ -58,3 +59,4 @@ class Store:
         self.audit_log = AuditLog(self.db)
         self.placements = Placements(self.db)
         self.api_keys = ApiKeys(self.db)
+        self.people = People(self.db)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from sandbox.block_kit import MAX_MESSAGE_BLOCKS, MAX_TEXT_CHARS, block_problems
-from sandbox.web_api.core import EmulatorCore
+from sandbox.web_api.direct import DirectMessages
 from sandbox.web_api.records import APP_ID, BOT_ID, BOT_USER_ID, TEAM_ID, TEAM_URL, SlackApiFailure, copy_json
 
 
-class ChatMethods(EmulatorCore):
+class ChatMethods(DirectMessages):
     """chat.postMessage, chat.update, chat.postEphemeral, chat.getPermalink and conversations.replies."""
 
     def messages(self, channel: str) -> list[dict[str, Any]]:
@@ -124,14 +124,14 @@ class ChatMethods(EmulatorCore):
         return ts
 
     def _chat_post_message(self, params: dict[str, Any]) -> dict[str, Any]:
-        channel = _channel(params)
+        channel = self._resolve_channel(_channel(params))
         self._check_message(params)
         message = self._bot_message(params)
         self._store_message(channel, message, params.get("thread_ts"), author=BOT_USER_ID)
         return {"ok": True, "channel": channel, "ts": message["ts"], "message": copy_json(message)}
 
     def _chat_update(self, params: dict[str, Any]) -> dict[str, Any]:
-        channel = _channel(params)
+        channel = self._resolve_channel(_channel(params))
         ts = str(params.get("ts") or "")
         message = self._state.messages.get(channel, {}).get(ts)
         if message is None:

@@ -62,6 +62,10 @@ class State:
     home_views: dict[str, dict[str, Any]] = field(default_factory=dict)
     # user-group id -> {"id", "handle", "name", "users"}
     usergroups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # user id -> the id of the app's DM with them (D…), once opened
+    dms: dict[str, str] = field(default_factory=dict)
+    # users whose accounts are deactivated: no DM opens with them
+    deactivated: set[str] = field(default_factory=set)
 
 
 class _Issued(Protocol):

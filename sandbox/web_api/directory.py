@@ -75,6 +75,10 @@ class DirectoryMethods(EmulatorCore):
     def channel_name(self, channel_id: str) -> str:
         """A channel's name (its lower-cased id for channels the workspace does not list)."""
         channel = self._channels.get(channel_id)
+        if channel is None:
+            person = next((user for user, dm in self._state.dms.items() if dm == channel_id), None)
+            if person is not None:
+                return f"@{self.user(person).name}"  # a DM is named for the person, as Slack's sidebar does
         return channel.name if channel else channel_id.lower()
 
     def _auth_test(self, params: dict[str, Any]) -> dict[str, Any]:
