@@ -8,7 +8,7 @@ from typing import NamedTuple, TypeVar
 
 from approvals.models import ApprovalRequest
 from approvals.store import Store
-from approvals.store.placements import progress_subject, request_subject, run_subject
+from approvals.store.placements import dm_subject, progress_subject, request_subject, run_subject
 
 SLACK = "slack"
 # Runs whose thread and progress message a process keeps at hand (the ones it is working on).
@@ -70,11 +70,24 @@ class SlackPlaces:
         """Note a request's message (and, for the first, its link, which lists show)."""
         self.placements.note(SLACK, request_subject(approval_id, stage), {**posted._asdict(), "permalink": permalink})
 
+    def keep_dm(self, approval_id: str, user_id: str, posted: Posted) -> None:
+        """Note the request's message in `user_id`'s DM with the app."""
+        self.placements.note(SLACK, dm_subject(approval_id, user_id), posted._asdict())
+
+    def dms(self, approval_id: str) -> dict[str, Posted]:
+        """The request's messages in people's DMs, by person."""
+        prefix = dm_subject(approval_id, "")
+        found = self.placements.with_prefix(SLACK, prefix)
+        return {subject.removeprefix(prefix): posted for subject, ref in found.items() if (posted := _posted(ref))}
+
     def messages(self, approval: ApprovalRequest) -> list[Posted]:
-        """Every message that shows the request: the first post and each escalation's, in stage order."""
+        """Every message that shows the request: the first post and each escalation's, in stage order, then its DMs."""
         subjects = [request_subject(approval.id, stage) for stage in (0, *(e.stage for e in approval.escalations))]
-        found = self.placements.of_many(SLACK, subjects)
-        return [posted for subject in subjects if (posted := _posted(found.get(subject))) is not None]
+        # One read for all of the request's subjects (another id that starts the same is filtered out below).
+        found = self.placements.with_prefix(SLACK, request_subject(approval.id))
+        posts = [posted for subject in subjects if (posted := _posted(found.get(subject))) is not None]
+        prefix = dm_subject(approval.id, "")
+        return [*posts, *(posted for subject, ref in found.items() if subject.startswith(prefix) and (posted := _posted(ref)))]
 
     def permalinks(self, approval_ids: list[str]) -> dict[str, str]:
         """The links to these requests' first messages (those Slack gave one for)."""

@@ -10,7 +10,7 @@ from tests.local import Local
 
 def _buttons(local: Local, approval: ApprovalRequest) -> list[str]:
     blocks = local.message(approval)["blocks"]
-    return [e["action_id"] for b in blocks if b["type"] == "actions" for e in b["elements"]]
+    return [e["action_id"] for b in blocks if b["type"] == "actions" for e in b["elements"] if e["type"] == "button"]
 
 
 # LangChain HumanInTheLoopMiddleware, per-call mode, approve/reject only

@@ -107,7 +107,13 @@ def test_quorum_requests_offer_no_edit(local: Local) -> None:
     local.policies(TWO_PERSON_REFUNDS)
     approval = local.start_run("Refund order #167 for $10000")
 
-    buttons = [e["action_id"] for b in local.message(approval)["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    buttons = [
+        e["action_id"]
+        for b in local.message(approval)["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["type"] == "button"
+    ]
 
     assert ActionId.EDIT not in buttons and ActionId.APPROVE in buttons
 

@@ -18,7 +18,13 @@ def _request(count: int, first: int) -> str:
 
 
 def _buttons(local: Local, approval: ApprovalRequest) -> list[str]:
-    return [e["text"]["text"] for b in local.message(approval)["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    return [
+        e["text"]["text"]
+        for b in local.message(approval)["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["type"] == "button"
+    ]
 
 
 @pytest.mark.parametrize(("count", "compact"), [(1, False), (9, False), (20, True), (60, True)])

@@ -16,7 +16,13 @@ from tests.stack import SlackUser, Stack
 
 def _buttons(user: SlackUser, approval: ApprovalRequest) -> list[tuple[str, str]]:
     blocks = user.message(approval)["blocks"]
-    return [(e["action_id"], e["text"]["text"]) for b in blocks if b["type"] == "actions" for e in b["elements"]]
+    return [
+        (e["action_id"], e["text"]["text"])
+        for b in blocks
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["type"] == "button"
+    ]
 
 
 def _tickets(user: SlackUser) -> list[str]:

@@ -23,7 +23,7 @@ ASKED = "Refund #{a} for $9000 and #{b} for $1"
 
 
 def _buttons(message: dict[str, Any]) -> list[str]:
-    return [e["action_id"] for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    return [e["action_id"] for b in message["blocks"] if b["type"] == "actions" for e in b["elements"] if e["type"] == "button"]
 
 
 def _decide(local: Local, user: str, action: ActionId, approval: ApprovalRequest, position: int) -> str:

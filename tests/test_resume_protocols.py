@@ -21,7 +21,7 @@ from tests.stack import SlackUser, Stack, wait_until
 
 def _buttons(stack: Stack, approval: Any) -> list[str]:
     blocks = stack.message(approval)["blocks"]
-    return [e["text"]["text"] for b in blocks if b["type"] == "actions" for e in b["elements"]]
+    return [e["text"]["text"] for b in blocks if b["type"] == "actions" for e in b["elements"] if e["type"] == "button"]
 
 
 def _text(stack: Stack, approval: Any) -> str:

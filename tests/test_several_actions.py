@@ -10,7 +10,9 @@ from tests.local import Local
 
 def _button_sets(local: Local, approval: ApprovalRequest) -> dict[str, list[str]]:
     blocks = local.message(approval)["blocks"]
-    return {b["block_id"]: [e["action_id"] for e in b["elements"]] for b in blocks if b["type"] == "actions"}
+    return {
+        b["block_id"]: [e["action_id"] for e in b["elements"] if e["type"] == "button"] for b in blocks if b["type"] == "actions"
+    }
 
 
 def test_one_message_has_buttons_per_action_and_approve_all(local: Local) -> None:

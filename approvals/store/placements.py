@@ -41,6 +41,11 @@ def request_subject(approval_id: str, stage: int = 0) -> str:
     return f"request:{approval_id}" if stage == 0 else f"request:{approval_id}:stage:{stage}"
 
 
+def dm_subject(approval_id: str, user_id: str) -> str:
+    """The subject of a request as shown to one person directly (a front-end's direct message)."""
+    return f"request:{approval_id}:dm:{user_id}"
+
+
 class Placements:
     """Notes and reads front-ends' references."""
 
@@ -68,6 +73,14 @@ class Placements:
         with self.db.connect() as conn:
             ref = conn.execute(_REF, {"b_front_end": front_end, "b_subject": subject}).scalar_one_or_none()
         return dict(ref) if ref is not None else None
+
+    def with_prefix(self, front_end: str, prefix: str) -> dict[str, dict[str, Any]]:
+        """Where `front_end` showed each subject that starts with `prefix` (a request's DMs: `dm_subject(id, "")`)."""
+        query = select(placements.c.subject, placements.c.ref).where(
+            placements.c.front_end == front_end, placements.c.subject.startswith(prefix, autoescape=True)
+        )
+        with self.db.connect() as conn:
+            return {row.subject: dict(row.ref) for row in conn.execute(query)}
 
     def of_many(self, front_end: str, subjects: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Where `front_end` showed each of `subjects` (those it showed)."""
