@@ -277,22 +277,28 @@ class Deciding:
 
     # Handing a request to someone else
 
-    def hand_to(self, approval: ApprovalRequest, to: str, by: str, *, admin: bool = False) -> None:
-        """Hand `approval` to `to` at `by`'s asking, committed with its audit row: an admin always may, anyone else when
-        the rules of its calls allow it and they may decide it; raises what forbids it (a refused asker is audited)."""
+    def check_may_hand_over(self, approval: ApprovalRequest, by: str, *, admin: bool = False) -> None:
+        """Raise what keeps `by` from handing `approval` to someone else: an admin always may, anyone else when the
+        rules of its calls allow it and they may decide it (a refusal is audited)."""
         if not approval.is_pending:
             raise AlreadyDecided(approval)
-        undecided = approval.undecided()
-        if not admin:
-            refusal = None if handover_allowed(approval) else HandoverRefused(approval, "not_allowed")
-            try:
-                self.decidable(approval, by, undecided)
-            except NotAnApprover:
-                refusal = refusal or HandoverRefused(approval, "not_permitted")
-            if refusal is not None:
-                self.store.audit_log.audit("click_refused", approval.id, by, {"intent": "handover", "reason": refusal.reason})
-                raise refusal
+        if admin:
+            return
+        refusal = None if handover_allowed(approval) else HandoverRefused(approval, "not_allowed")
+        try:
+            self.decidable(approval, by, approval.undecided())
+        except NotAnApprover:
+            refusal = refusal or HandoverRefused(approval, "not_permitted")
+        if refusal is not None:
+            self.store.audit_log.audit("click_refused", approval.id, by, {"intent": "handover", "reason": refusal.reason})
+            raise refusal
+
+    def hand_to(self, approval: ApprovalRequest, to: str, by: str, *, admin: bool = False) -> None:
+        """Hand `approval` to `to` at `by`'s asking (`check_may_hand_over`), committed with its audit row; raises what
+        forbids it (`to` is `by`, proposed a call they may not decide, was asked already, or decides it already)."""
+        self.check_may_hand_over(approval, by, admin=admin)
         check_handover_target(approval, to, by)
+        undecided = approval.undecided()
         try:
             already = len(self.decidable(approval, to, undecided)) == len(undecided)
         except NotAnApprover:
