@@ -198,7 +198,7 @@ class Deciding:
         allowed = self._may_decide(approval, who, kind, targeted, rev=seen.rev, when=seen.at)
         # One decision is taken in one capacity: the calls `who` decides as themselves, else those they decide for
         # the first person they stand in for (the others stay for a click of their own).
-        for_user = None if None in allowed.values() else next(iter(allowed.values()))
+        for_user = None if None in allowed.values() else next(iter(allowed.values()), None)
         positions = [position for position, decided_for in allowed.items() if decided_for == for_user]
         decision = decision.model_copy(update={"for_user": for_user})
         if goes_ahead(kind) and not seen.confirmed and any(approval.gate_of(p).level is Level.MANUAL for p in positions):
