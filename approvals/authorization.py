@@ -13,7 +13,7 @@ never opened to more people because Slack failed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 from approvals.errors import HandoverRefused, NotAnApprover
@@ -64,17 +64,17 @@ def check_may_decide(
     channel_members: ChannelMembers | None = None,
     *,
     position: int | None = None,
-    standing_in: Sequence[str] = (),
+    standing_in: Callable[[], Sequence[str]] = tuple,
 ) -> str | None:
     """Raise `NotAnApprover` unless `user_id` may decide the call at `position` under its own gate (the request
     as a whole, under the request's gate, when None); returns whom they decide it for (None: for themselves).
 
     `group_members` holds the users of the gate's user groups, and `channel_members` the members of its
     `deciding_channels`, both resolved by the caller; without them, nobody outside the gate's approvers
-    may decide (fail closed). `standing_in` are the people away who named `user_id` their delegate: a
-    named approver among them is decided for. Whoever proposed the call as it stands (the run's requester,
-    an editor who re-proposed it) may not decide it, nor may their delegate for them, unless the rule
-    allows self-approval.
+    may decide (fail closed). `standing_in` gives the people away who named `user_id` their delegate (asked
+    only when `user_id` is not named themselves): a named approver among them is decided for. Whoever
+    proposed the call as it stands (the run's requester, an editor who re-proposed it) may not decide it,
+    nor may their delegate for them, unless the rule allows self-approval.
     """
     gate = approval.gate if position is None else approval.gate_of(position)
     proposers = {approval.run.requested_by} if position is None else approval.proposers_of(position)
@@ -86,7 +86,7 @@ def check_may_decide(
         named = set(gate.approvers) | (group_members or set())
         if user_id in named:
             return None
-        absent = [person for person in standing_in if person in named]
+        absent = [person for person in standing_in() if person in named]
         allowed = [person for person in absent if gate.allow_self_approval or person not in proposers]
         if allowed:
             return allowed[0]

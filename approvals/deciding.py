@@ -10,6 +10,7 @@ calls `hand_over` to enqueue the resume; the dispatcher delivers it from SQL if 
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -94,22 +95,24 @@ class Deciding:
     # Who may decide
 
     def check_person(
-        self, approval: ApprovalRequest, user_id: str, position: int | None = None, standing_in: Sequence[str] | None = None
+        self,
+        approval: ApprovalRequest,
+        user_id: str,
+        position: int | None = None,
+        standing_in: Callable[[], Sequence[str]] | None = None,
     ) -> str | None:
         """Raise `NotAnApprover` unless `user_id` may decide the call at `position` (the request when None); whom
         they decide it for (None: themselves; else the absent approver they stand in for, `standing_in` by default
-        read from the store)."""
+        read from the store when needed)."""
         gate = approval.gate if position is None else approval.gate_of(position)
         directory = self.directory
-        if standing_in is None:
-            standing_in = self.standing_in(user_id) if gate.approvers else []
         return check_may_decide(
             approval,
             user_id,
             directory.group_members(gate.approvers) if directory and gate.approvers else None,
             directory.channel_members(deciding_channels(approval, gate)) if directory else None,
             position=position,
-            standing_in=standing_in,
+            standing_in=standing_in or functools.partial(self.standing_in, user_id),
         )
 
     def standing_in(self, user_id: str) -> list[str]:
@@ -121,7 +124,8 @@ class Deciding:
         `NotAnApprover` for the first refused when there is none (the others stay for their own deciders)."""
         allowed: dict[int, str | None] = {}
         refused: NotAnApprover | None = None
-        standing = self.standing_in(user_id) if any(approval.gate_of(p).approvers for p in positions) else []
+        # Read once, and only if some call needs it (the person is not named themselves).
+        standing = functools.cache(functools.partial(self.standing_in, user_id))
         for position in positions:
             try:
                 allowed[position] = self.check_person(approval, user_id, position, standing)
