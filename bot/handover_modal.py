@@ -18,7 +18,7 @@ def handover_modal(approval: ApprovalRequest, position: int | None, *, from_home
     asked = f" Already asked: {', '.join(mention(person) for person in approval.handed_to)}." if approval.handed_to else ""
     text = (
         f"Who should decide {tools or 'this request'} for `{escape(approval.run.agent)}`? They can decide it as an "
-        f"approver its rule names would, and are told so; you still can too. The rule's other limits hold.{asked}"
+        f"approver its rule names would; you still can too. The rule's other limits hold.{asked}"
     )
     return modal(
         callback_id=CallbackId.HANDOVER_MODAL,
