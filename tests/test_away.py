@@ -226,3 +226,12 @@ def test_the_home_tabs_list_holds_what_the_delegate_may_decide(away: Local) -> N
     listed = [r.id for r in Deciding(away.store, away.queue, clock=away.clock).pending_for("U0AWAYHOMEDEP", 100).requests]
 
     assert mine.id in listed and theirs.id not in listed
+
+
+def test_away_refuses_a_deactivated_colleague(away: Local) -> None:
+    away.slack.deactivate("U0AWAYGONE")
+
+    reply = away.slash("U0AWAYSELF", f"away {_mention('U0AWAYGONE')}")
+
+    assert reply == "<@U0AWAYGONE> is deactivated."
+    assert away.store.people.get("U0AWAYSELF").delegate is None

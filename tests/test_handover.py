@@ -223,3 +223,13 @@ def test_a_request_the_rule_keeps_cannot_be_handed_over_by_a_decider(desk: tuple
 
     assert refused.value.reason == "not_allowed"
     assert services.runtime.store.requests.get(request.id).handed_to == []
+
+
+def test_the_picker_refuses_a_deactivated_account(handing: Local) -> None:
+    handing.slack.deactivate("U0HANDGONE")
+    approval = handing.start_run("Refund order #9016 for $901")
+
+    answer = _hand_over(handing, "U0HANDA", approval, "U0HANDGONE")
+
+    assert "<@U0HANDGONE> cannot decide requests" in _inline_error(answer)
+    assert handing.store.requests.get(approval.id).handed_to == []
