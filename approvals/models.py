@@ -245,6 +245,8 @@ class ProposedAction(BaseModel):
     decision: Decision | None = None
     # Who approved so far, when a quorum of approvers is needed.
     votes: list[str] = Field(default_factory=list)
+    # Of those, the delegates' votes: whom each stood in for.
+    votes_for: dict[str, str] = Field(default_factory=dict)
     # For a review after the call ran (Countersign's `interrupt_after`): what the tool returned.
     result: str | None = None
     # The id of the tool call this action proposes, when the interrupt says which one.
@@ -313,6 +315,8 @@ class ApprovalRequest(NewApprovalRequest):
     revision: int = 0
     # People it was handed to ("Ask someone else…"): each may decide its calls as a named approver would.
     handed_to: list[str] = Field(default_factory=list)
+    # Who handed it to each of them.
+    handed_by: dict[str, str] = Field(default_factory=dict)
 
     @property
     def action(self) -> ProposedAction:

@@ -275,7 +275,7 @@ def _action_blocks(approval: ApprovalRequest, position: int, action: ProposedAct
         blocks.append(SectionBlock(text=MarkdownTextObject(text=action_decision_line(action))))
     elif approval.is_pending:
         if action.votes:
-            approved = ", ".join(mention(user) for user in action.votes)
+            approved = ", ".join(voters(action))
             progress = f"{len(action.votes)} of {approval.gate_of(position).quorum} approvals so far: {approved}."
             blocks.append(ContextBlock(elements=[MarkdownTextObject(text=progress)]))
         # One action: the buttons decide the request; several: each action has its own.
@@ -397,7 +397,19 @@ def _deadline_line(approval: ApprovalRequest) -> str:
 
 
 def _escalation_lines(approval: ApprovalRequest) -> list[str]:
-    return [f":arrow_heading_up: Escalated to <#{e.channel}> {slack_date(e.at)}." for e in approval.escalations]
+    escalated = [f":arrow_heading_up: Escalated to <#{e.channel}> {slack_date(e.at)}." for e in approval.escalations]
+    handed = [f":raising_hand: Handed to {mention(to)} by {mention(by)}." for to, by in approval.handed_by.items()]
+    return [*escalated, *handed]
+
+
+def standing_in(user_id: str, for_user: str | None) -> str:
+    """Who decided, and whom they stood in for (a delegate's decision: "@D for @X")."""
+    return f"{mention(user_id)} for {mention(for_user)}" if for_user else mention(user_id)
+
+
+def voters(action: ProposedAction) -> list[str]:
+    """Who approved a call toward its quorum so far, each as `standing_in` words them."""
+    return [standing_in(user, action.votes_for.get(user)) for user in action.votes]
 
 
 def _who_decides(approval: ApprovalRequest, position: int | None = None) -> str:
@@ -454,7 +466,7 @@ def action_decision_line(action: ProposedAction) -> str:
     if decision is None:
         return "Waiting for a decision."
     when = slack_date(decision.decided_at)
-    who = mention(decision.decided_by)
+    who = standing_in(decision.decided_by, decision.for_user)
     ran = action.result is not None
     if decision.decided_by == DEADLINE_DECIDER:
         if decision.type is DecisionType.APPROVE:
@@ -469,7 +481,7 @@ def action_decision_line(action: ProposedAction) -> str:
         return f"{_status_emoji(Status.REJECTED)} *Not run* {when}: another call has its id, so they cannot be told apart."
     if decision.type is DecisionType.APPROVE:
         if len(action.votes) > 1:
-            who = ", ".join(mention(user) for user in action.votes)
+            who = ", ".join(voters(action))
         return f"{_status_emoji(Status.APPROVED)} *{'Acknowledged' if ran else 'Approved'}* by {who} {when}."
     if decision.type is DecisionType.EDIT:
         return f"{_status_emoji(Status.EDITED)} *Approved with edits* by {who} {when}."
