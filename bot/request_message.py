@@ -32,6 +32,7 @@ from approvals.models import (
     Page,
     ProposedAction,
     Status,
+    rests_on,
 )
 from bot.answer_modal import question_of
 from bot.formatting import approver, as_code, escape, mention, quote, shorten, slack_date, visible
@@ -467,12 +468,14 @@ def action_decision_line(action: ProposedAction) -> str:
         return f"{_status_emoji(Status.APPROVED)} *Approved by policy* {when}."
     if decision.decided_by == REPEATED_IDS_DECIDER:
         return f"{_status_emoji(Status.REJECTED)} *Not run* {when}: another call has its id, so they cannot be told apart."
+    if (earlier := rests_on(decision.decided_by)) is not None:
+        return f"{_status_emoji(Status.APPROVED)} *Went ahead* {when} on an earlier approval covering it (request `{earlier}`)."
     if decision.type is DecisionType.APPROVE:
         if len(action.votes) > 1:
             who = ", ".join(mention(user) for user in action.votes)
-        return f"{_status_emoji(Status.APPROVED)} *{'Acknowledged' if ran else 'Approved'}* by {who} {when}."
+        return f"{_status_emoji(Status.APPROVED)} *{'Acknowledged' if ran else 'Approved'}* by {who} {when}{_covers(action)}."
     if decision.type is DecisionType.EDIT:
-        return f"{_status_emoji(Status.EDITED)} *Approved with edits* by {who} {when}."
+        return f"{_status_emoji(Status.EDITED)} *Approved with edits* by {who} {when}{_covers(action)}."
     reason = f"\n{quote(decision.message, _QUOTE_CHARS)}" if decision.message else ""
     if decision.type is DecisionType.RESPOND and action.allowed_decisions == [DecisionType.RESPOND]:
         # A question (nothing else could be decided): the answer is all there is.
@@ -482,3 +485,13 @@ def action_decision_line(action: ProposedAction) -> str:
     if ran:
         return f":triangular_flag_on_post: *Flagged* by {who} {when}:{reason}"
     return f"{_status_emoji(Status.REJECTED)} *Rejected* by {who} {when}:{reason}"
+
+
+def _covers(action: ProposedAction) -> str:
+    """What else an approval that remembers lets go ahead: the run's later calls of its tool under its rule."""
+    if action.remembered is None:
+        return ""
+    if action.remembered.until is None:
+        return f", for the rest of this run (its later `{escape(action.tool)}` calls under this rule go ahead on it)"
+    until = slack_date(action.remembered.until)
+    return f", and for this run's later `{escape(action.tool)}` calls under this rule until {until}"

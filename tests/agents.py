@@ -835,3 +835,28 @@ AGENTS.update(
         purchase_orders_repeated_ids, resume={"tool_approval_request": "action"}, tools=[create_purchase_order]
     ),
 )
+
+
+class SerialRefundModel(ScriptedPaymentsModel):
+    """Refunds each `#order for $amount` of the request in turn, one call a turn (each its own pause), then sums up."""
+
+    def _next_message(self, messages: list[BaseMessage]) -> AIMessage:
+        request = next(m for m in reversed(messages) if isinstance(m, HumanMessage))
+        done = [m for m in messages[messages.index(request) :] if isinstance(m, ToolMessage)]
+        wanted = re.findall(r"#(\d+) for \$(\d+)", str(request.content))
+        if len(done) < len(wanted):
+            order, amount = wanted[len(done)]
+            args = {"order_id": order, "amount": float(amount), "reason": "serial"}
+            return AIMessage(
+                content=f"Refunding order #{order}.", tool_calls=[{"name": "refund", "args": args, "id": f"call_{order}"}]
+            )
+        return AIMessage(content="\n".join(str(m.content).rpartition("Tool response:")[2].strip() for m in done))
+
+
+def serial_refunds() -> CompiledStateGraph:
+    """Refunds several orders one after another, each refund asked about on its own (approvals that remember)."""
+    return create_agent(SerialRefundModel(), tools=[refund], middleware=[HumanInTheLoopMiddleware(interrupt_on={"refund": True})])
+
+
+# The same agent under another name, for a test whose admins' settings must not reach the others.
+AGENTS.update(serial_refunds=serial_refunds, serial_refunds_admin=serial_refunds)
