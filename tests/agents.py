@@ -838,18 +838,22 @@ AGENTS.update(
 
 
 class SerialRefundModel(ScriptedPaymentsModel):
-    """Refunds each `#order for $amount` of the request in turn, one call a turn (each its own pause), then sums up."""
+    """Refunds the `#order for $amount`s of the request in turns, one turn (one pause) per comma-separated part (its
+    refunds joined by `&` proposed together), then sums up."""
 
     def _next_message(self, messages: list[BaseMessage]) -> AIMessage:
         request = next(m for m in reversed(messages) if isinstance(m, HumanMessage))
         done = [m for m in messages[messages.index(request) :] if isinstance(m, ToolMessage)]
-        wanted = re.findall(r"#(\d+) for \$(\d+)", str(request.content))
-        if len(done) < len(wanted):
-            order, amount = wanted[len(done)]
-            args = {"order_id": order, "amount": float(amount), "reason": "serial"}
-            return AIMessage(
-                content=f"Refunding order #{order}.", tool_calls=[{"name": "refund", "args": args, "id": f"call_{order}"}]
-            )
+        turns = [re.findall(r"#(\d+) for \$(\d+)", part) for part in str(request.content).split(",")]
+        proposed = 0
+        for turn in turns:
+            proposed += len(turn)
+            if len(done) < proposed:
+                calls = [
+                    {"name": "refund", "args": {"order_id": o, "amount": float(a), "reason": "serial"}, "id": f"call_{o}"}
+                    for o, a in turn
+                ]
+                return AIMessage(content=f"Refunding {len(calls)} orders.", tool_calls=calls)
         return AIMessage(content="\n".join(str(m.content).rpartition("Tool response:")[2].strip() for m in done))
 
 

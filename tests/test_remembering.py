@@ -167,6 +167,21 @@ def test_a_call_under_another_rule_waits_for_people(local: Local) -> None:
     assert _request(local, first, 2).action.decision is not None
 
 
+def test_a_request_with_some_calls_covered_shows_them_decided_and_waits_for_the_others(local: Local) -> None:
+    local.policies(REMEMBERED_REFUNDS, LARGER_REFUNDS)
+    first = _run(local, "Refund #745 for $30, #746 for $40 & #747 for $500")
+
+    _remember(local, ALEX, first)
+
+    second = local.wait_for_request(first.thread_id, count=2)
+    covered, waiting = second.actions
+    assert covered.decision is not None and covered.decision.decided_by == remembered_decider(first.id)
+    assert waiting.decision is None and second.is_pending
+    assert "*Went ahead*" in str(local.message(second)["blocks"])
+    local.click("U0LEADREM", ActionId.APPROVE, second, position=1)
+    assert "Refunded $500.00 for order #747" in local.outcome(first)
+
+
 def test_another_run_is_not_covered(local: Local) -> None:
     local.policies(REMEMBERED_REFUNDS)
     first = _run(local, "Refund #751 for $30")
