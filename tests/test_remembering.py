@@ -6,15 +6,29 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from slack_sdk.models.blocks import Block
 
-from approvals.models import ApprovalRequest, remembered_decider, utcnow
+from approvals.frontend import Notice
+from approvals.models import (
+    ApprovalRequest,
+    Decision,
+    DecisionType,
+    ProposedAction,
+    Remembered,
+    Run,
+    remembered_decider,
+    utcnow,
+)
 from approvals.policies import Rule as PolicyRule
+from bot.formatting import slack_date
 from bot.ids import ActionId
 from bot.metadata import ApprovalRef
 from bot.more_menu import More, option_value
+from bot.request_message import request_message
+from bot.run_messages import notice_text
 from sandbox.driver import Response
 from tests.local import Local
 from tests.policies import BOXED_REFUNDS, FORGETFUL_REFUNDS, LARGER_REFUNDS, REMEMBERED_REFUNDS
@@ -61,7 +75,13 @@ def _request(local: Local, first: ApprovalRequest, count: int) -> ApprovalReques
 
 
 def _decided(local: Local, approval: ApprovalRequest) -> ApprovalRequest:
-    return wait_until(lambda: (r := local.store.requests.get(approval.id)).decided_at and r, 20, f"{approval.id} decided")
+    """The request once every call of it is decided."""
+
+    def decided() -> ApprovalRequest | None:
+        current = local.store.requests.get(approval.id)
+        return current if current.decided_at else None
+
+    return wait_until(decided, 20, f"request {approval.id} decided")
 
 
 def _notices(local: Local, approval: ApprovalRequest, count: int = 1) -> list[str]:
@@ -131,7 +151,7 @@ def test_a_remembered_approval_lets_the_runs_next_call_of_the_tool_go_ahead_nami
     second = _decided(local, _request(local, first, 2))
     assert second.action.decision is not None and second.action.decision.decided_by == remembered_decider(first.id)
     assert second.shown_at is None  # nobody was asked
-    assert local.store.requests.get(first.id).action.decision.decided_by == ALEX  # type: ignore[union-attr]
+    assert local.store.requests.get(first.id).action.decision.decided_by == ALEX
 
 
 def test_the_thread_lists_each_call_that_went_ahead_on_it_with_a_link(local: Local) -> None:
@@ -180,6 +200,31 @@ def test_a_request_with_some_calls_covered_shows_them_decided_and_waits_for_the_
     assert "*Went ahead*" in str(local.message(second)["blocks"])
     local.click("U0LEADREM", ActionId.APPROVE, second, position=1)
     assert "Refunded $500.00 for order #747" in local.outcome(first)
+
+
+def test_a_plain_approve_covers_nothing_later(local: Local) -> None:
+    local.policies(REMEMBERED_REFUNDS)
+    first = _run(local, "Refund #748 for $30, #749 for $40")
+
+    local.click(ALEX, ActionId.APPROVE, first)
+
+    second = local.wait_for_request(first.thread_id, count=2)
+    assert second.is_pending and local.store.remembered.live(first.thread_id, utcnow()) == []
+
+
+def test_a_later_call_whose_rule_admins_made_manual_since_waits_for_people(local: Local, held: threading.Event) -> None:
+    local.policies(REMEMBERED_REFUNDS)
+    first = _run(local, "Refund #785 for $30, #786 for $40", agent="serial_refunds_admin")
+    _remember(local, ALEX, first)
+    scope = "serial_refunds_admin.refund"
+    local.runtime.admin_settings.change(scope, "U0ADMIN", level="manual")
+    try:
+        held.set()
+
+        second = local.wait_for_request(first.thread_id, count=2)
+        assert second.is_pending and second.gate.level == "manual"
+    finally:
+        local.runtime.admin_settings.change(scope, "U0ADMIN", level=None)
 
 
 def test_another_run_is_not_covered(local: Local) -> None:
@@ -268,3 +313,56 @@ def test_the_remembered_approval_and_each_call_that_went_ahead_on_it_leave_audit
     ]
     assert [(e.actor, e.detail["rests_on"], e.detail["actions"]) for e in went] == [(ALEX, first.id, [0])]
     assert [e.actor for e in decided] == [remembered_decider(first.id)]
+
+
+# Words (Block Kit parsed by slack_sdk, as every surface is)
+
+
+def _approved_for(remembered: Remembered | None, decided_by: str = ALEX) -> ApprovalRequest:
+    action = ProposedAction(
+        tool="refund",
+        args={"order_id": "1", "amount": 30},
+        decision=Decision(type=DecisionType.APPROVE, decided_by=decided_by),
+        remembered=remembered,
+    )
+    run = Run(thread_id="thr_rem", agent="serial_refunds", input_text="Refund #1 for $30", requested_by="U0ASKREM")
+    return ApprovalRequest(
+        id="apr_rem",
+        thread_id="thr_rem",
+        interrupt_id="int_rem",
+        kind="langchain_hitl",
+        actions=[action],
+        run=run,
+        status="approved",
+    )
+
+
+def _blocks_text(approval: ApprovalRequest) -> str:
+    blocks = request_message(approval)["blocks"]
+    assert [Block.parse(block).to_dict() for block in blocks] == blocks
+    return str(blocks)
+
+
+def test_a_time_boxed_approval_says_until_when_it_covers_the_runs_calls() -> None:
+    until = datetime(2026, 12, 5, 4, 0, tzinfo=UTC)
+
+    text = _blocks_text(_approved_for(Remembered(until=until)))
+
+    assert f"*Approved* by <@{ALEX}>" in text
+    assert f"later `refund` calls under this rule until <!date^{int(until.timestamp())}^" in text
+
+
+def test_a_call_that_went_ahead_on_a_remembered_approval_says_which_it_rests_on() -> None:
+    text = _blocks_text(_approved_for(None, decided_by=remembered_decider("apr_first")))
+
+    assert "*Went ahead*" in text and "request `apr_first`" in text and "<@countersign" not in text
+
+
+def test_the_thread_notice_names_the_approver_and_until_when() -> None:
+    run = Run(thread_id="thr_rem", agent="serial_refunds", input_text="Refund")
+    until = datetime(2026, 12, 5, 4, 0, tzinfo=UTC)
+    notice = Notice(run=run, kind="went_ahead_remembered", tool="refund", decided_by=ALEX, approval_id="apr_1", until=until)
+
+    assert notice_text(notice) == (
+        f":fast_forward: `refund` went ahead on <@{ALEX}>'s approval (request `apr_1`) until {slack_date(until)}."
+    )
