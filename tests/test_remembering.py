@@ -311,7 +311,9 @@ def test_the_remembered_approval_and_each_call_that_went_ahead_on_it_leave_audit
     assert [(e.actor, e.detail["covers"]) for e in remembered] == [
         (ALEX, [{"action": 0, "rule": "remembered refunds", "tool": "refund", "until": None}])
     ]
-    assert [(e.actor, e.detail["rests_on"], e.detail["actions"]) for e in went] == [(ALEX, first.id, [0])]
+    assert [(e.actor, e.detail["rests_on"], e.detail["approved_by"], e.detail["actions"]) for e in went] == [
+        (remembered_decider(first.id), first.id, ALEX, [0])
+    ]
     assert [e.actor for e in decided] == [remembered_decider(first.id)]
 
 

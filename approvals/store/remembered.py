@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection, insert, or_, select
 
-from approvals.models import ApprovalRequest, Remembered, utcnow
+from approvals.models import ApprovalRequest, Remembered, remembered_decider, utcnow
 from approvals.store.audit_log import record_audit
 from approvals.store.database import Database
 from approvals.tables import remembered_approvals
@@ -64,14 +64,11 @@ def remember_calls(
 
 
 def went_ahead(conn: Connection, approval: ApprovalRequest, positions: Sequence[int], on: RememberedApproval) -> None:
-    """In the decision's transaction: the audit row of calls that went ahead on the remembered approval `on`."""
-    record_audit(
-        conn,
-        "went_ahead_remembered",
-        approval.id,
-        on.approved_by,
-        {"actions": list(positions), "rests_on": on.approval_id, "rule": on.rule, "tool": on.tool, "until": _iso(on.until)},
-    )
+    """In the decision's transaction: the audit row of calls that went ahead on the remembered approval `on` (its actor
+    the approval, as their decision's; who gave it in the detail)."""
+    detail: dict[str, Any] = {"actions": list(positions), "rests_on": on.approval_id, "approved_by": on.approved_by}
+    detail |= {"rule": on.rule, "tool": on.tool, "until": _iso(on.until)}
+    record_audit(conn, "went_ahead_remembered", approval.id, remembered_decider(on.approval_id), detail)
 
 
 def remembered_of(conn: Connection, approval_ids: Sequence[str]) -> dict[tuple[str, int], Remembered]:
