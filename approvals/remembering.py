@@ -73,8 +73,9 @@ def without_people(store: Store, request: ApprovalRequest, now: datetime) -> Una
     if automatic and request.is_pending:
         by_policy = store.decisions.decide(request.id, Decision(type=DecisionType.APPROVE, decided_by=POLICY_DECIDER), automatic)
         request, completed = by_policy.approval, by_policy.completed
-    if not request.is_pending or request.kind == API_KIND:
-        return Unattended(request, completed, notices)
+    remembering = [p for p in request.undecided() if request.gate_of(p).remembers]
+    if not remembering or not request.is_pending or request.kind == API_KIND:
+        return Unattended(request, completed, notices)  # nothing a remembered approval could cover: no read
     for remembered, positions in _covered(request, store.remembered.live(request.thread_id, now)):
         decision = Decision(type=DecisionType.APPROVE, decided_by=remembered_decider(remembered.approval_id), decided_at=now)
         then = partial(_went_ahead, request, remembered)
