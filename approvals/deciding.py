@@ -34,7 +34,9 @@ from approvals.frontend import FrontEnd, RequestHandedOver
 from approvals.frontend import RequestChanged as Changed
 from approvals.job_queue import JobQueue
 from approvals.models import DEADLINE_DECIDER, POLICY_DECIDER, ApprovalRequest, Decision, DecisionType, Gate, Level, Page, utcnow
+from approvals.remembering import GateNow, covered_until
 from approvals.store import Store
+from approvals.store.remembered import remember_calls
 
 log = logging.getLogger(__name__)
 
@@ -193,10 +195,17 @@ class Deciding:
             raise
 
     def decide(
-        self, approval: ApprovalRequest, decision: Decision, targeted: Sequence[int] | None = None, *, seen: Seen | None = None
+        self,
+        approval: ApprovalRequest,
+        decision: Decision,
+        targeted: Sequence[int] | None = None,
+        *,
+        seen: Seen | None = None,
+        remember: GateNow | None = None,
     ) -> Recorded:
         """Apply every rule and commit `decision` (by its `decided_by`) on the targeted calls (all undecided when None)
-        that person may decide; raises what forbids it, `AlreadyDecided` when someone decided first."""
+        that person may decide; raises what forbids it, `AlreadyDecided` when someone decided first. With `remember`
+        (each call's gate now), an approval that covers the run's later calls too (`approvals.remembering`)."""
         seen = seen or Seen()
         who, kind = decision.decided_by, decision.type
         allowed = self._may_decide(approval, who, kind, targeted, rev=seen.rev, when=seen.at)
@@ -205,16 +214,26 @@ class Deciding:
         for_user = None if None in allowed.values() else next(iter(allowed.values()), None)
         positions = [position for position, decided_for in allowed.items() if decided_for == for_user]
         decision = decision.model_copy(update={"for_user": for_user})
+        covers = covered_until(approval, positions, remember, self.clock()) if remember and kind is DecisionType.APPROVE else None
         if goes_ahead(kind) and not seen.confirmed and any(approval.gate_of(p).level is Level.MANUAL for p in positions):
             raise ConfirmationNeeded(approval)
-        return self.record(approval, decision, positions)
+        return self.record(approval, decision, positions, covers)
 
-    def record(self, approval: ApprovalRequest, decision: Decision, positions: Sequence[int]) -> Recorded:
+    def record(
+        self,
+        approval: ApprovalRequest,
+        decision: Decision,
+        positions: Sequence[int],
+        covers: dict[int, datetime | None] | None = None,
+    ) -> Recorded:
         """Commit a decision already checked against the request as loaded (first decision wins; each call's
-        quorum; only if no call changed since)."""
+        quorum; only if no call changed since), and what each approved call `covers` (remembered in its transaction)."""
         quorums = {position: approval.gate_of(position).quorum for position in positions}
+        then = None
+        if covers:
+            then = functools.partial(remember_calls, approval=approval, approved_by=decision.decided_by, until=covers)
         recorded = self.store.decisions.record_decision(
-            approval.id, decision, list(positions), quorum=quorums, revision=approval.revision
+            approval.id, decision, list(positions), quorum=quorums, revision=approval.revision, then=then
         )
         return Recorded(approval.id, recorded.completed, vote_only=not recorded.positions, positions=tuple(positions))
 

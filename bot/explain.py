@@ -13,9 +13,9 @@ from approvals.errors import (
     RequestChanged,
 )
 from bot.confirm_modal import CONFIRM_WORD
+from bot.decision_lines import decision_line
 from bot.formatting import approver, escape, mention, slack_date
 from bot.metadata import BadReference
-from bot.request_message import decision_line
 
 
 def explain(error: Exception) -> str:

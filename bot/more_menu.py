@@ -36,7 +36,7 @@ def more_menu(approval: ApprovalRequest, action: ProposedAction, position: int |
     options: list[Option] = []
     if approvable:
         options.append(Option(text="Approve with note…", value=option_value(More.NOTE, ref)))
-    if approvable and gate.remember != "off" and approval.kind != API_KIND:
+    if approvable and gate.remembers and approval.kind != API_KIND:
         options.append(Option(text=remember_label(gate.remember), value=option_value(More.REMEMBER, ref)))
     if handover_allowed(approval):
         # A hand-over covers the whole request: offered when the rule of every call still waiting allows it.

@@ -3,7 +3,7 @@ sees a request complete (and owes its resume)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
 from sqlalchemy import Connection, String, and_, bindparam, case, insert, select, update
@@ -88,6 +88,7 @@ class Decisions:
         positions: list[int] | None = None,
         quorum: int | Mapping[int, int] = 1,
         revision: int | None = None,
+        then: Callable[[Connection, list[int]], None] | None = None,
     ) -> DecisionRecord:
         """Record `decision` on the given actions (all undecided ones when None), first decision wins.
 
@@ -95,7 +96,8 @@ class Decisions:
         approved once that many distinct people approved it (`AlreadyVoted` for a second vote by the same person). Raises
         `AlreadyDecided` when every targeted action was decided first. The request is complete when
         its last action is decided; exactly one caller sees `completed`, and the resume it owes is
-        committed with it (decided and not resumed).
+        committed with it (decided and not resumed). `then` writes what goes with the decision, in its transaction,
+        given the actions it decided.
         """
         with self.db.writing() as conn:
             # A no-op write on the request row: it serialises deciders of one request (a row lock on
@@ -140,6 +142,8 @@ class Decisions:
                     decision.decided_by,
                     {"actions": won, **decision.model_dump(mode="json", exclude={"decided_by", "decided_at"})},
                 )
+                if then is not None:
+                    then(conn, won)
                 kinds = conn.execute(_DECISION_KINDS, {"request": approval_id}).scalars().all()
                 completed = None not in kinds
                 if completed:

@@ -20,6 +20,7 @@ from approvals.models import (
     Gate,
     NewApprovalRequest,
     ProposedAction,
+    Remembered,
     RunStatus,
     Status,
     utcnow,
@@ -27,6 +28,7 @@ from approvals.models import (
 from approvals.store.audit_log import record_audit
 from approvals.store.database import Database, WarmedSection
 from approvals.store.due import owe_reminders
+from approvals.store.remembered import remembered_of
 from approvals.store.runs import run_from_row
 from approvals.tables import (
     ANYONE,
@@ -64,7 +66,7 @@ _LOAD_HANDOVERS = select(approval_handovers).where(approval_handovers.c.approval
 _LOAD_RUNS = select(runs).where(runs.c.thread_id.in_(_IDS))
 
 
-def _action(row: RowMapping, votes: list[RowMapping]) -> ProposedAction:
+def _action(row: RowMapping, votes: list[RowMapping], remembered: dict[tuple[str, int], Remembered]) -> ProposedAction:
     decision = None
     if row["decision_type"] is not None:
         decision = Decision(
@@ -89,6 +91,7 @@ def _action(row: RowMapping, votes: list[RowMapping]) -> ProposedAction:
         gate=row["gate"],
         proposed_args=row["proposed_args"],
         proposed_by=row["proposed_by"],
+        remembered=remembered.get((row["approval_id"], row["position"])),
     )
 
 
@@ -161,12 +164,15 @@ def _load_batch(conn: Connection, ids: list[str]) -> dict[str, ApprovalRequest]:
             escalations.setdefault(e["approval_id"], []).append(
                 Escalation(stage=e["stage"], channel=e["channel"], at=e["at"], shown_at=e["shown_at"])
             )
+    # Only an approved call whose rule remembers can cover later ones: most requests skip the statement.
+    remembering = {i for i, calls in actions.items() for a in calls if a["decision_type"] and _remembers(a["gate"])}
+    remembered = remembered_of(conn, sorted(remembering))
     threads = sorted({row["thread_id"] for row in rows})
     run_of = {r["thread_id"]: run_from_row(r) for r in conn.execute(_LOAD_RUNS, {"ids": threads}).mappings()}
     return {
         row["id"]: ApprovalRequest(
             **{column: row[column] for column in _REQUEST_COLUMNS},
-            actions=[_action(a, votes.get((row["id"], a["position"]), [])) for a in actions.get(row["id"], [])],
+            actions=[_action(a, votes.get((row["id"], a["position"]), []), remembered) for a in actions.get(row["id"], [])],
             run=run_of[row["thread_id"]],
             escalations=escalations.get(row["id"], []),
             handed_to=list(handovers.get(row["id"], {})),
@@ -174,6 +180,10 @@ def _load_batch(conn: Connection, ids: list[str]) -> dict[str, ApprovalRequest]:
         )
         for row in rows
     }
+
+
+def _remembers(gate: dict[str, Any] | None) -> bool:
+    return bool((gate or {}).get("remember", "off") != "off")
 
 
 def read_request(db: Database, approval_id: str) -> ApprovalRequest:
