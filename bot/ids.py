@@ -28,6 +28,9 @@ class ActionId(StrEnum):
     HOME_PAGE = "countersign.home_page"
     # The "⋯" menu beside a call's buttons (bot.more_menu)
     MORE = "countersign.more"
+    STOP_RUN = "countersign.stop_run"
+    STOP_REASON = "countersign.stop_reason"
+    NOTE = "countersign.note"
 
 
 class CallbackId(StrEnum):
@@ -42,6 +45,8 @@ class CallbackId(StrEnum):
     CALLS_MODAL = "countersign.calls_modal"
     SETTINGS_MODAL = "countersign.settings_modal"
     PROPOSAL_MODAL = "countersign.proposal_modal"
+    STOP_MODAL = "countersign.stop_modal"
+    NOTE_MODAL = "countersign.note_modal"
 
 
 class BlockId(StrEnum):
@@ -61,6 +66,9 @@ class BlockId(StrEnum):
     SETTING_TIMEOUT = "countersign.setting_timeout"
     SETTING_ON_TIMEOUT = "countersign.setting_on_timeout"
     SETTING_LEVEL = "countersign.setting_level"
+    RUN_BUTTONS = "countersign.run_buttons"
+    STOP_REASON = "countersign.stop_reason"
+    NOTE = "countersign.note"
 
     @classmethod
     def for_arg(cls, name: str) -> str:

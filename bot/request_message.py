@@ -38,6 +38,7 @@ from bot.formatting import approver, as_code, escape, mention, quote, shorten, s
 from bot.ids import ActionId, BlockId
 from bot.metadata import ApprovalRef
 from bot.more_menu import more_menu
+from bot.run_messages import withdrawn_line
 
 # An argument shown inline is cut here; "View full arguments" shows it whole.
 ARG_PREVIEW_CHARS = 300
@@ -112,6 +113,7 @@ def _headline(approval: ApprovalRequest) -> str:
         Status.REJECTED: "may not call",
         Status.DECIDED: "has decisions on",
         Status.EXPIRED: "may not call (expired)",
+        Status.WITHDRAWN: "may not call (run stopped)",
     }[approval.status]
     return f"{approval.run.agent} {verb} {tools}"
 
@@ -124,6 +126,7 @@ def _status_emoji(status: Status) -> str:
         Status.REJECTED: ":no_entry:",
         Status.DECIDED: ":ballot_box_with_check:",
         Status.EXPIRED: ":alarm_clock:",
+        Status.WITHDRAWN: ":octagonal_sign:",
     }[status]
 
 
@@ -271,8 +274,8 @@ def _action_blocks(approval: ApprovalRequest, position: int, action: ProposedAct
     if decision is None and (action.proposed_by or len({approval.gate_of(p).rule for p in range(len(approval.actions))}) > 1):
         # The calls of this request follow different rules: each says its own.
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_who_decides(approval, position))]))
-    if decision is not None:
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=action_decision_line(action))))
+    if decision is not None or approval.status is Status.WITHDRAWN:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=decision_line(approval, position))))
     elif approval.is_pending:
         if action.votes:
             approved = ", ".join(mention(user) for user in action.votes)
@@ -413,10 +416,12 @@ def _who_decides(approval: ApprovalRequest, position: int | None = None) -> str:
     return f"Rule _{escape(gate.rule)}_: {who} may decide{friction}"
 
 
-def decision_line(approval: ApprovalRequest) -> str:
-    """Who decided what, and when, for each action (also used in ephemeral replies)."""
-    if len(approval.actions) == 1:
-        return action_decision_line(approval.action)
+def decision_line(approval: ApprovalRequest, position: int | None = None) -> str:
+    """Who decided what, and when, for each action or the one at `position` (also used in ephemeral replies)."""
+    if approval.status is Status.WITHDRAWN and approval.actions[position or 0].decision is None:
+        return withdrawn_line(approval.run)
+    if position is not None or len(approval.actions) == 1:
+        return action_decision_line(approval.actions[position or 0])
     return "\n".join(f"`{escape(a.tool)}`: {action_decision_line(a)}" for a in approval.actions)
 
 
@@ -470,7 +475,8 @@ def action_decision_line(action: ProposedAction) -> str:
     if decision.type is DecisionType.APPROVE:
         if len(action.votes) > 1:
             who = ", ".join(mention(user) for user in action.votes)
-        return f"{_status_emoji(Status.APPROVED)} *{'Acknowledged' if ran else 'Approved'}* by {who} {when}."
+        note = f": “{escape(shorten(decision.message, _QUOTE_CHARS))}”" if decision.message else "."
+        return f"{_status_emoji(Status.APPROVED)} *{'Acknowledged' if ran else 'Approved'}* by {who} {when}{note}"
     if decision.type is DecisionType.EDIT:
         return f"{_status_emoji(Status.EDITED)} *Approved with edits* by {who} {when}."
     reason = f"\n{quote(decision.message, _QUOTE_CHARS)}" if decision.message else ""

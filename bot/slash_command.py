@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
@@ -20,7 +21,10 @@ from bot.user_groups import UserGroupDirectory
 
 log = logging.getLogger(__name__)
 
-USAGE = "Usage: `/countersign run <agent> <request>` (e.g. `/countersign run payments Refund order #42 for $250`)."
+USAGE = (
+    "Usage: `/countersign run <agent> <request>` (e.g. `/countersign run payments Refund order #42 for $250`); "
+    "`/countersign stop <run>` stops a run you asked for."
+)
 
 
 @dataclass(eq=False)
@@ -33,6 +37,8 @@ class SlashCommand:
     admin: AdminCommands
     policies: PolicySet
     directory: UserGroupDirectory
+    # Subcommands a listener module serves (`stop`), by name: each returns the ephemeral answer, as `handle` does.
+    subcommands: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = field(default_factory=dict)
 
     def may_start(self, user: str, agent: str) -> bool:
         """Whether `user` may start `agent`: anyone, unless the policy names its starters."""
@@ -62,6 +68,8 @@ class SlashCommand:
         user = str(command.get("user_id") or "")
         if not words or words[0] == "help":
             return _ephemeral(f"{USAGE}\n\n{ADMIN_USAGE}" if self.admin.is_admin(user) else USAGE)
+        if words[0] in self.subcommands:
+            return self.subcommands[words[0]](command)
         if words[0] != "run" or len(words) < 3:
             return _ephemeral(f"I did not understand `{escape(shorten(' '.join(words), 200))}`. {USAGE}")
         agent, request_text = words[1], words[2]

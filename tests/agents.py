@@ -835,3 +835,11 @@ AGENTS.update(
         purchase_orders_repeated_ids, resume={"tool_approval_request": "action"}, tools=[create_purchase_order]
     ),
 )
+
+
+def payments_ungated() -> CompiledStateGraph:
+    """The effect payments agent with no gate at all: lookup, then refund, with nothing asked in between."""
+    return create_agent(ScriptedPaymentsModel(), tools=[effect_lookup, effect_refund])
+
+
+AGENTS.update(payments_ungated=payments_ungated)
