@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 from approvals.errors import ApprovalNotFound, CountersignError
 from approvals.frontend import FrontEnd, RequestChanged, RunEnded
-from approvals.models import Ending, Run, RunStatus
+from approvals.models import API_THREAD_PREFIX, Ending, Run, RunStatus
 from approvals.store import Store
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,16 @@ class RunAlreadyEnded(CountersignError):
     def __init__(self, run: Run) -> None:
         how = "it was stopped" if run.stop_requested_at else {RunStatus.FAILED: "it failed"}.get(run.status, "it finished")
         super().__init__(f"run `{run.thread_id}` has already ended ({how}), so there is nothing to stop.")
+        self.run = run
+
+
+class NotStoppable(CountersignError):
+    """A run asked over the approval API: no agent runs on it here; its caller waits on its request."""
+
+    def __init__(self, run: Run) -> None:
+        super().__init__(
+            f"run `{run.thread_id}` was asked over the approval API, so its caller decides what runs: reject its request instead."
+        )
         self.run = run
 
 
@@ -88,6 +98,8 @@ class Stopping:
             raise RunAlreadyEnded(run)
         if who != run.requested_by and not self.is_admin(who):
             raise NotAllowedToStop(run)
+        if run.thread_id.startswith(API_THREAD_PREFIX):
+            raise NotStoppable(run)
 
     def stop(self, thread_id: str, who: str, reason: str | None = None) -> Stopped:
         """Check and commit the stop (see the module docstring); raises what forbids it, `RunAlreadyEnded` when the run

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from approvals.models import ApprovalRequest, DecisionType, Status
+from approvals.models import ApprovalRequest, Decision, DecisionType, Status
 from bot.ids import ActionId, BlockId, CallbackId
 from bot.more_menu import More
+from bot.note_modal import note_modal
+from bot.request_message import decision_line
 from sandbox.driver import Response, plain_text_value
 from tests.local import Local
-from tests.policies import CAREFUL_REFUNDS
+from tests.policies import CAREFUL_REFUNDS, TWO_PERSON_REFUNDS
+from tests.test_block_kit import approval as stored_request
+from tests.test_block_kit import valid_modal
 
 
 def _open_note_modal(local: Local, user: str, approval: ApprovalRequest) -> dict[str, Any]:
@@ -123,3 +127,27 @@ def test_langchains_middleware_has_no_place_for_the_note_and_is_resumed_as_usual
 
     answer = local.outcome(approval)
     assert "Refunded $250.00 for order #907" in answer and "Fine by me" not in answer
+
+
+def test_each_approvers_note_toward_a_quorum_is_in_the_audit_log(local: Local) -> None:
+    local.policies(TWO_PERSON_REFUNDS)
+    approval = local.start_run("Refund order #908 for $10000")
+
+    _submit(local, "U0NOTE9", _open_note_modal(local, "U0NOTE9", approval), "First look: fine", confirm="CONFIRM")
+    _submit(local, "U0NOTEA", _open_note_modal(local, "U0NOTEA", approval), "Second look: fine", confirm="CONFIRM")
+
+    events = local.store.audit_log.audit_events(approval.id)
+    assert [(e.event, e.actor, e.detail.get("message")) for e in events if e.event in ("voted", "decided")] == [
+        ("voted", "U0NOTE9", "First look: fine"),
+        ("voted", "U0NOTEA", "Second look: fine"),
+        ("decided", "U0NOTEA", "Second look: fine"),
+    ]
+
+
+def test_the_note_modal_is_valid_block_kit_and_its_approval_line_quotes_the_note() -> None:
+    pending = stored_request()
+    valid_modal(note_modal(pending))
+    noted = stored_request(
+        status=Status.APPROVED, decision=Decision(type=DecisionType.APPROVE, decided_by="U0X", message="a <b>")
+    )
+    assert decision_line(noted).endswith(": “a &lt;b&gt;”")

@@ -4,19 +4,23 @@ agent is not resumed, and the audit log says who did it and why."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from sqlalchemy import select
 
-from approvals.models import ApprovalRequest, Decision, DecisionType, RunStatus, Status
+from approvals.models import ApprovalRequest, Decision, DecisionType, Run, RunStatus, Status
 from approvals.runs import RunRequest, start_run
 from approvals.tables import runs
 from bot.ids import ActionId, BlockId, CallbackId
+from bot.run_messages import progress_blocks
 from bot.slack_places import SlackPlaces
+from bot.stop_modal import stop_modal
 from sandbox.driver import Response, plain_text_value
 from tests.local import Local
 from tests.policies import TINY_REFUNDS
 from tests.stack import wait_until
+from tests.test_block_kit import valid_message, valid_modal
 
 
 def _progress_message(local: Local, approval: ApprovalRequest) -> dict[str, Any]:
@@ -229,3 +233,26 @@ def test_stopping_leaves_audit_rows_naming_who_and_why(local: Local) -> None:
     assert [(e.actor, e.detail["reason"]) for e in mine] == [("U0STOPG", "Customer withdrew")]
     withdrawn = [e for e in local.store.audit_log.audit_events(approval.id) if e.event == "withdrawn"]
     assert [(e.actor, e.detail["reason"]) for e in withdrawn] == [("U0STOPG", "Customer withdrew")]
+
+
+def test_a_run_asked_over_the_approval_api_is_not_stopped_here(local: Local) -> None:
+    asked = Run(thread_id=f"api-{uuid.uuid4().hex[:12]}", agent="payments", input_text="refund", requested_by="U0STOPH")
+    local.store.runs.create_run(asked)
+
+    answer = local.slash("U0STOPH", f"stop {asked.thread_id}")
+
+    assert answer == (
+        f"Nothing changed: run `{asked.thread_id}` was asked over the approval API, so its caller decides what runs: "
+        "reject its request instead."
+    )
+    assert local.store.runs.get_run(asked.thread_id).stop_requested_at is None
+
+
+def test_the_stop_modal_and_the_progress_message_are_valid_block_kit() -> None:
+    run = Run(thread_id="thr_1", agent="payments", input_text="x", requested_by="U0X", status=RunStatus.WAITING)
+    view = valid_modal(stop_modal(run, pending=2))
+    assert "its 2 pending requests are withdrawn" in str(view["blocks"])
+    blocks = valid_message({"blocks": progress_blocks(run, "steps"), "text": "steps"})
+    assert [b["type"] for b in blocks] == ["section", "context", "actions"]
+    ended = run.model_copy(update={"status": RunStatus.DONE})
+    assert [b["type"] for b in progress_blocks(ended, "steps")] == ["section", "context"]  # no Stop button once ended

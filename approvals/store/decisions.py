@@ -168,7 +168,8 @@ class Decisions:
                 insert(approval_votes),
                 [{"approval_id": approval_id, "position": p, "user_id": voter, "at": decision.decided_at} for p in new],
             )
-            record_audit(conn, "voted", approval_id, voter, {"actions": new, "quorum": max(quorums[p] for p in new)})
+            note = {"message": decision.message} if decision.message else {}  # "Approve with note…": each vote's own
+            record_audit(conn, "voted", approval_id, voter, {"actions": new, "quorum": max(quorums[p] for p in new), **note})
         reached = []
         for position in new:
             votes = (
