@@ -4,8 +4,8 @@ graphs, `gated_tool_node` and `review_node` do the same around a ToolNode.
 
 Its interrupts use LangChain's HITL payload (`action_requests` + `review_configs`, answered with
 `{"decisions": [...]}`) plus a `countersign` key, so one rendering path in Slack serves all. Unlike LangChain's,
-its approvals may carry the approver's note (`{"type": "approve", "message": ...}`), which the agent reads after
-the tool's result.
+an approval before a call may carry the approver's note (`{"type": "approve", "message": ...}`), which the agent
+reads after the tool's result.
 
     agent = create_agent(model, tools, middleware=[interrupt_before_when(tool="refund", when="amount >= 100")])
 """
@@ -136,8 +136,6 @@ def review_results(state: Mapping[str, Any], tools: set[str]) -> dict[str, Any] 
         content = message.content
         if decision["type"] == "reject":
             content = f"{content}\n\nA human reviewer flagged this result: {decision.get('message') or 'no reason given'}"
-        elif decision.get("message") and isinstance(content, str):
-            content = f"{content}\n\nA human reviewer acknowledged this result, noting: {decision['message']}"
         kwargs = {**message.additional_kwargs, _REVIEWED: decision["type"]}
         reviewed.append(message.model_copy(update={"content": content, "additional_kwargs": kwargs}))
     return {"messages": reviewed}
