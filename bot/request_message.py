@@ -418,11 +418,14 @@ def _who_decides(approval: ApprovalRequest, position: int | None = None) -> str:
 
 def decision_line(approval: ApprovalRequest, position: int | None = None) -> str:
     """Who decided what, and when, for each action or the one at `position` (also used in ephemeral replies)."""
-    if approval.status is Status.WITHDRAWN and approval.actions[position or 0].decision is None:
-        return withdrawn_line(approval.run)
+
+    def line(p: int) -> str:
+        withdrawn = approval.status is Status.WITHDRAWN and approval.actions[p].decision is None
+        return withdrawn_line(approval.run) if withdrawn else action_decision_line(approval.actions[p])
+
     if position is not None or len(approval.actions) == 1:
-        return action_decision_line(approval.actions[position or 0])
-    return "\n".join(f"`{escape(a.tool)}`: {action_decision_line(a)}" for a in approval.actions)
+        return line(position or 0)
+    return "\n".join(f"`{escape(a.tool)}`: {line(p)}" for p, a in enumerate(approval.actions))
 
 
 def still_waiting_text(approval: ApprovalRequest, positions: list[int]) -> str:

@@ -9,10 +9,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from approvals.models import ApprovalRequest, Decision, DecisionType, Run, RunStatus, Status
+from approvals.models import ApprovalRequest, Decision, DecisionType, ProposedAction, Run, RunStatus, Status
 from approvals.runs import RunRequest, start_run
 from approvals.tables import runs
 from bot.ids import ActionId, BlockId, CallbackId
+from bot.request_message import decision_line, request_message
 from bot.run_messages import progress_blocks
 from bot.slack_places import SlackPlaces
 from bot.stop_modal import stop_modal
@@ -256,3 +257,26 @@ def test_the_stop_modal_and_the_progress_message_are_valid_block_kit() -> None:
     assert [b["type"] for b in blocks] == ["section", "context", "actions"]
     ended = run.model_copy(update={"status": RunStatus.DONE})
     assert [b["type"] for b in progress_blocks(ended, "steps")] == ["section", "context"]  # no Stop button once ended
+
+
+def test_a_withdrawn_requests_message_keeps_what_was_decided_and_says_the_rest_was_withdrawn() -> None:
+    run = Run(thread_id="thr_2", agent="payments", input_text="x", requested_by="U0X", stop_requested_by="U0X")
+    approve = Decision(type=DecisionType.APPROVE, decided_by="U0APPROVER")
+    request = ApprovalRequest(
+        id="apr_2",
+        thread_id="thr_2",
+        interrupt_id="i",
+        kind="langchain_hitl",
+        actions=[ProposedAction(tool="refund", args={"n": 1}, decision=approve), ProposedAction(tool="refund", args={"n": 2})],
+        run=run,
+        status=Status.WITHDRAWN,
+    )
+
+    blocks = valid_message(request_message(request))
+
+    sections = [b["text"]["text"] for b in blocks if b["type"] == "section" and "text" in b]
+    lines = [text for text in sections if text.startswith((":white_check_mark:", ":octagonal_sign:"))]
+    assert lines[0].startswith(":white_check_mark: *Approved* by <@U0APPROVER>")
+    assert lines[1] == ":octagonal_sign: *Withdrawn*: <@U0X> stopped the run."
+    assert not [b for b in blocks if b["type"] == "actions"]
+    assert decision_line(request).splitlines()[1] == "`refund`: :octagonal_sign: *Withdrawn*: <@U0X> stopped the run."
