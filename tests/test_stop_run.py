@@ -5,11 +5,22 @@ agent is not resumed, and the audit log says who did it and why."""
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
-from approvals.models import ApprovalRequest, Decision, DecisionType, ProposedAction, Run, RunStatus, Status
+from approvals.models import (
+    ApprovalRequest,
+    Decision,
+    DecisionType,
+    NewApprovalRequest,
+    ProposedAction,
+    Run,
+    RunStatus,
+    Status,
+)
 from approvals.runs import RunRequest, start_run
 from approvals.tables import runs
 from bot.ids import ActionId, BlockId, CallbackId
@@ -280,3 +291,31 @@ def test_a_withdrawn_requests_message_keeps_what_was_decided_and_says_the_rest_w
     assert lines[1] == ":octagonal_sign: *Withdrawn*: <@U0X> stopped the run."
     assert not [b for b in blocks if b["type"] == "actions"]
     assert decision_line(request).splitlines()[1] == "`refund`: :octagonal_sign: *Withdrawn*: <@U0X> stopped the run."
+
+
+@pytest.mark.parametrize("stopped", ["before it is stored", "after it is stored"])
+def test_a_request_stored_as_its_run_was_stopped_is_withdrawn_too(
+    local: Local, monkeypatch: pytest.MonkeyPatch, stopped: str
+) -> None:
+    create_request = local.store.requests.create_request
+
+    def stopped_meanwhile(new: NewApprovalRequest) -> ApprovalRequest:
+        # The stop commits after the worker's last look at the run, as it stores and shows its next request.
+        if stopped == "before it is stored":
+            local.store.runs.stop(new.thread_id, "U0STOPI", "Raced", timedelta(0))
+        stored = create_request(new)
+        if stopped == "after it is stored":
+            local.store.runs.stop(new.thread_id, "U0STOPI", "Raced", timedelta(0))
+        return stored
+
+    monkeypatch.setattr(local.store.requests, "create_request", stopped_meanwhile)
+    order = "815" if stopped == "before it is stored" else "816"
+    request = RunRequest(agent="payments", input_text=f"Refund order #{order} for $250", requested_by="U0STOPI")
+    start_run(request, local.store, None)
+    local.work()
+
+    (withdrawn,) = local.store.lists.requests_for_thread(request.thread_id)
+    assert withdrawn.status is Status.WITHDRAWN
+    update = local.wait_for_update(withdrawn, lambda call: "Withdrawn" in str(call.params.get("blocks")))
+    assert "<@U0STOPI> stopped the run" in str(update.params["blocks"])
+    assert [e.actor for e in local.store.audit_log.audit_events(withdrawn.id) if e.event == "withdrawn"] == ["U0STOPI"]

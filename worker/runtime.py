@@ -128,7 +128,7 @@ class AgentRuntime:
                     outcome = work(run)
                 except RunHalted:  # a person stopped the run: its next tool call did not start, nothing more runs
                     outcome = "halted"
-                    for approval_id in self.store.runs.withdraw_left(thread_id):  # stored as the stop was made
+                    for approval_id in self.store.runs.withdraw_left(thread_id):  # shown again: the stop raced this job
                         self._refresh_message(approval_id)
                 except UnknownAgent as error:
                     # Retrying cannot help; tell whoever asked instead.

@@ -150,11 +150,16 @@ class Runs(WarmedSection):
             return _withdraw(conn, thread_id, by, reason)
 
     def withdraw_left(self, thread_id: str) -> list[str]:
-        """Withdraw the requests a worker stored on a run after a person stopped it (it raced the stop); their ids."""
+        """Withdraw the requests a worker stored on a stopped run as the stop was made; the ids of every withdrawn
+        request of the run (a worker that raced the stop may have shown them as they were before it)."""
         with self.db.writing() as conn:
             stopped = (runs.c.thread_id == thread_id, runs.c.stop_requested_at.is_not(None))
             stop = conn.execute(select(runs.c.stop_requested_by, runs.c.stop_reason).where(*stopped)).first()
-            return _withdraw(conn, thread_id, stop.stop_requested_by, stop.stop_reason) if stop else []
+            if stop is None:
+                return []
+            _withdraw(conn, thread_id, stop.stop_requested_by, stop.stop_reason)
+            withdrawn = (approvals.c.thread_id == thread_id, approvals.c.status == Status.WITHDRAWN.value)
+            return list(conn.execute(select(approvals.c.id).where(*withdrawn).order_by(approvals.c.created_at)).scalars())
 
     def outcome_posted(self, thread_id: str) -> None:
         """The run's ending was told (or had nowhere to go): nothing more is owed."""
