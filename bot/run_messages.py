@@ -91,7 +91,7 @@ def ending_text(run: Run, ending: Ending) -> str:
     if ending.kind == "halted":
         return (
             f":octagonal_sign: Stopped by {by(ending.decided_by)}{reason or '.'}\nThe `{agent}` run ended here: "
-            "its pending requests were withdrawn, nothing after its pause ran, and the agent was not resumed."
+            "what it was waiting for was withdrawn, none of its tools runs again, and the agent is not resumed."
         )
     return (
         f":no_entry: The `{agent}` run was stopped: {by(ending.decided_by)} said no{reason}. The agent was not resumed, "
