@@ -1,4 +1,5 @@
-"""Runs and their leases: one row per LangGraph thread, and the lease one worker at a time holds to take it further."""
+"""Runs, their leases and their stops: one row per LangGraph thread, the lease one worker at a time holds to take
+it further, and who stopped it (then nothing of it runs again)."""
 
 from __future__ import annotations
 
