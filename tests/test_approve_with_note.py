@@ -151,3 +151,30 @@ def test_the_note_modal_is_valid_block_kit_and_its_approval_line_quotes_the_note
         status=Status.APPROVED, decision=Decision(type=DecisionType.APPROVE, decided_by="U0X", message="a <b>")
     )
     assert decision_line(noted).endswith(": “a &lt;b&gt;”")
+
+
+def test_approve_with_note_from_the_home_tab_redraws_the_tab(local: Local) -> None:
+    approval = local.start_run("Refund order #909 for $250", user="U0NOTEASKER")
+    local.driver.event({"type": "app_home_opened", "user": "U0NOTEB", "channel": "D0NOTEB", "tab": "home"})
+    local.slack.wait_for("views.publish", lambda c: c.params.get("user_id") == "U0NOTEB")
+    home = local.slack.home_view("U0NOTEB")
+    menu = next(
+        e
+        for b in home["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["type"] == "overflow" and approval.id in str(e["options"])
+    )
+    option = next(o["value"] for o in menu["options"] if o["value"].startswith(f"{More.NOTE.value} "))
+    click = local.driver.view_action("U0NOTEB", ActionId.MORE, option, view=home)
+    assert click.payload is not None
+    opened = local.slack.wait_for("views.open", lambda c: c.params.get("trigger_id") == click.payload["trigger_id"])
+
+    _submit(local, "U0NOTEB", opened.response["view"], "Approved from Home")
+
+    assert "Refunded $250.00 for order #909" in local.outcome(approval)
+    decision = local.store.requests.get(approval.id).action.decision
+    assert decision is not None and decision.message == "Approved from Home"
+    local.slack.wait_for(
+        "views.publish", lambda c: c.params.get("user_id") == "U0NOTEB" and approval.id not in str(c.params["view"]), timeout=10
+    )
