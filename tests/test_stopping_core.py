@@ -9,7 +9,7 @@ import pytest
 
 from approvals.frontend import RequestChanged
 from approvals.models import Decision, DecisionType, Ending, RunStatus, Status, utcnow
-from approvals.stopping import NotAllowedToStop, RunAlreadyEnded, Stopping
+from approvals.stopping import TELL_AFTER, NotAllowedToStop, RunAlreadyEnded, Stopping
 from tests import test_front_end
 from tests.test_front_end import Desk, _run
 from worker.services import Services
@@ -87,3 +87,18 @@ def test_a_worker_does_not_overwrite_a_stopped_runs_ending(desk: tuple[Desk, Ser
     assert not store.runs.update_run(thread_id, status=RunStatus.WAITING)
     run = store.runs.get_run(thread_id)
     assert run.status is RunStatus.DONE and run.ending == Ending(kind="halted", decided_by="carol")
+
+
+def test_a_stop_the_front_end_could_not_tell_is_told_by_a_worker_a_little_later(desk: tuple[Desk, Services]) -> None:
+    people, services = desk
+    thread_id = _run(services, "Refund order #66 for $250")
+    store = services.runtime.store
+    unreachable = Stopping(store, lambda user: False, test_front_end.Unreachable())
+
+    unreachable.announce(unreachable.stop(thread_id, "carol", "Slack is down"))
+
+    assert store.runs.get_run(thread_id).outcome_posted_at is None
+    assert thread_id not in store.due.runs_owed(utcnow())  # the stopper's own telling goes first
+    assert thread_id in store.due.runs_owed(utcnow() + TELL_AFTER + timedelta(seconds=1))
+    assert services.runtime.advance(thread_id) == "done"
+    assert people.ending().ending == Ending(kind="halted", decided_by="carol", reason="Slack is down")
