@@ -234,6 +234,10 @@ class Run(BaseModel):
     attempts: int = 0
     outcome_posted_at: datetime | None = None
     ending: Ending | None = None
+    # A person stopped the run (its Stop button, `/countersign stop`): who, when and why; nothing of it runs after.
+    stop_requested_by: str | None = None
+    stop_requested_at: datetime | None = None
+    stop_reason: str | None = None
 
 
 class Decision(BaseModel):

@@ -15,7 +15,8 @@ from approvals.models import (
     Status,
     rests_on,
 )
-from bot.formatting import approver, escape, mention, quote, slack_date
+from bot.formatting import approver, escape, mention, quote, shorten, slack_date
+from bot.run_messages import withdrawn_line
 
 _QUOTE_CHARS = 1500
 
@@ -30,11 +31,16 @@ def voters(action: ProposedAction) -> list[str]:
     return [standing_in(user, action.votes_for.get(user)) for user in action.votes]
 
 
-def decision_line(approval: ApprovalRequest) -> str:
-    """Who decided what, and when, for each action (also used in ephemeral replies)."""
-    if len(approval.actions) == 1:
-        return action_decision_line(approval.action)
-    return "\n".join(f"`{escape(a.tool)}`: {action_decision_line(a)}" for a in approval.actions)
+def decision_line(approval: ApprovalRequest, position: int | None = None) -> str:
+    """Who decided what, and when, for each action or the one at `position` (also used in ephemeral replies)."""
+
+    def line(p: int) -> str:
+        withdrawn = approval.status is Status.WITHDRAWN and approval.actions[p].decision is None
+        return withdrawn_line(approval.run) if withdrawn else action_decision_line(approval.actions[p])
+
+    if position is not None or len(approval.actions) == 1:
+        return line(position or 0)
+    return "\n".join(f"`{escape(a.tool)}`: {line(p)}" for p, a in enumerate(approval.actions))
 
 
 def still_waiting_text(approval: ApprovalRequest, positions: list[int]) -> str:
@@ -89,7 +95,8 @@ def action_decision_line(action: ProposedAction) -> str:
     if decision.type is DecisionType.APPROVE:
         if len(action.votes) > 1:
             who = ", ".join(voters(action))
-        return f"{status_emoji(Status.APPROVED)} *{'Acknowledged' if ran else 'Approved'}* by {who} {when}{_covers(action)}."
+        note = f": “{escape(shorten(decision.message, _QUOTE_CHARS))}”" if decision.message else "."
+        return f"{status_emoji(Status.APPROVED)} *{'Acknowledged' if ran else 'Approved'}* by {who} {when}{_covers(action)}{note}"
     if decision.type is DecisionType.EDIT:
         return f"{status_emoji(Status.EDITED)} *Approved with edits* by {who} {when}{_covers(action)}."
     reason = f"\n{quote(decision.message, _QUOTE_CHARS)}" if decision.message else ""
@@ -121,4 +128,5 @@ def status_emoji(status: Status) -> str:
         Status.REJECTED: ":no_entry:",
         Status.DECIDED: ":ballot_box_with_check:",
         Status.EXPIRED: ":alarm_clock:",
+        Status.WITHDRAWN: ":octagonal_sign:",
     }[status]

@@ -30,6 +30,9 @@ class ActionId(StrEnum):
     MORE = "countersign.more"
     # "Ask someone else…": the person picked (bot.handover_modal)
     HANDOVER_PERSON = "countersign.handover_person"
+    STOP_RUN = "countersign.stop_run"
+    STOP_REASON = "countersign.stop_reason"
+    NOTE = "countersign.note"
 
 
 class CallbackId(StrEnum):
@@ -45,6 +48,8 @@ class CallbackId(StrEnum):
     SETTINGS_MODAL = "countersign.settings_modal"
     PROPOSAL_MODAL = "countersign.proposal_modal"
     HANDOVER_MODAL = "countersign.handover_modal"
+    STOP_MODAL = "countersign.stop_modal"
+    NOTE_MODAL = "countersign.note_modal"
 
 
 class BlockId(StrEnum):
@@ -65,6 +70,9 @@ class BlockId(StrEnum):
     SETTING_ON_TIMEOUT = "countersign.setting_on_timeout"
     SETTING_LEVEL = "countersign.setting_level"
     HANDOVER_PERSON = "countersign.handover_person"
+    RUN_BUTTONS = "countersign.run_buttons"
+    STOP_REASON = "countersign.stop_reason"
+    NOTE = "countersign.note"
 
     @classmethod
     def for_arg(cls, name: str) -> str:

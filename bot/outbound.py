@@ -7,6 +7,7 @@ The notifier only talks to Slack and returns what it posted; the Slack front-end
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -137,16 +138,16 @@ class SlackNotifier:
         )
         return True
 
-    def post_progress(self, thread: Posted, text: str) -> Posted:
+    def post_progress(self, thread: Posted, text: str, blocks: list[dict[str, Any]] | None = None) -> Posted:
         """Post a run's progress message in its thread."""
         response = self.client.chat_postMessage(
-            channel=thread.channel, thread_ts=thread.ts, text=shorten(text, 3900), unfurl_links=False
+            channel=thread.channel, thread_ts=thread.ts, text=shorten(text, 3900), blocks=blocks, unfurl_links=False
         )
         return Posted(response["channel"], response["ts"])
 
-    def update_progress(self, thread: Posted, ts: str, text: str) -> None:
+    def update_progress(self, thread: Posted, ts: str, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
         """Replace a run's progress message with its latest text."""
-        self.client.chat_update(channel=thread.channel, ts=ts, text=shorten(text, 3900))
+        self.client.chat_update(channel=thread.channel, ts=ts, text=shorten(text, 3900), blocks=blocks)
 
     def post_outcome(self, run: Run, text: str, thread: Posted | None) -> bool:
         """Reply in the run's Slack thread, or in the channel it was asked from; False with nowhere to post."""

@@ -31,7 +31,7 @@ from approvals.models import (
     Status,
 )
 from bot.answer_modal import question_of
-from bot.decision_lines import action_decision_line, status_emoji, voters
+from bot.decision_lines import action_decision_line, decision_line, status_emoji, voters
 from bot.formatting import approver, as_code, escape, mention, quote, shorten, slack_date, visible
 from bot.ids import ActionId, BlockId
 from bot.metadata import ApprovalRef
@@ -110,6 +110,7 @@ def _headline(approval: ApprovalRequest) -> str:
         Status.REJECTED: "may not call",
         Status.DECIDED: "has decisions on",
         Status.EXPIRED: "may not call (expired)",
+        Status.WITHDRAWN: "may not call (run stopped)",
     }[approval.status]
     return f"{approval.run.agent} {verb} {tools}"
 
@@ -258,8 +259,8 @@ def _action_blocks(approval: ApprovalRequest, position: int, action: ProposedAct
     if decision is None and (action.proposed_by or len({approval.gate_of(p).rule for p in range(len(approval.actions))}) > 1):
         # The calls of this request follow different rules: each says its own.
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_who_decides(approval, position))]))
-    if decision is not None:
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=action_decision_line(action))))
+    if decision is not None or approval.status is Status.WITHDRAWN:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=decision_line(approval, position))))
     elif approval.is_pending:
         if action.votes:
             approved = ", ".join(voters(action))

@@ -1,10 +1,15 @@
-"""The words a run's Slack thread is told: its progress, its notices and how it ended."""
+"""The words a run's Slack thread is told: its progress (with its Stop button), its notices and how it ended."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from slack_sdk.models.blocks import ActionsBlock, ButtonElement, ContextBlock, MarkdownTextObject, SectionBlock
+
 from approvals.frontend import Notice, RunProgressed
-from approvals.models import DEADLINE_DECIDER, POLICY_DECIDER, REPEATED_IDS_DECIDER, Ending, Run, rests_on
-from bot.formatting import escape, shorten, slack_date
+from approvals.models import DEADLINE_DECIDER, POLICY_DECIDER, REPEATED_IDS_DECIDER, Ending, Run, RunStatus, rests_on
+from bot.formatting import escape, quote, shorten, slack_date
+from bot.ids import ActionId, BlockId
 
 _ARGS_CHARS = 80
 _RESULT_CHARS = 160
@@ -47,6 +52,24 @@ def progress_text(event: RunProgressed) -> str:
     return "\n".join([header, *(f"{n}. {line}" for n, line in enumerate(lines, start=hidden + 1))])
 
 
+def progress_blocks(run: Run, text: str) -> list[dict[str, Any]]:
+    """The progress message: its text, the run's id (what `/countersign stop` takes) and, while the run goes on,
+    its Stop button."""
+    blocks: list[Any] = [SectionBlock(text=MarkdownTextObject(text=shorten(text, 3000)))]
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"run `{run.thread_id}` · `{escape(run.agent)}`")]))
+    if run.stop_requested_at is None and run.status not in (RunStatus.DONE, RunStatus.FAILED):
+        stop = ButtonElement(text="Stop run", action_id=ActionId.STOP_RUN, value=run.thread_id, style="danger")
+        blocks.append(ActionsBlock(block_id=BlockId.RUN_BUTTONS, elements=[stop]))
+    return [block.to_dict() for block in blocks]
+
+
+def withdrawn_line(run: Run) -> str:
+    """What a request withdrawn by its run's stop says instead of a decision."""
+    when = f" {slack_date(run.stop_requested_at)}" if run.stop_requested_at else ""
+    reason = f":\n{quote(run.stop_reason, 1000)}" if run.stop_reason else "."
+    return f":octagonal_sign: *Withdrawn*: {by(run.stop_requested_by)} stopped the run{when}{reason}"
+
+
 def ending_text(run: Run, ending: Ending) -> str:
     """How the run ended, as its thread is told."""
     agent = escape(run.agent)
@@ -67,6 +90,11 @@ def ending_text(run: Run, ending: Ending) -> str:
             "them ran, and the agent was not resumed."
         )
     reason = f": {escape(ending.reason)}" if ending.reason else ""
+    if ending.kind == "halted":
+        return (
+            f":octagonal_sign: Stopped by {by(ending.decided_by)}{reason or '.'}\nThe `{agent}` run ended here: "
+            "what it was waiting for was withdrawn, none of its tools runs again, and the agent is not resumed."
+        )
     return (
         f":no_entry: The `{agent}` run was stopped: {by(ending.decided_by)} said no{reason}. The agent was not resumed, "
         f"so nothing after its pause ran.{_WHY_STOPPED.get(ending.pause_kind or '', '')}"

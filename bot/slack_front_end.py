@@ -22,7 +22,7 @@ from approvals.frontend import (
 from approvals.settings import Settings
 from approvals.store import Store
 from bot.outbound import SlackNotifier
-from bot.run_messages import ending_text, notice_text, progress_text
+from bot.run_messages import ending_text, notice_text, progress_blocks, progress_text
 from bot.slack_client import create_slack_client
 from bot.slack_places import SlackPlaces
 from bot.user_groups import UserGroupDirectory
@@ -82,11 +82,13 @@ class SlackFrontEnd:
         if thread is None:
             return False  # shown once the run's first request makes its thread
         text = progress_text(event)
+        # The run as it stands now (stopped or ended: no Stop button), not as the progress follower first read it.
+        blocks = progress_blocks(self.store.runs.get_run(event.run.thread_id), text)
         ts = self.places.progress(event.run.thread_id)
         if ts:
-            self.notifier.update_progress(thread, ts, text)
+            self.notifier.update_progress(thread, ts, text, blocks)
         else:
-            self.places.keep_progress(event.run.thread_id, self.notifier.post_progress(thread, text))
+            self.places.keep_progress(event.run.thread_id, self.notifier.post_progress(thread, text, blocks))
         return True
 
     @_show.register

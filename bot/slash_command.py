@@ -4,7 +4,8 @@ handing a request on (`handover`), and the admins' commands."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -23,7 +24,10 @@ from bot.user_groups import UserGroupDirectory
 
 log = logging.getLogger(__name__)
 
-USAGE = "Usage: `/countersign run <agent> <request>` (e.g. `/countersign run payments Refund order #42 for $250`)."
+USAGE = (
+    "Usage: `/countersign run <agent> <request>` (e.g. `/countersign run payments Refund order #42 for $250`); "
+    "`/countersign stop <run>` stops a run you asked for."
+)
 
 
 @dataclass(eq=False)
@@ -36,6 +40,8 @@ class SlashCommand:
     admin: AdminCommands
     policies: PolicySet
     directory: UserGroupDirectory
+    # Subcommands a listener module serves (`stop`), by name: each returns the ephemeral answer, as `handle` does.
+    subcommands: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = field(default_factory=dict)
 
     def may_start(self, user: str, agent: str) -> bool:
         """Whether `user` may start `agent`: anyone, unless the policy names its starters."""
@@ -75,6 +81,8 @@ class SlashCommand:
         if not words or words[0] == "help":
             usage = f"{USAGE}\n{AWAY_USAGE}"
             return _ephemeral(f"{usage}\n\n{ADMIN_USAGE}" if self.admin.is_admin(user) else usage)
+        if words[0] in self.subcommands:
+            return self.subcommands[words[0]](command)
         if words[0] != "run" or len(words) < 3:
             return _ephemeral(f"I did not understand `{escape(shorten(' '.join(words), 200))}`. {USAGE}")
         agent, request_text = words[1], words[2]

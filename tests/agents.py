@@ -864,3 +864,11 @@ def serial_refunds() -> CompiledStateGraph:
 
 # The same agent under another name, for a test whose admins' settings must not reach the others.
 AGENTS.update(serial_refunds=serial_refunds, serial_refunds_admin=serial_refunds)
+
+
+def payments_ungated() -> CompiledStateGraph:
+    """The effect payments agent with no gate at all: lookup, then refund, with nothing asked in between."""
+    return create_agent(ScriptedPaymentsModel(), tools=[effect_lookup, effect_refund])
+
+
+AGENTS.update(payments_ungated=payments_ungated)

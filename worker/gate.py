@@ -3,7 +3,9 @@ their results after they ran. For `create_agent` agents it is LangChain v1 middl
 graphs, `gated_tool_node` and `review_node` do the same around a ToolNode.
 
 Its interrupts use LangChain's HITL payload (`action_requests` + `review_configs`, answered with
-`{"decisions": [...]}`) plus a `countersign` key, so one rendering path in Slack serves all.
+`{"decisions": [...]}`) plus a `countersign` key, so one rendering path in Slack serves all. Unlike LangChain's,
+an approval before a call may carry the approver's note (`{"type": "approve", "message": ...}`), which the agent
+reads after the tool's result.
 
     agent = create_agent(model, tools, middleware=[interrupt_before_when(tool="refund", when="amount >= 100")])
 """
@@ -93,7 +95,7 @@ class CountersignGate(AgentMiddleware):
             return ToolMessage(
                 content=content, name=call["name"], tool_call_id=call["id"], status="error" if rejected else "success"
             )
-        return handler(request)
+        return _with_note(handler(request), decision.get("message"), "The person who approved this call noted")
 
     def before_model(self, state: AgentState, runtime: Runtime) -> dict[str, Any] | None:
         """Before the agent reads tool results, have a human review those of the `after` tools."""
@@ -137,6 +139,13 @@ def review_results(state: Mapping[str, Any], tools: set[str]) -> dict[str, Any] 
         kwargs = {**message.additional_kwargs, _REVIEWED: decision["type"]}
         reviewed.append(message.model_copy(update={"content": content, "additional_kwargs": kwargs}))
     return {"messages": reviewed}
+
+
+def _with_note(result: ToolMessage | Command[Any], note: str | None, said: str) -> ToolMessage | Command[Any]:
+    """The tool's result with an approver's note after it (Countersign's "Approve with note…"), for the agent to read."""
+    if not note or not isinstance(result, ToolMessage) or not isinstance(result.content, str):
+        return result
+    return result.model_copy(update={"content": f"{result.content}\n\n{said}: {note}"})
 
 
 def _calls_by_id(state: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

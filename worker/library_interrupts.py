@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from worker.registry import Agent
 
 APPROVE, EDIT, REJECT, RESPOND = DecisionType.APPROVE, DecisionType.EDIT, DecisionType.REJECT, DecisionType.RESPOND
+# The kind's suffix for a pause of Countersign's own gate, which LangChain's HITL payload carries.
+COUNTERSIGN_GATE = "countersign"
 
 
 class HumanInTheLoopBatched:
@@ -30,7 +32,9 @@ class HumanInTheLoopBatched:
 
     def to_actions(self, pause: Pause, agent: Agent) -> tuple[str, list[ProposedAction]]:
         configs = {c["action_name"]: c for c in pause.value["review_configs"]}
-        return self.kind, [
+        # Countersign's own gate (its `countersign` key) also reads an approver's note (`worker.gate`).
+        kind = f"{self.kind}:{COUNTERSIGN_GATE}" if isinstance(pause.value.get("countersign"), dict) else self.kind
+        return kind, [
             ProposedAction(
                 tool=request["name"],
                 args=jsonable(request.get("args") or {}),
@@ -44,7 +48,8 @@ class HumanInTheLoopBatched:
         ]
 
     def resume(self, graph: GraphSession, config: RunnableConfig, approval: ApprovalRequest, agent: Agent) -> Resumed:
-        return resume_with(graph, config, approval, {"decisions": [TypedDecisions.one(a) for a in approval.actions]})
+        with_note = approval.kind.endswith(f":{COUNTERSIGN_GATE}")
+        return resume_with(graph, config, approval, {"decisions": [TypedDecisions.one(a, with_note) for a in approval.actions]})
 
     def acts_in_node(self, approval: ApprovalRequest) -> bool:
         # LangChain's HITL answers are carried out by the ToolNode, whose calls are journalled.

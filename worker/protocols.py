@@ -64,14 +64,15 @@ class TypedDecisions:
         return [APPROVE, EDIT, RESPOND, REJECT] if calls else [APPROVE, RESPOND, REJECT]
 
     @staticmethod
-    def one(action: ProposedAction) -> dict[str, Any]:
-        """One action's decision as LangChain writes it."""
+    def one(action: ProposedAction, note: bool = False) -> dict[str, Any]:
+        """One action's decision as LangChain writes it; with `note`, an approval carries the approver's note as
+        `message` (only Countersign's own gate reads it: LangChain's `ApproveDecision` has no place for one)."""
         decision = _decision(action)
         if decision.type is EDIT:
             return {"type": "edit", "edited_action": {"name": action.tool, "args": decision.edited_args or {}}}
         if decision.type in (REJECT, RESPOND):
             return {"type": decision.type.value, "message": decision.message or ""}
-        return {"type": "approve"}
+        return {"type": "approve", "message": decision.message} if note and decision.message else {"type": "approve"}
 
     def answer(self, approval: ApprovalRequest) -> Any:
         if len(approval.actions) == 1:

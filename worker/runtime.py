@@ -49,18 +49,12 @@ from approvals.store import Store
 from worker import metrics as worker_metrics
 from worker.checkpointer import KeptCheckpointer
 from worker.graph_session import GraphSession, graph_session
-from worker.interrupts import (
-    Pause,
-    Resumed,
-    adapter_for,
-    adapter_for_kind,
-    pause_refusal,
-)
+from worker.interrupts import Pause, Resumed, adapter_for, adapter_for_kind, pause_refusal
 from worker.leases import lease
 from worker.progress import RunProgress
 from worker.registry import Agent, AgentRegistry
 from worker.run_state import latest_agent_message, pauses, state_messages
-from worker.tool_journal import journalling
+from worker.tool_journal import RunHalted, journalling
 from worker.webhooks import deliver, given_up
 
 log = logging.getLogger(__name__)
@@ -132,6 +126,10 @@ class AgentRuntime:
                     return self._give_up(run, None)
                 try:
                     outcome = work(run)
+                except RunHalted:  # a person stopped the run: its next tool call did not start, nothing more runs
+                    outcome = "halted"
+                    for approval_id in self.store.runs.withdraw_left(thread_id):  # shown again: the stop raced this job
+                        self._refresh_message(approval_id)
                 except UnknownAgent as error:
                     # Retrying cannot help; tell whoever asked instead.
                     self._finish(self.store.runs.get_run(thread_id), RunStatus.FAILED, Ending(kind="failed", error=str(error)))
@@ -224,6 +222,8 @@ class AgentRuntime:
     # Handing decisions to agents
 
     def _resume(self, run: Run, approval: ApprovalRequest) -> str:
+        if run.stop_requested_at is not None:
+            return "halted"  # a person stopped the run: its agent is not resumed
         if approval.is_pending:
             log.warning("approval %s is not fully decided yet; nothing to resume", approval.id)
             return "undecided"
@@ -378,6 +378,8 @@ class AgentRuntime:
         or record and post the final answer. `current` is the thread's state if the caller just read it."""
         config = _config(run.thread_id)
         while True:
+            if self.store.runs.stop_requested(run.thread_id):
+                raise RunHalted(run.thread_id)
             state = current if current is not None else graph.get_state(config)
             current = None
             stops = pauses(graph, state)
@@ -418,7 +420,8 @@ class AgentRuntime:
                     self.store.requests.mark_resumed(other, run_continues=False)
                 return self._stopped(stop_here[0])
             if not decided_here:
-                self.store.runs.update_run(run.thread_id, status=RunStatus.WAITING)
+                if not self.store.runs.update_run(run.thread_id, status=RunStatus.WAITING):
+                    raise RunHalted(run.thread_id)  # stopped as its requests were stored
                 self.store.runs.progressed(run.thread_id)
                 return "waiting"
             for decided in decided_here:
@@ -432,7 +435,9 @@ class AgentRuntime:
     def _finish(self, run: Run, status: RunStatus, ending: Ending) -> None:
         """Record how the run ended (first), then tell its followers."""
         self.store.runs.finish_run(run.thread_id, status, ending)
-        self._tell_ending(self.store.runs.get_run(run.thread_id))
+        finished = self.store.runs.get_run(run.thread_id)
+        if finished.stop_requested_at is None:  # a stopped run's ending is told by whoever stopped it
+            self._tell_ending(finished)
 
     def _tell_ending(self, run: Run) -> None:
         """Tell how a finished run ended, as stored, and note it told (a run ended but not told is still owed)."""

@@ -7,6 +7,9 @@ namespace, same call id) replays a finished call's result instead of running the
 to run a call that started and never finished: Countersign cannot tell whether it took effect, so it
 tells the agent and the run's thread rather than risk doing it twice.
 
+Before each call, the journal checks that nobody stopped the run: a stopped run's next call does not start
+(`RunHalted` ends the job's graph there), so a run stopped while it works makes no further tool call.
+
 Calls run with no journal scope (a graph invoked outside a worker job) run as they are.
 """
 
@@ -86,6 +89,10 @@ def _replay(record_result: dict[str, Any] | None, call: dict[str, Any]) -> ToolM
     )
 
 
+class RunHalted(Exception):
+    """A person stopped the run: no tool call of it runs from here (raised where a call would start)."""
+
+
 class _Call:
     """One execution of a tool call through the journal."""
 
@@ -98,6 +105,9 @@ class _Call:
     def before(self) -> ToolMessage | None:
         """None when the tool may run now; otherwise what to answer in its place."""
         store = self.scope.store
+        if store.runs.stop_requested(self.scope.thread_id):
+            log.info("run %s was stopped; %s does not run", self.scope.thread_id, self.call["name"])
+            raise RunHalted(self.scope.thread_id)
         if store.journal.tool_call_started(*self.key, tool=self.call["name"]):
             if self.scope.clicked_at is not None:
                 metrics.tool_started(self.scope.clicked_at)

@@ -189,6 +189,8 @@ class Decisions:
             detail = {"actions": new, "quorum": max(quorums[p] for p in new)}
             if decision.for_user:
                 detail["for_user"] = decision.for_user
+            if decision.message:
+                detail["message"] = decision.message  # "Approve with note…": each vote's own
             record_audit(conn, "voted", approval_id, voter, detail)
         reached = []
         for position in new:

@@ -48,9 +48,11 @@ def _lease_free(now: datetime) -> Any:
 _OWED_STATUSES = [RunStatus.QUEUED.value, RunStatus.RUNNING.value]
 _FINISHED_STATUSES = [RunStatus.DONE.value, RunStatus.FAILED.value]
 _THREAD: BindParameter[str] = bindparam("thread")
+# Still waiting, or withdrawn when a person stopped its run: no decision of it is owed to the agent.
+_OWE_NO_RESUME = [Status.PENDING.value, Status.WITHDRAWN.value]
 _OTHER_RESUMES_OWED = (
     select(approvals.c.id)
-    .where(approvals.c.thread_id == _THREAD, approvals.c.status != Status.PENDING.value, approvals.c.resumed_at.is_(None))
+    .where(approvals.c.thread_id == _THREAD, approvals.c.status.not_in(_OWE_NO_RESUME), approvals.c.resumed_at.is_(None))
     .order_by(approvals.c.decided_at)
 )
 # A deadline that approves a call an edit re-proposed under another rule runs it with the edit's arguments,
@@ -89,9 +91,10 @@ class Due:
                     select(approvals.c.id)
                     .join(runs, runs.c.thread_id == approvals.c.thread_id)
                     .where(
-                        approvals.c.status != Status.PENDING.value,
+                        approvals.c.status.not_in(_OWE_NO_RESUME),
                         approvals.c.resumed_at.is_(None),
                         runs.c.status != RunStatus.FAILED.value,
+                        runs.c.stop_requested_at.is_(None),  # a stopped run's agent is never resumed
                         _lease_free(now),
                     )
                     .order_by(approvals.c.decided_at)

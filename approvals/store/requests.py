@@ -214,9 +214,14 @@ _START_DELIVERY = (
     update(approvals).where(approvals.c.id == _ID, approvals.c.delivery_started_at.is_(None)).values(delivery_started_at=_NOW)
 )
 _RESUMED = update(approvals).where(approvals.c.id == _ID).values(resumed_at=_NOW)
-_RUN_RUNNING = update(runs).where(runs.c.thread_id == _THREAD).values(status=RunStatus.RUNNING.value, updated_at=_NOW)
+# A stopped run stays ended: a delivery that raced its stop does not set it running again.
+_RUN_RUNNING = (
+    update(runs)
+    .where(runs.c.thread_id == _THREAD, runs.c.stop_requested_at.is_(None))
+    .values(status=RunStatus.RUNNING.value, updated_at=_NOW)
+)
 _RUN_PROGRESSED_AT = update(runs).where(runs.c.thread_id == _THREAD).values(attempts=0, next_attempt_at=None, updated_at=_NOW)
-_RUN_GOES_ON = _RUN_PROGRESSED_AT.values(status=RunStatus.RUNNING.value)
+_RUN_GOES_ON = _RUN_PROGRESSED_AT.where(runs.c.stop_requested_at.is_(None)).values(status=RunStatus.RUNNING.value)
 
 
 class Requests(WarmedSection):

@@ -1,4 +1,5 @@
-"""Runs and their leases: one row per LangGraph thread, and the lease one worker at a time holds to take it further."""
+"""Runs, their leases and their stops: one row per LangGraph thread, the lease one worker at a time holds to take
+it further, and who stopped it (then nothing of it runs again)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from typing import Any
 from sqlalchemy import Connection, RowMapping, bindparam, insert, or_, select, update
 from sqlalchemy.sql.elements import BindParameter
 
-from approvals.models import Ending, Run, RunStatus, utcnow
+from approvals.audit import AuditEntry, append_audit
+from approvals.models import Ending, Run, RunStatus, Status, utcnow
 from approvals.store.audit_log import record_audit
 from approvals.store.database import WarmedSection
-from approvals.tables import runs
+from approvals.tables import approvals, runs
 
 
 def run_from_row(row: RowMapping) -> Run:
@@ -25,6 +27,10 @@ def run_from_row(row: RowMapping) -> Run:
 _THREAD: BindParameter[str] = bindparam("thread")
 _NOW: BindParameter[datetime] = bindparam("now")
 _GET_RUN = select(runs).where(runs.c.thread_id == _THREAD)
+# A run a person stopped stays as the stop left it: no worker sets its status or ending after that.
+_NOT_STOPPED = runs.c.stop_requested_at.is_(None)
+_STOP_REQUESTED = select(runs.c.stop_requested_at).where(runs.c.thread_id == _THREAD)
+_FINISHED = [RunStatus.DONE.value, RunStatus.FAILED.value]
 _CLAIM = (
     update(runs)
     .where(
@@ -36,7 +42,7 @@ _CLAIM = (
 )
 _FINISH_RUN = (
     update(runs)
-    .where(runs.c.thread_id == _THREAD)
+    .where(runs.c.thread_id == _THREAD, _NOT_STOPPED)
     .values(
         status=bindparam("b_status"),
         outcome=bindparam("b_outcome"),
@@ -55,6 +61,18 @@ _RELEASE = (
 _PROGRESSED = update(runs).where(runs.c.thread_id == _THREAD).values(attempts=0, next_attempt_at=None)
 
 
+def _withdraw(conn: Connection, thread_id: str, by: str | None, reason: str | None) -> list[str]:
+    """Withdraw every pending request of a stopped run, audited one by one; their ids."""
+    now = utcnow()
+    pending = (approvals.c.thread_id == thread_id, approvals.c.status == Status.PENDING.value)
+    withdrawn = list(conn.execute(select(approvals.c.id).where(*pending).order_by(approvals.c.created_at)).scalars())
+    if withdrawn:
+        conn.execute(update(approvals).where(*pending).values(status=Status.WITHDRAWN.value, decided_at=now))
+        detail = {"thread_id": thread_id, "reason": reason}
+        append_audit(conn, [AuditEntry("withdrawn", approval_id, by, detail, now) for approval_id in withdrawn])
+    return withdrawn
+
+
 class Runs(WarmedSection):
     """Runs (one per LangGraph thread) and the leases workers take on them."""
 
@@ -68,7 +86,9 @@ class Runs(WarmedSection):
             existing = conn.execute(select(runs).where(runs.c.thread_id == run.thread_id)).mappings().first()
             if existing is not None:
                 return run_from_row(existing)
-            values = run.model_dump(exclude={"attempts", "outcome_posted_at", "ending"})
+            values = run.model_dump(
+                exclude={"attempts", "outcome_posted_at", "ending", "stop_requested_by", "stop_requested_at", "stop_reason"}
+            )
             conn.execute(insert(runs).values(**values, updated_at=utcnow(), attempts=0))
             record_audit(conn, "run_started", None, run.requested_by, {"thread_id": run.thread_id, "agent": run.agent})
         return run
@@ -81,19 +101,66 @@ class Runs(WarmedSection):
             raise KeyError(f"no run with thread_id {thread_id!r}")
         return run_from_row(row)
 
-    def update_run(self, thread_id: str, **values: Any) -> None:
-        """Set fields of a run (its status)."""
+    def update_run(self, thread_id: str, **values: Any) -> bool:
+        """Set fields of a run (its status); False when a person stopped it (it stays as the stop left it)."""
         if "status" in values:
             values["status"] = RunStatus(values["status"]).value
         with self.db.writing() as conn:
-            conn.execute(update(runs).where(runs.c.thread_id == thread_id).values(**values, updated_at=utcnow()))
+            changed = conn.execute(
+                update(runs).where(runs.c.thread_id == thread_id, _NOT_STOPPED).values(**values, updated_at=utcnow())
+            )
+        return bool(changed.rowcount)
 
     def finish_run(self, thread_id: str, status: RunStatus, ending: Ending) -> None:
-        """Record how a run ended (its outcome: the agent's answer, if any); then owed to people until `outcome_posted`."""
+        """Record how a run ended (its outcome: the agent's answer, if any); then owed to people until `outcome_posted`.
+        A run a person stopped keeps its halted ending."""
         values = {"b_status": status.value, "b_outcome": ending.answer, "b_ending": ending.model_dump(mode="json")}
         with self.db.writing() as conn:
-            conn.execute(_FINISH_RUN, {"thread": thread_id, "now": utcnow(), **values})
-            record_audit(conn, f"run_{status.value}", None, None, {"thread_id": thread_id})
+            if conn.execute(_FINISH_RUN, {"thread": thread_id, "now": utcnow(), **values}).rowcount:
+                record_audit(conn, f"run_{status.value}", None, None, {"thread_id": thread_id})
+
+    def stop_requested(self, thread_id: str) -> bool:
+        """Whether a person stopped the run (checked before each tool call it makes)."""
+        with self.db.engine.connect() as conn:
+            return conn.execute(_STOP_REQUESTED, {"thread": thread_id}).scalar() is not None
+
+    def stop(self, thread_id: str, by: str, reason: str | None, tell_after: timedelta) -> list[str] | None:
+        """Stop a run that has not ended, in one transaction: who, when and why; it ends `halted`; its pending requests
+        are withdrawn (no resume is owed for them); audited. The ids withdrawn, or None when it had ended already.
+        Its ending is owed to people, told by the stopper at once or by a worker once `tell_after` has passed."""
+        now = utcnow()
+        ending = Ending(kind="halted", decided_by=by, reason=reason).model_dump(mode="json")
+        with self.db.writing() as conn:
+            stopped = conn.execute(
+                update(runs)
+                .where(runs.c.thread_id == thread_id, _NOT_STOPPED, runs.c.status.not_in(_FINISHED))
+                .values(
+                    stop_requested_by=by,
+                    stop_requested_at=now,
+                    stop_reason=reason,
+                    status=RunStatus.DONE.value,
+                    outcome=None,
+                    ending=ending,
+                    next_attempt_at=now + tell_after,
+                    updated_at=now,
+                )
+            ).rowcount
+            if not stopped:
+                return None
+            append_audit(conn, [AuditEntry("run_stopped", None, by, {"thread_id": thread_id, "reason": reason}, now)])
+            return _withdraw(conn, thread_id, by, reason)
+
+    def withdraw_left(self, thread_id: str) -> list[str]:
+        """Withdraw the requests a worker stored on a stopped run as the stop was made; the ids of every withdrawn
+        request of the run (a worker that raced the stop may have shown them as they were before it)."""
+        with self.db.writing() as conn:
+            stopped = (runs.c.thread_id == thread_id, runs.c.stop_requested_at.is_not(None))
+            stop = conn.execute(select(runs.c.stop_requested_by, runs.c.stop_reason).where(*stopped)).first()
+            if stop is None:
+                return []
+            _withdraw(conn, thread_id, stop.stop_requested_by, stop.stop_reason)
+            withdrawn = (approvals.c.thread_id == thread_id, approvals.c.status == Status.WITHDRAWN.value)
+            return list(conn.execute(select(approvals.c.id).where(*withdrawn).order_by(approvals.c.created_at)).scalars())
 
     def outcome_posted(self, thread_id: str) -> None:
         """The run's ending was told (or had nowhere to go): nothing more is owed."""
