@@ -19,7 +19,7 @@ from bot.metadata import ApprovalRef
 from bot.slack_places import SlackPlaces
 from sandbox.emulator import Channel
 from tests.local import Local
-from tests.stack import wait_until
+from tests.stack import SlackUser, Stack, wait_until
 
 # The payments agent's refund call, as the request shows it.
 ALL_BUTTONS = ["Approve", "Edit", "Reply", "Reject"]
@@ -38,7 +38,7 @@ def dm_rule(*approvers: str, notify: str = "dm", **fields: Any) -> Rule:
     )
 
 
-def dm_of(local: Local, user: str, approval: ApprovalRequest) -> dict[str, Any] | None:
+def dm_of(local: SlackUser, user: str, approval: ApprovalRequest) -> dict[str, Any] | None:
     """The request's message in `user`'s DM with the app, as Slack holds it now."""
     posted = SlackPlaces(local.store).dms(approval.id).get(user)
     return local.slack.message(posted.channel, posted.ts) if posted else None
@@ -60,12 +60,12 @@ def shown(message: dict[str, Any]) -> str:
     return str(message.get("blocks") or message.get("text"))
 
 
-def _decided_dm(local: Local, user: str, approval: ApprovalRequest, says: str) -> dict[str, Any] | None:
+def _decided_dm(local: SlackUser, user: str, approval: ApprovalRequest, says: str) -> dict[str, Any] | None:
     message = dm_of(local, user, approval)
     return message if message is not None and says in shown(message) else None
 
 
-def click_in_dm(local: Local, user: str, action: ActionId, approval: ApprovalRequest) -> None:
+def click_in_dm(local: SlackUser, user: str, action: ActionId, approval: ApprovalRequest) -> None:
     """`user` clicks one of the request's buttons in their DM."""
     posted = SlackPlaces(local.store).dms(approval.id)[user]
     local.driver.block_action(
@@ -251,3 +251,28 @@ def test_a_hand_over_to_someone_who_cannot_be_reached_by_dm_says_so_in_the_threa
     assert thread is not None
     lines = [m["text"] for m in local.slack.thread_replies(thread.channel, thread.ts)]
     assert any("who could not be reached by DM (`user_disabled`)" in line for line in lines)
+
+
+# Through the real processes
+
+
+def test_through_the_real_processes_a_decision_in_a_dm_redraws_the_channel_post_and_one_on_the_post_redraws_the_dm(
+    stack: Stack,
+) -> None:
+    # Rule "dm refunds" (tests/policies.yml): posted, and sent by DM to U0DMSTACKA and U0DMSTACKB.
+    in_dm = stack.start_run("Refund order #2731 for $2701")
+    wait_until(lambda: dm_of(stack, "U0DMSTACKA", in_dm), 20, "the request in U0DMSTACKA's DM")
+
+    click_in_dm(stack, "U0DMSTACKA", ActionId.APPROVE, in_dm)
+
+    wait_until(lambda: "Approved* by <@U0DMSTACKA>" in shown(stack.message(in_dm)), 20, "the channel post redrawn")
+    assert buttons(stack.message(in_dm)) == []
+    assert "Refunded $2701.00 for order #2731" in stack.outcome(in_dm)
+
+    on_post = stack.start_run("Refund order #2732 for $2701")
+    wait_until(lambda: dm_of(stack, "U0DMSTACKB", on_post), 20, "the request in U0DMSTACKB's DM")
+
+    stack.click("U0DMSTACKA", ActionId.APPROVE, on_post)
+
+    dm = wait_until(lambda: _decided_dm(stack, "U0DMSTACKB", on_post, "Approved* by <@U0DMSTACKA>"), 20, "the DM redrawn")
+    assert buttons(dm) == []
