@@ -55,12 +55,13 @@ def brief_message(approval: ApprovalRequest, reach: Reach) -> dict[str, Any]:
         full["blocks"][0],  # the header: what the agent wants, and where the request stands
         SectionBlock(text=MarkdownTextObject(text=shorten(asked_for + "\n".join(rows), 3000))).to_dict(),
     ]
+    escalated = "".join(f" · :arrow_heading_up: escalated to <#{e.channel}> {slack_date(e.at)}" for e in approval.escalations)
     asked: list[Block] = [
         ContextBlock(
             elements=[
                 MarkdownTextObject(
                     text=shorten(
-                        f":envelope_with_arrow: Sent by DM to {_people(reach.asked)}, who decide it there · "
+                        f":envelope_with_arrow: Sent by DM to {_people(reach.asked)}, who decide it there{escalated} · "
                         f"run `{approval.thread_id}` · request `{approval.id}`",
                         3000,
                     )
@@ -80,7 +81,7 @@ def handed_over_thread_line(by_user: str, to: str, unreached: str | None) -> str
     """What the run's thread is told of a hand-over."""
     line = f":raising_hand: {mention(by_user)} handed this request to {mention(to)}"
     if unreached is not None:
-        return f"{line}, who could not be reached by DM (`{escape(unreached)}`): they can decide it here."
+        return f"{line}, who could not be reached by DM (`{escape(unreached)}`)."
     return f"{line}, who has it by DM."
 
 

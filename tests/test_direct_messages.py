@@ -176,6 +176,18 @@ def test_the_members_of_a_user_group_named_as_approvers_get_the_request_by_dm(lo
     assert set(SlackPlaces(local.store).dms(approval.id)) == {"U0DMMEMBER9A", "U0DMMEMBER9B"}
 
 
+def test_a_user_group_slack_will_not_list_is_named_on_the_channel_post_which_carries_the_whole_request(local: Local) -> None:
+    local.slack.add_usergroup("dm-approvers15", ["U0DMMEMBER15"])
+    local.slack.fail("usergroups.users.list", "internal_error", times=1, token=local.bot_token)
+    local.policies(dm_rule("@dm-approvers15"))
+
+    approval = local.start_run("Refund order #2715 for $2701")
+
+    post = local.message(approval)
+    assert buttons(post) == ALL_BUTTONS
+    assert "Could not reach @dm-approvers15 (`internal_error`) by DM. They decide it here." in shown(post)
+
+
 def test_whoever_stands_in_for_an_away_approver_gets_the_request_by_dm(local: Local) -> None:
     local.store.people.set_away("U0DMAWAY10", "U0DMDELEGATE10", None)
     local.policies(dm_rule("U0DMAWAY10"))
@@ -216,6 +228,8 @@ def test_an_escalation_is_told_in_the_approvers_dms(local: Local) -> None:
     assert told["text"] == (
         ":arrow_heading_up: Nobody decided this within 1h: it went to <#C0DMLEADS>, and you may still decide it here."
     )
+    line = wait_until(lambda: "escalated to <#C0DMLEADS>" in shown(local.message(approval)), 10, "the channel line redrawn")
+    assert line
 
 
 def test_a_request_handed_to_someone_reaches_them_by_dm_saying_who_asked_and_the_thread_is_told(local: Local) -> None:
@@ -250,7 +264,10 @@ def test_a_hand_over_to_someone_who_cannot_be_reached_by_dm_says_so_in_the_threa
     thread = local.thread_of(approval)
     assert thread is not None
     lines = [m["text"] for m in local.slack.thread_replies(thread.channel, thread.ts)]
-    assert any("who could not be reached by DM (`user_disabled`)" in line for line in lines)
+    assert (
+        ":raising_hand: <@U0DMALEX14> handed this request to <@U0DMGONE14>, who could not be reached by DM (`user_disabled`)."
+        in lines
+    )
 
 
 # Through the real processes
