@@ -10,6 +10,7 @@ refuses is logged: the decision and the outcome stand, and the run's thread has 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from slack_sdk.errors import SlackApiError
 
@@ -56,11 +57,11 @@ class RequesterNews:
         link = self.places.permalinks([approval.id]).get(approval.id)
         self._send(run.requested_by, decisions_text(approval, claimed, link))
 
-    def ended(self, run: Run, ending: Ending, link: str | None) -> None:
-        """Tell the requester how their run ended (`link`: its thread)."""
+    def ended(self, run: Run, ending: Ending, link: Callable[[], str | None]) -> None:
+        """Tell the requester how their run ended (`link` finds its thread's, asked only when they are told)."""
         if not asked_from_slack(run) or run.requested_by is None or not self.people.get(run.requested_by).told_of_runs:
             return
-        self._send(run.requested_by, ending_dm_text(run, ending, link))
+        self._send(run.requested_by, ending_dm_text(run, ending, link()))
 
     def _send(self, user: str, text: str) -> None:
         try:

@@ -159,7 +159,7 @@ class SlackFrontEnd:
         thread = self.places.thread(event.run.thread_id)
         shown = self.notifier.post_outcome(event.run, ending_text(event.run, event.ending), thread)
         # Once the thread has it (RunEnded is said once, so this is too).
-        self.requester.ended(event.run, event.ending, self.notifier.permalink(thread) if thread else None)
+        self.requester.ended(event.run, event.ending, lambda: self.notifier.permalink(thread) if thread else None)
         return shown
 
     @_show.register
