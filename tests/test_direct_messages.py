@@ -293,3 +293,15 @@ def test_through_the_real_processes_a_decision_in_a_dm_redraws_the_channel_post_
 
     dm = wait_until(lambda: _decided_dm(stack, "U0DMSTACKB", on_post, "Approved* by <@U0DMSTACKA>"), 20, "the DM redrawn")
     assert buttons(dm) == []
+
+
+def test_the_first_decision_wins_and_a_later_click_in_another_dm_is_told_who_decided(local: Local) -> None:
+    local.policies(dm_rule("U0DMALEX16", "U0DMJORDAN16"))
+    approval = local.start_run("Refund order #2716 for $2701")
+    click_in_dm(local, "U0DMALEX16", ActionId.APPROVE, approval)
+
+    click_in_dm(local, "U0DMJORDAN16", ActionId.REJECT, approval)
+
+    [told] = local.ephemeral_to("U0DMJORDAN16")
+    assert told.startswith("Nothing changed: :white_check_mark: *Approved* by <@U0DMALEX16>")
+    assert local.store.requests.get(approval.id).actions[0].decision.decided_by == "U0DMALEX16"  # type: ignore[union-attr]
