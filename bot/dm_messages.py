@@ -34,8 +34,8 @@ def reach_text(reach: Reach) -> str | None:
 
 
 def with_reach(message: dict[str, Any], reach: Reach | None) -> dict[str, Any]:
-    """A request message with the note of its DMs at its end (left off when the message is already at Slack's
-    limit of blocks; the DMs are then listed in the run's thread only as they were sent)."""
+    """A request message with the note of its DMs at its end. A message already at Slack's limit of blocks goes
+    without the note: it is the whole request with its buttons, so whoever was not reached can still decide it."""
     text = reach_text(reach) if reach else None
     if text is None or len(message["blocks"]) >= MAX_MESSAGE_BLOCKS:
         return message
