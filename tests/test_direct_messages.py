@@ -14,12 +14,17 @@ from typing import Any
 from approvals.frontend import RequestHandedOver
 from approvals.models import ApprovalRequest
 from approvals.policies import Rule
+from bot.direct_messages import Reach
+from bot.dm_messages import brief_message, with_reach
 from bot.ids import ActionId
 from bot.metadata import ApprovalRef
+from bot.request_message import request_message
 from bot.slack_places import SlackPlaces
 from sandbox.emulator import Channel
 from tests.local import Local
 from tests.stack import SlackUser, Stack, wait_until
+from tests.test_block_kit import approval as block_kit_approval
+from tests.test_block_kit import valid_message
 
 # The payments agent's refund call, as the request shows it.
 ALL_BUTTONS = ["Approve", "Edit", "Reply", "Reject"]
@@ -305,3 +310,19 @@ def test_the_first_decision_wins_and_a_later_click_in_another_dm_is_told_who_dec
     [told] = local.ephemeral_to("U0DMJORDAN16")
     assert told.startswith("Nothing changed: :white_check_mark: *Approved* by <@U0DMALEX16>")
     assert local.store.requests.get(approval.id).actions[0].decision.decided_by == "U0DMALEX16"  # type: ignore[union-attr]
+
+
+# The surfaces, as slack_sdk parses them
+
+
+def test_the_short_line_and_the_note_of_dms_are_valid_block_kit() -> None:
+    request = block_kit_approval()
+    reach = Reach(notify="dm", asked=["U0A", "U0B"], unreached={"U0C": "user_disabled"})
+
+    valid_message(brief_message(request, reach.model_copy(update={"unreached": {}})))
+    noted = valid_message(with_reach(request_message(request), reach))
+
+    assert noted[-1]["elements"][0]["text"] == (
+        ":envelope_with_arrow: Also sent by DM to <@U0A>, <@U0B>. "
+        ":warning: Could not reach <@U0C> (`user_disabled`) by DM. They decide it here."
+    )
