@@ -10,6 +10,7 @@ calls `hand_over` to enqueue the resume; the dispatcher delivers it from SQL if 
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,21 +19,24 @@ from typing import Any, NamedTuple, Protocol
 
 from redis.exceptions import RedisError
 
-from approvals.authorization import ChannelMembers, check_may_decide, deciding_channels
+from approvals.authorization import ChannelMembers, check_handover_target, check_may_decide, deciding_channels, handover_allowed
 from approvals.decision_kinds import goes_ahead
 from approvals.errors import (
     AlreadyDecided,
     ConfirmationNeeded,
     DeadlinePassed,
     DecisionNotAllowed,
+    HandoverRefused,
     NotAnApprover,
     RequestChanged,
 )
-from approvals.frontend import FrontEnd
+from approvals.frontend import FrontEnd, RequestHandedOver
 from approvals.frontend import RequestChanged as Changed
 from approvals.job_queue import JobQueue
 from approvals.models import DEADLINE_DECIDER, POLICY_DECIDER, ApprovalRequest, Decision, DecisionType, Gate, Level, Page, utcnow
+from approvals.remembering import GateNow, covered_until
 from approvals.store import Store
+from approvals.store.remembered import remember_calls
 
 log = logging.getLogger(__name__)
 
@@ -92,42 +96,63 @@ class Deciding:
 
     # Who may decide
 
-    def check_person(self, approval: ApprovalRequest, user_id: str, position: int | None = None) -> None:
-        """Raise `NotAnApprover` unless `user_id` may decide the call at `position` (the request when None)."""
+    def check_person(
+        self,
+        approval: ApprovalRequest,
+        user_id: str,
+        position: int | None = None,
+        standing_in: Callable[[], Sequence[str]] | None = None,
+    ) -> str | None:
+        """Raise `NotAnApprover` unless `user_id` may decide the call at `position` (the request when None); whom
+        they decide it for (None: themselves; else the absent approver they stand in for, `standing_in` by default
+        read from the store when needed)."""
         gate = approval.gate if position is None else approval.gate_of(position)
         directory = self.directory
-        check_may_decide(
+        return check_may_decide(
             approval,
             user_id,
             directory.group_members(gate.approvers) if directory and gate.approvers else None,
             directory.channel_members(deciding_channels(approval, gate)) if directory else None,
             position=position,
+            standing_in=standing_in or functools.partial(self.standing_in, user_id),
         )
 
-    def decidable(self, approval: ApprovalRequest, user_id: str, positions: Sequence[int]) -> list[int]:
-        """Of `positions`, the calls `user_id` may decide, each by its own rule; `NotAnApprover` for the first
-        refused when there is none (the others stay for their own deciders)."""
-        allowed: list[int] = []
+    def standing_in(self, user_id: str) -> list[str]:
+        """The people away now who named `user_id` their delegate."""
+        return self.store.people.standing_in_for(user_id, self.clock())
+
+    def deciders(self, approval: ApprovalRequest, user_id: str, positions: Sequence[int]) -> dict[int, str | None]:
+        """Of `positions`, the calls `user_id` may decide, each by its own rule, with whom they decide it for;
+        `NotAnApprover` for the first refused when there is none (the others stay for their own deciders)."""
+        allowed: dict[int, str | None] = {}
         refused: NotAnApprover | None = None
+        # Read once, and only if some call needs it (the person is not named themselves).
+        standing = functools.cache(functools.partial(self.standing_in, user_id))
         for position in positions:
             try:
-                self.check_person(approval, user_id, position)
+                allowed[position] = self.check_person(approval, user_id, position, standing)
             except NotAnApprover as error:
                 refused = refused or error
-                continue
-            allowed.append(position)
         if not allowed and refused is not None:
             raise refused
         return allowed
+
+    def decidable(self, approval: ApprovalRequest, user_id: str, positions: Sequence[int]) -> list[int]:
+        """Of `positions`, the calls `user_id` may decide (`deciders`)."""
+        return list(self.deciders(approval, user_id, positions))
 
     def pending_for(self, user_id: str, limit: int, offset: int = 0) -> Page:
         """A page of the pending requests `user_id` may decide (and how many there are)."""
         lists, directory = self.store.lists, self.directory
         groups, channels = [], []
+        absent = {person: [person] for person in self.standing_in(user_id)}
         if directory is not None:
-            groups = [entry for entry in lists.pending_group_approvers() if user_id in directory.group_members([entry])]
+            entries = lists.pending_group_approvers()
+            groups = [entry for entry in entries if user_id in directory.group_members([entry])]
             channels = [c for c in lists.pending_member_channels() if user_id in directory.channel_members([c]).members]
-        return lists.pending_for(user_id, groups, limit, offset, channels=channels)
+            for person, named in absent.items():
+                named.extend(entry for entry in entries if person in directory.group_members([entry]))
+        return lists.pending_for(user_id, groups, limit, offset, channels=channels, standing_in=absent)
 
     # Deciding
 
@@ -143,6 +168,18 @@ class Deciding:
     ) -> list[int]:
         """Of the targeted calls (all undecided when None), those `who` may decide now with a decision of `kind`;
         raises what forbids it (a refused person leaves an audit row)."""
+        return list(self._may_decide(approval, who, kind, targeted, rev=rev, when=when))
+
+    def _may_decide(
+        self,
+        approval: ApprovalRequest,
+        who: str,
+        kind: DecisionType,
+        targeted: Sequence[int] | None,
+        *,
+        rev: int | None,
+        when: datetime | None,
+    ) -> dict[int, str | None]:
         if not approval.is_pending or (targeted is not None and len(targeted) == 1 and approval.actions[targeted[0]].decision):
             raise AlreadyDecided(approval, list(targeted) if targeted is not None else None)
         if approval.deadline_at is not None and approval.deadline_at <= (when or self.clock()):
@@ -152,29 +189,51 @@ class Deciding:
         positions = list(targeted) if targeted else approval.undecided()
         check_allowed(approval, kind, positions)
         try:
-            return self.decidable(approval, who, positions)
+            return self.deciders(approval, who, positions)
         except NotAnApprover as refused:
             self.store.audit_log.audit("click_refused", approval.id, who, {"intent": kind.value, "reason": str(refused)})
             raise
 
     def decide(
-        self, approval: ApprovalRequest, decision: Decision, targeted: Sequence[int] | None = None, *, seen: Seen | None = None
+        self,
+        approval: ApprovalRequest,
+        decision: Decision,
+        targeted: Sequence[int] | None = None,
+        *,
+        seen: Seen | None = None,
+        remember: GateNow | None = None,
     ) -> Recorded:
         """Apply every rule and commit `decision` (by its `decided_by`) on the targeted calls (all undecided when None)
-        that person may decide; raises what forbids it, `AlreadyDecided` when someone decided first."""
+        that person may decide; raises what forbids it, `AlreadyDecided` when someone decided first. With `remember`
+        (each call's gate now), an approval that covers the run's later calls too (`approvals.remembering`)."""
         seen = seen or Seen()
         who, kind = decision.decided_by, decision.type
-        positions = self.may_decide(approval, who, kind, targeted, rev=seen.rev, when=seen.at)
+        allowed = self._may_decide(approval, who, kind, targeted, rev=seen.rev, when=seen.at)
+        # One decision is taken in one capacity: the calls `who` decides as themselves, else those they decide for
+        # the first person they stand in for (the others stay for a click of their own).
+        for_user = None if None in allowed.values() else next(iter(allowed.values()), None)
+        positions = [position for position, decided_for in allowed.items() if decided_for == for_user]
+        decision = decision.model_copy(update={"for_user": for_user})
+        covers = covered_until(approval, positions, remember, self.clock()) if remember and kind is DecisionType.APPROVE else None
         if goes_ahead(kind) and not seen.confirmed and any(approval.gate_of(p).level is Level.MANUAL for p in positions):
             raise ConfirmationNeeded(approval)
-        return self.record(approval, decision, positions)
+        return self.record(approval, decision, positions, covers)
 
-    def record(self, approval: ApprovalRequest, decision: Decision, positions: Sequence[int]) -> Recorded:
+    def record(
+        self,
+        approval: ApprovalRequest,
+        decision: Decision,
+        positions: Sequence[int],
+        covers: dict[int, datetime | None] | None = None,
+    ) -> Recorded:
         """Commit a decision already checked against the request as loaded (first decision wins; each call's
-        quorum; only if no call changed since)."""
+        quorum; only if no call changed since), and what each approved call `covers` (remembered in its transaction)."""
         quorums = {position: approval.gate_of(position).quorum for position in positions}
+        then = None
+        if covers:
+            then = functools.partial(remember_calls, approval=approval, approved_by=decision.decided_by, until=covers)
         recorded = self.store.decisions.record_decision(
-            approval.id, decision, list(positions), quorum=quorums, revision=approval.revision
+            approval.id, decision, list(positions), quorum=quorums, revision=approval.revision, then=then
         )
         return Recorded(approval.id, recorded.completed, vote_only=not recorded.positions, positions=tuple(positions))
 
@@ -238,3 +297,47 @@ class Deciding:
             self.front_end.tell(Changed(approval=decided, earlier=self.store.lists.decided_before(decided)))
         except Exception:
             log.exception("approval %s was decided but could not be shown again", decided.id)
+
+    # Handing a request to someone else
+
+    def check_may_hand_over(self, approval: ApprovalRequest, by: str, *, admin: bool = False) -> None:
+        """Raise what keeps `by` from handing `approval` to someone else: an admin always may, anyone else when the
+        rules of its calls allow it and they may decide it (a refusal is audited)."""
+        if not approval.is_pending:
+            raise AlreadyDecided(approval)
+        if admin:
+            return
+        refusal = None if handover_allowed(approval) else HandoverRefused(approval, "not_allowed")
+        try:
+            self.decidable(approval, by, approval.undecided())
+        except NotAnApprover:
+            refusal = refusal or HandoverRefused(approval, "not_permitted")
+        if refusal is not None:
+            self.store.audit_log.audit("click_refused", approval.id, by, {"intent": "handover", "reason": refusal.reason})
+            raise refusal
+
+    def hand_to(self, approval: ApprovalRequest, to: str, by: str, *, admin: bool = False) -> None:
+        """Hand `approval` to `to` at `by`'s asking (`check_may_hand_over`), committed with its audit row; raises what
+        forbids it (`to` is `by`, proposed a call they may not decide, was asked already, or decides it already)."""
+        self.check_may_hand_over(approval, by, admin=admin)
+        check_handover_target(approval, to, by)
+        undecided = approval.undecided()
+        try:
+            already = len(self.decidable(approval, to, undecided)) == len(undecided)
+        except NotAnApprover:
+            already = False
+        if already:
+            raise HandoverRefused(approval, "already_decides", to)
+        self.store.requests.hand_to(approval.id, to, by, self.clock())
+
+    def announce_handover(self, approval_id: str, to: str, by: str) -> None:
+        """Tell the front-ends a request was handed to `to` (so they reach that person), then show it as it stands."""
+        if self.front_end is None:
+            return
+        approval = self.store.requests.get(approval_id)
+        earlier = self.store.lists.decided_before(approval)
+        try:
+            self.front_end.tell(RequestHandedOver(approval=approval, to=to, by=by, earlier=earlier))
+        except Exception:
+            log.exception("approval %s was handed to %s, who could not be told", approval_id, to)
+        self.announce(approval_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -52,12 +52,16 @@ class DeadlinePassed(CountersignError):
 
 
 class AlreadyVoted(CountersignError):
-    """This approver already approved; the request waits for other approvers to reach its quorum."""
+    """This approver already approved; the request waits for other approvers to reach its quorum. A person counts
+    once, for themselves or through their delegate: `counted` is the person already counted by `by`'s vote
+    (None: `user_id`'s own earlier vote)."""
 
-    def __init__(self, approval: ApprovalRequest, user_id: str) -> None:
+    def __init__(self, approval: ApprovalRequest, user_id: str, *, counted: str | None = None, by: str | None = None) -> None:
         super().__init__(f"{user_id} already approved approval {approval.id}; it needs {approval.gate.quorum} approvers.")
         self.approval = approval
         self.user_id = user_id
+        self.counted = counted
+        self.by = by
 
 
 class NotAnApprover(CountersignError):
@@ -75,6 +79,7 @@ class NotAnApprover(CountersignError):
         channels: tuple[str, ...] = (),
         unreadable: dict[str, str] | None = None,
         position: int | None = None,
+        standing_in: str | None = None,
     ) -> None:
         if self_approval:
             why = "proposed the call and the rule forbids self-approval"
@@ -93,6 +98,25 @@ class NotAnApprover(CountersignError):
         self.self_approval = self_approval
         self.channels = channels
         self.unreadable = unreadable or {}
+        # Refused as the delegate of this person (who asked for the run, when `self_approval`).
+        self.standing_in = standing_in
+
+
+HandoverReason = Literal[
+    "not_allowed", "not_permitted", "yourself", "requester", "already_asked", "already_decides", "not_a_person"
+]
+
+
+class HandoverRefused(CountersignError):
+    """A request cannot be handed to `to` (None: before anyone was chosen): `reason` says why (the rule does not
+    allow hand-over, the asker may not decide it, the chosen person is the asker, the requester, already asked,
+    already among its deciders, or not a person who can decide)."""
+
+    def __init__(self, approval: ApprovalRequest, reason: HandoverReason, to: str | None = None) -> None:
+        super().__init__(f"approval {approval.id} cannot be handed to {to}: {reason}.")
+        self.approval = approval
+        self.reason = reason
+        self.to = to
 
 
 class RequestChanged(CountersignError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
@@ -100,6 +101,8 @@ class Notice(Event):
     decided_by: str | None = None
     reason: str | None = None
     approval_id: str | None = None
+    # went_ahead_remembered: until when that approval covers the run's calls (None: for the rest of the run).
+    until: datetime | None = None
 
 
 class FrontEndUnavailable(RuntimeError):

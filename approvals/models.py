@@ -14,10 +14,24 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSeriali
 POLICY_DECIDER = "countersign:policy"
 DEADLINE_DECIDER = "countersign:deadline"
 REPEATED_IDS_DECIDER = "countersign:repeated-ids"
+# A call that went ahead on an earlier approval covering its tool and rule for its run: this, then that approval's id.
+REMEMBERED_DECIDER = "countersign:remembered:"
 # The kind of a request asked over the approval API: no graph waits on it, its caller reads the decision.
 API_KIND = "api"
 # Its run's thread id begins so: no LangGraph graph is ever run on such a thread.
 API_THREAD_PREFIX = "api-"
+
+
+def remembered_decider(approval_id: str) -> str:
+    """The `decided_by` of a call that went ahead on the remembered approval of request `approval_id`."""
+    return REMEMBERED_DECIDER + approval_id
+
+
+def rests_on(decided_by: str | None) -> str | None:
+    """The request whose remembered approval a call went ahead on (None when a person or anything else decided it)."""
+    if decided_by and decided_by.startswith(REMEMBERED_DECIDER):
+        return decided_by.removeprefix(REMEMBERED_DECIDER)
+    return None
 
 
 def utcnow() -> datetime:
@@ -152,6 +166,12 @@ class Gate(BaseModel):
             not self.allow_handover,
         )
 
+    @property
+    def remembers(self) -> bool:
+        """Whether an approval under this gate may cover later calls: `remember` on, and neither `manual` nor a quorum
+        (whose calls each need their own people, whatever admins set since)."""
+        return self.remember != "off" and self.level not in (Level.MANUAL, Level.AUTO) and self.quorum == 1
+
     def action_at_deadline(self, stage: int) -> TimeoutAction:
         """What the deadline of `stage` (0: the first post, n: the n-th escalation) does."""
         if self.on_timeout == "escalate":
@@ -230,6 +250,15 @@ class Decision(BaseModel):
     for_user: str | None = None
 
 
+class Remembered(BaseModel):
+    """A call's approval that also lets later calls of its tool, under its rule, by its run go ahead: until when
+    (None: for the rest of the run)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    until: datetime | None = None
+
+
 class ProposedAction(BaseModel):
     """One tool call the agent wants to make, as shown to approvers, and its decision once made."""
 
@@ -245,6 +274,8 @@ class ProposedAction(BaseModel):
     decision: Decision | None = None
     # Who approved so far, when a quorum of approvers is needed.
     votes: list[str] = Field(default_factory=list)
+    # Of those, the delegates' votes: whom each stood in for.
+    votes_for: dict[str, str] = Field(default_factory=dict)
     # For a review after the call ran (Countersign's `interrupt_after`): what the tool returned.
     result: str | None = None
     # The id of the tool call this action proposes, when the interrupt says which one.
@@ -256,6 +287,8 @@ class ProposedAction(BaseModel):
     # for that rule's deciders, and runs with these if approved. `proposed_by` made that edit.
     proposed_args: dict[str, Any] | None = None
     proposed_by: str | None = None
+    # Its approval covers later calls of its tool under its rule by its run ("Approve, and for the rest of this run").
+    remembered: Remembered | None = None
 
     @property
     def args_to_run(self) -> dict[str, Any]:
@@ -313,6 +346,8 @@ class ApprovalRequest(NewApprovalRequest):
     revision: int = 0
     # People it was handed to ("Ask someone else…"): each may decide its calls as a named approver would.
     handed_to: list[str] = Field(default_factory=list)
+    # Who handed it to each of them.
+    handed_by: dict[str, str] = Field(default_factory=dict)
 
     @property
     def action(self) -> ProposedAction:

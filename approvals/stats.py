@@ -15,12 +15,13 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
-from sqlalchemy import Engine, and_, case, extract, func, literal, select
+from sqlalchemy import Engine, and_, case, extract, func, literal, or_, select
 from sqlalchemy.sql import ColumnElement
 
 from approvals.models import (
     DEADLINE_DECIDER,
     POLICY_DECIDER,
+    REMEMBERED_DECIDER,
     REPEATED_IDS_DECIDER,
     Duration,
     Level,
@@ -284,7 +285,8 @@ def _calls(engine: Engine, since: datetime, until: datetime, scope: str | None) 
     kind = approval_actions.c.decision_type
     outcome = case(
         (kind.is_(None), "pending"),
-        (decider == POLICY_DECIDER, "auto"),
+        # Nobody was asked: the policy, or an earlier approval that remembers, let it go ahead.
+        (or_(decider == POLICY_DECIDER, decider.startswith(REMEMBERED_DECIDER)), "auto"),
         (and_(decider == DEADLINE_DECIDER, kind == "approve"), "soft"),
         (decider == DEADLINE_DECIDER, "expired"),
         (kind == "approve", "approved"),
@@ -292,7 +294,8 @@ def _calls(engine: Engine, since: datetime, until: datetime, scope: str | None) 
         (kind == "respond", "replied"),
         else_="rejected",
     )
-    by_person = and_(kind.is_not(None), decider.not_in([POLICY_DECIDER, DEADLINE_DECIDER, REPEATED_IDS_DECIDER]))
+    not_people = [POLICY_DECIDER, DEADLINE_DECIDER, REPEATED_IDS_DECIDER]
+    by_person = and_(kind.is_not(None), decider.not_in(not_people), ~decider.startswith(REMEMBERED_DECIDER))
     seconds = case((by_person, _seconds(approval_actions.c.decided_at, approvals.c.created_at, engine.dialect.name)))
     query = (
         select(

@@ -22,9 +22,10 @@ from approvals.policies import PolicySet
 from approvals.settings import Settings
 from approvals.store import Store
 from bot.acks import ACK_TIMEOUT_SECONDS, AFTER_ACK_YIELD_SECONDS, LISTENER_THREADS, Acks, unexpected
-from bot.listeners import calls, decisions, home, more, slash
+from bot.listeners import calls, decisions, handover, home, more, remember, slash
 from bot.listeners import settings as settings_listeners
 from bot.listening import Listening
+from bot.more_menu import More
 
 # bot.server and the tests read the threads and timings here, where the app is made.
 __all__ = ["ACK_TIMEOUT_SECONDS", "AFTER_ACK_YIELD_SECONDS", "LISTENER_THREADS", "create_app"]
@@ -51,8 +52,9 @@ def create_app(
         raise_error_for_unhandled_request=False,
     )
     ctx = Listening(settings, store, queue, client, policies, clock, acks)
-    for listeners in (decisions, calls, home, settings_listeners, slash, more):
+    for listeners in (decisions, calls, home, settings_listeners, slash, handover):
         listeners.register(app, ctx)
+    more.register(app, ctx, {More.HANDOVER: handover.HandOver(ctx).on_chosen, More.REMEMBER: remember.listener(ctx)})
     app.error(_on_error)
     return app
 

@@ -9,7 +9,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from approvals.models import ApprovalRequest, Gate
-from bot.request_message import reproposed_pointer, reproposed_text
+from bot.decision_lines import reproposed_pointer, reproposed_text
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,10 @@ from typing import Any
 from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
 
 from approvals.models import ApprovalRequest, Ending, Run, format_duration
+from bot.decision_lines import action_decision_line
 from bot.direct_messages import Reach
 from bot.formatting import approver, escape, mention, shorten, slack_date
-from bot.request_message import COMPACT_ROWS, MAX_MESSAGE_BLOCKS, action_decision_line, call_row, request_message
+from bot.request_message import COMPACT_ROWS, MAX_MESSAGE_BLOCKS, call_row, request_message
 from bot.run_messages import by
 
 _ANSWER_CHARS = 300

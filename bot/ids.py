@@ -28,6 +28,8 @@ class ActionId(StrEnum):
     HOME_PAGE = "countersign.home_page"
     # The "⋯" menu beside a call's buttons (bot.more_menu)
     MORE = "countersign.more"
+    # "Ask someone else…": the person picked (bot.handover_modal)
+    HANDOVER_PERSON = "countersign.handover_person"
 
 
 class CallbackId(StrEnum):
@@ -42,6 +44,7 @@ class CallbackId(StrEnum):
     CALLS_MODAL = "countersign.calls_modal"
     SETTINGS_MODAL = "countersign.settings_modal"
     PROPOSAL_MODAL = "countersign.proposal_modal"
+    HANDOVER_MODAL = "countersign.handover_modal"
 
 
 class BlockId(StrEnum):
@@ -61,6 +64,7 @@ class BlockId(StrEnum):
     SETTING_TIMEOUT = "countersign.setting_timeout"
     SETTING_ON_TIMEOUT = "countersign.setting_on_timeout"
     SETTING_LEVEL = "countersign.setting_level"
+    HANDOVER_PERSON = "countersign.handover_person"
 
     @classmethod
     def for_arg(cls, name: str) -> str:

@@ -4,6 +4,7 @@ changed, and what follows a recorded decision)."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from bot.acks import Acks, unexpected
 from bot.admin_commands import AdminCommands
 from bot.calls_modal import CALLS_PER_PAGE, calls_modal
 from bot.channel_members import ChannelDirectory, SlackDirectory
+from bot.decision_lines import still_waiting_text
 from bot.decisions import QUEUE_DOWN_NOTE
 from bot.explain import explain
 from bot.home import HOME_REQUESTS, home_view
@@ -35,7 +37,6 @@ from bot.ids import CallbackId
 from bot.metadata import ApprovalRef, MetadataSigner
 from bot.outbound import SlackNotifier
 from bot.references import References
-from bot.request_message import still_waiting_text
 from bot.slack_front_end import SlackFrontEnd
 from bot.slash_command import SlashCommand
 from bot.user_groups import UserGroupDirectory
@@ -114,15 +115,22 @@ class Listening:
         message: str | None = None,
         edited_args: dict[str, Any] | None = None,
         confirmed: bool = False,
+        remember: bool = False,
     ) -> tuple[ApprovalRequest, Recorded]:
         """Take the clicker's decision on what the click targets through the core (`Deciding.decide`), with what it
-        carries (a message, edited arguments, whether they typed CONFIRM); the request as it was loaded."""
+        carries (a message, edited arguments, whether they typed CONFIRM, whether the approval covers the run's later
+        calls, judged on each call's gate now); the request as it was loaded."""
         ref, approval = self.references.request(body)
         decision = Decision(type=kind, decided_by=body["user"]["id"], message=message, edited_args=edited_args)
         seen = Seen(rev=ref.rev, confirmed=confirmed)
-        recorded = self.deciding.decide(approval, decision, ref.positions(), seen=seen)
+        gate_now = functools.partial(self.gate_now, approval) if remember else None
+        recorded = self.deciding.decide(approval, decision, ref.positions(), seen=seen, remember=gate_now)
         metrics.decided(kind, vote_only=recorded.vote_only)
         return approval, recorded
+
+    def gate_now(self, approval: ApprovalRequest, position: int) -> Gate:
+        """The gate the call would get now, on the arguments it will run with."""
+        return self.edited_gate(approval, position, approval.actions[position].args_to_run)
 
     def edited_gate(self, approval: ApprovalRequest, position: int, edited: dict[str, Any]) -> Gate:
         """The gate the call would have with these arguments: its rule's, with the admins' settings on top."""

@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from slack_sdk.models.blocks import Option, OverflowMenuElement
 
+from approvals.authorization import handover_allowed
 from approvals.models import API_KIND, ApprovalRequest, DecisionType, ProposedAction, Remember, format_duration
 from bot.ids import ActionId
 from bot.metadata import BadReference
@@ -35,9 +36,10 @@ def more_menu(approval: ApprovalRequest, action: ProposedAction, position: int |
     options: list[Option] = []
     if approvable:
         options.append(Option(text="Approve with note…", value=option_value(More.NOTE, ref)))
-    if approvable and gate.remember != "off" and approval.kind != API_KIND:
+    if approvable and gate.remembers and approval.kind != API_KIND:
         options.append(Option(text=remember_label(gate.remember), value=option_value(More.REMEMBER, ref)))
-    if gate.allow_handover:
+    if handover_allowed(approval):
+        # A hand-over covers the whole request: offered when the rule of every call still waiting allows it.
         options.append(Option(text="Ask someone else…", value=option_value(More.HANDOVER, ref)))
     return OverflowMenuElement(action_id=ActionId.MORE, options=options) if options else None
 

@@ -22,18 +22,16 @@ from slack_sdk.models.blocks import (
 
 from approvals.models import (
     API_KIND,
-    DEADLINE_DECIDER,
-    POLICY_DECIDER,
     REPEATED_IDS_DECIDER,
     ApprovalRequest,
     DecisionType,
-    Gate,
     Level,
     Page,
     ProposedAction,
     Status,
 )
 from bot.answer_modal import question_of
+from bot.decision_lines import action_decision_line, status_emoji, voters
 from bot.formatting import approver, as_code, escape, mention, quote, shorten, slack_date, visible
 from bot.ids import ActionId, BlockId
 from bot.metadata import ApprovalRef
@@ -53,7 +51,7 @@ def request_message(approval: ApprovalRequest, earlier: list[ApprovalRequest] | 
     `earlier` are the run's previous requests (or the last of them, with how many), listed so approvers
     see the steps already decided."""
     blocks: list[Block] = [
-        HeaderBlock(text=shorten(f"{_status_emoji(approval.status)} {visible(_headline(approval))}", 150)),
+        HeaderBlock(text=shorten(f"{status_emoji(approval.status)} {visible(_headline(approval))}", 150)),
         *_context_blocks(approval),
         *_earlier_steps(earlier if isinstance(earlier, Page) else Page(earlier or [], len(earlier or []))),
     ]
@@ -114,17 +112,6 @@ def _headline(approval: ApprovalRequest) -> str:
         Status.EXPIRED: "may not call (expired)",
     }[approval.status]
     return f"{approval.run.agent} {verb} {tools}"
-
-
-def _status_emoji(status: Status) -> str:
-    return {
-        Status.PENDING: ":hourglass_flowing_sand:",
-        Status.APPROVED: ":white_check_mark:",
-        Status.EDITED: ":pencil2:",
-        Status.REJECTED: ":no_entry:",
-        Status.DECIDED: ":ballot_box_with_check:",
-        Status.EXPIRED: ":alarm_clock:",
-    }[status]
 
 
 def _fallback_text(approval: ApprovalRequest) -> str:
@@ -275,7 +262,7 @@ def _action_blocks(approval: ApprovalRequest, position: int, action: ProposedAct
         blocks.append(SectionBlock(text=MarkdownTextObject(text=action_decision_line(action))))
     elif approval.is_pending:
         if action.votes:
-            approved = ", ".join(mention(user) for user in action.votes)
+            approved = ", ".join(voters(action))
             progress = f"{len(action.votes)} of {approval.gate_of(position).quorum} approvals so far: {approved}."
             blocks.append(ContextBlock(elements=[MarkdownTextObject(text=progress)]))
         # One action: the buttons decide the request; several: each action has its own.
@@ -397,7 +384,9 @@ def _deadline_line(approval: ApprovalRequest) -> str:
 
 
 def _escalation_lines(approval: ApprovalRequest) -> list[str]:
-    return [f":arrow_heading_up: Escalated to <#{e.channel}> {slack_date(e.at)}." for e in approval.escalations]
+    escalated = [f":arrow_heading_up: Escalated to <#{e.channel}> {slack_date(e.at)}." for e in approval.escalations]
+    handed = [f":raising_hand: Handed to {mention(to)} by {mention(by)}." for to, by in approval.handed_by.items()]
+    return [*escalated, *handed]
 
 
 def _who_decides(approval: ApprovalRequest, position: int | None = None) -> str:
@@ -411,74 +400,3 @@ def _who_decides(approval: ApprovalRequest, position: int | None = None) -> str:
         Level.SOFT: " (soft)",
     }.get(gate.level, "")
     return f"Rule _{escape(gate.rule)}_: {who} may decide{friction}"
-
-
-def decision_line(approval: ApprovalRequest) -> str:
-    """Who decided what, and when, for each action (also used in ephemeral replies)."""
-    if len(approval.actions) == 1:
-        return action_decision_line(approval.action)
-    return "\n".join(f"`{escape(a.tool)}`: {action_decision_line(a)}" for a in approval.actions)
-
-
-def still_waiting_text(approval: ApprovalRequest, positions: list[int]) -> str:
-    """What a clicker is told when their "all" left calls that other people's rules govern."""
-    lines = []
-    for position in positions:
-        gate = approval.gate_of(position)
-        who = ", ".join(approver(a) for a in gate.approvers) or "someone else"
-        lines.append(f"• `{escape(approval.actions[position].tool)}`: {who} (rule _{escape(gate.rule)}_)")
-    return "You decided the calls your role covers. Still waiting, under their own rules:\n" + "\n".join(lines)
-
-
-def reproposed_text(approval: ApprovalRequest, position: int, gate: Gate) -> str:
-    """What an editor is told when their edit fell under another rule than the call's, and so did not decide."""
-    tool = escape(approval.actions[position].tool)
-    rules = f"rule _{escape(gate.rule)}_ (not _{escape(approval.gate_of(position).rule)}_)"
-    if gate.level is Level.AUTO:
-        return f"Your edit of `{tool}` falls under {rules}, which approves it."
-    who = ", ".join(approver(a) for a in gate.approvers) or "anyone here"
-    not_you = "" if gate.allow_self_approval else ", not you"
-    return f"Your edit of `{tool}` did not decide it: its arguments fall under {rules}, so it now waits for {who}{not_you}."
-
-
-def reproposed_pointer(approval: ApprovalRequest, position: int, editor: str, gate: Gate, permalink: str | None) -> str:
-    """What a re-proposed call's new rule's channel is told: it waits for a decision by its members there."""
-    where = f"<{permalink}|the request>" if permalink else "the request (on the App Home tab)"
-    tool = escape(approval.actions[position].tool)
-    return f":arrow_right: `{tool}`, edited by {mention(editor)}, waits for a decision under rule _{escape(gate.rule)}_: {where}."
-
-
-def action_decision_line(action: ProposedAction) -> str:
-    """One sentence saying who decided an action, how, and when."""
-    decision = action.decision
-    if decision is None:
-        return "Waiting for a decision."
-    when = slack_date(decision.decided_at)
-    who = mention(decision.decided_by)
-    ran = action.result is not None
-    if decision.decided_by == DEADLINE_DECIDER:
-        if decision.type is DecisionType.APPROVE:
-            return f"{_status_emoji(Status.APPROVED)} *Approved at its deadline* {when}: nobody objected in time."
-        line = f"{_status_emoji(Status.EXPIRED)} *Expired* {when}: nobody decided before the deadline."
-        # Where the call could not take the rule's outcome, the deadline's own words say what it did instead.
-        extra = (decision.message or "").removeprefix("The request expired: nobody decided before its deadline.").strip()
-        return f"{line} {escape(extra)}" if extra else line
-    if decision.decided_by == POLICY_DECIDER:
-        return f"{_status_emoji(Status.APPROVED)} *Approved by policy* {when}."
-    if decision.decided_by == REPEATED_IDS_DECIDER:
-        return f"{_status_emoji(Status.REJECTED)} *Not run* {when}: another call has its id, so they cannot be told apart."
-    if decision.type is DecisionType.APPROVE:
-        if len(action.votes) > 1:
-            who = ", ".join(mention(user) for user in action.votes)
-        return f"{_status_emoji(Status.APPROVED)} *{'Acknowledged' if ran else 'Approved'}* by {who} {when}."
-    if decision.type is DecisionType.EDIT:
-        return f"{_status_emoji(Status.EDITED)} *Approved with edits* by {who} {when}."
-    reason = f"\n{quote(decision.message, _QUOTE_CHARS)}" if decision.message else ""
-    if decision.type is DecisionType.RESPOND and action.allowed_decisions == [DecisionType.RESPOND]:
-        # A question (nothing else could be decided): the answer is all there is.
-        return f":speech_balloon: *Answered* by {who} {when}:{reason}"
-    if decision.type is DecisionType.RESPOND:
-        return f":speech_balloon: *Answered instead of running the tool* by {who} {when}:{reason}"
-    if ran:
-        return f":triangular_flag_on_post: *Flagged* by {who} {when}:{reason}"
-    return f"{_status_emoji(Status.REJECTED)} *Rejected* by {who} {when}:{reason}"

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from approvals.frontend import Notice, RunProgressed
-from approvals.models import DEADLINE_DECIDER, POLICY_DECIDER, REPEATED_IDS_DECIDER, Ending, Run
-from bot.formatting import escape, shorten
+from approvals.models import DEADLINE_DECIDER, POLICY_DECIDER, REPEATED_IDS_DECIDER, Ending, Run, rests_on
+from bot.formatting import escape, shorten, slack_date
 
 _ARGS_CHARS = 80
 _RESULT_CHARS = 160
@@ -26,6 +26,8 @@ def by(user: str | None) -> str:
     known = {POLICY_DECIDER: "the policy", DEADLINE_DECIDER: "the deadline", REPEATED_IDS_DECIDER: "Countersign"}
     if user is None:
         return "a human"
+    if rests_on(user) is not None:
+        return "an earlier approval"
     return known.get(user, f"<@{user}>")
 
 
@@ -71,8 +73,12 @@ def ending_text(run: Run, ending: Ending) -> str:
     )
 
 
-def notice_text(notice: Notice) -> str:
-    """A notice in the run's thread."""
+def notice_text(notice: Notice, link: str | None = None) -> str:
+    """A notice in the run's thread (`link`: to the request it names, if any)."""
+    if notice.kind == "went_ahead_remembered":
+        request = f"<{link}|approval>" if link else f"approval (request `{notice.approval_id}`)"
+        cover = f"until {slack_date(notice.until)}" if notice.until else "for the rest of this run"
+        return f":fast_forward: `{escape(notice.tool or '')}` went ahead on {by(notice.decided_by)}'s {request} {cover}."
     if notice.kind == "call_skipped":
         reason = f": {escape(notice.reason)}" if notice.reason else "."
         return f":no_entry: `{escape(notice.tool or '')}` did not run: {by(notice.decided_by)} rejected it{reason}"

@@ -164,7 +164,8 @@ class SlackFrontEnd:
 
     @_show.register
     def _notice(self, event: Notice) -> bool:
-        return self.notifier.post_outcome(event.run, notice_text(event), self.places.thread(event.run.thread_id))
+        link = self.places.permalinks([event.approval_id]).get(event.approval_id) if event.approval_id else None
+        return self.notifier.post_outcome(event.run, notice_text(event, link), self.places.thread(event.run.thread_id))
 
 
 def slack_front_end(settings: Settings, store: Store) -> SlackFrontEnd:

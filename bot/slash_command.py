@@ -1,9 +1,11 @@
-"""`/countersign`: start an agent run from Slack (`run <agent> <request>`), `help`, and the admins' commands."""
+"""`/countersign`: start an agent run from Slack (`run <agent> <request>`), `help`, being away (`away`, `back`),
+handing a request on (`handover`), and the admins' commands."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from pydantic import ValidationError
@@ -15,15 +17,14 @@ from approvals.runs import RunRequest, start_run
 from approvals.settings import Settings
 from approvals.store import Store
 from bot.admin_commands import ADMIN_USAGE, AdminCommands
+from bot.away_command import AWAY_USAGE, PeopleCommands
 from bot.formatting import escape, quote, shorten
 from bot.user_groups import UserGroupDirectory
 
 log = logging.getLogger(__name__)
 
-USAGE = (
-    "Usage: `/countersign run <agent> <request>` (e.g. `/countersign run payments Refund order #42 for $250`).\n"
-    "`/countersign notify on|off`: whether the runs you start tell you of each decision and the outcome by DM."
-)
+USAGE = "Usage: `/countersign run <agent> <request>` (e.g. `/countersign run payments Refund order #42 for $250`)."
+NOTIFY_USAGE = "• `/countersign notify on|off`: whether the runs you start tell you by DM of each decision and how they end"
 
 
 @dataclass(eq=False)
@@ -42,17 +43,26 @@ class SlashCommand:
         starters = self.policies.starters(agent)
         return starters is None or user in starters or user in self.directory.members(starters)
 
+    @cached_property
+    def people(self) -> PeopleCommands:
+        """`away`, `back` and `handover`, answered after the ack as the admins' are (they ask Slack who a person is)."""
+        return PeopleCommands(self.store, self.admin.deciders, self.admin.client)
+
     @staticmethod
     def is_admin_command(command: dict[str, Any]) -> bool:
-        """True for the admins' subcommands, which are answered after the ack (they may take a while)."""
+        """True for the subcommands answered after the ack (they may take a while): the admins', and `away`,
+        `back` and `handover`."""
         words = str(command.get("text") or "").split(maxsplit=1)
-        return bool(words) and words[0] in AdminCommands.NAMES
+        return bool(words) and words[0] in (*AdminCommands.NAMES, *PeopleCommands.NAMES)
 
     def admin_reply(self, command: dict[str, Any]) -> dict[str, Any]:
         """The ephemeral answer to an admin subcommand (sent with `respond()` after the ack)."""
         text = str(command.get("text") or "").strip()
         name = text.split(maxsplit=1)[0]
         user = str(command.get("user_id") or "")
+        if name in PeopleCommands.NAMES:
+            admin = name == "handover" and self.admin.is_admin(user)
+            return _ephemeral(self.people.handle(name, text[len(name) :], user, admin=admin))
         if name == "stats" and self.admin.is_admin(user):
             # Figures and charts as Block Kit.
             return _ephemeral_message(self.admin.stats(text[len(name) :].strip(), channel=command.get("channel_id")))
@@ -64,7 +74,8 @@ class SlashCommand:
         words = str(command.get("text") or "").strip().split(maxsplit=2)
         user = str(command.get("user_id") or "")
         if not words or words[0] == "help":
-            return _ephemeral(f"{USAGE}\n\n{ADMIN_USAGE}" if self.admin.is_admin(user) else USAGE)
+            usage = f"{USAGE}\n{AWAY_USAGE}\n{NOTIFY_USAGE}"
+            return _ephemeral(f"{usage}\n\n{ADMIN_USAGE}" if self.admin.is_admin(user) else usage)
         if words[0] == "notify":
             return _ephemeral(self.notify(user, words[1:]))
         if words[0] != "run" or len(words) < 3:

@@ -64,6 +64,6 @@ def build_services(
     store.db.warm_up()
     shown_by = front_end(settings, store)
     queue = open_queue(settings, WORKER_NEEDS_REDIS)
-    runtime = AgentRuntime(settings, store, registry, shown_by, policies, queue, AdminSettings(engine))
+    runtime = AgentRuntime(settings, store, registry, shown_by, policies, queue, AdminSettings(engine), clock)
     deciding = Deciding(store, queue, front_end=shown_by, clock=clock)
     return Services(runtime=runtime, deadlines=DeadlineService(deciding, shown_by, clock))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["checkboxes_value", "number_value", "option", "plain_text_value", "static_select_value"]
+__all__ = ["checkboxes_value", "number_value", "option", "plain_text_value", "static_select_value", "users_select_value"]
 
 
 def plain_text_value(text: str | None) -> dict[str, Any]:
@@ -31,3 +31,8 @@ def checkboxes_value(values: list[str] | list[tuple[str, str]]) -> dict[str, Any
     """State value of ``checkboxes``: a list of values, or of ``(value, text)`` pairs."""
     options = [option(v) if isinstance(v, str) else option(v[0], v[1]) for v in values]
     return {"type": "checkboxes", "selected_options": options}
+
+
+def users_select_value(user_id: str | None) -> dict[str, Any]:
+    """State value of a ``users_select``; ``user_id=None`` means nobody picked."""
+    return {"type": "users_select", "selected_user": user_id}

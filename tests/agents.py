@@ -835,3 +835,32 @@ AGENTS.update(
         purchase_orders_repeated_ids, resume={"tool_approval_request": "action"}, tools=[create_purchase_order]
     ),
 )
+
+
+class SerialRefundModel(ScriptedPaymentsModel):
+    """Refunds the `#order for $amount`s of the request in turns, one turn (one pause) per comma-separated part (its
+    refunds joined by `&` proposed together), then sums up."""
+
+    def _next_message(self, messages: list[BaseMessage]) -> AIMessage:
+        request = next(m for m in reversed(messages) if isinstance(m, HumanMessage))
+        done = [m for m in messages[messages.index(request) :] if isinstance(m, ToolMessage)]
+        turns = [re.findall(r"#(\d+) for \$(\d+)", part) for part in str(request.content).split(",")]
+        proposed = 0
+        for turn in turns:
+            proposed += len(turn)
+            if len(done) < proposed:
+                calls = [
+                    {"name": "refund", "args": {"order_id": o, "amount": float(a), "reason": "serial"}, "id": f"call_{o}"}
+                    for o, a in turn
+                ]
+                return AIMessage(content=f"Refunding {len(calls)} orders.", tool_calls=calls)
+        return AIMessage(content="\n".join(str(m.content).rpartition("Tool response:")[2].strip() for m in done))
+
+
+def serial_refunds() -> CompiledStateGraph:
+    """Refunds several orders one after another, each refund asked about on its own (approvals that remember)."""
+    return create_agent(SerialRefundModel(), tools=[refund], middleware=[HumanInTheLoopMiddleware(interrupt_on={"refund": True})])
+
+
+# The same agent under another name, for a test whose admins' settings must not reach the others.
+AGENTS.update(serial_refunds=serial_refunds, serial_refunds_admin=serial_refunds)

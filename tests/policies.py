@@ -35,3 +35,9 @@ ESCALATING_OPS_REFUNDS = Rule(
     on_timeout="escalate",
     escalation=[{"channel": "C0OPSLEADS", "timeout": "2h"}],
 )
+# Approvals that remember (tests/test_remembering.py): small serial refunds, for the rest of the run or for 30
+# minutes; larger ones under a rule of their own (which remembers too, yet is another rule).
+REMEMBERED_REFUNDS = Rule(name="remembered refunds", agent="serial_refunds*", tool="refund", when="amount < 100", remember="run")
+BOXED_REFUNDS = Rule(name="boxed refunds", agent="serial_refunds*", tool="refund", when="amount < 100", remember="30m")
+LARGER_REFUNDS = Rule(name="larger refunds", agent="serial_refunds*", tool="refund", when="amount >= 100", remember="run")
+FORGETFUL_REFUNDS = Rule(name="forgetful refunds", agent="serial_refunds*", tool="refund")

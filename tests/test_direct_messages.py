@@ -25,6 +25,8 @@ from tests.local import Local
 from tests.stack import SlackUser, Stack, wait_until
 from tests.test_block_kit import approval as block_kit_approval
 from tests.test_block_kit import valid_message
+from tests.test_handover import PASSED_ON
+from tests.test_handover import _hand_over as hand_over
 
 # The payments agent's refund call, as the request shows it.
 ALL_BUTTONS = ["Approve", "Edit", "Reply", "Reject"]
@@ -326,3 +328,15 @@ def test_the_short_line_and_the_note_of_dms_are_valid_block_kit() -> None:
         ":envelope_with_arrow: Also sent by DM to <@U0A>, <@U0B>. "
         ":warning: Could not reach <@U0C> (`user_disabled`) by DM. They decide it here."
     )
+
+
+def test_a_request_handed_over_from_its_menu_reaches_the_person_by_dm_and_their_click_there_decides_it(local: Local) -> None:
+    local.policies(PASSED_ON)  # tests/test_handover.py: approvers U0HANDA and U0HANDB, who may hand a request on
+    approval = local.start_run("Refund order #9017 for $901")
+
+    hand_over(local, "U0HANDA", approval, "U0DMHANDED17")
+
+    [line, request] = wait_until(lambda: local.slack.dm_messages("U0DMHANDED17")[:2], 10, "the hand-over's DM")
+    assert line["text"] == ":raising_hand: <@U0HANDA> asked you to decide this request:" and buttons(request) == ALL_BUTTONS
+    click_in_dm(local, "U0DMHANDED17", ActionId.APPROVE, local.store.requests.get(approval.id))
+    assert "Refunded $901.00 for order #9017" in local.outcome(approval)

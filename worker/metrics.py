@@ -19,6 +19,7 @@ from approvals.models import (
     DEADLINE_DECIDER,
     POLICY_DECIDER,
     ApprovalRequest,
+    rests_on,
     utcnow,
 )
 from approvals.prometheus import scrape_registry
@@ -45,6 +46,7 @@ def click_time(approval: ApprovalRequest) -> datetime | None:
         if action.decision is not None
         and goes_ahead(action.decision.type)
         and action.decision.decided_by not in (POLICY_DECIDER, DEADLINE_DECIDER)
+        and rests_on(action.decision.decided_by) is None
     ]
     return max(moments) if moments else None
 

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -31,20 +31,19 @@ from approvals.job_queue import JobQueue
 from approvals.models import (
     API_KIND,
     API_THREAD_PREFIX,
-    POLICY_DECIDER,
     REPEATED_IDS_DECIDER,
     ApprovalRequest,
     Decision,
     DecisionType,
     Ending,
     Gate,
-    Level,
     NewApprovalRequest,
     Run,
     RunStatus,
     utcnow,
 )
 from approvals.policies import PolicySet
+from approvals.remembering import without_people
 from approvals.settings import Settings
 from approvals.store import Store
 from worker import metrics as worker_metrics
@@ -98,6 +97,7 @@ class AgentRuntime:
     policies: PolicySet
     queue: JobQueue
     admin_settings: AdminSettings
+    clock: Callable[[], datetime] = utcnow
     lease_ttl: timedelta = field(init=False)
     checkpointer: KeptCheckpointer = field(init=False)
 
@@ -399,15 +399,14 @@ class AgentRuntime:
                         # Told once and repeating ids again, the agent would be asked forever: the run stops.
                         again = _refused_for_repeated_ids([r for r in stored.values() if r.id != request.id][-1:])
                         (stop_here if again else decided_here).append(request)
-                automatic = [p for p in request.undecided() if request.gate_of(p).level is Level.AUTO]
-                if automatic and request.is_pending:
-                    # The calls whose own rule is `auto`; the others of the request still wait for people.
-                    decision = Decision(type=DecisionType.APPROVE, decided_by=POLICY_DECIDER)
-                    by_policy = self.store.decisions.decide(request.id, decision, automatic)
-                    request = by_policy.approval
-                    if by_policy.completed:
-                        decided_here.append(request)
-                        continue
+                # The calls whose own rule is `auto`, or that an approval of the run covers; the others wait for people.
+                unattended = without_people(self.store, request, self.clock())
+                request = unattended.approval
+                for notice in unattended.notices:
+                    self._notice(notice)
+                if unattended.completed:
+                    decided_here.append(request)
+                    continue
                 if request.shown_at is None:
                     # New, or a retried job whose first attempt stored the request but could not show it.
                     self._show_request(request)

@@ -10,7 +10,8 @@ The store is split by noun, each section over the one shared `Database`: `store.
 `store.requests` (requests and their delivery), `store.decisions`, `store.due` (owed work and
 time), `store.lists` (reads for lists), `store.journal` (tool calls), `store.audit_log`,
 `store.placements` (where each front-end showed things, in its own terms), `store.api_keys` (the
-approval API's keys and what it was asked), and `store.people` (what people said about themselves). A section that
+approval API's keys and what it was asked), `store.people` (what people said about themselves), and
+`store.remembered` (approvals that cover a run's later calls). A section that
 writes another's rows inside its own transaction calls that section's module-level helper with its
 `Connection` (`record_audit`, `owe_reminders`, `load_requests`).
 """
@@ -27,6 +28,7 @@ from approvals.store.due import Due, Escalated
 from approvals.store.lists import COUNT_CAP, EARLIER_STEPS, Lists
 from approvals.store.people import People
 from approvals.store.placements import Placements
+from approvals.store.remembered import RememberedApprovals
 from approvals.store.requests import Requests
 from approvals.store.runs import Runs
 from approvals.store.tool_journal import ToolCallRecord, ToolJournal
@@ -60,3 +62,4 @@ class Store:
         self.placements = Placements(self.db)
         self.api_keys = ApiKeys(self.db)
         self.people = People(self.db)
+        self.remembered = RememberedApprovals(self.db)

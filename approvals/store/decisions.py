@@ -3,7 +3,7 @@ sees a request complete (and owes its resume)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
 from sqlalchemy import Connection, String, and_, bindparam, case, insert, select, update
@@ -61,6 +61,7 @@ _DECIDE_ACTIONS = (
         decided_by=bindparam("by"),
         decided_at=bindparam("at"),
         decision_message=bindparam("message"),
+        decided_for=bindparam("for"),
     )
 )
 _DECISION_KINDS = select(approval_actions.c.decision_type).where(approval_actions.c.approval_id == _ID)
@@ -87,6 +88,7 @@ class Decisions:
         positions: list[int] | None = None,
         quorum: int | Mapping[int, int] = 1,
         revision: int | None = None,
+        then: Callable[[Connection, list[int]], None] | None = None,
     ) -> DecisionRecord:
         """Record `decision` on the given actions (all undecided ones when None), first decision wins.
 
@@ -94,7 +96,8 @@ class Decisions:
         approved once that many distinct people approved it (`AlreadyVoted` for a second vote by the same person). Raises
         `AlreadyDecided` when every targeted action was decided first. The request is complete when
         its last action is decided; exactly one caller sees `completed`, and the resume it owes is
-        committed with it (decided and not resumed).
+        committed with it (decided and not resumed). `then` writes what goes with the decision, in its transaction,
+        given the actions it decided.
         """
         with self.db.writing() as conn:
             # A no-op write on the request row: it serialises deciders of one request (a row lock on
@@ -112,10 +115,11 @@ class Decisions:
                     undecided = conn.execute(_UNDECIDED_OF, {"request": approval_id, "positions": positions})
                 won = list(undecided.scalars())
             voted: list[int] = []
+            clash: tuple[str, str] | None = None
             quorums = quorum if isinstance(quorum, Mapping) else dict.fromkeys(won, quorum)
             counted = [p for p in won if quorums.get(p, 1) > 1] if decision.type is DecisionType.APPROVE else []
             if counted:
-                voted, reached = self._vote(conn, approval_id, decision, counted, quorums)
+                voted, reached, clash = self._vote(conn, approval_id, decision, counted, quorums)
                 won = [p for p in won if p not in counted or p in reached]
             if won:
                 conn.execute(
@@ -128,6 +132,7 @@ class Decisions:
                         "at": decision.decided_at,
                         "edited": decision.edited_args,
                         "message": decision.message,
+                        "for": decision.for_user,
                     },
                 )
                 record_audit(
@@ -137,6 +142,8 @@ class Decisions:
                     decision.decided_by,
                     {"actions": won, **decision.model_dump(mode="json", exclude={"decided_by", "decided_at"})},
                 )
+                if then is not None:
+                    then(conn, won)
                 kinds = conn.execute(_DECISION_KINDS, {"request": approval_id}).scalars().all()
                 completed = None not in kinds
                 if completed:
@@ -145,30 +152,44 @@ class Decisions:
         if not won and not voted:
             current = read_request(self.db, approval_id)
             if open_ and counted:
-                raise AlreadyVoted(current, decision.decided_by)
+                by, person = clash or (decision.decided_by, decision.decided_by)
+                raise AlreadyVoted(current, decision.decided_by, counted=person, by=by)
             raise AlreadyDecided(current, positions)
         # Not read back here: the bot acks a click right after this, and reads the request once it has.
         return DecisionRecord(positions=won, completed=completed, voted=voted)
 
     def _vote(
         self, conn: Connection, approval_id: str, decision: Decision, positions: list[int], quorums: Mapping[int, int]
-    ) -> tuple[list[int], list[int]]:
-        """Add this approver's vote on each action; returns (voted only, reached the quorum)."""
+    ) -> tuple[list[int], list[int], tuple[str, str] | None]:
+        """Add this approver's vote on each action; returns (voted only, reached the quorum, and for a vote refused
+        the earlier vote it clashes with: who cast it, and the person it counted twice).
+
+        One person counts once toward a quorum, whether they voted for themselves or someone stood in for them: a
+        delegate's vote for X counts both the delegate and X, so neither may be counted again on that call."""
         voter = decision.decided_by
-        already = set(
-            conn.execute(
-                select(approval_votes.c.position).where(
-                    approval_votes.c.approval_id == approval_id, approval_votes.c.user_id == voter
-                )
-            ).scalars()
-        )
+        counts = {voter, decision.for_user or voter}
+        cast = conn.execute(
+            select(approval_votes.c.position, approval_votes.c.user_id, approval_votes.c.for_user).where(
+                approval_votes.c.approval_id == approval_id, approval_votes.c.position.in_(positions)
+            )
+        ).all()
+        clash: tuple[str, str] | None = None
+        already: set[int] = set()
+        for position, user_id, for_user in cast:
+            twice = counts & {user_id, for_user or user_id}
+            if twice:
+                already.add(position)
+                clash = clash if clash and clash[0] == voter else (user_id, sorted(twice)[0])
         new = [p for p in positions if p not in already]
         if new:
             conn.execute(
-                insert(approval_votes),
+                insert(approval_votes).values(for_user=decision.for_user),
                 [{"approval_id": approval_id, "position": p, "user_id": voter, "at": decision.decided_at} for p in new],
             )
-            record_audit(conn, "voted", approval_id, voter, {"actions": new, "quorum": max(quorums[p] for p in new)})
+            detail = {"actions": new, "quorum": max(quorums[p] for p in new)}
+            if decision.for_user:
+                detail["for_user"] = decision.for_user
+            record_audit(conn, "voted", approval_id, voter, detail)
         reached = []
         for position in new:
             votes = (
@@ -182,4 +203,4 @@ class Decisions:
             )
             if len(votes) >= quorums[position]:
                 reached.append(position)
-        return [p for p in new if p not in reached], reached
+        return [p for p in new if p not in reached], reached, clash

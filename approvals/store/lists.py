@@ -3,6 +3,7 @@ requests, who may decide them, and counts that stay bounded however long the bac
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -88,13 +89,21 @@ class Lists:
             return Page(load_requests(conn, ids), *total)
 
     def pending_for(
-        self, user_id: str, groups: list[str], limit: int = 50, offset: int = 0, *, channels: list[str] | None = None
+        self,
+        user_id: str,
+        groups: list[str],
+        limit: int = 50,
+        offset: int = 0,
+        *,
+        channels: list[str] | None = None,
+        standing_in: Mapping[str, list[str]] | None = None,
     ) -> Page:
         """One page of the pending requests `user_id` may decide, the oldest deadline first, and how many
         there are: a call's approvers (`groups` are the approver entries whose groups hold the user), or, for
         a call without approvers, the members of its rule's own channel or of the channels the request is
-        shown in (`channels` are those that hold the user), and the four-eyes rule, applied in SQL before
-        the LIMIT."""
+        shown in (`channels` are those that hold the user), or the calls of the people away who named the user
+        their delegate (`standing_in`: each with the approver entries that name them) but for the runs those
+        people asked for, and the four-eyes rule, applied in SQL before the LIMIT."""
         # A call's own channel (`#C…`) lists the request to that channel's members.
         named = [user_id, *groups, *(CHANNEL_MEMBERS + channel for channel in channels or [])]
         approver: ColumnElement[bool] = exists().where(
@@ -109,6 +118,11 @@ class Lists:
             )
             # `*`: the channel it was posted in; any call decided by channel members: the channels it was escalated to.
             approver = or_(approver, and_(anyone, approvals.c.channel.in_(channels)), and_(by_members, escalated_to))
+        for person, entries in (standing_in or {}).items():
+            of_this = approval_approvers.c.approval_id == approvals.c.id
+            names_them = exists().where(of_this, approval_approvers.c.approver.in_(entries))
+            not_theirs = or_(approvals.c.allow_self_approval, runs.c.requested_by.is_(None), runs.c.requested_by != person)
+            approver = or_(approver, and_(names_them, not_theirs))
         may_decide = (
             *_POSTED_PENDING,
             approver,

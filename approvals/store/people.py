@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, or_, select, update
 
 from approvals.models import utcnow
 from approvals.store.audit_log import record_audit
@@ -60,6 +60,14 @@ class People:
             rows = conn.execute(select(people).where(people.c.user_id.in_(wanted), people.c.delegate.is_not(None))).mappings()
             found = [_person(row) for row in rows]
         return {person.user_id: delegate for person in found if (delegate := person.delegate_at(moment))}
+
+    def standing_in_for(self, delegate: str, now: datetime | None = None) -> list[str]:
+        """The people away at `now` who named `delegate` to stand in for them."""
+        moment = now or utcnow()
+        away = or_(people.c.away_until.is_(None), people.c.away_until > moment)
+        with self.db.connect() as conn:
+            found = conn.execute(select(people.c.user_id).where(people.c.delegate == delegate, away).order_by(people.c.user_id))
+            return list(found.scalars())
 
     def set_notify(self, user_id: str, on: bool) -> None:
         """Say whether runs `user_id` starts tell them by DM (audited)."""

@@ -8,10 +8,10 @@ from contextlib import suppress
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, RowMapping, bindparam, delete, exists, insert, select, update
 from sqlalchemy.sql.elements import BindParameter
 
-from approvals.errors import AlreadyDecided, ApprovalNotFound, RequestChanged
+from approvals.errors import AlreadyDecided, ApprovalNotFound, HandoverRefused, RequestChanged
 from approvals.gates import request_gate
 from approvals.models import (
     ApprovalRequest,
@@ -20,6 +20,7 @@ from approvals.models import (
     Gate,
     NewApprovalRequest,
     ProposedAction,
+    Remembered,
     RunStatus,
     Status,
     utcnow,
@@ -27,6 +28,7 @@ from approvals.models import (
 from approvals.store.audit_log import record_audit
 from approvals.store.database import Database, WarmedSection
 from approvals.store.due import owe_reminders
+from approvals.store.remembered import remembered_of
 from approvals.store.runs import run_from_row
 from approvals.tables import (
     ANYONE,
@@ -34,6 +36,7 @@ from approvals.tables import (
     approval_actions,
     approval_approvers,
     approval_escalations,
+    approval_handovers,
     approval_votes,
     approvals,
     runs,
@@ -45,7 +48,9 @@ _BATCH = 500
 # The loader's statements, built once: building statements and their cache keys on every call costs about a
 # fifth of the bot's CPU when it handles clicks, and a click loads its request twice.
 _IDS: BindParameter[list[str]] = bindparam("ids", expanding=True)
-_LOAD_REQUESTS = select(approvals).where(approvals.c.id.in_(_IDS))
+# Whether a request was handed to anyone, read with the request: most never are, and skip reading the hand-overs.
+_HANDED = exists().where(approval_handovers.c.approval_id == approvals.c.id).label("handed")
+_LOAD_REQUESTS = select(approvals, _HANDED).where(approvals.c.id.in_(_IDS))
 _LOAD_ACTIONS = (
     select(approval_actions)
     .where(approval_actions.c.approval_id.in_(_IDS))
@@ -57,10 +62,11 @@ _LOAD_ESCALATIONS = (
     .where(approval_escalations.c.approval_id.in_(_IDS))
     .order_by(approval_escalations.c.approval_id, approval_escalations.c.stage)
 )
+_LOAD_HANDOVERS = select(approval_handovers).where(approval_handovers.c.approval_id.in_(_IDS)).order_by(approval_handovers.c.at)
 _LOAD_RUNS = select(runs).where(runs.c.thread_id.in_(_IDS))
 
 
-def _action(row: RowMapping, votes: list[str]) -> ProposedAction:
+def _action(row: RowMapping, votes: list[RowMapping], remembered: dict[tuple[str, int], Remembered]) -> ProposedAction:
     decision = None
     if row["decision_type"] is not None:
         decision = Decision(
@@ -69,6 +75,7 @@ def _action(row: RowMapping, votes: list[str]) -> ProposedAction:
             decided_at=row["decided_at"],
             edited_args=row["edited_args"],
             message=row["decision_message"],
+            for_user=row["decided_for"],
         )
     return ProposedAction(
         tool=row["tool"],
@@ -77,12 +84,14 @@ def _action(row: RowMapping, votes: list[str]) -> ProposedAction:
         allowed_decisions=row["allowed_decisions"],
         args_schema=row["args_schema"],
         decision=decision,
-        votes=votes,
+        votes=[vote["user_id"] for vote in votes],
+        votes_for={vote["user_id"]: vote["for_user"] for vote in votes if vote["for_user"]},
         result=row["result"],
         call_id=row["call_id"],
         gate=row["gate"],
         proposed_args=row["proposed_args"],
         proposed_by=row["proposed_by"],
+        remembered=remembered.get((row["approval_id"], row["position"])),
     )
 
 
@@ -140,27 +149,41 @@ def _load_batch(conn: Connection, ids: list[str]) -> dict[str, ApprovalRequest]:
     # written with each stage past the first: most requests have neither, and skip both statements.
     voting = [row["id"] for row in rows if (row["gate"] or {}).get("quorum", 1) > 1]
     escalated = [row["id"] for row in rows if row["stage"]]
-    votes: dict[tuple[str, int], list[str]] = {}
+    votes: dict[tuple[str, int], list[RowMapping]] = {}
     if voting:
         for vote in conn.execute(_LOAD_VOTES, {"ids": voting}).mappings():
-            votes.setdefault((vote["approval_id"], vote["position"]), []).append(vote["user_id"])
+            votes.setdefault((vote["approval_id"], vote["position"]), []).append(vote)
+    handed = [row["id"] for row in rows if row["handed"]]
+    handovers: dict[str, dict[str, str]] = {}
+    if handed:
+        for h in conn.execute(_LOAD_HANDOVERS, {"ids": handed}).mappings():
+            handovers.setdefault(h["approval_id"], {})[h["user_id"]] = h["asked_by"]
     escalations: dict[str, list[Escalation]] = {}
     if escalated:
         for e in conn.execute(_LOAD_ESCALATIONS, {"ids": escalated}).mappings():
             escalations.setdefault(e["approval_id"], []).append(
                 Escalation(stage=e["stage"], channel=e["channel"], at=e["at"], shown_at=e["shown_at"])
             )
+    # Only an approved call whose rule remembers can cover later ones: most requests skip the statement.
+    remembering = {i for i, calls in actions.items() for a in calls if a["decision_type"] and _remembers(a["gate"])}
+    remembered = remembered_of(conn, sorted(remembering))
     threads = sorted({row["thread_id"] for row in rows})
     run_of = {r["thread_id"]: run_from_row(r) for r in conn.execute(_LOAD_RUNS, {"ids": threads}).mappings()}
     return {
         row["id"]: ApprovalRequest(
             **{column: row[column] for column in _REQUEST_COLUMNS},
-            actions=[_action(a, votes.get((row["id"], a["position"]), [])) for a in actions.get(row["id"], [])],
+            actions=[_action(a, votes.get((row["id"], a["position"]), []), remembered) for a in actions.get(row["id"], [])],
             run=run_of[row["thread_id"]],
             escalations=escalations.get(row["id"], []),
+            handed_to=list(handovers.get(row["id"], {})),
+            handed_by=handovers.get(row["id"], {}),
         )
         for row in rows
     }
+
+
+def _remembers(gate: dict[str, Any] | None) -> bool:
+    return bool((gate or {}).get("remember", "off") != "off")
 
 
 def read_request(db: Database, approval_id: str) -> ApprovalRequest:
@@ -336,8 +359,28 @@ class Requests(WarmedSection):
                     )
                 )
                 conn.execute(delete(approval_approvers).where(approval_approvers.c.approval_id == approval.id))
-                conn.execute(insert(approval_approvers), [{"approver": a, "approval_id": approval.id} for a in _listed_to(gates)])
+                # The people it was handed to still decide it, whatever the rules now name.
+                handed = conn.execute(select(approval_handovers.c.user_id).where(approval_handovers.c.approval_id == approval.id))
+                listed = dict.fromkeys([*_listed_to(gates), *handed.scalars()])
+                conn.execute(insert(approval_approvers), [{"approver": a, "approval_id": approval.id} for a in listed])
                 record_audit(conn, "reproposed", approval.id, by, {"action": position, "args": args, "rule": gate.rule})
         if not changed:
             raise AlreadyDecided(self.get(approval.id), [position])
         return self.get(approval.id)
+
+    def hand_to(self, approval_id: str, to: str, by: str, at: datetime) -> None:
+        """`to` may decide the request from now on, as `by` asked ("Ask someone else…"): listed for them, with its
+        audit row, in one transaction; `AlreadyDecided` when it no longer waits, `HandoverRefused` when `to` was
+        asked already."""
+        with self.db.writing() as conn:
+            # The request row first, as deciding takes it: a hand-over and a decision never cross.
+            if not conn.execute(HOLD_PENDING, {"request": approval_id}).rowcount:
+                raise AlreadyDecided(load_requests(conn, [approval_id])[0])
+            of_it = (approval_handovers.c.approval_id == approval_id, approval_handovers.c.user_id == to)
+            if conn.execute(select(exists().where(*of_it))).scalar():
+                raise HandoverRefused(load_requests(conn, [approval_id])[0], "already_asked", to)
+            conn.execute(insert(approval_handovers).values(approval_id=approval_id, user_id=to, asked_by=by, at=at))
+            listed = (approval_approvers.c.approval_id == approval_id, approval_approvers.c.approver == to)
+            if not conn.execute(select(exists().where(*listed))).scalar():
+                conn.execute(insert(approval_approvers).values(approval_id=approval_id, approver=to))
+            record_audit(conn, "handed_over", approval_id, by, {"to": to})

@@ -114,7 +114,7 @@ class DirectoryMethods(EmulatorCore):
                 "id": user.id,
                 "team_id": TEAM_ID,
                 "name": user.name,
-                "deleted": False,
+                "deleted": user.id in self._state.deactivated,
                 "real_name": user.real_name,
                 "tz": user.tz,
                 "tz_label": user.tz,
