@@ -13,6 +13,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from approvals.models import ApprovalRequest, Page, Run, format_duration
+from bot.direct_messages import Reach
+from bot.dm_messages import brief_message, with_reach
 from bot.formatting import approver, escape, shorten, slack_date
 from bot.request_message import request_message
 from bot.slack_places import Posted
@@ -37,17 +39,20 @@ class SlackNotifier:
             raise RuntimeError("APPROVALS_CHANNEL is not set, so there is nowhere to post the request")
         return channel
 
-    def post_request(self, approval: ApprovalRequest, earlier: list[ApprovalRequest] | Page, thread: Posted | None) -> Posted:
+    def post_request(
+        self, approval: ApprovalRequest, earlier: list[ApprovalRequest] | Page, thread: Posted | None, reach: Reach | None = None
+    ) -> Posted:
         """Post a new request: top level for a run's first, in the run's Slack `thread` after that, unless its
         rule names another channel (whose members may be the only ones who may decide it): then top level
-        there, linked from the run's thread."""
+        there, linked from the run's thread. Sent by DM (`reach`), it is a short line when everyone it names has
+        it, else the whole request with a note of whom it was sent to and who could not be reached."""
         channel = self.channel_for(approval, thread)
         elsewhere = thread is not None and channel != thread.channel
         response = self.client.chat_postMessage(
             channel=channel,
             thread_ts=None if elsewhere or thread is None else thread.ts,
             unfurl_links=False,
-            **request_message(approval, earlier),
+            **self.channel_message(approval, earlier, reach),
         )
         posted = Posted(response["channel"], response["ts"])
         if elsewhere and thread is not None:
@@ -99,11 +104,34 @@ class SlackNotifier:
             log.warning("no permalink for message %s in %s", posted.ts, posted.channel)
             return None
 
-    def update_request(self, approval: ApprovalRequest, earlier: list[ApprovalRequest] | Page, shown: list[Posted]) -> None:
-        """Re-render the messages that show a request (the first post and any escalations) from its current state."""
+    @staticmethod
+    def channel_message(approval: ApprovalRequest, earlier: list[ApprovalRequest] | Page, reach: Reach | None) -> dict[str, Any]:
+        """A request's channel post: the whole request (noting its DMs, if any), or the short line of one sent by DM."""
+        if reach is not None and reach.brief:
+            return brief_message(approval, reach)
+        return with_reach(request_message(approval, earlier), reach)
+
+    def update_request(
+        self,
+        approval: ApprovalRequest,
+        earlier: list[ApprovalRequest] | Page,
+        shown: list[Posted],
+        reach: tuple[Posted, Reach] | None = None,
+    ) -> None:
+        """Re-render the messages that show a request (the first post, any escalations, its DMs) from its current
+        state; the first post as it was posted (`reach`: a short line, or noting its DMs)."""
         message = request_message(approval, earlier)
+        failure: SlackApiError | None = None
         for posted in shown:
-            self.client.chat_update(channel=posted.channel, ts=posted.ts, **message)
+            redrawn = self.channel_message(approval, earlier, reach[1]) if reach and posted == reach[0] else message
+            try:
+                self.client.chat_update(channel=posted.channel, ts=posted.ts, **redrawn)
+            except SlackApiError as error:
+                # One message Slack refuses (a DM with someone deactivated since) does not keep the others stale.
+                log.warning("could not redraw request %s in %s: %s", approval.id, posted.channel, error.response.get("error"))
+                failure = failure or error
+        if failure is not None:
+            raise failure
 
     def post_escalation(self, approval: ApprovalRequest, stage: int, earlier: list[ApprovalRequest] | Page) -> Posted:
         """Re-post an escalated request in its stage's channel and mention the stage's group in its thread."""

@@ -15,16 +15,22 @@ from approvals.frontend import (
     Notice,
     RequestChanged,
     RequestEscalated,
+    RequestHandedOver,
     RequestToDecide,
     RunEnded,
     RunProgressed,
 )
+from approvals.models import ApprovalRequest, Page
 from approvals.settings import Settings
 from approvals.store import Store
+from bot.direct_messages import DirectMessages, Reach, notify_of
+from bot.dm_messages import dm_escalated_text, dm_reminder_text, handed_over_line, handed_over_thread_line
 from bot.outbound import SlackNotifier
+from bot.request_message import request_message
+from bot.requester_news import RequesterNews
 from bot.run_messages import ending_text, notice_text, progress_blocks, progress_text
 from bot.slack_client import create_slack_client
-from bot.slack_places import SlackPlaces
+from bot.slack_places import Posted, SlackPlaces
 from bot.user_groups import UserGroupDirectory
 
 log = logging.getLogger(__name__)
@@ -37,6 +43,8 @@ class SlackFrontEnd:
         self.store = store
         self.notifier = notifier
         self.places = SlackPlaces(store)
+        self.dms = DirectMessages(notifier.client, notifier.user_groups, store.people)
+        self.requester = RequesterNews(self.dms, self.places, store.people)
 
     def tell(self, event: Event) -> bool:
         """Post or update the message for `event`; Slack's refusals become `FrontEndUnavailable`."""
@@ -53,28 +61,85 @@ class SlackFrontEnd:
     @_show.register
     def _request(self, event: RequestToDecide) -> bool:
         approval = event.approval
-        posted = self.notifier.post_request(approval, event.earlier, self.places.thread(approval.thread_id))
+        reach = self._send_by_dm(approval, event.earlier)
+        posted = self.notifier.post_request(approval, event.earlier, self.places.thread(approval.thread_id), reach)
         self.places.keep_thread(approval.thread_id, posted)
         # The channel first: whoever finds the message noted finds whose members decide it.
         self.store.requests.set_channel(approval.id, posted.channel)
-        self.places.keep_request(approval.id, posted, self.notifier.permalink(posted))
+        noted = reach.model_dump() if reach else None
+        self.places.keep_request(approval.id, posted, self.notifier.permalink(posted), reach=noted)
         return True
+
+    def _send_by_dm(self, approval: ApprovalRequest, earlier: Page) -> Reach | None:
+        """Send the request to each person it names whose rule says `dm` or `both` (None: nobody to send it to, so
+        the channel post is all there is). Sent before the channel post, which says who has it; a retry after that
+        post failed sends nobody the request twice."""
+        notify = notify_of(approval)
+        if notify == "channel":
+            return None
+        named = self.dms.named(approval)
+        if not named.users and not named.unresolved:
+            return None
+        already = self.places.dms(approval.id)
+        reached, unreached = self.dms.send_each([u for u in named.users if u not in already], request_message(approval, earlier))
+        for user, posted in reached.items():
+            self.places.keep_dm(approval.id, user, posted)
+        return Reach(notify=notify, asked=sorted({*already, *reached}), unreached={**named.unresolved, **unreached})
+
+    def _reach(self, approval_id: str) -> tuple[Posted, Reach] | None:
+        noted = self.places.reach(approval_id)
+        return (noted[0], Reach.model_validate(noted[1])) if noted else None
 
     @_show.register
     def _changed(self, event: RequestChanged) -> bool:
-        self.notifier.update_request(event.approval, event.earlier, self.places.messages(event.approval))
+        try:
+            messages = self.places.messages(event.approval)
+            self.notifier.update_request(event.approval, event.earlier, messages, self._reach(event.approval.id))
+        finally:
+            self.requester.decided(event.approval)
         return True
 
     @_show.register
     def _escalated(self, event: RequestEscalated) -> bool:
         posted = self.notifier.post_escalation(event.approval, event.stage, event.earlier)
         self.places.keep_request(event.approval.id, posted, stage=event.stage)
+        # Whoever has it by DM hears it went on (and may still decide it there).
+        for dm in self.places.dms(event.approval.id).values():
+            self.dms.reply(dm, dm_escalated_text(event.approval, event.stage))
         return True
 
     @_show.register
     def _reminder(self, event: DeadlineNear) -> bool:
-        latest = self.places.request(event.approval.id, event.approval.stage) or self.places.request(event.approval.id)
-        return self.notifier.post_reminder(event.approval, latest)
+        approval = event.approval
+        latest = self.places.request(approval.id, approval.stage) or self.places.request(approval.id)
+        reach = self._reach(approval.id)
+        # A short line in the channel has nobody to remind: its people have the request by DM.
+        shown = False if reach and reach[1].brief and latest == reach[0] else self.notifier.post_reminder(approval, latest)
+        if approval.deadline_at is not None:
+            for dm in self.places.dms(approval.id).values():
+                shown = self.dms.reply(dm, dm_reminder_text(approval)) or shown
+        return shown
+
+    @_show.register
+    def _handed_over(self, event: RequestHandedOver) -> bool:
+        approval, to = event.approval, event.to
+        unreached: str | None = None
+        try:
+            held = self.places.dms(approval.id).get(to)
+            if held is not None:
+                self.dms.reply(held, handed_over_line(event.by))
+            else:
+                self.dms.send(to, {"text": handed_over_line(event.by)})
+                self.places.keep_dm(approval.id, to, self.dms.send(to, request_message(approval, event.earlier)))
+        except SlackApiError as error:
+            unreached = str(error.response.get("error"))
+        thread = self.places.thread(approval.thread_id)
+        if thread is not None:
+            try:
+                self.notifier.post_outcome(approval.run, handed_over_thread_line(event.by, to, unreached), thread)
+            except SlackApiError:
+                log.warning("could not tell the thread of run %s of a hand-over", approval.thread_id, exc_info=True)
+        return unreached is None or thread is not None
 
     @_show.register
     def _progress_of(self, event: RunProgressed) -> bool:
@@ -94,7 +159,10 @@ class SlackFrontEnd:
     @_show.register
     def _ended(self, event: RunEnded) -> bool:
         thread = self.places.thread(event.run.thread_id)
-        return self.notifier.post_outcome(event.run, ending_text(event.run, event.ending), thread)
+        shown = self.notifier.post_outcome(event.run, ending_text(event.run, event.ending), thread)
+        # Once the thread has it (RunEnded is said once, so this is too).
+        self.requester.ended(event.run, event.ending, lambda: self.notifier.permalink(thread) if thread else None)
+        return shown
 
     @_show.register
     def _notice(self, event: Notice) -> bool:

@@ -3,8 +3,11 @@ These are the Slack front-end's own references, kept in the core's placements un
 
 from __future__ import annotations
 
+import uuid
 from collections import OrderedDict
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
+
+from sqlalchemy.exc import IntegrityError
 
 from approvals.models import ApprovalRequest
 from approvals.store import Store
@@ -66,9 +69,34 @@ class SlackPlaces:
         """A request's message as first posted (stage 0), or as re-posted at an escalation stage."""
         return _posted(self.placements.of(SLACK, request_subject(approval_id, stage)))
 
-    def keep_request(self, approval_id: str, posted: Posted, permalink: str | None = None, stage: int = 0) -> None:
-        """Note a request's message (and, for the first, its link, which lists show)."""
-        self.placements.note(SLACK, request_subject(approval_id, stage), {**posted._asdict(), "permalink": permalink})
+    def keep_request(
+        self, approval_id: str, posted: Posted, permalink: str | None = None, stage: int = 0, reach: dict[str, Any] | None = None
+    ) -> None:
+        """Note a request's message (and, for the first, its link, which lists show, and what became of its DMs,
+        which its redraws say again: `bot.direct_messages.Reach`)."""
+        ref = {**posted._asdict(), "permalink": permalink, **({"reach": reach} if reach else {})}
+        self.placements.note(SLACK, request_subject(approval_id, stage), ref)
+
+    def reach(self, approval_id: str) -> tuple[Posted, dict[str, Any]] | None:
+        """A request's first channel post and what became of its DMs, when it was sent by DM."""
+        ref = self.placements.of(SLACK, request_subject(approval_id))
+        posted = _posted(ref)
+        return (posted, dict(ref["reach"])) if posted and ref and ref.get("reach") else None
+
+    def claim_told(self, approval_id: str, position: int) -> bool:
+        """Claim telling the requester of the decision on a call: True once, for the one process that tells it (a
+        redraw by another process, or a later one, finds it claimed)."""
+        mine = {"claim": uuid.uuid4().hex}
+        try:
+            standing = self.placements.note(SLACK, _told_subject(approval_id, position), mine, first_only=True)
+        except IntegrityError:
+            return False  # another process noted it at the same moment
+        return standing == mine
+
+    def told(self, approval_id: str, positions: list[int]) -> list[int]:
+        """Of `positions`, the calls whose decision the requester was already told of."""
+        found = self.placements.of_many(SLACK, [_told_subject(approval_id, position) for position in positions])
+        return [position for position in positions if _told_subject(approval_id, position) in found]
 
     def keep_dm(self, approval_id: str, user_id: str, posted: Posted) -> None:
         """Note the request's message in `user_id`'s DM with the app."""
@@ -103,6 +131,11 @@ def _remember(cache: OrderedDict[str, T], key: str, value: T) -> T:
     while len(cache) > REMEMBERED:
         cache.popitem(last=False)
     return value
+
+
+def _told_subject(approval_id: str, position: int) -> str:
+    # Not under `request:`, whose prefix finds a request's messages.
+    return f"told:{approval_id}:{position}"
 
 
 def _posted(ref: dict[str, object] | None) -> Posted | None:

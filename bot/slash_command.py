@@ -28,6 +28,7 @@ USAGE = (
     "Usage: `/countersign run <agent> <request>` (e.g. `/countersign run payments Refund order #42 for $250`); "
     "`/countersign stop <run>` stops a run you asked for."
 )
+NOTIFY_USAGE = "• `/countersign notify on|off`: whether the runs you start tell you by DM of each decision and how they end"
 
 
 @dataclass(eq=False)
@@ -79,10 +80,12 @@ class SlashCommand:
         words = str(command.get("text") or "").strip().split(maxsplit=2)
         user = str(command.get("user_id") or "")
         if not words or words[0] == "help":
-            usage = f"{USAGE}\n{AWAY_USAGE}"
+            usage = f"{USAGE}\n{AWAY_USAGE}\n{NOTIFY_USAGE}"
             return _ephemeral(f"{usage}\n\n{ADMIN_USAGE}" if self.admin.is_admin(user) else usage)
         if words[0] in self.subcommands:
             return self.subcommands[words[0]](command)
+        if words[0] == "notify":
+            return _ephemeral(self.notify(user, words[1:]))
         if words[0] != "run" or len(words) < 3:
             return _ephemeral(f"I did not understand `{escape(shorten(' '.join(words), 200))}`. {USAGE}")
         agent, request_text = words[1], words[2]
@@ -111,6 +114,16 @@ class SlashCommand:
         return _ephemeral(
             f"Started `{escape(agent)}` (run `{request.thread_id}`):\n{quote(request_text, 1000)}\n{where}{later}".rstrip()
         )
+
+    def notify(self, user: str, args: list[str]) -> str:
+        """`/countersign notify on|off`: say whether the runs `user` starts tell them by DM (audited)."""
+        if args not in (["on"], ["off"]):
+            told = self.store.people.get(user).told_of_runs
+            return f"The runs you start {'tell' if told else 'do not tell'} you by DM. Usage: `/countersign notify on|off`."
+        self.store.people.set_notify(user, args == ["on"])
+        if args == ["on"]:
+            return "The runs you start will tell you by DM of each decision and of how they end."
+        return "The runs you start will no longer tell you by DM; their threads still say everything."
 
 
 def _ephemeral(text: str) -> dict[str, Any]:

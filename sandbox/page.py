@@ -136,7 +136,10 @@ class Sandbox:
         """Everything the page draws: the workspace as Slack holds it, and the sandbox's own info."""
         with self._status_lock:
             info = self.info.to_dict()
-        return {**self.emulator.snapshot(), "sandbox": info}
+        snapshot = self.emulator.snapshot()
+        # Whose DM with the app each D… channel is: the page shows a person's DMs only to them, as Slack does.
+        dms = {c["id"]: user for c in snapshot["channels"] if (user := self.emulator.dm_user(c["id"]))}
+        return {**snapshot, "dms": dms, "sandbox": info}
 
     def _stream(self, write: Any) -> None:
         """Write the state as server-sent events whenever it changes, until the page goes away."""

@@ -53,3 +53,15 @@ def test_slash_command_interactivity_and_events_go_to_the_path_the_bot_serves(ma
     assert settings["interactivity"]["is_enabled"] is True
     assert settings["interactivity"]["request_url"].endswith(EVENTS_PATH)
     assert settings["event_subscriptions"]["request_url"].endswith(EVENTS_PATH)
+
+
+def test_the_readme_lists_the_scopes_the_manifest_asks_for(manifest: dict[str, Any]) -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    listed = readme.split("The bot's scopes:", 1)[1].split("(", 1)[0]
+
+    assert re.findall(r"`([a-z.:]+)`", listed) == manifest["oauth_config"]["scopes"]["bot"]
+
+
+def test_the_messages_tab_is_on_for_requests_sent_by_dm(manifest: dict[str, Any]) -> None:
+    assert "im:write" in manifest["oauth_config"]["scopes"]["bot"]
+    assert manifest["features"]["app_home"]["messages_tab_enabled"] is True

@@ -17,9 +17,12 @@ from pathlib import Path
 
 from playwright.sync_api import Locator, Page, expect
 
+from bot.slack_places import SlackPlaces
 from tests.sandbox_stack import DevSandbox
+from tests.stack import wait_until
 
 SAM, ALEX, JORDAN, MORGAN = "U0SAM", "U0ALEX", "U0JORDAN", "U0MORGAN"
+APPROVALS = "C0APPROVALS"
 SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "sandbox.png"
 # Runs start a real worker job and Slack round trips; give the page a little longer than Playwright's 5 s.
 expect.set_options(timeout=10_000)
@@ -61,6 +64,16 @@ def waiting_request(page: Page, order: int) -> Locator:
     expect(message).to_contain_text("payments wants to call refund")
     expect(message.locator(".replies-link")).to_be_visible()
     return message
+
+
+def wait_until_dm(dev_sandbox: DevSandbox, run: str, user: str) -> str:
+    """The id of `user`'s DM with the app, once the run's request was sent there."""
+
+    def sent() -> str | None:
+        posted = SlackPlaces(dev_sandbox.store).dms(dev_sandbox.request(run).id).get(user)
+        return posted.channel if posted else None
+
+    return wait_until(sent, 20, f"the request in {user}'s DM")
 
 
 def thread_of(page: Page, message: Locator) -> Locator:
@@ -156,6 +169,34 @@ def test_a_rejection_with_a_reason_stops_the_refund_and_the_agent_reads_why(page
     expect(thread_of(page, request(page, 304))).to_contain_text("I did not refund order #304")
     results = dev_sandbox.tool_results(run)
     assert len(results) == 1 and "The bank already refunded it" in results[0] and "Refunded $" not in results[0]
+
+
+def test_a_request_sent_by_dm_is_in_the_approvers_direct_messages_only_and_a_decision_there_shows_everywhere(
+    page: Page, dev_sandbox: DevSandbox
+) -> None:
+    # The demo policy's big refunds are posted and sent to Alex and Jordan by DM (notify: both).
+    run = start_run(page, 327, 2500)
+    expect(waiting_request(page, 327)).to_contain_text("Also sent by DM to @Alex Chen, @Jordan Okafor")
+    alexs = wait_until_dm(dev_sandbox, run, ALEX)
+    expect(page.locator(f"[data-dm={alexs}]")).to_have_count(0)  # Sam sees only Sam's own DMs
+    act_as(page, ALEX)
+
+    page.click(f"[data-dm={alexs}]")
+    in_dm = page.locator("#timeline .message", has_text="Refund order #327 for")
+    expect(in_dm).to_contain_text("payments wants to call refund")
+    expect(page.locator("#composer")).to_be_hidden()  # the app's Messages tab is read-only
+    in_dm.get_by_role("button", name="Reject").click()
+    modal = page.locator("#modal")
+    modal.get_by_label("Reason").fill("Too much at once")
+    modal.get_by_role("button", name="Reject").click()
+
+    expect(in_dm).to_contain_text("Rejected by @Alex Chen")
+    page.click(f"[data-channel={APPROVALS}]")
+    expect(request(page, 327)).to_contain_text("Rejected by @Alex Chen")
+    act_as(page, JORDAN)
+    page.click("#dms [data-dm]")
+    expect(page.locator("#timeline .message", has_text="Refund order #327 for")).to_contain_text("Rejected by @Alex Chen")
+    assert "Too much at once" in dev_sandbox.tool_results(run)[0]
 
 
 def test_a_soft_refund_nobody_rejects_goes_ahead_at_its_deadline(page: Page, dev_sandbox: DevSandbox) -> None:

@@ -8,6 +8,7 @@ const EMOJI = {
   triangular_flag_on_post: "🚩", robot_face: "🤖", warning: "⚠️", x: "❌", lock: "🔒",
   information_source: "ℹ️", tada: "🎉", eyes: "👀", heavy_check_mark: "✔️", bell: "🔔",
   hourglass: "⌛", moneybag: "💰", credit_card: "💳", wave: "👋", thumbsup: "👍", "+1": "👍",
+  envelope_with_arrow: "📩", raising_hand: "🙋",
 };
 
 const HTML_ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };

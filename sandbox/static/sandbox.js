@@ -120,6 +120,15 @@ function messageNode(message, channelId, { ephemeral = false, inThread = false }
   return node;
 }
 
+// Whose DM with the app a channel is (undefined for other channels).
+function dmOwner(id) {
+  return ui.state.dms[id];
+}
+
+function placeName(channel) {
+  return dmOwner(channel.id) ? "Countersign" : `#${channel.name}`;
+}
+
 function channelOf(id) {
   return ui.state.channels.find((c) => c.id === id) || { id, name: id.toLowerCase(), messages: [] };
 }
@@ -131,9 +140,11 @@ function ephemeralsFor(channelId, threadTs) {
 
 function renderChannel() {
   const channel = channelOf(ui.place.id);
-  $("#place-title").textContent = `# ${channel.name}`;
-  $("#place-about").textContent = channel.id === ui.state.sandbox.approvals_channel
-    ? "Where the agent's requests wait for a countersignature." : "";
+  const dm = Boolean(dmOwner(channel.id));
+  $("#place-title").textContent = dm ? "✍︎ Countersign" : `# ${channel.name}`;
+  $("#place-about").textContent = dm
+    ? "Your direct messages with the app: requests sent to you, and news of your runs. It only sends."
+    : channel.id === ui.state.sandbox.approvals_channel ? "Where the agent's requests wait for a countersignature." : "";
   const mine = ephemeralsFor(channel.id, null);
   const key = JSON.stringify([ui.me, channel, mine, ui.highlight]);
   if (ui.rendered.timeline === key) return;
@@ -159,7 +170,7 @@ function welcomeNode(channel) {
   const node = document.createElement("div");
   node.className = "welcome";
   const approvals = channel.id === ui.state.sandbox.approvals_channel;
-  node.innerHTML = approvals
+  node.innerHTML = dmOwner(channel.id) ? "<h2>No direct messages yet.</h2>" : approvals
     ? "<h2>Nothing waits for a countersignature yet.</h2><p>Start a run of the demo <code>payments</code> agent "
       + "with one of the commands below the composer. Its refund will appear here with Approve, Edit and Reject.</p>"
     : `<h2>#${escapeHtml(channel.name)} is quiet.</h2>`;
@@ -180,7 +191,7 @@ function renderThread() {
   pane.hidden = false;
   if (ui.rendered.thread === key) return;
   ui.rendered.thread = key;
-  $("#thread-title").textContent = `Thread in #${channel.name}`;
+  $("#thread-title").textContent = `Thread in ${placeName(channel)}`;
   const list = $("#thread-messages");
   list.replaceChildren();
   if (!parent) return;
@@ -313,7 +324,7 @@ function renderModal() {
 
 function renderSidebar() {
   const s = ui.state;
-  const key = JSON.stringify([ui.me, ui.place, s.channels.map((c) => [c.id, c.name]), s.sandbox]);
+  const key = JSON.stringify([ui.me, ui.place, s.channels.map((c) => [c.id, c.name, c.messages.length]), s.dms, s.sandbox]);
   if (ui.rendered.sidebar === key) return;
   ui.rendered.sidebar = key;
   const people = $("#people");
@@ -333,7 +344,7 @@ function renderSidebar() {
   $("#acting-as").innerHTML = `You are <b>${escapeHtml(me.real_name)}</b> (${escapeHtml(me.role)}): ${escapeHtml(me.about)}.`;
   const channels = $("#channels");
   channels.replaceChildren();
-  for (const channel of s.channels) {
+  for (const channel of s.channels.filter((c) => !dmOwner(c.id))) {
     const button = document.createElement("button");
     button.type = "button";
     button.className = `nav-item${ui.place.kind === "channel" && ui.place.id === channel.id ? " active" : ""}`;
@@ -342,6 +353,7 @@ function renderSidebar() {
     button.addEventListener("click", () => go({ kind: "channel", id: channel.id }));
     channels.append(button);
   }
+  renderDms();
   $("#home-link").classList.toggle("active", ui.place.kind === "home");
   const status = Object.entries(s.sandbox.status);
   $("#status").innerHTML = status.map(([part, state]) => (
@@ -366,6 +378,22 @@ function renderSidebar() {
   }
 }
 
+// Like Slack's sidebar, only your own DMs: the one with the app, once it wrote to you.
+function renderDms() {
+  const dms = $("#dms");
+  dms.replaceChildren();
+  for (const channel of ui.state.channels.filter((c) => dmOwner(c.id) === ui.me)) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = `nav-item${ui.place.kind === "channel" && ui.place.id === channel.id ? " active" : ""}`;
+    button.dataset.dm = channel.id;
+    button.innerHTML = `✍︎ Countersign <span class="count">${channel.messages.length}</span>`;
+    button.addEventListener("click", () => go({ kind: "channel", id: channel.id }));
+    dms.append(button);
+  }
+  if (!dms.children.length) dms.innerHTML = '<span class="none">None yet</span>';
+}
+
 function render() {
   if (!ui.state) return;
   renderSidebar();
@@ -374,7 +402,8 @@ function render() {
     composer.hidden = true;
     renderHome();
   } else {
-    composer.hidden = false;
+    // The app's Messages tab is read-only: nobody writes to it.
+    composer.hidden = Boolean(dmOwner(ui.place.id));
     $("#composer-input").placeholder = `Message #${channelOf(ui.place.id).name}, or type /countersign help`;
     renderChannel();
   }
@@ -394,6 +423,11 @@ function switchTo(id) {
   ui.me = id;
   localStorage.setItem("sandbox.me", id);
   ui.rendered = {};
+  // Someone else's DM is not yours to read.
+  if (ui.place.kind === "channel" && dmOwner(ui.place.id) && dmOwner(ui.place.id) !== id) {
+    ui.place = { kind: "channel", id: ui.state.sandbox.approvals_channel };
+    ui.thread = null;
+  }
   if (ui.place.kind === "home") post("/api/home", {});
   render();
 }
