@@ -6,6 +6,7 @@ from the Slack emulator and the store.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -134,6 +135,26 @@ class SlackUser:
         return record.read_text().split().count(order_id) if record.exists() else 0
 
     # Acting
+
+    def home_showing(self, user: str, approval_id: str) -> dict:
+        """Open `user`'s Home tab and turn its pages (Next) until it shows the request: the session's channel holds
+        other tests' pending requests, which may fill the first page."""
+
+        def for_user(call: Call) -> bool:
+            return call.params.get("user_id") == user
+
+        published = len([c for c in self.slack.calls_to("views.publish") if for_user(c)])
+        self.driver.event({"type": "app_home_opened", "user": user, "channel": "D0HOME", "tab": "home"})
+        for _ in range(100):
+            self.slack.wait_for("views.publish", for_user, count=published + 1)
+            published += 1
+            home = self.slack.home_view(user)
+            if approval_id in json.dumps(home):
+                return home
+            pages = next(b for b in home["blocks"] if b.get("block_id") == BlockId.HOME_PAGES)
+            turn = next(e for e in pages["elements"] if e["text"]["text"].startswith("Next"))
+            self.driver.home_action(user, ActionId.HOME_PAGE, turn["value"], view=home)
+        raise AssertionError(f"{user}'s Home tab never showed {approval_id}")
 
     def start_run(
         self, text: str = "Refund order #42 for $250", user: str = "U0ASKER", agent: str = "payments"

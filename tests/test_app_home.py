@@ -42,7 +42,7 @@ def _open_home(local: Local, user: str) -> dict:
 def test_home_lists_the_requests_waiting_on_the_user_with_their_buttons(local: Local) -> None:
     approval = local.start_run("Refund order #195 for $250", user="U0HOMEASKER")
 
-    home = _open_home(local, "U0HOMER")
+    home = local.home_showing("U0HOMER", approval.id)
 
     buttons = [e for b in home["blocks"] if b["type"] == "actions" for e in b["elements"] if _names(e, approval.id)]
     assert [b["action_id"] for b in buttons] == [ActionId.APPROVE, ActionId.EDIT, ActionId.RESPOND, ActionId.REJECT]
@@ -61,7 +61,7 @@ def test_home_leaves_out_requests_the_user_may_not_decide(local: Local) -> None:
 
 def test_approve_from_home_decides_the_request_and_redraws_the_tab(local: Local) -> None:
     approval = local.start_run("Refund order #198 for $250", user="U0HOMEASKER")
-    home = _open_home(local, "U0HOMEAPPROVER")
+    home = local.home_showing("U0HOMEAPPROVER", approval.id)
 
     local.driver.home_action("U0HOMEAPPROVER", ActionId.APPROVE, _value(home, ActionId.APPROVE, approval.id), view=home)
 
@@ -122,7 +122,7 @@ def test_settings_form_saves_and_audits_the_change(local: Local) -> None:
 
 def test_reject_in_a_modal_opened_from_home_redraws_the_tab(local: Local) -> None:
     approval = local.start_run("Refund order #199 for $250", user="U0HOMEASKER")
-    home = _open_home(local, "U0HOMEREJECTER")
+    home = local.home_showing("U0HOMEREJECTER", approval.id)
     click = local.driver.home_action("U0HOMEREJECTER", ActionId.REJECT, _value(home, ActionId.REJECT, approval.id), view=home)
     view = local.slack.wait_for("views.open", lambda c: c.params.get("trigger_id") == click.payload["trigger_id"])
 

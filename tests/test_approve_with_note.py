@@ -155,9 +155,7 @@ def test_the_note_modal_is_valid_block_kit_and_its_approval_line_quotes_the_note
 
 def test_approve_with_note_from_the_home_tab_redraws_the_tab(local: Local) -> None:
     approval = local.start_run("Refund order #909 for $250", user="U0NOTEASKER")
-    local.driver.event({"type": "app_home_opened", "user": "U0NOTEB", "channel": "D0NOTEB", "tab": "home"})
-    local.slack.wait_for("views.publish", lambda c: c.params.get("user_id") == "U0NOTEB")
-    home = local.slack.home_view("U0NOTEB")
+    home = local.home_showing("U0NOTEB", approval.id)
     menu = next(
         e
         for b in home["blocks"]
