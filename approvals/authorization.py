@@ -80,7 +80,7 @@ def check_may_decide(
     proposers = {approval.run.requested_by} if position is None else approval.proposers_of(position)
     if user_id in proposers and not gate.allow_self_approval:
         raise NotAnApprover(approval, user_id, self_approval=True, gate=gate, position=position)
-    if user_id in approval.handed_to:
+    if user_id in approval.handed_to and gate.rule in approval.handed_rules.get(user_id, ()):
         return None
     if gate.approvers:
         named = set(gate.approvers) | (group_members or set())

@@ -328,7 +328,9 @@ class Deciding:
             already = False
         if already:
             raise HandoverRefused(approval, "already_decides", to)
-        self.store.requests.hand_to(approval.id, to, by, self.clock())
+        # Handed over under the rules its calls wait on now: a call re-proposed under another rule is not theirs.
+        rules = list(dict.fromkeys(approval.gate_of(position).rule for position in undecided))
+        self.store.requests.hand_to(approval.id, to, by, self.clock(), rules)
 
     def announce_handover(self, approval_id: str, to: str, by: str) -> None:
         """Tell the front-ends a request was handed to `to` (so they reach that person), then show it as it stands."""

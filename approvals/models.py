@@ -348,10 +348,14 @@ class ApprovalRequest(NewApprovalRequest):
     created_at: datetime = Field(default_factory=utcnow)
     # How many times a call changed under the people deciding (an edit re-proposed under another rule).
     revision: int = 0
-    # People it was handed to ("Ask someone else…"): each may decide its calls as a named approver would.
+    # People it was handed to ("Ask someone else…"): each may decide its calls as a named approver would, those
+    # whose rule is one it was handed over under (`handed_rules`).
     handed_to: list[str] = Field(default_factory=list)
     # Who handed it to each of them.
     handed_by: dict[str, str] = Field(default_factory=dict)
+    # The rules of the calls it waited on when handed to each of them: a call re-proposed under another rule since
+    # waits for that rule's own deciders.
+    handed_rules: dict[str, list[str]] = Field(default_factory=dict)
 
     @property
     def action(self) -> ProposedAction:

@@ -213,6 +213,8 @@ approval_handovers = _of_approval(
     Column("user_id", String(64), primary_key=True),
     Column("asked_by", String(64), nullable=False),
     Column("at", UTCDateTime, nullable=False),
+    # The rules of the calls it waited on when handed over: a call re-proposed under another rule since is not theirs.
+    Column("rules", JSON, nullable=False),
 )
 
 # What each person said about themselves: whether runs they start tell them by DM, and whom their requests

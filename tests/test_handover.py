@@ -22,6 +22,7 @@ from sandbox.view_values import users_select_value
 from tests.local import Local
 from tests.test_block_kit import approval as block_kit_approval
 from tests.test_block_kit import valid_modal
+from tests.test_edit_rules import _edit_amount
 from tests.test_front_end import Desk, _run, desk  # noqa: F401 - `desk` is the core-only fixture
 from worker.services import Services
 
@@ -97,13 +98,27 @@ def test_the_person_a_request_is_handed_to_may_decide_it(handing: Local) -> None
     assert "Refunded $901.00 for order #901" in handing.outcome(approval)
 
 
+def test_a_call_edited_under_another_rule_waits_for_that_rules_deciders_not_the_person_handed_it(handing: Local) -> None:
+    approval = handing.start_run("Refund order #9031 for $901")
+    _hand_over(handing, "U0HANDA", approval, "U0HANDC")
+    _edit_amount(handing, "U0HANDA", handing.store.requests.get(approval.id), "902")  # now under "kept refunds"
+    moved = handing.store.requests.get(approval.id)
+    assert moved.gate_of(0).rule == KEPT.name and moved.is_pending
+
+    handing.click("U0HANDC", ActionId.APPROVE, moved)
+
+    assert handing.store.requests.get(approval.id).is_pending
+    handing.click("U0KEEPER", ActionId.APPROVE, moved)
+    assert "Refunded $902.00 for order #9031" in handing.outcome(approval)
+
+
 def test_a_hand_over_is_audited(handing: Local) -> None:
     approval = handing.start_run("Refund order #9011 for $901")
 
     _hand_over(handing, "U0HANDB", approval, "U0HANDD")
 
     [row] = [e for e in handing.store.audit_log.audit_events(approval.id) if e.event == "handed_over"]
-    assert (row.actor, row.detail) == ("U0HANDB", {"to": "U0HANDD"})
+    assert (row.actor, row.detail) == ("U0HANDB", {"to": "U0HANDD", "rules": [PASSED_ON.name]})
 
 
 def test_the_home_tabs_list_holds_a_handed_over_request_for_the_person_asked(handing: Local) -> None:

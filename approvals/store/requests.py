@@ -155,9 +155,11 @@ def _load_batch(conn: Connection, ids: list[str]) -> dict[str, ApprovalRequest]:
             votes.setdefault((vote["approval_id"], vote["position"]), []).append(vote)
     handed = [row["id"] for row in rows if row["handed"]]
     handovers: dict[str, dict[str, str]] = {}
+    handed_rules: dict[str, dict[str, list[str]]] = {}
     if handed:
         for h in conn.execute(_LOAD_HANDOVERS, {"ids": handed}).mappings():
             handovers.setdefault(h["approval_id"], {})[h["user_id"]] = h["asked_by"]
+            handed_rules.setdefault(h["approval_id"], {})[h["user_id"]] = list(h["rules"])
     escalations: dict[str, list[Escalation]] = {}
     if escalated:
         for e in conn.execute(_LOAD_ESCALATIONS, {"ids": escalated}).mappings():
@@ -177,6 +179,7 @@ def _load_batch(conn: Connection, ids: list[str]) -> dict[str, ApprovalRequest]:
             escalations=escalations.get(row["id"], []),
             handed_to=list(handovers.get(row["id"], {})),
             handed_by=handovers.get(row["id"], {}),
+            handed_rules=handed_rules.get(row["id"], {}),
         )
         for row in rows
     }
@@ -364,7 +367,8 @@ class Requests(WarmedSection):
                     )
                 )
                 conn.execute(delete(approval_approvers).where(approval_approvers.c.approval_id == approval.id))
-                # The people it was handed to still decide it, whatever the rules now name.
+                # The people it was handed to still find it listed (they decide its calls under the rules it was
+                # handed over under; the re-proposed call waits for its new rule's deciders).
                 handed = conn.execute(select(approval_handovers.c.user_id).where(approval_handovers.c.approval_id == approval.id))
                 listed = dict.fromkeys([*_listed_to(gates), *handed.scalars()])
                 conn.execute(insert(approval_approvers), [{"approver": a, "approval_id": approval.id} for a in listed])
@@ -373,7 +377,7 @@ class Requests(WarmedSection):
             raise AlreadyDecided(self.get(approval.id), [position])
         return self.get(approval.id)
 
-    def hand_to(self, approval_id: str, to: str, by: str, at: datetime) -> None:
+    def hand_to(self, approval_id: str, to: str, by: str, at: datetime, rules: list[str]) -> None:
         """`to` may decide the request from now on, as `by` asked ("Ask someone else…"): listed for them, with its
         audit row, in one transaction; `AlreadyDecided` when it no longer waits, `HandoverRefused` when `to` was
         asked already."""
@@ -384,8 +388,8 @@ class Requests(WarmedSection):
             of_it = (approval_handovers.c.approval_id == approval_id, approval_handovers.c.user_id == to)
             if conn.execute(select(exists().where(*of_it))).scalar():
                 raise HandoverRefused(load_requests(conn, [approval_id])[0], "already_asked", to)
-            conn.execute(insert(approval_handovers).values(approval_id=approval_id, user_id=to, asked_by=by, at=at))
+            conn.execute(insert(approval_handovers).values(approval_id=approval_id, user_id=to, asked_by=by, at=at, rules=rules))
             listed = (approval_approvers.c.approval_id == approval_id, approval_approvers.c.approver == to)
             if not conn.execute(select(exists().where(*listed))).scalar():
                 conn.execute(insert(approval_approvers).values(approval_id=approval_id, approver=to))
-            record_audit(conn, "handed_over", approval_id, by, {"to": to})
+            record_audit(conn, "handed_over", approval_id, by, {"to": to, "rules": rules})

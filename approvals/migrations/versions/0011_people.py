@@ -30,6 +30,7 @@ def upgrade() -> None:
         sa.Column("user_id", sa.String(64), primary_key=True),
         sa.Column("asked_by", sa.String(64), nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("rules", sa.JSON, nullable=False),
     )
     op.create_table(
         "countersign_people",
