@@ -44,8 +44,9 @@ class Refusal(BaseModel):
 
     @property
     def lasting(self) -> bool:
-        """Trying again alone will not help: a person must act first (retried less often meanwhile)."""
-        return self.kind in ("auth", "channel")
+        """Trying again alone will not help: a person must act first (retried less often meanwhile). An error this
+        module does not know (`missing_scope`, `invalid_blocks`) is taken as one: nothing says it passes by itself."""
+        return self.kind in ("auth", "channel", "other")
 
 
 def refusal_of(error: Exception) -> Refusal | None:
