@@ -60,17 +60,20 @@ class SlackFrontEnd:
                 raise
             counted(refusal)
             if refusal.kind == "channel" and isinstance(event, RequestToDecide):
-                self._tell_what_to_fix(event.approval, refusal.error)
+                channel = self.notifier.channel_for(event.approval, self.places.thread(event.approval.thread_id))
+                self._tell_what_to_fix(event.approval, refusal.error, channel)
+            elif refusal.kind == "channel" and isinstance(event, RequestEscalated):
+                stage = next(e for e in event.approval.escalations if e.stage == event.stage)
+                self._tell_what_to_fix(event.approval, refusal.error, stage.channel)
             raise FrontEndUnavailable(
                 f"Slack answered {refusal.error!r}", lasting=refusal.lasting, reason=refusal.error
             ) from error
         accepted()
         return shown
 
-    def _tell_what_to_fix(self, approval: ApprovalRequest, error: str) -> None:
+    def _tell_what_to_fix(self, approval: ApprovalRequest, error: str, channel: str) -> None:
         """Tell the run's requester (or, for a run nobody asked for from Slack, the admins) by DM why its request is
-        not posted and what to do; once per run, refusal and channel, however often the post is tried again."""
-        channel = self.notifier.channel_for(approval, self.places.thread(approval.thread_id))
+        not posted in `channel` and what to do; once per run, refusal and channel, however often it is tried again."""
         if not self.places.claim_refusal(approval.thread_id, error, channel):
             return
         run = approval.run

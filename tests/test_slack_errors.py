@@ -235,3 +235,36 @@ def test_a_refused_token_shows_on_healthz_and_in_metrics_and_the_request_waits_i
     assert _try_again(local, approval).shown_at is not None
     assert "countersign_slack_auth_ok 1.0" in _get(bot, "/metrics")[1]
     assert _get(bot, "/healthz") == ("200 OK", "ok")
+
+
+def test_an_escalation_to_a_channel_without_the_bot_tells_the_requester_and_is_posted_once_invited(local: Local) -> None:
+    leads = f"C0LEADS{uuid.uuid4().hex[:6].upper()}"
+    local.slack.add_channel(Channel(leads, "leads", members=("U0LEAD",)))
+    local.slack.leave(leads, BOT_USER_ID)
+    local.policies(
+        Rule(
+            name="escalating refunds",
+            agent="payments",
+            tool="refund",
+            when=f"amount == {AMOUNT}",
+            timeout="1h",
+            on_timeout="escalate",
+            escalation=[{"channel": leads, "timeout": "2h"}],
+        )
+    )
+    approval = local.start_run(f"Refund order #2811 for ${AMOUNT}", user="U0ASKS2811")
+    assert approval.deadline_at is not None
+    due = approval.deadline_at + timedelta(seconds=1)
+
+    local.fire_due(due)
+    local.fire_due(due + timedelta(seconds=5))  # within its backoff: Slack is not asked again
+
+    [told] = wait_until(lambda: _dms(local, "U0ASKS2811"), 10, "the requester's DM")
+    assert told.startswith(f":warning: I can't post in <#{leads}>: invite @countersign to <#{leads}>")
+    refused = [c for c in local.slack.calls_to("chat.postMessage") if c.params.get("channel") == leads]
+    assert len(refused) == 1 and local.posted(approval, 1) is None
+
+    local.slack.join(leads, BOT_USER_ID)
+    local.fire_due(due + timedelta(minutes=1))
+    assert local.posted(approval, 1) is not None and local.posted(approval, 1).channel == leads
+    local.clock.reset()
