@@ -7,6 +7,8 @@ the app leaves or that is archived stays so. Refusals are set up for the in-proc
 
 from __future__ import annotations
 
+import re
+import urllib.request
 import uuid
 from datetime import timedelta
 
@@ -21,7 +23,7 @@ from bot.metadata import ApprovalRef
 from bot.server import CountersignRequestHandler
 from sandbox.emulator import BOT_USER_ID, Channel
 from tests.local import Local
-from tests.stack import wait_until
+from tests.stack import Stack, wait_until
 
 AMOUNT = 23  # the refunds these tests ask for, under their own rule's channel
 
@@ -268,3 +270,9 @@ def test_an_escalation_to_a_channel_without_the_bot_tells_the_requester_and_is_p
     local.fire_due(due + timedelta(minutes=1))
     assert local.posted(approval, 1) is not None and local.posted(approval, 1).channel == leads
     local.clock.reset()
+
+
+def test_the_bots_metrics_say_slack_takes_its_token_across_its_processes(stack: Stack) -> None:
+    urllib.request.urlopen(f"http://127.0.0.1:{stack.port}/healthz", timeout=5).close()  # asks Slack once in 30 s
+
+    assert re.search(r"^countersign_slack_auth_ok 1\.0$", stack.scrape("bot"), re.MULTILINE)
