@@ -203,9 +203,14 @@ class SlackFrontEnd:
         blocks = progress_blocks(self.store.runs.get_run(event.run.thread_id), text)
         ts = self.places.progress(event.run.thread_id)
         if ts:
-            self.notifier.update_progress(thread, ts, text, blocks)
-        else:
-            self.places.keep_progress(event.run.thread_id, self.notifier.post_progress(thread, text, blocks))
+            try:
+                self.notifier.update_progress(thread, ts, text, blocks)
+                return True
+            except SlackApiError as error:
+                if error.response.get("error") != "message_not_found":
+                    raise
+                # Someone deleted it: the run's progress goes on in a new one.
+        self.places.keep_progress(event.run.thread_id, self.notifier.post_progress(thread, text, blocks))
         return True
 
     @_show.register

@@ -276,3 +276,25 @@ def test_the_bots_metrics_say_slack_takes_its_token_across_its_processes(stack: 
     urllib.request.urlopen(f"http://127.0.0.1:{stack.port}/healthz", timeout=5).close()  # asks Slack once in 30 s
 
     assert re.search(r"^countersign_slack_auth_ok 1\.0$", stack.scrape("bot"), re.MULTILINE)
+
+
+def test_a_deleted_progress_message_goes_on_in_a_new_one(local: Local) -> None:
+    approval = local.start_run("Refund order #2812 for $250", agent="payments_effects", user="U0ASKS2812")
+    thread = local.ts_of(approval)
+    first = local.slack.wait_for(
+        "chat.postMessage", lambda c: c.params.get("thread_ts") == thread and c.params["text"].startswith(":gear:")
+    ).response["ts"]
+    local.slack.delete_message(approval.channel or "", first)
+
+    local.click("U0DECIDER", ActionId.APPROVE, approval)
+
+    again = local.slack.wait_for(
+        "chat.postMessage",
+        lambda c: (
+            c.params.get("thread_ts") == thread
+            and "Refunded $250.00 for order #2812" in c.params["text"]
+            and c.params["text"].startswith(":gear:")
+        ),
+        timeout=20,
+    )
+    assert again.ok and again.response["ts"] != first
