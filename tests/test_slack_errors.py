@@ -60,10 +60,26 @@ def _owed_later(local: Local, approval: ApprovalRequest, after: timedelta) -> bo
     )
 
 
+def _refusals(local: Local, approval: ApprovalRequest) -> list[tuple[str, bool]]:
+    """Slack's answer to each try that could not show the run's request, as audited (`not_shown`), and whether it
+    was taken as lasting."""
+    return [
+        (e.detail["reason"], e.detail["lasting"])
+        for e in local.store.audit_log.audit_events()
+        if e.event == "not_shown" and e.detail.get("thread_id") == approval.thread_id
+    ]
+
+
 def _try_again(local: Local, approval: ApprovalRequest) -> ApprovalRequest:
     """What a worker does once the backoff has passed: take the run further (here, post its request)."""
     local.runtime.advance(approval.thread_id)
     return local.store.requests.get(approval.id)
+
+
+def _give_up(local: Local, approval: ApprovalRequest, who: str) -> None:
+    """`who` stops the run whose channel stays broken: nothing of it is owed any more, so no later try of it takes a
+    fault another test sets up in this session's emulator."""
+    local.store.runs.stop(approval.thread_id, who, None, timedelta(0))
 
 
 def test_not_in_channel_tells_the_requester_to_invite_the_bot_and_posts_once_invited(local: Local) -> None:
@@ -80,6 +96,7 @@ def test_not_in_channel_tells_the_requester_to_invite_the_bot_and_posts_once_inv
     assert _owed_later(local, approval, timedelta(minutes=1))
     assert _try_again(local, approval).shown_at is None
     assert _dms(local, "U0ASKS2801") == [told]  # told once, not on every try
+    assert _refusals(local, approval) == [("not_in_channel", True)] * 2  # each try audited
 
     local.slack.join(finance, BOT_USER_ID)
     assert _try_again(local, approval).shown_at is not None
@@ -96,6 +113,7 @@ def test_channel_not_found_tells_the_requester_to_invite_the_bot_or_pick_another
     assert f"I can't find the channel `{gone}` of rule _gone refunds_" in told
     assert "Invite @countersign to it, or pick another channel for rule _gone refunds_" in told
     assert _owed_later(local, approval, timedelta(minutes=1))
+    _give_up(local, approval, "U0ASKS2802")
 
 
 def test_archived_channel_tells_the_requester_to_pick_another_channel_for_the_rule(local: Local) -> None:
@@ -107,6 +125,7 @@ def test_archived_channel_tells_the_requester_to_pick_another_channel_for_the_ru
     [told] = wait_until(lambda: _dms(local, "U0ASKS2803"), 10, "the requester's DM")
     assert told.startswith(f":warning: <#{old}> is archived: pick another channel for rule _old refunds_")
     assert _owed_later(local, approval, timedelta(minutes=1))
+    _give_up(local, approval, "U0ASKS2803")
 
 
 def test_a_run_nobody_asked_for_from_slack_tells_the_admins_what_to_fix(local: Local) -> None:
@@ -123,6 +142,7 @@ def test_a_run_nobody_asked_for_from_slack_tells_the_admins_what_to_fix(local: L
         f":warning: I can't post in <#{finance}>: invite @countersign to <#{finance}> (`/invite @countersign` there). "
         "The request for `refund` waits and is posted once I'm in."
     ]
+    _give_up(local, local.store.lists.requests_for_thread(request.thread_id)[0], "U0ADMIN")
 
 
 def test_a_request_slack_finds_too_long_is_posted_in_its_compact_form(local: Local) -> None:
@@ -151,7 +171,7 @@ def test_slack_down_leaves_the_request_owed_and_posts_it_on_the_next_try(
 
     approval = _ask(local, requester, 2806)
 
-    assert _owed_later(local, approval, timedelta(seconds=30))
+    assert _refusals(local, approval) == [(answer, False)]  # transient: tried again at 2 s
     assert _try_again(local, approval).shown_at is not None
     assert not _dms(local, requester)  # nothing for a person to fix
 
@@ -162,7 +182,7 @@ def test_a_closed_connection_leaves_the_request_owed_and_posts_it_on_the_next_tr
 
     approval = _ask(local, "U0ASKS2807", 2807)
 
-    assert _owed_later(local, approval, timedelta(seconds=30))
+    assert _refusals(local, approval) == [("connection_closed", False)]
     assert _try_again(local, approval).shown_at is not None
     assert not _dms(local, "U0ASKS2807")
 
@@ -225,7 +245,7 @@ def test_a_refused_token_shows_on_healthz_and_in_metrics_and_the_request_waits_i
 
     approval = _ask(local, requester, 2810)
 
-    assert _owed_later(local, approval, timedelta(minutes=1))
+    assert _owed_later(local, approval, timedelta(minutes=1)) and _refusals(local, approval) == [(answer, True)]
     local.slack.fail("auth.test", answer, token=local.bot_token)
     bot = CountersignRequestHandler(local.app, "secret")  # a bot process's health check and metrics
     assert _get(bot, "/healthz") == ("503 Service Unavailable", f"slack refuses the app's token: {answer}")
