@@ -74,7 +74,8 @@ def _decided_dm(local: SlackUser, user: str, approval: ApprovalRequest, says: st
 
 def click_in_dm(local: SlackUser, user: str, action: ActionId, approval: ApprovalRequest) -> None:
     """`user` clicks one of the request's buttons in their DM."""
-    posted = SlackPlaces(local.store).dms(approval.id)[user]
+    # Noted just after Slack took it: a person never clicks that fast, a test may.
+    posted = wait_until(lambda: SlackPlaces(local.store).dms(approval.id).get(user), 10, f"{user}'s DM noted")
     local.driver.block_action(
         user,
         action,
