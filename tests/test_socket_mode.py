@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 import threading
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,7 @@ from sandbox.driver import Response, number_value, plain_text_value
 from sandbox.emulator import SlackEmulator
 from sandbox.socket_driver import DELIVERIES_HEADER, SocketModeDriver
 from sandbox.socket_mode import Ack, SocketModeServer
+from tests.sandbox_stack import DevSandbox
 from tests.stack import Process, SlackUser, Stack, wait_until
 
 APP_TOKEN = "xapp-1-A0EMULATED-1-socketmode"
@@ -264,3 +266,39 @@ def test_a_socket_closed_mid_burst_loses_no_click_and_decides_each_request_once(
     for approval in approvals:
         assert socket_bot.store.requests.get(approval.id).status == "approved"
         assert len(_decided_rows(socket_bot, approval)) == 1, f"request {approval.id} decided once"
+
+
+# ---------------------------------------------------------------------- the sandbox over Socket Mode
+
+
+def _gesture(sandbox: DevSandbox, path: str, body: dict) -> dict:
+    request = urllib.request.Request(
+        sandbox.url + path, json.dumps(body).encode(), {"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def _request_message(sandbox: DevSandbox, order: str) -> dict | None:
+    for channel in sandbox.state()["channels"]:
+        for message in channel["messages"]:
+            buttons = [e for b in message.get("blocks", []) if b.get("type") == "actions" for e in b["elements"]]
+            approve = [e for e in buttons if e.get("action_id") == ActionId.APPROVE]
+            if f"order #{order}" in json.dumps(message) and approve:
+                return {"channel": channel["id"], "ts": message["ts"], "value": approve[0]["value"]}
+    return None
+
+
+@pytest.mark.slow
+def test_countersign_dev_socket_mode_plays_slack_for_the_bot_down_its_websocket(tmp_path: Path) -> None:
+    with DevSandbox.start(tmp_path, "--socket-mode") as sandbox:
+        sandbox.wait_ready()
+        command = "/countersign run payments Refund order #42 for $250"
+        started = _gesture(sandbox, "api/send", {"user": "U0SAM", "channel": "C0APPROVALS", "text": command})
+        message = wait_until(lambda: _request_message(sandbox, "42"), 60, "the request in the sandbox")
+        request = sandbox.store.lists.pending(limit=1)[0]
+        approved = _gesture(sandbox, "api/act", {"user": "U0ALEX", "action_id": ActionId.APPROVE, **message})
+
+        assert started["ok"] and approved["ok"], (started, approved)
+        assert "over Socket Mode" in json.dumps(sandbox.state()["sandbox"]["notes"])
+        assert any("Refunded $250.00 for order #42" in result for result in sandbox.tool_results(request.thread_id))
