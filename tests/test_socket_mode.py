@@ -6,8 +6,6 @@ a click whose ack was lost with the socket is delivered again and still decides 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 import urllib.request
 import uuid
@@ -23,47 +21,13 @@ from websockets.sync.client import connect
 from approvals.models import ApprovalRequest
 from approvals.runs import RunRequest, start_run
 from bot.ids import ActionId, BlockId
-from countersign.ports import free_port
 from sandbox.driver import Response, number_value, plain_text_value
 from sandbox.emulator import SlackEmulator
-from sandbox.socket_driver import DELIVERIES_HEADER, SocketModeDriver
+from sandbox.socket_driver import DELIVERIES_HEADER
 from sandbox.socket_mode import Ack, SocketModeServer
 from tests.sandbox_stack import DevSandbox
-from tests.stack import Process, SlackUser, Stack, wait_until
-
-APP_TOKEN = "xapp-1-A0EMULATED-1-socketmode"
-
-
-class SocketBot(SlackUser):
-    """A second `countersign bot`, in Socket Mode, beside the stack's (whose worker runs what it decides);
-    `driver` delivers Slack's payloads to it down the emulator's websocket."""
-
-    def __init__(self, stack: Stack) -> None:
-        self.slack, self.store, self.queue, self.effects = stack.slack, stack.store, stack.queue, stack.effects
-        self.socket = stack.slack.socket_mode
-        self.driver = SocketModeDriver(self.socket, response_url=stack.slack.response_url(), acting_as=stack.slack.add_member)
-        self.env = stack.env | {"SLACK_APP_TOKEN": APP_TOKEN, "PORT": str(free_port())}
-        self.logs: Path = stack.logs / "socket-bot.log"
-        self.process: Process | None = None
-
-    def start(self) -> None:
-        """Start the bot and wait until it has connected (said hello)."""
-        connected = self.socket.connections_opened
-        with open(self.logs, "ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "countersign.cli", "bot"], env=self.env, stdout=log, stderr=subprocess.STDOUT
-            )
-        self.wait_for_connection(connected + 1, timeout=60)
-
-    def wait_for_connection(self, count: int, timeout: float = 30) -> None:
-        if self.process is not None and self.process.poll() is not None:
-            raise RuntimeError(f"the Socket Mode bot exited:\n{self.logs.read_text()[-3000:]}")
-        self.socket.wait_for_connection(count, timeout)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+from tests.socket_bot import APP_TOKEN, SocketBot
+from tests.stack import Stack, wait_until
 
 
 @pytest.fixture(scope="module")
