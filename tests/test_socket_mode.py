@@ -177,6 +177,18 @@ def test_the_bot_reconnects_when_slack_closes_the_socket(socket_bot: SocketBot) 
     assert socket_bot.slash("U0SOCKCLOSED", "help")
 
 
+@pytest.mark.slow
+def test_the_bot_reconnects_after_its_socket_is_cut_without_a_close_frame(socket_bot: SocketBot) -> None:
+    connected = socket_bot.socket.connections_opened
+    socket_bot.socket.drop(abruptly=True)
+    # A network failure: the bot notices it by its pings going unanswered (a few of its 2 s checks).
+    socket_bot.wait_for_connection(connected + 1, timeout=40)
+    approval = socket_bot.start_run("Refund order #5108 for $250")
+
+    assert socket_bot.click("U0SOCKCUT", ActionId.APPROVE, approval).status == 200
+    assert "Refunded $250.00 for order #5108" in socket_bot.outcome(approval)
+
+
 # Today the redelivered click is handled as a second click: it decides nothing more, but the person is told
 # "Nothing changed: …" by ephemeral. The "retries" branch (bot/deliveries.py: a delivery is claimed by a key
 # from its payload before any listener runs, and a redelivery is answered with the first's answer) fixes it;
