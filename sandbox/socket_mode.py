@@ -116,7 +116,8 @@ class SocketModeServer:
         """Close every connection and stop listening."""
         server, self._server = self._server, None
         if server is not None:
-            server.shutdown()
+            server.shutdown()  # stops listening; the open connections are the server's to end
+            self.drop(abruptly=True)
         with self._lock:
             self._lock.notify_all()
 

@@ -24,7 +24,7 @@ from approvals.runs import RunRequest, start_run
 from bot.ids import ActionId, BlockId
 from sandbox.driver import Response, number_value, plain_text_value
 from sandbox.emulator import SlackEmulator
-from sandbox.socket_driver import DELIVERIES_HEADER
+from sandbox.socket_driver import DELIVERIES_HEADER, SocketModeDriver
 from sandbox.socket_mode import Ack, SocketModeServer
 from tests.sandbox_stack import DevSandbox
 from tests.socket_bot import APP_TOKEN, SocketBot
@@ -90,6 +90,41 @@ def test_an_envelope_left_unacked_is_delivered_again_with_its_retry_attempt_and_
     assert (again["retry_attempt"], again["retry_reason"]) == (1, "timeout")
     assert again["envelope_id"] == first["envelope_id"] and again["payload"] == first["payload"]
     assert delivered[0].acked and delivered[0].deliveries == 2
+
+
+def test_each_payload_arrives_in_the_envelope_slack_uses_for_it() -> None:
+    server = SocketModeServer("127.0.0.1", "A0EMULATED").start()
+    driver = SocketModeDriver(server, timeout=5)
+    envelopes: list[dict] = []
+    try:
+        with connect(server.open_url()) as app:
+            app.recv(timeout=5)  # hello
+
+            def ack_each() -> None:
+                for _ in range(4):
+                    envelope = json.loads(app.recv(timeout=5))
+                    envelopes.append(envelope)
+                    app.send(json.dumps({"envelope_id": envelope["envelope_id"]}))
+
+            acker = threading.Thread(target=ack_each)
+            acker.start()
+            driver.block_action("U0ENVELOPE", "approve", "v", channel_id="C0X", container_message_ts="1.000001")
+            driver.view_submission("U0ENVELOPE", {"id": "V0X", "callback_id": "edit"}, {})
+            driver.slash_command("U0ENVELOPE", "/countersign", "help")
+            driver.event({"type": "app_home_opened", "user": "U0ENVELOPE", "tab": "home"})
+            acker.join(5)
+    finally:
+        server.stop()
+
+    shapes = [
+        (e["type"], e["accepts_response_payload"], e["payload"].get("type") or e["payload"].get("command")) for e in envelopes
+    ]
+    assert shapes == [
+        ("interactive", False, "block_actions"),
+        ("interactive", True, "view_submission"),
+        ("slash_commands", True, "/countersign"),
+        ("events_api", False, "event_callback"),
+    ]
 
 
 def test_a_connection_with_a_ticket_slack_did_not_issue_is_closed() -> None:
