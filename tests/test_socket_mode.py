@@ -312,7 +312,7 @@ def test_countersign_dev_socket_mode_plays_slack_for_the_bot_down_its_websocket(
         command = "/countersign run payments Refund order #42 for $250"
         started = _gesture(sandbox, "api/send", {"user": "U0SAM", "channel": "C0APPROVALS", "text": command})
         message = wait_until(lambda: _request_message(sandbox, "42"), 60, "the request in the sandbox")
-        request = sandbox.store.lists.pending(limit=1)[0]
+        request = wait_until(lambda: next(iter(sandbox.store.lists.pending(limit=1)), None), 30, "the request stored")
         approved = _gesture(sandbox, "api/act", {"user": "U0ALEX", "action_id": ActionId.APPROVE, **message})
 
         assert started["ok"] and approved["ok"], (started, approved)
