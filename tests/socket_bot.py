@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 from countersign.ports import free_port
@@ -39,6 +40,11 @@ class SocketBot(SlackUser):
         if self.process is not None and self.process.poll() is not None:
             raise RuntimeError(f"the Socket Mode bot exited:\n{self.logs.read_text()[-3000:]}")
         self.socket.wait_for_connection(count, timeout)
+
+    def scrape(self) -> str:
+        """What Prometheus reads from the bot's /metrics (on its PORT: Socket Mode serves no other HTTP)."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.env['PORT']}/metrics", timeout=5) as response:
+            return response.read().decode()
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

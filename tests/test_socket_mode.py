@@ -6,6 +6,7 @@ a click whose ack was lost with the socket is delivered again and still decides 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import urllib.request
 import uuid
@@ -188,6 +189,16 @@ def test_home_tab_over_socket_mode_lists_the_request(socket_bot: SocketBot) -> N
     home = socket_bot.home_showing("U0SOCKHOMER", approval.id)
 
     assert approval.id in str(home["blocks"])
+
+
+def test_clicks_over_socket_mode_are_counted_and_timed_in_the_bots_metrics(socket_bot: SocketBot) -> None:
+    approval = socket_bot.start_run("Refund order #5109 for $250")
+
+    socket_bot.click("U0SOCKMETRICS", ActionId.APPROVE, approval)
+
+    scraped = socket_bot.scrape()
+    assert re.search(r'^countersign_bot_requests_total\{kind="block_actions"\} [1-9]', scraped, re.MULTILINE)
+    assert re.search(r'^countersign_bot_ack_seconds_count\{kind="block_actions"\} [1-9]', scraped, re.MULTILINE)
 
 
 # ---------------------------------------------------------------------- reconnecting
