@@ -106,7 +106,14 @@ class Notice(Event):
 
 
 class FrontEndUnavailable(RuntimeError):
-    """A front-end could not show an event (its service refused or could not be reached)."""
+    """A front-end could not show an event (its service refused or could not be reached). `lasting`: trying again
+    alone will not help until a person acts (invites the app to a channel, installs it again), so what is owed is
+    tried again less often; `reason` names the refusal (Slack's error code, say)."""
+
+    def __init__(self, message: str, *, lasting: bool = False, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.lasting = lasting
+        self.reason = reason
 
 
 class FrontEnd(Protocol):

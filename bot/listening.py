@@ -82,7 +82,7 @@ class Listening:
         self.acks = acks
         self.directory = UserGroupDirectory(client, settings.usergroup_cache_seconds)
         channels = ChannelDirectory(client, settings.channel_members_cache_seconds)
-        front_end = SlackFrontEnd(store, SlackNotifier(client, settings.approvals_channel, self.directory))
+        front_end = SlackFrontEnd(store, SlackNotifier(client, settings.approvals_channel, self.directory), settings.admins)
         self.deciding = Deciding(store, queue, SlackDirectory(self.directory, channels), front_end, clock)
         self.admin_settings = AdminSettings(store.db.engine)
         self.rules = policies or PolicySet()

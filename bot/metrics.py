@@ -6,7 +6,7 @@ import re
 from functools import cache
 from typing import Any
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from approvals.models import DecisionType
 from approvals.prometheus import exposition, scrape_registry
@@ -43,6 +43,18 @@ REFUSALS = Counter(
 )
 SIGNATURE_FAILURES = Counter(
     "countersign_bot_signature_failures_total", "Requests refused for a missing, wrong or stale Slack signature."
+)
+
+# Written by whichever process calls Slack (the bot, the worker's jobs): what /metrics of each shows.
+SLACK_REFUSALS = Counter(
+    "countersign_slack_refusals_total",
+    "Web API calls Slack refused or could not answer, by error (not_in_channel, token_revoked, connection_closed, ...).",
+    ["error"],
+)
+SLACK_AUTH_OK = Gauge(
+    "countersign_slack_auth_ok",
+    "1 while Slack takes the app's token, 0 once it refused it (invalid_auth, token_revoked, ...) until a call goes through.",
+    multiprocess_mode="mostrecent",
 )
 
 

@@ -16,7 +16,7 @@ from approvals.models import ApprovalRequest, Page, Run, format_duration
 from bot.direct_messages import Reach
 from bot.dm_messages import brief_message, with_reach
 from bot.formatting import approver, escape, shorten, slack_date
-from bot.request_message import request_message
+from bot.request_message import compact_request_message, request_message
 from bot.slack_places import Posted
 from bot.user_groups import UserGroupDirectory
 
@@ -48,17 +48,25 @@ class SlackNotifier:
         it, else the whole request with a note of whom it was sent to and who could not be reached."""
         channel = self.channel_for(approval, thread)
         elsewhere = thread is not None and channel != thread.channel
-        response = self.client.chat_postMessage(
-            channel=channel,
-            thread_ts=None if elsewhere or thread is None else thread.ts,
-            unfurl_links=False,
-            **self.channel_message(approval, earlier, reach),
+        posted = self.post_message(
+            approval, channel, None if elsewhere or thread is None else thread.ts, self.channel_message(approval, earlier, reach)
         )
-        posted = Posted(response["channel"], response["ts"])
         if elsewhere and thread is not None:
             self._link_from_thread(approval, posted, thread)
         self._point_other_rules_channels(approval, posted)
         return posted
+
+    def post_message(self, approval: ApprovalRequest, channel: str, thread_ts: str | None, message: dict[str, Any]) -> Posted:
+        """Post a request's message; one Slack refuses as too long (`msg_too_long`) is posted in its compact form."""
+        try:
+            response = self.client.chat_postMessage(channel=channel, thread_ts=thread_ts, unfurl_links=False, **message)
+        except SlackApiError as error:
+            if error.response.get("error") != "msg_too_long":
+                raise
+            log.warning("Slack found request %s too long; posting its compact form", approval.id)
+            compact = compact_request_message(approval)
+            response = self.client.chat_postMessage(channel=channel, thread_ts=thread_ts, unfurl_links=False, **compact)
+        return Posted(response["channel"], response["ts"])
 
     def _point_other_rules_channels(self, approval: ApprovalRequest, posted: Posted) -> None:
         """Calls under several rules share one message: a call whose rule names another channel is announced
@@ -117,29 +125,41 @@ class SlackNotifier:
         earlier: list[ApprovalRequest] | Page,
         shown: list[Posted],
         reach: tuple[Posted, Reach] | None = None,
-    ) -> None:
+    ) -> list[Posted]:
         """Re-render the messages that show a request (the first post, any escalations, its DMs) from its current
-        state; the first post as it was posted (`reach`: a short line, or noting its DMs)."""
+        state; the first post as it was posted (`reach`: a short line, or noting its DMs). Returns the messages
+        someone deleted (`message_not_found`), for the caller to post again."""
         message = request_message(approval, earlier)
         failure: SlackApiError | None = None
+        gone: list[Posted] = []
         for posted in shown:
             redrawn = self.channel_message(approval, earlier, reach[1]) if reach and posted == reach[0] else message
             try:
-                self.client.chat_update(channel=posted.channel, ts=posted.ts, **redrawn)
+                self._update(approval, posted, redrawn)
             except SlackApiError as error:
                 # One message Slack refuses (a DM with someone deactivated since) does not keep the others stale.
                 log.warning("could not redraw request %s in %s: %s", approval.id, posted.channel, error.response.get("error"))
-                failure = failure or error
+                if error.response.get("error") == "message_not_found":
+                    gone.append(posted)
+                else:
+                    failure = failure or error
         if failure is not None:
             raise failure
+        return gone
+
+    def _update(self, approval: ApprovalRequest, posted: Posted, message: dict[str, Any]) -> None:
+        try:
+            self.client.chat_update(channel=posted.channel, ts=posted.ts, **message)
+        except SlackApiError as error:
+            if error.response.get("error") != "msg_too_long":
+                raise
+            self.client.chat_update(channel=posted.channel, ts=posted.ts, **compact_request_message(approval))
 
     def post_escalation(self, approval: ApprovalRequest, stage: int, earlier: list[ApprovalRequest] | Page) -> Posted:
         """Re-post an escalated request in its stage's channel and mention the stage's group in its thread."""
         escalation = next(e for e in approval.escalations if e.stage == stage)
         step = approval.gate.escalation[stage - 1]
-        response = self.client.chat_postMessage(
-            channel=escalation.channel, unfurl_links=False, **request_message(approval, earlier)
-        )
+        posted = self.post_message(approval, escalation.channel, None, request_message(approval, earlier))
         waited = format_duration(approval.gate.timeout_of(stage - 1))
         mention = step.mention
         if mention and mention.startswith("@"):
@@ -148,10 +168,10 @@ class SlackNotifier:
         who = f"{approver(mention)}: " if mention else ""
         self.client.chat_postMessage(
             channel=escalation.channel,
-            thread_ts=response["ts"],
+            thread_ts=posted.ts,
             text=f"{who}nobody decided this within {waited}, so it is yours now.",
         )
-        return Posted(response["channel"], response["ts"])
+        return posted
 
     def post_reminder(self, approval: ApprovalRequest, latest: Posted | None) -> bool:
         """Remind, in the thread of the request's `latest` message, that its deadline is coming; False when it has

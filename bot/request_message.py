@@ -68,6 +68,19 @@ def request_message(approval: ApprovalRequest, earlier: list[ApprovalRequest] | 
     return {"text": _fallback_text(approval), "blocks": [block.to_dict() for block in [*blocks, *calls, *footer]]}
 
 
+def compact_request_message(approval: ApprovalRequest) -> dict[str, Any]:
+    """The request in its smallest whole form (headline, a row per call, the buttons), for when Slack refuses the
+    full one as too long (`msg_too_long`)."""
+    blocks: list[Block] = [
+        HeaderBlock(text=shorten(f"{status_emoji(approval.status)} {visible(_headline(approval))}", 150)),
+        DividerBlock(),
+        *compact_rows(approval),
+        DividerBlock(),
+        *_footer_blocks(approval, compact=True),
+    ]
+    return {"text": shorten(_fallback_text(approval), 3000), "blocks": [block.to_dict() for block in blocks]}
+
+
 def call_row(position: int, action: ProposedAction) -> str:
     """One call on one line: its number, tool, arguments (shortened) and where it stands."""
     state = action_decision_line(action) if action.decision else ":hourglass_flowing_sand: waiting"

@@ -25,6 +25,7 @@ from bot.app import LISTENER_THREADS, create_app
 from bot.bolt_internals import build_context
 from bot.inbound import MAX_BODY_BYTES, Refused, check, parse
 from bot.slack_client import create_slack_client
+from bot.slack_errors import SlackAuthCheck
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +53,14 @@ class CountersignRequestHandler(SlackRequestHandler):
     def __init__(self, app: App, signing_secret: str | None) -> None:
         super().__init__(app)
         self.signing_secret = signing_secret
+        self.slack_auth = SlackAuthCheck(app.client)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         path, method = environ.get("PATH_INFO"), environ.get("REQUEST_METHOD")
         if path == "/healthz":
+            refused = self.slack_auth.refused()
+            if refused is not None:  # up, yet nothing reaches Slack: say so to whoever watches the health check
+                return _answer(start_response, 503, f"slack refuses the app's token: {refused}")
             return _answer(start_response, 200, "ok")
         if path == "/metrics":
             scraped, content_type = metrics.scrape()
@@ -92,7 +97,7 @@ class CountersignRequestHandler(SlackRequestHandler):
         return wsgi.get_body()
 
 
-_REASONS = {400: "Bad Request", 401: "Unauthorized", 413: "Payload Too Large"}
+_REASONS = {400: "Bad Request", 401: "Unauthorized", 413: "Payload Too Large", 503: "Service Unavailable"}
 
 
 def _answer(start_response: Any, status: int, text: str) -> list[bytes]:

@@ -30,6 +30,7 @@ from bot.request_message import request_message
 from bot.requester_news import RequesterNews
 from bot.run_messages import ending_text, notice_text, progress_blocks, progress_text
 from bot.slack_client import create_slack_client
+from bot.slack_errors import accepted, counted, refusal_of, reposted_text, what_to_fix
 from bot.slack_places import Posted, SlackPlaces
 from bot.user_groups import UserGroupDirectory
 
@@ -39,19 +40,50 @@ log = logging.getLogger(__name__)
 class SlackFrontEnd:
     """Shows the core's events in Slack through a `SlackNotifier`."""
 
-    def __init__(self, store: Store, notifier: SlackNotifier) -> None:
+    def __init__(self, store: Store, notifier: SlackNotifier, admins: list[str] | None = None) -> None:
         self.store = store
         self.notifier = notifier
+        # Told what to fix when a run has nobody who asked for it from Slack (user ids; handles of groups skipped).
+        self.admins = [a for a in admins or [] if not a.startswith(("@", "S"))]
         self.places = SlackPlaces(store)
         self.dms = DirectMessages(notifier.client, notifier.user_groups, store.people)
         self.requester = RequesterNews(self.dms, self.places, store.people)
 
     def tell(self, event: Event) -> bool:
-        """Post or update the message for `event`; Slack's refusals become `FrontEndUnavailable`."""
+        """Post or update the message for `event`; Slack's refusals (and a broken connection) become
+        `FrontEndUnavailable`, lasting when a person must act first, who is then told what to do, once."""
         try:
-            return self._show(event)
-        except SlackApiError as error:
-            raise FrontEndUnavailable(f"Slack answered {error.response.get('error')!r}") from error
+            shown = self._show(event)
+        except (SlackApiError, OSError) as error:
+            refusal = refusal_of(error)
+            if refusal is None:
+                raise
+            counted(refusal)
+            if refusal.kind == "channel" and isinstance(event, RequestToDecide):
+                channel = self.notifier.channel_for(event.approval, self.places.thread(event.approval.thread_id))
+                self._tell_what_to_fix(event.approval, refusal.error, channel)
+            elif refusal.kind == "channel" and isinstance(event, RequestEscalated):
+                stage = next(e for e in event.approval.escalations if e.stage == event.stage)
+                self._tell_what_to_fix(event.approval, refusal.error, stage.channel)
+            raise FrontEndUnavailable(
+                f"Slack answered {refusal.error!r}", lasting=refusal.lasting, reason=refusal.error
+            ) from error
+        accepted()
+        return shown
+
+    def _tell_what_to_fix(self, approval: ApprovalRequest, error: str, channel: str) -> None:
+        """Tell the run's requester (or, for a run nobody asked for from Slack, the admins) by DM why its request is
+        not posted in `channel` and what to do; once per run, refusal and channel, however often it is tried again."""
+        if not self.places.claim_refusal(approval.thread_id, error, channel):
+            return
+        run = approval.run
+        people = [run.requested_by] if run.requested_by and run.reply_channel else self.admins
+        text = what_to_fix(error, channel, approval.gate.rule, approval.action.tool)
+        for person in people:
+            try:
+                self.dms.send(person, {"text": text})
+            except (SlackApiError, OSError):
+                log.warning("could not tell %s that Slack refused %s in %s", person, error, channel, exc_info=True)
 
     @functools.singledispatchmethod
     def _show(self, event: Event) -> bool:
@@ -94,10 +126,30 @@ class SlackFrontEnd:
     def _changed(self, event: RequestChanged) -> bool:
         try:
             messages = self.places.messages(event.approval)
-            self.notifier.update_request(event.approval, event.earlier, messages, self._reach(event.approval.id))
+            gone = self.notifier.update_request(event.approval, event.earlier, messages, self._reach(event.approval.id))
+            self._post_again(event, gone)
         finally:
             self.requester.decided(event.approval)
         return True
+
+    def _post_again(self, event: RequestChanged, gone: list[Posted]) -> None:
+        """Post again, as it stands, each of the request's channel messages someone deleted; note the new one (so its
+        buttons count) and tell the run's thread why. (A deleted DM stays deleted: its reader did that.)"""
+        approval = event.approval
+        reach = self._reach(approval.id)
+        for stage in (0, *(e.stage for e in approval.escalations)):
+            posted = self.places.request(approval.id, stage)
+            if posted is None or posted not in gone:
+                continue
+            first = reach if stage == 0 and reach and reach[0] == posted else None
+            message = self.notifier.channel_message(approval, event.earlier, first[1] if first else None)
+            again = self.notifier.post_message(approval, posted.channel, None, message)
+            link = self.notifier.permalink(again)
+            noted = first[1].model_dump() if first else None
+            self.places.keep_request(approval.id, again, link if stage == 0 else None, stage=stage, reach=noted)
+            thread = self.places.thread(approval.thread_id)
+            if thread is not None:
+                self.notifier.post_outcome(approval.run, reposted_text(approval.action.tool, link), thread)
 
     @_show.register
     def _escalated(self, event: RequestEscalated) -> bool:
@@ -151,9 +203,14 @@ class SlackFrontEnd:
         blocks = progress_blocks(self.store.runs.get_run(event.run.thread_id), text)
         ts = self.places.progress(event.run.thread_id)
         if ts:
-            self.notifier.update_progress(thread, ts, text, blocks)
-        else:
-            self.places.keep_progress(event.run.thread_id, self.notifier.post_progress(thread, text, blocks))
+            try:
+                self.notifier.update_progress(thread, ts, text, blocks)
+                return True
+            except SlackApiError as error:
+                if error.response.get("error") != "message_not_found":
+                    raise
+                # Someone deleted it: the run's progress goes on in a new one.
+        self.places.keep_progress(event.run.thread_id, self.notifier.post_progress(thread, text, blocks))
         return True
 
     @_show.register
@@ -174,4 +231,4 @@ def slack_front_end(settings: Settings, store: Store) -> SlackFrontEnd:
     """The Slack front-end the settings describe (its client retries as `bot.slack_client` sets up)."""
     client = create_slack_client(settings)
     user_groups = UserGroupDirectory(client, settings.usergroup_cache_seconds)
-    return SlackFrontEnd(store, SlackNotifier(client, settings.approvals_channel, user_groups))
+    return SlackFrontEnd(store, SlackNotifier(client, settings.approvals_channel, user_groups), settings.admins)

@@ -93,6 +93,15 @@ class SlackPlaces:
             return False  # another process noted it at the same moment
         return standing == mine
 
+    def claim_refusal(self, thread_id: str, error: str, channel: str) -> bool:
+        """Claim telling people that Slack refuses the run's posts in `channel` with `error`: True once."""
+        mine = {"claim": uuid.uuid4().hex}
+        try:
+            standing = self.placements.note(SLACK, f"refused:{thread_id}:{error}:{channel}", mine, first_only=True)
+        except IntegrityError:
+            return False
+        return standing == mine
+
     def told(self, approval_id: str, positions: list[int]) -> list[int]:
         """Of `positions`, the calls whose decision the requester was already told of."""
         found = self.placements.of_many(SLACK, [_told_subject(approval_id, position) for position in positions])

@@ -74,6 +74,7 @@ class SlackEmulator(RecordedCalls, ResponseUrls, ViewMethods, DirectoryMethods):
             "auth.test": self._auth_test,
             "chat.postMessage": self._chat_post_message,
             "chat.update": self._chat_update,
+            "chat.delete": self._chat_delete,
             "chat.postEphemeral": self._chat_post_ephemeral,
             "chat.getPermalink": self._chat_get_permalink,
             "views.open": self._views_open,

@@ -12,7 +12,7 @@ from approvals.authorization import ChannelMembers
 from approvals.deciding import Deciding
 from approvals.errors import NotAnApprover
 from approvals.frontend import Event, FrontEnds, FrontEndUnavailable, RequestChanged, RequestToDecide, RunEnded
-from approvals.models import ApprovalRequest, Decision, DecisionType, Status
+from approvals.models import ApprovalRequest, Decision, DecisionType, RunStatus, Status
 from approvals.runs import RunRequest, start_run
 from approvals.settings import Settings
 from countersign.migrate import migrate
@@ -157,13 +157,26 @@ def test_several_front_ends_are_each_told_and_one_that_fails_does_not_silence_th
     assert outcome == "waiting"  # shown where it could be, and not shown twice by a retry
 
 
+def test_a_front_end_that_stays_unavailable_never_fails_the_run(desk: tuple[Desk, Services]) -> None:
+    _, services = desk
+    services.runtime.front_end = FrontEnds([Unreachable()])
+    request = RunRequest(agent="payments", input_text="Refund order #48 for $250", requested_by="carol")
+    start_run(request, services.runtime.store, None)
+
+    for _ in range(services.runtime.settings.max_attempts * 2):
+        assert services.runtime.advance(request.thread_id) == "not shown"
+        services.runtime.store.runs.update_run(request.thread_id, next_attempt_at=None)  # its backoff passed
+
+    assert services.runtime.store.runs.get_run(request.thread_id).status is RunStatus.RUNNING
+
+
 def test_a_request_no_front_end_could_show_is_tried_again(desk: tuple[Desk, Services]) -> None:
     people, services = desk
     services.runtime.front_end = FrontEnds([Unreachable()])
     request = RunRequest(agent="payments", input_text="Refund order #47 for $250", requested_by="carol")
     start_run(request, services.runtime.store, None)
 
-    assert services.runtime.advance(request.thread_id) == "retrying"
+    assert services.runtime.advance(request.thread_id) == "not shown"
     services.runtime.front_end = people
     services.runtime.store.runs.update_run(request.thread_id, next_attempt_at=None)
 

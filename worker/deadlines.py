@@ -3,7 +3,9 @@
 Deadlines are decided by the core (`Deciding.expire_due`: one transaction for all that are due, first
 decision wins against clicks, each call's outcome from `approvals.decision_kinds`), then told to the
 front-end item by item. One item it fails to show does not hold up the others; what was not shown
-stays owed in SQL, and the next pass (the dispatcher runs one as soon as something is due) shows it.
+stays owed in SQL, and the next pass (the dispatcher runs one as soon as something is due) shows it; an
+escalation the front-end could not post waits out a backoff in this process first (`worker.backoff`), so a
+channel the app is not in is not asked again every pass.
 """
 
 from __future__ import annotations
@@ -11,14 +13,15 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from approvals.deciding import Deciding
 from approvals.frontend import DeadlineNear, FrontEnd, FrontEndUnavailable, RequestChanged, RequestEscalated
 from approvals.models import Status, utcnow
 from approvals.store import Store
 from worker import metrics
+from worker.backoff import backoff
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +33,8 @@ class DeadlineService:
     deciding: Deciding
     front_end: FrontEnd
     clock: Callable[[], datetime] = utcnow
+    # (approval id, stage) of an escalation not posted -> (failed tries, not before)
+    _held: dict[tuple[str, int], tuple[int, datetime]] = field(init=False, default_factory=dict)
 
     @property
     def store(self) -> Store:
@@ -46,10 +51,17 @@ class DeadlineService:
         for approval_id in expired:
             self._isolated(f"update the message of expired approval {approval_id}", functools.partial(self._update, approval_id))
         for escalation in self.store.due.unshown_escalations():
-            self._isolated(
-                f"post the escalation of approval {escalation.approval_id} to stage {escalation.stage}",
-                functools.partial(self._post_escalation, escalation.approval_id, escalation.stage),
-            )
+            key = (escalation.approval_id, escalation.stage)
+            if key in self._held and self._held[key][1] > now:
+                continue
+            try:
+                self._post_escalation(*key)
+                self._held.pop(key, None)
+            except (FrontEndUnavailable, OSError) as error:
+                tries = self._held.get(key, (0, now))[0] + 1
+                wait = backoff(tries, lasting=getattr(error, "lasting", False))
+                self._held[key] = (tries, now + timedelta(seconds=wait))
+                log.warning("could not post the escalation of approval %s (%s); tried again in %d s", key[0], error, wait)
         for approval_id, stage, due_at in self.store.due.reminders_due(now):
             self._isolated(f"remind about approval {approval_id}", functools.partial(self._remind, approval_id, stage, due_at))
         return expired + [e.approval_id for e in escalated]

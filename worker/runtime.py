@@ -4,8 +4,8 @@ front-end where a run stopped (as events; the front-end words them).
 Every job first takes the thread's lease (SQL), so one worker at a time works on a thread, and a
 dead worker's thread is taken further by another within seconds. A decision counts as delivered
 only once the agent's checkpoint moved past the interrupt it answered; a stale decision resumes
-nothing. A failing attempt is recorded and retried with backoff, and past the limit the run fails
-and its followers are told, with a reference to the log.
+nothing. A failing attempt is recorded and retried with backoff (`worker.backoff`), and past the limit
+the run fails and its followers are told; a front-end that cannot show what a run owes never fails it.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from approvals.remembering import without_people
 from approvals.settings import Settings
 from approvals.store import Store
 from worker import metrics as worker_metrics
+from worker.backoff import backoff
 from worker.checkpointer import KeptCheckpointer
 from worker.graph_session import GraphSession, graph_session
 from worker.interrupts import Pause, Resumed, adapter_for, adapter_for_kind, pause_refusal
@@ -58,9 +59,6 @@ from worker.tool_journal import RunHalted, journalling
 from worker.webhooks import deliver, given_up
 
 log = logging.getLogger(__name__)
-
-# Seconds to wait before the next attempt after a failed one (the last repeats).
-RETRY_BACKOFF = [2, 10, 30, 60, 120]
 
 
 def _config(thread_id: str) -> RunnableConfig:
@@ -151,16 +149,17 @@ class AgentRuntime:
             log.warning("could not hand on the owed work of run %s; the dispatcher will", thread_id)
 
     def _attempt_failed(self, run: Run, error: Exception) -> str:
+        if isinstance(error, FrontEndUnavailable):  # what a front-end could not show stays owed; it never fails the run
+            wait, owed = backoff(run.attempts, lasting=error.lasting), {"reason": error.reason, "lasting": error.lasting}
+            log.warning("run %s: not shown (%s); tried again in %d s", run.thread_id, error, wait)
+            self.store.runs.not_shown(run.thread_id, utcnow() + timedelta(seconds=wait), self.settings.max_attempts - 1, owed)
+            return "not shown"
         ref = uuid.uuid4().hex[:8]
         log.error("run %s: attempt %d failed (ref %s)", run.thread_id, run.attempts, ref, exc_info=error)
         if run.attempts >= self.settings.max_attempts:
             return self._give_up(run, ref)
-        wait = RETRY_BACKOFF[min(run.attempts, len(RETRY_BACKOFF)) - 1]
-        self.store.runs.failed_attempt(
-            run.thread_id,
-            utcnow() + timedelta(seconds=wait),
-            {"ref": ref, "error": type(error).__name__, "attempt": run.attempts},
-        )
+        detail = {"ref": ref, "error": type(error).__name__, "attempt": run.attempts}
+        self.store.runs.failed_attempt(run.thread_id, utcnow() + timedelta(seconds=backoff(run.attempts)), detail)
         return "retrying"
 
     def _give_up(self, run: Run, ref: str | None) -> str:

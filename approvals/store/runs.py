@@ -7,7 +7,7 @@ from contextlib import suppress
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, RowMapping, bindparam, case, insert, or_, select, update
 from sqlalchemy.sql.elements import BindParameter
 
 from approvals.audit import AuditEntry, append_audit
@@ -214,6 +214,14 @@ class Runs(WarmedSection):
         """The run got somewhere (paused, delivered a decision, finished): its attempts start again."""
         with self.db.writing() as conn:
             conn.execute(_PROGRESSED, {"thread": thread_id})
+
+    def not_shown(self, thread_id: str, retry_at: datetime, most_attempts: int, detail: dict[str, Any]) -> None:
+        """A front-end could not show what the run owes: try again no sooner than `retry_at`, counting at most
+        `most_attempts` attempts (so waiting for a front-end never gives the run up), audited with the reason."""
+        capped = case((runs.c.attempts > most_attempts, most_attempts), else_=runs.c.attempts)
+        with self.db.writing() as conn:
+            conn.execute(update(runs).where(runs.c.thread_id == thread_id).values(next_attempt_at=retry_at, attempts=capped))
+            record_audit(conn, "not_shown", None, None, {"thread_id": thread_id, **detail})
 
     def failed_attempt(self, thread_id: str, retry_at: datetime, detail: dict[str, Any]) -> None:
         """An attempt raised: try again no sooner than `retry_at`, and keep the reason in the audit log."""

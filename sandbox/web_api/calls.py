@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sandbox.web_api.core import EmulatorCore, RateLimit
+from sandbox.web_api.core import DROPPED, EmulatorCore, Failure, RateLimit
 from sandbox.web_api.records import Call, SlackApiFailure, copy_json
 
 # Sent when a call is answered as rate limited, before any handler runs.
@@ -25,11 +25,19 @@ class RecordedCalls(EmulatorCore):
         with self._lock:
             self._rate_limits[method] = RateLimit(times=times, retry_after=retry_after, token=token)
 
-    def fail(self, method: str, error: str, times: int = 1, token: str | None = None) -> None:
-        """Answer the next ``times`` calls to ``method`` (made with ``token``, if given) with
-        ``{"ok": false, "error": error}`` (HTTP 200)."""
+    def fail(
+        self, method: str, error: str, times: int = 1, token: str | None = None, status: int = 200, channel: str | None = None
+    ) -> None:
+        """Answer the next ``times`` calls to ``method`` (made with ``token``, naming ``channel``, if given) with
+        ``{"ok": false, "error": error}`` (HTTP `status`: 200 as Slack answers most errors, 5xx for its outages)."""
         with self._lock:
-            self._failures.setdefault(method, []).extend([(error, token)] * times)
+            self._failures.setdefault(method, []).extend([Failure(error, token, status, channel)] * times)
+
+    def drop(self, method: str, times: int = 1, token: str | None = None, channel: str | None = None) -> None:
+        """Close the connection of the next ``times`` calls to ``method`` (made with ``token``, naming ``channel``, if
+        given) without answering (recorded with error ``connection_closed``)."""
+        with self._lock:
+            self._failures.setdefault(method, []).extend([Failure("connection_closed", token, DROPPED, channel)] * times)
 
     @property
     def calls(self) -> list[Call]:
@@ -93,15 +101,14 @@ class RecordedCalls(EmulatorCore):
     def _handle(
         self, method: str, params: dict[str, Any], token: str | None, http_method: str
     ) -> tuple[int, dict[str, str], dict[str, Any]]:
-        """Answer one API call; returns (HTTP status, extra headers, JSON body)."""
+        """Answer one API call; returns (HTTP status, extra headers, JSON body); status `DROPPED`: close the
+        connection without an answer."""
         with self._lock:
             call = Call(method=method, params=params, time=time.monotonic(), token=token, http_method=http_method)
             headers: dict[str, str] = {}
             status = 200
             limit = self._rate_limits.get(method)
-            failure = next(
-                (i for i, (_, only) in enumerate(self._failures.get(method, [])) if only is None or only == token), None
-            )
+            failure = next((i for i, f in enumerate(self._failures.get(method, [])) if f.matches(token, params)), None)
             if limit is not None and limit.times > 0 and limit.token in (None, token):
                 limit.times -= 1
                 if limit.times == 0:
@@ -118,7 +125,8 @@ class RecordedCalls(EmulatorCore):
                 # An app-level token opens Socket Mode connections and nothing else; a bot token cannot open one.
                 body = {"ok": False, "error": "not_allowed_token_type"}
             elif failure is not None:
-                body = {"ok": False, "error": self._failures[method].pop(failure)[0]}
+                failed = self._failures[method].pop(failure)
+                status, body = failed.status, {"ok": False, "error": failed.error}
             elif method not in self._handlers:
                 body = {"ok": False, "error": "unknown_method"}
             else:

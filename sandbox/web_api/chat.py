@@ -10,7 +10,7 @@ from sandbox.web_api.records import APP_ID, BOT_ID, BOT_USER_ID, TEAM_ID, TEAM_U
 
 
 class ChatMethods(DirectMessages):
-    """chat.postMessage, chat.update, chat.postEphemeral, chat.getPermalink and conversations.replies."""
+    """chat.postMessage, chat.update, chat.delete, chat.postEphemeral, chat.getPermalink and conversations.replies."""
 
     def messages(self, channel: str) -> list[dict[str, Any]]:
         """Current state of every message stored in ``channel`` (thread replies included), by ts."""
@@ -70,6 +70,36 @@ class ChatMethods(DirectMessages):
             self._bump()
             return ts
 
+    def archive(self, channel: str) -> None:
+        """Archive a channel, as a person does in Slack: the app's posts and updates there are refused (`is_archived`)."""
+        with self._lock:
+            self._state.archived.add(channel)
+            self._bump()
+
+    def delete_channel(self, channel: str) -> None:
+        """Delete a channel: the app's posts there are refused (`channel_not_found`)."""
+        with self._lock:
+            self._state.deleted.add(channel)
+            self._bump()
+
+    def delete_message(self, channel: str, ts: str) -> None:
+        """Delete a message, as a person does: updating it is refused (`message_not_found`); its thread stays, as in
+        Slack, where a deleted message with replies leaves its thread behind."""
+        with self._lock:
+            self._state.messages.get(channel, {}).pop(ts, None)
+            self._bump()
+
+    def _check_channel(self, channel: str) -> None:
+        """Refuse, with Slack's error, a post or update in a channel the app cannot write to."""
+        if channel in self._state.deleted:
+            raise SlackApiFailure("channel_not_found")
+        listed = self._channels.get(channel)
+        if listed is not None and (BOT_USER_ID in self._left.get(channel, set())):
+            # A private channel the app is not in does not exist for it.
+            raise SlackApiFailure("channel_not_found" if listed.private else "not_in_channel")
+        if channel in self._state.archived:
+            raise SlackApiFailure("is_archived")
+
     @staticmethod
     def _check_message(params: dict[str, Any]) -> None:
         """Refuse, with Slack's error, a message Slack would not take."""
@@ -125,6 +155,7 @@ class ChatMethods(DirectMessages):
 
     def _chat_post_message(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = self._resolve_channel(_channel(params))
+        self._check_channel(channel)
         self._check_message(params)
         message = self._bot_message(params)
         self._store_message(channel, message, params.get("thread_ts"), author=BOT_USER_ID)
@@ -133,6 +164,7 @@ class ChatMethods(DirectMessages):
     def _chat_update(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = self._resolve_channel(_channel(params))
         ts = str(params.get("ts") or "")
+        self._check_channel(channel)
         message = self._state.messages.get(channel, {}).get(ts)
         if message is None:
             raise SlackApiFailure("message_not_found")
@@ -144,6 +176,15 @@ class ChatMethods(DirectMessages):
                 message[key] = params[key]
         message["edited"] = {"user": BOT_USER_ID, "ts": self._next_ts()}
         return {"ok": True, "channel": channel, "ts": ts, "text": message["text"], "message": copy_json(message)}
+
+    def _chat_delete(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = self._resolve_channel(_channel(params))
+        ts = str(params.get("ts") or "")
+        if ts not in self._state.messages.get(channel, {}):
+            raise SlackApiFailure("message_not_found")
+        self._check_channel(channel)
+        self.delete_message(channel, ts)
+        return {"ok": True, "channel": channel, "ts": ts}
 
     def _chat_post_ephemeral(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = _channel(params)

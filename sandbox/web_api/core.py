@@ -23,6 +23,25 @@ class RateLimit:
     token: str | None
 
 
+# The HTTP status a `drop`ped call is answered with: none, the connection is closed instead.
+DROPPED = -1
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One call to answer with Slack's `error` (as JSON, with `status`), or with a closed connection (`DROPPED`):
+    the next made with `token` naming `channel` (None: any)."""
+
+    error: str
+    token: str | None
+    status: int = 200
+    channel: str | None = None
+
+    def matches(self, token: str | None, params: dict[str, Any]) -> bool:
+        """Whether this failure answers a call made with `token` and `params`."""
+        return self.token in (None, token) and self.channel in (None, params.get("channel"))
+
+
 @dataclass
 class Trigger:
     """Who a trigger_id was issued to (and from which modal), so views open on their screen."""
@@ -66,6 +85,9 @@ class State:
     dms: dict[str, str] = field(default_factory=dict)
     # users whose accounts are deactivated: no DM opens with them
     deactivated: set[str] = field(default_factory=set)
+    # channels archived (posts refused with `is_archived`) and channels deleted (`channel_not_found`)
+    archived: set[str] = field(default_factory=set)
+    deleted: set[str] = field(default_factory=set)
 
 
 class _Issued(Protocol):
@@ -103,7 +125,7 @@ class EmulatorCore:
         # Members of the workspace: the listed users, and whoever the tests or the page act as (`add_member`).
         self._workspace: dict[str, None] = dict.fromkeys(self._users)
         self._rate_limits: dict[str, RateLimit] = {}
-        self._failures: dict[str, list[tuple[str, str | None]]] = {}
+        self._failures: dict[str, list[Failure]] = {}
         self._last_ts = 0
         self._id_counter = itertools.count(1)
         # Web API method -> its handler; each surface's methods are listed by the assembled emulator.

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from sandbox.loopback import send_json
+from sandbox.web_api.core import DROPPED
 
 if TYPE_CHECKING:
     from sandbox.emulator import SlackEmulator
@@ -64,6 +65,9 @@ def make_handler(emulator: SlackEmulator) -> type[BaseHTTPRequestHandler]:
             token = _bearer(self.headers.get("Authorization")) or params.pop("token", None)
             params.pop("token", None)
             status, headers, body = emulator._handle(method, params, token, http_method)
+            if status == DROPPED:
+                self.close_connection = True  # as a connection reset mid-call: no answer at all
+                return
             self._send(status, headers, body)
 
         def _send(self, status: int, headers: dict[str, str], body: dict[str, Any]) -> None:
