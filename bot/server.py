@@ -167,12 +167,12 @@ def run_bot(settings: Settings, serving: Serving = _slack_only) -> None:
     redis_url(settings, BOT_NEEDS_REDIS)
     load_policy_set(settings)
     if socket_mode:
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
+        from bot.socket_mode import CountersignSocketModeHandler
 
         assert settings.slack_app_token is not None
         log.info("bot: Socket Mode")
         serve(settings.port, scrape_registry(), settings.host)  # no HTTP for Slack: PORT serves /metrics alone
-        handler = SocketModeHandler(build_app(settings), settings.slack_app_token.get_secret_value())
+        handler = CountersignSocketModeHandler(build_app(settings), settings.slack_app_token.get_secret_value())
         handler.start()  # type: ignore[no-untyped-call]  # slack_bolt leaves start() unannotated
         return
     log.info("bot: HTTP on %s:%s at /slack/events", settings.host, settings.port)

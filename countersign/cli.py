@@ -42,7 +42,7 @@ def _bot(args: argparse.Namespace) -> None:
 def _dev(args: argparse.Namespace) -> None:
     from countersign.dev import run_dev
 
-    sys.exit(run_dev())
+    sys.exit(run_dev(socket_mode=args.socket_mode))
 
 
 def _migrate(args: argparse.Namespace) -> None:
@@ -100,7 +100,11 @@ def parser() -> argparse.ArgumentParser:
     )
     worker.set_defaults(func=_worker)
     commands.add_parser("bot", help="serve Slack (HTTP on PORT, or Socket Mode with SLACK_APP_TOKEN)").set_defaults(func=_bot)
-    commands.add_parser("dev", help="run Valkey (if REDIS_URL is unset), the worker and the bot together").set_defaults(func=_dev)
+    dev = commands.add_parser("dev", help="run Valkey (if REDIS_URL is unset), the worker and the bot together")
+    dev.add_argument(
+        "--socket-mode", action="store_true", help="in the sandbox, the bot connects over Socket Mode instead of HTTP"
+    )
+    dev.set_defaults(func=_dev)
     commands.add_parser(
         "migrate", help="bring the database to this release's schema (idempotent; safe from several processes)"
     ).set_defaults(func=_migrate)

@@ -85,8 +85,9 @@ def slack_configured(settings: Settings) -> bool:
     return any(getattr(settings, name) for name in SLACK_SETTINGS if name in settings.model_fields_set)
 
 
-def run_dev() -> int:
-    """Start everything on local defaults; stop it all on Ctrl-C. Returns the exit status."""
+def run_dev(*, socket_mode: bool = False) -> int:
+    """Start everything on local defaults; stop it all on Ctrl-C. Returns the exit status. With ``socket_mode``,
+    the sandbox's bot connects over Socket Mode (with your own Slack, SLACK_APP_TOKEN says so)."""
     settings = load_settings()
     sandboxed = not slack_configured(settings)
     env = dict(os.environ)
@@ -107,7 +108,7 @@ def run_dev() -> int:
                 url_file.write_text(valkey.connection_url)
                 print(f"countersign dev: embedded Valkey at {masked_url(valkey.connection_url)}")
                 print(f'  to start runs from another shell: export REDIS_URL="$(cat {url_file})"')
-        plan = _sandbox_plan(settings, env, cleanup) if sandboxed else _slack_plan(settings, env)
+        plan = _sandbox_plan(settings, env, cleanup, socket_mode) if sandboxed else _slack_plan(settings, env)
         return _run(plan)
 
 
@@ -129,7 +130,7 @@ def _slack_plan(settings: Settings, env: dict[str, str]) -> _Plan:
     return _Plan(commands, env)
 
 
-def _sandbox_plan(settings: Settings, env: dict[str, str], cleanup: ExitStack) -> _Plan:
+def _sandbox_plan(settings: Settings, env: dict[str, str], cleanup: ExitStack, socket_mode: bool = False) -> _Plan:
     """Serve the sandbox page on 127.0.0.1:PORT, point a bot and a worker at it, and print its URL."""
     from sandbox import workspace
     from sandbox.page import Sandbox, SandboxInfo
@@ -146,7 +147,8 @@ def _sandbox_plan(settings: Settings, env: dict[str, str], cleanup: ExitStack) -
         soft_timeout = format_duration(settings.countersign_default_timeout) if given_timeout else SANDBOX_SOFT_TIMEOUT
     log = scratch / "processes.log"
     notes = [
-        "The bot and the worker are the real ones; this page plays Slack for them, with signed requests.",
+        "The bot and the worker are the real ones; this page plays Slack for them, "
+        + ("over Socket Mode (the bot's websocket)." if socket_mode else "with signed requests."),
         _demo_policy_note(soft_timeout) if soft_timeout else f"Policy: `{policies}`.",
         f"Database: `{masked_url(env['DATABASE_URL'])}`" + ("." if "database_url" in given else " (fresh each session)."),
         f"Redis: `{masked_url(env['REDIS_URL'])}`.",
@@ -156,7 +158,7 @@ def _sandbox_plan(settings: Settings, env: dict[str, str], cleanup: ExitStack) -
     secret = secrets.token_hex(16)
     status = {"bot": "starting", "worker": "starting"}
     info = SandboxInfo(examples=sandbox_examples(soft_timeout), notes=notes, status=status)
-    sandbox = Sandbox(f"http://127.0.0.1:{bot_port}/slack/events", secret, port=settings.port, info=info)
+    sandbox = Sandbox(f"http://127.0.0.1:{bot_port}/slack/events", secret, port=settings.port, info=info, socket_mode=socket_mode)
     try:
         sandbox.start()
     except OSError as error:
@@ -182,6 +184,8 @@ def _sandbox_plan(settings: Settings, env: dict[str, str], cleanup: ExitStack) -
     )
     if soft_timeout:
         env["COUNTERSIGN_DEFAULT_TIMEOUT"] = soft_timeout
+    if socket_mode:
+        env["SLACK_APP_TOKEN"] = f"xapp-sandbox-{secrets.token_hex(8)}"
     print(f"countersign dev: sandbox at {sandbox.url} (a local stand-in for Slack; Ctrl-C stops it)", flush=True)
     output = cleanup.enter_context(log.open("ab"))
     threading.Thread(
@@ -191,6 +195,17 @@ def _sandbox_plan(settings: Settings, env: dict[str, str], cleanup: ExitStack) -
         daemon=True,
     ).start()
     return _Plan([_command("worker"), _command("bot")], env, output)
+
+
+def _bot_serves(sandbox: Sandbox, bot_port: int) -> bool:
+    """Whether the bot answers: over Socket Mode, once it has connected; over HTTP, once /healthz answers."""
+    if sandbox.socket_mode:
+        return sandbox.emulator.socket_mode.connections_opened > 0
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{bot_port}/healthz", timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
 
 
 def _watch_readiness(sandbox: Sandbox, settings: Settings, redis_url: str, bot_port: int) -> None:
@@ -203,11 +218,7 @@ def _watch_readiness(sandbox: Sandbox, settings: Settings, redis_url: str, bot_p
     bot = worker = False
     while not (bot and worker):
         if not bot:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{bot_port}/healthz", timeout=1) as response:
-                    bot = response.status == 200
-            except OSError:
-                pass
+            bot = _bot_serves(sandbox, bot_port)
             if bot:
                 sandbox.set_status("bot", "ready")
         if not worker:

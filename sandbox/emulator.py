@@ -30,6 +30,7 @@ from http.server import ThreadingHTTPServer
 from typing import Any
 
 from sandbox.loopback import serve_in_thread, shut_down
+from sandbox.socket_mode import SocketModeServer
 from sandbox.web_api.calls import RecordedCalls
 from sandbox.web_api.core import State
 from sandbox.web_api.directory import MEMBERS_PAGE_DEFAULT as MEMBERS_PAGE_DEFAULT
@@ -86,7 +87,10 @@ class SlackEmulator(RecordedCalls, ResponseUrls, ViewMethods, DirectoryMethods):
             "conversations.replies": self._conversations_replies,
             "conversations.members": self._conversations_members,
             "conversations.open": self._conversations_open,
+            "apps.connections.open": self._apps_connections_open,
         }
+        # Socket Mode's websocket, listening from the first `apps.connections.open` (sandbox/socket_mode.py).
+        self.socket_mode = SocketModeServer(host, APP_ID)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -102,6 +106,7 @@ class SlackEmulator(RecordedCalls, ResponseUrls, ViewMethods, DirectoryMethods):
         """Stop serving and release the port."""
         server, thread = self._server, self._thread
         self._server = self._thread = None
+        self.socket_mode.stop()
         shut_down(server, thread)
 
     def __enter__(self) -> SlackEmulator:
@@ -109,6 +114,10 @@ class SlackEmulator(RecordedCalls, ResponseUrls, ViewMethods, DirectoryMethods):
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def _apps_connections_open(self, _params: dict[str, Any]) -> dict[str, Any]:
+        # Only an app-level token gets here (`RecordedCalls._handle` checks the token's type).
+        return {"ok": True, "url": self.socket_mode.open_url()}
 
     # ------------------------------------------------------------------ test controls
 

@@ -24,6 +24,7 @@ from sandbox.client import Outcome, SandboxClient
 from sandbox.driver import SlackDriver
 from sandbox.emulator import SlackEmulator
 from sandbox.loopback import send_bytes, send_json, serve_in_thread, shut_down
+from sandbox.socket_driver import SocketModeDriver
 
 __all__ = ["Sandbox"]
 
@@ -72,8 +73,13 @@ class Sandbox:
     Start it before the bot (the bot needs :attr:`api_url`); both servers listen on 127.0.0.1.
     """
 
-    def __init__(self, bot_url: str, signing_secret: str, *, port: int = 0, info: SandboxInfo | None = None) -> None:
+    def __init__(
+        self, bot_url: str, signing_secret: str, *, port: int = 0, info: SandboxInfo | None = None, socket_mode: bool = False
+    ) -> None:
+        """With ``socket_mode``, the page's gestures reach the bot down the Socket Mode connection it opened
+        (`sandbox.socket_mode`), not as signed requests to ``bot_url``."""
         self.info = info or SandboxInfo()
+        self.socket_mode = socket_mode
         self.emulator = SlackEmulator(LOOPBACK, users=workspace.users(), channels=workspace.channels())
         self.bot_url = bot_url
         self._signing_secret = signing_secret
@@ -88,7 +94,12 @@ class Sandbox:
     def start(self) -> Sandbox:
         """Start the emulator and serve the page; ``OSError`` if the page's port is taken."""
         self.emulator.start()
-        driver = SlackDriver(self.bot_url, self._signing_secret, usernames={u.id: u.name for u in workspace.users()}, timeout=10)
+        usernames = {u.id: u.name for u in workspace.users()}
+        driver = (
+            SocketModeDriver(self.emulator.socket_mode, usernames=usernames, timeout=10)
+            if self.socket_mode
+            else SlackDriver(self.bot_url, self._signing_secret, usernames=usernames, timeout=10)
+        )
         self.client = SandboxClient(self.emulator, driver)
         try:
             server = ThreadingHTTPServer((LOOPBACK, self._port), _make_handler(self))

@@ -68,8 +68,8 @@ class DevSandbox:
 
     @classmethod
     @contextmanager
-    def start(cls, workdir: Path) -> Iterator[DevSandbox]:
-        """Start `countersign dev` in `workdir` and wait for the line with the page's URL."""
+    def start(cls, workdir: Path, *args: str) -> Iterator[DevSandbox]:
+        """Start `countersign dev <args>` in `workdir` and wait for the line with the page's URL."""
         database_url = f"sqlite:///{workdir / 'sandbox.db'}"
         env = clean_env() | {
             "PORT": str(free_port()),
@@ -78,7 +78,7 @@ class DevSandbox:
             "PYTHONUNBUFFERED": "1",
         }
         process = subprocess.Popen(
-            [sys.executable, "-m", "countersign.cli", "dev"],
+            [sys.executable, "-m", "countersign.cli", "dev", *args],
             env=env,
             cwd=workdir,
             stdout=subprocess.PIPE,

@@ -12,6 +12,8 @@ from sandbox.web_api.records import Call, SlackApiFailure, copy_json
 
 # Sent when a call is answered as rate limited, before any handler runs.
 _RATELIMITED = {"ok": False, "error": "ratelimited"}
+# The methods called with an app-level token (xapp-…), and only with one.
+APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
 
 
 class RecordedCalls(EmulatorCore):
@@ -117,8 +119,11 @@ class RecordedCalls(EmulatorCore):
                 body = dict(_RATELIMITED)
             elif not token:
                 body = {"ok": False, "error": "not_authed"}
-            elif not token.startswith("xox"):
+            elif not token.startswith(("xox", "xapp-")):
                 body = {"ok": False, "error": "invalid_auth"}
+            elif token.startswith("xapp-") != (method in APP_TOKEN_METHODS):
+                # An app-level token opens Socket Mode connections and nothing else; a bot token cannot open one.
+                body = {"ok": False, "error": "not_allowed_token_type"}
             elif failure is not None:
                 failed = self._failures[method].pop(failure)
                 status, body = failed.status, {"ok": False, "error": failed.error}
