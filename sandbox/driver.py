@@ -311,7 +311,8 @@ class SlackDriver(SignedSender):
             "api_app_id": API_APP_ID,
             "event": event,
             "type": "event_callback",
-            "event_id": event_id or f"Ev{next(_counter):010d}",
+            # Unique across processes too: the bot handles each event_id once (a retry shares it).
+            "event_id": event_id or f"Ev{next(_counter):06d}{secrets.token_hex(4).upper()}",
             "event_time": now,
             "authorizations": [
                 {"enterprise_id": None, "team_id": team, "user_id": "U0BOT", "is_bot": True, "is_enterprise_install": False}
