@@ -343,8 +343,8 @@ api_requests = Table(
 
 # Each request Slack delivered (a click, a form, a slash command, an event), by a key a retry or a Socket Mode
 # redelivery shares with the first delivery, claimed before it is handled: a delivery whose key is here was
-# handled once already, and is answered with what the first answered (`answer`, once `answered_at` is set).
-# Rows older than Slack's last retry are pruned.
+# handled once already, and is answered with what the first answered (`answer`, once `answered_at` is set; an
+# empty answer, a plain ack, is not written). Rows older than Slack's last retry are pruned.
 deliveries = Table(
     "countersign_deliveries",
     metadata,

@@ -7,10 +7,13 @@ an envelope again when it was not acked. The retry carries the same payload, so 
 adapter drops them in some releases). Every delivery is claimed by its key in SQL before any listener runs
 (`approvals.store.deliveries`), so it survives a restart and holds across replicas:
 
-- the first claims it, is handled, and its answer (the ack's body: a slash command's reply, a form's inline
-  errors) is kept beside the claim;
-- a retry finds the claim and is answered with that answer, waiting up to `FIRST_ANSWER_WAIT_SECONDS` for it
-  while the first is still being handled (then a plain ack): no second decision, run, modal or ephemeral;
+- the first claims it and is handled; its answer (the ack's body: a slash command's reply, a form's inline
+  errors) is kept in this process, and written beside the claim unless it is empty (most answers: a plain ack,
+  which is what a retry gets anyway, costs no write);
+- a retry finds the claim and is answered with that answer: from this process when it handled the first
+  (waiting for it while the first is still being handled, up to `FIRST_ANSWER_WAIT_SECONDS`), else from SQL,
+  waiting until one is written or the first must have been answered (`ANSWERED_WITHIN`, Slack's 3 s), then a
+  plain ack. It decides, starts, opens and tells nothing;
 - a delivery whose handling failed (an exception, or an answer other than 200) releases its claim, so Slack's
   retry handles it.
 """
@@ -20,23 +23,32 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 from slack_bolt import App
 from slack_bolt.request import BoltRequest
 from slack_bolt.response import BoltResponse
 
+from approvals.models import utcnow
 from approvals.store import Deliveries, SeenDelivery
 from bot import metrics
+from bot.acks import ACK_TIMEOUT_SECONDS
 
 log = logging.getLogger(__name__)
 
 # How long a retry waits for the first delivery's answer while the first is still being handled (Slack waits 3 s).
 FIRST_ANSWER_WAIT_SECONDS = 1.0
 FIRST_ANSWER_POLL_SECONDS = 0.05
+# By then the first delivery was answered (the bot answers for a listener that has not acked at Slack's 3 s).
+ANSWERED_WITHIN = timedelta(seconds=ACK_TIMEOUT_SECONDS + 0.5)
+# How many recent deliveries this process keeps the answers of, for retries that reach it.
+REMEMBERED_IN_PROCESS = 2048
 
 
 def delivery_key(body: dict[str, Any]) -> str | None:
@@ -61,6 +73,14 @@ def delivery_key(body: dict[str, Any]) -> str | None:
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
+class _Handling:
+    """A delivery this process is handling or handled: its answer, once it has one."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.response: BoltResponse | None = None
+
+
 class OnceApp(App):
     """Bolt's `App`, its `dispatch` (what both the HTTP handler and Socket Mode call) answering a delivery Slack
     already made from what was answered the first time (see the module docstring)."""
@@ -68,8 +88,11 @@ class OnceApp(App):
     def __init__(self, *, deliveries: Deliveries, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.deliveries = deliveries
-        # Keeping a delivery's answer is not on its way to Slack: one thread writes them after the answers left.
-        self._keeping = ThreadPoolExecutor(max_workers=1, thread_name_prefix="deliveries")
+        # The deliveries this process handled lately, by key, oldest first: a retry of one is answered from here.
+        self._handled: OrderedDict[str, _Handling] = OrderedDict()
+        self._handled_lock = threading.Lock()
+        # Writing an answer is not on its way to Slack: one thread writes them after the answers left.
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="deliveries")
 
     def dispatch(self, req: BoltRequest) -> BoltResponse:
         """Handle a delivery once; answer a retry of it as the first was answered."""
@@ -79,36 +102,60 @@ class OnceApp(App):
         seen = self.deliveries.claim(key)
         if seen is not None:
             return self._again(key, seen, req)
+        handling = self._remember(key)
         try:
             response = super().dispatch(req)
         except BaseException:
-            self._keeping.submit(self._release, key)
+            self._forget(key, handling)
             raise
-        if response.status == 200:
-            self._keeping.submit(self._keep, key, response)
-        else:
-            self._keeping.submit(self._release, key)
+        if response.status != 200:
+            self._forget(key, handling)
+            return response
+        handling.response = response
+        handling.done.set()
+        if response.body:
+            self._writer.submit(self._write, key, response)
         return response
 
     def _again(self, key: str, seen: SeenDelivery, req: BoltRequest) -> BoltResponse:
-        """The answer to a delivery seen before: the first's, once it is kept, else a plain ack."""
-        until = time.monotonic() + FIRST_ANSWER_WAIT_SECONDS
-        while not seen.answered and time.monotonic() < until:
-            time.sleep(FIRST_ANSWER_POLL_SECONDS)
-            seen = self.deliveries.seen(key) or seen
+        """The answer to a delivery seen before: the first's, else (still being handled elsewhere) a plain ack."""
         retry = req.headers.get("x-slack-retry-num", ["?"])[0], req.headers.get("x-slack-retry-reason", ["?"])[0]
         log.info("a delivery seen before (retry %s, %s) answered as the first, nothing done again", *retry)
         metrics.REDELIVERIES.inc()
-        if not seen.answered:
-            # The first is still being handled: it goes on, and tells its outcome as it would have.
-            return BoltResponse(status=200, body="")
+        with self._handled_lock:
+            handling = self._handled.get(key)
+        if handling is not None:
+            handling.done.wait(FIRST_ANSWER_WAIT_SECONDS)
+            return _copy(handling.response) if handling.response is not None else BoltResponse(status=200, body="")
+        # Claimed by another process (or before a restart): its answer is in SQL once written, and an empty
+        # answer never is, so wait only while the first may still be answering.
+        until = min(time.monotonic() + FIRST_ANSWER_WAIT_SECONDS, time.monotonic() + _left_to_answer(seen))
+        while not seen.answered and time.monotonic() < until:
+            time.sleep(FIRST_ANSWER_POLL_SECONDS)
+            seen = self.deliveries.seen(key) or seen
         headers: dict[str, str | Sequence[str]] = {"content-type": seen.content_type} if seen.content_type else {}
         return BoltResponse(status=200, body=seen.answer or "", headers=headers)
 
-    def _keep(self, key: str, response: BoltResponse) -> None:
+    def _remember(self, key: str) -> _Handling:
+        handling = _Handling()
+        with self._handled_lock:
+            self._handled[key] = handling
+            while len(self._handled) > REMEMBERED_IN_PROCESS:
+                self._handled.popitem(last=False)
+        return handling
+
+    def _forget(self, key: str, handling: _Handling) -> None:
+        """A delivery whose handling failed: released, so that Slack's retry handles it."""
+        with self._handled_lock:
+            if self._handled.get(key) is handling:
+                del self._handled[key]
+        handling.done.set()
+        self._writer.submit(self._release, key)
+
+    def _write(self, key: str, response: BoltResponse) -> None:
         try:
             self.deliveries.answered(key, response.body, response.first_headers().get("content-type"))
-        except Exception:  # a retry then gets a plain ack; nothing else depends on it
+        except Exception:  # a retry elsewhere then gets a plain ack; nothing else depends on it
             log.exception("could not keep the answer to a delivery")
 
     def _release(self, key: str) -> None:
@@ -116,3 +163,12 @@ class OnceApp(App):
             self.deliveries.release(key)
         except Exception:  # the claim then stands: a retry is acked and does nothing
             log.exception("could not release a delivery whose handling failed")
+
+
+def _left_to_answer(seen: SeenDelivery) -> float:
+    """Seconds until the first delivery must have been answered (the bot answers for a listener at Slack's 3 s)."""
+    return max(0.0, (seen.received_at + ANSWERED_WITHIN - utcnow()).total_seconds())
+
+
+def _copy(response: BoltResponse) -> BoltResponse:
+    return BoltResponse(status=response.status, body=response.body, headers=dict(response.headers))

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import func, select
 
+from approvals.store import Store, create_db_engine
 from approvals.tables import runs
-from bot.app import LISTENER_THREADS
+from bot.app import LISTENER_THREADS, create_app
 from bot.ids import ActionId, BlockId
+from bot.server import CountersignRequestHandler
+from bot.slack_client import create_slack_client
 from sandbox.driver import plain_text_value
-from tests.local import Local
+from tests.local import Local, WsgiDriver
 from tests.stack import wait_until
 
 SLACK_WAITS_SECONDS = 3.0
@@ -199,3 +203,42 @@ def _key_of(response: object) -> str:
     key = delivery_key(payload)
     assert key is not None
     return key
+
+
+@pytest.fixture
+def other_replica(local: Local) -> Iterator[WsgiDriver]:
+    """A second bot process on the same database (its own app, store and connections), as a second replica or
+    the bot after a restart: a retry Slack sends may reach it."""
+    settings = local.settings
+    store = Store(create_db_engine(settings.sqlalchemy_url))
+    app = create_app(settings, store, local.queue, create_slack_client(settings), policies=local.rules)
+    secret = local.driver.signing_secret
+    yield WsgiDriver(CountersignRequestHandler(app, secret), secret, local.slack.response_url(), local.slack.add_member)
+    store.db.engine.dispose()
+
+
+def test_a_retried_run_command_reaching_another_replica_starts_no_run_and_answers_as_the_first(
+    local: Local, other_replica: WsgiDriver
+) -> None:
+    command = local.driver.slash_command("U0RETRYA", "/countersign", "run payments Refund order #710 for $7")
+
+    retry = other_replica.retry(command)
+
+    assert retry.status == 200 and retry.elapsed < SLACK_WAITS_SECONDS
+    assert retry.json() == command.json()
+    local.work()
+    assert _runs_of(local, "U0RETRYA") == 1
+
+
+def test_a_retried_approve_click_reaching_another_replica_decides_nothing_and_is_answered_in_time(
+    local: Local, other_replica: WsgiDriver
+) -> None:
+    approval = local.start_run("Refund order #711 for $70", agent="payments_effects")
+    click = local.click("U0RETRYB", ActionId.APPROVE, approval)
+
+    retry = other_replica.retry(click)
+
+    assert retry.status == 200 and retry.body == "" and retry.elapsed < SLACK_WAITS_SECONDS
+    assert "Refunded $70.00 for order #711" in local.outcome(approval)
+    assert len(_decided(local, approval.id)) == 1 and local.refunds_of("711") == 1
+    assert _ephemerals_to(local, "U0RETRYB") == []

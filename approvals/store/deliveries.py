@@ -25,8 +25,9 @@ PRUNE_EVERY = timedelta(minutes=10)
 
 @dataclass(frozen=True)
 class SeenDelivery:
-    """A delivery claimed before: its answer once it was answered (None while the first is still being handled)."""
+    """A delivery claimed before: when, and its answer once one was kept (an empty answer is not kept)."""
 
+    received_at: datetime
     answer: str | None
     content_type: str | None
     answered: bool
@@ -60,7 +61,7 @@ class Deliveries:
             row = conn.execute(select(deliveries).where(deliveries.c.key == key)).mappings().first()
         if row is None:
             return None
-        return SeenDelivery(row["answer"], row["content_type"], row["answered_at"] is not None)
+        return SeenDelivery(row["received_at"], row["answer"], row["content_type"], row["answered_at"] is not None)
 
     def answered(self, key: str, answer: str, content_type: str | None) -> None:
         """Keep what the delivery `key` was answered, for its retries."""
