@@ -8,6 +8,9 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from slack_bolt.adapter.socket_mode.internals import run_bolt_app
+from slack_bolt.response import BoltResponse
+from slack_sdk.socket_mode.request import SocketModeRequest
 from sqlalchemy import func, select
 
 from approvals.store import Store, create_db_engine
@@ -16,7 +19,7 @@ from bot.app import LISTENER_THREADS, create_app
 from bot.ids import ActionId, BlockId
 from bot.server import CountersignRequestHandler
 from bot.slack_client import create_slack_client
-from sandbox.driver import plain_text_value
+from sandbox.driver import SlackDriver, plain_text_value
 from tests.local import Local, WsgiDriver
 from tests.stack import wait_until
 
@@ -242,3 +245,32 @@ def test_a_retried_approve_click_reaching_another_replica_decides_nothing_and_is
     assert "Refunded $70.00 for order #711" in local.outcome(approval)
     assert len(_decided(local, approval.id)) == 1 and local.refunds_of("711") == 1
     assert _ephemerals_to(local, "U0RETRYB") == []
+
+
+def test_a_socket_mode_redelivery_of_a_run_command_starts_one_run_and_answers_as_the_first(local: Local) -> None:
+    # Bolt's Socket Mode adapter hands each envelope's payload to the app as this does; the emulator's websocket
+    # (another test module) redelivers an envelope that was not acked, with the same payload.
+    local.slack.add_member("U0RETRYC")
+    payload = {
+        "command": "/countersign",
+        "text": "run payments Refund order #712 for $7",
+        "user_id": "U0RETRYC",
+        "user_name": "u0retryc",
+        "team_id": "T0EMULATED",
+        "channel_id": "C0REQUESTS",
+        "response_url": local.slack.response_url(),
+        "trigger_id": SlackDriver.new_trigger_id(),
+        "api_app_id": "A0EMULATED",
+    }
+
+    def delivered(attempt: int) -> BoltResponse:
+        envelope = {"type": "slash_commands", "envelope_id": f"e{attempt}", "payload": payload, "accepts_response_payload": True}
+        return run_bolt_app(local.app, SocketModeRequest.from_dict({**envelope, "retry_attempt": attempt}))
+
+    first = delivered(0)
+    again = delivered(1)
+
+    assert first.status == again.status == 200 and "run `" in first.body
+    assert (again.body, again.headers.get("content-type")) == (first.body, first.headers.get("content-type"))
+    local.work()
+    assert _runs_of(local, "U0RETRYC") == 1
