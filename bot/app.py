@@ -22,7 +22,7 @@ from approvals.policies import PolicySet
 from approvals.settings import Settings
 from approvals.store import Store
 from bot.acks import ACK_TIMEOUT_SECONDS, AFTER_ACK_YIELD_SECONDS, LISTENER_THREADS, Acks, unexpected
-from bot.deliveries import OnceApp
+from bot.deliveries import CLAIM_WAIT_SECONDS, OnceApp
 from bot.listeners import calls, decisions, handover, home, more, note, remember, slash, stop
 from bot.listeners import settings as settings_listeners
 from bot.listening import Listening
@@ -48,6 +48,7 @@ def create_app(
     # Slack's retries and Socket Mode's redeliveries are answered as the first delivery was (bot.deliveries).
     app = OnceApp(
         deliveries=store.deliveries,
+        claim_wait=min(CLAIM_WAIT_SECONDS, ack_timeout),
         client=client,
         signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None,
         process_before_response=True,

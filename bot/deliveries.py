@@ -15,7 +15,10 @@ adapter drops them in some releases). Every delivery is claimed by its key in SQ
   waiting until one is written or the first must have been answered (`ANSWERED_WITHIN`, Slack's 3 s), then a
   plain ack. It decides, starts, opens and tells nothing;
 - a delivery whose handling failed (an exception, or an answer other than 200) releases its claim, so Slack's
-  retry handles it.
+  retry handles it;
+- a delivery whose claim waits longer than `claim_wait` (other writers hold the database) is answered with a
+  plain ack then and handled once claimed, its answer sent to its response_url, as a listener that does not
+  ack in time is (`bot.acks`).
 """
 
 from __future__ import annotations
@@ -27,13 +30,16 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import timedelta
 from typing import Any
 
 from slack_bolt import App
 from slack_bolt.request import BoltRequest
 from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
+from slack_sdk.webhook import WebhookClient
 
 from approvals.models import utcnow
 from approvals.store import Deliveries, SeenDelivery
@@ -49,6 +55,10 @@ FIRST_ANSWER_POLL_SECONDS = 0.05
 ANSWERED_WITHIN = timedelta(seconds=ACK_TIMEOUT_SECONDS + 0.5)
 # How many recent deliveries this process keeps the answers of, for retries that reach it.
 REMEMBERED_IN_PROCESS = 2048
+# A claim is one INSERT; one that takes longer than this waits for other writers, and Slack is answered for it.
+CLAIM_WAIT_SECONDS = 0.5
+CLAIMING_THREADS = 4
+PRUNE_EVERY_SECONDS = 600.0
 
 
 def delivery_key(body: dict[str, Any]) -> str | None:
@@ -85,23 +95,41 @@ class OnceApp(App):
     """Bolt's `App`, its `dispatch` (what both the HTTP handler and Socket Mode call) answering a delivery Slack
     already made from what was answered the first time (see the module docstring)."""
 
-    def __init__(self, *, deliveries: Deliveries, **kwargs: Any) -> None:
+    def __init__(self, *, deliveries: Deliveries, claim_wait: float = CLAIM_WAIT_SECONDS, **kwargs: Any) -> None:
+        """`claim_wait`: how long a delivery waits for its claim before Slack is answered for it (a busy database)."""
         super().__init__(**kwargs)
         self.deliveries = deliveries
+        self.claim_wait = claim_wait
         # The deliveries this process handled lately, by key, oldest first: a retry of one is answered from here.
         self._handled: OrderedDict[str, _Handling] = OrderedDict()
         self._handled_lock = threading.Lock()
-        # Writing an answer is not on its way to Slack: one thread writes them after the answers left.
+        # Claims; and the deliveries whose claim took longer than `claim_wait`, handled once claimed.
+        self._claiming = ThreadPoolExecutor(max_workers=CLAIMING_THREADS, thread_name_prefix="claiming")
+        self._late = ThreadPoolExecutor(max_workers=CLAIMING_THREADS, thread_name_prefix="late")
+        # Writing an answer or pruning is not on the way to Slack: one thread does it after the answers left.
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="deliveries")
+        self._prune_at = time.monotonic() + PRUNE_EVERY_SECONDS
 
     def dispatch(self, req: BoltRequest) -> BoltResponse:
         """Handle a delivery once; answer a retry of it as the first was answered."""
         key = delivery_key(req.body)
         if key is None:
             return super().dispatch(req)
-        seen = self.deliveries.claim(key)
+        claiming = self._claiming.submit(self.deliveries.claim, key)
+        try:
+            seen = claiming.result(self.claim_wait)
+        except FutureTimeout:
+            # The database is busy with other writers: Slack stops waiting at 3 s, so it is answered now, and the
+            # delivery is handled once claimed, its answer (if any) sent to its response_url.
+            log.warning("a delivery could not be claimed within %.1f s; answered, and handled once claimed", self.claim_wait)
+            self._late.submit(self._handle_late, key, claiming, req)
+            return BoltResponse(status=200, body="")
         if seen is not None:
             return self._again(key, seen, req)
+        return self._handle(key, req)
+
+    def _handle(self, key: str, req: BoltRequest) -> BoltResponse:
+        """Handle a delivery this process claimed, keeping its answer for retries (or releasing the claim)."""
         handling = self._remember(key)
         try:
             response = super().dispatch(req)
@@ -115,7 +143,28 @@ class OnceApp(App):
         handling.done.set()
         if response.body:
             self._writer.submit(self._write, key, response)
+        if time.monotonic() >= self._prune_at:
+            self._prune_at = time.monotonic() + PRUNE_EVERY_SECONDS
+            self._writer.submit(self.deliveries.prune)
         return response
+
+    def _handle_late(self, key: str, claiming: Future[SeenDelivery | None], req: BoltRequest) -> None:
+        """Handle a delivery Slack was answered for, once it is claimed; its answer goes to its response_url."""
+        try:
+            if claiming.result() is not None:
+                return  # a retry of it came first, and was handled
+        except Exception:  # nothing was handled: Slack's retry (if any) is, and the person was told of a timeout
+            log.exception("could not claim a delivery Slack was answered for")
+            return
+        response = self._handle(key, req)
+        url = req.body.get("response_url")
+        if response.status == 200 and response.body and isinstance(url, str):
+            try:
+                WebhookClient(url).send_dict(json.loads(response.body))
+            except (ValueError, SlackApiError, OSError):
+                log.exception("could not send a late answer to its response_url")
+        elif response.body:
+            log.warning("a late delivery's answer had nowhere to go: %.200s", response.body)
 
     def _again(self, key: str, seen: SeenDelivery, req: BoltRequest) -> BoltResponse:
         """The answer to a delivery seen before: the first's, else (still being handled elsewhere) a plain ack."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from slack_bolt.adapter.socket_mode.internals import run_bolt_app
@@ -13,6 +14,7 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.socket_mode.request import SocketModeRequest
 from sqlalchemy import func, select
 
+from approvals.models import utcnow
 from approvals.store import Store, create_db_engine
 from approvals.tables import runs
 from bot.app import LISTENER_THREADS, create_app
@@ -274,3 +276,14 @@ def test_a_socket_mode_redelivery_of_a_run_command_starts_one_run_and_answers_as
     assert (again.body, again.headers.get("content-type")) == (first.body, first.headers.get("content-type"))
     local.work()
     assert _runs_of(local, "U0RETRYC") == 1
+
+
+def test_deliveries_are_forgotten_an_hour_after_they_arrived_long_past_slacks_last_retry(local: Local) -> None:
+    now = utcnow()
+    local.store.deliveries.claim("old-delivery", now - timedelta(hours=1, minutes=1))
+    local.store.deliveries.claim("recent-delivery", now - timedelta(minutes=6))
+
+    local.store.deliveries.prune(now)
+
+    assert local.store.deliveries.seen("old-delivery") is None
+    assert local.store.deliveries.seen("recent-delivery") is not None

@@ -3,12 +3,11 @@
 A delivery is claimed by its key before it is handled (one INSERT, so of two deliveries with one key, on any
 replica, exactly one claims it), then its answer is kept beside the claim. A claim whose handling failed is
 released, so a retry handles it. Rows are kept `KEPT_FOR` (Slack's last retry comes about 5 minutes after the
-first delivery) and pruned by the claims themselves, at most once every `PRUNE_EVERY`.
+first delivery); whoever claims prunes the older ones (`prune`), off the way of any answer.
 """
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,7 +19,6 @@ from approvals.store.database import Database
 from approvals.tables import deliveries
 
 KEPT_FOR = timedelta(hours=1)
-PRUNE_EVERY = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -38,8 +36,6 @@ class Deliveries:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._pruned_at: datetime | None = None
-        self._prune_lock = threading.Lock()
 
     def claim(self, key: str, now: datetime | None = None) -> SeenDelivery | None:
         """Claim the delivery `key`: None when this call claimed it (handle it), else what was seen of it."""
@@ -47,8 +43,6 @@ class Deliveries:
         try:
             with self.db.writing() as conn:
                 conn.execute(insert(deliveries).values(key=key, received_at=moment))
-                if self._prune_due(moment):
-                    conn.execute(delete(deliveries).where(deliveries.c.received_at < moment - KEPT_FOR))
         except IntegrityError:
             seen = self.seen(key)
             # Released between the INSERT and this read: claim it again.
@@ -77,9 +71,7 @@ class Deliveries:
         with self.db.writing() as conn:
             conn.execute(delete(deliveries).where(deliveries.c.key == key, deliveries.c.answered_at.is_(None)))
 
-    def _prune_due(self, now: datetime) -> bool:
-        with self._prune_lock:
-            if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY:
-                return False
-            self._pruned_at = now
-            return True
+    def prune(self, now: datetime | None = None) -> None:
+        """Forget the deliveries older than `KEPT_FOR`: Slack retries none of them any more."""
+        with self.db.writing() as conn:
+            conn.execute(delete(deliveries).where(deliveries.c.received_at < (now or utcnow()) - KEPT_FOR))
