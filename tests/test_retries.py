@@ -23,7 +23,7 @@ from bot.server import CountersignRequestHandler
 from bot.slack_client import create_slack_client
 from sandbox.driver import SlackDriver, plain_text_value
 from tests.local import Local, WsgiDriver
-from tests.stack import wait_until
+from tests.stack import Stack, wait_until
 
 SLACK_WAITS_SECONDS = 3.0
 
@@ -287,3 +287,17 @@ def test_deliveries_are_forgotten_an_hour_after_they_arrived_long_past_slacks_la
 
     assert local.store.deliveries.seen("old-delivery") is None
     assert local.store.deliveries.seen("recent-delivery") is not None
+
+
+def test_a_retried_run_command_through_the_real_bot_starts_one_run(stack: Stack) -> None:
+    command = stack.driver.slash_command("U0RETRYD", "/countersign", "run payments Refund order #713 for $7")
+
+    retry = stack.driver.retry(command)
+
+    assert retry.status == 200 and retry.elapsed < SLACK_WAITS_SECONDS and retry.json() == command.json()
+    thread_id = re.search(r"run `([0-9a-f]{32})`", command.json()["text"])
+    assert thread_id
+    stack.wait_for_request(thread_id.group(1))
+    with stack.store.db.engine.connect() as conn:
+        asked = conn.execute(select(func.count()).select_from(runs).where(runs.c.requested_by == "U0RETRYD")).scalar_one()
+    assert asked == 1
