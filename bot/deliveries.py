@@ -18,7 +18,8 @@ adapter drops them in some releases). Every delivery is claimed by its key in SQ
   retry handles it;
 - a delivery whose claim waits longer than `claim_wait` (other writers hold the database) is answered with a
   plain ack then and handled once claimed, its answer sent to its response_url, as a listener that does not
-  ack in time is (`bot.acks`).
+  ack in time is (`bot.acks`); one that cannot be claimed at all (the database refuses) is handled unclaimed: its
+  listener meets the same database, and tells the person in words.
 """
 
 from __future__ import annotations
@@ -124,6 +125,9 @@ class OnceApp(App):
             log.warning("a delivery could not be claimed within %.1f s; answered, and handled once claimed", self.claim_wait)
             self._late.submit(self._handle_late, key, claiming, req)
             return BoltResponse(status=200, body="")
+        except Exception:  # the listener meets the same database, and tells the person in words
+            log.exception("could not claim a delivery; handled unclaimed")
+            return super().dispatch(req)
         if seen is not None:
             return self._again(key, seen, req)
         return self._handle(key, req)
@@ -174,7 +178,8 @@ class OnceApp(App):
         with self._handled_lock:
             handling = self._handled.get(key)
         if handling is not None:
-            handling.done.wait(FIRST_ANSWER_WAIT_SECONDS)
+            if handling.done.wait(FIRST_ANSWER_WAIT_SECONDS) and handling.response is None:
+                return self.dispatch(req)  # the first failed and released its claim: this one handles it
             return _copy(handling.response) if handling.response is not None else BoltResponse(status=200, body="")
         # Claimed by another process (or before a restart): its answer is in SQL once written, and an empty
         # answer never is, so wait only while the first may still be answering.
@@ -198,8 +203,9 @@ class OnceApp(App):
         with self._handled_lock:
             if self._handled.get(key) is handling:
                 del self._handled[key]
+        # Released before the handling is done, so that a retry waiting on it finds the delivery unclaimed.
+        self._release(key)
         handling.done.set()
-        self._writer.submit(self._release, key)
 
     def _write(self, key: str, response: BoltResponse) -> None:
         try:
