@@ -7,6 +7,7 @@ import re
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from slack_bolt.adapter.socket_mode.internals import run_bolt_app
@@ -21,7 +22,7 @@ from bot.app import LISTENER_THREADS, create_app
 from bot.ids import ActionId, BlockId
 from bot.server import CountersignRequestHandler
 from bot.slack_client import create_slack_client
-from sandbox.driver import SlackDriver, plain_text_value
+from sandbox.driver import Response, SlackDriver, plain_text_value
 from tests.local import Local, WsgiDriver
 from tests.stack import Stack, wait_until
 
@@ -93,8 +94,7 @@ def test_a_retry_arriving_while_the_first_click_is_still_recorded_does_nothing_a
         return decide(*args, **kwargs)
 
     monkeypatch.setattr(local.store.decisions, "record_decision", slow_record)
-    first: list[object] = []
-    clicking = threading.Thread(target=lambda: first.append(local.click("U0RETRY3", ActionId.APPROVE, approval)))
+    clicking = threading.Thread(target=lambda: local.click("U0RETRY3", ActionId.APPROVE, approval))
     clicking.start()
     assert recording.wait(10)
     sent = local.driver.last_payload
@@ -109,10 +109,8 @@ def test_a_retry_arriving_while_the_first_click_is_still_recorded_does_nothing_a
     assert _ephemerals_to(local, "U0RETRY3") == []
 
 
-def _sent(payload: dict[str, object] | None) -> object:
-    """A Response-like holder of a payload the driver is still sending (its own Response is not back yet)."""
-    from sandbox.signed_requests import Response
-
+def _sent(payload: dict[str, Any] | None) -> Response:
+    """What `SlackDriver.retry` needs of a request the driver is still sending (its own Response is not back yet)."""
     return Response(status=0, body="", elapsed=0.0, payload=payload)
 
 
