@@ -342,3 +342,17 @@ api_requests = Table(
     Column("key_id", String(32)),
     UniqueConstraint("agent", "idempotency_key", name="uq_countersign_api_requests_idempotency"),
 )
+
+# Each request Slack delivered (a click, a form, a slash command, an event), by a key a retry or a Socket Mode
+# redelivery shares with the first delivery, claimed before it is handled: a delivery whose key is here was
+# handled once already, and is answered with what the first answered (`answer`, once `answered_at` is set; an
+# empty answer, a plain ack, is not written). Rows older than Slack's last retry are pruned.
+deliveries = Table(
+    "countersign_deliveries",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("received_at", UTCDateTime, nullable=False, index=True),
+    Column("answered_at", UTCDateTime),
+    Column("content_type", String(100)),
+    Column("answer", Text),
+)

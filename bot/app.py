@@ -22,6 +22,7 @@ from approvals.policies import PolicySet
 from approvals.settings import Settings
 from approvals.store import Store
 from bot.acks import ACK_TIMEOUT_SECONDS, AFTER_ACK_YIELD_SECONDS, LISTENER_THREADS, Acks, unexpected
+from bot.deliveries import CLAIM_WAIT_SECONDS, OnceApp
 from bot.listeners import calls, decisions, handover, home, more, note, remember, slash, stop
 from bot.listeners import settings as settings_listeners
 from bot.listening import Listening
@@ -44,7 +45,10 @@ def create_app(
     `clock` says what time it is (tests move it to a deadline instead of waiting); `ack_timeout` is how long a
     request waits for its listener to answer before answering for it (Slack waits 3 s)."""
     acks = Acks(ack_timeout)
-    app = App(
+    # Slack's retries and Socket Mode's redeliveries are answered as the first delivery was (bot.deliveries).
+    app = OnceApp(
+        deliveries=store.deliveries,
+        claim_wait=min(CLAIM_WAIT_SECONDS, ack_timeout),
         client=client,
         signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None,
         process_before_response=True,

@@ -44,6 +44,10 @@ REFUSALS = Counter(
 SIGNATURE_FAILURES = Counter(
     "countersign_bot_signature_failures_total", "Requests refused for a missing, wrong or stale Slack signature."
 )
+REDELIVERIES = Counter(
+    "countersign_bot_redeliveries_total",
+    "Requests Slack delivered again (a retry, a Socket Mode redelivery), answered as the first and not handled again.",
+)
 
 # Written by whichever process calls Slack (the bot, the worker's jobs): what /metrics of each shows.
 SLACK_REFUSALS = Counter(

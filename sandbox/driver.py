@@ -311,7 +311,8 @@ class SlackDriver(SignedSender):
             "api_app_id": API_APP_ID,
             "event": event,
             "type": "event_callback",
-            "event_id": event_id or f"Ev{next(_counter):010d}",
+            # Unique across processes too: the bot handles each event_id once (a retry shares it).
+            "event_id": event_id or f"Ev{next(_counter):06d}{secrets.token_hex(4).upper()}",
             "event_time": now,
             "authorizations": [
                 {"enterprise_id": None, "team_id": team, "user_id": "U0BOT", "is_bot": True, "is_enterprise_install": False}
@@ -325,3 +326,20 @@ class SlackDriver(SignedSender):
         """Slack's endpoint check; the app must echo ``challenge``."""
         body = {"token": VERIFICATION_TOKEN, "challenge": challenge, "type": "url_verification"}
         return self.post(json.dumps(body), "application/json", timestamp=timestamp, signature=signature, payload=body)
+
+    # ------------------------------------------------------------------ retries
+
+    def retry(self, sent: Response, num: int = 1, reason: str = "http_timeout") -> Response:
+        """Deliver what ``sent`` sent again, as Slack retries a request it thinks went unanswered: the same
+        payload, signed afresh, with ``X-Slack-Retry-Num`` and ``X-Slack-Retry-Reason``."""
+        payload = sent.payload
+        if payload is None:
+            raise ValueError("retry needs the Response of a request this driver sent")
+        headers = {"X-Slack-Retry-Num": str(num), "X-Slack-Retry-Reason": reason}
+        if "command" in payload:
+            body, content_type = urlencode(payload), "application/x-www-form-urlencoded"
+        elif payload.get("type") in ("event_callback", "url_verification"):
+            body, content_type = json.dumps(payload), "application/json"
+        else:
+            body, content_type = urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded"
+        return self.post(body, content_type, headers=headers, payload=payload)

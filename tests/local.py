@@ -95,6 +95,7 @@ class WsgiDriver(SlackDriver):
         for name, value in (headers or {}).items():
             environ["HTTP_" + name.upper().replace("-", "_")] = value
         status: list[str] = []
+        self.last_payload = payload
         if before_send is not None:
             before_send()
         started = time.monotonic()

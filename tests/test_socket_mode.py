@@ -11,7 +11,6 @@ import threading
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
@@ -236,15 +235,6 @@ def test_the_bot_reconnects_after_its_socket_is_cut_without_a_close_frame(socket
     assert "Refunded $250.00 for order #5108" in socket_bot.outcome(approval)
 
 
-# Until the "retries" branch lands (bot/deliveries.py: a delivery is claimed by a key from its payload
-# before any listener runs, and a redelivery is answered with the first's answer), the redelivered click
-# is handled as a second click: it decides nothing more, but the person is told "Nothing changed: …".
-# Checked merged with that branch: it passes there. Remove this marker once it has landed.
-@pytest.mark.xfail(
-    find_spec("bot.deliveries") is None,
-    strict=True,
-    reason="a redelivered envelope is answered as a second click until the retries branch lands",
-)
 def test_a_click_whose_ack_was_lost_is_delivered_again_and_decides_once(socket_bot: SocketBot) -> None:
     approval = socket_bot.start_run("Refund order #5107 for $250")
     socket_bot.socket.lose_acks(1)

@@ -10,8 +10,9 @@ The store is split by noun, each section over the one shared `Database`: `store.
 `store.requests` (requests and their delivery), `store.decisions`, `store.due` (owed work and
 time), `store.lists` (reads for lists), `store.journal` (tool calls), `store.audit_log`,
 `store.placements` (where each front-end showed things, in its own terms), `store.api_keys` (the
-approval API's keys and what it was asked), `store.people` (what people said about themselves), and
-`store.remembered` (approvals that cover a run's later calls). A section that
+approval API's keys and what it was asked), `store.people` (what people said about themselves),
+`store.remembered` (approvals that cover a run's later calls), and `store.deliveries` (requests from a
+front-end already handled, so a retry does nothing twice). A section that
 writes another's rows inside its own transaction calls that section's module-level helper with its
 `Connection` (`record_audit`, `owe_reminders`, `load_requests`).
 """
@@ -24,6 +25,7 @@ from approvals.store.api_keys import ApiKeys
 from approvals.store.audit_log import AuditLog
 from approvals.store.database import PING_AFTER_IDLE_SECONDS, Database, create_db_engine
 from approvals.store.decisions import Decided, DecisionRecord, Decisions
+from approvals.store.deliveries import Deliveries, SeenDelivery
 from approvals.store.due import Due, Escalated
 from approvals.store.lists import COUNT_CAP, EARLIER_STEPS, Lists
 from approvals.store.people import People
@@ -40,7 +42,9 @@ __all__ = [
     "Database",
     "Decided",
     "DecisionRecord",
+    "Deliveries",
     "Escalated",
+    "SeenDelivery",
     "Store",
     "ToolCallRecord",
     "create_db_engine",
@@ -63,3 +67,4 @@ class Store:
         self.api_keys = ApiKeys(self.db)
         self.people = People(self.db)
         self.remembered = RememberedApprovals(self.db)
+        self.deliveries = Deliveries(self.db)
