@@ -15,7 +15,7 @@ from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
 from slack_bolt.request import BoltRequest
 
 from approvals.errors import ConfigurationError
-from approvals.prometheus import process_exited, scrape_registry, serve
+from approvals.prometheus import process_exited
 from approvals.settings import Settings
 from approvals.store import Store, create_db_engine
 from approvals.wiring import checked_engine, load_policy_set, open_queue, redis_url
@@ -167,12 +167,12 @@ def run_bot(settings: Settings, serving: Serving = _slack_only) -> None:
     redis_url(settings, BOT_NEEDS_REDIS)
     load_policy_set(settings)
     if socket_mode:
-        from bot.socket_mode import CountersignSocketModeHandler
+        from bot.socket_mode import CountersignSocketModeHandler, serve_health
 
         assert settings.slack_app_token is not None
         log.info("bot: Socket Mode")
-        serve(settings.port, scrape_registry(), settings.host)  # no HTTP for Slack: PORT serves /metrics alone
         handler = CountersignSocketModeHandler(build_app(settings), settings.slack_app_token.get_secret_value())
+        serve_health(handler, settings.host, settings.port)  # no HTTP for Slack: PORT serves /healthz and /metrics
         handler.start()  # type: ignore[no-untyped-call]  # slack_bolt leaves start() unannotated
         return
     log.info("bot: HTTP on %s:%s at /slack/events", settings.host, settings.port)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -42,9 +43,17 @@ class SocketBot(SlackUser):
         self.socket.wait_for_connection(count, timeout)
 
     def scrape(self) -> str:
-        """What Prometheus reads from the bot's /metrics (on its PORT: Socket Mode serves no other HTTP)."""
+        """What Prometheus reads from the bot's /metrics (on its PORT, beside /healthz: Slack reaches it by the socket)."""
         with urllib.request.urlopen(f"http://127.0.0.1:{self.env['PORT']}/metrics", timeout=5) as response:
             return response.read().decode()
+
+    def health(self) -> tuple[int, str]:
+        """What the bot's /healthz answers: its status and text."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.env['PORT']}/healthz", timeout=5) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -6,13 +6,16 @@ import time
 
 import pytest
 
+from approvals.policies import Rule
 from tests.local import Local
 
 
 @pytest.mark.slow
 def test_request_is_posted_after_slack_answers_429(local: Local) -> None:
     since = time.monotonic()
-    local.slack.rate_limit("chat.postMessage", times=1, retry_after=1, token=local.bot_token)
+    # A channel of its own: the session's approvals channel takes other tests' posts, which could meet the 429 first.
+    local.policies(Rule(name="rate-limited refunds", tool="refund", channel="C0RATELIMITED"))
+    local.slack.rate_limit("chat.postMessage", times=1, retry_after=1, token=local.bot_token, channel="C0RATELIMITED")
 
     approval = local.start_run("Refund order #95 for $250")
 

@@ -22,10 +22,12 @@ from websockets.sync.client import connect
 from approvals.models import ApprovalRequest
 from approvals.runs import RunRequest, start_run
 from bot.ids import ActionId, BlockId
+from bot.socket_mode import CountersignSocketModeHandler, SocketModeHealth
 from sandbox.driver import Response, number_value, plain_text_value
 from sandbox.emulator import SlackEmulator
 from sandbox.socket_driver import DELIVERIES_HEADER, SocketModeDriver
 from sandbox.socket_mode import Ack, SocketModeServer
+from tests.local import Local
 from tests.sandbox_stack import DevSandbox
 from tests.socket_bot import APP_TOKEN, SocketBot
 from tests.stack import Stack, wait_until
@@ -198,6 +200,31 @@ def test_clicks_over_socket_mode_are_counted_and_timed_in_the_bots_metrics(socke
     scraped = socket_bot.scrape()
     assert re.search(r'^countersign_bot_requests_total\{kind="block_actions"\} [1-9]', scraped, re.MULTILINE)
     assert re.search(r'^countersign_bot_ack_seconds_count\{kind="block_actions"\} [1-9]', scraped, re.MULTILINE)
+
+
+def test_the_socket_mode_bots_health_check_is_ok_while_it_is_connected(socket_bot: SocketBot) -> None:
+    assert socket_bot.health() == (200, "ok")
+
+
+def test_a_socket_mode_bot_not_connected_fails_its_health_check(local: Local) -> None:
+    health = SocketModeHealth(CountersignSocketModeHandler(local.app, APP_TOKEN))  # never connected
+
+    assert _get(health, "/healthz") == ("503 Service Unavailable", "not connected to Slack's Socket Mode")
+
+
+def test_a_socket_mode_bot_whose_token_slack_refuses_fails_its_health_check(local: Local) -> None:
+    health = SocketModeHealth(CountersignSocketModeHandler(local.app, APP_TOKEN))
+    local.slack.fail("auth.test", "token_revoked", token=local.bot_token)
+
+    assert _get(health, "/healthz") == ("503 Service Unavailable", "slack refuses the app's token: token_revoked")
+    # Once Slack takes the token again, the check says what else is wrong (this handler never connected).
+    assert _get(health, "/healthz") == ("503 Service Unavailable", "not connected to Slack's Socket Mode")
+
+
+def _get(app: SocketModeHealth, path: str) -> tuple[str, str]:
+    status: list[str] = []
+    body = b"".join(app({"PATH_INFO": path, "REQUEST_METHOD": "GET"}, lambda line, _headers: status.append(line)))
+    return status[0], body.decode()
 
 
 # ---------------------------------------------------------------------- reconnecting

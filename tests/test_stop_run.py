@@ -188,11 +188,14 @@ def test_a_click_on_a_withdrawn_requests_buttons_decides_nothing(local: Local) -
 
 def test_a_decision_recorded_just_before_the_stop_is_not_handed_to_the_agent(local: Local) -> None:
     approval = local.start_run("Refund order #811 for $250", user="U0STOPE", agent="payments_effects")
-    # Approved, its resume owed but not yet delivered (a worker would take it within moments)...
+    # Approved, its resume owed but not yet delivered: the run's lease is held elsewhere, as by a worker about to
+    # take it, so the test's own worker cannot deliver it first...
+    assert local.store.runs.claim(approval.thread_id, "test-holder", timedelta(minutes=1)) is not None
     local.store.decisions.decide(approval.id, Decision(type=DecisionType.APPROVE, decided_by="U0APPROVER"))
 
     # ...when the requester stops the run: nothing of it runs after.
     _stop_by_command(local, "U0STOPE", approval.thread_id)
+    local.store.runs.release(approval.thread_id, "test-holder")
     local.work()
     local.runtime.resume(approval.id)
 

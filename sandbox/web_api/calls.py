@@ -19,11 +19,13 @@ APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
 class RecordedCalls(EmulatorCore):
     """Answers each Web API call through ``_handlers`` and keeps it, for tests to inspect and wait on."""
 
-    def rate_limit(self, method: str, times: int = 1, retry_after: int = 1, token: str | None = None) -> None:
-        """Answer the next ``times`` calls to ``method`` (made with ``token``, if given: an app of its own)
-        with HTTP 429 and ``Retry-After``."""
+    def rate_limit(
+        self, method: str, times: int = 1, retry_after: int = 1, token: str | None = None, channel: str | None = None
+    ) -> None:
+        """Answer the next ``times`` calls to ``method`` (made with ``token``, if given: an app of its own; naming
+        ``channel``, if given) with HTTP 429 and ``Retry-After``."""
         with self._lock:
-            self._rate_limits[method] = RateLimit(times=times, retry_after=retry_after, token=token)
+            self._rate_limits[method] = RateLimit(times=times, retry_after=retry_after, token=token, channel=channel)
 
     def fail(
         self, method: str, error: str, times: int = 1, token: str | None = None, status: int = 200, channel: str | None = None
@@ -109,7 +111,8 @@ class RecordedCalls(EmulatorCore):
             status = 200
             limit = self._rate_limits.get(method)
             failure = next((i for i, f in enumerate(self._failures.get(method, [])) if f.matches(token, params)), None)
-            if limit is not None and limit.times > 0 and limit.token in (None, token):
+            limited = limit is not None and limit.token in (None, token) and limit.channel in (None, params.get("channel"))
+            if limit is not None and limited and limit.times > 0:
                 limit.times -= 1
                 if limit.times == 0:
                     del self._rate_limits[method]

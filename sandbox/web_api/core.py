@@ -21,6 +21,8 @@ class RateLimit:
     times: int
     retry_after: int
     token: str | None
+    # Only calls naming this channel (None: any): a test's fault is not taken by another test's post.
+    channel: str | None = None
 
 
 # The HTTP status a `drop`ped call is answered with: none, the connection is closed instead.
