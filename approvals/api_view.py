@@ -20,6 +20,8 @@ class DecisionOut(BaseModel):
     arguments: dict[str, Any] | None
     message: str | None
     decided_by: str | None
+    # A delegate's decision: the approver they stood in for (away, with `decided_by` as their delegate).
+    decided_for: str | None = None
     decided_at: datetime | None
 
 
@@ -57,6 +59,7 @@ def _decision(approval: ApprovalRequest) -> DecisionOut | None:
         arguments=arguments,
         message=None if arguments is not None else decision.message,
         decided_by=decision.decided_by,
+        decided_for=decision.for_user,
         decided_at=decision.decided_at,
     )
 

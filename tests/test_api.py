@@ -15,6 +15,7 @@ import pytest
 
 from api.service import HELD_READS
 from approvals.models import ApprovalRequest, RunStatus
+from approvals.policies import Rule
 from bot.ids import ActionId, BlockId
 from countersign.web import API_PREFIX
 from sandbox.driver import number_value, plain_text_value
@@ -108,6 +109,17 @@ def test_approved_in_slack_reads_approved_with_the_proposed_arguments(local: Loc
     assert read["decision"]["decided_by"] == "U0APPROVER"
     assert read["decision"]["decided_at"]
     _delivered(local, approval)
+
+
+def test_a_delegates_approval_reads_whom_they_stood_in_for(local: Local, key: str) -> None:
+    local.policies(Rule(name="boss refunds", tool="refund", when="amount == 8011", approvers=["U0APIBOSS"]))
+    local.store.people.set_away("U0APIBOSS", "U0APIDEPUTY", None)
+    approval = _asked(local, key, "api-8011", amount=8011.0)
+
+    assert local.click("U0APIDEPUTY", ActionId.APPROVE, approval).status == 200
+
+    decision = _read(local, key, approval, wait=10)["decision"]
+    assert (decision["decided_by"], decision["decided_for"]) == ("U0APIDEPUTY", "U0APIBOSS")
 
 
 def test_whoever_the_call_acts_for_may_not_approve_it(local: Local, key: str) -> None:
