@@ -28,7 +28,15 @@ class Cluster(Stack):
     each click going to the bot `use_bot` last picked."""
 
     def __init__(
-        self, settings: Settings, slack: SlackEmulator, store: Store, queue: JobQueue, logs: Path, secret: str, workers: int, bots: int
+        self,
+        settings: Settings,
+        slack: SlackEmulator,
+        store: Store,
+        queue: JobQueue,
+        logs: Path,
+        secret: str,
+        workers: int,
+        bots: int,
     ) -> None:
         super().__init__(settings, slack, store, queue, logs, secret)
         # Several workers on one machine: none serves /metrics (each would want the port).
@@ -37,7 +45,9 @@ class Cluster(Stack):
         self.bots: list[Process | None] = [None] * bots
         self.bot_ports = [free_port() for _ in range(bots)]
         self.drivers = [
-            SlackDriver(f"http://127.0.0.1:{port}/slack/events", secret, response_url=slack.response_url(), acting_as=slack.add_member)
+            SlackDriver(
+                f"http://127.0.0.1:{port}/slack/events", secret, response_url=slack.response_url(), acting_as=slack.add_member
+            )
             for port in self.bot_ports
         ]
 
@@ -80,7 +90,11 @@ class Cluster(Stack):
             return self.fork_server.start([command], env, log)
         with log.open("ab") as out:
             return subprocess.Popen(
-                [sys.executable, "-m", "countersign.cli", command], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                [sys.executable, "-m", "countersign.cli", command],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
 
     def _kill_tree(self, process: Process | None) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from approvals.models import DecisionType, RunStatus
+from approvals.models import ApprovalRequest, DecisionType, RunStatus
 from approvals.runs import RunRequest, start_run
 from bot.ids import ActionId, BlockId
 from bot.slack_places import SlackPlaces
@@ -63,21 +63,21 @@ class Approvers:
                             self._decide(request)
             time.sleep(0.05)
 
-    def _decide(self, request: object) -> None:
+    def _decide(self, request: ApprovalRequest) -> None:
         live = self.cluster.live_bots()
         if not live:
             return
         self.cluster.use_bot(self.rng.choice(live))
         kind = DecisionType.APPROVE if self.rng.random() < 0.7 else DecisionType.REJECT
         if kind is DecisionType.APPROVE:
-            acked = self.cluster.click(APPROVER, ActionId.APPROVE, request).status == 200  # type: ignore[arg-type]
+            acked = self.cluster.click(APPROVER, ActionId.APPROVE, request).status == 200
         else:
             acked = self._reject(request)
         if acked:
-            self.acked[request.id] = kind  # type: ignore[attr-defined]
+            self.acked[request.id] = kind
 
-    def _reject(self, request: object) -> bool:
-        response = self.cluster.click(APPROVER, ActionId.REJECT, request)  # type: ignore[arg-type]
+    def _reject(self, request: ApprovalRequest) -> bool:
+        response = self.cluster.click(APPROVER, ActionId.REJECT, request)
         if response.status != 200 or not response.payload:
             return False
         trigger_id = response.payload["trigger_id"]
@@ -120,7 +120,9 @@ def cluster(fork_server: ForkServer, tmp_path: Path) -> Iterator[Cluster]:
             queue = JobQueue(Redis.from_url(valkey.url), settings.countersign_queue, settings.run_timeout)
             logs = tmp_path / "logs"
             logs.mkdir()
-            with Cluster.start_cluster(settings, slack, store, queue, logs, SECRET, workers=3, bots=2, fork_server=fork_server) as running:
+            with Cluster.start_cluster(
+                settings, slack, store, queue, logs, SECRET, workers=3, bots=2, fork_server=fork_server
+            ) as running:
                 yield running
             store.db.engine.dispose()
     finally:
@@ -131,7 +133,10 @@ def _start_runs(cluster: Cluster, threads: list[str], approvers: Approvers, seco
     pace = seconds / len(threads)
     for n, thread_id in enumerate(threads):
         request = RunRequest(
-            agent="payments_effects", input_text=f"Refund order #{FIRST_ORDER + n} for $250", requested_by="U0ASKER", thread_id=thread_id
+            agent="payments_effects",
+            input_text=f"Refund order #{FIRST_ORDER + n} for $250",
+            requested_by="U0ASKER",
+            thread_id=thread_id,
         )
         start_run(request, cluster.store, cluster.queue)
         approvers.threads.append(thread_id)
@@ -207,7 +212,8 @@ def test_three_workers_and_two_bots_killed_while_working_finish_every_run_once_a
 
     # Every acked click counted once: one decision audit row per request, the one that was clicked.
     decided = _sql(
-        cluster, "SELECT approval_id, count(*), min(detail->>'type') FROM countersign_audit_log WHERE event = 'decided' GROUP BY 1"
+        cluster,
+        "SELECT approval_id, count(*), min(detail->>'type') FROM countersign_audit_log WHERE event = 'decided' GROUP BY 1",
     )
     assert {approval_id for approval_id, _, _ in decided} >= set(approvers.acked)
     assert all(count == 1 for _, count, _ in decided)
@@ -219,7 +225,9 @@ def test_three_workers_and_two_bots_killed_while_working_finish_every_run_once_a
     # journal shows it started, never finished) ran at most once and is counted apart.
     cut_off = {
         str(FIRST_ORDER + threads.index(thread_id))
-        for (thread_id,) in _sql(cluster, "SELECT thread_id FROM countersign_tool_calls WHERE tool = 'refund' AND finished_at IS NULL")
+        for (thread_id,) in _sql(
+            cluster, "SELECT thread_id FROM countersign_tool_calls WHERE tool = 'refund' AND finished_at IS NULL"
+        )
     }
     approved = {
         str(FIRST_ORDER + threads.index(thread_id))
