@@ -19,6 +19,7 @@ import argparse
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -86,10 +87,15 @@ def measure(workers: int, cycles: int, database_url: str, tmp: Path) -> None:
                 after = sum(cpu_seconds(pid) for pid in pids), cpu_seconds(bot.pid), _own_cpu()
                 worker_ms, bot_ms, own_ms = ((a - b) / cycles * 1000 for a, b in zip(after, before, strict=True))
                 held = connections(store)
+                redis_clients = len(queue.connection.client_list())
+            # Less this process's own, which are all that remain once the processes are gone.
+            time.sleep(0.5)
+            redis_clients -= len(queue.connection.client_list())
             store.db.engine.dispose()
         finally:
             valkey.stop()
     held_text = f"; {held} database connections held" if held is not None else ""
+    held_text += f", {redis_clients} Redis connections"
     print(
         f"{workers} worker{'s' if workers > 1 else ' '}: {cycles / took:5.1f} cycles/s; "
         f"CPU a cycle: workers {worker_ms:4.1f} ms, "
