@@ -1,0 +1,85 @@
+"""A call cut off mid-way goes back to a person: a worker killed while an approved tool runs leaves the call in
+doubt, and the run's thread gets a request of its own (Run it again / Don't) under the call's rule; nothing runs
+until someone answers. Every call carries a stable idempotency key; tools declared idempotent run again unasked.
+(Through the real processes: the worker is SIGKILLed while the tool is held mid-way.)"""
+
+from __future__ import annotations
+
+from approvals.models import IN_DOUBT_KIND, ApprovalRequest, RunStatus
+from bot.ids import ActionId
+from tests.stack import Stack
+
+
+def _cut_off(stack: Stack, order: str, agent: str = "payments_effects") -> ApprovalRequest:
+    """Approve a refund, kill the worker while the refund runs, and start another: returns the approved request."""
+    approval = stack.start_run(f"Refund order #{order} for $250", agent=agent)
+    stack.hold(f"refund-{order}")
+    stack.click("U0APPROVER", ActionId.APPROVE, approval)
+    stack.wait_until_held(f"refund-{order}")
+    stack.kill_worker()
+    stack.release(f"refund-{order}")
+    stack.start_worker()
+    return approval
+
+
+def _keys_of(stack: Stack, order: str) -> list[str]:
+    return [line.partition("=")[2] for line in stack.effects_of("refund-keys") if line.partition("=")[0] == order]
+
+
+def _audited(stack: Stack, event: str) -> list[dict]:
+    return [e.detail for e in stack.store.audit_log.audit_events() if e.event == event]
+
+
+def test_a_call_cut_off_mid_way_is_put_back_to_a_person_in_the_requests_thread(stack: Stack) -> None:
+    approval = _cut_off(stack, "305")
+
+    doubt = stack.wait_for_request(approval.thread_id, count=2, timeout=20)
+    assert doubt.kind == IN_DOUBT_KIND and doubt.action.tool == "refund" and doubt.action.args["order_id"] == "305"
+    message = stack.message(doubt)
+    assert "The worker stopped while `refund` ran; it may or may not have taken effect" in message["text"]
+    buttons = [e["text"]["text"] for b in message["blocks"] if b["type"] == "actions" for e in b["elements"] if "text" in e]
+    assert buttons[:2] == ["Run it again", "Don't"]
+    thread = stack.thread_of(approval)
+    assert thread is not None
+    posts = stack.slack.calls_to("chat.postMessage")
+    assert any(c.params.get("thread_ts") == thread.ts and "Run it again" in str(c.params) for c in posts)
+    assert stack.store.runs.get_run(approval.thread_id).status is RunStatus.WAITING
+    assert stack.refunds_of("305") == 1  # nothing ran while nobody answered
+    assert _audited(stack, "tool_call_in_doubt")[-1]["tool"] == "refund"
+
+
+def test_run_it_again_runs_the_tool_once_more_with_the_same_idempotency_key(stack: Stack) -> None:
+    approval = _cut_off(stack, "306")
+    doubt = stack.wait_for_request(approval.thread_id, count=2, timeout=20)
+
+    stack.click("U0APPROVER", ActionId.APPROVE, doubt)
+
+    assert "Refunded $250.00 for order #306" in stack.outcome(approval, timeout=20)
+    assert stack.refunds_of("306") == 2
+    first, again = _keys_of(stack, "306")
+    assert first == again and first.startswith("cs-")
+    rerun = _audited(stack, "tool_call_rerun")[-1]
+    assert rerun["tool"] == "refund" and rerun["decided_by"] == "U0APPROVER"
+
+
+def test_dont_tells_the_agent_the_call_was_not_run_again(stack: Stack) -> None:
+    approval = _cut_off(stack, "307")
+    doubt = stack.wait_for_request(approval.thread_id, count=2, timeout=20)
+
+    stack.answer("U0APPROVER", ActionId.REJECT, doubt, "It went through: the bank shows it")
+
+    outcome = stack.outcome(approval, timeout=20)
+    assert "I did not refund order #307" in outcome and "cannot tell whether it took effect" in outcome
+    assert stack.refunds_of("307") == 1
+    assert _audited(stack, "tool_call_not_rerun")[-1]["decided_by"] == "U0APPROVER"
+
+
+def test_a_tool_declared_idempotent_is_run_again_without_asking(stack: Stack) -> None:
+    approval = _cut_off(stack, "308", agent="payments_idempotent")
+
+    assert "Refunded $250.00 for order #308" in stack.outcome(approval, timeout=20)
+    assert stack.refunds_of("308") == 2
+    first, again = _keys_of(stack, "308")
+    assert first == again
+    assert len(stack.store.lists.requests_for_thread(approval.thread_id)) == 1  # nobody was asked
+    assert {"tool": "refund", "idempotent": True}.items() <= _audited(stack, "tool_call_rerun")[-1].items()
