@@ -10,11 +10,12 @@ from bot.ids import ActionId
 from tests.stack import Stack
 
 
-def _cut_off(stack: Stack, order: str, agent: str = "payments_effects") -> ApprovalRequest:
+def _cut_off(stack: Stack, order: str, agent: str = "payments_effects", amount: int = 250) -> ApprovalRequest:
     """Approve a refund, kill the worker while the refund runs, and start another: returns the approved request."""
-    approval = stack.start_run(f"Refund order #{order} for $250", agent=agent)
     stack.hold(f"refund-{order}")
-    stack.click("U0APPROVER", ActionId.APPROVE, approval)
+    approval = stack.start_run(f"Refund order #{order} for ${amount}", agent=agent)
+    if stack.store.requests.get(approval.id).is_pending:  # (under a soft rule its deadline may have approved it)
+        stack.click("U0APPROVER", ActionId.APPROVE, approval)
     stack.wait_until_held(f"refund-{order}")
     stack.kill_worker()
     stack.release(f"refund-{order}")
@@ -72,6 +73,19 @@ def test_dont_tells_the_agent_the_call_was_not_run_again(stack: Stack) -> None:
     assert "I did not refund order #307" in outcome and "cannot tell whether it took effect" in outcome
     assert stack.refunds_of("307") == 1
     assert _audited(stack, "tool_call_not_rerun")[-1]["decided_by"] == "U0APPROVER"
+
+
+def test_nobody_answering_by_the_deadline_means_dont_even_where_the_rule_goes_ahead_at_its_deadline(stack: Stack) -> None:
+    # Rule "soft go-ahead" (tests/policies.yml, refunds of $12): a soft level, approved at its 2 s deadline.
+    approval = _cut_off(stack, "309", amount=12)
+    doubt = stack.wait_for_request(approval.thread_id, count=2, timeout=20)
+    assert doubt.gate.rule == "soft go-ahead" and doubt.action.gate is not None
+
+    outcome = stack.outcome(approval, timeout=20)
+
+    assert "cannot tell whether it took effect" in outcome
+    assert stack.store.requests.get(doubt.id).status == "expired"
+    assert stack.refunds_of("309") == 1
 
 
 def test_a_tool_declared_idempotent_is_run_again_without_asking(stack: Stack) -> None:
