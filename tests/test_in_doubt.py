@@ -6,6 +6,7 @@ until someone answers. Every call carries a stable idempotency key; tools declar
 from __future__ import annotations
 
 from approvals.models import IN_DOUBT_KIND, ApprovalRequest, RunStatus
+from approvals.runs import RunRequest, start_run
 from bot.ids import ActionId
 from tests.stack import Stack
 
@@ -86,6 +87,25 @@ def test_nobody_answering_by_the_deadline_means_dont_even_where_the_rule_goes_ah
     assert "cannot tell whether it took effect" in outcome
     assert stack.store.requests.get(doubt.id).status == "expired"
     assert stack.refunds_of("309") == 1
+
+
+def test_a_call_its_rule_let_go_ahead_unasked_is_still_put_to_a_person_when_cut_off(stack: Stack) -> None:
+    # Rule "tiny refunds" (tests/policies.yml, refunds of $1 or less): level auto, nobody asked before the call.
+    stack.hold("refund-310")
+    request = RunRequest(agent="payments_effects", input_text="Refund order #310 for $1", requested_by="U0ASKER")
+    start_run(request, stack.store, stack.queue)
+    stack.wait_until_held("refund-310")
+    stack.kill_worker()
+    stack.release("refund-310")
+    stack.start_worker()
+
+    doubt = stack.wait_for_request(request.thread_id, count=2, timeout=20)
+
+    assert doubt.kind == IN_DOUBT_KIND and doubt.gate.rule == "tiny refunds" and doubt.is_pending
+    assert stack.refunds_of("310") == 1
+    stack.click("U0APPROVER", ActionId.APPROVE, doubt)
+    assert "Refunded $1.00 for order #310" in stack.outcome(doubt, timeout=20)
+    assert stack.refunds_of("310") == 2
 
 
 def test_a_tool_declared_idempotent_is_run_again_without_asking(stack: Stack) -> None:

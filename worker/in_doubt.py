@@ -21,6 +21,7 @@ from approvals.models import (
     ApprovalRequest,
     DecisionType,
     Gate,
+    Level,
     NewApprovalRequest,
     ProposedAction,
     Run,
@@ -91,9 +92,11 @@ def runs_again(store: Store, answer: ApprovalRequest) -> bool:
 
 
 def _fail_closed(gate: Gate) -> Gate:
-    # Its deadline says Don't: running a call again is never what silence means. Nor does an approval cover it.
+    # Its deadline says Don't: running a call again is never what silence means. Nor does an approval cover it,
+    # nor does a rule that lets calls go ahead unasked (`auto`): a person answers.
     return gate.model_copy(
         update={
+            "level": Level.HARD if gate.level is Level.AUTO else gate.level,
             "on_timeout": "reject" if gate.on_timeout == "approve" else gate.on_timeout,
             "final_on_timeout": "reject",
             "remember": "off",
