@@ -8,7 +8,7 @@ from __future__ import annotations
 from approvals.models import IN_DOUBT_KIND, ApprovalRequest, RunStatus
 from approvals.runs import RunRequest, start_run
 from bot.ids import ActionId
-from tests.stack import Stack
+from tests.stack import Stack, wait_until
 
 
 def _cut_off(stack: Stack, order: str, agent: str = "payments_effects", amount: int = 250) -> ApprovalRequest:
@@ -28,15 +28,15 @@ def _keys_of(stack: Stack, order: str) -> list[str]:
     return [line.partition("=")[2] for line in stack.effects_of("refund-keys") if line.partition("=")[0] == order]
 
 
-def _audited(stack: Stack, event: str) -> list[dict]:
-    return [e.detail for e in stack.store.audit_log.audit_events() if e.event == event]
+def _audited(stack: Stack, event: str, approval_id: str | None = None) -> list[dict]:
+    return [e.detail for e in stack.store.audit_log.audit_events(approval_id) if e.event == event]
 
 
 def test_a_call_cut_off_mid_way_is_put_back_to_a_person_in_the_requests_thread(stack: Stack) -> None:
-    approval = _cut_off(stack, "305")
+    approval = _cut_off(stack, "2901")
 
     doubt = stack.wait_for_request(approval.thread_id, count=2, timeout=20)
-    assert doubt.kind == IN_DOUBT_KIND and doubt.action.tool == "refund" and doubt.action.args["order_id"] == "305"
+    assert doubt.kind == IN_DOUBT_KIND and doubt.action.tool == "refund" and doubt.action.args["order_id"] == "2901"
     message = stack.message(doubt)
     assert "The worker stopped while `refund` ran; it may or may not have taken effect" in message["text"]
     buttons = [e["text"]["text"] for b in message["blocks"] if b["type"] == "actions" for e in b["elements"] if "text" in e]
@@ -45,40 +45,40 @@ def test_a_call_cut_off_mid_way_is_put_back_to_a_person_in_the_requests_thread(s
     assert thread is not None
     posts = stack.slack.calls_to("chat.postMessage")
     assert any(c.params.get("thread_ts") == thread.ts and "Run it again" in str(c.params) for c in posts)
-    assert stack.store.runs.get_run(approval.thread_id).status is RunStatus.WAITING
-    assert stack.refunds_of("305") == 1  # nothing ran while nobody answered
-    assert _audited(stack, "tool_call_in_doubt")[-1]["tool"] == "refund"
+    wait_until(lambda: stack.store.runs.get_run(approval.thread_id).status is RunStatus.WAITING, 10, "the run to wait")
+    assert stack.refunds_of("2901") == 1  # nothing ran while nobody answered
+    assert _audited(stack, "tool_call_in_doubt", doubt.id)[0]["args"]["order_id"] == "2901"
 
 
 def test_run_it_again_runs_the_tool_once_more_with_the_same_idempotency_key(stack: Stack) -> None:
-    approval = _cut_off(stack, "306")
+    approval = _cut_off(stack, "2902")
     doubt = stack.wait_for_request(approval.thread_id, count=2, timeout=20)
 
     stack.click("U0APPROVER", ActionId.APPROVE, doubt)
 
-    assert "Refunded $250.00 for order #306" in stack.outcome(approval, timeout=20)
-    assert stack.refunds_of("306") == 2
-    first, again = _keys_of(stack, "306")
+    assert "Refunded $250.00 for order #2902" in stack.outcome(approval, timeout=20)
+    assert stack.refunds_of("2902") == 2
+    first, again = _keys_of(stack, "2902")
     assert first == again and first.startswith("cs-")
-    rerun = _audited(stack, "tool_call_rerun")[-1]
+    (rerun,) = _audited(stack, "tool_call_rerun", doubt.id)
     assert rerun["tool"] == "refund" and rerun["decided_by"] == "U0APPROVER"
 
 
 def test_dont_tells_the_agent_the_call_was_not_run_again(stack: Stack) -> None:
-    approval = _cut_off(stack, "307")
+    approval = _cut_off(stack, "2903")
     doubt = stack.wait_for_request(approval.thread_id, count=2, timeout=20)
 
     stack.answer("U0APPROVER", ActionId.REJECT, doubt, "It went through: the bank shows it")
 
     outcome = stack.outcome(approval, timeout=20)
-    assert "I did not refund order #307" in outcome and "cannot tell whether it took effect" in outcome
-    assert stack.refunds_of("307") == 1
-    assert _audited(stack, "tool_call_not_rerun")[-1]["decided_by"] == "U0APPROVER"
+    assert "I did not refund order #2903" in outcome and "cannot tell whether it took effect" in outcome
+    assert stack.refunds_of("2903") == 1
+    assert _audited(stack, "tool_call_not_rerun", doubt.id)[0]["decided_by"] == "U0APPROVER"
 
 
 def test_nobody_answering_by_the_deadline_means_dont_even_where_the_rule_goes_ahead_at_its_deadline(stack: Stack) -> None:
     # Rule "soft go-ahead" (tests/policies.yml, refunds of $12): a soft level, approved at its 2 s deadline.
-    approval = _cut_off(stack, "309", amount=12)
+    approval = _cut_off(stack, "2905", amount=12)
     doubt = stack.wait_for_request(approval.thread_id, count=2, timeout=20)
     assert doubt.gate.rule == "soft go-ahead" and doubt.action.gate is not None
 
@@ -86,34 +86,35 @@ def test_nobody_answering_by_the_deadline_means_dont_even_where_the_rule_goes_ah
 
     assert "cannot tell whether it took effect" in outcome
     assert stack.store.requests.get(doubt.id).status == "expired"
-    assert stack.refunds_of("309") == 1
+    assert stack.refunds_of("2905") == 1
 
 
 def test_a_call_its_rule_let_go_ahead_unasked_is_still_put_to_a_person_when_cut_off(stack: Stack) -> None:
     # Rule "tiny refunds" (tests/policies.yml, refunds of $1 or less): level auto, nobody asked before the call.
-    stack.hold("refund-310")
-    request = RunRequest(agent="payments_effects", input_text="Refund order #310 for $1", requested_by="U0ASKER")
+    stack.hold("refund-2906")
+    request = RunRequest(agent="payments_effects", input_text="Refund order #2906 for $1", requested_by="U0ASKER")
     start_run(request, stack.store, stack.queue)
-    stack.wait_until_held("refund-310")
+    stack.wait_until_held("refund-2906")
     stack.kill_worker()
-    stack.release("refund-310")
+    stack.release("refund-2906")
     stack.start_worker()
 
     doubt = stack.wait_for_request(request.thread_id, count=2, timeout=20)
 
     assert doubt.kind == IN_DOUBT_KIND and doubt.gate.rule == "tiny refunds" and doubt.is_pending
-    assert stack.refunds_of("310") == 1
+    assert stack.refunds_of("2906") == 1
     stack.click("U0APPROVER", ActionId.APPROVE, doubt)
-    assert "Refunded $1.00 for order #310" in stack.outcome(doubt, timeout=20)
-    assert stack.refunds_of("310") == 2
+    assert "Refunded $1.00 for order #2906" in stack.outcome(doubt, timeout=20)
+    assert stack.refunds_of("2906") == 2
 
 
 def test_a_tool_declared_idempotent_is_run_again_without_asking(stack: Stack) -> None:
-    approval = _cut_off(stack, "308", agent="payments_idempotent")
+    approval = _cut_off(stack, "2904", agent="payments_idempotent")
 
-    assert "Refunded $250.00 for order #308" in stack.outcome(approval, timeout=20)
-    assert stack.refunds_of("308") == 2
-    first, again = _keys_of(stack, "308")
+    assert "Refunded $250.00 for order #2904" in stack.outcome(approval, timeout=20)
+    assert stack.refunds_of("2904") == 2
+    first, again = _keys_of(stack, "2904")
     assert first == again
     assert len(stack.store.lists.requests_for_thread(approval.thread_id)) == 1  # nobody was asked
-    assert {"tool": "refund", "idempotent": True}.items() <= _audited(stack, "tool_call_rerun")[-1].items()
+    reruns = [d for d in _audited(stack, "tool_call_rerun") if d.get("thread_id") == approval.thread_id]
+    assert [(d["tool"], d["idempotent"]) for d in reruns] == [("refund", True)]
