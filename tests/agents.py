@@ -505,10 +505,16 @@ import asyncio  # noqa: E402
 from langchain_core.tools import StructuredTool  # noqa: E402
 
 
-async def _refund_async(order_id: str, amount: float, reason: str) -> str:
+async def _refund_async(order_id: str, amount: float, reason: str, config: RunnableConfig) -> str:
     await asyncio.sleep(0)
     with open(effects_dir() / "refunds", "a") as record:
         record.write(f"{order_id}\n")
+    with open(effects_dir() / "refund-keys", "a") as record:
+        record.write(f"{order_id}={idempotency_key(config)}\n")
+    if (effects_dir() / f"hold-refund-{order_id}").exists():  # as `_hold`, without blocking the event loop
+        (effects_dir() / f"holding-refund-{order_id}").touch()
+        while not (effects_dir() / f"release-refund-{order_id}").exists():
+            await asyncio.sleep(0.02)
     return f"Refunded ${amount:.2f} for order #{order_id} (reason: {reason})."
 
 

@@ -64,6 +64,42 @@ def test_run_it_again_runs_the_tool_once_more_with_the_same_idempotency_key(stac
     assert rerun["tool"] == "refund" and rerun["decided_by"] == "U0APPROVER"
 
 
+def test_a_worker_dying_again_during_the_re_run_asks_again(stack: Stack) -> None:
+    stack.hold("refund-2907")
+    approval = stack.start_run("Refund order #2907 for $250", agent="payments_effects")
+    stack.click("U0APPROVER", ActionId.APPROVE, approval)
+    stack.wait_until_held("refund-2907")
+    stack.kill_worker()
+    (stack.effects / "holding-refund-2907").unlink()
+    stack.start_worker()
+    first = stack.wait_for_request(approval.thread_id, count=2, timeout=20)
+    stack.click("U0APPROVER", ActionId.APPROVE, first)
+    stack.wait_until_held("refund-2907")  # the re-run, held in turn
+    stack.kill_worker()
+    stack.release("refund-2907")
+    stack.start_worker()
+
+    again = stack.wait_for_request(approval.thread_id, count=3, timeout=20)
+
+    assert again.kind == IN_DOUBT_KIND and again.id != first.id and again.is_pending
+    assert stack.refunds_of("2907") == 2
+    stack.answer("U0APPROVER", ActionId.REJECT, again, "Twice is enough")
+    assert "cannot tell whether it took effect" in stack.outcome(approval, timeout=20)
+    assert stack.refunds_of("2907") == 2
+
+
+def test_a_call_of_an_async_tool_cut_off_mid_way_is_put_back_and_run_again_with_its_key(stack: Stack) -> None:
+    approval = _cut_off(stack, "2908", agent="payments_async")
+    doubt = stack.wait_for_request(approval.thread_id, count=2, timeout=20)
+    assert doubt.kind == IN_DOUBT_KIND and stack.refunds_of("2908") == 1
+
+    stack.click("U0APPROVER", ActionId.APPROVE, doubt)
+
+    assert "Refunded $250.00 for order #2908" in stack.outcome(approval, timeout=20)
+    first, again = _keys_of(stack, "2908")
+    assert first == again and first.startswith("cs-")
+
+
 def test_dont_tells_the_agent_the_call_was_not_run_again(stack: Stack) -> None:
     approval = _cut_off(stack, "2903")
     doubt = stack.wait_for_request(approval.thread_id, count=2, timeout=20)
