@@ -14,7 +14,7 @@ import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from approvals.models import (
     IN_DOUBT_KIND,
@@ -28,6 +28,11 @@ from approvals.models import (
     RunStatus,
 )
 from approvals.store import Store
+
+if TYPE_CHECKING:  # a tool reading its key loads nothing of LangGraph through this module
+    from langchain_core.runnables import RunnableConfig
+
+    from worker.graph_session import GraphSession
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +94,16 @@ def runs_again(store: Store, answer: ApprovalRequest) -> bool:
     detail = {"tool": answer.action.tool, "tool_call_id": answer.action.call_id, "decided_by": decision and decision.decided_by}
     store.audit_log.audit("tool_call_rerun" if again else "tool_call_not_rerun", answer.id, None, detail)
     return again
+
+
+def carry_on(graph: GraphSession, config: RunnableConfig, store: Store, answer: ApprovalRequest) -> None:
+    """Run the cut-off call's task again, for the journal to act on the answer; an answer it never reached (the
+    task is gone) is owed no more."""
+    graph.invoke(None, config)
+    if store.requests.get(answer.id).resumed_at is None:
+        log.warning("in-doubt request %s: its call's task did not run again; nothing acted on the answer", answer.id)
+        store.audit_log.audit("stale_resume_skipped", answer.id, None, {"interrupt_id": answer.interrupt_id})
+        store.requests.mark_resumed(answer)
 
 
 def _fail_closed(gate: Gate) -> Gate:

@@ -249,7 +249,7 @@ class AgentRuntime:
                 if state.tasks and not stops:
                     graph.invoke(None, config)
             elif approval.kind == IN_DOUBT_KIND:  # the cut-off call's task runs again; the journal acts on the answer
-                graph.invoke(None, config)
+                in_doubt.carry_on(graph, config, self.store, approval)
             else:
                 log.warning(
                     "stale decision: approval %s answers interrupt %s of thread %s, which is no longer pending; resuming nothing",
