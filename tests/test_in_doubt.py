@@ -154,3 +154,11 @@ def test_a_tool_declared_idempotent_is_run_again_without_asking(stack: Stack) ->
     assert len(stack.store.lists.requests_for_thread(approval.thread_id)) == 1  # nobody was asked
     reruns = [d for d in _audited(stack, "tool_call_rerun") if d.get("thread_id") == approval.thread_id]
     assert [(d["tool"], d["idempotent"]) for d in reruns] == [("refund", True)]
+
+
+def test_a_tool_run_outside_a_countersign_worker_has_no_idempotency_key() -> None:
+    from countersign.agents import idempotency_key
+
+    assert idempotency_key({"configurable": {"thread_id": "t"}}) is None
+    assert idempotency_key(None) is None
+    assert idempotency_key({"configurable": {"countersign_idempotency_key": "cs-1"}}) == "cs-1"
