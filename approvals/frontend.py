@@ -89,7 +89,7 @@ class RunEnded(Event):
 
 
 # went_ahead_remembered: a call went ahead on an earlier approval that covers the rest of the run (`approval_id`).
-NoticeKind = Literal["call_skipped", "delivery_uncertain", "tool_uncertain", "went_ahead_remembered"]
+NoticeKind = Literal["call_skipped", "delivery_uncertain", "went_ahead_remembered"]
 
 
 class Notice(Event):

@@ -18,6 +18,8 @@ REPEATED_IDS_DECIDER = "countersign:repeated-ids"
 REMEMBERED_DECIDER = "countersign:remembered:"
 # The kind of a request asked over the approval API: no graph waits on it, its caller reads the decision.
 API_KIND = "api"
+# A tool call a worker's death cut off mid-way, put back to a person: Run it again (approve) or Don't (reject).
+IN_DOUBT_KIND = "in_doubt"
 # Its run's thread id begins so: no LangGraph graph is ever run on such a thread.
 API_THREAD_PREFIX = "api-"
 

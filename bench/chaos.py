@@ -10,8 +10,8 @@ Phases, each printing its figures:
 1. worker chaos: --requests runs are started and every request is approved as it appears, while
    the worker is SIGKILLed --worker-kills times at random moments (the whole tree, or the job
    process alone), Redis is FLUSHALLed once and Valkey restarted (empty) once. Then: lost decisions
-   (decided, never delivered), lost runs (not finished), double executions, calls reported uncertain
-   (a worker died inside the tool; not run again, the agent and thread told), and how long after a
+   (decided, never delivered), lost runs (not finished), double executions, calls cut off mid-way (a
+   worker died inside the tool: put back to a person, whom this bench has answer Don't), and how long after a
    worker came back each interrupted run moved again (p50 and max).
 2. bot chaos: --bot-kills clicks, each followed 0-40 ms after its 200 by a SIGKILL of the bot (its
    gunicorn master and workers): how many acked clicks left no decision.
@@ -48,7 +48,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 
-from approvals.models import RunStatus  # noqa: E402
+from approvals.models import IN_DOUBT_KIND, RunStatus  # noqa: E402
 from approvals.runs import RunRequest, start_run  # noqa: E402
 from approvals.store import Store  # noqa: E402
 from bench.services import stack_services  # noqa: E402
@@ -102,9 +102,14 @@ class Approver:
                 for request in requests:
                     if request.id in self.clicked or not request.is_pending or not self.stack.posted(request):
                         continue
-                    # A click that did not go through is clicked again on the next pass.
+                    # A click that did not go through is clicked again on the next pass. A call cut off mid-way
+                    # is answered Don't: running it again would count as a double execution here.
                     with contextlib.suppress(Exception):
-                        if self.stack.click(APPROVER, ActionId.APPROVE, request).status == 200:
+                        if request.kind == IN_DOUBT_KIND:
+                            answered = self.stack.answer(APPROVER, ActionId.REJECT, request, "It may have run")
+                        else:
+                            answered = self.stack.click(APPROVER, ActionId.APPROVE, request)
+                        if answered.status == 200:
                             self.clicked.add(request.id)
             time.sleep(0.05)
 
@@ -185,7 +190,8 @@ def worker_chaos(running: Stack, valkey: Valkey, requests: int, kills: int) -> b
     print(f"   lost runs (never finished): {requests - report['done']}")
     print(f"   double executions: {report['double']}")
     print(
-        f"   calls reported uncertain (worker died inside the tool; not run again, agent and thread told): {report['uncertain']}"
+        f"   calls cut off mid-way (worker died inside the tool), put back to a person: {report['asked']}; "
+        f"answered Don't, the agent told: {report['uncertain']}"
     )
     if comeback:
         print(
@@ -263,14 +269,15 @@ def _wait_for_all(store: Store, threads: list[str], timeout: float) -> bool:
 
 
 def _tally(running: Stack, store: Store, threads: list[str]) -> dict[str, int]:
-    done = lost = double = uncertain = 0
+    done = lost = double = uncertain = asked = 0
     for n, thread_id in enumerate(threads):
         run = store.runs.get_run(thread_id)
         done += run.status is RunStatus.DONE
         lost += sum(1 for r in store.lists.requests_for_thread(thread_id) if not r.is_pending and r.resumed_at is None)
         double += running.refunds_of(str(5000 + n)) > 1
         uncertain += "cannot tell whether it took effect" in (run.outcome or "")
-    return {"done": done, "lost_decisions": lost, "double": double, "uncertain": uncertain}
+        asked += sum(1 for r in store.lists.requests_for_thread(thread_id) if r.kind == IN_DOUBT_KIND)
+    return {"done": done, "lost_decisions": lost, "double": double, "uncertain": uncertain, "asked": asked}
 
 
 def bot_chaos(running: Stack, kills: int) -> bool:

@@ -22,6 +22,7 @@ from slack_sdk.models.blocks import (
 
 from approvals.models import (
     API_KIND,
+    IN_DOUBT_KIND,
     REPEATED_IDS_DECIDER,
     ApprovalRequest,
     DecisionType,
@@ -113,6 +114,9 @@ def _headline(approval: ApprovalRequest) -> str:
     tools = ", ".join(action.tool for action in approval.actions)
     if approval.kind == ANSWERED_WITH_TEXT:
         return f"{approval.run.agent} asks a question" + ("" if approval.is_pending else " (answered)")
+    if approval.kind == IN_DOUBT_KIND:
+        answered = {Status.APPROVED: " (run again)", Status.REJECTED: " (not run again)", Status.EXPIRED: " (not run again)"}
+        return f"The worker stopped while `{tools}` ran; it may or may not have taken effect{answered.get(approval.status, '')}"
     if approval.kind == AFTER_NODE:
         after = {Status.APPROVED: "may carry on after", Status.REJECTED: "was stopped after"}
         return f"{approval.run.agent} {after.get(approval.status, 'ran')} {tools}"
@@ -214,6 +218,11 @@ def _protocol_note(approval: ApprovalRequest) -> list[Block]:
         text = _APPROVE_OR_STOP_NOTE.format(agent=escape(approval.run.agent))
     elif protocol == "text":
         text = "Answer the question; the agent reads your answer as plain text. There is nothing to approve or reject."
+    elif approval.kind == IN_DOUBT_KIND:
+        text = (
+            "Check its effect first. *Run it again* calls the tool once more with the same idempotency key; "
+            "*Don't* tells the agent it was not run again. Until someone answers, the run waits; its deadline says Don't."
+        )
     elif approval.kind == AFTER_NODE:
         text = "This step already ran. *Approve* lets the run carry on; *Reject* stops it here, and nothing after it runs."
     elif protocol in ("boolean", "string") and len(approval.actions) > 1:
@@ -294,7 +303,7 @@ def decision_buttons(approval: ApprovalRequest, action: ProposedAction, position
     # A review after the call ran: approving acknowledges the result, rejecting flags it for the agent.
     ran = action.result is not None
     if DecisionType.APPROVE in allowed:
-        label = "Acknowledge" if ran else "Approve"
+        label = "Run it again" if approval.kind == IN_DOUBT_KIND else "Acknowledge" if ran else "Approve"
         buttons.append(ButtonElement(text=label, action_id=ActionId.APPROVE, value=ref, style="primary"))
     if DecisionType.EDIT in allowed and approval.gate_of(position or 0).quorum == 1:
         # With a quorum, every approver must approve the same call, so edits are off.
@@ -305,7 +314,7 @@ def decision_buttons(approval: ApprovalRequest, action: ProposedAction, position
     elif DecisionType.RESPOND in allowed:
         buttons.append(ButtonElement(text="Reply", action_id=ActionId.RESPOND, value=ref))
     if DecisionType.REJECT in allowed:
-        label = "Flag" if ran else "Reject"
+        label = "Don't" if approval.kind == IN_DOUBT_KIND else "Flag" if ran else "Reject"
         buttons.append(ButtonElement(text=label, action_id=ActionId.REJECT, value=ref, style="danger"))
     menu = more_menu(approval, action, position, ref)
     return ActionsBlock(block_id=block_id, elements=[*buttons, *([menu] if menu else [])])

@@ -110,9 +110,4 @@ def notice_text(notice: Notice, link: str | None = None) -> str:
     if notice.kind == "call_skipped":
         reason = f": {escape(notice.reason)}" if notice.reason else "."
         return f":no_entry: `{escape(notice.tool or '')}` did not run: {by(notice.decided_by)} rejected it{reason}"
-    if notice.kind == "delivery_uncertain":
-        return f":warning: {notice.reason} (request `{notice.approval_id}`)"
-    return (
-        f":warning: The worker stopped while `{escape(notice.tool or '')}` was running; Countersign cannot tell whether "
-        "it took effect, so it did not run it again and told the agent so."
-    )
+    return f":warning: {notice.reason} (request `{notice.approval_id}`)"  # delivery_uncertain

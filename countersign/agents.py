@@ -1,5 +1,6 @@
 """What agent authors use, in one module: declare an agent (`agent`), gate its tool calls (the gates),
-give it Slack as a tool (`ask_human`) and start runs from code (`start_run`, `RunRequest`).
+give it Slack as a tool (`ask_human`), read a tool call's idempotency key (`idempotency_key`) and start runs from
+code (`start_run`, `RunRequest`).
 
     from countersign.agents import agent, interrupt_before_when, start_run, RunRequest
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
         interrupt_before_when,
         review_node,
     )
+    from worker.in_doubt import idempotency_key
     from worker.registry import AgentSpec, agent
     from worker.tools import ask_human
 
@@ -36,6 +38,7 @@ _HOMES = {
     "interrupt_before_when": "worker.gate",
     "review_node": "worker.gate",
     "ask_human": "worker.tools",
+    "idempotency_key": "worker.in_doubt",
     "RunRequest": "approvals.runs",
     "StartedRun": "approvals.runs",
     "start_run": "approvals.runs",
@@ -49,6 +52,7 @@ __all__ = [
     "agent",
     "ask_human",
     "gated_tool_node",
+    "idempotency_key",
     "interrupt_after",
     "interrupt_before",
     "interrupt_before_when",

@@ -228,6 +228,11 @@ AGENTS.update(gate_when=gate_when, gate_after=gate_after, gate_hand_built=gate_h
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from langchain_core.runnables import RunnableConfig  # noqa: E402
+
+from countersign.agents import agent as agent_spec  # noqa: E402
+from countersign.agents import idempotency_key  # noqa: E402
+
 
 def effects_dir() -> Path:
     """Where the effect tools record what they did (the test stack sets COUNTERSIGN_TEST_EFFECTS)."""
@@ -250,10 +255,12 @@ def effect_lookup(order_id: str) -> str:
 
 
 @tool("refund")
-def effect_refund(order_id: str, amount: float, reason: str) -> str:
-    """Refund part or all of an order's payment, recording each execution in a file first."""
+def effect_refund(order_id: str, amount: float, reason: str, config: RunnableConfig) -> str:
+    """Refund part or all of an order's payment, recording each execution (and its idempotency key) in a file first."""
     with open(effects_dir() / "refunds", "a") as record:
         record.write(f"{order_id}\n")
+    with open(effects_dir() / "refund-keys", "a") as record:
+        record.write(f"{order_id}={idempotency_key(config)}\n")
     _hold(f"refund-{order_id}")
     return refund.invoke({"order_id": order_id, "amount": amount, "reason": reason})
 
@@ -268,6 +275,8 @@ def payments_effects() -> CompiledStateGraph:
 
 
 AGENTS.update(payments_effects=payments_effects)
+# The same agent, its refunds declared idempotent: a refund cut off by a worker's death runs again unasked.
+AGENTS["payments_idempotent"] = agent_spec(payments_effects, idempotent_tools=["refund"])
 
 
 def gate_readme() -> CompiledStateGraph:
@@ -496,10 +505,16 @@ import asyncio  # noqa: E402
 from langchain_core.tools import StructuredTool  # noqa: E402
 
 
-async def _refund_async(order_id: str, amount: float, reason: str) -> str:
+async def _refund_async(order_id: str, amount: float, reason: str, config: RunnableConfig) -> str:
     await asyncio.sleep(0)
     with open(effects_dir() / "refunds", "a") as record:
         record.write(f"{order_id}\n")
+    with open(effects_dir() / "refund-keys", "a") as record:
+        record.write(f"{order_id}={idempotency_key(config)}\n")
+    if (effects_dir() / f"hold-refund-{order_id}").exists():  # as `_hold`, without blocking the event loop
+        (effects_dir() / f"holding-refund-{order_id}").touch()
+        while not (effects_dir() / f"release-refund-{order_id}").exists():
+            await asyncio.sleep(0.02)
     return f"Refunded ${amount:.2f} for order #{order_id} (reason: {reason})."
 
 

@@ -19,6 +19,7 @@ from slack_sdk.models.views import View
 from approvals.admin_settings import Override, ScopedOverride
 from approvals.models import (
     DEADLINE_DECIDER,
+    IN_DOUBT_KIND,
     ApprovalRequest,
     Decision,
     DecisionType,
@@ -812,3 +813,26 @@ def test_a_context_link_that_is_not_a_plain_url_is_shown_as_text_not_as_a_link()
 
     assert "javascript:alert(1)|&lt;!channel&gt;" in shown
     assert "<!channel>" not in shown
+
+
+def in_doubt(request: ApprovalRequest) -> ApprovalRequest:
+    """The request about a call a worker's death cut off mid-way (worker.in_doubt)."""
+    action = request.action.model_copy(update={"allowed_decisions": [DecisionType.APPROVE, DecisionType.REJECT]})
+    return request.model_copy(update={"kind": IN_DOUBT_KIND, "actions": [action]})
+
+
+def test_in_doubt_message_says_the_call_may_have_taken_effect_and_offers_run_it_again_or_dont() -> None:
+    message = request_message(in_doubt(approval()))
+    blocks = valid_message(message)
+
+    offered = buttons(blocks)
+
+    assert [button["text"]["text"] for button in offered.values()] == ["Run it again", "Don't"]
+    assert list(offered) == [ActionId.APPROVE, ActionId.REJECT]
+    assert "The worker stopped while `send_payment` ran; it may or may not have taken effect" in message["text"]
+    assert any("same idempotency key" in text for text in texts(blocks))
+
+
+def test_in_doubt_message_answered_says_whether_the_call_runs_again() -> None:
+    assert "(not run again)" in request_message(in_doubt(rejected("It went through")))["text"]
+    assert "(run again)" in request_message(in_doubt(approved()))["text"]

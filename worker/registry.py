@@ -42,6 +42,7 @@ class AgentSpec:
     progress: bool = True
     tools: Sequence[BaseTool] = ()
     asynchronous: bool | None = None
+    idempotent_tools: frozenset[str] = frozenset()
 
 
 def agent(
@@ -51,6 +52,7 @@ def agent(
     progress: bool = True,
     tools: Sequence[BaseTool] = (),
     asynchronous: bool | None = None,
+    idempotent_tools: Sequence[str] = (),
 ) -> AgentSpec:
     """Declare how Countersign runs a graph.
 
@@ -61,13 +63,15 @@ def agent(
     to one of those.
     `progress`: post its steps in the run's thread (on by default). `tools`: tools it calls outside a
     ToolNode, so edits of their arguments are typed. `asynchronous`: run it with `ainvoke` (found out from
-    the graph when not given)."""
+    the graph when not given). `idempotent_tools`: tools safe to run twice (or that pass on their idempotency
+    key, `countersign.agents.idempotency_key`): a call of one cut off by a worker's death is run again without
+    asking a person."""
     if isinstance(resume, Mapping):
         for choice in resume.values():
             resolve(choice)
     elif resume is not None:
         resolve(resume)
-    return AgentSpec(graph, resume, progress, tuple(tools), asynchronous)
+    return AgentSpec(graph, resume, progress, tuple(tools), asynchronous, frozenset(idempotent_tools))
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,8 @@ class Agent:
     asynchronous: bool = False
     # What approvers may answer for each gated tool, where the graph says (HITL middleware, Countersign's gate).
     allowed_decisions: dict[str, list[str]] = field(default_factory=dict)
+    # Tools whose calls cut off by a worker's death run again without asking (`agent(..., idempotent_tools=...)`).
+    idempotent_tools: frozenset[str] = frozenset()
 
     def bind(self, checkpointer: BaseCheckpointSaver[str]) -> AnyGraph:
         """The graph using this job's checkpointer (a cheap shallow copy, no recompilation)."""
@@ -205,6 +211,7 @@ class AgentRegistry:
                 progress=spec.progress,
                 asynchronous=needs_async(graph) if spec.asynchronous is None else spec.asynchronous,
                 allowed_decisions=declared_decisions(graph),
+                idempotent_tools=spec.idempotent_tools,
             )
 
     @classmethod

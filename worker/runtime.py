@@ -31,6 +31,7 @@ from approvals.job_queue import JobQueue
 from approvals.models import (
     API_KIND,
     API_THREAD_PREFIX,
+    IN_DOUBT_KIND,
     REPEATED_IDS_DECIDER,
     ApprovalRequest,
     Decision,
@@ -46,6 +47,7 @@ from approvals.policies import PolicySet
 from approvals.remembering import without_people
 from approvals.settings import Settings
 from approvals.store import Store
+from worker import in_doubt
 from worker import metrics as worker_metrics
 from worker.backoff import backoff
 from worker.checkpointer import KeptCheckpointer
@@ -123,7 +125,7 @@ class AgentRuntime:
                 if run.attempts > self.settings.max_attempts and run.status.is_owed_work:
                     return self._give_up(run, None)
                 try:
-                    outcome = work(run)
+                    outcome = in_doubt.asking(work, self.store, self._gate, self._show_request)(run)
                 except RunHalted:  # a person stopped the run: its next tool call did not start, nothing more runs
                     outcome = "halted"
                     for approval_id in self.store.runs.withdraw_left(thread_id):  # shown again: the stop raced this job
@@ -186,7 +188,7 @@ class AgentRuntime:
         config = _config(run.thread_id)
         with (
             self._session(agent, run.thread_id) as (graph, progress, state),
-            journalling(self.store, run.thread_id) as journal,
+            journalling(self.store, run.thread_id, agent.idempotent_tools),
         ):
             current: StateSnapshot | None = state
             if not state.values:
@@ -197,9 +199,7 @@ class AgentRuntime:
                 # a task whose writes were saved before the kill is left out of `next`, yet still to apply.)
                 graph.invoke(None, config)
                 current = None
-            outcome = self._settle(agent, graph, run, progress, current)
-        self._tell_uncertain(run, journal.uncertain)
-        return outcome
+            return self._settle(agent, graph, run, progress, current)
 
     @contextmanager
     def _session(self, agent: Agent, thread_id: str) -> Iterator[tuple[GraphSession, RunProgress | None, StateSnapshot]]:
@@ -234,7 +234,7 @@ class AgentRuntime:
         config = _config(approval.thread_id)
         with (
             self._session(agent, run.thread_id) as (graph, progress, state),
-            journalling(self.store, run.thread_id) as journal,
+            journalling(self.store, run.thread_id, agent.idempotent_tools) as journal,
         ):
             stops = pauses(graph, state)
             journal.clicked_at = worker_metrics.click_time(approval)  # metrics: click -> tool start
@@ -248,6 +248,8 @@ class AgentRuntime:
                 self.store.requests.mark_resumed(approval)
                 if state.tasks and not stops:
                     graph.invoke(None, config)
+            elif approval.kind == IN_DOUBT_KIND:  # the cut-off call's task runs again; the journal acts on the answer
+                in_doubt.carry_on(graph, config, self.store, approval)
             else:
                 log.warning(
                     "stale decision: approval %s answers interrupt %s of thread %s, which is no longer pending; resuming nothing",
@@ -259,9 +261,7 @@ class AgentRuntime:
                 self.store.requests.mark_resumed(approval, run_continues=False)
                 return "stale"
             self._refresh_message(approval.id)
-            outcome = self._settle(agent, graph, self.store.runs.get_run(approval.thread_id), progress, after)
-        self._tell_uncertain(run, journal.uncertain)
-        return outcome
+            return self._settle(agent, graph, self.store.runs.get_run(approval.thread_id), progress, after)
 
     def _show_asked(self, run: Run, asked: list[ApprovalRequest]) -> str:
         """Show the API's requests that could not be shown when asked; the run then waits for their decision.
@@ -449,10 +449,6 @@ class AgentRuntime:
             self.front_end.tell(notice.model_copy(update={"run": self.store.runs.get_run(notice.run.thread_id)}))
         except FrontEndUnavailable:
             log.warning("could not tell run %s's followers: %s", notice.run.thread_id, notice.kind, exc_info=True)
-
-    def _tell_uncertain(self, run: Run, tools: list[str]) -> None:
-        for tool in tools:
-            self._notice(Notice(run=run, kind="tool_uncertain", tool=tool))
 
     def _show_request(self, request: ApprovalRequest) -> None:
         if self.front_end.tell(RequestToDecide(approval=request, earlier=self.store.lists.decided_before(request))):

@@ -1,17 +1,19 @@
-"""At most once: every tool call a registered graph's ToolNode executes is journalled in SQL.
+"""At most once, unless a person says again: every tool call a registered graph's ToolNode executes is journalled in SQL.
 
 LangGraph re-runs a task whose writes were not saved when its worker died, so a tool that ran just
 before the crash would run again. The journal stops that: a call is recorded as started before the
 tool runs and as finished (with its result) after. A re-run of the same task (same checkpoint
-namespace, same call id) replays a finished call's result instead of running the tool, and refuses
-to run a call that started and never finished: Countersign cannot tell whether it took effect, so it
-tells the agent and the run's thread rather than risk doing it twice.
+namespace, same call id) replays a finished call's result instead of running the tool. A call that started
+and never finished is in doubt: Countersign cannot tell whether it took effect, so it puts it back to a person
+(`worker.in_doubt`: Run it again / Don't; the run waits), unless the agent declared the tool idempotent.
+
+Every call runs with a stable idempotency key in its config (`countersign_idempotency_key`, the same for each
+attempt of the call), which a tool can pass on (a payment API's idempotency header).
 
 Before each call, the journal checks that nobody stopped the run: a stopped run's next call does not start
 (`RunHalted` ends the job's graph there), so a run stopped while it works makes no further tool call.
 
-Calls run with no journal scope (a graph invoked outside a worker job) run as they are.
-"""
+Calls run with no journal scope (a graph invoked outside a worker job) run as they are."""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -30,7 +32,7 @@ from langgraph.prebuilt import ToolNode
 from langgraph.pregel import Pregel
 
 from approvals.store import Store
-from worker import metrics
+from worker import in_doubt, metrics
 from worker.tool_node_internals import wrap_tool_execution
 
 log = logging.getLogger(__name__)
@@ -38,11 +40,11 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class JournalScope:
-    """The journal of one worker job: which thread it runs, and the calls it found uncertain."""
+    """The journal of one worker job: which thread it runs, and which of its agent's tools are idempotent."""
 
     store: Store
     thread_id: str
-    uncertain: list[str] = field(default_factory=list)
+    idempotent: frozenset[str] = frozenset()
     # When a person approved the call(s) this job delivers: the first tool to start is timed from it.
     clicked_at: datetime | None = None
 
@@ -51,9 +53,9 @@ _scope: ContextVar[JournalScope | None] = ContextVar("countersign_tool_journal",
 
 
 @contextmanager
-def journalling(store: Store, thread_id: str) -> Iterator[JournalScope]:
+def journalling(store: Store, thread_id: str, idempotent: frozenset[str] = frozenset()) -> Iterator[JournalScope]:
     """Journal the tool calls the graph makes in this block (LangGraph's tasks inherit the context)."""
-    scope = JournalScope(store, thread_id)
+    scope = JournalScope(store, thread_id, idempotent)
     token = _scope.set(scope)
     try:
         yield scope
@@ -117,10 +119,27 @@ class _Call:
         if record is not None and record.finished:
             log.info("replaying %s (%s) from the journal instead of running it again", self.call["name"], self.key[2])
             return _replay(record.result, self.call)
-        log.warning("tool call %s (%s) started in a worker that died; not running it again", self.call["name"], self.key)
-        store.journal.tool_call_uncertain(*self.key, tool=self.call["name"])
-        self.scope.uncertain.append(self.call["name"])
+        return self._in_doubt()
+
+    def _in_doubt(self) -> ToolMessage | None:
+        """The call started in a worker that died: run it again if its tool is idempotent or a person said so; tell
+        the agent it was not if a person said Don't; raise `CallInDoubt` (the run waits) while nobody has answered."""
+        store, name = self.scope.store, self.call["name"]
+        if name in self.scope.idempotent:
+            log.warning("tool call %s (%s) was cut off by a worker's death; idempotent, so it runs again", name, self.key)
+            detail = {"thread_id": self.key[0], "tool": name, "tool_call_id": self.key[2], "idempotent": True}
+            store.audit_log.audit("tool_call_rerun", None, None, detail)
+            return None
+        answer = in_doubt.answer_for(store, self.key, name, dict(self.call.get("args") or {}))
+        if in_doubt.runs_again(store, answer):
+            return None
+        store.journal.tool_call_uncertain(*self.key, tool=name)
         return _replay(None, self.call)
+
+    def with_key(self, config: dict[str, Any]) -> dict[str, Any]:
+        """The tool's config with the call's idempotency key, which a tool reads to pass on."""
+        configurable = {**(config.get("configurable") or {}), in_doubt.IDEMPOTENCY_KEY: in_doubt.call_key(self.key)}
+        return {**config, "configurable": configurable}
 
     def paused(self) -> None:
         # An interrupt inside the tool: it stopped before acting; the resumed task runs it afresh.
@@ -143,7 +162,7 @@ def _journalled(execute: Callable[..., Any]) -> Callable[..., Any]:
         if answer is not None:
             return answer
         try:
-            result = execute(request, input_type, config)
+            result = execute(request, input_type, call.with_key(config))
         except GraphBubbleUp:
             call.paused()
             raise
@@ -168,7 +187,7 @@ def _ajournalled(execute: Callable[..., Any]) -> Callable[..., Any]:
         if answer is not None:
             return answer
         try:
-            result = await execute(request, input_type, config)
+            result = await execute(request, input_type, call.with_key(config))
         except GraphBubbleUp:
             await asyncio.to_thread(call.paused)
             raise
