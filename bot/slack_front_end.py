@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
@@ -119,24 +120,24 @@ class SlackFrontEnd:
         return Reach(notify=notify, asked=sorted({*already, *reached}), unreached={**named.unresolved, **unreached})
 
     def _reach(self, approval_id: str) -> tuple[Posted, Reach] | None:
-        noted = self.places.reach(approval_id)
-        return (noted[0], Reach.model_validate(noted[1])) if noted else None
+        return _as_reach(self.places.reach(approval_id))
 
     @_show.register
     def _changed(self, event: RequestChanged) -> bool:
         try:
-            messages = self.places.messages(event.approval)
-            gone = self.notifier.update_request(event.approval, event.earlier, messages, self._reach(event.approval.id))
-            self._post_again(event, gone)
+            messages, noted = self.places.shown(event.approval)
+            reach = _as_reach(noted)
+            gone = self.notifier.update_request(event.approval, event.earlier, messages, reach)
+            if gone:
+                self._post_again(event, gone, reach)
         finally:
             self.requester.decided(event.approval)
         return True
 
-    def _post_again(self, event: RequestChanged, gone: list[Posted]) -> None:
+    def _post_again(self, event: RequestChanged, gone: list[Posted], reach: tuple[Posted, Reach] | None) -> None:
         """Post again, as it stands, each of the request's channel messages someone deleted; note the new one (so its
         buttons count) and tell the run's thread why. (A deleted DM stays deleted: its reader did that.)"""
         approval = event.approval
-        reach = self._reach(approval.id)
         for stage in (0, *(e.stage for e in approval.escalations)):
             posted = self.places.request(approval.id, stage)
             if posted is None or posted not in gone:
@@ -225,6 +226,10 @@ class SlackFrontEnd:
     def _notice(self, event: Notice) -> bool:
         link = self.places.permalinks([event.approval_id]).get(event.approval_id) if event.approval_id else None
         return self.notifier.post_outcome(event.run, notice_text(event, link), self.places.thread(event.run.thread_id))
+
+
+def _as_reach(noted: tuple[Posted, dict[str, Any]] | None) -> tuple[Posted, Reach] | None:
+    return (noted[0], Reach.model_validate(noted[1])) if noted else None
 
 
 def slack_front_end(settings: Settings, store: Store) -> SlackFrontEnd:

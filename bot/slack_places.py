@@ -79,27 +79,23 @@ class SlackPlaces:
 
     def reach(self, approval_id: str) -> tuple[Posted, dict[str, Any]] | None:
         """A request's first channel post and what became of its DMs, when it was sent by DM."""
-        ref = self.placements.of(SLACK, request_subject(approval_id))
-        posted = _posted(ref)
-        return (posted, dict(ref["reach"])) if posted and ref and ref.get("reach") else None
+        return _reach_of(self.placements.of(SLACK, request_subject(approval_id)))
 
     def claim_told(self, approval_id: str, position: int) -> bool:
         """Claim telling the requester of the decision on a call: True once, for the one process that tells it (a
         redraw by another process, or a later one, finds it claimed)."""
-        mine = {"claim": uuid.uuid4().hex}
-        try:
-            standing = self.placements.note(SLACK, _told_subject(approval_id, position), mine, first_only=True)
-        except IntegrityError:
-            return False  # another process noted it at the same moment
-        return standing == mine
+        return self._claim(_told_subject(approval_id, position))
 
     def claim_refusal(self, thread_id: str, error: str, channel: str) -> bool:
         """Claim telling people that Slack refuses the run's posts in `channel` with `error`: True once."""
+        return self._claim(f"refused:{thread_id}:{error}:{channel}")
+
+    def _claim(self, subject: str) -> bool:
         mine = {"claim": uuid.uuid4().hex}
         try:
-            standing = self.placements.note(SLACK, f"refused:{thread_id}:{error}:{channel}", mine, first_only=True)
+            standing = self.placements.note(SLACK, subject, mine, first_only=True)
         except IntegrityError:
-            return False
+            return False  # another process noted it at the same moment
         return standing == mine
 
     def told(self, approval_id: str, positions: list[int]) -> list[int]:
@@ -119,12 +115,17 @@ class SlackPlaces:
 
     def messages(self, approval: ApprovalRequest) -> list[Posted]:
         """Every message that shows the request: the first post and each escalation's, in stage order, then its DMs."""
+        return self.shown(approval)[0]
+
+    def shown(self, approval: ApprovalRequest) -> tuple[list[Posted], tuple[Posted, dict[str, Any]] | None]:
+        """`messages`, and `reach` (what became of its DMs), from one read."""
         subjects = [request_subject(approval.id, stage) for stage in (0, *(e.stage for e in approval.escalations))]
         # One read for all of the request's subjects (another id that starts the same is filtered out below).
         found = self.placements.with_prefix(SLACK, request_subject(approval.id))
         posts = [posted for subject in subjects if (posted := _posted(found.get(subject))) is not None]
         prefix = dm_subject(approval.id, "")
-        return [*posts, *(posted for subject, ref in found.items() if subject.startswith(prefix) and (posted := _posted(ref)))]
+        dms = [posted for subject, ref in found.items() if subject.startswith(prefix) and (posted := _posted(ref))]
+        return [*posts, *dms], _reach_of(found.get(request_subject(approval.id)))
 
     def permalinks(self, approval_ids: list[str]) -> dict[str, str]:
         """The links to these requests' first messages (those Slack gave one for)."""
@@ -145,6 +146,12 @@ def _remember(cache: OrderedDict[str, T], key: str, value: T) -> T:
 def _told_subject(approval_id: str, position: int) -> str:
     # Not under `request:`, whose prefix finds a request's messages.
     return f"told:{approval_id}:{position}"
+
+
+def _reach_of(ref: dict[str, Any] | None) -> tuple[Posted, dict[str, Any]] | None:
+    """A first channel post's place and what became of its DMs, when it was sent by DM."""
+    posted = _posted(ref)
+    return (posted, dict(ref["reach"])) if posted and ref and ref.get("reach") else None
 
 
 def _posted(ref: dict[str, object] | None) -> Posted | None:
