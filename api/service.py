@@ -135,7 +135,7 @@ class Approvals:
         except FrontEndUnavailable:
             # Stored all the same, and owed: its run goes back to the workers, which show it from SQL.
             log.warning("could not show API approval %s; a worker will", approval.id, exc_info=True)
-            self.store.runs.update_run(approval.thread_id, status=RunStatus.RUNNING)
+            self.store.runs.set_status(approval.thread_id, RunStatus.RUNNING)
             return
         if shown:
             self.store.requests.request_shown(approval.id)

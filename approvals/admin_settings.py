@@ -27,6 +27,9 @@ from approvals.tables import overrides
 SCOPE = re.compile(r"^[\w-]+(\.[\w-]+(#[^#\n]{1,200})?)?$")
 # Read for every new request (twice: the agent's scope and the call's), so built once.
 _SETTINGS_OF = select(overrides.c.settings).where(overrides.c.scope == bindparam("scope"))
+_SETTINGS_OF_MANY = select(overrides.c.scope, overrides.c.settings).where(
+    overrides.c.scope.in_(bindparam("scopes", expanding=True))
+)
 
 
 class Override(BaseModel):
@@ -98,9 +101,11 @@ class AdminSettings:
         """The override that applies to a call: the agent's, with the agent.tool's on top, and that of the
         rule governing it (`rule`, its label) on top of both."""
         scopes = [agent, f"{agent}.{tool}", *([f"{agent}.{tool}#{rule}"] if rule else [])]
+        with self.engine.connect() as conn:
+            stored = dict(conn.execute(_SETTINGS_OF_MANY, {"scopes": scopes}).tuples().all())
         merged: dict[str, Any] = {}
         for scope in scopes:
-            merged.update(self.get(scope).model_dump(exclude_none=True))
+            merged.update(Override(**(stored.get(scope) or {})).model_dump(exclude_none=True))
         return Override(**merged)
 
     def change(self, scope: str, by: str, *, because: str | None = None, **values: Any) -> tuple[Override, Override]:

@@ -114,7 +114,7 @@ def install() -> None:
     _timed(Job, "perform", "job process: job.perform", end=False)
     _timed(worker.jobs, "resume", "job: resume", end=False)
     _timed(Requests, "get", "store.requests.get")
-    _timed(Runs, "update_run", "store.runs.update_run")
+    _timed(Runs, "set_status", "store.runs.set_status")
     _timed(Requests, "mark_resumed", "store.requests.mark_resumed")
     _timed(Pregel, "get_state", "graph.get_state")
     _timed(Pregel, "invoke", "graph.invoke", end=False)

@@ -96,11 +96,13 @@ class SlackFrontEnd:
         approval = event.approval
         reach = self._send_by_dm(approval, event.earlier)
         posted = self.notifier.post_request(approval, event.earlier, self.places.thread(approval.thread_id), reach)
-        self.places.keep_thread(approval.thread_id, posted)
-        # The channel first: whoever finds the message noted finds whose members decide it.
-        self.store.requests.set_channel(approval.id, posted.channel)
+        link = self.notifier.permalink(posted)
         noted = reach.model_dump() if reach else None
-        self.places.keep_request(approval.id, posted, self.notifier.permalink(posted), reach=noted)
+        # One transaction: whoever finds the message noted finds the channel whose members decide it.
+        with self.store.db.writing() as conn:
+            self.places.keep_thread(approval.thread_id, posted, conn)
+            self.store.requests.set_channel(approval.id, posted.channel, conn)
+            self.places.keep_request(approval.id, posted, link, reach=noted, conn=conn)
         return True
 
     def _send_by_dm(self, approval: ApprovalRequest, earlier: Page) -> Reach | None:

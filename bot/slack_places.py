@@ -7,6 +7,7 @@ import uuid
 from collections import OrderedDict
 from typing import Any, NamedTuple, TypeVar
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from approvals.models import ApprovalRequest
@@ -46,9 +47,9 @@ class SlackPlaces:
             _remember(self._threads, thread_id, found)
         return self._threads[thread_id]
 
-    def keep_thread(self, thread_id: str, posted: Posted) -> Posted:
+    def keep_thread(self, thread_id: str, posted: Posted, conn: Connection | None = None) -> Posted:
         """Make `posted` the run's thread unless it has one; the thread that stands."""
-        noted = self.placements.note(SLACK, run_subject(thread_id), posted._asdict(), first_only=True)
+        noted = self.placements.note(SLACK, run_subject(thread_id), posted._asdict(), first_only=True, conn=conn)
         return _remember(self._threads, thread_id, _posted(noted) or posted)
 
     def progress(self, thread_id: str) -> str | None:
@@ -70,12 +71,18 @@ class SlackPlaces:
         return _posted(self.placements.of(SLACK, request_subject(approval_id, stage)))
 
     def keep_request(
-        self, approval_id: str, posted: Posted, permalink: str | None = None, stage: int = 0, reach: dict[str, Any] | None = None
+        self,
+        approval_id: str,
+        posted: Posted,
+        permalink: str | None = None,
+        stage: int = 0,
+        reach: dict[str, Any] | None = None,
+        conn: Connection | None = None,
     ) -> None:
         """Note a request's message (and, for the first, its link, which lists show, and what became of its DMs,
         which its redraws say again: `bot.direct_messages.Reach`)."""
         ref = {**posted._asdict(), "permalink": permalink, **({"reach": reach} if reach else {})}
-        self.placements.note(SLACK, request_subject(approval_id, stage), ref)
+        self.placements.note(SLACK, request_subject(approval_id, stage), ref, conn=conn)
 
     def reach(self, approval_id: str) -> tuple[Posted, dict[str, Any]] | None:
         """A request's first channel post and what became of its DMs, when it was sent by DM."""

@@ -166,6 +166,5 @@ def ask(
         log.warning("tool call %s (%s) was cut off by a worker's death; asking whether to run it again", doubt.tool, doubt.key)
     if request.shown_at is None:
         show(request)  # a front-end that cannot show it raises: the attempt is retried, and shows it then
-    store.runs.update_run(thread_id, status=RunStatus.WAITING)
-    store.runs.progressed(thread_id)
+    store.runs.waiting(thread_id)
     return "in doubt"

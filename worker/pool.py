@@ -18,14 +18,17 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from multiprocessing.process import BaseProcess
 from typing import Any
 
 from redis import Redis
+from redis.client import Pipeline
 from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
 from rq.exceptions import StopRequested
 from rq.job import Job, JobStatus
+from rq.utils import now
 from rq.worker_pool import WorkerData
 
 from approvals.job_queue import SERIALIZER, JsonQueue
@@ -37,6 +40,10 @@ log = logging.getLogger(__name__)
 
 # After Redis comes back, a process waits at most this long before dequeuing again (RQ's default is 60 s).
 REDIS_RETRY_WAIT = 2.0
+# RQ beats a process's worker key before and after each dequeue (three round trips each), which only keeps the key
+# alive for RQ's monitoring (it expires minutes after the last beat; nothing of Countersign reads it): once in this
+# long is enough.
+HEARTBEAT_EVERY = timedelta(seconds=30)
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
@@ -86,6 +93,23 @@ class JobProcess(SimpleWorker):
                     wait_for(self.connection)
         finally:
             retire()
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
+        """RQ's, sent with a job's own bookkeeping as RQ does, and otherwise once in `HEARTBEAT_EVERY`, in one round trip."""
+        if pipeline is not None:
+            super().heartbeat(timeout, pipeline)
+            return
+        if timeout is None and self.last_heartbeat is not None and now() - self.last_heartbeat < HEARTBEAT_EVERY:
+            return
+        with self.connection.pipeline(transaction=False) as beat:
+            super().heartbeat(timeout, beat)
+            beat.execute()
+
+    def set_state(self, state: str, pipeline: Pipeline | None = None) -> None:
+        """RQ's, which sets `idle` twice between two jobs: once is enough."""
+        if pipeline is None and state == self._state:
+            return
+        super().set_state(state, pipeline)
 
     def _stop_while_starting(self, signum: int, frame: object) -> None:
         self._stop_requested = True

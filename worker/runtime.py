@@ -132,7 +132,7 @@ class AgentRuntime:
                         self._refresh_message(approval_id)
                 except UnknownAgent as error:
                     # Retrying cannot help; tell whoever asked instead.
-                    self._finish(self.store.runs.get_run(thread_id), RunStatus.FAILED, Ending(kind="failed", error=str(error)))
+                    self._finish(thread_id, RunStatus.FAILED, Ending(kind="failed", error=str(error)))
                     return "unknown agent"
                 except Exception as error:  # noqa: BLE001 - recorded, retried, and told once it fails for good
                     return self._attempt_failed(self.store.runs.get_run(thread_id), error)
@@ -168,7 +168,7 @@ class AgentRuntime:
         ref = ref or uuid.uuid4().hex[:8]
         log.error("run %s failed for good after %d attempts (ref %s)", run.thread_id, run.attempts, ref)
         given_up(self.store, run.thread_id, run.attempts, ref)
-        self._finish(run, RunStatus.FAILED, Ending(kind="gave_up", attempts=run.attempts, ref=ref))
+        self._finish(run.thread_id, RunStatus.FAILED, Ending(kind="gave_up", attempts=run.attempts, ref=ref))
         return "failed"
 
     # Starting and carrying on
@@ -184,7 +184,7 @@ class AgentRuntime:
             # An approval asked over the API: no graph runs on its thread; what it can owe is being shown.
             return self._show_asked(run, [r for r in self.store.lists.requests_for_thread(run.thread_id) if r.kind == API_KIND])
         agent = self.registry.get(run.agent)
-        self.store.runs.update_run(run.thread_id, status=RunStatus.RUNNING)
+        self.store.runs.set_status(run.thread_id, RunStatus.RUNNING)
         config = _config(run.thread_id)
         with (
             self._session(agent, run.thread_id) as (graph, progress, state),
@@ -269,8 +269,7 @@ class AgentRuntime:
         for request in asked:
             if request.is_pending and request.shown_at is None:
                 self._show_request(request)
-        self.store.runs.update_run(run.thread_id, status=RunStatus.WAITING)
-        self.store.runs.progressed(run.thread_id)
+        self.store.runs.waiting(run.thread_id)
         return "waiting"
 
     def _delivered_to_caller(self, approval: ApprovalRequest) -> str:
@@ -332,7 +331,7 @@ class AgentRuntime:
                 reason=decision.message if decision else None,
                 pause_kind=approval.kind,
             )
-        self._finish(self.store.runs.get_run(approval.thread_id), RunStatus.DONE, ending)
+        self._finish(approval.thread_id, RunStatus.DONE, ending)
         return "stopped"
 
     def _fail_closed(self, approval: ApprovalRequest) -> ApprovalRequest | None:
@@ -419,22 +418,20 @@ class AgentRuntime:
                     self.store.requests.mark_resumed(other, run_continues=False)
                 return self._stopped(stop_here[0])
             if not decided_here:
-                if not self.store.runs.update_run(run.thread_id, status=RunStatus.WAITING):
+                if not self.store.runs.waiting(run.thread_id):
                     raise RunHalted(run.thread_id)  # stopped as its requests were stored
-                self.store.runs.progressed(run.thread_id)
                 return "waiting"
             for decided in decided_here:
                 resumed, current = self._deliver(agent, graph, config, decided)
                 if resumed is Resumed.STOPPED:
                     return self._stopped(decided)
         answer = latest_agent_message(state.values) or "The run finished without a final message."
-        self._finish(self.store.runs.get_run(run.thread_id), RunStatus.DONE, Ending(kind="answered", answer=answer))
+        self._finish(run.thread_id, RunStatus.DONE, Ending(kind="answered", answer=answer))
         return "done"
 
-    def _finish(self, run: Run, status: RunStatus, ending: Ending) -> None:
+    def _finish(self, thread_id: str, status: RunStatus, ending: Ending) -> None:
         """Record how the run ended (first), then tell its followers."""
-        self.store.runs.finish_run(run.thread_id, status, ending)
-        finished = self.store.runs.get_run(run.thread_id)
+        finished = self.store.runs.finish_run(thread_id, status, ending)
         if finished.stop_requested_at is None:  # a stopped run's ending is told by whoever stopped it
             self._tell_ending(finished)
 

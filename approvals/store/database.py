@@ -74,8 +74,12 @@ class Database:
         self._warm_ups: list[Callable[[], object]] = []
 
     @contextmanager
-    def writing(self) -> Iterator[Connection]:
-        """A write transaction, committed when the block ends (on SQLite, one of this process's at a time)."""
+    def writing(self, conn: Connection | None = None) -> Iterator[Connection]:
+        """A write transaction, committed when the block ends (on SQLite, one of this process's at a time); or `conn`,
+        the caller's own, when it writes several things in one."""
+        if conn is not None:
+            yield conn
+            return
         if not self._one_writer:
             with self.engine.begin() as conn:
                 yield conn

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.sql.elements import BindParameter
 
 from approvals.models import utcnow
@@ -52,20 +52,22 @@ class Placements:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def note(self, front_end: str, subject: str, ref: dict[str, Any], *, first_only: bool = False) -> dict[str, Any]:
+    def note(
+        self, front_end: str, subject: str, ref: dict[str, Any], *, first_only: bool = False, conn: Connection | None = None
+    ) -> dict[str, Any]:
         """Note where `front_end` showed `subject`, replacing what it noted before (unless `first_only`); returns
-        the reference that stands."""
+        the reference that stands. In `conn`'s transaction, when given."""
         params = {"b_front_end": front_end, "b_subject": subject, "b_ref": ref, "now": utcnow()}
         # Each subject is noted by the one process that shows it (the job holding its run's lease, or the
         # click that decided it), so read-then-write needs no upsert.
-        with self.db.writing() as conn:
-            noted = conn.execute(_REF, params).scalar_one_or_none()
+        with self.db.writing(conn) as writing:
+            noted = writing.execute(_REF, params).scalar_one_or_none()
             if noted is None:
-                conn.execute(_ADD, params)
+                writing.execute(_ADD, params)
             elif first_only:
                 return dict(noted)
             else:
-                conn.execute(_CHANGE, params)
+                writing.execute(_CHANGE, params)
         return ref
 
     def of(self, front_end: str, subject: str) -> dict[str, Any] | None:

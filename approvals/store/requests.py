@@ -236,10 +236,10 @@ class Requests(WarmedSection):
         with suppress(ApprovalNotFound):
             self.get("")
 
-    def set_channel(self, approval_id: str, channel: str) -> None:
+    def set_channel(self, approval_id: str, channel: str, conn: Connection | None = None) -> None:
         """The channel the request is shown in: its members decide the calls whose rules name no approvers."""
-        with self.db.writing() as conn:
-            conn.execute(_SET_CHANNEL, {"request": approval_id, "b_channel": channel})
+        with self.db.writing(conn) as writing:
+            writing.execute(_SET_CHANNEL, {"request": approval_id, "b_channel": channel})
 
     def request_shown(self, approval_id: str) -> None:
         """Note that a front-end showed the request to people (the first time counts)."""

@@ -51,6 +51,7 @@ _FINISH_RUN = (
         next_attempt_at=None,
         updated_at=_NOW,
     )
+    .returning(*runs.c)
 )
 _OUTCOME_POSTED = update(runs).where(runs.c.thread_id == _THREAD).values(outcome_posted_at=_NOW)
 _RELEASE = (
@@ -58,7 +59,12 @@ _RELEASE = (
     .where(runs.c.thread_id == _THREAD, runs.c.lease_owner == bindparam("owner"))
     .values(lease_owner=None, lease_expires_at=None)
 )
-_PROGRESSED = update(runs).where(runs.c.thread_id == _THREAD).values(attempts=0, next_attempt_at=None)
+_SET_STATUS = update(runs).where(runs.c.thread_id == _THREAD, _NOT_STOPPED).values(status=bindparam("b_status"), updated_at=_NOW)
+_WAITING = (
+    update(runs)
+    .where(runs.c.thread_id == _THREAD, _NOT_STOPPED)
+    .values(status=RunStatus.WAITING.value, updated_at=_NOW, attempts=0, next_attempt_at=None)
+)
 
 
 def _withdraw(conn: Connection, thread_id: str, by: str | None, reason: str | None) -> list[str]:
@@ -102,7 +108,7 @@ class Runs(WarmedSection):
         return run_from_row(row)
 
     def update_run(self, thread_id: str, **values: Any) -> bool:
-        """Set fields of a run (its status); False when a person stopped it (it stays as the stop left it)."""
+        """Set fields of a run; False when a person stopped it (it stays as the stop left it)."""
         if "status" in values:
             values["status"] = RunStatus(values["status"]).value
         with self.db.writing() as conn:
@@ -111,13 +117,27 @@ class Runs(WarmedSection):
             )
         return bool(changed.rowcount)
 
-    def finish_run(self, thread_id: str, status: RunStatus, ending: Ending) -> None:
+    def set_status(self, thread_id: str, status: RunStatus) -> bool:
+        """Set a run's status; False when a person stopped it (it stays as the stop left it)."""
+        with self.db.writing() as conn:
+            return bool(conn.execute(_SET_STATUS, {"thread": thread_id, "b_status": status.value, "now": utcnow()}).rowcount)
+
+    def waiting(self, thread_id: str) -> bool:
+        """The run paused for people: it waits, and its attempts start again (it got somewhere); False when a
+        person stopped it (it stays as the stop left it, its ending owed)."""
+        with self.db.writing() as conn:
+            return bool(conn.execute(_WAITING, {"thread": thread_id, "now": utcnow()}).rowcount)
+
+    def finish_run(self, thread_id: str, status: RunStatus, ending: Ending) -> Run:
         """Record how a run ended (its outcome: the agent's answer, if any); then owed to people until `outcome_posted`.
-        A run a person stopped keeps its halted ending."""
+        A run a person stopped keeps its halted ending. Returns the run as it stands."""
         values = {"b_status": status.value, "b_outcome": ending.answer, "b_ending": ending.model_dump(mode="json")}
         with self.db.writing() as conn:
-            if conn.execute(_FINISH_RUN, {"thread": thread_id, "now": utcnow(), **values}).rowcount:
-                record_audit(conn, f"run_{status.value}", None, None, {"thread_id": thread_id})
+            finished = conn.execute(_FINISH_RUN, {"thread": thread_id, "now": utcnow(), **values}).mappings().first()
+            if finished is None:
+                return self.get_run(thread_id, conn)
+            record_audit(conn, f"run_{status.value}", None, None, {"thread_id": thread_id})
+        return run_from_row(finished)
 
     def stop_requested(self, thread_id: str) -> bool:
         """Whether a person stopped the run (checked before each tool call it makes)."""
@@ -209,11 +229,6 @@ class Runs(WarmedSection):
             if threads:
                 conn.execute(update(runs).where(held).values(lease_owner=None, lease_expires_at=None))
         return threads
-
-    def progressed(self, thread_id: str) -> None:
-        """The run got somewhere (paused, delivered a decision, finished): its attempts start again."""
-        with self.db.writing() as conn:
-            conn.execute(_PROGRESSED, {"thread": thread_id})
 
     def not_shown(self, thread_id: str, retry_at: datetime, most_attempts: int, detail: dict[str, Any]) -> None:
         """A front-end could not show what the run owes: try again no sooner than `retry_at`, counting at most
