@@ -176,7 +176,7 @@ class AgentRuntime:
     def _advance(self, run: Run) -> str:
         if run.status in (RunStatus.DONE, RunStatus.FAILED):
             if run.outcome_posted_at is None:
-                self._tell_ending(run)
+                self._tell_ending(run, again=True)
             return run.status.value
         if run.status is RunStatus.WAITING:
             return "waiting"
@@ -438,10 +438,10 @@ class AgentRuntime:
         if finished.stop_requested_at is None:  # a stopped run's ending is told by whoever stopped it
             self._tell_ending(finished)
 
-    def _tell_ending(self, run: Run) -> None:
+    def _tell_ending(self, run: Run, again: bool = False) -> None:
         """Tell how a finished run ended, as stored, and note it told (a run ended but not told is still owed)."""
         ending = run.ending or Ending(kind="answered", answer=run.outcome or "")
-        self.front_end.tell(RunEnded(run=run, ending=ending))
+        self.front_end.tell(RunEnded(run=run, ending=ending, again=again))
         self.store.runs.outcome_posted(run.thread_id)
 
     def _notice(self, notice: Notice) -> None:
