@@ -8,10 +8,10 @@ from __future__ import annotations
 import logging
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
-from approvals.models import ApprovalRequest
-from approvals.tables import runs
+from approvals.models import ApprovalRequest, RunStatus
+from approvals.tables import approvals, runs
 from bot.ids import ActionId
 from bot.outbound import RUN_ENDED_EVENT
 from sandbox.web_api.records import Call
@@ -33,6 +33,11 @@ def _ending_posts(local: Local, thread_id: str) -> list[dict[str, object]]:
 def _thread_reads(local: Local, approval: ApprovalRequest) -> list[Call]:
     ts = local.ts_of(approval)
     return [call for call in local.slack.calls_to("conversations.replies") if call.params.get("ts") == ts]
+
+
+def _held(local: Local, thread_id: str) -> bool:
+    with local.store.db.engine.connect() as conn:
+        return conn.execute(select(runs.c.lease_owner).where(runs.c.thread_id == thread_id)).scalar() is not None
 
 
 def _ended_and_noted(local: Local, text: str, user: str) -> ApprovalRequest:
@@ -82,6 +87,22 @@ def test_an_ending_told_again_where_its_thread_cannot_be_read_is_posted_again_wi
     assert len(_ending_posts(local, approval.thread_id)) == 2  # a duplicate beats a lost ending
     warnings = [r for r in caplog.records if r.name == "bot.outbound" and approval.thread_id in r.getMessage()]
     assert len(warnings) == 1 and "missing_scope" in warnings[0].getMessage()
+
+
+def test_a_decision_still_owed_its_resume_after_its_run_ended_resumes_nothing_and_ends_it_no_second_time(
+    local: Local,
+) -> None:
+    approval = _ended_and_noted(local, "Refund order #3105 for $250", "U0ENDS05")
+
+    # As a worker that delivered it and died before marking it leaves it, once an answer to a call cut off mid-way
+    # carried the run to its end.
+    with local.store.db.engine.begin() as conn:
+        conn.execute(update(approvals).where(approvals.c.id == approval.id).values(resumed_at=None))
+    wait_until(lambda: local.store.requests.get(approval.id).resumed_at, 10, "the decision owed no more")
+    wait_until(lambda: not _held(local, approval.thread_id), 10, "the run let go by the worker that resumed it")
+
+    assert local.store.runs.get_run(approval.thread_id).status is RunStatus.DONE
+    assert len(_ending_posts(local, approval.thread_id)) == 1
 
 
 def test_an_ending_told_again_is_sent_to_its_requester_by_dm_once(local: Local) -> None:

@@ -230,6 +230,11 @@ class AgentRuntime:
             return "already resumed"
         if approval.kind == API_KIND:
             return self._delivered_to_caller(approval)
+        if run.status in (RunStatus.DONE, RunStatus.FAILED):
+            # Ended since (an answer to a call cut off mid-way carried the run on before this decision, delivered by
+            # a worker that died, was marked): nothing is left to resume, and settling again would end it twice.
+            self.store.requests.mark_resumed(approval, run_continues=False)
+            return "run ended"
         agent = self.registry.get(run.agent)
         config = _config(approval.thread_id)
         with (
