@@ -82,10 +82,13 @@ class RunProgressed(Event):
 
 
 class RunEnded(Event):
-    """A run ended; said once, after its outcome is stored."""
+    """A run ended; said after its outcome is stored, and again (`again`) until noted told."""
 
     run: Run
     ending: Ending
+    # Said again because no attempt noted it told: one may have shown it first (a worker killed between the two),
+    # so a front-end that can look shows it only where it is not shown yet.
+    again: bool = False
 
 
 # went_ahead_remembered: a call went ahead on an earlier approval that covers the rest of the run (`approval_id`).

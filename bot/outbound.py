@@ -24,6 +24,11 @@ from bot.user_groups import UserGroupDirectory
 
 log = logging.getLogger(__name__)
 
+# The Slack message metadata event an ending is posted with: a later worker finds the post by it.
+RUN_ENDED_EVENT = "countersign_run_ended"
+# Messages asked for per page of `conversations.replies` (Slack's own limit is 1000; it suggests at most 200).
+REPLIES_PAGE = 200
+
 
 class Redrawn(NamedTuple):
     """What a redraw did: the messages someone deleted, and the digest of each message it drew."""
@@ -217,12 +222,48 @@ class SlackNotifier:
         """Replace a run's progress message with its latest text."""
         self.client.chat_update(channel=thread.channel, ts=ts, text=shorten(text, 3900), blocks=blocks)
 
-    def post_outcome(self, run: Run, text: str, thread: Posted | None) -> bool:
+    def post_outcome(self, run: Run, text: str, thread: Posted | None, metadata: dict[str, Any] | None = None) -> bool:
         """Reply in the run's Slack thread, or in the channel it was asked from; False with nowhere to post."""
         channel = (thread and thread.channel) or run.reply_channel or self.approvals_channel
         if channel is None:
             log.info("run %s has nowhere to post: %s", run.thread_id, text)
             return False
         thread_ts = thread.ts if thread else None
-        self.client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=shorten(text, 3900), unfurl_links=False)
+        self.client.chat_postMessage(
+            channel=channel, thread_ts=thread_ts, text=shorten(text, 3900), unfurl_links=False, metadata=metadata
+        )
         return True
+
+    def post_ending(self, run: Run, text: str, thread: Posted | None) -> bool:
+        """Post how the run ended, as `post_outcome`, marked with metadata naming the run (`ending_posted` finds it)."""
+        metadata = {"event_type": RUN_ENDED_EVENT, "event_payload": {"thread_id": run.thread_id}}
+        return self.post_outcome(run, text, thread, metadata)
+
+    def ending_posted(self, run: Run, thread: Posted) -> bool:
+        """Whether the run's thread holds its ending (`post_ending`'s metadata). A thread Slack will not let the app
+        read (`missing_scope` on an install made before it asked for history) counts as not holding it, with a
+        warning: posting an ending twice beats losing it."""
+        cursor = None
+        try:
+            while True:
+                page = self.client.conversations_replies(
+                    channel=thread.channel, ts=thread.ts, include_all_metadata=True, limit=REPLIES_PAGE, cursor=cursor
+                )
+                if any(_is_ending_of(run, message) for message in page.get("messages") or []):
+                    return True
+                cursor = (page.get("response_metadata") or {}).get("next_cursor")
+                if not cursor:
+                    return False
+        except SlackApiError as error:
+            log.warning(
+                "could not read run %s's thread to see if its ending was posted (%s); posting it",
+                run.thread_id,
+                error.response.get("error"),
+            )
+            return False
+
+
+def _is_ending_of(run: Run, message: dict[str, Any]) -> bool:
+    metadata = message.get("metadata") or {}
+    payload = metadata.get("event_payload") or {}
+    return bool(metadata.get("event_type") == RUN_ENDED_EVENT and payload.get("thread_id") == run.thread_id)

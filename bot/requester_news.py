@@ -3,8 +3,8 @@ it from Slack (`/countersign run`: the run has a requester and a channel it was 
 `/countersign notify off`.
 
 Each decision is told once: the process that tells it claims it first in the placements (a redraw by another
-process, or a later one, finds it claimed). The outcome is told once because `RunEnded` is said once. A DM Slack
-refuses is logged: the decision and the outcome stand, and the run's thread has them.
+process, or a later one, finds it claimed); so is the outcome, which `RunEnded` may say again after a worker died
+before noting it told. A DM Slack refuses is logged: the decision and the outcome stand, and the run's thread has them.
 """
 
 from __future__ import annotations
@@ -60,6 +60,8 @@ class RequesterNews:
     def ended(self, run: Run, ending: Ending, link: Callable[[], str | None]) -> None:
         """Tell the requester how their run ended (`link` finds its thread's, asked only when they are told)."""
         if not asked_from_slack(run) or run.requested_by is None or not self.people.get(run.requested_by).told_of_runs:
+            return
+        if not self.places.claim_ending_told(run.thread_id):
             return
         self._send(run.requested_by, ending_dm_text(run, ending, link()))
 

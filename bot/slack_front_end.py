@@ -222,8 +222,15 @@ class SlackFrontEnd:
     @_show.register
     def _ended(self, event: RunEnded) -> bool:
         thread = self.places.thread(event.run.thread_id)
-        shown = self.notifier.post_outcome(event.run, ending_text(event.run, event.ending), thread)
-        # Once the thread has it (RunEnded is said once, so this is too).
+        # Said again, the ending may be in the thread already (a worker killed after posting it, before noting it), so
+        # the thread is read first; only then, so a run's first telling costs no extra call. A run without a thread
+        # ended before it asked anything: its ending goes top-level where it was asked, and is posted again there
+        # rather than looked for, since finding it would mean reading that channel's history (of a DM, often)
+        # since the run ended, for the rare kill in the moment between posting and noting.
+        if event.again and thread is not None and self.notifier.ending_posted(event.run, thread):
+            shown = True
+        else:
+            shown = self.notifier.post_ending(event.run, ending_text(event.run, event.ending), thread)
         self.requester.ended(event.run, event.ending, lambda: self.notifier.permalink(thread) if thread else None)
         return shown
 

@@ -101,6 +101,10 @@ class SlackPlaces:
         redraw by another process, or a later one, finds it claimed)."""
         return self._claim(_told_subject(approval_id, position))
 
+    def claim_ending_told(self, thread_id: str) -> bool:
+        """Claim telling the requester how the run ended: True once (its ending may be said again, see `RunEnded`)."""
+        return self._claim(f"ended:{thread_id}")
+
     def claim_refusal(self, thread_id: str, error: str, channel: str) -> bool:
         """Claim telling people that Slack refuses the run's posts in `channel` with `error`: True once."""
         return self._claim(f"refused:{thread_id}:{error}:{channel}")

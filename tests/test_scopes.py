@@ -32,6 +32,8 @@ BOT_SCOPES: dict[str, frozenset[str]] = {
     "conversations.open": frozenset({"im:write"}),
     # Members of a rule's channel: channels:read for public channels, groups:read for private ones it was invited to.
     "conversations.members": frozenset({"channels:read", "groups:read"}),
+    # A run's thread, to see whether its ending is there: public and private channels, and the app's DM.
+    "conversations.replies": frozenset({"channels:history", "groups:history", "im:history"}),
     "users.info": frozenset({"users:read"}),
     "usergroups.list": frozenset({"usergroups:read"}),
     "usergroups.users.list": frozenset({"usergroups:read"}),

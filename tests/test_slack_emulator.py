@@ -308,6 +308,36 @@ def test_conversations_members_lists_a_channel_page_by_page_with_the_app_among_t
     assert rest["members"] == ["U3"] and rest["response_metadata"]["next_cursor"] == ""
 
 
+def test_conversations_replies_returns_a_messages_metadata_only_when_asked_for_all_of_it(client: WebClient) -> None:
+    root = client.chat_postMessage(channel="C1", text="a request")["ts"]
+    metadata = {"event_type": "run_ended", "event_payload": {"thread_id": "t-1"}}
+    client.chat_postMessage(channel="C1", thread_ts=root, text="it ended", metadata=metadata)
+
+    plain = client.conversations_replies(channel="C1", ts=root)["messages"]
+    with_metadata = client.conversations_replies(channel="C1", ts=root, include_all_metadata=True)["messages"]
+
+    assert [m.get("metadata") for m in plain] == [None, None]
+    assert [m.get("metadata") for m in with_metadata] == [None, metadata]
+
+
+def test_conversations_replies_pages_a_thread_by_its_cursor(client: WebClient) -> None:
+    root = client.chat_postMessage(channel="C1", text="a request")["ts"]
+    replies = [client.chat_postMessage(channel="C1", thread_ts=root, text=f"reply {n}")["ts"] for n in range(3)]
+
+    first = client.conversations_replies(channel="C1", ts=root, limit=2)
+    rest = client.conversations_replies(channel="C1", ts=root, limit=2, cursor=first["response_metadata"]["next_cursor"])
+
+    assert [m["ts"] for m in first["messages"]] == [root, replies[0]] and first["has_more"]
+    assert [m["ts"] for m in rest["messages"]] == replies[1:] and rest["response_metadata"]["next_cursor"] == ""
+
+
+def test_post_message_refuses_metadata_without_an_event_type_as_slack_does(client: WebClient) -> None:
+    with pytest.raises(SlackApiError) as refused:
+        client.chat_postMessage(channel="C1", text="it ended", metadata={"event_payload": {}})
+
+    assert refused.value.response["error"] == "invalid_metadata_format"
+
+
 def test_an_everyone_channel_holds_whoever_the_driver_acted_as(emulator: SlackEmulator, client: WebClient) -> None:
     emulator.add_channel(Channel("C0GENERAL", "general", everyone=True))
     # No app behind this URL (the emulator answers 404): what counts is that the driver acted as someone.

@@ -176,7 +176,7 @@ class AgentRuntime:
     def _advance(self, run: Run) -> str:
         if run.status in (RunStatus.DONE, RunStatus.FAILED):
             if run.outcome_posted_at is None:
-                self._tell_ending(run)
+                self._tell_ending(run, again=True)
             return run.status.value
         if run.status is RunStatus.WAITING:
             return "waiting"
@@ -230,6 +230,11 @@ class AgentRuntime:
             return "already resumed"
         if approval.kind == API_KIND:
             return self._delivered_to_caller(approval)
+        if run.status in (RunStatus.DONE, RunStatus.FAILED):
+            # Ended since (an answer to a call cut off mid-way carried the run on before this decision, delivered by
+            # a worker that died, was marked): nothing is left to resume, and settling again would end it twice.
+            self.store.requests.mark_resumed(approval, run_continues=False)
+            return "run ended"
         agent = self.registry.get(run.agent)
         config = _config(approval.thread_id)
         with (
@@ -435,10 +440,10 @@ class AgentRuntime:
         if finished.stop_requested_at is None:  # a stopped run's ending is told by whoever stopped it
             self._tell_ending(finished)
 
-    def _tell_ending(self, run: Run) -> None:
+    def _tell_ending(self, run: Run, again: bool = False) -> None:
         """Tell how a finished run ended, as stored, and note it told (a run ended but not told is still owed)."""
         ending = run.ending or Ending(kind="answered", answer=run.outcome or "")
-        self.front_end.tell(RunEnded(run=run, ending=ending))
+        self.front_end.tell(RunEnded(run=run, ending=ending, again=again))
         self.store.runs.outcome_posted(run.thread_id)
 
     def _notice(self, notice: Notice) -> None:

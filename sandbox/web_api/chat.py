@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from sandbox.block_kit import MAX_MESSAGE_BLOCKS, MAX_TEXT_CHARS, block_problems
 from sandbox.web_api.direct import DirectMessages
 from sandbox.web_api.records import APP_ID, BOT_ID, BOT_USER_ID, TEAM_ID, TEAM_URL, SlackApiFailure, copy_json
+
+# Messages in a page of conversations.replies when the caller names no `limit`, and the most it returns (Slack's).
+REPLIES_LIMIT = 1000
 
 
 class ChatMethods(DirectMessages):
@@ -113,6 +117,13 @@ class ChatMethods(DirectMessages):
             raise SlackApiFailure("invalid_blocks", problems)
         if len(str(params.get("text") or "")) > MAX_TEXT_CHARS:
             raise SlackApiFailure("msg_too_long")
+        metadata = params.get("metadata")
+        if metadata is not None and not (
+            isinstance(metadata, dict)
+            and isinstance(metadata.get("event_type"), str)
+            and isinstance(metadata.get("event_payload"), dict)
+        ):
+            raise SlackApiFailure("invalid_metadata_format")
 
     @staticmethod
     def _content(params: dict[str, Any]) -> dict[str, Any]:
@@ -219,12 +230,34 @@ class ChatMethods(DirectMessages):
         # Asking with a reply's ts returns that reply's whole thread, as Slack does.
         root = parent.get("thread_ts") or ts
         thread = [m for m in channel_messages.values() if m["ts"] == root or m.get("thread_ts") == root]
+        # Pages as Slack's, oldest first: `limit` messages from where the opaque `cursor` says.
+        try:
+            limit = int(params.get("limit") or REPLIES_LIMIT)
+            start = int(base64.b64decode(str(params.get("cursor") or ""), validate=True).decode().removeprefix("offset:") or 0)
+        except ValueError:
+            raise SlackApiFailure("invalid_cursor") from None
+        if start < 0:
+            raise SlackApiFailure("invalid_cursor")
+        if not 0 < limit <= REPLIES_LIMIT:
+            raise SlackApiFailure("invalid_limit")
+        end = start + limit
+        with_metadata = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
+        messages = [_as_read(m, with_metadata) for m in thread[start:end]]
+        more = end < len(thread)
         return {
             "ok": True,
-            "messages": [copy_json(m) for m in thread],
-            "has_more": False,
-            "response_metadata": {"next_cursor": ""},
+            "messages": messages,
+            "has_more": more,
+            "response_metadata": {"next_cursor": base64.b64encode(f"offset:{end}".encode()).decode() if more else ""},
         }
+
+
+def _as_read(message: dict[str, Any], with_metadata: bool) -> dict[str, Any]:
+    """A stored message as a history read returns it: its metadata only when asked for (`include_all_metadata`)."""
+    read = copy_json(message)
+    if not with_metadata:
+        read.pop("metadata", None)
+    return read
 
 
 def _channel(params: dict[str, Any]) -> Any:
