@@ -33,10 +33,13 @@ class RequestToDecide(Event):
 
 
 class RequestChanged(Event):
-    """A request as it stands after a change (a decision, its deadline, its delivery): shown again."""
+    """A request as it stands after a change (a decision, its deadline, its delivery): shown again. `recheck`: shown
+    again in case a front-end missed the change (a bot that died before it redrew a click); a front-end that already
+    shows the request as it stands may leave it."""
 
     approval: ApprovalRequest
     earlier: Page
+    recheck: bool = False
 
 
 class RequestEscalated(Event):
