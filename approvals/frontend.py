@@ -33,13 +33,10 @@ class RequestToDecide(Event):
 
 
 class RequestChanged(Event):
-    """A request as it stands after a change (a decision, its deadline, its delivery): shown again. `recheck`: shown
-    again in case a front-end missed the change (a bot that died before it redrew a click); a front-end that already
-    shows the request as it stands may leave it."""
+    """A request as it stands after a change (a decision, its deadline, its delivery): shown again."""
 
     approval: ApprovalRequest
     earlier: Page
-    recheck: bool = False
 
 
 class RequestEscalated(Event):

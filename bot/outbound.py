@@ -148,8 +148,8 @@ class SlackNotifier:
     ) -> Redrawn:
         """Re-render the messages that show a request (the first post, any escalations, its DMs) from its current
         state; the first post as it was posted (`reach`: a short line, or noting its DMs). A message whose content
-        has the digest it was last drawn with (`drawn`, when given) is left as it is. Returns the messages someone
-        deleted (`message_not_found`), for the caller to post again, and the digest of each message drawn now."""
+        has the digest it was last drawn with (`drawn`) is left as it is. Returns the messages someone deleted
+        (`message_not_found`), for the caller to post again, and the digest of each message drawn now."""
         message = request_message(approval, earlier)
         failure: SlackApiError | None = None
         redrawn = Redrawn([], {})

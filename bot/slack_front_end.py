@@ -129,10 +129,9 @@ class SlackFrontEnd:
         try:
             shown = self.places.shown(event.approval)
             reach = _as_reach(shown.reach)
-            # Rechecked (a worker's redraw after it delivered a decision, for a bot that died before its own), a
-            # message that already shows the request as it stands is left alone: no Slack call when the bot's landed.
-            drawn = shown.drawn if event.recheck else None
-            redrawn = self.notifier.update_request(event.approval, event.earlier, shown.messages, reach, drawn)
+            # A message that already shows the request as it stands is left alone: a worker's redraw after it
+            # delivered a decision (for a bot that died before its own) costs nothing when the bot's landed.
+            redrawn = self.notifier.update_request(event.approval, event.earlier, shown.messages, reach, shown.drawn)
             self.places.keep_drawn(event.approval.id, redrawn.drawn)
             if redrawn.gone:
                 self._post_again(event, redrawn.gone, reach)

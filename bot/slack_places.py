@@ -149,9 +149,12 @@ class SlackPlaces:
         return Shown(messages, _reach_of(found.get(request_subject(approval.id))), drawn)
 
     def keep_drawn(self, approval_id: str, drawn: dict[Posted, str]) -> None:
-        """Note what each of a request's messages now shows (a digest of its content); the bot and a worker may
-        both redraw a request, so the latest note stands."""
-        self.placements.note_latest(SLACK, {_drawn_subject(approval_id, m): {"digest": d} for m, d in drawn.items()})
+        """Note what each of a request's messages now shows (a digest of its content), in one transaction."""
+        if not drawn:
+            return
+        with self.placements.db.writing() as conn:
+            for posted, digest in drawn.items():
+                self.placements.note(SLACK, _drawn_subject(approval_id, posted), {"digest": digest}, conn=conn)
 
     def permalinks(self, approval_ids: list[str]) -> dict[str, str]:
         """The links to these requests' first messages (those Slack gave one for)."""

@@ -27,14 +27,3 @@ def test_each_front_end_reads_only_its_own_references(empty_store: Store) -> Non
 
     assert empty_store.placements.of_many("slack", ["request:r2", "request:r3"]) == {"request:r2": {"channel": "C1", "ts": "1.0"}}
     assert empty_store.placements.of("email", "request:r2") == {"message_id": "<a@b>"}
-
-
-def test_references_noted_as_the_latest_replace_whatever_another_process_noted(empty_store: Store) -> None:
-    empty_store.placements.note("slack", "request:r4:drawn", {"digest": "a"})
-
-    empty_store.placements.note_latest("slack", {"request:r4:drawn": {"digest": "b"}, "request:r5:drawn": {"digest": "c"}})
-
-    assert empty_store.placements.of_many("slack", ["request:r4:drawn", "request:r5:drawn"]) == {
-        "request:r4:drawn": {"digest": "b"},
-        "request:r5:drawn": {"digest": "c"},
-    }

@@ -265,7 +265,7 @@ class AgentRuntime:
                 self.store.audit_log.audit("stale_resume_skipped", approval.id, None, {"interrupt_id": approval.interrupt_id})
                 self.store.requests.mark_resumed(approval, run_continues=False)
                 return "stale"
-            self._refresh_message(approval.id, recheck=True)
+            self._refresh_message(approval.id)
             return self._settle(agent, graph, self.store.runs.get_run(approval.thread_id), progress, after)
 
     def _show_asked(self, run: Run, asked: list[ApprovalRequest]) -> str:
@@ -359,12 +359,11 @@ class AgentRuntime:
         self._notice(Notice(run=approval.run, kind="delivery_uncertain", reason=reason, approval_id=approval.id))
         return approval.model_copy(update={"actions": actions})
 
-    def _refresh_message(self, approval_id: str, recheck: bool = False) -> None:
-        """Show the request again as SQL has it (`recheck`: only in case a bot that died after a click left it stale)."""
+    def _refresh_message(self, approval_id: str) -> None:
+        """Show the request again as SQL has it (a bot that died after a click may have left it stale)."""
         approval = self.store.requests.get(approval_id)
-        earlier = self.store.lists.decided_before(approval)
         try:
-            self.front_end.tell(RequestChanged(approval=approval, earlier=earlier, recheck=recheck))
+            self.front_end.tell(RequestChanged(approval=approval, earlier=self.store.lists.decided_before(approval)))
         except FrontEndUnavailable:
             log.warning("could not refresh the message of approval %s", approval_id, exc_info=True)
 

@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import BindParameter
 
 from approvals.models import utcnow
@@ -25,18 +24,6 @@ _CHANGE = (
     .where(placements.c.front_end == _FRONT_END, placements.c.subject == _SUBJECT)
     .values(ref=bindparam("b_ref"), noted_at=_NOW)
 )
-
-
-def _upsert(dialect: Any) -> Any:
-    """INSERT, or UPDATE what is there: a subject two processes may note at once."""
-    statement = dialect.insert(placements).values(front_end=_FRONT_END, subject=_SUBJECT, ref=bindparam("b_ref"), noted_at=_NOW)
-    return statement.on_conflict_do_update(
-        index_elements=[placements.c.front_end, placements.c.subject],
-        set_={"ref": statement.excluded.ref, "noted_at": statement.excluded.noted_at},
-    )
-
-
-_UPSERT = {"postgresql": _upsert(postgresql), "sqlite": _upsert(sqlite)}
 
 
 def run_subject(thread_id: str) -> str:
@@ -82,17 +69,6 @@ class Placements:
             else:
                 writing.execute(_CHANGE, params)
         return ref
-
-    def note_latest(self, front_end: str, refs: dict[str, dict[str, Any]]) -> None:
-        """Note each subject's reference in one transaction, whoever noted it before (several processes may note
-        these subjects at once: the latest stands)."""
-        if not refs:
-            return
-        upsert = _UPSERT[self.db.engine.dialect.name]
-        now = utcnow()
-        with self.db.writing() as conn:
-            for subject, ref in refs.items():
-                conn.execute(upsert, {"b_front_end": front_end, "b_subject": subject, "b_ref": ref, "now": now})
 
     def of(self, front_end: str, subject: str) -> dict[str, Any] | None:
         """Where `front_end` showed `subject`, if it did."""
