@@ -6,10 +6,8 @@ The notifier only talks to Slack and returns what it posted; the Slack front-end
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-from typing import Any, NamedTuple
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -28,18 +26,6 @@ log = logging.getLogger(__name__)
 RUN_ENDED_EVENT = "countersign_run_ended"
 # Messages asked for per page of `conversations.replies` (Slack's own limit is 1000; it suggests at most 200).
 REPLIES_PAGE = 200
-
-
-class Redrawn(NamedTuple):
-    """What a redraw did: the messages someone deleted, and the digest of each message it drew."""
-
-    gone: list[Posted]
-    drawn: dict[Posted, str]
-
-
-def content_digest(message: dict[str, Any]) -> str:
-    """A digest of a message's content: the same for a message drawn again as it stands."""
-    return hashlib.sha256(json.dumps(message, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
 class SlackNotifier:
@@ -144,33 +130,27 @@ class SlackNotifier:
         earlier: list[ApprovalRequest] | Page,
         shown: list[Posted],
         reach: tuple[Posted, Reach] | None = None,
-        drawn: dict[Posted, str] | None = None,
-    ) -> Redrawn:
+    ) -> list[Posted]:
         """Re-render the messages that show a request (the first post, any escalations, its DMs) from its current
-        state; the first post as it was posted (`reach`: a short line, or noting its DMs). A message whose content
-        has the digest it was last drawn with (`drawn`) is left as it is. Returns the messages someone deleted
-        (`message_not_found`), for the caller to post again, and the digest of each message drawn now."""
+        state; the first post as it was posted (`reach`: a short line, or noting its DMs). Returns the messages
+        someone deleted (`message_not_found`), for the caller to post again."""
         message = request_message(approval, earlier)
         failure: SlackApiError | None = None
-        redrawn = Redrawn([], {})
+        gone: list[Posted] = []
         for posted in shown:
-            content = self.channel_message(approval, earlier, reach[1]) if reach and posted == reach[0] else message
-            digest = content_digest(content)
-            if drawn and drawn.get(posted) == digest:
-                continue
+            redrawn = self.channel_message(approval, earlier, reach[1]) if reach and posted == reach[0] else message
             try:
-                self._update(approval, posted, content)
-                redrawn.drawn[posted] = digest
+                self._update(approval, posted, redrawn)
             except SlackApiError as error:
                 # One message Slack refuses (a DM with someone deactivated since) does not keep the others stale.
                 log.warning("could not redraw request %s in %s: %s", approval.id, posted.channel, error.response.get("error"))
                 if error.response.get("error") == "message_not_found":
-                    redrawn.gone.append(posted)
+                    gone.append(posted)
                 else:
                     failure = failure or error
         if failure is not None:
             raise failure
-        return redrawn
+        return gone
 
     def _update(self, approval: ApprovalRequest, posted: Posted, message: dict[str, Any]) -> None:
         try:

@@ -127,14 +127,11 @@ class SlackFrontEnd:
     @_show.register
     def _changed(self, event: RequestChanged) -> bool:
         try:
-            shown = self.places.shown(event.approval)
-            reach = _as_reach(shown.reach)
-            # A message that already shows the request as it stands is left alone: a worker's redraw after it
-            # delivered a decision (for a bot that died before its own) costs nothing when the bot's landed.
-            redrawn = self.notifier.update_request(event.approval, event.earlier, shown.messages, reach, shown.drawn)
-            self.places.keep_drawn(event.approval.id, redrawn.drawn)
-            if redrawn.gone:
-                self._post_again(event, redrawn.gone, reach)
+            messages, noted = self.places.shown(event.approval)
+            reach = _as_reach(noted)
+            gone = self.notifier.update_request(event.approval, event.earlier, messages, reach)
+            if gone:
+                self._post_again(event, gone, reach)
         finally:
             self.requester.decided(event.approval)
         return True

@@ -28,14 +28,6 @@ class Posted(NamedTuple):
     ts: str
 
 
-class Shown(NamedTuple):
-    """The messages that show a request, what became of its DMs, and a digest of what each message last showed."""
-
-    messages: list[Posted]
-    reach: tuple[Posted, dict[str, Any]] | None
-    drawn: dict[Posted, str]
-
-
 class SlackPlaces:
     """Reads and notes where Slack showed a run and its requests."""
 
@@ -134,27 +126,17 @@ class SlackPlaces:
 
     def messages(self, approval: ApprovalRequest) -> list[Posted]:
         """Every message that shows the request: the first post and each escalation's, in stage order, then its DMs."""
-        return self.shown(approval).messages
+        return self.shown(approval)[0]
 
-    def shown(self, approval: ApprovalRequest) -> Shown:
-        """`messages`, `reach` (what became of its DMs) and what each message was last drawn with, from one read."""
+    def shown(self, approval: ApprovalRequest) -> tuple[list[Posted], tuple[Posted, dict[str, Any]] | None]:
+        """`messages`, and `reach` (what became of its DMs), from one read."""
         subjects = [request_subject(approval.id, stage) for stage in (0, *(e.stage for e in approval.escalations))]
         # One read for all of the request's subjects (another id that starts the same is filtered out below).
         found = self.placements.with_prefix(SLACK, request_subject(approval.id))
         posts = [posted for subject in subjects if (posted := _posted(found.get(subject))) is not None]
         prefix = dm_subject(approval.id, "")
         dms = [posted for subject, ref in found.items() if subject.startswith(prefix) and (posted := _posted(ref))]
-        messages = [*posts, *dms]
-        drawn = {m: str(ref["digest"]) for m in messages if (ref := found.get(_drawn_subject(approval.id, m)))}
-        return Shown(messages, _reach_of(found.get(request_subject(approval.id))), drawn)
-
-    def keep_drawn(self, approval_id: str, drawn: dict[Posted, str]) -> None:
-        """Note what each of a request's messages now shows (a digest of its content), in one transaction."""
-        if not drawn:
-            return
-        with self.placements.db.writing() as conn:
-            for posted, digest in drawn.items():
-                self.placements.note(SLACK, _drawn_subject(approval_id, posted), {"digest": digest}, conn=conn)
+        return [*posts, *dms], _reach_of(found.get(request_subject(approval.id)))
 
     def permalinks(self, approval_ids: list[str]) -> dict[str, str]:
         """The links to these requests' first messages (those Slack gave one for)."""
@@ -170,11 +152,6 @@ def _remember(cache: OrderedDict[str, T], key: str, value: T) -> T:
     while len(cache) > REMEMBERED:
         cache.popitem(last=False)
     return value
-
-
-def _drawn_subject(approval_id: str, posted: Posted) -> str:
-    # Under the request's prefix: the read that finds its messages finds what they show.
-    return f"{request_subject(approval_id)}:drawn:{posted.channel}:{posted.ts}"
 
 
 def _told_subject(approval_id: str, position: int) -> str:

@@ -7,7 +7,6 @@ import time
 
 import pytest
 
-from approvals.models import Decision, DecisionType
 from bot.answering import ANSWERING
 from bot.app import AFTER_ACK_YIELD_SECONDS
 from bot.ids import ActionId
@@ -105,26 +104,3 @@ def test_each_clicks_message_is_updated_within_a_second_of_its_click_however_bus
     # Both within the bound of their own clicks: the second did not wait it out again after the first.
     assert AFTER_ACK_YIELD_SECONDS <= waited < AFTER_ACK_YIELD_SECONDS + 0.8
     assert all(any("Approved* by <@U0APPROVER>" in str(b) for b in u.params["blocks"]) for u in updates)
-
-
-def test_a_message_that_already_shows_the_decision_is_not_redrawn_when_its_call_is_carried_out(local: Local) -> None:
-    approval = local.start_run("Refund order #45 for $20")
-
-    local.click("U0APPROVER", ActionId.APPROVE, approval)
-    local.outcome(approval)
-
-    updates = [c for c in local.slack.calls_to("chat.update") if c.params.get("ts") == local.ts_of(approval)]
-    assert len(updates) == 1
-    assert any("Approved* by <@U0APPROVER>" in str(b) for b in updates[0].params["blocks"])
-
-
-def test_a_decision_no_bot_drew_is_drawn_when_its_call_is_carried_out(local: Local) -> None:
-    approval = local.start_run("Refund order #46 for $20")
-
-    # As a bot that died between committing the decision and redrawing the message leaves it.
-    local.store.decisions.decide(approval.id, Decision(type=DecisionType.APPROVE, decided_by="U0APPROVER"))
-    local.work()
-
-    assert "Refunded $20.00 for order #46" in local.outcome(approval)
-    update = local.wait_for_update(approval)
-    assert any("Approved* by <@U0APPROVER>" in str(b) for b in update.params["blocks"])

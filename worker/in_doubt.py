@@ -25,6 +25,7 @@ from approvals.models import (
     NewApprovalRequest,
     ProposedAction,
     Run,
+    RunStatus,
 )
 from approvals.store import Store
 
