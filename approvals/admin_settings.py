@@ -102,7 +102,7 @@ class AdminSettings:
         rule governing it (`rule`, its label) on top of both."""
         scopes = [agent, f"{agent}.{tool}", *([f"{agent}.{tool}#{rule}"] if rule else [])]
         with self.engine.connect() as conn:
-            stored = dict(conn.execute(_SETTINGS_OF_MANY, {"scopes": scopes}).tuples().all())
+            stored = {row.scope: row.settings for row in conn.execute(_SETTINGS_OF_MANY, {"scopes": scopes})}
         merged: dict[str, Any] = {}
         for scope in scopes:
             merged.update(Override(**(stored.get(scope) or {})).model_dump(exclude_none=True))

@@ -25,7 +25,6 @@ from approvals.models import (
     NewApprovalRequest,
     ProposedAction,
     Run,
-    RunStatus,
 )
 from approvals.store import Store
 
