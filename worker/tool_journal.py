@@ -107,10 +107,11 @@ class _Call:
     def before(self) -> ToolMessage | None:
         """None when the tool may run now; otherwise what to answer in its place."""
         store = self.scope.store
-        if store.runs.stop_requested(self.scope.thread_id):
+        start = store.journal.tool_call_started(*self.key, tool=self.call["name"])
+        if start == "stopped":
             log.info("run %s was stopped; %s does not run", self.scope.thread_id, self.call["name"])
             raise RunHalted(self.scope.thread_id)
-        if store.journal.tool_call_started(*self.key, tool=self.call["name"]):
+        if start == "started":
             if self.scope.clicked_at is not None:
                 metrics.tool_started(self.scope.clicked_at)
                 self.scope.clicked_at = None

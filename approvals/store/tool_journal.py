@@ -4,7 +4,7 @@ re-run replays it instead of running it twice, even across a worker's death."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -13,7 +13,10 @@ from sqlalchemy.sql.elements import BindParameter
 from approvals.models import utcnow
 from approvals.store.audit_log import record_audit
 from approvals.store.database import Database
-from approvals.tables import tool_calls
+from approvals.tables import runs, tool_calls
+
+# How a call's start went: journalled now, journalled by an earlier attempt, or not at all (its run was stopped).
+CallStart = Literal["started", "journalled", "stopped"]
 
 
 class ToolCallRecord(NamedTuple):
@@ -31,6 +34,7 @@ _TOOL_CALL = select(tool_calls.c.tool, tool_calls.c.finished_at, tool_calls.c.re
     tool_calls.c.thread_id == _THREAD, tool_calls.c.task == bindparam("b_task"), tool_calls.c.tool_call_id == bindparam("b_call")
 )
 _TOOL_CALL_STARTED = insert(tool_calls)
+_STOP_REQUESTED = select(runs.c.stop_requested_at).where(runs.c.thread_id == _THREAD)
 _TOOL_CALL_FINISHED = (
     update(tool_calls)
     .where(
@@ -54,17 +58,21 @@ class ToolJournal:
             row = conn.execute(_TOOL_CALL, {"thread": thread_id, "b_task": task, "b_call": tool_call_id}).first()
         return None if row is None else ToolCallRecord(row.tool, row.finished_at is not None, row.result)
 
-    def tool_call_started(self, thread_id: str, task: str, tool_call_id: str, tool: str) -> bool:
-        """Journal that a call is about to run; False if it was already journalled (by an earlier attempt)."""
+    def tool_call_started(self, thread_id: str, task: str, tool_call_id: str, tool: str) -> CallStart:
+        """Journal that a call is about to run, in one transaction with the check that nobody stopped its run:
+        `started`; `journalled` if an earlier attempt journalled it; `stopped` (nothing journalled) if a person
+        stopped the run."""
         try:
             with self.db.writing() as conn:
+                if conn.execute(_STOP_REQUESTED, {"thread": thread_id}).scalar() is not None:
+                    return "stopped"
                 conn.execute(
                     _TOOL_CALL_STARTED,
                     {"thread_id": thread_id, "task": task, "tool_call_id": tool_call_id, "tool": tool, "started_at": utcnow()},
                 )
         except IntegrityError:
-            return False
-        return True
+            return "journalled"
+        return "started"
 
     def tool_call_finished(self, thread_id: str, task: str, tool_call_id: str, result: dict[str, Any] | None) -> None:
         """Journal what a call returned, to replay instead of running it again."""
