@@ -77,9 +77,7 @@ def test_an_agent_registered_without_progress_posts_none(local: Local) -> None:
     assert not [m for m in thread if m["text"].startswith(":gear:")]
 
 
-def test_the_progress_message_reads_the_run_at_most_once_a_job_once_the_run_has_a_thread(
-    local: Local, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_progress_message_reads_no_run_it_follows_the_jobs_own(local: Local, monkeypatch: pytest.MonkeyPatch) -> None:
     read_by_progress: list[str] = []
     get_run = local.store.runs.get_run
 
@@ -93,10 +91,8 @@ def test_the_progress_message_reads_the_run_at_most_once_a_job_once_the_run_has_
     local.click("U0APPROVER", ActionId.APPROVE, approval)
 
     local.slack.wait_for("chat.update", lambda call: "Refunded $250.00 for order #333" in str(call.params.get("text")))
-    # The first job: once after its request made the thread (and once before, if a step came a second into
-    # the job while the run had no thread: later steps skip that read). The resume job: once. Every step
-    # read it before (eight times in this run).
-    assert 2 <= len(read_by_progress) <= 3
+    # Each job hands the progress the run it leased; the Slack front-end reads how the run stands (its Stop button).
+    assert read_by_progress == []
 
 
 def test_steps_in_a_jobs_first_second_wait_for_the_next_update_instead_of_calling_slack(
@@ -109,7 +105,7 @@ def test_steps_in_a_jobs_first_second_wait_for_the_next_update_instead_of_callin
     progress = RunProgress(
         empty_store,
         SlackFrontEnd(empty_store, SlackNotifier(create_slack_client(settings), "C0PROGRESS")),
-        run.thread_id,
+        run,
         [HumanMessage("Refund order #334")],
         clock=lambda: now[0],
     )

@@ -60,20 +60,19 @@ class RunProgress:
         self,
         store: Store,
         front_end: FrontEnd,
-        thread_id: str,
+        run: Run,
         messages: list[BaseMessage],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.front_end = front_end
-        self.thread_id = thread_id
+        # The job's run: which run the steps are of (a front-end reads how it stands now, e.g. whether it was stopped).
+        self.run = run
+        self.thread_id = run.thread_id
         self.messages = list(messages)
         self.clock = clock
         self._shown: list[Step] | None = None
         self._last = clock()
-        # The run as last read, once it has a thread (its channel and thread never change after, and only
-        # this job, which holds the run's lease, sets its progress message).
-        self._run: Run | None = None
         # Known to have no thread yet: only this job's first request makes one (and flushes right after), so
         # steps before it need not ask the database again.
         self._threadless = False
@@ -101,15 +100,13 @@ class RunProgress:
         steps = progress_steps(self.messages)
         if not steps or steps == self._shown:
             return
-        run = self._run or self.store.runs.get_run(self.thread_id)
         try:
-            shown = self.front_end.tell(RunProgressed(run=run, steps=steps[-STEPS_SHOWN:], total=len(steps)))
+            shown = self.front_end.tell(RunProgressed(run=self.run, steps=steps[-STEPS_SHOWN:], total=len(steps)))
         except FrontEndUnavailable:
             log.warning("could not show the progress of run %s", self.thread_id, exc_info=True)
             return
         # Nowhere to show it until the run's first request is shown: steps until then need not ask again.
         self._threadless = not shown
         if shown:
-            self._run = run
             self._shown = steps
             self._last = self.clock()

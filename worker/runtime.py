@@ -187,7 +187,7 @@ class AgentRuntime:
         self.store.runs.set_status(run.thread_id, RunStatus.RUNNING)
         config = _config(run.thread_id)
         with (
-            self._session(agent, run.thread_id) as (graph, progress, state),
+            self._session(agent, run) as (graph, progress, state),
             journalling(self.store, run.thread_id, agent.idempotent_tools),
         ):
             current: StateSnapshot | None = state
@@ -202,16 +202,16 @@ class AgentRuntime:
             return self._settle(agent, graph, run, progress, current)
 
     @contextmanager
-    def _session(self, agent: Agent, thread_id: str) -> Iterator[tuple[GraphSession, RunProgress | None, StateSnapshot]]:
+    def _session(self, agent: Agent, run: Run) -> Iterator[tuple[GraphSession, RunProgress | None, StateSnapshot]]:
         """The job's graph, the run's progress message following its steps (unless the agent is quiet), and
         the thread's state as the job starts (read once: each read loads and decodes the checkpoint)."""
         if not agent.progress:
             with graph_session(agent, self.settings, kept=self.checkpointer) as graph:
-                yield graph, None, graph.get_state(_config(thread_id))
+                yield graph, None, graph.get_state(_config(run.thread_id))
             return
         with graph_session(agent, self.settings, kept=self.checkpointer) as graph:
-            state = graph.get_state(_config(thread_id))
-            progress = RunProgress(self.store, self.front_end, thread_id, state_messages(state.values))
+            state = graph.get_state(_config(run.thread_id))
+            progress = RunProgress(self.store, self.front_end, run, state_messages(state.values))
             graph.on_step = progress.on_step
             try:
                 yield graph, progress, state
@@ -238,7 +238,7 @@ class AgentRuntime:
         agent = self.registry.get(run.agent)
         config = _config(approval.thread_id)
         with (
-            self._session(agent, run.thread_id) as (graph, progress, state),
+            self._session(agent, run) as (graph, progress, state),
             journalling(self.store, run.thread_id, agent.idempotent_tools) as journal,
         ):
             stops = pauses(graph, state)
@@ -266,7 +266,7 @@ class AgentRuntime:
                 self.store.requests.mark_resumed(approval, run_continues=False)
                 return "stale"
             self._refresh_message(approval.id)
-            return self._settle(agent, graph, self.store.runs.get_run(approval.thread_id), progress, after)
+            return self._settle(agent, graph, run, progress, after)
 
     def _show_asked(self, run: Run, asked: list[ApprovalRequest]) -> str:
         """Show the API's requests that could not be shown when asked; the run then waits for their decision.
@@ -378,7 +378,8 @@ class AgentRuntime:
         current: StateSnapshot | None = None,
     ) -> str:
         """After an invoke: ask humans about each new interrupt, resume at once what policy auto-approves,
-        or record and post the final answer. `current` is the thread's state if the caller just read it."""
+        or record and post the final answer. `current` is the thread's state if the caller just read it; of `run`,
+        only what never changes is read (its thread and agent)."""
         config = _config(run.thread_id)
         while True:
             if self.store.runs.stop_requested(run.thread_id):
