@@ -183,8 +183,7 @@ class AgentRuntime:
         if run.thread_id.startswith(API_THREAD_PREFIX):
             # An approval asked over the API: no graph runs on its thread; what it can owe is being shown.
             return self._show_asked(run, [r for r in self.store.lists.requests_for_thread(run.thread_id) if r.kind == API_KIND])
-        agent = self.registry.get(run.agent)
-        self.store.runs.set_status(run.thread_id, RunStatus.RUNNING)
+        agent = self.registry.get(run.agent)  # its lease made a queued run running
         config = _config(run.thread_id)
         with (
             self._session(agent, run) as (graph, progress, state),

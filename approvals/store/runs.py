@@ -37,7 +37,14 @@ _CLAIM = (
         runs.c.thread_id == _THREAD,
         or_(runs.c.lease_owner.is_(None), runs.c.lease_expires_at < _NOW, runs.c.lease_owner == bindparam("owner")),
     )
-    .values(lease_owner=bindparam("owner"), lease_expires_at=bindparam("until"), attempts=runs.c.attempts + 1)
+    .values(
+        lease_owner=bindparam("owner"),
+        lease_expires_at=bindparam("until"),
+        attempts=runs.c.attempts + 1,
+        # A queued run is running from the moment a worker holds it.
+        status=case((runs.c.status == RunStatus.QUEUED.value, RunStatus.RUNNING.value), else_=runs.c.status),
+        updated_at=case((runs.c.status == RunStatus.QUEUED.value, _NOW), else_=runs.c.updated_at),
+    )
     .returning(*runs.c)
 )
 _FINISH_RUN = (
@@ -190,7 +197,8 @@ class Runs(WarmedSection):
     # Leases: one worker at a time takes a thread further
 
     def claim(self, thread_id: str, owner: str, ttl: timedelta) -> Run | None:
-        """Take the thread's lease for `ttl` if nobody holds a live one; counts an attempt. None if held."""
+        """Take the thread's lease for `ttl` if nobody holds a live one; counts an attempt (a queued run is running
+        now). None if held."""
         now = utcnow()
         with self.db.writing() as conn:
             # One statement: the run comes back from the UPDATE (RETURNING, on PostgreSQL and SQLite alike).
