@@ -22,6 +22,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from bench.calibration import machine_line  # noqa: E402
 from bench.loop import APPROVER, percentile, running_system  # noqa: E402
+from bench.stopping import unwind_on_stop  # noqa: E402
 from bot.ids import ActionId  # noqa: E402
 from countersign.client import Approval, Countersign  # noqa: E402
 from tests.databases import fresh_database  # noqa: E402
@@ -59,6 +60,7 @@ def one_cycle(stack: Stack, client: Countersign, number: int) -> tuple[float, fl
 
 
 def main() -> int:
+    unwind_on_stop()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--cycles", type=int, default=40, help="counted cycles (+3 warm-up)")
     args = parser.parse_args()

@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from approvals.audit import AuditEntry, append_audit
 from approvals.settings import Settings
 from approvals.store import create_db_engine
+from bench.stopping import unwind_on_stop
 from countersign.migrate import migrate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -92,6 +93,7 @@ def measure(url: str, rows: int, scratch: Path) -> None:
 
 
 def main() -> None:
+    unwind_on_stop()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--postgres", help="a PostgreSQL server URL (a fresh schema is made and dropped)")

@@ -52,6 +52,7 @@ from approvals.models import IN_DOUBT_KIND, RunStatus  # noqa: E402
 from approvals.runs import RunRequest, start_run  # noqa: E402
 from approvals.store import Store  # noqa: E402
 from bench.services import stack_services  # noqa: E402
+from bench.stopping import unwind_on_stop  # noqa: E402
 from bot.decisions import QUEUE_DOWN_NOTE  # noqa: E402
 from bot.ids import ActionId  # noqa: E402
 from sandbox.emulator import Channel, SlackEmulator  # noqa: E402
@@ -387,6 +388,7 @@ def valkey_down_click(running: Stack, valkey: Valkey) -> bool:
 
 
 def main() -> None:
+    unwind_on_stop()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=80)
     parser.add_argument("--worker-kills", type=int, default=30)

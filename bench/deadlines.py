@@ -33,6 +33,7 @@ from approvals.models import Gate, NewApprovalRequest, ProposedAction, Run, RunS
 from approvals.store import Store  # noqa: E402
 from approvals.tables import approvals  # noqa: E402
 from bench.services import stack_services  # noqa: E402
+from bench.stopping import unwind_on_stop  # noqa: E402
 from sandbox.emulator import SlackEmulator  # noqa: E402
 from tests.stack import Stack, wait_until  # noqa: E402
 
@@ -60,6 +61,7 @@ def store_requests(store: Store, count: int) -> list[str]:
 
 
 def main() -> None:
+    unwind_on_stop()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=1000)
     args = parser.parse_args()

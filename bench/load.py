@@ -49,6 +49,7 @@ from approvals.tables import ANYONE, approval_actions, approval_approvers, appro
 from bench.agents import interrupt_key  # noqa: E402
 from bench.calibration import machine_line  # noqa: E402
 from bench.services import stack_services  # noqa: E402
+from bench.stopping import unwind_on_stop  # noqa: E402
 from bot.ids import ActionId  # noqa: E402
 from bot.metadata import ApprovalRef  # noqa: E402
 from bot.slack_client import create_slack_client  # noqa: E402
@@ -402,6 +403,7 @@ def verdict(met: bool) -> str:
 
 
 def main() -> None:
+    unwind_on_stop()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=50, help="timed opens of each list at each size")
     parser.add_argument("--clicks", type=int, default=50, help="simultaneous clicks on Approve")

@@ -32,6 +32,7 @@ from approvals.store import Store  # noqa: E402
 from bench.calibration import machine_line  # noqa: E402
 from bench.load import _own_cpu, cpu_seconds, time_cycles  # noqa: E402
 from bench.services import stack_services  # noqa: E402
+from bench.stopping import unwind_on_stop  # noqa: E402
 from countersign.embedded_valkey import start_valkey  # noqa: E402
 from sandbox.emulator import Channel, SlackEmulator  # noqa: E402
 from tests.cluster import Cluster  # noqa: E402
@@ -105,6 +106,7 @@ def measure(workers: int, cycles: int, database_url: str, tmp: Path) -> None:
 
 
 def main() -> None:
+    unwind_on_stop()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cycles", type=int, default=200, help="runs started at once for each count of workers")
     parser.add_argument("--postgres", help="a PostgreSQL URL (a fresh schema is made in it) instead of SQLite")

