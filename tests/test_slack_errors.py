@@ -13,11 +13,13 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from approvals.frontend import RequestChanged
 from approvals.models import ApprovalRequest, utcnow
 from approvals.policies import Rule
 from approvals.runs import RunRequest, start_run
+from approvals.tables import runs
 from bot.ids import ActionId
 from bot.metadata import ApprovalRef
 from bot.server import CountersignRequestHandler
@@ -43,7 +45,14 @@ def _ask(local: Local, requester: str, order: int) -> ApprovalRequest:
     )
     start_run(request, local.store, None)
     local.work()
-    return wait_until(lambda: next(iter(local.store.lists.requests_for_thread(request.thread_id)), None), 10, "the request")
+
+    def tried() -> ApprovalRequest | None:
+        # Stored, and the attempt that tried to post it over (the local worker's thread may be the one trying).
+        with local.store.db.engine.connect() as conn:
+            held = conn.execute(select(runs.c.lease_owner).where(runs.c.thread_id == request.thread_id)).scalar()
+        return None if held else next(iter(local.store.lists.requests_for_thread(request.thread_id)), None)
+
+    return wait_until(tried, 10, "the request, and the attempt to post it")
 
 
 def _dms(local: Local, user: str) -> list[str]:
