@@ -223,17 +223,12 @@ class SlackNotifier:
         """Whether the run's thread holds its ending (`post_ending`'s metadata). A thread Slack will not let the app
         read (`missing_scope` on an install made before it asked for history) counts as not holding it, with a
         warning: posting an ending twice beats losing it."""
-        cursor = None
         try:
-            while True:
-                page = self.client.conversations_replies(
-                    channel=thread.channel, ts=thread.ts, include_all_metadata=True, limit=REPLIES_PAGE, cursor=cursor
-                )
-                if any(_is_ending_of(run, message) for message in page.get("messages") or []):
-                    return True
-                cursor = (page.get("response_metadata") or {}).get("next_cursor")
-                if not cursor:
-                    return False
+            # slack_sdk's response pages on by `response_metadata.next_cursor` as it is iterated.
+            pages = self.client.conversations_replies(
+                channel=thread.channel, ts=thread.ts, include_all_metadata=True, limit=REPLIES_PAGE
+            )
+            return any(_is_ending_of(run, message) for page in pages for message in page.get("messages") or [])
         except SlackApiError as error:
             log.warning(
                 "could not read run %s's thread to see if its ending was posted (%s); posting it",

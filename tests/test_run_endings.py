@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 
 from approvals.models import ApprovalRequest, RunStatus
 from approvals.tables import approvals, runs
+from bot import outbound
 from bot.ids import ActionId
 from bot.outbound import RUN_ENDED_EVENT
 from sandbox.web_api.records import Call
@@ -73,6 +74,16 @@ def test_an_ending_posted_but_not_noted_is_told_again_without_a_second_post(loca
     assert len(_ending_posts(local, approval.thread_id)) == 1
     [read] = _thread_reads(local, approval)
     assert read.params["include_all_metadata"] in ("1", "true", True)
+
+
+def test_an_ending_told_again_is_found_on_a_later_page_of_its_thread(local: Local, monkeypatch: pytest.MonkeyPatch) -> None:
+    approval = _ended_and_noted(local, "Refund order #3106 for $250", "U0ENDS06")
+    monkeypatch.setattr(outbound, "REPLIES_PAGE", 1)  # the ending comes after the request and its progress message
+
+    _killed_before_noting(local, approval)
+
+    assert len(_ending_posts(local, approval.thread_id)) == 1
+    assert len(_thread_reads(local, approval)) >= 3
 
 
 def test_an_ending_told_again_where_its_thread_cannot_be_read_is_posted_again_with_one_warning(

@@ -147,7 +147,8 @@ class Runs(WarmedSection):
         return run_from_row(finished)
 
     def stop_requested(self, thread_id: str) -> bool:
-        """Whether a person stopped the run (checked before each tool call it makes)."""
+        """Whether a person stopped the run (checked as a job settles; each tool call's start checks it with its journal
+        entry, `ToolJournal.tool_call_started`)."""
         with self.db.engine.connect() as conn:
             return conn.execute(_STOP_REQUESTED, {"thread": thread_id}).scalar() is not None
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 from sandbox.block_kit import MAX_MESSAGE_BLOCKS, MAX_TEXT_CHARS, block_problems
 from sandbox.web_api.direct import DirectMessages
-from sandbox.web_api.records import APP_ID, BOT_ID, BOT_USER_ID, TEAM_ID, TEAM_URL, SlackApiFailure, copy_json
+from sandbox.web_api.records import APP_ID, BOT_ID, BOT_USER_ID, TEAM_ID, TEAM_URL, SlackApiFailure, copy_json, page_of
 
 # Messages in a page of conversations.replies when the caller names no `limit`, and the most it returns (Slack's).
 REPLIES_LIMIT = 1000
@@ -230,25 +229,14 @@ class ChatMethods(DirectMessages):
         # Asking with a reply's ts returns that reply's whole thread, as Slack does.
         root = parent.get("thread_ts") or ts
         thread = [m for m in channel_messages.values() if m["ts"] == root or m.get("thread_ts") == root]
-        # Pages as Slack's, oldest first: `limit` messages from where the opaque `cursor` says.
-        try:
-            limit = int(params.get("limit") or REPLIES_LIMIT)
-            start = int(base64.b64decode(str(params.get("cursor") or ""), validate=True).decode().removeprefix("offset:") or 0)
-        except ValueError:
-            raise SlackApiFailure("invalid_cursor") from None
-        if start < 0:
-            raise SlackApiFailure("invalid_cursor")
-        if not 0 < limit <= REPLIES_LIMIT:
-            raise SlackApiFailure("invalid_limit")
-        end = start + limit
+        # Pages as Slack's, oldest first.
+        page, cursor = page_of(thread, params, REPLIES_LIMIT, REPLIES_LIMIT)
         with_metadata = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
-        messages = [_as_read(m, with_metadata) for m in thread[start:end]]
-        more = end < len(thread)
         return {
             "ok": True,
-            "messages": messages,
-            "has_more": more,
-            "response_metadata": {"next_cursor": base64.b64encode(f"offset:{end}".encode()).decode() if more else ""},
+            "messages": [_as_read(m, with_metadata) for m in page],
+            "has_more": bool(cursor),
+            "response_metadata": {"next_cursor": cursor},
         }
 
 

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 from sandbox.web_api.core import EmulatorCore
-from sandbox.web_api.records import BOT_ID, BOT_NAME, BOT_USER_ID, TEAM_ID, TEAM_NAME, TEAM_URL, Channel, SlackApiFailure, User
+from sandbox.web_api.records import (
+    BOT_ID,
+    BOT_NAME,
+    BOT_USER_ID,
+    TEAM_ID,
+    TEAM_NAME,
+    TEAM_URL,
+    Channel,
+    SlackApiFailure,
+    User,
+    page_of,
+)
 
 # conversations.members answers this many members a page unless asked for another `limit` (Slack: 100, at most 1000).
 MEMBERS_PAGE_DEFAULT = 100
@@ -140,19 +150,5 @@ class DirectoryMethods(EmulatorCore):
             raise SlackApiFailure("channel_not_found")  # a private channel the app is not in is hidden from it
         if BOT_USER_ID not in members:
             raise SlackApiFailure("not_in_channel")
-        try:
-            limit = int(params.get("limit") or MEMBERS_PAGE_DEFAULT)
-            start = int(base64.b64decode(str(params.get("cursor") or ""), validate=True).decode().removeprefix("offset:") or 0)
-        except ValueError:
-            raise SlackApiFailure("invalid_cursor") from None
-        if start < 0:
-            raise SlackApiFailure("invalid_cursor")
-        if not 0 < limit <= MEMBERS_PAGE_MAX:
-            raise SlackApiFailure("invalid_limit")
-        listed = members
-        more = start + limit < len(listed)
-        return {
-            "ok": True,
-            "members": listed[start : start + limit],
-            "response_metadata": {"next_cursor": base64.b64encode(f"offset:{start + limit}".encode()).decode() if more else ""},
-        }
+        page, cursor = page_of(members, params, MEMBERS_PAGE_DEFAULT, MEMBERS_PAGE_MAX)
+        return {"ok": True, "members": page, "response_metadata": {"next_cursor": cursor}}

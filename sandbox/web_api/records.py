@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 TEAM_ID = "T0EMULATED"
 TEAM_NAME = "Emulated"
@@ -83,3 +86,20 @@ def copy_json(value: Any) -> Any:
 def truthy(value: Any) -> bool:
     """Whether a flag is set: JSON bodies send booleans, form bodies send "true"."""
     return value is True or str(value).lower() == "true"
+
+
+def page_of(items: list[T], params: dict[str, Any], default_limit: int, most: int) -> tuple[list[T], str]:
+    """The page of `items` a cursor-paged method returns, as Slack pages: `limit` of them (`default_limit` when
+    unnamed, at most `most`) from where the opaque `cursor` says; and the next page's cursor ("" at the end).
+    Slack's `invalid_cursor` and `invalid_limit` for what it would refuse."""
+    try:
+        limit = int(params.get("limit") or default_limit)
+        start = int(base64.b64decode(str(params.get("cursor") or ""), validate=True).decode().removeprefix("offset:") or 0)
+    except ValueError:
+        raise SlackApiFailure("invalid_cursor") from None
+    if start < 0:
+        raise SlackApiFailure("invalid_cursor")
+    if not 0 < limit <= most:
+        raise SlackApiFailure("invalid_limit")
+    end = start + limit
+    return items[start:end], base64.b64encode(f"offset:{end}".encode()).decode() if end < len(items) else ""
