@@ -274,7 +274,14 @@ def payments_effects() -> CompiledStateGraph:
     )
 
 
-AGENTS.update(payments_effects=payments_effects)
+def batch_effects() -> CompiledStateGraph:
+    """Several refunds in one turn, approved together, with tools whose executions are counted and can be held."""
+    return create_agent(
+        BatchRefundModel(), tools=[effect_refund], middleware=[HumanInTheLoopMiddleware(interrupt_on={"refund": True})]
+    )
+
+
+AGENTS.update(payments_effects=payments_effects, batch_effects=batch_effects)
 # The same agent, its refunds declared idempotent: a refund cut off by a worker's death runs again unasked.
 AGENTS["payments_idempotent"] = agent_spec(payments_effects, idempotent_tools=["refund"])
 

@@ -1,7 +1,8 @@
 """A call cut off mid-way goes back to a person: a worker killed while an approved tool runs leaves the call in
-doubt, and the run's thread gets a request of its own (Run it again / Don't) under the call's rule; nothing runs
-until someone answers. Every call carries a stable idempotency key; tools declared idempotent run again unasked.
-(Through the real processes: the worker is SIGKILLed while the tool is held mid-way.)"""
+doubt, and the run's thread gets a request of its own (Run it again / Don't) under the call's rule; the call does
+not run again, and the agent does not go past its step, until someone answers. Every call carries a stable
+idempotency key; tools declared idempotent run again unasked. (Through the real processes: the worker is
+SIGKILLed while the tool is held mid-way.)"""
 
 from __future__ import annotations
 
@@ -162,3 +163,50 @@ def test_a_tool_run_outside_a_countersign_worker_has_no_idempotency_key() -> Non
     assert idempotency_key({"configurable": {"thread_id": "t"}}) is None
     assert idempotency_key(None) is None
     assert idempotency_key({"configurable": {"countersign_idempotency_key": "cs-1"}}) == "cs-1"
+
+
+def test_a_call_approved_beside_one_cut_off_ran_once_and_the_agent_goes_on_only_once_someone_answers(stack: Stack) -> None:
+    stack.hold("refund-2911")
+    approval = stack.start_run("Refund orders #2911 and #2912 for $40", agent="batch_effects")
+    stack.click("U0APPROVER", ActionId.APPROVE_ALL, approval)
+    stack.wait_until_held("refund-2911")
+    wait_until(lambda: stack.refunds_of("2912") == 1, 10, "the refund approved beside it to run")
+    stack.kill_worker()
+    stack.release("refund-2911")
+    stack.start_worker()
+
+    doubt = stack.wait_for_request(approval.thread_id, count=2, timeout=20)
+    assert doubt.kind == IN_DOUBT_KIND and [a.args["order_id"] for a in doubt.actions] == ["2911"]
+    wait_until(lambda: stack.store.runs.get_run(approval.thread_id).status is RunStatus.WAITING, 10, "the run to wait")
+    assert (stack.refunds_of("2911"), stack.refunds_of("2912")) == (1, 1)
+    assert stack.store.runs.get_run(approval.thread_id).outcome is None  # the agent has not gone on
+
+    stack.answer("U0APPROVER", ActionId.REJECT, doubt, "It went through: the bank shows it")
+
+    outcome = stack.outcome(approval, timeout=20)
+    assert "Refunded $40.00 for order #2912" in outcome and "cannot tell whether it took effect" in outcome
+    assert (stack.refunds_of("2911"), stack.refunds_of("2912")) == (1, 1)
+
+
+def test_two_calls_cut_off_together_are_each_put_to_a_person_and_neither_runs_again_unasked(stack: Stack) -> None:
+    stack.hold("refund-2913")
+    stack.hold("refund-2914")
+    approval = stack.start_run("Refund orders #2913 and #2914 for $40", agent="batch_effects")
+    stack.click("U0APPROVER", ActionId.APPROVE_ALL, approval)
+    stack.wait_until_held("refund-2913")
+    stack.wait_until_held("refund-2914")
+    stack.kill_worker()
+    stack.release("refund-2913")
+    stack.release("refund-2914")
+    stack.start_worker()
+
+    first = stack.wait_for_request(approval.thread_id, count=2, timeout=20)
+    stack.answer("U0APPROVER", ActionId.REJECT, first, "It went through: the bank shows it")
+    second = stack.wait_for_request(approval.thread_id, count=3, timeout=20)
+    assert {first.action.args["order_id"], second.action.args["order_id"]} == {"2913", "2914"}
+    assert (stack.refunds_of("2913"), stack.refunds_of("2914")) == (1, 1)
+    stack.click("U0APPROVER", ActionId.APPROVE, second)
+
+    outcome = stack.outcome(approval, timeout=20)
+    assert "cannot tell whether it took effect" in outcome and "Refunded $40.00" in outcome
+    assert sorted([stack.refunds_of("2913"), stack.refunds_of("2914")]) == [1, 2]

@@ -2,7 +2,9 @@
 the call took effect, so the run waits on a request of its own kind (`in_doubt`) under the call's own rule,
 judged on the arguments it ran with: **Run it again** (approve) runs the tool once more with the same
 idempotency key; **Don't** (reject, and what its deadline says) tells the agent it was not run again.
-Until someone answers, nothing of the run proceeds. Tools declared idempotent are run again without asking.
+Until someone answers, the agent does not go past the call's step: calls approved with it in that step still run
+once each (each was approved on its own), and two cut off together are asked about in turn (a step raises one).
+Tools declared idempotent are run again without asking.
 
 Each cut-off attempt of a call has its own request (`in-doubt:<key>:<n>`): an answer is used once, as the
 journal acts on it, so a worker dying again during the re-run asks again rather than re-running unasked.
