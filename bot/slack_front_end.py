@@ -128,13 +128,37 @@ class SlackFrontEnd:
     def _changed(self, event: RequestChanged) -> bool:
         try:
             messages, noted = self.places.shown(event.approval)
-            reach = _as_reach(noted)
+            reach = self._dm_newly_named(event.approval, event.earlier, _as_reach(noted))
             gone = self.notifier.update_request(event.approval, event.earlier, messages, reach)
             if gone:
                 self._post_again(event, gone, reach)
         finally:
             self.requester.decided(event.approval)
         return True
+
+    def _dm_newly_named(
+        self, approval: ApprovalRequest, earlier: Page, reach: tuple[Posted, Reach] | None
+    ) -> tuple[Posted, Reach] | None:
+        """Send a pending request to each person it names by DM now who was never sent it (a call edited under a rule
+        that says `dm`), and note who has it beside its channel post; what that post says now."""
+        if not approval.is_pending or notify_of(approval) == "channel":
+            return reach
+        named = self.dms.named(approval)
+        already = self.places.dms(approval.id)
+        tried = {*already, *(reach[1].unreached if reach else {})}
+        new = [user for user in named.users if user not in tried]
+        if not new:
+            return reach
+        reached, unreached = self.dms.send_each(new, request_message(approval, earlier))
+        for user, posted in reached.items():
+            self.places.keep_dm(approval.id, user, posted)
+        first = reach[0] if reach else self.places.request(approval.id)
+        if first is None:  # not posted yet: the post, when it is made, says who has it
+            return reach
+        unreached = {**(reach[1].unreached if reach else {}), **named.unresolved, **unreached}
+        now = Reach(notify=notify_of(approval), asked=sorted({*already, *reached}), unreached=unreached)
+        self.places.note_reach(approval.id, now.model_dump())
+        return first, now
 
     def _post_again(self, event: RequestChanged, gone: list[Posted], reach: tuple[Posted, Reach] | None) -> None:
         """Post again, as it stands, each of the request's channel messages someone deleted; note the new one (so its

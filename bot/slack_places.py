@@ -114,6 +114,13 @@ class SlackPlaces:
         found = self.placements.of_many(SLACK, [_told_subject(approval_id, position) for position in positions])
         return [position for position in positions if _told_subject(approval_id, position) in found]
 
+    def note_reach(self, approval_id: str, reach: dict[str, Any]) -> None:
+        """Note again what became of a request's DMs, beside its first channel post (its link kept)."""
+        subject = request_subject(approval_id)
+        ref = self.placements.of(SLACK, subject)
+        if ref is not None:
+            self.placements.note(SLACK, subject, {**ref, "reach": reach})
+
     def keep_dm(self, approval_id: str, user_id: str, posted: Posted) -> None:
         """Note the request's message in `user_id`'s DM with the app."""
         self.placements.note(SLACK, dm_subject(approval_id, user_id), posted._asdict())

@@ -7,11 +7,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 from approvals.models import ApprovalRequest, DecisionType
+from approvals.policies import Rule
 from bot.ids import ActionId, BlockId
+from bot.slack_places import SlackPlaces
 from sandbox.driver import Response, number_value, plain_text_value
 from tests.local import Local
 from tests.policies import FINANCE_REFUNDS, SELF_SERVICE_REFUNDS, SOFT_REFUNDS, TWO_PERSON_REFUNDS
-from tests.stack import Stack
+from tests.stack import Stack, wait_until
 
 
 def _edit_amount(who: Local | Stack, user: str, approval: ApprovalRequest, amount: str) -> Response:
@@ -180,3 +182,41 @@ def test_a_call_reproposed_under_a_soft_rule_that_goes_ahead_at_its_deadline_run
 
     assert "Refunded $3.00 for order #9111" in local.outcome(approval)
     assert "Refunded $250.00" not in local.outcome(approval)
+
+
+def test_a_call_reproposed_under_a_rule_that_sends_dms_reaches_that_rules_approvers_by_dm(local: Local) -> None:
+    dm_refunds = Rule(
+        name="dm refunds", agent="payments", tool="refund", when="amount == 9110", approvers=["U0DMCFO9110"], notify="dm"
+    )
+    local.policies(SELF_SERVICE_REFUNDS, dm_refunds)
+    approval = local.start_run("Refund order #9110 for $7", user="U0SELF9110")
+
+    _edit_amount(local, "U0SELF9110", approval, "9110")
+
+    dm = wait_until(lambda: SlackPlaces(local.store).dms(approval.id).get("U0DMCFO9110"), 10, "the new rule's approver's DM")
+    assert local.slack.dm_user(dm.channel) == "U0DMCFO9110"
+    message = str(local.slack.message(dm.channel, dm.ts)["blocks"])
+    assert "Approve" in message and "<@U0SELF9110> edited these arguments" in message
+    line = str(local.message(approval)["blocks"])
+    assert "Sent by DM to <@U0DMCFO9110>, who decide it there" in line and "countersign.approve" not in line
+
+
+def test_the_approver_a_reproposed_call_reached_by_dm_decides_it_there_and_is_sent_it_once(local: Local) -> None:
+    dm_refunds = Rule(
+        name="dm refunds", agent="payments", tool="refund", when="amount == 9111", approvers=["U0DMCFO9111"], notify="dm"
+    )
+    local.policies(SELF_SERVICE_REFUNDS, dm_refunds)
+    approval = local.start_run("Refund order #9111 for $7", user="U0SELF9111")
+    _edit_amount(local, "U0SELF9111", approval, "9111")
+    wait_until(lambda: SlackPlaces(local.store).dms(approval.id).get("U0DMCFO9111"), 10, "the new rule's approver's DM")
+
+    from tests.test_direct_messages import click_in_dm  # (it imports this module's helpers)
+
+    click_in_dm(local, "U0DMCFO9111", ActionId.APPROVE, local.store.requests.get(approval.id))
+
+    assert "Refunded $9111.00 for order #9111" in local.outcome(approval)
+    dm_channel = SlackPlaces(local.store).dms(approval.id)["U0DMCFO9111"].channel
+    requests_sent = [
+        c for c in local.slack.calls_to("chat.postMessage") if c.params.get("channel") == dm_channel and c.params.get("blocks")
+    ]
+    assert len(requests_sent) == 1
