@@ -128,9 +128,10 @@ def _click(local: Local, approval: ApprovalRequest, step: Step) -> None:
 
 
 def _settled(local: Local, approval: ApprovalRequest) -> bool:
-    """Still waiting for people, or carried as far as the decisions take it."""
+    """Still waiting for people, or carried as far as the decisions take it (handed to the agent, and its run no longer
+    working: the in-process worker's thread may be the one carrying it, so a test's own `work()` can find nothing to do)."""
     now = local.store.requests.get(approval.id)
-    return now.is_pending or not now.run.status.is_owed_work
+    return now.is_pending or (now.resumed_at is not None and not now.run.status.is_owed_work)
 
 
 def _people_behind(local: Local, approval_id: str, position: int) -> tuple[set[str], set[str]]:

@@ -315,10 +315,14 @@ def test_a_request_stored_as_its_run_was_stopped_is_withdrawn_too(
     order = "815" if stopped == "before it is stored" else "816"
     request = RunRequest(agent="payments", input_text=f"Refund order #{order} for $250", requested_by="U0STOPI")
     start_run(request, local.store, None)
-    local.work()
+    local.work()  # (or the in-process worker's thread does, and this finds the run leased)
 
-    (withdrawn,) = local.store.lists.requests_for_thread(request.thread_id)
-    assert withdrawn.status is Status.WITHDRAWN
+    withdrawn = wait_until(
+        lambda: next((r for r in local.store.lists.requests_for_thread(request.thread_id) if r.status is Status.WITHDRAWN), None),
+        10,
+        "the request withdrawn",
+    )
+    assert len(local.store.lists.requests_for_thread(request.thread_id)) == 1
     update = local.wait_for_update(withdrawn, lambda call: "Withdrawn" in str(call.params.get("blocks")))
     assert "<@U0STOPI> stopped the run" in str(update.params["blocks"])
     assert [e.actor for e in local.store.audit_log.audit_events(withdrawn.id) if e.event == "withdrawn"] == ["U0STOPI"]
