@@ -197,10 +197,11 @@ def test_a_decision_recorded_just_before_the_stop_is_not_handed_to_the_agent(loc
     _stop_by_command(local, "U0STOPE", approval.thread_id)
     local.store.runs.release(approval.thread_id, "test-holder")
     local.work()
-    local.runtime.resume(approval.id)
+    local.runtime.resume(approval.id)  # (or the in-process worker's thread does, and this finds the run leased)
 
+    ending = wait_until(lambda: local.store.runs.get_run(approval.thread_id).ending, 10, "the run's ending")
+    assert ending.kind == "halted"
     assert local.refunds_of("811") == 0
-    assert local.store.runs.get_run(approval.thread_id).ending.kind == "halted"  # type: ignore[union-attr]
 
 
 def _stopped_while_looking_up(local: Local, order: str, agent: str) -> str:
