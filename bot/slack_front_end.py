@@ -128,7 +128,7 @@ class SlackFrontEnd:
     def _changed(self, event: RequestChanged) -> bool:
         try:
             messages, noted = self.places.shown(event.approval)
-            reach = self._dm_newly_named(event.approval, event.earlier, _as_reach(noted))
+            reach = self._reach_now(event.approval, event.earlier, _as_reach(noted))
             gone = self.notifier.update_request(event.approval, event.earlier, messages, reach)
             if gone:
                 self._post_again(event, gone, reach)
@@ -136,12 +136,16 @@ class SlackFrontEnd:
             self.requester.decided(event.approval)
         return True
 
-    def _dm_newly_named(
+    def _reach_now(
         self, approval: ApprovalRequest, earlier: Page, reach: tuple[Posted, Reach] | None
     ) -> tuple[Posted, Reach] | None:
-        """Send a pending request to each person it names by DM now who was never sent it (a call edited under a rule
-        that says `dm`), and note who has it beside its channel post; what that post says now."""
-        if not approval.is_pending or notify_of(approval) == "channel":
+        """What the request's channel post says of its DMs, by how its calls' rules reach their deciders now (an edit
+        may have moved a call under another rule); a pending request is first sent to each person it names by DM now
+        who was never sent it, and who has it is noted beside the post."""
+        notify = notify_of(approval)
+        if reach is not None and reach[1].notify != notify:
+            reach = (reach[0], reach[1].model_copy(update={"notify": notify}))
+        if not approval.is_pending or notify == "channel":
             return reach
         named = self.dms.named(approval)
         already = self.places.dms(approval.id)
@@ -156,7 +160,7 @@ class SlackFrontEnd:
         if first is None:  # not posted yet: the post, when it is made, says who has it
             return reach
         unreached = {**(reach[1].unreached if reach else {}), **named.unresolved, **unreached}
-        now = Reach(notify=notify_of(approval), asked=sorted({*already, *reached}), unreached=unreached)
+        now = Reach(notify=notify, asked=sorted({*already, *reached}), unreached=unreached)
         self.places.note_reach(approval.id, now.model_dump())
         return first, now
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 from approvals.models import ApprovalRequest, DecisionType
 from approvals.policies import Rule
 from bot.ids import ActionId, BlockId
+from bot.metadata import ApprovalRef
 from bot.slack_places import SlackPlaces
 from sandbox.driver import Response, number_value, plain_text_value
 from tests.local import Local
@@ -16,14 +17,18 @@ from tests.policies import FINANCE_REFUNDS, SELF_SERVICE_REFUNDS, SOFT_REFUNDS, 
 from tests.stack import Stack, wait_until
 
 
-def _edit_amount(who: Local | Stack, user: str, approval: ApprovalRequest, amount: str) -> Response:
-    view = who.open_modal(user, ActionId.EDIT, approval).response["view"]
-    values = {
-        BlockId.for_arg("order_id"): {ActionId.ARG_VALUE: plain_text_value(str(approval.action.args["order_id"]))},
+def _amount_values(order_id: str, amount: str) -> dict:
+    """The edit modal's values with `amount` typed in (the reason too)."""
+    return {
+        BlockId.for_arg("order_id"): {ActionId.ARG_VALUE: plain_text_value(order_id)},
         BlockId.for_arg("amount"): {ActionId.ARG_VALUE: number_value(amount)},
         BlockId.for_arg("reason"): {ActionId.ARG_VALUE: plain_text_value("edited")},
     }
-    return who.driver.view_submission(user, view, values)
+
+
+def _edit_amount(who: Local | Stack, user: str, approval: ApprovalRequest, amount: str) -> Response:
+    view = who.open_modal(user, ActionId.EDIT, approval).response["view"]
+    return who.driver.view_submission(user, view, _amount_values(str(approval.action.args["order_id"]), amount))
 
 
 def _confirm(who: Local | Stack, user: str, approval: ApprovalRequest) -> Response:
@@ -220,3 +225,32 @@ def test_the_approver_a_reproposed_call_reached_by_dm_decides_it_there_and_is_se
         c for c in local.slack.calls_to("chat.postMessage") if c.params.get("channel") == dm_channel and c.params.get("blocks")
     ]
     assert len(requests_sent) == 1
+
+
+def test_a_call_edited_in_a_dm_into_a_rule_decided_in_the_channel_gets_its_buttons_back_there(local: Local) -> None:
+    dm_refunds = Rule(
+        name="dm refunds", agent="payments", tool="refund", when="amount == 9112", approvers=["U0DMCFO9112"], notify="dm"
+    )
+    local.policies(SELF_SERVICE_REFUNDS, dm_refunds)
+    approval = local.start_run("Refund order #9112 for $9112", user="U0ASK9112")
+    assert "countersign.approve" not in str(local.message(approval)["blocks"])  # the short line: decided by DM
+    dm = wait_until(lambda: SlackPlaces(local.store).dms(approval.id).get("U0DMCFO9112"), 10, "the approver's DM")
+
+    # The approver edits it in their DM down to $7: the self-service rule's, whose deciders are the channel's members.
+    clicked = local.driver.block_action(
+        "U0DMCFO9112",
+        ActionId.EDIT,
+        ApprovalRef(approval_id=approval.id, rev=approval.revision).dump(),
+        channel_id=dm.channel,
+        container_message_ts=dm.ts,
+        message=local.slack.message(dm.channel, dm.ts),
+    )
+    trigger = clicked.payload["trigger_id"] if clicked.payload else None
+    view = local.slack.wait_for("views.open", lambda call: call.params.get("trigger_id") == trigger).params["view"]
+    local.driver.view_submission("U0DMCFO9112", view, _amount_values("9112", "7"))
+
+    wait_until(lambda: local.store.requests.get(approval.id).gate_of(0).rule == "self-service refunds", 10, "the re-proposal")
+    post = wait_until(
+        lambda: "countersign.approve" in str(local.message(approval)["blocks"]) and local.message(approval), 10, "buttons"
+    )
+    assert "Rule _self-service refunds_" in str(post["blocks"])
