@@ -202,8 +202,12 @@ def test_a_call_reproposed_under_a_rule_that_sends_dms_reaches_that_rules_approv
     assert local.slack.dm_user(dm.channel) == "U0DMCFO9110"
     message = str(local.slack.message(dm.channel, dm.ts)["blocks"])
     assert "Approve" in message and "<@U0SELF9110> edited these arguments" in message
-    line = str(local.message(approval)["blocks"])
-    assert "Sent by DM to <@U0DMCFO9110>, who decide it there" in line and "countersign.approve" not in line
+    line = wait_until(
+        lambda: "Sent by DM to <@U0DMCFO9110>" in str(local.message(approval)["blocks"]) and local.message(approval),
+        10,
+        "the channel post to say who has it",
+    )
+    assert "Sent by DM to <@U0DMCFO9110>, who decide it there" in str(line) and "countersign.approve" not in str(line)
 
 
 def test_the_approver_a_reproposed_call_reached_by_dm_decides_it_there_and_is_sent_it_once(local: Local) -> None:
