@@ -6,8 +6,11 @@ SIGKILLed while the tool is held mid-way.)"""
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from approvals.models import IN_DOUBT_KIND, ApprovalRequest, RunStatus
 from approvals.runs import RunRequest, start_run
+from approvals.tables import tool_calls
 from bot.ids import ActionId
 from tests.stack import Stack, wait_until
 
@@ -27,6 +30,13 @@ def _cut_off(stack: Stack, order: str, agent: str = "payments_effects", amount: 
 
 def _keys_of(stack: Stack, order: str) -> list[str]:
     return [line.partition("=")[2] for line in stack.effects_of("refund-keys") if line.partition("=")[0] == order]
+
+
+def _finished(stack: Stack, thread_id: str, call_id: str) -> bool:
+    """Whether the journal has the call as finished (its tool returned), not only started."""
+    query = select(tool_calls.c.finished_at).where(tool_calls.c.thread_id == thread_id, tool_calls.c.tool_call_id == call_id)
+    with stack.store.db.engine.connect() as conn:
+        return conn.execute(query).scalar() is not None
 
 
 def _audited(stack: Stack, event: str, approval_id: str | None = None) -> list[dict]:
@@ -170,7 +180,7 @@ def test_a_call_approved_beside_one_cut_off_ran_once_and_the_agent_goes_on_only_
     approval = stack.start_run("Refund orders #2911 and #2912 for $40", agent="batch_effects")
     stack.click("U0APPROVER", ActionId.APPROVE_ALL, approval)
     stack.wait_until_held("refund-2911")
-    wait_until(lambda: stack.refunds_of("2912") == 1, 10, "the refund approved beside it to run")
+    wait_until(lambda: _finished(stack, approval.thread_id, "call_2912"), 10, "the refund approved beside it to finish")
     stack.kill_worker()
     stack.release("refund-2911")
     stack.start_worker()
