@@ -137,6 +137,15 @@ class Deciding:
             raise refused
         return allowed
 
+    def decides_for(self, approval: ApprovalRequest, user_id: str) -> str | None:
+        """Whom a click by `user_id` decides the request's undecided calls for, as `decide` takes it: None as
+        themselves (or when they may decide none of them), else the first person away they stand in for."""
+        try:
+            allowed = self.deciders(approval, user_id, approval.undecided())
+        except NotAnApprover:
+            return None
+        return None if None in allowed.values() else next(iter(allowed.values()), None)
+
     def decidable(self, approval: ApprovalRequest, user_id: str, positions: Sequence[int]) -> list[int]:
         """Of `positions`, the calls `user_id` may decide (`deciders`)."""
         return list(self.deciders(approval, user_id, positions))

@@ -41,9 +41,11 @@ def home_view(
     stats: StatsReport | None = None,
     *,
     page: int = 0,
+    standing_in: dict[str, str | None] | None = None,
 ) -> dict[str, Any]:
     """The Home tab: page `page` of the requests waiting on the user (`waiting`: that page and how many in
-    all, or the whole list); with `settings` and `stats` (admins only), the settings section and the
+    all, or the whole list), each saying whom the user decides it for when they stand in for someone away
+    (`standing_in`, by request id); with `settings` and `stats` (admins only), the settings section and the
     approval figures (in the blocks left)."""
     page_of = waiting if isinstance(waiting, Page) else Page(waiting, len(waiting))
     shown, total = page_of.requests, page_of.total
@@ -52,7 +54,7 @@ def home_view(
     if not shown:
         blocks.append(SectionBlock(text=MarkdownTextObject(text="_Nothing is waiting for your decision._")))
     for approval in shown:
-        blocks.extend(_request_blocks(approval))
+        blocks.extend(_request_blocks(approval, (standing_in or {}).get(approval.id)))
     after = total - page * HOME_REQUESTS - len(shown)
     if after > 0:
         more = f"…and {after}{'+' if page_of.capped else ''} more; `/countersign pending` lists them all."
@@ -82,11 +84,12 @@ def _page_buttons(page: int, after: int) -> ActionsBlock:
     return ActionsBlock(block_id=BlockId.HOME_PAGES, elements=buttons)
 
 
-def _request_blocks(approval: ApprovalRequest) -> list[Block]:
+def _request_blocks(approval: ApprovalRequest, for_user: str | None = None) -> list[Block]:
     run = approval.run
     due = f" · due {slack_date(approval.deadline_at)}" if approval.deadline_at else ""
+    standing = f" · you decide it for {mention(for_user)}, who is away" if for_user else ""
     calls = [as_code(a.args, HOME_ARGS_CHARS) for a in approval.actions]
-    text = f"*{escape(run.agent)}*, asked by {mention(run.requested_by)}{due}\n" + "\n".join(
+    text = f"*{escape(run.agent)}*, asked by {mention(run.requested_by)}{due}{standing}\n" + "\n".join(
         f"`{escape(a.tool)}` {code}" for a, (code, _) in zip(approval.actions, calls, strict=True)
     )
     blocks: list[Block] = [DividerBlock(), SectionBlock(text=MarkdownTextObject(text=shorten(text, SECTION_CHARS)))]

@@ -235,3 +235,17 @@ def test_away_refuses_a_deactivated_colleague(away: Local) -> None:
 
     assert reply == "<@U0AWAYGONE> is deactivated."
     assert away.store.people.get("U0AWAYSELF").delegate is None
+
+
+def test_the_home_tab_says_whom_a_delegate_decides_a_request_for(away: Local) -> None:
+    away.slash("U0AWAYCFO", f"away {_mention('U0AWAYHOMEDEP2')}")
+    theirs = away.start_run("Refund order #8017 for $801")  # decided by the absent CFO
+    everyones = away.start_run("Refund order #8018 for $250")  # decided by the channel's members, the delegate among them
+
+    home = json.dumps(away.home_showing("U0AWAYHOMEDEP2", theirs.id))
+    ours = json.dumps(away.home_showing("U0AWAYHOMEDEP2", everyones.id))
+
+    row = next(part for part in home.split('"type": "divider"') if theirs.id in part)
+    assert "you decide it for <@U0AWAYCFO>, who is away" in row
+    row = next(part for part in ours.split('"type": "divider"') if everyones.id in part)
+    assert "you decide it for" not in row
