@@ -162,7 +162,12 @@ class Listening:
         settings_rows = self.admin_settings.all() if is_admin else None
         stats = approval_stats(self.store.db.engine) if is_admin else None
         try:
-            standing_in = {approval.id: self.deciding.decides_for(approval, user) for approval in waiting.requests}
+            # Only someone standing in for a person away decides anything for anyone else.
+            standing_in = (
+                {approval.id: self.deciding.decides_for(approval, user) for approval in waiting.requests}
+                if self.deciding.standing_in(user)
+                else {}
+            )
             view = home_view(waiting, settings_rows, stats, page=page, standing_in=standing_in)
             self.client.views_publish(user_id=user, view=self.signer.sign_view(view))
         except SlackApiError:
