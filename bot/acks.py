@@ -2,8 +2,9 @@
 
 A listener runs on the listener threads and the request's thread returns as soon as it acks, so Bolt
 answers Slack then while the work after the ack goes on. A listener that has not acked by the timeout
-is answered for. What follows a decision's ack runs on one after-ack thread, once no request of this
-process is left to answer, so a burst of clicks is acked before any message is updated.
+is answered for. What follows a decision's ack (handing its resume to the job queue, then updating the
+message on one after-ack thread) waits until no request of this process is left to answer, so a burst of
+clicks is acked before any resume is handed over or message updated.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 from slack_bolt import Ack
 
@@ -30,8 +31,11 @@ ACK_TIMEOUT_SECONDS = 3.0  # Slack's wait for an answer
 # answer: a burst is acked first, and a steady stream of requests still lets each update through.
 AFTER_ACK_YIELD_SECONDS = 1.0
 LISTENER_THREADS = 16
+# Several, so that a job queue slow to answer holds up one hand-over at a time, not every decision's behind it.
+HAND_OVER_THREADS = 4
 
 AckOnce = Callable[..., bool]
+T = TypeVar("T")
 
 
 def unexpected(error: BaseException, what: str) -> str:
@@ -77,6 +81,8 @@ class Acks:
         # time, once no request of this process is left to answer (`ANSWERING`, up to AFTER_ACK_YIELD_SECONDS):
         # under a burst of clicks the listener threads record and ack the next clicks first.
         self.after_ack_threads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="after-ack")
+        # A decision's resume is handed to the job queue here, on the same terms, but never behind a message update.
+        self.hand_over_threads = ThreadPoolExecutor(max_workers=HAND_OVER_THREADS, thread_name_prefix="hand-over")
 
     def in_background(
         self, work: Callable[[], None], answered: threading.Event | None = None, on: ThreadPoolExecutor | None = None
@@ -94,18 +100,37 @@ class Acks:
 
         (on or self.listener_threads).submit(logged)
 
-    def after_ack(self, work: Callable[[], None]) -> None:
+    def after_ack(self, work: Callable[[], None], *, until: float | None = None) -> None:
         """Run `work` on the after-ack thread once no request of this process waits for its answer, or
-        AFTER_ACK_YIELD_SECONDS from now at the latest."""
+        AFTER_ACK_YIELD_SECONDS from now (or at `until`, a `time.monotonic()`) at the latest."""
         # The bound counts from the ack, not from when this work's turn comes: updates queued behind one
         # another on the after-ack thread would otherwise each wait it in full.
+        self._when_answered(work, self.after_ack_threads, until)
+
+    def hand_over_then(self, hand_over: Callable[[], T], show: Callable[[T], None]) -> None:
+        """After a decision's ack (called from its listener): `hand_over` (its resume to the job queue), then `show`
+        what came of it on the after-ack thread. A lone click's hand-over is made at once, here; under a burst (other
+        requests of this process wait for their answers) it waits on the hand-over threads until none does, or
+        AFTER_ACK_YIELD_SECONDS from now at the latest."""
+        # Under a burst, each hand-over's enqueue, and the worker's resume it starts, would otherwise take the CPU
+        # the next clicks' acks wait for; the resume is owed in SQL whatever happens here. A lone click's resume
+        # loses nothing by going at once, and a thread hop would cost it a millisecond.
         until = time.monotonic() + AFTER_ACK_YIELD_SECONDS
+        if ANSWERING.count <= 1:  # the one request being answered is this click's own
+            self.after_ack(functools.partial(show, hand_over()), until=until)
+            return
+        self._when_answered(
+            lambda: self.after_ack(functools.partial(show, hand_over()), until=until), self.hand_over_threads, until
+        )
+
+    def _when_answered(self, work: Callable[[], None], on: ThreadPoolExecutor, until: float | None) -> None:
+        until = time.monotonic() + AFTER_ACK_YIELD_SECONDS if until is None else until
 
         def when_answered() -> None:
             ANSWERING.wait_for_none(max(0.0, until - time.monotonic()))
             work()
 
-        self.in_background(when_answered, on=self.after_ack_threads)
+        self.in_background(when_answered, on=on)
 
     def answer_once_acked(self, work: Callable[[], None], ack_once: AckOnce, answered: threading.Event) -> None:
         """Run `work` on the listener threads and return as soon as it has acked, so Bolt answers Slack then

@@ -32,6 +32,12 @@ class Answering:
                 if not self._count:
                     self._changed.notify_all()
 
+    @property
+    def count(self) -> int:
+        """How many requests are being answered now."""
+        with self._changed:
+            return self._count
+
     def wait_for_none(self, timeout: float) -> bool:
         """Wait until no request is being answered, or `timeout` seconds; True if none is."""
         with self._changed:

@@ -207,11 +207,12 @@ class Listening:
             log.exception("could not tell %s which calls still wait", body["user"]["id"])
 
     def after_decision(self, body: dict[str, Any], recorded: Recorded) -> None:
-        """Once the decision is committed and acked: hand the resume to a worker at once, then (on the after-ack
-        thread) say so truthfully if the queue was down and update the message; the decision stands whatever
-        happens there, so failures are logged."""
-        handed_over = self.deciding.hand_over(recorded)
-        self.acks.after_ack(lambda: self.show_decision(body, recorded, handed_over))
+        """Once the decision is committed and acked: hand the resume to a worker as soon as this process has no
+        request left to answer (within a second), then (on the after-ack thread) say so truthfully if the queue
+        was down and update the message; the decision stands whatever happens there, so failures are logged."""
+        self.acks.hand_over_then(
+            functools.partial(self.deciding.hand_over, recorded), functools.partial(self.show_decision, body, recorded)
+        )
 
     def show_decision(self, body: dict[str, Any], recorded: Recorded, handed_over: bool | None) -> None:
         """Show a committed decision: a note if the queue was down, the request message, and the modal or

@@ -57,6 +57,29 @@ def test_a_click_is_acked_once_its_decision_is_committed_without_waiting_for_the
     assert "Refunded $30.00 for order #44" in local.outcome(approval)
 
 
+def test_a_clicks_resume_is_handed_to_the_queue_once_the_bot_has_no_other_request_to_answer(
+    local: Local, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    approval = local.start_run("Refund order #48 for $70")
+    enqueue, enqueued = local.queue.enqueue_resume, []
+
+    def timed_enqueue(approval_id: str) -> bool:
+        enqueued.append(time.monotonic())
+        return enqueue(approval_id)
+
+    monkeypatch.setattr(local.queue, "enqueue_resume", timed_enqueue)
+
+    with ANSWERING.request():  # another click of a burst, still being answered
+        response = local.click("U0APPROVER", ActionId.APPROVE, approval)
+        time.sleep(0.3)
+        while_answering = list(enqueued)
+        answered_at = time.monotonic()
+
+    assert response.status == 200 and while_answering == []
+    assert "Refunded $70.00 for order #48" in local.outcome(approval)
+    assert enqueued and enqueued[0] >= answered_at
+
+
 def _resumes_held(local: Local, monkeypatch: pytest.MonkeyPatch) -> threading.Event:
     """Hold the agent's resume until the returned event is set: the worker redraws the message too."""
     resumed, resume = threading.Event(), local.runtime.resume
