@@ -19,7 +19,6 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,25 +27,8 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from bench.calibration import machine_line  # noqa: E402
-from bench.load import (  # noqa: E402
-    ADMIN,
-    APPROVER,
-    CHANNEL,
-    CLICKER,
-    VIEWER,
-    DefaultWorkerStack,
-    _own_cpu,
-    add_pending,
-    cpu_seconds,
-    pct,
-    post_messages,
-    time_clicks,
-)
-from bench.services import stack_services  # noqa: E402
+from bench.load import _own_cpu, add_pending, cpu_seconds, default_stack, pct, post_messages, time_clicks  # noqa: E402
 from bench.stopping import unwind_on_stop  # noqa: E402
-from countersign.embedded_valkey import start_valkey  # noqa: E402
-from sandbox.emulator import Channel, SlackEmulator  # noqa: E402
-from tests.databases import fresh_database  # noqa: E402
 from tests.stack import wait_until  # noqa: E402
 
 SETTLE_SECONDS = 1.5  # what follows the acks (message updates, resumes) is done by then
@@ -63,55 +45,43 @@ def main() -> None:
     args = parser.parse_args()
     print(machine_line(), flush=True)
 
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        SlackEmulator(channels=[Channel(CHANNEL, "bench", members=(ADMIN, VIEWER, CLICKER, APPROVER))]) as slack,
-        fresh_database(Path(tmp), "burst", args.postgres) as database_url,
-    ):
-        valkey = start_valkey()
-        try:
-            settings, store, queue = stack_services(
-                slack.base_url, valkey.connection_url, database_url, token="xoxb-bench", secret="bench-secret", channel=CHANNEL
+    with default_stack("burst", args.postgres) as (settings, store, stack):
+        assert stack.bot is not None and stack.worker is not None  # (for the type checker: the stack started both)
+        pending = add_pending(store, args.clicks * args.bursts + ALONE)
+        p99s: list[float] = []
+        for burst in range(args.bursts):
+            targets = post_messages(store, settings, pending[burst * args.clicks : (burst + 1) * args.clicks])
+            before = cpu_seconds(stack.bot.pid), cpu_seconds(stack.worker.pid), _own_cpu()
+            acks = time_clicks(stack, targets)
+            left = len(pending) - (burst + 1) * args.clicks
+            wait_until(lambda left=left: store.lists.pending_summary()[0] <= left, 30, "the clicks to be decided")
+            time.sleep(SETTLE_SECONDS)
+            after = cpu_seconds(stack.bot.pid), cpu_seconds(stack.worker.pid), _own_cpu()
+            bot, worker, own = ((a - b) / len(acks) * 1000 for a, b in zip(after, before, strict=True))
+            p99 = pct(acks, 99)
+            if burst:
+                p99s.append(p99)
+            print(
+                f"burst {burst}{' (warm-up)' if not burst else ''}: click → ack p50 {pct(acks, 50):.1f} ms, "
+                f"p99 {p99:.1f} ms; CPU a click: bot {bot:.1f} ms, worker {worker:.1f} ms, this process {own:.1f} ms",
+                flush=True,
             )
-            with DefaultWorkerStack.start(settings, slack, store, queue, Path(tmp), "bench-secret") as stack:
-                assert stack.bot is not None and stack.worker is not None
-                pending = add_pending(store, args.clicks * args.bursts + ALONE)
-                p99s: list[float] = []
-                for burst in range(args.bursts):
-                    targets = post_messages(store, settings, pending[burst * args.clicks : (burst + 1) * args.clicks])
-                    before = cpu_seconds(stack.bot.pid), cpu_seconds(stack.worker.pid), _own_cpu()
-                    acks = time_clicks(stack, targets)
-                    left = len(pending) - (burst + 1) * args.clicks
-                    wait_until(lambda left=left: store.lists.pending_summary()[0] <= left, 30, "the clicks to be decided")
-                    time.sleep(SETTLE_SECONDS)
-                    after = cpu_seconds(stack.bot.pid), cpu_seconds(stack.worker.pid), _own_cpu()
-                    bot, worker, own = ((a - b) / len(acks) * 1000 for a, b in zip(after, before, strict=True))
-                    p99 = pct(acks, 99)
-                    if burst:
-                        p99s.append(p99)
-                    print(
-                        f"burst {burst}{' (warm-up)' if not burst else ''}: click → ack p50 {pct(acks, 50):.1f} ms, "
-                        f"p99 {p99:.1f} ms; CPU a click: bot {bot:.1f} ms, worker {worker:.1f} ms, this process {own:.1f} ms",
-                        flush=True,
-                    )
-                if p99s:
-                    print(
-                        f"{len(p99s)} bursts of {args.clicks}: click → ack p99 median {statistics.median(p99s):.1f} ms "
-                        f"(from {min(p99s):.1f} to {max(p99s):.1f}); aim < {150 if args.postgres else 100} ms"
-                    )
-                # The same clicks one at a time: what one ack takes with nothing else to do. A burst's last ack cannot
-                # come sooner than its clicks' acks take together, shared between the cores.
-                alone = []
-                for target in post_messages(store, settings, pending[args.bursts * args.clicks :]):
-                    alone.extend(time_clicks(stack, [target]))
-                    time.sleep(ALONE_GAP_SECONDS)
-                floor = pct(alone, 50) * args.clicks / (os.cpu_count() or 1)
-                print(
-                    f"one click at a time ({len(alone)}): click → ack p50 {pct(alone, 50):.1f} ms; {args.clicks} of them "
-                    f"shared between {os.cpu_count()} cores, doing nothing else: {floor:.0f} ms"
-                )
-        finally:
-            valkey.stop()
+        if p99s:
+            print(
+                f"{len(p99s)} bursts of {args.clicks}: click → ack p99 median {statistics.median(p99s):.1f} ms "
+                f"(from {min(p99s):.1f} to {max(p99s):.1f}); aim < {150 if args.postgres else 100} ms"
+            )
+        # The same clicks one at a time: what one ack takes with nothing else to do. A burst's last ack cannot
+        # come sooner than its clicks' acks take together, shared between the cores.
+        alone = []
+        for target in post_messages(store, settings, pending[args.bursts * args.clicks :]):
+            alone.extend(time_clicks(stack, [target]))
+            time.sleep(ALONE_GAP_SECONDS)
+        floor = pct(alone, 50) * args.clicks / (os.cpu_count() or 1)
+        print(
+            f"one click at a time ({len(alone)}): click → ack p50 {pct(alone, 50):.1f} ms; {args.clicks} of them "
+            f"shared between {os.cpu_count()} cores, doing nothing else: {floor:.0f} ms"
+        )
 
 
 if __name__ == "__main__":

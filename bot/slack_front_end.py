@@ -127,9 +127,9 @@ class SlackFrontEnd:
     @_show.register
     def _changed(self, event: RequestChanged) -> bool:
         try:
-            messages, noted = self.places.shown(event.approval)
-            reach = self._reach_now(event.approval, event.earlier, _as_reach(noted))
-            gone = self.notifier.update_request(event.approval, event.earlier, messages, reach)
+            shown = self.places.shown(event.approval)
+            reach = self._reach_now(event.approval, event.earlier, _as_reach(shown.reach), shown.dms)
+            gone = self.notifier.update_request(event.approval, event.earlier, shown.messages, reach)
             if gone:
                 self._post_again(event, gone, reach)
         finally:
@@ -137,18 +137,17 @@ class SlackFrontEnd:
         return True
 
     def _reach_now(
-        self, approval: ApprovalRequest, earlier: Page, reach: tuple[Posted, Reach] | None
+        self, approval: ApprovalRequest, earlier: Page, reach: tuple[Posted, Reach] | None, already: dict[str, Posted]
     ) -> tuple[Posted, Reach] | None:
         """What the request's channel post says of its DMs, by how its calls' rules reach their deciders now (an edit
         may have moved a call under another rule); a pending request is first sent to each person it names by DM now
-        who was never sent it, and who has it is noted beside the post."""
+        who was never sent it (`already`: who has it), and who has it is noted beside the post."""
         notify = notify_of(approval)
         if reach is not None and reach[1].notify != notify:
             reach = (reach[0], reach[1].model_copy(update={"notify": notify}))
         if not approval.is_pending or notify == "channel":
             return reach
         named = self.dms.named(approval)
-        already = self.places.dms(approval.id)
         tried = {*already, *(reach[1].unreached if reach else {})}
         new = [user for user in named.users if user not in tried]
         if not new:

@@ -28,6 +28,14 @@ class Posted(NamedTuple):
     ts: str
 
 
+class Shown(NamedTuple):
+    """Where a request is shown: every message, what became of its DMs (its first post's), and its DMs by person."""
+
+    messages: list[Posted]
+    reach: tuple[Posted, dict[str, Any]] | None
+    dms: dict[str, Posted]
+
+
 class SlackPlaces:
     """Reads and notes where Slack showed a run and its requests."""
 
@@ -133,17 +141,21 @@ class SlackPlaces:
 
     def messages(self, approval: ApprovalRequest) -> list[Posted]:
         """Every message that shows the request: the first post and each escalation's, in stage order, then its DMs."""
-        return self.shown(approval)[0]
+        return self.shown(approval).messages
 
-    def shown(self, approval: ApprovalRequest) -> tuple[list[Posted], tuple[Posted, dict[str, Any]] | None]:
-        """`messages`, and `reach` (what became of its DMs), from one read."""
+    def shown(self, approval: ApprovalRequest) -> Shown:
+        """`messages`, `reach` (what became of its DMs) and its DMs by person, from one read."""
         subjects = [request_subject(approval.id, stage) for stage in (0, *(e.stage for e in approval.escalations))]
         # One read for all of the request's subjects (another id that starts the same is filtered out below).
         found = self.placements.with_prefix(SLACK, request_subject(approval.id))
         posts = [posted for subject in subjects if (posted := _posted(found.get(subject))) is not None]
         prefix = dm_subject(approval.id, "")
-        dms = [posted for subject, ref in found.items() if subject.startswith(prefix) and (posted := _posted(ref))]
-        return [*posts, *dms], _reach_of(found.get(request_subject(approval.id)))
+        dms = {
+            subject.removeprefix(prefix): posted
+            for subject, ref in found.items()
+            if subject.startswith(prefix) and (posted := _posted(ref))
+        }
+        return Shown([*posts, *dms.values()], _reach_of(found.get(request_subject(approval.id))), dms)
 
     def permalinks(self, approval_ids: list[str]) -> dict[str, str]:
         """The links to these requests' first messages (those Slack gave one for)."""

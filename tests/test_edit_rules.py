@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from approvals.frontend import RequestChanged
 from approvals.models import ApprovalRequest, DecisionType
 from approvals.policies import Rule
 from bot.ids import ActionId, BlockId
@@ -189,11 +190,20 @@ def test_a_call_reproposed_under_a_soft_rule_that_goes_ahead_at_its_deadline_run
     assert "Refunded $250.00" not in local.outcome(approval)
 
 
-def test_a_call_reproposed_under_a_rule_that_sends_dms_reaches_that_rules_approvers_by_dm(local: Local) -> None:
-    dm_refunds = Rule(
-        name="dm refunds", agent="payments", tool="refund", when="amount == 9110", approvers=["U0DMCFO9110"], notify="dm"
+def _dm_refunds(amount: int) -> Rule:
+    """Refunds of exactly `amount`, sent by DM to their one approver, `U0DMCFO<amount>`."""
+    return Rule(
+        name="dm refunds",
+        agent="payments",
+        tool="refund",
+        when=f"amount == {amount}",
+        approvers=[f"U0DMCFO{amount}"],
+        notify="dm",
     )
-    local.policies(SELF_SERVICE_REFUNDS, dm_refunds)
+
+
+def test_a_call_reproposed_under_a_rule_that_sends_dms_reaches_that_rules_approvers_by_dm(local: Local) -> None:
+    local.policies(SELF_SERVICE_REFUNDS, _dm_refunds(9110))
     approval = local.start_run("Refund order #9110 for $7", user="U0SELF9110")
 
     _edit_amount(local, "U0SELF9110", approval, "9110")
@@ -211,13 +221,13 @@ def test_a_call_reproposed_under_a_rule_that_sends_dms_reaches_that_rules_approv
 
 
 def test_the_approver_a_reproposed_call_reached_by_dm_decides_it_there_and_is_sent_it_once(local: Local) -> None:
-    dm_refunds = Rule(
-        name="dm refunds", agent="payments", tool="refund", when="amount == 9111", approvers=["U0DMCFO9111"], notify="dm"
-    )
-    local.policies(SELF_SERVICE_REFUNDS, dm_refunds)
+    local.policies(SELF_SERVICE_REFUNDS, _dm_refunds(9111))
     approval = local.start_run("Refund order #9111 for $7", user="U0SELF9111")
     _edit_amount(local, "U0SELF9111", approval, "9111")
     wait_until(lambda: SlackPlaces(local.store).dms(approval.id).get("U0DMCFO9111"), 10, "the new rule's approver's DM")
+    pending = local.store.requests.get(approval.id)
+    # Redrawn again while it waits, as any later change redraws it: the approver has it already.
+    local.runtime.front_end.tell(RequestChanged(approval=pending, earlier=local.store.lists.decided_before(pending)))
 
     from tests.test_direct_messages import click_in_dm  # (it imports this module's helpers)
 
@@ -232,10 +242,7 @@ def test_the_approver_a_reproposed_call_reached_by_dm_decides_it_there_and_is_se
 
 
 def test_a_call_edited_in_a_dm_into_a_rule_decided_in_the_channel_gets_its_buttons_back_there(local: Local) -> None:
-    dm_refunds = Rule(
-        name="dm refunds", agent="payments", tool="refund", when="amount == 9112", approvers=["U0DMCFO9112"], notify="dm"
-    )
-    local.policies(SELF_SERVICE_REFUNDS, dm_refunds)
+    local.policies(SELF_SERVICE_REFUNDS, _dm_refunds(9112))
     approval = local.start_run("Refund order #9112 for $9112", user="U0ASK9112")
     assert "countersign.approve" not in str(local.message(approval)["blocks"])  # the short line: decided by DM
     dm = wait_until(lambda: SlackPlaces(local.store).dms(approval.id).get("U0DMCFO9112"), 10, "the approver's DM")
