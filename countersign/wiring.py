@@ -60,7 +60,9 @@ def build_services(
     engine = checked_engine(settings)
     # A forked job must not share the parent's pooled connections (SQLAlchemy's advice for fork).
     os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
-    store = Store(engine)
+    # The worker's own commits reach the disk with the next one that must (a tool's start, any click the bot
+    # records): a killed process loses none of them; a power cut, only steps that are run again.
+    store = Store(engine, sync_every_commit=False)
     store.db.warm_up()
     shown_by = front_end(settings, store)
     queue = open_queue(settings, WORKER_NEEDS_REDIS)

@@ -26,6 +26,10 @@ from worker.event_loop import EventLoop
 
 log = logging.getLogger(__name__)
 
+# Each step's checkpoint is committed before the next step starts (a killed worker loses none), and reaches the
+# disk with the next commit that must: a tool's start in the journal flushes the log they share.
+UNFLUSHED_COMMITS = "PRAGMA synchronous=NORMAL"
+
 
 def sqlite_path(database_url: str) -> str:
     """The file path in a `sqlite:///path` URL (`sqlite:////abs/path` for absolute paths)."""
@@ -50,6 +54,7 @@ def open_checkpointer(settings: Settings) -> Iterator[PostgresSaver | SqliteSave
     conn = sqlite3.connect(sqlite_path(settings.database_url), check_same_thread=False, timeout=30)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(UNFLUSHED_COMMITS)
         yield SqliteSaver(conn)
     finally:
         conn.close()
@@ -152,6 +157,7 @@ def open_async_checkpointer(settings: Settings, loop: EventLoop) -> Iterator[Bas
         # The saver remembers the loop it was made on, so it is made on the loop it will run on.
         conn = await aiosqlite.connect(sqlite_path(settings.database_url), timeout=30)
         await conn.execute("PRAGMA journal_mode=WAL")
+        await conn.execute(UNFLUSHED_COMMITS)
         return AsyncSqliteSaver(conn)
 
     saver = loop.run(connect())

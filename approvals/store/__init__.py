@@ -52,10 +52,11 @@ __all__ = [
 
 
 class Store:
-    """Every section of the store over one `Database` (one engine, one writer lock per process)."""
+    """Every section of the store over one `Database` (one engine, one writer lock per process;
+    `sync_every_commit` as `Database` takes it)."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.db = Database(engine)
+    def __init__(self, engine: Engine, sync_every_commit: bool = True) -> None:
+        self.db = Database(engine, sync_every_commit)
         self.runs = Runs(self.db)
         self.requests = Requests(self.db)
         self.decisions = Decisions(self.db)

@@ -59,11 +59,23 @@ def _ping_when_idle(engine: Engine) -> None:
             raise DisconnectionError(str(error)) from error
 
 
-class Database:
-    """One engine and its writers: the store's sections read and write through it."""
+# SQLite's `synchronous` levels (https://sqlite.org/pragma.html#pragma_synchronous): with WAL, FULL flushes the
+# log to disk at each commit; NORMAL leaves it to the operating system, which a killed process cannot lose and
+# a power cut can (the last commits, never a torn one).
+_FLUSHED, _UNFLUSHED = "FULL", "NORMAL"
 
-    def __init__(self, engine: Engine) -> None:
+
+class Database:
+    """One engine and its writers: the store's sections read and write through it.
+
+    `sync_every_commit=False` (the worker's, on SQLite): commits are not flushed to disk one by one; a write
+    that says `flushed=True` is, and with it every commit before it, of every process (they share one log)."""
+
+    def __init__(self, engine: Engine, sync_every_commit: bool = True) -> None:
         self.engine = engine
+        self._lazy = engine.dialect.name == "sqlite" and not sync_every_commit
+        if self._lazy:
+            event.listen(engine, "checkout", self._unflushed)
         # SQLite lets one connection write at a time, and a writer that finds it busy sleeps in steps of
         # up to 100 ms before trying again, so under a burst of clicks the acks would queue. This
         # process's writers queue on a lock instead, which hands over at once (reentrant: a write may
@@ -74,9 +86,10 @@ class Database:
         self._warm_ups: list[Callable[[], object]] = []
 
     @contextmanager
-    def writing(self, conn: Connection | None = None) -> Iterator[Connection]:
+    def writing(self, conn: Connection | None = None, *, flushed: bool = False) -> Iterator[Connection]:
         """A write transaction, committed when the block ends (on SQLite, one of this process's at a time); or `conn`,
-        the caller's own, when it writes several things in one."""
+        the caller's own, when it writes several things in one. `flushed`: on disk when the block ends, whatever
+        `sync_every_commit` says (for a write that something outside SQL acts on, such as a tool's start)."""
         if conn is not None:
             yield conn
             return
@@ -88,7 +101,19 @@ class Database:
             # Forked (a job process): the parent's lock is not ours to wait on.
             self._lock, self._lock_pid = threading.RLock(), os.getpid()
         with self._lock, self.engine.begin() as conn:
+            if flushed and self._lazy:
+                # Before the transaction's first statement: SQLite reads the level when its transaction begins.
+                self._set_synchronous(conn.connection.dbapi_connection, conn.connection.info, _FLUSHED)
             yield conn
+
+    def _unflushed(self, dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if record.info.get("synchronous") != _UNFLUSHED:
+            self._set_synchronous(dbapi_connection, record.info, _UNFLUSHED)
+
+    @staticmethod
+    def _set_synchronous(dbapi_connection: Any, info: dict[str, Any], level: str) -> None:
+        dbapi_connection.execute(f"PRAGMA synchronous={level}")
+        info["synchronous"] = level
 
     @contextmanager
     def connect(self, conn: Connection | None = None) -> Iterator[Connection]:

@@ -63,7 +63,9 @@ class ToolJournal:
         `started`; `journalled` if an earlier attempt journalled it; `stopped` (nothing journalled) if a person
         stopped the run."""
         try:
-            with self.db.writing() as conn:
+            # On disk before the tool runs, whatever else is not yet: after a power cut the call is in doubt
+            # (put back to a person), never forgotten and run again.
+            with self.db.writing(flushed=True) as conn:
                 if conn.execute(_STOP_REQUESTED, {"thread": thread_id}).scalar() is not None:
                     return "stopped"
                 conn.execute(
