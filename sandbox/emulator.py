@@ -5,7 +5,8 @@ at it: every call is recorded (see :class:`Call`) and the methods an approval
 app needs (messages, threads, ephemerals, modals, App Home, permalinks, users,
 user groups, channel members) keep enough state to answer the way Slack does, including Slack's
 error codes for the mistakes worth catching (re-used ``trigger_id``, unknown
-``ts``, Block Kit that Slack would refuse: ``invalid_blocks``, ``invalid_arguments``).
+``ts``, Block Kit that Slack would refuse: ``invalid_blocks``, ``invalid_arguments``). It answers at
+once unless told otherwise: ``latency`` (seconds) holds each Web API answer as long as Slack's own take.
 
 The sandbox page plays the Slack client on top of it: it issues the ``trigger_id``
 and ``response_url`` of each interaction (:meth:`SlackEmulator.issue_trigger`,

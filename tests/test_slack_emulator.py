@@ -58,6 +58,28 @@ def test_post_update_then_replies_shows_update(emulator: SlackEmulator, client: 
     assert err.value.response["error"] == "message_not_found"
 
 
+def test_a_latency_set_on_the_emulator_holds_each_call_without_holding_the_others(
+    emulator: SlackEmulator, client: WebClient
+) -> None:
+    emulator.latency = 0.2
+    took: list[float] = []
+
+    def post() -> None:
+        started = time.monotonic()
+        client.chat_postMessage(channel="C1", text="Approve?")
+        took.append(time.monotonic() - started)
+
+    started = time.monotonic()
+    posts = [threading.Thread(target=post) for _ in range(5)]
+    for thread in posts:
+        thread.start()
+    for thread in posts:
+        thread.join()
+
+    assert len(took) == 5 and min(took) >= 0.2  # each call waited as Slack's own would
+    assert time.monotonic() - started < 0.2 * 5  # side by side, not one after another
+
+
 def test_form_encoded_json_fields_are_decoded(emulator: SlackEmulator, client: WebClient) -> None:
     blocks = [{"type": "divider"}]
     client.api_call("chat.postMessage", params={"channel": "C1", "blocks": json.dumps(blocks)})

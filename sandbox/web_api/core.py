@@ -128,6 +128,8 @@ class EmulatorCore:
         self._workspace: dict[str, None] = dict.fromkeys(self._users)
         self._rate_limits: dict[str, RateLimit] = {}
         self._failures: dict[str, list[Failure]] = {}
+        # Seconds each Web API call waits before it is answered, as Slack's own take (0 on loopback).
+        self.latency = 0.0
         self._last_ts = 0
         self._id_counter = itertools.count(1)
         # Web API method -> its handler; each surface's methods are listed by the assembled emulator.

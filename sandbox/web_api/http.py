@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler
@@ -62,6 +63,8 @@ def make_handler(emulator: SlackEmulator) -> type[BaseHTTPRequestHandler]:
                 self._send(404, {}, {"ok": False, "error": "not_found"})
                 return
             method = url.path[len("/api/") :]
+            if emulator.latency:
+                time.sleep(emulator.latency)  # on this request's own thread: other calls are answered meanwhile
             token = _bearer(self.headers.get("Authorization")) or params.pop("token", None)
             params.pop("token", None)
             status, headers, body = emulator._handle(method, params, token, http_method)
@@ -71,7 +74,9 @@ def make_handler(emulator: SlackEmulator) -> type[BaseHTTPRequestHandler]:
             self._send(status, headers, body)
 
         def _send(self, status: int, headers: dict[str, str], body: dict[str, Any]) -> None:
-            send_json(self, status, body, headers)
+            # A client that went away while it waited (a process stopped mid-call) is not told anything, as by Slack.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                send_json(self, status, body, headers)
 
     return Handler
 
