@@ -35,6 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
@@ -303,29 +304,32 @@ def time_clicks(stack: Stack, targets: list[tuple[str, str]]) -> list[float]:
         return list(pool.map(click, targets))
 
 
+def approve_value(message: dict[str, Any]) -> str | None:
+    """The value of a message's Approve button (a request's message has one), else None."""
+    for block in message.get("blocks") or []:
+        for element in block.get("elements") or []:
+            if element.get("action_id") == ActionId.APPROVE:
+                return str(element["value"])
+    return None
+
+
 def click_approve(stack: Stack, channel: str, ts: str) -> None:
     """Click the Approve button of the message at (channel, ts), if it has one (a request's message does),
     once the worker has noted the message's ts (a click before that is refused: not on the request's message)."""
     message = stack.slack.message(channel, ts)
-    for block in message.get("blocks") or []:
-        for element in block.get("elements") or []:
-            if element.get("action_id") == ActionId.APPROVE:
-                approval_id = ApprovalRef.load(element["value"]).approval_id
+    value = approve_value(message)
+    if value is None:
+        return
+    approval_id = ApprovalRef.load(value).approval_id
 
-                def posted() -> bool:
-                    return SlackPlaces(stack.store).request(approval_id) == Posted(channel, ts)
+    def posted() -> bool:
+        return SlackPlaces(stack.store).request(approval_id) == Posted(channel, ts)
 
-                wait_until(posted, 30, "the request's message to be noted")
-                response = stack.driver.block_action(
-                    APPROVER,
-                    ActionId.APPROVE,
-                    element["value"],
-                    channel_id=channel,
-                    container_message_ts=ts,
-                    message=message,
-                )
-                assert response.status == 200, response.body
-                return
+    wait_until(posted, 30, "the request's message to be noted")
+    response = stack.driver.block_action(
+        APPROVER, ActionId.APPROVE, value, channel_id=channel, container_message_ts=ts, message=message
+    )
+    assert response.status == 200, response.body
 
 
 def interrupt_to_post(stack: Stack, threads: list[str]) -> list[float]:
@@ -382,11 +386,8 @@ def time_cycles(stack: Stack, count: int) -> tuple[float, list[str]]:
             for call in stack.slack.calls_since(seen):
                 if call.response is None:
                     break  # recorded, not yet answered: looked at again on the next change
-                if call.method == "chat.getPermalink" and call.ok:
-                    # The worker asks for a request's link right after posting it, then notes both in SQL:
-                    # clicked from here rather than from the post, the click's wait for that note rarely
-                    # polls (those polls were a sixth of this process's CPU, taken from the processes timed).
-                    click_approve(stack, call.params["channel"], call.params["message_ts"])
+                if call.method == "chat.postMessage" and call.ok and approve_value(call.response.get("message") or {}):
+                    click_approve(stack, call.response["channel"], call.response["ts"])
                 seen += 1
 
     clicking = threading.Thread(target=approver, daemon=True)

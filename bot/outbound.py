@@ -16,6 +16,7 @@ from approvals.models import ApprovalRequest, Page, Run, format_duration
 from bot.direct_messages import Reach
 from bot.dm_messages import brief_message, with_reach
 from bot.formatting import approver, escape, shorten, slack_date
+from bot.permalinks import Permalinks
 from bot.request_message import compact_request_message, request_message
 from bot.slack_places import Posted
 from bot.user_groups import UserGroupDirectory
@@ -35,6 +36,7 @@ class SlackNotifier:
         self.client = client
         self.approvals_channel = approvals_channel
         self.user_groups = user_groups or UserGroupDirectory(client)
+        self.links = Permalinks(client)
 
     def channel_for(self, approval: ApprovalRequest, thread: Posted | None) -> str:
         """Where a new request goes: its rule's channel, else its run's thread, else the approvals channel."""
@@ -46,20 +48,23 @@ class SlackNotifier:
 
     def post_request(
         self, approval: ApprovalRequest, earlier: list[ApprovalRequest] | Page, thread: Posted | None, reach: Reach | None = None
-    ) -> Posted:
+    ) -> tuple[Posted, str | None]:
         """Post a new request: top level for a run's first, in the run's Slack `thread` after that, unless its
         rule names another channel (whose members may be the only ones who may decide it): then top level
         there, linked from the run's thread. Sent by DM (`reach`), it is a short line when everyone it names has
-        it, else the whole request with a note of whom it was sent to and who could not be reached."""
+        it, else the whole request with a note of whom it was sent to and who could not be reached. Returns where
+        it landed and its link."""
         channel = self.channel_for(approval, thread)
         elsewhere = thread is not None and channel != thread.channel
+        reply = thread is not None and not elsewhere
         posted = self.post_message(
-            approval, channel, None if elsewhere or thread is None else thread.ts, self.channel_message(approval, earlier, reach)
+            approval, channel, thread.ts if reply and thread else None, self.channel_message(approval, earlier, reach)
         )
+        link = self.permalink(posted, reply=reply)
         if elsewhere and thread is not None:
-            self._link_from_thread(approval, posted, thread)
-        self._point_other_rules_channels(approval, posted)
-        return posted
+            self._link_from_thread(approval, posted, thread, link)
+        self._point_other_rules_channels(approval, posted, link)
+        return posted, link
 
     def post_message(self, approval: ApprovalRequest, channel: str, thread_ts: str | None, message: dict[str, Any]) -> Posted:
         """Post a request's message; one Slack refuses as too long (`msg_too_long`) is posted in its compact form."""
@@ -73,9 +78,9 @@ class SlackNotifier:
             response = self.client.chat_postMessage(channel=channel, thread_ts=thread_ts, unfurl_links=False, **compact)
         return Posted(response["channel"], response["ts"])
 
-    def _point_other_rules_channels(self, approval: ApprovalRequest, posted: Posted) -> None:
+    def _point_other_rules_channels(self, approval: ApprovalRequest, posted: Posted, where: str | None) -> None:
         """Calls under several rules share one message: a call whose rule names another channel is announced
-        there (its members decide it), linked to the request."""
+        there (its members decide it), linked to the request (`where`)."""
         others: dict[str, list[int]] = {}
         for position in range(len(approval.actions)):
             channel = approval.gate_of(position).channel
@@ -83,7 +88,6 @@ class SlackNotifier:
                 others.setdefault(channel, []).append(position)
         if not others:
             return
-        where = self.permalink(posted)
         link = f": <{where}|the request>" if where else f" in <#{posted.channel}>."
         for channel, positions in others.items():
             calls = ", ".join(f"`{escape(approval.actions[p].tool)}`" for p in positions)
@@ -97,9 +101,8 @@ class SlackNotifier:
             except SlackApiError:
                 log.warning("could not point %s to request %s", channel, approval.id, exc_info=True)
 
-    def _link_from_thread(self, approval: ApprovalRequest, posted: Posted, thread: Posted) -> None:
+    def _link_from_thread(self, approval: ApprovalRequest, posted: Posted, thread: Posted, where: str | None) -> None:
         # The request stands where it was posted; a missing link is logged, not a reason to post it again.
-        where = self.permalink(posted)
         tools = ", ".join(f"`{escape(a.tool)}`" for a in approval.actions)
         text = f":arrow_right: {tools} waits for a decision in <#{posted.channel}>" + (
             f": <{where}|the request>" if where else "."
@@ -109,13 +112,10 @@ class SlackNotifier:
         except SlackApiError:
             log.warning("could not link request %s from its run's thread", approval.id, exc_info=True)
 
-    def permalink(self, posted: Posted) -> str | None:
-        """The link to a posted message (None when Slack will not say; lists then show it unlinked)."""
-        try:
-            return str(self.client.chat_getPermalink(channel=posted.channel, message_ts=posted.ts)["permalink"])
-        except SlackApiError:
-            log.warning("no permalink for message %s in %s", posted.ts, posted.channel)
-            return None
+    def permalink(self, posted: Posted, *, reply: bool = False) -> str | None:
+        """The link to a posted message, `reply` in a thread or not (None when Slack will not say; lists then show
+        it unlinked)."""
+        return self.links.of(posted, reply=reply)
 
     @staticmethod
     def channel_message(approval: ApprovalRequest, earlier: list[ApprovalRequest] | Page, reach: Reach | None) -> dict[str, Any]:

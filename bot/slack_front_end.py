@@ -95,8 +95,7 @@ class SlackFrontEnd:
     def _request(self, event: RequestToDecide) -> bool:
         approval = event.approval
         reach = self._send_by_dm(approval, event.earlier)
-        posted = self.notifier.post_request(approval, event.earlier, self.places.thread(approval.thread_id), reach)
-        link = self.notifier.permalink(posted)
+        posted, link = self.notifier.post_request(approval, event.earlier, self.places.thread(approval.thread_id), reach)
         noted = reach.model_dump() if reach else None
         # One transaction: whoever finds the message noted finds the channel whose members decide it.
         with self.store.db.writing() as conn:
