@@ -236,17 +236,28 @@ def time_pending(stack: Stack, samples: int) -> list[float]:
     return times
 
 
-def rss_mb(pid: int) -> float:
-    """Resident memory of a process and its descendants, in MB (Linux /proc)."""
+def _tree_kb(pid: int, file: str, field: str) -> float:
+    """The sum of `field` (in kB) in /proc/<pid>/<file> of a process and its descendants, in MB."""
     total = 0
     for current in [pid, *descendants_of(pid)]:
         try:
-            for line in Path(f"/proc/{current}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
+            for line in Path(f"/proc/{current}/{file}").read_text().splitlines():
+                if line.startswith(field):
                     total += int(line.split()[1])
         except OSError:
             continue
     return total / 1024
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its descendants, in MB (Linux /proc)."""
+    return _tree_kb(pid, "status", "VmRSS:")
+
+
+def pss_mb(pid: int) -> float:
+    """Proportional memory of a process and its descendants, in MB (Linux /proc): pages forked processes share with
+    the one they came from are counted once between them, as RSS does not."""
+    return _tree_kb(pid, "smaps_rollup", "Pss:")
 
 
 def post_messages(store: Store, settings: Settings, targets: list[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -24,23 +24,8 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from bench.calibration import machine_line  # noqa: E402
-from bench.load import cpu_seconds, default_stack, rss_mb, time_cycles  # noqa: E402
+from bench.load import cpu_seconds, default_stack, pss_mb, rss_mb, time_cycles  # noqa: E402
 from bench.stopping import unwind_on_stop  # noqa: E402
-from tests.stack import descendants_of  # noqa: E402
-
-
-def pss_mb(pid: int) -> float:
-    """Proportional memory of a process and its descendants, in MB (Linux /proc): pages the forked job processes
-    share with the worker they came from are counted once between them, as RSS does not."""
-    total = 0
-    for current in [pid, *descendants_of(pid)]:
-        try:
-            for line in Path(f"/proc/{current}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    total += int(line.split()[1])
-        except OSError:
-            continue
-    return total / 1024
 
 
 def main() -> None:

@@ -112,7 +112,7 @@ class SlackNotifier:
         except SlackApiError:
             log.warning("could not link request %s from its run's thread", approval.id, exc_info=True)
 
-    def permalink(self, posted: Posted, *, reply: bool = False) -> str | None:
+    def permalink(self, posted: Posted, *, reply: bool) -> str | None:
         """The link to a posted message, `reply` in a thread or not (None when Slack will not say; lists then show
         it unlinked)."""
         return self.links.of(posted, reply=reply)

@@ -27,8 +27,9 @@ class Permalinks:
         # channel -> its links' part before the message's own (`https://x.slack.com/archives/`)
         self._prefixes: dict[str, str] = {}
 
-    def of(self, posted: Posted, *, reply: bool = False) -> str | None:
-        """The link to a posted message (None when Slack will not say; lists then show it unlinked)."""
+    def of(self, posted: Posted, *, reply: bool) -> str | None:
+        """The link to a posted message, `reply` in a thread or not (None when Slack will not say; lists then show
+        it unlinked)."""
         prefix = None if reply else self._prefixes.get(posted.channel)
         if prefix is not None:
             return prefix + _tail(posted)

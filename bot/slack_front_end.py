@@ -173,7 +173,7 @@ class SlackFrontEnd:
             first = reach if stage == 0 and reach and reach[0] == posted else None
             message = self.notifier.channel_message(approval, event.earlier, first[1] if first else None)
             again = self.notifier.post_message(approval, posted.channel, None, message)
-            link = self.notifier.permalink(again)
+            link = self.notifier.permalink(again, reply=False)  # posted top level again
             noted = first[1].model_dump() if first else None
             self.places.keep_request(approval.id, again, link if stage == 0 else None, stage=stage, reach=noted)
             thread = self.places.thread(approval.thread_id)
@@ -254,7 +254,7 @@ class SlackFrontEnd:
             shown = True
         else:
             shown = self.notifier.post_ending(event.run, ending_text(event.run, event.ending), thread)
-        self.requester.ended(event.run, event.ending, lambda: self.notifier.permalink(thread) if thread else None)
+        self.requester.ended(event.run, event.ending, lambda: self.notifier.permalink(thread, reply=False) if thread else None)
         return shown
 
     @_show.register

@@ -27,7 +27,7 @@ def test_a_channels_later_messages_are_linked_as_slack_links_them_without_asking
         links = Permalinks(client)
         posts = [_post(client) for _ in range(3)]
 
-        made = [links.of(posted) for posted in posts]
+        made = [links.of(posted, reply=False) for posted in posts]
 
         assert len(slack.calls_to("chat.getPermalink")) == 1
         assert made == [_slacks_own(client, posted) for posted in posts]
@@ -38,7 +38,7 @@ def test_a_reply_in_a_thread_is_always_asked_for() -> None:
         client = WebClient(token="xoxb-test", base_url=slack.base_url)
         links = Permalinks(client)
         thread = _post(client)
-        links.of(thread)
+        links.of(thread, reply=False)
         reply = _post(client, thread_ts=thread.ts)
 
         made = links.of(reply, reply=True)
@@ -55,5 +55,6 @@ def test_a_link_slack_would_not_give_is_none_and_asked_for_again_next_time() -> 
         slack.fail("chat.getPermalink", "message_not_found")
         first, second = _post(client), _post(client)
 
-        assert links.of(first) is None
-        assert links.of(second) == _slacks_own(client, second)
+        assert links.of(first, reply=False) is None
+        assert links.of(second, reply=False) == _slacks_own(client, second)
+        assert len(slack.calls_to("chat.getPermalink")) == 3  # both asked for (and the test's own look)
