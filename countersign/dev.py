@@ -236,13 +236,14 @@ def _run(plan: _Plan) -> int:
     goes right before the `Popen`s.
     """
     output = plan.output
-    _migrate(plan)
-    children = [
-        subprocess.Popen(command, env=plan.env, stdout=output, stderr=subprocess.STDOUT if output else None)
-        for command in plan.commands
-    ]
+    children: list[subprocess.Popen[bytes]] = []
     status = 0
     try:
+        # Inside the `try`: a stop during the migration ends quietly, and one between two starts still stops the
+        # processes already started (an orphaned worker would keep running, and keep this command's output open).
+        _migrate(plan)
+        for command in plan.commands:
+            children.append(subprocess.Popen(command, env=plan.env, stdout=output, stderr=subprocess.STDOUT if output else None))
         while all(child.poll() is None for child in children):
             time.sleep(0.2)
         status = next(child.returncode for child in children if child.returncode is not None)

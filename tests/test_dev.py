@@ -10,11 +10,13 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from redis import Redis
 from redis.exceptions import AuthenticationError
 
+from countersign import dev
 from countersign.embedded_valkey import start_valkey
 from sandbox.emulator import SlackEmulator
 from tests.sandbox_stack import DevSandbox, clean_env
@@ -73,6 +75,24 @@ def test_dev_with_some_slack_settings_names_the_missing_ones_and_opens_no_sandbo
         output = dev.communicate(timeout=30)[0]
     assert "missing SLACK_SIGNING_SECRET, APPROVALS_CHANNEL" in output
     assert "sandbox" not in output
+
+
+def test_a_stop_between_two_starts_stops_the_process_already_started(monkeypatch: pytest.MonkeyPatch) -> None:
+    popen, started = subprocess.Popen, []
+
+    def start_then_stop(command: list[str], **options: Any) -> subprocess.Popen[bytes]:
+        if started:
+            raise KeyboardInterrupt  # SIGTERM (dev's handler raises this) lands before the second start
+        started.append(popen(command, **options))
+        return started[0]
+
+    monkeypatch.setattr(dev, "_migrate", lambda plan: None)
+    monkeypatch.setattr(dev.subprocess, "Popen", start_then_stop)
+    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+
+    dev._run(dev._Plan(commands=[sleeper, sleeper], env={}))
+
+    assert started[0].poll() is not None  # stopped, not left running on its own
 
 
 def test_dev_without_slack_settings_prints_one_line_with_the_sandbox_url(dev_sandbox: DevSandbox) -> None:
