@@ -37,6 +37,9 @@ class RequestChanged(Event):
 
     approval: ApprovalRequest
     earlier: Page
+    # Shown only where its decision is not shown yet: the worker's net, once it delivered a decision, for a bot
+    # that died between its click's ack and showing the decision.
+    unless_shown: bool = False
 
 
 class RequestEscalated(Event):

@@ -125,15 +125,29 @@ class SlackFrontEnd:
 
     @_show.register
     def _changed(self, event: RequestChanged) -> bool:
+        approval = event.approval
         try:
-            shown = self.places.shown(event.approval)
-            reach = self._reach_now(event.approval, event.earlier, _as_reach(shown.reach), shown.dms)
-            gone = self.notifier.update_request(event.approval, event.earlier, shown.messages, reach)
+            shown = self.places.shown(approval)
+            if event.unless_shown and shown.decision == approval.status.value:
+                return True
+            reach = self._reach_now(approval, event.earlier, _as_reach(shown.reach), shown.dms)
+            gone = self.notifier.update_request(approval, event.earlier, shown.messages, reach)
             if gone:
                 self._post_again(event, gone, reach)
         finally:
-            self.requester.decided(event.approval)
+            self.requester.decided(approval)
+        if approval.is_pending:
+            self._catch_up(event)
+        else:
+            self.places.note_decision_shown(approval)
         return True
+
+    def _catch_up(self, event: RequestChanged) -> None:
+        """Draw the request again if it changed while its pending state was drawn: that draw may have landed after
+        another process drew the change (a decision), which nothing would then draw again."""
+        now = self.store.requests.get(event.approval.id)
+        if request_message(now, event.earlier) != request_message(event.approval, event.earlier):
+            self._changed(RequestChanged(approval=now, earlier=event.earlier))
 
     def _reach_now(
         self, approval: ApprovalRequest, earlier: Page, reach: tuple[Posted, Reach] | None, already: dict[str, Posted]

@@ -3,6 +3,7 @@ These are the Slack front-end's own references, kept in the core's placements un
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections import OrderedDict
 from typing import Any, NamedTuple, TypeVar
@@ -29,11 +30,13 @@ class Posted(NamedTuple):
 
 
 class Shown(NamedTuple):
-    """Where a request is shown: every message, what became of its DMs (its first post's), and its DMs by person."""
+    """Where a request is shown: every message, what became of its DMs (its first post's), its DMs by person, and
+    the decision (a status) every one of them was last seen to show, if any."""
 
     messages: list[Posted]
     reach: tuple[Posted, dict[str, Any]] | None
     dms: dict[str, Posted]
+    decision: str | None = None
 
 
 class SlackPlaces:
@@ -143,8 +146,13 @@ class SlackPlaces:
         """Every message that shows the request: the first post and each escalation's, in stage order, then its DMs."""
         return self.shown(approval).messages
 
+    def note_decision_shown(self, approval: ApprovalRequest) -> None:
+        """Note that every message of the decided `approval` now shows its decision."""
+        with contextlib.suppress(IntegrityError):  # noted by another process drawing it at the same moment
+            self.placements.note(SLACK, _decision_subject(approval.id), {"status": approval.status.value}, first_only=True)
+
     def shown(self, approval: ApprovalRequest) -> Shown:
-        """`messages`, `reach` (what became of its DMs) and its DMs by person, from one read."""
+        """`messages`, `reach` (what became of its DMs), its DMs by person and the decision they show, from one read."""
         subjects = [request_subject(approval.id, stage) for stage in (0, *(e.stage for e in approval.escalations))]
         # One read for all of the request's subjects (another id that starts the same is filtered out below).
         found = self.placements.with_prefix(SLACK, request_subject(approval.id))
@@ -155,7 +163,9 @@ class SlackPlaces:
             for subject, ref in found.items()
             if subject.startswith(prefix) and (posted := _posted(ref))
         }
-        return Shown([*posts, *dms.values()], _reach_of(found.get(request_subject(approval.id))), dms)
+        decision = found.get(_decision_subject(approval.id))
+        reach = _reach_of(found.get(request_subject(approval.id)))
+        return Shown([*posts, *dms.values()], reach, dms, str(decision["status"]) if decision else None)
 
     def permalinks(self, approval_ids: list[str]) -> dict[str, str]:
         """The links to these requests' first messages (those Slack gave one for)."""
@@ -176,6 +186,11 @@ def _remember(cache: OrderedDict[str, T], key: str, value: T) -> T:
 def _told_subject(approval_id: str, position: int) -> str:
     # Not under `request:`, whose prefix finds a request's messages.
     return f"told:{approval_id}:{position}"
+
+
+def _decision_subject(approval_id: str) -> str:
+    # Under `request:`, so that the one read of a request's messages finds it too.
+    return f"{request_subject(approval_id)}:decision"
 
 
 def _reach_of(ref: dict[str, Any] | None) -> tuple[Posted, dict[str, Any]] | None:

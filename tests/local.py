@@ -139,6 +139,8 @@ class Local(SlackUser):
         self.driver = WsgiDriver(self.web, secret, slack.response_url(), slack.add_member)
         self.effects = effects_dir()
         self._stop = threading.Event()
+        # Held while the background worker works, and by a test that must say when the worker acts (`paused`).
+        self._working = threading.Lock()
         self._worker = threading.Thread(target=self._work_continuously, name="local-worker", daemon=True)
         self._worker.start()
 
@@ -154,9 +156,16 @@ class Local(SlackUser):
             except RedisError:
                 self._stop.wait(0.2)
             try:
-                self.work()
+                with self._working:
+                    self.work()
             except Exception:
                 log.exception("in-process work failed")
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Keep the background worker from working inside the block; the test calls `work` itself there."""
+        with self._working:
+            yield
 
     def stop(self) -> None:
         """Stop the background worker."""

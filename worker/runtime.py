@@ -264,8 +264,12 @@ class AgentRuntime:
                 self.store.audit_log.audit("stale_resume_skipped", approval.id, None, {"interrupt_id": approval.interrupt_id})
                 self.store.requests.mark_resumed(approval, run_continues=False)
                 return "stale"
-            self._refresh_message(approval.id)
-            return self._settle(agent, graph, run, progress, after)
+            try:
+                return self._settle(agent, graph, run, progress, after)
+            finally:
+                # The net for a bot that died before showing the decision it acked: by the job's end, the bot's draw
+                # is usually noted, and not made twice.
+                self._refresh_message(approval.id, unless_shown=True)
 
     def _show_asked(self, run: Run, asked: list[ApprovalRequest]) -> str:
         """Show the API's requests that could not be shown when asked; the run then waits for their decision.
@@ -358,11 +362,12 @@ class AgentRuntime:
         self._notice(Notice(run=approval.run, kind="delivery_uncertain", reason=reason, approval_id=approval.id))
         return approval.model_copy(update={"actions": actions})
 
-    def _refresh_message(self, approval_id: str) -> None:
+    def _refresh_message(self, approval_id: str, *, unless_shown: bool = False) -> None:
         """Show the request again as SQL has it (a bot that died after a click may have left it stale)."""
         approval = self.store.requests.get(approval_id)
         try:
-            self.front_end.tell(RequestChanged(approval=approval, earlier=self.store.lists.decided_before(approval)))
+            earlier = self.store.lists.decided_before(approval)
+            self.front_end.tell(RequestChanged(approval=approval, earlier=earlier, unless_shown=unless_shown))
         except FrontEndUnavailable:
             log.warning("could not refresh the message of approval %s", approval_id, exc_info=True)
 
