@@ -94,6 +94,13 @@ class RunEnded(Event):
     again: bool = False
 
 
+class RunStopped(Event):
+    """A person stopped a run that waited on people: what shows its progress shows that it goes no further. (A run
+    stopped while a job of it runs is shown so by that job as it ends.)"""
+
+    run: Run
+
+
 # went_ahead_remembered: a call went ahead on an earlier approval that covers the rest of the run (`approval_id`).
 NoticeKind = Literal["call_skipped", "delivery_uncertain", "went_ahead_remembered"]
 

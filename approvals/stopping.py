@@ -5,7 +5,8 @@
 and the audit log has a `run_stopped` row (and a `withdrawn` row per request). Nothing after the run's pause
 runs: the dispatcher owes a stopped run no resume, a worker checks the stop before each tool call and stores no
 new request for it. The front-end answers the person once `stop` returns (record, then answer), then calls
-`announce`, which redraws the withdrawn requests and tells how the run ended.
+`announce`, which redraws the withdrawn requests, tells front-ends that a run which waited on them goes no further
+(a job that was running tells it as it ends), and tells how the run ended.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from datetime import timedelta
 from typing import NamedTuple
 
 from approvals.errors import ApprovalNotFound, CountersignError
-from approvals.frontend import FrontEnd, RequestChanged, RunEnded
+from approvals.frontend import FrontEnd, RequestChanged, RunEnded, RunStopped
 from approvals.models import API_THREAD_PREFIX, Ending, Run, RunStatus
 from approvals.store import Store
 
@@ -123,6 +124,11 @@ class Stopping:
             except Exception:
                 log.exception("approval %s was withdrawn but could not be shown again", approval_id)
         run = stopped.run
+        if stopped.withdrawn:
+            try:
+                self.front_end.tell(RunStopped(run=run))
+            except Exception:
+                log.exception("run %s was stopped but its progress could not be shown so", run.thread_id)
         try:
             self.front_end.tell(RunEnded(run=run, ending=run.ending or Ending(kind="halted", decided_by=run.stop_requested_by)))
         except Exception:

@@ -52,12 +52,17 @@ def progress_text(event: RunProgressed) -> str:
     return "\n".join([header, *(f"{n}. {line}" for n, line in enumerate(lines, start=hidden + 1))])
 
 
+def stoppable(run: Run) -> bool:
+    """Whether the run goes on, so that its progress message offers to stop it."""
+    return run.stop_requested_at is None and run.status not in (RunStatus.DONE, RunStatus.FAILED)
+
+
 def progress_blocks(run: Run, text: str) -> list[dict[str, Any]]:
     """The progress message: its text, the run's id (what `/countersign stop` takes) and, while the run goes on,
     its Stop button."""
     blocks: list[Any] = [SectionBlock(text=MarkdownTextObject(text=shorten(text, 3000)))]
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"run `{run.thread_id}` · `{escape(run.agent)}`")]))
-    if run.stop_requested_at is None and run.status not in (RunStatus.DONE, RunStatus.FAILED):
+    if stoppable(run):
         stop = ButtonElement(text="Stop run", action_id=ActionId.STOP_RUN, value=run.thread_id, style="danger")
         blocks.append(ActionsBlock(block_id=BlockId.RUN_BUTTONS, elements=[stop]))
     return [block.to_dict() for block in blocks]

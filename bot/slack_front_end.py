@@ -20,6 +20,7 @@ from approvals.frontend import (
     RequestToDecide,
     RunEnded,
     RunProgressed,
+    RunStopped,
 )
 from approvals.models import ApprovalRequest, Page
 from approvals.settings import Settings
@@ -29,7 +30,7 @@ from bot.dm_messages import dm_escalated_text, dm_reminder_text, handed_over_lin
 from bot.outbound import SlackNotifier
 from bot.request_message import request_message
 from bot.requester_news import RequesterNews
-from bot.run_messages import ending_text, notice_text, progress_blocks, progress_text
+from bot.run_messages import ending_text, notice_text, progress_blocks, progress_text, stoppable
 from bot.slack_client import create_slack_client
 from bot.slack_errors import accepted, counted, refusal_of, reposted_text, what_to_fix
 from bot.slack_places import Posted, SlackPlaces
@@ -243,17 +244,36 @@ class SlackFrontEnd:
             return False  # shown once the run's first request makes its thread
         text = progress_text(event)
         # The run as it stands now (stopped or ended: no Stop button), not as the progress follower first read it.
-        blocks = progress_blocks(self.store.runs.get_run(event.run.thread_id), text)
+        run = self.store.runs.get_run(event.run.thread_id)
+        blocks = progress_blocks(run, text)
         ts = self.places.progress(event.run.thread_id)
         if ts:
             try:
                 self.notifier.update_progress(thread, ts, text, blocks)
+                if stoppable(run):
+                    self.places.keep_progress(run.thread_id, Posted(thread.channel, ts), text)
                 return True
             except SlackApiError as error:
                 if error.response.get("error") != "message_not_found":
                     raise
                 # Someone deleted it: the run's progress goes on in a new one.
-        self.places.keep_progress(event.run.thread_id, self.notifier.post_progress(thread, text, blocks))
+        posted = self.notifier.post_progress(thread, text, blocks)
+        self.places.keep_progress(run.thread_id, posted, text if stoppable(run) else None)
+        return True
+
+    @_show.register
+    def _stopped(self, event: RunStopped) -> bool:
+        # Drawn again as it was last shown, without its Stop button (no job of the run will draw it again).
+        shown = self.places.progress_shown(event.run.thread_id)
+        posted, text = shown if shown else (None, None)
+        if posted is None or text is None:
+            return False
+        try:
+            self.notifier.update_progress(posted, posted.ts, text, progress_blocks(event.run, text))
+        except SlackApiError as error:
+            if error.response.get("error") != "message_not_found":
+                raise
+            return False  # someone deleted it: nothing offers to stop the run
         return True
 
     @_show.register

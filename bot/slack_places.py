@@ -72,10 +72,17 @@ class SlackPlaces:
             _remember(self._progress, thread_id, str(ref["ts"]))
         return self._progress[thread_id]
 
-    def keep_progress(self, thread_id: str, posted: Posted) -> None:
-        """Note the run's progress message, which later steps update."""
-        self.placements.note(SLACK, progress_subject(thread_id), posted._asdict())
+    def keep_progress(self, thread_id: str, posted: Posted, text: str | None = None) -> None:
+        """Note the run's progress message, which later steps update, and the `text` it shows while it offers to stop
+        the run (a stop while the run waits shows that text again, without that offer)."""
+        self.placements.note(SLACK, progress_subject(thread_id), {**posted._asdict(), "text": text})
         _remember(self._progress, thread_id, posted.ts)
+
+    def progress_shown(self, thread_id: str) -> tuple[Posted, str | None] | None:
+        """The run's progress message and the text noted with it, read afresh."""
+        ref = self.placements.of(SLACK, progress_subject(thread_id))
+        posted = _posted(ref)
+        return (posted, ref.get("text")) if posted and ref else None
 
     def request(self, approval_id: str, stage: int = 0) -> Posted | None:
         """A request's message as first posted (stage 0), or as re-posted at an escalation stage."""

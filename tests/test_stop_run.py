@@ -327,3 +327,18 @@ def test_a_request_stored_as_its_run_was_stopped_is_withdrawn_too(
     update = local.wait_for_update(withdrawn, lambda call: "Withdrawn" in str(call.params.get("blocks")))
     assert "<@U0STOPI> stopped the run" in str(update.params["blocks"])
     assert [e.actor for e in local.store.audit_log.audit_events(withdrawn.id) if e.event == "withdrawn"] == ["U0STOPI"]
+
+
+def test_a_run_stopped_while_it_waits_keeps_its_progress_but_loses_its_stop_button(local: Local) -> None:
+    approval = local.start_run("Refund order #880 for $250", user="U0STOP9")
+    before = _progress_message(local, approval)
+
+    _stop_by_command(local, "U0STOP9", approval.thread_id)
+
+    thread = local.thread_of(approval)
+    assert thread is not None
+    ts = SlackPlaces(local.store).progress(approval.thread_id)
+    update = local.slack.wait_for("chat.update", lambda call: call.params.get("ts") == ts)
+    assert not [b for b in update.params["blocks"] if b["type"] == "actions"]
+    assert update.params["blocks"][0] == before["blocks"][0]  # the same steps
+    assert f"run `{approval.thread_id}`" in str(update.params["blocks"])
