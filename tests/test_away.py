@@ -15,6 +15,7 @@ from approvals.policies import Rule
 from bot.ids import ActionId, BlockId
 from sandbox.view_values import plain_text_value
 from tests.local import Local
+from tests.stack import wait_until
 
 # Each names approvers of its own: who is away is kept in the in-process tier's database for the whole session.
 DEPUTISED = Rule(
@@ -129,7 +130,8 @@ def test_the_delegate_approves_for_the_away_approver_and_the_message_says_so(awa
     assert "Refunded $801.00 for order #801" in away.outcome(approval)
     decision = away.store.requests.get(approval.id).action.decision
     assert decision is not None and (decision.decided_by, decision.for_user) == ("U0AWAYDEPUTY", "U0AWAYCFO")
-    assert "*Approved* by <@U0AWAYDEPUTY> for <@U0AWAYCFO>" in str(away.message(approval)["blocks"])
+    shown = "*Approved* by <@U0AWAYDEPUTY> for <@U0AWAYCFO>"
+    wait_until(lambda: shown in str(away.message(approval)["blocks"]), 10, "the message showing the decision")
     [decided] = _audit(away, "decided", approval.id)
     assert decided.actor == "U0AWAYDEPUTY" and decided.detail["for_user"] == "U0AWAYCFO"
 
@@ -201,7 +203,8 @@ def test_an_approver_and_their_delegate_count_once_toward_a_quorum(away: Local) 
     assert "Refunded $803.00 for order #803" in away.outcome(approval)
     done = away.store.requests.get(approval.id).action
     assert done.votes == ["U0QUORUMDEP", "U0QUORUMB"] and done.votes_for == {"U0QUORUMDEP": "U0QUORUMA"}
-    assert "<@U0QUORUMDEP> for <@U0QUORUMA>, <@U0QUORUMB>" in str(away.message(approval)["blocks"])
+    shown = "<@U0QUORUMDEP> for <@U0QUORUMA>, <@U0QUORUMB>"
+    wait_until(lambda: shown in str(away.message(approval)["blocks"]), 10, "the message showing the decision")
     voted = _audit(away, "voted", approval.id)
     assert [(e.actor, e.detail.get("for_user")) for e in voted] == [("U0QUORUMDEP", "U0QUORUMA"), ("U0QUORUMB", None)]
 

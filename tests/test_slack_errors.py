@@ -236,7 +236,7 @@ def test_clicks_on_a_request_posted_again_after_its_deletion_count(local: Local)
     assert local.click("U0DECIDER", ActionId.APPROVE, approval).status == 200
 
     assert "Refunded $250.00 for order #2809" in local.outcome(approval)
-    assert ":white_check_mark:" in str(local.slack.message(again.channel, again.ts)["blocks"])
+    wait_until(lambda: ":white_check_mark:" in str(local.slack.message(again.channel, again.ts)["blocks"]), 10, "the decision")
 
 
 def _get(handler: CountersignRequestHandler, path: str) -> tuple[str, str]:
