@@ -303,7 +303,9 @@ class Deciding:
             return
         decided = self.store.requests.get(approval_id)
         try:
-            self.front_end.tell(Changed(approval=decided, earlier=self.store.lists.decided_before(decided)))
+            # A worker that delivered the decision first has drawn it already (it does where nobody did).
+            earlier = self.store.lists.decided_before(decided)
+            self.front_end.tell(Changed(approval=decided, earlier=earlier, unless_shown=True))
         except Exception:
             log.exception("approval %s was decided but could not be shown again", decided.id)
 

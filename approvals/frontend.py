@@ -37,8 +37,9 @@ class RequestChanged(Event):
 
     approval: ApprovalRequest
     earlier: Page
-    # Shown only where its decision is not shown yet: the worker's net, once it delivered a decision, for a bot
-    # that died between its click's ack and showing the decision.
+    # Shown only where its decision is not shown yet: a decision is drawn once, by whichever comes first of the
+    # front-end it was made in (after its ack) and the worker that delivered it (as its job ends: the net for a
+    # front-end that died before drawing it). A pending state is always drawn.
     unless_shown: bool = False
 
 

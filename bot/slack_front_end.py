@@ -145,7 +145,8 @@ class SlackFrontEnd:
 
     def _catch_up(self, event: RequestChanged) -> None:
         """Draw the request again if it changed while its pending state was drawn: that draw may have landed after
-        another process drew the change (a decision), which nothing would then draw again."""
+        another process drew the change (a decision), which nothing would then draw again (whoever comes second
+        skips a decision already drawn)."""
         now = self.store.requests.get(event.approval.id)
         if request_message(now, event.earlier) != request_message(event.approval, event.earlier):
             self._changed(RequestChanged(approval=now, earlier=event.earlier))

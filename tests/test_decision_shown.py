@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from approvals.deciding import Deciding
 from approvals.frontend import RequestChanged
 from approvals.models import ApprovalRequest, Decision, DecisionType
 from bot.ids import ActionId
@@ -50,6 +51,19 @@ def test_a_decision_no_bot_drew_is_drawn_by_the_worker_that_delivers_it(local: L
     assert "Refunded $70.00 for order #902" in local.outcome(approval)
     assert "Approved* by <@U0APPROVER>" in str(local.message(approval)["blocks"])
     assert _shown_decision(local, approval) == "approved"
+
+
+def test_a_decision_the_worker_drew_first_is_not_drawn_again_by_the_bot(local: Local) -> None:
+    approval = local.start_run("Refund order #904 for $70", agent="payments_effects")
+    with local.paused():  # decided by a bot whose draw comes after the worker's job (a burst holds it back)
+        local.store.decisions.decide(approval.id, Decision(type=DecisionType.APPROVE, decided_by="U0APPROVER"))
+        local.work()
+    assert "Refunded $70.00 for order #904" in local.outcome(approval)
+    drawn = len(_updates(local, approval))
+
+    Deciding(local.store, local.queue, front_end=slack_front_end(local.settings, local.store)).announce(approval.id)
+
+    assert len(_updates(local, approval)) == drawn == 1
 
 
 def test_a_pending_draw_that_lands_after_the_decision_is_drawn_over(local: Local, monkeypatch: pytest.MonkeyPatch) -> None:
