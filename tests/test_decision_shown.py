@@ -1,6 +1,6 @@
-"""A decision is drawn on the request's messages once: by the bot after its click's ack, or, when no bot did (one
-that died between the ack and the draw), by the worker that delivers it; and a draw of a pending state that lands
-after the decision's is drawn over."""
+"""A decision is drawn on the request's messages once, by whichever comes first of the bot (after its click's ack)
+and the worker that delivers it (as its job ends: the net for a bot that died between the ack and the draw); and a
+draw of a pending state that lands after the decision's is drawn over."""
 
 from __future__ import annotations
 
