@@ -177,11 +177,13 @@ def test_a_member_of_the_requests_channel_approves_it_from_home(ops: Local) -> N
 
 def test_when_slack_will_not_list_the_channels_members_nobody_decides_and_the_clicker_is_told_why(ops: Local) -> None:
     approval = ops.start_run("Refund order #2308 for $19")
-    ops.slack.fail("conversations.members", "internal_error", times=1, token=ops.bot_token)
-
-    ops.click(MEMBER, ActionId.APPROVE, approval)
-
-    [told] = ops.ephemeral_to(MEMBER)
+    # More than one: an earlier test's Home tab, still being redrawn after its decision, may read #ops first.
+    ops.slack.fail("conversations.members", "internal_error", times=3, token=ops.bot_token)
+    try:
+        ops.click(MEMBER, ActionId.APPROVE, approval)
+        [told] = ops.ephemeral_to(MEMBER)
+    finally:
+        ops.slack.stop_failing("conversations.members")
     assert told.startswith("Nothing changed: only the members of <#C0OPS> may decide this request (rule _ops refunds_)")
     assert "could not read who they are (Slack said `internal_error`)" in told
     assert ops.store.requests.get(approval.id).is_pending

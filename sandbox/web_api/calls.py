@@ -35,6 +35,11 @@ class RecordedCalls(EmulatorCore):
         with self._lock:
             self._failures.setdefault(method, []).extend([Failure(error, token, status, channel)] * times)
 
+    def stop_failing(self, method: str) -> None:
+        """Forget the failures and dropped connections still queued for ``method``."""
+        with self._lock:
+            self._failures.pop(method, None)
+
     def drop(self, method: str, times: int = 1, token: str | None = None, channel: str | None = None) -> None:
         """Close the connection of the next ``times`` calls to ``method`` (made with ``token``, naming ``channel``, if
         given) without answering (recorded with error ``connection_closed``)."""
