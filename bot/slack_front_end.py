@@ -135,12 +135,12 @@ class SlackFrontEnd:
             gone = self.notifier.update_request(approval, event.earlier, shown.messages, reach)
             if gone:
                 self._post_again(event, gone, reach)
+            if not approval.is_pending:  # noted at once: whoever draws it next skips it (the requester is told apart)
+                self.places.note_decision_shown(approval)
         finally:
             self.requester.decided(approval)
         if approval.is_pending:
             self._catch_up(event)
-        else:
-            self.places.note_decision_shown(approval)
         return True
 
     def _catch_up(self, event: RequestChanged) -> None:
