@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from approvals.models import IN_DOUBT_KIND, ApprovalRequest, RunStatus
+from approvals.models import IN_DOUBT_KIND, ApprovalRequest, Decision, DecisionType, Gate, RunStatus
 from approvals.runs import RunRequest, start_run
 from approvals.tables import tool_calls
 from bot.ids import ActionId
+from tests.local import Local
 from tests.stack import Stack, wait_until
+from worker import in_doubt
+from worker.tool_journal import _Call, journalling, uncertain_text
 
 
 def _cut_off(stack: Stack, order: str, agent: str = "payments_effects", amount: int = 250) -> ApprovalRequest:
@@ -220,3 +223,21 @@ def test_two_calls_cut_off_together_are_each_put_to_a_person_and_neither_runs_ag
     outcome = stack.outcome(approval, timeout=20)
     assert "cannot tell whether it took effect" in outcome and "Refunded $40.00" in outcome
     assert sorted([stack.refunds_of("2913"), stack.refunds_of("2914")]) == [1, 2]
+
+
+def test_a_dont_acted_on_is_replayed_when_the_calls_task_runs_again_not_asked_about_again(local: Local) -> None:
+    # A step's writes can be lost when another call of the step is cut off: its task then runs once more.
+    run = local.start_run("Refund order #2930 for $250")
+    call = {"name": "refund", "id": "call-2930", "args": {"order_id": "2930", "amount": 250.0}}
+    key = (run.thread_id, "tools:2930", call["id"])
+    local.store.journal.tool_call_started(*key, tool="refund")  # as the worker that died while it ran
+    doubt = in_doubt.CallInDoubt(key, "refund", call["args"], attempt=1)
+    in_doubt.ask(local.store, doubt, lambda *_: Gate(), lambda _request: None)
+    asked = local.store.lists.requests_for_thread(run.thread_id)[-1]
+    local.store.decisions.decide(asked.id, Decision(type=DecisionType.REJECT, decided_by="U0APPROVER"))
+
+    with journalling(local.store, run.thread_id) as scope:
+        told = [_Call(scope, call, {"configurable": {"checkpoint_ns": key[1]}}).before() for _ in range(2)]
+
+    assert [m.content for m in told if m is not None] == [uncertain_text("refund")] * 2
+    assert [r.kind for r in local.store.lists.requests_for_thread(run.thread_id)].count(IN_DOUBT_KIND) == 1

@@ -94,12 +94,15 @@ class ToolJournal:
             )
 
     def tool_call_uncertain(self, thread_id: str, task: str, tool_call_id: str, tool: str) -> None:
-        """A re-run found the call started and never finished: it is not run again; keep that on record."""
+        """A re-run found the call started and never finished: it is not run again; keep that on record, finished with
+        no result, so that a later run of its task replays that (LangGraph may drop the task's writes when another
+        call of its step is cut off) instead of asking about it again."""
         with self.db.writing() as conn:
+            now = utcnow()
             conn.execute(
                 update(tool_calls)
                 .where(tool_calls.c.thread_id == thread_id, tool_calls.c.task == task, tool_calls.c.tool_call_id == tool_call_id)
-                .values(uncertain_at=utcnow())
+                .values(uncertain_at=now, finished_at=now, result=None)
             )
             record_audit(
                 conn, "tool_call_uncertain", None, None, {"thread_id": thread_id, "tool": tool, "tool_call_id": tool_call_id}
