@@ -7,7 +7,8 @@ once each (each was approved on its own), and two cut off together are asked abo
 Tools declared idempotent are run again without asking.
 
 Each cut-off attempt of a call has its own request (`in-doubt:<key>:<n>`): an answer is used once, as the
-journal acts on it, so a worker dying again during the re-run asks again rather than re-running unasked.
+journal acts on it, so a worker dying again during the re-run asks again rather than re-running unasked. A Don't
+is final: the journal keeps the call finished with no result, and a later run of its task is told the same.
 """
 
 from __future__ import annotations
