@@ -234,10 +234,10 @@ def test_a_dont_acted_on_is_replayed_when_the_calls_task_runs_again_not_asked_ab
     doubt = in_doubt.CallInDoubt(key, "refund", call["args"], attempt=1)
     in_doubt.ask(local.store, doubt, lambda *_: Gate(), lambda _request: None)
     asked = local.store.lists.requests_for_thread(run.thread_id)[-1]
-    local.store.decisions.decide(asked.id, Decision(type=DecisionType.REJECT, decided_by="U0APPROVER"))
-
-    with journalling(local.store, run.thread_id) as scope:
-        told = [_Call(scope, call, {"configurable": {"checkpoint_ns": key[1]}}).before() for _ in range(2)]
+    with local.paused():  # the answer is acted on here, not by the in-process worker's resume
+        local.store.decisions.decide(asked.id, Decision(type=DecisionType.REJECT, decided_by="U0APPROVER"))
+        with journalling(local.store, run.thread_id) as scope:
+            told = [_Call(scope, call, {"configurable": {"checkpoint_ns": key[1]}}).before() for _ in range(2)]
 
     assert [m.content for m in told if m is not None] == [uncertain_text("refund")] * 2
     assert [r.kind for r in local.store.lists.requests_for_thread(run.thread_id)].count(IN_DOUBT_KIND) == 1
