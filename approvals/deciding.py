@@ -30,7 +30,7 @@ from approvals.errors import (
     NotAnApprover,
     RequestChanged,
 )
-from approvals.frontend import FrontEnd, RequestHandedOver
+from approvals.frontend import FrontEnd, RequestHandedOver, StandInNamed
 from approvals.frontend import RequestChanged as Changed
 from approvals.job_queue import JobQueue
 from approvals.models import DEADLINE_DECIDER, POLICY_DECIDER, ApprovalRequest, Decision, DecisionType, Gate, Level, Page, utcnow
@@ -39,6 +39,9 @@ from approvals.store import Store
 from approvals.store.remembered import remember_calls
 
 log = logging.getLogger(__name__)
+
+# The pending requests of someone who goes away are read this many at a time.
+STAND_IN_PAGE = 100
 
 
 class Directory(Protocol):
@@ -354,3 +357,23 @@ class Deciding:
         except Exception:
             log.exception("approval %s was handed to %s, who could not be told", approval_id, to)
         self.announce(approval_id)
+
+    # Someone away
+
+    def announce_stand_in(self, away: str, delegate: str) -> int:
+        """Tell the front-ends of each pending request `away` may decide, now that `delegate` stands in for them (so
+        that it reaches that person as it would had they been named when it was asked); how many there were."""
+        if self.front_end is None:
+            return 0
+        waiting: list[ApprovalRequest] = []
+        while page := self.pending_for(away, STAND_IN_PAGE, len(waiting)).requests:
+            waiting.extend(page)
+            if len(page) < STAND_IN_PAGE:
+                break
+        for approval in waiting:
+            try:
+                earlier = self.store.lists.decided_before(approval)
+                self.front_end.tell(StandInNamed(approval=approval, away=away, delegate=delegate, earlier=earlier))
+            except Exception:  # the others are still told; this one reaches them at its next redraw
+                log.exception("approval %s: could not tell %s, who stands in for %s", approval.id, delegate, away)
+        return len(waiting)

@@ -60,6 +60,16 @@ class RequestHandedOver(Event):
     earlier: Page
 
 
+class StandInNamed(Event):
+    """Someone away named who stands in for them (`delegate`): a request that waits on them, which that person may now
+    decide for them, is shown again so that it reaches that person where its rule reaches its deciders."""
+
+    approval: ApprovalRequest
+    away: str
+    delegate: str
+    earlier: Page
+
+
 class DeadlineNear(Event):
     """A reminder that a pending request's deadline comes."""
 

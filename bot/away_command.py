@@ -120,6 +120,12 @@ class PeopleCommands:
         since = f"Until {until_words(until, now)}" if until else "Until you say `/countersign back`"
         return f"{since}, {mention(delegate)} can decide requests that name you."
 
+    def reach_stand_in(self, user_id: str) -> int:
+        """After `away`: each pending request that waits on `user_id` reaches whoever stands in for them now, as it
+        would had they been named when it was asked (by DM, where its rule says so); how many wait on them."""
+        delegate = self.store.people.get(user_id).delegate_at(self.deciding.clock())
+        return 0 if delegate is None else self.deciding.announce_stand_in(user_id, delegate)
+
     def back(self, user_id: str) -> str:
         """Nobody stands in for `user_id` any more."""
         if not self.store.people.set_back(user_id):

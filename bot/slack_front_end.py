@@ -21,6 +21,7 @@ from approvals.frontend import (
     RunEnded,
     RunProgressed,
     RunStopped,
+    StandInNamed,
 )
 from approvals.models import ApprovalRequest, Page
 from approvals.settings import Settings
@@ -216,6 +217,17 @@ class SlackFrontEnd:
             for dm in self.places.dms(approval.id).values():
                 shown = self.dms.reply(dm, dm_reminder_text(approval)) or shown
         return shown
+
+    @_show.register
+    def _stand_in(self, event: StandInNamed) -> bool:
+        approval = event.approval
+        if notify_of(approval) == "channel" or event.delegate not in self.dms.named(approval).users:
+            return False  # its channel holds it for them, as for everyone who decides it
+        reach = self._reach(approval.id)
+        if event.delegate in {*self.places.dms(approval.id), *(reach[1].unreached if reach else {})}:
+            return True  # sent to them already (or Slack would not let it be)
+        self._changed(RequestChanged(approval=approval, earlier=event.earlier))  # sends it, and the post says so
+        return True
 
     @_show.register
     def _handed_over(self, event: RequestHandedOver) -> bool:

@@ -74,6 +74,12 @@ class SlashCommand:
             return _ephemeral_message(self.admin.stats(text[len(name) :].strip(), channel=command.get("channel_id")))
         return _ephemeral(self.admin.handle(name, text[len(name) :], user))
 
+    def after_reply(self, command: dict[str, Any]) -> None:
+        """What follows a subcommand's answer: after `away`, the requests waiting on the person reach their delegate."""
+        words = str(command.get("text") or "").split(maxsplit=1)
+        if words and words[0] == "away":
+            self.people.reach_stand_in(str(command.get("user_id") or ""))
+
     def handle(self, command: dict[str, Any]) -> dict[str, Any]:
         """The ephemeral reply for a `/countersign` command that is answered in its ack (and, for `run`,
         the run, stored before the reply says it started)."""

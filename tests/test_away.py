@@ -1,5 +1,6 @@
 """Away: `/countersign away @colleague [until <date>]` names a delegate, who decides the requests that name the
-absent approver for them ("for @X"), within the rule's other limits; `/countersign back` ends it."""
+absent approver for them ("for @X"), within the rule's other limits, and is sent by DM those already waiting on them
+that their rule sends by DM; `/countersign back` ends it."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from bot.ids import ActionId, BlockId
 from sandbox.view_values import plain_text_value
 from tests.local import Local
 from tests.stack import wait_until
+from tests.test_direct_messages import ALL_BUTTONS, buttons, click_in_dm, dm_of, shown
 
 # Each names approvers of its own: who is away is kept in the in-process tier's database for the whole session.
 DEPUTISED = Rule(
@@ -31,14 +33,17 @@ TWO_DEPUTISED = Rule(
     quorum=2,
     approvers=["U0QUORUMA", "U0QUORUMB", "U0QUORUMC"],
 )
+DM_DEPUTISED = Rule(
+    name="deputised refunds by DM", agent="payments", tool="refund", when="amount == 804", approvers=["U0DMAWAYCFO"], notify="dm"
+)
 
 
 @pytest.fixture
 def away(local: Local) -> Iterator[Local]:
     """The in-process tier with the away rules, everyone back at the end (the database outlives the test)."""
-    local.policies(DEPUTISED, GROUP_DEPUTISED, TWO_DEPUTISED)
+    local.policies(DEPUTISED, GROUP_DEPUTISED, TWO_DEPUTISED, DM_DEPUTISED)
     yield local
-    for person in ("U0AWAYCFO", "U0TREASURER", "U0QUORUMA", "U0AWAYSELF", "U0AWAYBACK", "U0AWAYASKS"):
+    for person in ("U0AWAYCFO", "U0TREASURER", "U0QUORUMA", "U0AWAYSELF", "U0AWAYBACK", "U0AWAYASKS", "U0DMAWAYCFO"):
         local.store.people.set_back(person)
 
 
@@ -252,3 +257,54 @@ def test_the_home_tab_says_whom_a_delegate_decides_a_request_for(away: Local) ->
     assert "you decide it for <@U0AWAYCFO>, who is away" in row
     row = next(part for part in ours.split('"type": "divider"') if everyones.id in part)
     assert "you decide it for" not in row
+
+
+def test_the_delegate_is_sent_by_dm_the_requests_already_waiting_by_dm_on_the_away_approver(away: Local) -> None:
+    approval = away.start_run("Refund order #804 for $804")
+    assert dm_of(away, "U0DMAWAYDEP", approval) is None
+
+    away.slash("U0DMAWAYCFO", f"away {_mention('U0DMAWAYDEP')}")
+
+    dm = wait_until(lambda: dm_of(away, "U0DMAWAYDEP", approval), 10, "the delegate's DM of the waiting request")
+    assert buttons(dm) == ALL_BUTTONS
+    line = "Sent by DM to <@U0DMAWAYCFO>, <@U0DMAWAYDEP>, who decide it there"
+    wait_until(lambda: line in shown(away.message(approval)), 10, "the channel line naming the delegate")
+
+
+def test_the_delegate_decides_for_the_away_approver_from_the_dm_they_were_sent(away: Local) -> None:
+    approval = away.start_run("Refund order #8041 for $804")
+    away.slash("U0DMAWAYCFO", f"away {_mention('U0DMAWAYDEP2')}")
+
+    click_in_dm(away, "U0DMAWAYDEP2", ActionId.APPROVE, approval)
+
+    assert "Refunded $804.00 for order #8041" in away.outcome(approval)
+    decision = away.store.requests.get(approval.id).action.decision
+    assert decision is not None and (decision.decided_by, decision.for_user) == ("U0DMAWAYDEP2", "U0DMAWAYCFO")
+
+
+def _announce_stand_in(local: Local, away: str, delegate: str) -> int:
+    """What `/countersign away` does after its answer, done here and now: every waiting request has been told of once
+    it returns."""
+    deciding = Deciding(local.store, local.queue, front_end=local.runtime.front_end, clock=local.clock)
+    return deciding.announce_stand_in(away, delegate)
+
+
+def test_a_waiting_request_is_sent_to_the_delegate_once_however_often_they_are_named(away: Local) -> None:
+    approval = away.start_run("Refund order #8042 for $804")
+    away.store.people.set_away("U0DMAWAYCFO", "U0DMAWAYDEP3", None)
+
+    assert _announce_stand_in(away, "U0DMAWAYCFO", "U0DMAWAYDEP3") >= 1
+    _announce_stand_in(away, "U0DMAWAYCFO", "U0DMAWAYDEP3")
+
+    copies = [m for m in away.slack.dm_messages("U0DMAWAYDEP3") if approval.id in json.dumps(m)]
+    assert len(copies) == 1 and buttons(copies[0]) == ALL_BUTTONS
+
+
+def test_the_delegate_is_not_sent_by_dm_a_request_its_rule_posts_in_a_channel(away: Local) -> None:
+    approval = away.start_run("Refund order #8019 for $801")  # decided by the absent CFO, in the channel
+    away.store.people.set_away("U0AWAYCFO", "U0AWAYCHANDEP", None)
+
+    assert _announce_stand_in(away, "U0AWAYCFO", "U0AWAYCHANDEP") >= 1
+
+    assert dm_of(away, "U0AWAYCHANDEP", approval) is None and away.slack.dm_messages("U0AWAYCHANDEP") == []
+    assert buttons(away.message(approval)) == ALL_BUTTONS

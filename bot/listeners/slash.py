@@ -38,5 +38,11 @@ class SlashListener(Listeners):
                 text = unexpected(error, "running a slash command")
                 if not ack_once(response_type="ephemeral", text=text):
                     respond(response_type="ephemeral", text=text)  # already acked: through the response_url
+                return
+            # After the answer, which it cannot change: it may make many Slack calls.
+            try:
+                slash.after_reply(command)
+            except Exception as error:  # noqa: BLE001 - logged with a reference; the person was answered
+                unexpected(error, "after answering a slash command")
 
         self.ctx.acks.answer_once_acked(work, ack_once, answered)
