@@ -6,20 +6,21 @@ and the audit log has a `run_stopped` row (and a `withdrawn` row per request). N
 runs: the dispatcher owes a stopped run no resume, a worker checks the stop before each tool call and stores no
 new request for it. The front-end answers the person once `stop` returns (record, then answer), then calls
 `announce`, which redraws the withdrawn requests, tells front-ends that a run which waited on them goes no further
-(a job that was running tells it as it ends), and tells how the run ended.
+(a job that was running tells it as it ends), and tells how the run ended. When any of that fails, a worker tells it
+all again (`tell_stop_again`), where it was not shown yet.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import NamedTuple
 
 from approvals.errors import ApprovalNotFound, CountersignError
-from approvals.frontend import FrontEnd, RequestChanged, RunEnded, RunStopped
-from approvals.models import API_THREAD_PREFIX, Ending, Run, RunStatus
+from approvals.frontend import Event, FrontEnd, RequestChanged, RunEnded, RunStopped
+from approvals.models import API_THREAD_PREFIX, Ending, Run, RunStatus, Status
 from approvals.store import Store
 
 log = logging.getLogger(__name__)
@@ -112,26 +113,37 @@ class Stopping:
             raise RunAlreadyEnded(self.store.runs.get_run(thread_id))
         return Stopped(self.store.runs.get_run(thread_id), withdrawn)
 
-    def announce(self, stopped: Stopped) -> None:
-        """Redraw each withdrawn request and tell how the run ended, then note it told; what fails is logged, and a
-        worker tells the ending later."""
+    def announce(self, stopped: Stopped, *, again: bool = False) -> None:
+        """Redraw each withdrawn request, tell front-ends the run goes no further and how it ended, then note it told.
+        What fails is logged, and a worker tells it all `again` later (when what fails raises, for its retry)."""
         if self.front_end is None:
             return
+        run = stopped.run
+        told = True
+        for event in self._events(stopped, again):
+            try:
+                self.front_end.tell(event)
+            except Exception:
+                if again:
+                    raise
+                log.exception("run %s was stopped; could not tell %s; a worker will", run.thread_id, type(event).__name__)
+                told = False
+        if told:
+            self.store.runs.outcome_posted(run.thread_id)
+
+    def _events(self, stopped: Stopped, again: bool) -> Iterator[Event]:
         for approval_id in stopped.withdrawn:
             approval = self.store.requests.get(approval_id)
-            try:
-                self.front_end.tell(RequestChanged(approval=approval, earlier=self.store.lists.decided_before(approval)))
-            except Exception:
-                log.exception("approval %s was withdrawn but could not be shown again", approval_id)
+            # Told again, a withdrawal already drawn is not drawn twice.
+            yield RequestChanged(approval=approval, earlier=self.store.lists.decided_before(approval), unless_shown=again)
         run = stopped.run
-        if stopped.withdrawn:
-            try:
-                self.front_end.tell(RunStopped(run=run))
-            except Exception:
-                log.exception("run %s was stopped but its progress could not be shown so", run.thread_id)
-        try:
-            self.front_end.tell(RunEnded(run=run, ending=run.ending or Ending(kind="halted", decided_by=run.stop_requested_by)))
-        except Exception:
-            log.exception("run %s was stopped; a worker will tell its ending", run.thread_id)
-            return
-        self.store.runs.outcome_posted(run.thread_id)
+        if stopped.withdrawn:  # else a job of the run was running, and draws its progress as it ends
+            yield RunStopped(run=run)
+        yield RunEnded(run=run, ending=run.ending or Ending(kind="halted", decided_by=run.stop_requested_by), again=again)
+
+
+def tell_stop_again(store: Store, front_end: FrontEnd, run: Run) -> None:
+    """For a worker, when the front-end that stopped `run` did not note it told: tell what the stop changed again,
+    raising what fails."""
+    withdrawn = [r.id for r in store.lists.requests_for_thread(run.thread_id) if r.status is Status.WITHDRAWN]
+    Stopping(store, lambda _who: False, front_end).announce(Stopped(run, withdrawn), again=True)

@@ -21,6 +21,7 @@ from approvals.models import (
     RunStatus,
     Status,
 )
+from approvals.policies import Rule
 from approvals.runs import RunRequest, start_run
 from approvals.tables import runs
 from bot.ids import ActionId, BlockId, CallbackId
@@ -342,3 +343,25 @@ def test_a_run_stopped_while_it_waits_keeps_its_progress_but_loses_its_stop_butt
     assert not [b for b in update.params["blocks"] if b["type"] == "actions"]
     assert update.params["blocks"][0] == before["blocks"][0]  # the same steps
     assert f"run `{approval.thread_id}`" in str(update.params["blocks"])
+
+
+def test_a_stop_its_stopper_could_not_draw_is_drawn_by_a_worker_without_the_stop_button(local: Local) -> None:
+    local.policies(Rule(name="refunds stopped in their own channel", agent="payments", tool="refund", channel="C0STOPDOWN"))
+    approval = local.start_run("Refund order #882 for $250", user="U0STOP10")
+    before = _progress_message(local, approval)
+    # The withdrawn request's redraw and the progress message's, the two updates the stop makes there.
+    local.slack.fail("chat.update", "internal_error", times=2, channel="C0STOPDOWN")
+
+    _stop_by_command(local, "U0STOP10", approval.thread_id)
+    local.slack.wait_for("chat.postMessage", lambda c: _in_thread(local, approval, c, ":octagonal_sign: Stopped by"))
+    with local.paused():
+        local.slack.stop_failing("chat.update")
+        assert _progress_message(local, approval) == before  # its Stop button still there
+        local.runtime.advance(approval.thread_id)  # what a worker does once the stopper's time to tell it passed
+
+    progress = _progress_message(local, approval)
+    assert not [b for b in progress["blocks"] if b["type"] == "actions"] and progress["blocks"][0] == before["blocks"][0]
+    assert "*Withdrawn*: <@U0STOP10> stopped the run" in str(local.message(approval)["blocks"])
+    posts = local.slack.calls_to("chat.postMessage")
+    assert len([c for c in posts if _in_thread(local, approval, c, ":octagonal_sign: Stopped by")]) == 1
+    assert local.store.runs.get_run(approval.thread_id).outcome_posted_at is not None

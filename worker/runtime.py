@@ -46,6 +46,7 @@ from approvals.models import (
 from approvals.policies import PolicySet
 from approvals.remembering import without_people
 from approvals.settings import Settings
+from approvals.stopping import tell_stop_again
 from approvals.store import Store
 from worker import in_doubt
 from worker import metrics as worker_metrics
@@ -447,8 +448,9 @@ class AgentRuntime:
 
     def _tell_ending(self, run: Run, again: bool = False) -> None:
         """Tell how a finished run ended, as stored, and note it told (a run ended but not told is still owed)."""
-        ending = run.ending or Ending(kind="answered", answer=run.outcome or "")
-        self.front_end.tell(RunEnded(run=run, ending=ending, again=again))
+        if again and run.stop_requested_at is not None:  # its stopper did not note the stop told: all of it is told again
+            return tell_stop_again(self.store, self.front_end, run)
+        self.front_end.tell(RunEnded(run=run, again=again, ending=run.ending or Ending(kind="answered", answer=run.outcome)))
         self.store.runs.outcome_posted(run.thread_id)
 
     def _notice(self, notice: Notice) -> None:
@@ -473,8 +475,7 @@ class AgentRuntime:
         return decided.approval if decided.completed else None
 
     def _gate(self, agent: str, tool: str, args: dict[str, Any], schema: dict[str, Any] | None) -> Gate:
-        default = self.settings.countersign_default_timeout
-        return call_gate(self.policies, self.admin_settings, agent, tool, args, schema, default)
+        return call_gate(self.policies, self.admin_settings, agent, tool, args, schema, self.settings.countersign_default_timeout)
 
     def _store_request(self, agent: Agent, run: Run, pause: Pause, values: Any) -> ApprovalRequest:
         adapter = adapter_for(pause)
@@ -482,8 +483,7 @@ class AgentRuntime:
         if pause_refusal(pause) is not None:
             # Nothing is kept under an id several calls share, so no later step can match a call by it.
             proposed = [action.model_copy(update={"call_id": None}) for action in proposed]
-        # Each call under its own rule, judged on the arguments the tool will receive, with the admins'
-        # settings for that call's tool and rule on top.
+        # Each call under its own rule, on the arguments the tool will receive, with the admins' settings for its tool and rule.
         actions = [
             action.model_copy(update={"gate": self._gate(run.agent, action.tool, action.args, action.args_schema)})
             for action in proposed
