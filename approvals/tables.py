@@ -182,6 +182,9 @@ approval_escalations = _of_approval(
     Column("channel", String(64), nullable=False),
     Column("at", UTCDateTime, nullable=False),
     Column("shown_at", UTCDateTime),
+    # Not shown yet: the front-ends' failed tries, and when the next is due (every worker waits for it).
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UTCDateTime),
 )
 
 # Where a front-end showed something, in its own terms (Slack: a channel and a message's ts): one row per

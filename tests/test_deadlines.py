@@ -18,6 +18,8 @@ from approvals.tables import approvals
 from bot.ids import ActionId
 from tests.local import Local
 from tests.stack import Stack, wait_until
+from worker.backoff import LASTING_BACKOFF
+from worker.deadlines import DeadlineService
 
 QUICK_EXPIRY = Rule(name="quick expiry", tool="refund", timeout="1h")
 SOFT_GO_AHEAD = Rule(name="soft go-ahead", tool="refund", level="soft", timeout="1h")
@@ -30,6 +32,13 @@ ESCALATING = Rule(
     final_on_timeout="reject",
 )
 REMINDED = Rule(name="reminded", tool="refund", timeout="1h", reminders=["10m"])
+ESCALATING_WHERE_REFUSED = Rule(
+    name="escalating where Slack refuses",
+    tool="refund",
+    timeout="1h",
+    on_timeout="escalate",
+    escalation=[{"channel": "C0ESCREFUSED", "timeout": "2h"}],
+)
 
 SECOND = timedelta(seconds=1)
 
@@ -96,6 +105,33 @@ def test_two_stage_escalation_then_reject(local: Local) -> None:
     expired = local.store.requests.get(approval.id)
     assert expired.status == "expired" and [e.channel for e in expired.escalations] == ["C0ESCALATE1", "C0ESCALATE2"]
     assert "I did not refund order #183" in local.outcome(approval)
+
+
+def _escalation_posts(local: Local) -> list[dict]:
+    """The escalated request's posts in its escalation channel (not the line in its thread that says why)."""
+    posts = local.slack.calls_to("chat.postMessage")
+    return [c.response for c in posts if c.params.get("channel") == "C0ESCREFUSED" and not c.params.get("thread_ts")]
+
+
+def test_an_escalation_slack_refused_is_tried_again_by_no_worker_before_its_backoff(local: Local) -> None:
+    local.policies(ESCALATING_WHERE_REFUSED)
+    approval = local.start_run("Refund order #191 for $250")
+    assert approval.deadline_at is not None
+    local.slack.fail("chat.postMessage", "not_in_channel", channel="C0ESCREFUSED")  # the app is not in it yet
+    due = approval.deadline_at + SECOND
+
+    local.fire_due(due)
+    retry_at = local.store.due.next_due()  # so the dispatchers fire nothing before then
+    assert [post["ok"] for post in _escalation_posts(local)] == [False]
+    assert retry_at is not None and timedelta(0) <= retry_at - (due + timedelta(seconds=LASTING_BACKOFF[0])) < SECOND
+
+    another_worker = DeadlineService(local.deadlines.deciding, local.deadlines.front_end, clock=local.clock)
+    another_worker.fire_due(retry_at - SECOND)
+    assert [post["ok"] for post in _escalation_posts(local)] == [False]
+
+    another_worker.fire_due(retry_at)
+    assert [post["ok"] for post in _escalation_posts(local)] == [False, True]
+    assert local.store.due.unshown_escalations(retry_at) == []
 
 
 def test_approval_on_an_escalated_message_decides_the_request(local: Local) -> None:

@@ -4,8 +4,9 @@ Deadlines are decided by the core (`Deciding.expire_due`: one transaction for al
 decision wins against clicks, each call's outcome from `approvals.decision_kinds`), then told to the
 front-end item by item. One item it fails to show does not hold up the others; what was not shown
 stays owed in SQL, and the next pass (the dispatcher runs one as soon as something is due) shows it; an
-escalation the front-end could not post waits out a backoff in this process first (`worker.backoff`), so a
-channel the app is not in is not asked again every pass.
+escalation the front-end could not post waits out a backoff first (`worker.backoff`), kept in SQL so that every
+worker waits it out and the dispatcher counts it due only then: a channel the app is not in is not asked again
+every pass.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from approvals.deciding import Deciding
@@ -33,8 +34,6 @@ class DeadlineService:
     deciding: Deciding
     front_end: FrontEnd
     clock: Callable[[], datetime] = utcnow
-    # (approval id, stage) of an escalation not posted -> (failed tries, not before)
-    _held: dict[tuple[str, int], tuple[int, datetime]] = field(init=False, default_factory=dict)
 
     @property
     def store(self) -> Store:
@@ -50,18 +49,15 @@ class DeadlineService:
         self._count(expired, len(escalated))
         for approval_id in expired:
             self._isolated(f"update the message of expired approval {approval_id}", functools.partial(self._update, approval_id))
-        for escalation in self.store.due.unshown_escalations():
-            key = (escalation.approval_id, escalation.stage)
-            if key in self._held and self._held[key][1] > now:
-                continue
+        for escalation in self.store.due.unshown_escalations(now):
             try:
-                self._post_escalation(*key)
-                self._held.pop(key, None)
+                self._post_escalation(escalation.approval_id, escalation.stage)
             except (FrontEndUnavailable, OSError) as error:
-                tries = self._held.get(key, (0, now))[0] + 1
-                wait = backoff(tries, lasting=getattr(error, "lasting", False))
-                self._held[key] = (tries, now + timedelta(seconds=wait))
-                log.warning("could not post the escalation of approval %s (%s); tried again in %d s", key[0], error, wait)
+                wait = backoff(escalation.attempts + 1, lasting=getattr(error, "lasting", False))
+                self.store.due.escalation_not_shown(escalation, now + timedelta(seconds=wait))
+                log.warning(
+                    "could not post the escalation of approval %s (%s); tried again in %d s", escalation.approval_id, error, wait
+                )
         for approval_id, stage, due_at in self.store.due.reminders_due(now):
             self._isolated(f"remind about approval {approval_id}", functools.partial(self._remind, approval_id, stage, due_at))
         return expired + [e.approval_id for e in escalated]

@@ -23,6 +23,7 @@ class Escalated(NamedTuple):
     approval_id: str
     stage: int
     channel: str
+    attempts: int = 0  # the front-ends' failed tries to show it
 
 
 def owe_reminders(
@@ -109,7 +110,7 @@ class Due:
 
     def next_due(self) -> datetime | None:
         """The earliest moment something timed falls due: a pending deadline, an unsent reminder, an unposted
-        escalation (due at once)."""
+        escalation (due at once, or at its next try after a failed one)."""
         with self.db.engine.connect() as conn:
             deadline = conn.execute(
                 select(func.min(approvals.c.deadline_at)).where(approvals.c.status == Status.PENDING.value)
@@ -124,7 +125,9 @@ class Due:
                 )
             ).scalar()
             unposted = conn.execute(
-                select(func.min(approval_escalations.c.at)).where(approval_escalations.c.shown_at.is_(None))
+                select(func.min(func.coalesce(approval_escalations.c.next_attempt_at, approval_escalations.c.at))).where(
+                    approval_escalations.c.shown_at.is_(None)
+                )
             ).scalar()
         moments = [m for m in (deadline, reminder, unposted) if m is not None]
         return min(moments) if moments else None
@@ -210,15 +213,30 @@ class Due:
                 moved.append(Escalated(row.id, stage, channel))
         return moved
 
-    def unshown_escalations(self) -> list[Escalated]:
-        """Escalations decided in SQL that no front-end has shown yet (this attempt's, or a dead one's)."""
+    def unshown_escalations(self, now: datetime) -> list[Escalated]:
+        """Escalations decided in SQL that no front-end has shown yet (this attempt's, or a dead one's), but those
+        whose next try after a failed one is not due by `now`."""
+        escalations = approval_escalations.c
         with self.db.engine.connect() as conn:
             rows = conn.execute(
-                select(approval_escalations.c.approval_id, approval_escalations.c.stage, approval_escalations.c.channel)
-                .where(approval_escalations.c.shown_at.is_(None))
-                .order_by(approval_escalations.c.at)
+                select(escalations.approval_id, escalations.stage, escalations.channel, escalations.attempts)
+                .where(
+                    escalations.shown_at.is_(None), or_(escalations.next_attempt_at.is_(None), escalations.next_attempt_at <= now)
+                )
+                .order_by(escalations.at)
             ).all()
-        return [Escalated(row.approval_id, row.stage, row.channel) for row in rows]
+        return [Escalated(row.approval_id, row.stage, row.channel, row.attempts) for row in rows]
+
+    def escalation_not_shown(self, escalation: Escalated, retry_at: datetime) -> None:
+        """Note a failed try to show an escalation: whichever worker tries next waits until `retry_at`."""
+        with self.db.writing() as conn:
+            conn.execute(
+                update(approval_escalations)
+                .where(
+                    approval_escalations.c.approval_id == escalation.approval_id, approval_escalations.c.stage == escalation.stage
+                )
+                .values(attempts=escalation.attempts + 1, next_attempt_at=retry_at)
+            )
 
     def escalation_shown(self, approval_id: str, stage: int) -> None:
         """Note that an escalation was shown: nothing more is owed for it."""
