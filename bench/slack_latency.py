@@ -10,17 +10,26 @@ emulator answers every Web API call after `--latency` ms (default 100); then `--
 `payments` agent started at once (after two for each job process, to warm them up), each request approved as
 it is posted, until all are done. Prints cycles a second, the worker's CPU a cycle and its memory (PSS, and
 RSS, which counts the pages each job process shares with the preloaded worker it was forked from once for each),
-and the Slack calls a cycle made, by method.
+the bot's CPU a cycle, and the Slack calls a cycle made, by method.
 
-    python bench/slack_latency.py [--latency 100] [--cycles 100] [--processes 2 4 8 16] [--postgres URL]
+With `--tls` the emulator serves the Web API over HTTPS, as Slack does, with a certificate of a test CA that the
+processes trust beside the system's own bundle (`SSL_CERT_FILE`): what each connection's TLS costs shows in the
+worker's CPU a cycle, loading the trusted certificates included wherever a connection is made without a context.
+
+    python bench/slack_latency.py [--latency 100] [--cycles 100] [--processes 2 4 8 16] [--postgres URL] [--tls]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import ssl
 import sys
+import tempfile
 from collections import Counter
 from pathlib import Path
+
+import trustme
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
@@ -31,6 +40,19 @@ from bench.load import cpu_seconds, default_stack, pss_mb, rss_mb, time_cycles  
 from bench.stopping import unwind_on_stop  # noqa: E402
 
 
+def served_over_https(folder: Path) -> ssl.SSLContext:
+    """A server context for the emulator, with a certificate this process and its children trust (`SSL_CERT_FILE`:
+    the system's bundle and the test CA, so that loading it costs what loading the system's does)."""
+    ca = trustme.CA()
+    bundle = folder / "ca-bundle.pem"
+    system = ssl.get_default_verify_paths().cafile
+    bundle.write_bytes((Path(system).read_bytes() if system else b"") + ca.cert_pem.bytes())
+    os.environ["SSL_CERT_FILE"] = str(bundle)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    return context
+
+
 def main() -> None:
     unwind_on_stop()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -38,26 +60,31 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=100, help="runs started at once for each count")
     parser.add_argument("--processes", type=int, nargs="+", default=[2, 4, 8, 16], help="job process counts to try")
     parser.add_argument("--postgres", help="a PostgreSQL URL (a fresh schema is made in it) instead of SQLite")
+    parser.add_argument("--tls", action="store_true", help="serve the Web API over HTTPS, as Slack does")
     args = parser.parse_args()
     print(machine_line(), flush=True)
-    print(f"Slack answering each call after {args.latency:.0f} ms; {args.cycles} cycles at once:", flush=True)
-    for processes in args.processes:
-        with default_stack("latency", args.postgres, processes) as (_settings, _store, stack):
-            assert stack.worker is not None  # (for the type checker: the stack started it)
-            time_cycles(stack, 2 * processes)  # each job process's first jobs (statements compiled, connections opened)
-            stack.slack.latency = args.latency / 1000
-            before, position = cpu_seconds(stack.worker.pid), len(stack.slack.calls)
-            took, _threads = time_cycles(stack, args.cycles)
-            worker_cpu = (cpu_seconds(stack.worker.pid) - before) / args.cycles * 1000
-            methods = Counter(call.method for call in stack.slack.calls_since(position))
-            calls = ", ".join(f"{method} {count / args.cycles:.1f}" for method, count in sorted(methods.items()))
-            print(
-                f"  {processes:>3} job processes: {args.cycles / took:5.1f} cycles/s ({took:.1f} s), "
-                f"worker CPU {worker_cpu:.1f} ms a cycle, worker memory {pss_mb(stack.worker.pid):.0f} MB "
-                f"(RSS {rss_mb(stack.worker.pid):.0f} MB)",
-                flush=True,
-            )
-            print(f"      Slack calls a cycle, the worker's and the bot's: {calls}", flush=True)
+    with tempfile.TemporaryDirectory() as folder:
+        tls = served_over_https(Path(folder)) if args.tls else None
+        over = "over HTTPS" if tls else "over plain HTTP"
+        print(f"Slack answering each call after {args.latency:.0f} ms, {over}; {args.cycles} cycles at once:", flush=True)
+        for processes in args.processes:
+            with default_stack("latency", args.postgres, processes, tls) as (_settings, _store, stack):
+                assert stack.worker is not None and stack.bot is not None  # (for the type checker: the stack started both)
+                time_cycles(stack, 2 * processes)  # each job process's first jobs (statements compiled, connections opened)
+                stack.slack.latency = args.latency / 1000
+                before, bot_before, position = cpu_seconds(stack.worker.pid), cpu_seconds(stack.bot.pid), len(stack.slack.calls)
+                took, _threads = time_cycles(stack, args.cycles)
+                worker_cpu = (cpu_seconds(stack.worker.pid) - before) / args.cycles * 1000
+                bot_cpu = (cpu_seconds(stack.bot.pid) - bot_before) / args.cycles * 1000
+                methods = Counter(call.method for call in stack.slack.calls_since(position))
+                calls = ", ".join(f"{method} {count / args.cycles:.1f}" for method, count in sorted(methods.items()))
+                print(
+                    f"  {processes:>3} job processes: {args.cycles / took:5.1f} cycles/s ({took:.1f} s), "
+                    f"CPU a cycle: worker {worker_cpu:.1f} ms, bot {bot_cpu:.1f} ms; "
+                    f"worker memory {pss_mb(stack.worker.pid):.0f} MB (RSS {rss_mb(stack.worker.pid):.0f} MB)",
+                    flush=True,
+                )
+                print(f"      Slack calls a cycle, the worker's and the bot's: {calls}", flush=True)
 
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ from slack_sdk.webhook import WebhookClient
 
 from approvals.models import utcnow
 from approvals.store import Deliveries, SeenDelivery
+from approvals.tls import tls_context
 from bot import metrics
 from bot.acks import ACK_TIMEOUT_SECONDS
 
@@ -164,7 +165,7 @@ class OnceApp(App):
         url = req.body.get("response_url")
         if response.status == 200 and response.body and isinstance(url, str):
             try:
-                WebhookClient(url).send_dict(json.loads(response.body))
+                WebhookClient(url, ssl=tls_context()).send_dict(json.loads(response.body))
             except (ValueError, SlackApiError, OSError):
                 log.exception("could not send a late answer to its response_url")
         elif response.body:

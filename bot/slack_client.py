@@ -10,6 +10,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 from approvals.settings import Settings
+from approvals.tls import tls_context
 
 
 def create_slack_client(settings: Settings) -> WebClient:
@@ -19,6 +20,7 @@ def create_slack_client(settings: Settings) -> WebClient:
         token=token,
         base_url=settings.slack_api_url,
         timeout=10,
+        ssl=tls_context(),  # Bolt's respond() and Socket Mode's connection take it from here too
         retry_handlers=[
             RateLimitErrorRetryHandler(max_retry_count=3),
             ServerErrorRetryHandler(max_retry_count=2),

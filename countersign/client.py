@@ -22,6 +22,8 @@ from typing import Any, Literal, ParamSpec, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from approvals.tls import tls_context
+
 Outcome = Literal["approved", "edited", "rejected", "answered", "expired"]
 GOES_AHEAD: frozenset[str] = frozenset({"approved", "edited"})
 
@@ -207,7 +209,7 @@ class Countersign:
         if data is not None:
             request.add_header("Content-Type", "application/json")
         try:
-            with urllib.request.urlopen(request, timeout=timeout or self.timeout) as response:
+            with urllib.request.urlopen(request, timeout=timeout or self.timeout, context=tls_context()) as response:
                 raw = response.read()
         except urllib.error.HTTPError as error:
             raise _api_error(error) from None

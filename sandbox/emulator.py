@@ -24,6 +24,7 @@ Example::
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Iterable
 from dataclasses import asdict
@@ -95,11 +96,16 @@ class SlackEmulator(RecordedCalls, ResponseUrls, ViewMethods, DirectoryMethods):
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self, port: int = 0) -> SlackEmulator:
-        """Bind ``port`` (default: a free one) and serve in a daemon thread. Returns ``self``."""
+    def start(self, port: int = 0, tls: ssl.SSLContext | None = None) -> SlackEmulator:
+        """Bind ``port`` (default: a free one) and serve in a daemon thread, over HTTPS with ``tls`` (a server
+        context holding its certificate) when given, as Slack's own API is served. Returns ``self``."""
         if self._server is not None:
             return self
         self._server = ThreadingHTTPServer((self._host, port), make_handler(self))
+        if tls is not None:
+            # Each connection's handshake is made on its handler's thread (at its first read), not the accepting one.
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True, do_handshake_on_connect=False)
+            self._scheme = "https"
         self._thread = serve_in_thread(self._server, "slack-emulator", 0.05)
         return self
 

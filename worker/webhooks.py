@@ -22,6 +22,7 @@ from approvals.api_view import approval_json
 from approvals.models import ApprovalRequest
 from approvals.store import Store
 from approvals.store.api_keys import Webhook
+from approvals.tls import tls_context
 
 # A caller's endpoint answers at once or is treated as down: a job process waits on it.
 TIMEOUT_SECONDS = 5.0
@@ -48,9 +49,6 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 
     def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> None:
         return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirects)
 
 
 def _refuse_unroutable(url: str) -> None:
@@ -84,7 +82,8 @@ def post(webhook: Webhook, body: bytes) -> int:
         },
     )
     try:
-        with _OPENER.open(request, timeout=TIMEOUT_SECONDS) as answer:
+        opener = urllib.request.build_opener(_NoRedirects, urllib.request.HTTPSHandler(context=tls_context()))
+        with opener.open(request, timeout=TIMEOUT_SECONDS) as answer:
             status = int(answer.status)
     except urllib.error.HTTPError as error:
         raise WebhookFailed(f"answered {error.code}", error.code) from None

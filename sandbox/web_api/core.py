@@ -110,6 +110,7 @@ class EmulatorCore:
 
     def __init__(self, host: str = "127.0.0.1", *, users: Iterable[User] = (), channels: Iterable[Channel] = ()) -> None:
         self._host = host
+        self._scheme = "http"  # https once started with a TLS context
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.RLock()
@@ -145,7 +146,7 @@ class EmulatorCore:
     @property
     def base_url(self) -> str:
         """Value for ``WebClient(base_url=...)``, e.g. ``http://127.0.0.1:PORT/api/``."""
-        return f"http://{self._host}:{self.port}/api/"
+        return f"{self._scheme}://{self._host}:{self.port}/api/"
 
     def response_url(self, name: str = "default") -> str:
         """A loopback ``response_url`` for driver payloads.
@@ -153,7 +154,7 @@ class EmulatorCore:
         POSTs to it are recorded as calls to method ``"response_url"`` with
         the JSON body as params plus ``"_name": name``.
         """
-        return f"http://{self._host}:{self.port}/response/{name}"
+        return f"{self._scheme}://{self._host}:{self.port}/response/{name}"
 
     def _bump(self) -> None:
         # Called with the lock held, after any change the page would draw.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import ssl
 import time
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -74,8 +75,9 @@ def make_handler(emulator: SlackEmulator) -> type[BaseHTTPRequestHandler]:
             self._send(status, headers, body)
 
         def _send(self, status: int, headers: dict[str, str], body: dict[str, Any]) -> None:
-            # A client that went away while it waited (a process stopped mid-call) is not told anything, as by Slack.
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            # A client that went away while it waited (a process stopped mid-call) is not told anything, as by Slack;
+            # over HTTPS its going shows as an EOF.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError, ssl.SSLEOFError):
                 send_json(self, status, body, headers)
 
     return Handler
