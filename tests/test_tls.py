@@ -1,8 +1,8 @@
 """Countersign's HTTPS connections (to Slack's API, to an API caller's webhook) share one TLS context a process.
 
 Python's urllib, under slack_sdk's clients, makes a new default context for each connection it is given none for,
-and each loads the trusted certificates again: with a system's bundle, about 20 ms of CPU a Slack call
-(`python bench/slack_latency.py --tls` shows a cycle's). Here the emulator serves Slack's API over HTTPS with a
+and each loads the trusted certificates again: with a system's bundle, several times the CPU of the rest of a Slack
+call (`python bench/slack_latency.py --tls`). Here the emulator serves Slack's API over HTTPS with a
 certificate of a test CA, the only one trusted (`SSL_CERT_FILE`), and each test counts the loads.
 """
 
