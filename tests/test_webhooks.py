@@ -17,10 +17,12 @@ from typing import Any, cast
 import pytest
 
 from approvals.models import ApprovalRequest, RunStatus, utcnow
+from approvals.store.api_keys import Webhook
 from bot.ids import ActionId
 from countersign.client import Countersign
 from tests.local import Local
 from tests.stack import Stack, wait_until
+from worker.webhooks import post
 
 
 class Receiver:
@@ -336,3 +338,27 @@ def test_a_callback_url_that_reaches_link_local_or_unspecified_addresses_is_neve
     failed = wait_until(lambda: _events(local, approval, "webhook_failed"), 10, "the attempt's audit row")
     assert "may not reach" in str(failed[0])
     assert not _events(local, approval, "webhook_delivered")
+
+
+def test_a_callback_name_that_resolves_elsewhere_when_looked_up_again_is_posted_where_it_was_checked(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # DNS rebinding: the name answers with the receiver's address when it is checked, then with the cloud metadata
+    # service's, for whoever looks it up again to connect.
+    looked_up: list[str] = []
+    real = socket.getaddrinfo
+
+    def rebinding(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host != "hooks.rebinding.test":
+            return real(host, *args, **kwargs)
+        looked_up.append(host)
+        return real("127.0.0.1" if len(looked_up) == 1 else "169.254.169.254", *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    receiver.start()
+
+    status = post(Webhook(url=f"http://hooks.rebinding.test:{receiver.port}/hooks/countersign", secret="s3cret"), b"{}")
+
+    assert status == 200 and len(receiver.received) == 1
+    assert receiver.received[0][0]["Host"] == f"hooks.rebinding.test:{receiver.port}"
+    assert looked_up == ["hooks.rebinding.test"]

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import ipaddress
 import json
 import socket
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 from approvals.api_view import approval_json
@@ -43,52 +43,76 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
     return f"{SIGNATURE_VERSION}=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """Follows no redirect: the signed decision goes to the callback URL only (and urllib would turn a redirected
-    POST into a GET without its body). urllib then raises the 3xx as an `HTTPError`: a failed attempt."""
-
-    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> None:
-        return None
-
-
-def _refuse_unroutable(url: str) -> None:
-    """`WebhookFailed` for a host that resolves to a link-local, multicast, reserved or unspecified address: a
-    callback URL must not reach the worker's cloud metadata service or the like (loopback and private
-    networks stay allowed: a caller beside the worker is common)."""
-    host = urllib.parse.urlsplit(url).hostname or ""
+def _routable(host: str) -> list[str]:
+    """The addresses `host` resolves to; `WebhookFailed` when any is link-local, multicast, reserved or unspecified:
+    a callback URL must not reach the worker's cloud metadata service or the like (loopback and private networks
+    stay allowed: a caller beside the worker is common)."""
     try:
-        found = {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
+        found = list(dict.fromkeys(str(info[4][0]) for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)))
     except (OSError, UnicodeError) as error:
         raise WebhookFailed(f"{host!r} does not resolve: {error}") from None
     for address in found:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
         if ip.is_link_local or ip.is_multicast or ip.is_reserved or ip.is_unspecified:
             raise WebhookFailed(f"{host!r} resolves to {ip}, which a webhook may not reach")
+    return found
+
+
+def _connecting_to(addresses: list[str]) -> Callable[..., socket.socket]:
+    """What opens a connection's socket: to the addresses vetted, in turn, never to a second lookup of the name."""
+
+    def connect(address: tuple[str, int], timeout: float | None = None, source: Any = None) -> socket.socket:
+        failed: OSError = OSError(f"{address[0]!r} has no address")
+        for ip in addresses:
+            try:
+                return socket.create_connection((ip, address[1]), timeout, source)
+            except OSError as error:
+                failed = error
+        raise failed
+
+    return connect
+
+
+class _To(http.client.HTTPConnection):
+    """A connection to the addresses `_routable` vetted: a name that resolves elsewhere when looked up again (DNS
+    rebinding) cannot lead the signed decision where a webhook may not go."""
+
+    def __init__(self, host: str, port: int | None, addresses: list[str]) -> None:
+        super().__init__(host, port, timeout=TIMEOUT_SECONDS)
+        self._create_connection = _connecting_to(addresses)
+
+
+class _ToOverTls(http.client.HTTPSConnection):
+    """`_To` over TLS: the certificate is still checked against the URL's name."""
+
+    def __init__(self, host: str, port: int | None, addresses: list[str]) -> None:
+        super().__init__(host, port, timeout=TIMEOUT_SECONDS, context=tls_context())
+        self._create_connection = _connecting_to(addresses)
 
 
 def post(webhook: Webhook, body: bytes) -> int:
-    """POST a signed body to the webhook's URL; its status when 2xx, else `WebhookFailed`."""
-    _refuse_unroutable(webhook.url)
-    timestamp = str(int(time.time()))
-    request = urllib.request.Request(
-        webhook.url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": "Countersign-Webhook",
-            "X-Countersign-Timestamp": timestamp,
-            "X-Countersign-Signature": signature(webhook.secret, timestamp, body),
-        },
-    )
+    """POST a signed body to the webhook's URL; its status when 2xx, else `WebhookFailed`. No redirect is followed:
+    the signed decision goes to the callback URL only (a 3xx is a failed attempt)."""
     try:
-        opener = urllib.request.build_opener(_NoRedirects, urllib.request.HTTPSHandler(context=tls_context()))
-        with opener.open(request, timeout=TIMEOUT_SECONDS) as answer:
-            status = int(answer.status)
-    except urllib.error.HTTPError as error:
-        raise WebhookFailed(f"answered {error.code}", error.code) from None
-    except (urllib.error.URLError, OSError, ValueError) as error:
-        raise WebhookFailed(f"{type(error).__name__}: {getattr(error, 'reason', error)}") from None
+        url = urllib.parse.urlsplit(webhook.url)
+        host, port = url.hostname or "", url.port
+    except ValueError as error:
+        raise WebhookFailed(f"ValueError: {error}") from None
+    connection = (_ToOverTls if url.scheme == "https" else _To)(host, port, _routable(host))
+    timestamp = str(int(time.time()))
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "Countersign-Webhook",
+        "X-Countersign-Timestamp": timestamp,
+        "X-Countersign-Signature": signature(webhook.secret, timestamp, body),
+    }
+    try:
+        connection.request("POST", (url.path or "/") + (f"?{url.query}" if url.query else ""), body=body, headers=headers)
+        status = connection.getresponse().status
+    except (OSError, http.client.HTTPException) as error:
+        raise WebhookFailed(f"{type(error).__name__}: {error}") from None
+    finally:
+        connection.close()
     if not 200 <= status < 300:
         raise WebhookFailed(f"answered {status}", status)
     return status
