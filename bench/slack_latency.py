@@ -16,7 +16,12 @@ With `--tls` the emulator serves the Web API over HTTPS, as Slack does, with a c
 processes trust beside the system's own bundle (`SSL_CERT_FILE`): what each connection's TLS costs shows in the
 worker's CPU a cycle, loading the trusted certificates included wherever a connection is made without a context.
 
+With `--posts-a-second N` the emulator also keeps Slack's posting limit (about one `chat.postMessage` a second in a
+channel, after a short burst), answering 429 with Retry-After past it: every run posts in the bench's one channel,
+so that limit, not the job processes, sets the rate. The calls it answered 429 are counted apart.
+
     python bench/slack_latency.py [--latency 100] [--cycles 100] [--processes 2 4 8 16] [--postgres URL] [--tls]
+                                  [--posts-a-second 1]
 """
 
 from __future__ import annotations
@@ -61,6 +66,7 @@ def main() -> None:
     parser.add_argument("--processes", type=int, nargs="+", default=[2, 4, 8, 16], help="job process counts to try")
     parser.add_argument("--postgres", help="a PostgreSQL URL (a fresh schema is made in it) instead of SQLite")
     parser.add_argument("--tls", action="store_true", help="serve the Web API over HTTPS, as Slack does")
+    parser.add_argument("--posts-a-second", type=float, help="Slack's posting limit in a channel (unset: none)")
     args = parser.parse_args()
     print(machine_line(), flush=True)
     with tempfile.TemporaryDirectory() as folder:
@@ -72,11 +78,14 @@ def main() -> None:
                 assert stack.worker is not None and stack.bot is not None  # (for the type checker: the stack started both)
                 time_cycles(stack, 2 * processes)  # each job process's first jobs (statements compiled, connections opened)
                 stack.slack.latency = args.latency / 1000
+                stack.slack.posts_a_second = args.posts_a_second
                 before, bot_before, position = cpu_seconds(stack.worker.pid), cpu_seconds(stack.bot.pid), len(stack.slack.calls)
                 took, _threads = time_cycles(stack, args.cycles)
                 worker_cpu = (cpu_seconds(stack.worker.pid) - before) / args.cycles * 1000
                 bot_cpu = (cpu_seconds(stack.bot.pid) - bot_before) / args.cycles * 1000
-                methods = Counter(call.method for call in stack.slack.calls_since(position))
+                made = stack.slack.calls_since(position)
+                methods = Counter(call.method for call in made if not call.rate_limited)
+                limited = Counter(call.method for call in made if call.rate_limited)
                 calls = ", ".join(f"{method} {count / args.cycles:.1f}" for method, count in sorted(methods.items()))
                 print(
                     f"  {processes:>3} job processes: {args.cycles / took:5.1f} cycles/s ({took:.1f} s), "
@@ -85,6 +94,9 @@ def main() -> None:
                     flush=True,
                 )
                 print(f"      Slack calls a cycle, the worker's and the bot's: {calls}", flush=True)
+                if limited:
+                    refused = ", ".join(f"{method} {count / args.cycles:.1f}" for method, count in sorted(limited.items()))
+                    print(f"      answered 429 a cycle: {refused}", flush=True)
 
 
 if __name__ == "__main__":

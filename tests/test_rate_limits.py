@@ -7,6 +7,8 @@ import time
 import pytest
 
 from approvals.policies import Rule
+from approvals.runs import RunRequest, start_run
+from bot.ids import ActionId
 from tests.local import Local
 
 
@@ -33,3 +35,28 @@ def test_request_is_posted_after_slack_answers_429(local: Local) -> None:
     assert posts[0].rate_limited and not posts[-1].rate_limited
     assert posts[-1].time - posts[0].time >= 0.9  # waited for Retry-After
     assert local.message(approval)["blocks"]
+
+
+@pytest.mark.slow
+def test_runs_posting_faster_than_slack_allows_in_a_channel_each_post_once_and_all_finish(local: Local) -> None:
+    # Slack allows about one post a second in a channel: here three, after a burst of one, in a channel of their own.
+    local.policies(Rule(name="refunds at Slack's pace", tool="refund", channel="C0PACED", approvers=["U0PACER"]))
+    runs = [RunRequest(agent="payments", input_text=f"Refund order #96{n} for $250", requested_by="U0ASKER") for n in range(3)]
+    local.slack.posts_a_second, local.slack.posting_burst = 3.0, 1
+    try:
+        for run in runs:
+            start_run(run, local.store, None)
+        asked = [local.wait_for_request(run.thread_id, timeout=60) for run in runs]
+        for approval in asked:
+            local.click("U0PACER", ActionId.APPROVE, approval)
+        outcomes = [local.outcome(approval, timeout=60) for approval in asked]
+    finally:
+        local.slack.posts_a_second = None
+
+    assert all(outcome.startswith(":robot_face:") for outcome in outcomes)
+    posts = [c for c in local.slack.calls_to("chat.postMessage") if c.params.get("channel") == "C0PACED"]
+    assert any(c.rate_limited for c in posts)  # Slack's limit was met
+    landed = [c for c in posts if not c.rate_limited]
+    # Each run's request (its thread's first message), progress and ending, each once.
+    assert len([c for c in landed if "thread_ts" not in c.params]) == len(runs)
+    assert len(landed) == 3 * len(runs)

@@ -127,6 +127,19 @@ def test_rate_limit_answers_429_with_retry_after(emulator: SlackEmulator) -> Non
         assert json.loads(resp.read())["user_id"] == "U0BOT"
 
 
+def test_posting_past_slacks_limit_in_a_channel_is_answered_429_and_other_channels_post_on(emulator: SlackEmulator) -> None:
+    emulator.posts_a_second, emulator.posting_burst = 0.5, 2
+    client = WebClient(token="xoxb-test", base_url=emulator.base_url)
+
+    assert [client.chat_postMessage(channel="C1", text=f"burst {n}")["ok"] for n in range(2)] == [True, True]
+    with pytest.raises(SlackApiError) as limited:
+        client.chat_postMessage(channel="C1", text="one too many")
+
+    assert limited.value.response.status_code == 429 and limited.value.response.headers["Retry-After"] == "1"
+    assert client.chat_postMessage(channel="C2", text="elsewhere")["ok"]
+    assert [m["text"] for m in emulator.messages("C1")] == ["burst 0", "burst 1"]
+
+
 def test_faults_set_for_one_token_leave_the_calls_of_another_alone(emulator: SlackEmulator) -> None:
     emulator.rate_limit("chat.postMessage", retry_after=0, token="xoxb-mine")
     emulator.fail("chat.postMessage", "internal_error", token="xoxb-mine")

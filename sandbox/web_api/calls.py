@@ -132,6 +132,11 @@ class RecordedCalls(EmulatorCore):
             elif token.startswith("xapp-") != (method in APP_TOKEN_METHODS):
                 # An app-level token opens Socket Mode connections and nothing else; a bot token cannot open one.
                 body = {"ok": False, "error": "not_allowed_token_type"}
+            elif method == "chat.postMessage" and self._posted_too_fast(str(params.get("channel")), call.time):
+                call.rate_limited = True
+                status = 429
+                headers["Retry-After"] = "1"
+                body = dict(_RATELIMITED)
             elif failure is not None:
                 failed = self._failures[method].pop(failure)
                 status, body = failed.status, {"ok": False, "error": failed.error}
@@ -146,3 +151,16 @@ class RecordedCalls(EmulatorCore):
             self._calls.append(call)
             self._bump()
             return status, headers, body
+
+    def _posted_too_fast(self, channel: str, now: float) -> bool:
+        """Whether a post in `channel` now is past Slack's posting limit (`posts_a_second`, a token bucket holding
+        `posting_burst`); a post within it is counted."""
+        if self.posts_a_second is None:
+            return False
+        allowed, since = self._posting.get(channel, (float(self.posting_burst), now))
+        allowed = min(float(self.posting_burst), allowed + (now - since) * self.posts_a_second)
+        if allowed < 1:
+            self._posting[channel] = (allowed, now)
+            return True
+        self._posting[channel] = (allowed - 1, now)
+        return False

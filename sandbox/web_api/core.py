@@ -131,6 +131,11 @@ class EmulatorCore:
         self._failures: dict[str, list[Failure]] = {}
         # Seconds each Web API call waits before it is answered, as Slack's own take (0 on loopback).
         self.latency = 0.0
+        # Slack's posting limit, when set: about this many chat.postMessage calls a second in each channel, after a
+        # burst of `posting_burst`; past it a post is answered 429 with Retry-After (None: no limit).
+        self.posts_a_second: float | None = None
+        self.posting_burst = 3
+        self._posting: dict[str, tuple[float, float]] = {}  # channel -> (posts it may make now, when counted)
         self._last_ts = 0
         self._id_counter = itertools.count(1)
         # Web API method -> its handler; each surface's methods are listed by the assembled emulator.
