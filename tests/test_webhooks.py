@@ -22,7 +22,7 @@ from bot.ids import ActionId
 from countersign.client import Countersign
 from tests.local import Local
 from tests.stack import Stack, wait_until
-from worker.webhooks import post
+from worker.webhooks import WebhookFailed, post
 
 
 class Receiver:
@@ -362,3 +362,18 @@ def test_a_callback_name_that_resolves_elsewhere_when_looked_up_again_is_posted_
     assert status == 200 and len(receiver.received) == 1
     assert receiver.received[0][0]["Host"] == f"hooks.rebinding.test:{receiver.port}"
     assert looked_up == ["hooks.rebinding.test"]
+
+
+def test_a_callback_url_of_an_ipv6_address_without_a_port_is_posted_to_its_schemes_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    tried: list[tuple[str, int]] = []
+
+    def refused(address: tuple[str, int], *args: Any) -> socket.socket:
+        tried.append(address)
+        raise ConnectionRefusedError("nobody listens here")
+
+    monkeypatch.setattr(socket, "create_connection", refused)
+
+    with pytest.raises(WebhookFailed, match="ConnectionRefusedError"):
+        post(Webhook(url="http://[::1]/hooks/countersign", secret="s3cret"), b"{}")
+
+    assert tried == [("::1", 80)]

@@ -53,7 +53,8 @@ def _routable(host: str) -> list[str]:
         raise WebhookFailed(f"{host!r} does not resolve: {error}") from None
     for address in found:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
-        if ip.is_link_local or ip.is_multicast or ip.is_reserved or ip.is_unspecified:
+        # IPv6's loopback lies in a reserved block (::/8), and is allowed as IPv4's is.
+        if ip.is_link_local or ip.is_multicast or (ip.is_reserved and not ip.is_loopback) or ip.is_unspecified:
             raise WebhookFailed(f"{host!r} resolves to {ip}, which a webhook may not reach")
     return found
 
@@ -77,7 +78,7 @@ class _To(http.client.HTTPConnection):
     """A connection to the addresses `_routable` vetted: a name that resolves elsewhere when looked up again (DNS
     rebinding) cannot lead the signed decision where a webhook may not go."""
 
-    def __init__(self, host: str, port: int | None, addresses: list[str]) -> None:
+    def __init__(self, host: str, port: int, addresses: list[str]) -> None:
         super().__init__(host, port, timeout=TIMEOUT_SECONDS)
         self._create_connection = _connecting_to(addresses)
 
@@ -85,7 +86,7 @@ class _To(http.client.HTTPConnection):
 class _ToOverTls(http.client.HTTPSConnection):
     """`_To` over TLS: the certificate is still checked against the URL's name."""
 
-    def __init__(self, host: str, port: int | None, addresses: list[str]) -> None:
+    def __init__(self, host: str, port: int, addresses: list[str]) -> None:
         super().__init__(host, port, timeout=TIMEOUT_SECONDS, context=tls_context())
         self._create_connection = _connecting_to(addresses)
 
@@ -95,10 +96,12 @@ def post(webhook: Webhook, body: bytes) -> int:
     the signed decision goes to the callback URL only (a 3xx is a failed attempt)."""
     try:
         url = urllib.parse.urlsplit(webhook.url)
-        host, port = url.hostname or "", url.port
+        tls = url.scheme == "https"
+        # Always a port: http.client would read the last group of an IPv6 address given without one as the port.
+        host, port = url.hostname or "", url.port or (443 if tls else 80)
     except ValueError as error:
         raise WebhookFailed(f"ValueError: {error}") from None
-    connection = (_ToOverTls if url.scheme == "https" else _To)(host, port, _routable(host))
+    connection = (_ToOverTls if tls else _To)(host, port, _routable(host))
     timestamp = str(int(time.time()))
     headers = {
         "Content-Type": "application/json",
