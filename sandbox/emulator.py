@@ -102,10 +102,10 @@ class SlackEmulator(RecordedCalls, ResponseUrls, ViewMethods, DirectoryMethods):
         if self._server is not None:
             return self
         self._server = ThreadingHTTPServer((self._host, port), make_handler(self))
+        self._scheme = "http" if tls is None else "https"
         if tls is not None:
             # Each connection's handshake is made on its handler's thread (at its first read), not the accepting one.
             self._server.socket = tls.wrap_socket(self._server.socket, server_side=True, do_handshake_on_connect=False)
-            self._scheme = "https"
         self._thread = serve_in_thread(self._server, "slack-emulator", 0.05)
         return self
 
