@@ -6,11 +6,14 @@ The notifier only talks to Slack and returns what it posted; the Slack front-end
 
 from __future__ import annotations
 
+import itertools
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.web import SlackResponse
 
 from approvals.models import ApprovalRequest, Page, Run, format_duration
 from bot.direct_messages import Reach
@@ -27,6 +30,8 @@ log = logging.getLogger(__name__)
 RUN_ENDED_EVENT = "countersign_run_ended"
 # Messages asked for per page of `conversations.replies` (Slack's own limit is 1000; it suggests at most 200).
 REPLIES_PAGE = 200
+# How many pages of a channel a run without a thread looks back through for its ending, newest first.
+ENDING_PAGES = 5
 
 
 class SlackNotifier:
@@ -219,19 +224,32 @@ class SlackNotifier:
         metadata = {"event_type": RUN_ENDED_EVENT, "event_payload": {"thread_id": run.thread_id}}
         return self.post_outcome(run, text, thread, metadata)
 
-    def ending_posted(self, run: Run, thread: Posted) -> bool:
-        """Whether the run's thread holds its ending (`post_ending`'s metadata). A thread Slack will not let the app
-        read (`missing_scope` on an install made before it asked for history) counts as not holding it, with a
-        warning: posting an ending twice beats losing it."""
+    def ending_posted(self, run: Run, thread: Posted | None) -> bool:
+        """Whether the run's thread holds its ending (`post_ending`'s metadata); for a run without one (it ended before
+        it asked anything), whether the channel its ending goes to does, among its messages since the run started
+        (the newest ENDING_PAGES pages of them). What Slack will not let the app read (`missing_scope` on an install
+        made before it asked for history) counts as not holding it, with a warning: posting an ending twice beats
+        losing it."""
+        channel = (thread and thread.channel) or run.reply_channel or self.approvals_channel
+        if channel is None:
+            return False
         try:
             # slack_sdk's response pages on by `response_metadata.next_cursor` as it is iterated.
-            pages = self.client.conversations_replies(
-                channel=thread.channel, ts=thread.ts, include_all_metadata=True, limit=REPLIES_PAGE
-            )
+            pages: Iterable[SlackResponse]
+            if thread is not None:
+                pages = self.client.conversations_replies(
+                    channel=channel, ts=thread.ts, include_all_metadata=True, limit=REPLIES_PAGE
+                )
+            else:
+                since = f"{run.created_at.timestamp():.6f}"
+                history = self.client.conversations_history(
+                    channel=channel, oldest=since, include_all_metadata=True, limit=REPLIES_PAGE
+                )
+                pages = itertools.islice(history, ENDING_PAGES)
             return any(_is_ending_of(run, message) for page in pages for message in page.get("messages") or [])
         except SlackApiError as error:
             log.warning(
-                "could not read run %s's thread to see if its ending was posted (%s); posting it",
+                "could not read where run %s's ending goes to see if it was posted (%s); posting it",
                 run.thread_id,
                 error.response.get("error"),
             )

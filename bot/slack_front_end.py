@@ -292,12 +292,10 @@ class SlackFrontEnd:
     @_show.register
     def _ended(self, event: RunEnded) -> bool:
         thread = self.places.thread(event.run.thread_id)
-        # Said again, the ending may be in the thread already (a worker killed after posting it, before noting it), so
-        # the thread is read first; only then, so a run's first telling costs no extra call. A run without a thread
-        # ended before it asked anything: its ending goes top-level where it was asked, and is posted again there
-        # rather than looked for, since finding it would mean reading that channel's history (of a DM, often)
-        # since the run ended, for the rare kill in the moment between posting and noting.
-        if event.again and thread is not None and self.notifier.ending_posted(event.run, thread):
+        # Said again, the ending may be posted already (a worker killed after posting it, before noting it), so where it
+        # goes is read first: the run's thread, or, for a run that ended before it asked anything, the channel it was
+        # asked from since it started. Only then, so a run's first telling costs no extra call.
+        if event.again and self.notifier.ending_posted(event.run, thread):
             shown = True
         else:
             shown = self.notifier.post_ending(event.run, ending_text(event.run, event.ending), thread)

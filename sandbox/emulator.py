@@ -87,6 +87,7 @@ class SlackEmulator(RecordedCalls, ResponseUrls, ViewMethods, DirectoryMethods):
             "usergroups.list": self._usergroups_list,
             "usergroups.users.list": self._usergroups_users_list,
             "conversations.replies": self._conversations_replies,
+            "conversations.history": self._conversations_history,
             "conversations.members": self._conversations_members,
             "conversations.open": self._conversations_open,
             "apps.connections.open": self._apps_connections_open,

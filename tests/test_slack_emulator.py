@@ -140,6 +140,22 @@ def test_posting_past_slacks_limit_in_a_channel_is_answered_429_and_other_channe
     assert [m["text"] for m in emulator.messages("C1")] == ["burst 0", "burst 1"]
 
 
+def test_history_reads_a_channels_own_messages_since_oldest_newest_first_with_metadata_when_asked(
+    emulator: SlackEmulator, client: WebClient
+) -> None:
+    before = client.chat_postMessage(channel="C1", text="before")
+    tagged = {"event_type": "tagged", "event_payload": {"n": 1}}
+    first = client.chat_postMessage(channel="C1", text="first", metadata=tagged)
+    client.chat_postMessage(channel="C1", thread_ts=first["ts"], text="a reply")
+    client.chat_postMessage(channel="C1", text="second")
+
+    read = client.conversations_history(channel="C1", oldest=before["ts"], include_all_metadata=True)
+    plain = client.conversations_history(channel="C1", oldest=before["ts"])
+
+    assert [m["text"] for m in read["messages"]] == ["second", "first"]
+    assert read["messages"][1]["metadata"] == tagged and "metadata" not in plain["messages"][1]
+
+
 def test_faults_set_for_one_token_leave_the_calls_of_another_alone(emulator: SlackEmulator) -> None:
     emulator.rate_limit("chat.postMessage", retry_after=0, token="xoxb-mine")
     emulator.fail("chat.postMessage", "internal_error", token="xoxb-mine")

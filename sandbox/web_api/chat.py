@@ -10,6 +10,8 @@ from sandbox.web_api.records import APP_ID, BOT_ID, BOT_USER_ID, TEAM_ID, TEAM_U
 
 # Messages in a page of conversations.replies when the caller names no `limit`, and the most it returns (Slack's).
 REPLIES_LIMIT = 1000
+# conversations.history's page: 100 unless asked, at most 999 (Slack's own figures).
+HISTORY_DEFAULT, HISTORY_MOST = 100, 999
 
 
 class ChatMethods(DirectMessages):
@@ -231,6 +233,31 @@ class ChatMethods(DirectMessages):
         thread = [m for m in channel_messages.values() if m["ts"] == root or m.get("thread_ts") == root]
         # Pages as Slack's, oldest first.
         page, cursor = page_of(thread, params, REPLIES_LIMIT, REPLIES_LIMIT)
+        with_metadata = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
+        return {
+            "ok": True,
+            "messages": [_as_read(m, with_metadata) for m in page],
+            "has_more": bool(cursor),
+            "response_metadata": {"next_cursor": cursor},
+        }
+
+    def _conversations_history(self, params: dict[str, Any]) -> dict[str, Any]:
+        if not params.get("channel"):
+            raise SlackApiFailure("channel_not_found")
+        oldest, latest = float(params.get("oldest") or 0), float(params.get("latest") or "inf")
+        inclusive = str(params.get("inclusive", "")).lower() in ("1", "true")
+
+        def within(ts: float) -> bool:
+            return oldest <= ts <= latest if inclusive else oldest < ts < latest
+
+        # The channel's own messages, newest first, as Slack's (thread replies are read with conversations.replies).
+        top = [
+            m
+            for m in self._state.messages.get(str(params["channel"]), {}).values()
+            if m.get("thread_ts") in (None, m["ts"]) and within(float(m["ts"]))
+        ]
+        top.sort(key=lambda m: float(m["ts"]), reverse=True)
+        page, cursor = page_of(top, params, HISTORY_DEFAULT, HISTORY_MOST)
         with_metadata = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
         return {
             "ok": True,
