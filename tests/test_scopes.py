@@ -34,6 +34,8 @@ BOT_SCOPES: dict[str, frozenset[str]] = {
     "conversations.members": frozenset({"channels:read", "groups:read"}),
     # A run's thread, to see whether its ending is there: public and private channels, and the app's DM.
     "conversations.replies": frozenset({"channels:history", "groups:history", "im:history"}),
+    # The channel a run without a thread was asked from, to see whether its ending is there: the same three.
+    "conversations.history": frozenset({"channels:history", "groups:history", "im:history"}),
     "users.info": frozenset({"users:read"}),
     "usergroups.list": frozenset({"usergroups:read"}),
     "usergroups.users.list": frozenset({"usergroups:read"}),
