@@ -277,10 +277,9 @@ class SlackFrontEnd:
     @_show.register
     def _stopped(self, event: RunStopped) -> bool:
         # Drawn again as it was last shown, without its Stop button (no job of the run will draw it again).
-        shown = self.places.progress_shown(event.run.thread_id)
-        posted, text = shown if shown else (None, None)
+        posted, text = self.places.progress_shown(event.run.thread_id) or (None, None)
         if posted is None or text is None:
-            return False
+            return False  # no progress message, or none that offered to stop the run
         try:
             self.notifier.update_progress(posted, posted.ts, text, progress_blocks(event.run, text))
         except SlackApiError as error:

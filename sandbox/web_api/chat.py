@@ -232,14 +232,7 @@ class ChatMethods(DirectMessages):
         root = parent.get("thread_ts") or ts
         thread = [m for m in channel_messages.values() if m["ts"] == root or m.get("thread_ts") == root]
         # Pages as Slack's, oldest first.
-        page, cursor = page_of(thread, params, REPLIES_LIMIT, REPLIES_LIMIT)
-        with_metadata = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
-        return {
-            "ok": True,
-            "messages": [_as_read(m, with_metadata) for m in page],
-            "has_more": bool(cursor),
-            "response_metadata": {"next_cursor": cursor},
-        }
+        return _read_page(thread, params, REPLIES_LIMIT, REPLIES_LIMIT)
 
     def _conversations_history(self, params: dict[str, Any]) -> dict[str, Any]:
         if not params.get("channel"):
@@ -257,14 +250,20 @@ class ChatMethods(DirectMessages):
             if m.get("thread_ts") in (None, m["ts"]) and within(float(m["ts"]))
         ]
         top.sort(key=lambda m: float(m["ts"]), reverse=True)
-        page, cursor = page_of(top, params, HISTORY_DEFAULT, HISTORY_MOST)
-        with_metadata = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
-        return {
-            "ok": True,
-            "messages": [_as_read(m, with_metadata) for m in page],
-            "has_more": bool(cursor),
-            "response_metadata": {"next_cursor": cursor},
-        }
+        return _read_page(top, params, HISTORY_DEFAULT, HISTORY_MOST)
+
+
+def _read_page(messages: list[dict[str, Any]], params: dict[str, Any], default_limit: int, most: int) -> dict[str, Any]:
+    """A history read's answer: the page of `messages` its cursor and limit ask for, with their metadata only when
+    asked for (`include_all_metadata`)."""
+    page, cursor = page_of(messages, params, default_limit, most)
+    with_metadata = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
+    return {
+        "ok": True,
+        "messages": [_as_read(m, with_metadata) for m in page],
+        "has_more": bool(cursor),
+        "response_metadata": {"next_cursor": cursor},
+    }
 
 
 def _as_read(message: dict[str, Any], with_metadata: bool) -> dict[str, Any]:
